@@ -1,0 +1,1 @@
+"""CVOps Workbench desktop GUI (PySide6): thin Qt views, dialogs and workers over the ``cvops`` core API."""

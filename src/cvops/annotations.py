@@ -1,0 +1,303 @@
+"""The Qt-free annotation edit API. Every change is an operation in the log (undo/redo, audit).
+
+Geometry is in pixels of the oriented image (after EXIF rotation): boxes as ``x, y, w, h`` (top-left corner, size),
+polygons as ``[[x, y], ...]``. Geometry is validated: clipped to the image, or rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional, Sequence
+
+import sqlite_utils
+
+from cvops.catalog import SOURCES, STATUSES, transaction
+from cvops.classes import ClassRef
+from cvops.errors import NotFoundError, ValidationError
+from cvops.oplog import Change, OperationLog, row_dict
+
+Box = tuple[float, float, float, float]
+Points = list[list[float]]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotation as stored."""
+
+    id: int
+    image_id: int
+    class_id: int
+    kind: str
+    box: Optional[Box]
+    points: Optional[Points]
+    source: str = "manual"
+    model_id: Optional[str] = None
+    confidence: Optional[float] = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _finite(*values: float) -> None:
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise ValidationError(f"coordinate {v!r} is not a finite number")
+
+
+def clip_box(box: Sequence[float], width: int, height: int, clip: bool = True) -> Box:
+    """Validate a box against an image of ``width`` x ``height``; clip it or raise :class:`ValidationError`."""
+    if len(box) != 4:
+        raise ValidationError(f"a box needs 4 values (x, y, w, h), got {len(box)}")
+    x, y, w, h = box
+    _finite(x, y, w, h)
+    if w < 0 or h < 0:
+        raise ValidationError(f"box has negative size ({w} x {h})")
+    if w == 0 or h == 0:
+        raise ValidationError(f"box has zero area ({w} x {h})")
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise ValidationError(f"box ({x}, {y}, {w}, {h}) lies outside the {width}x{height} image")
+    clipped = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+    if not clip and clipped != (float(x), float(y), float(w), float(h)):
+        raise ValidationError(f"box ({x}, {y}, {w}, {h}) extends beyond the {width}x{height} image")
+    return clipped
+
+
+def polygon_area(points: Points) -> float:
+    """Area of a simple polygon (shoelace)."""
+    n = len(points)
+    return abs(sum(points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+                   for i in range(n))) / 2.0
+
+
+def clip_polygon(points: Sequence[Sequence[float]], width: int, height: int, clip: bool = True) -> Points:
+    """Validate a polygon (>= 3 points); clamp its points to the image or raise :class:`ValidationError`."""
+    pts = [list(p) for p in points]
+    if len(pts) < 3:
+        raise ValidationError(f"a polygon needs at least 3 points, got {len(pts)}")
+    out: Points = []
+    for p in pts:
+        if len(p) != 2:
+            raise ValidationError(f"polygon point {p!r} does not have 2 coordinates")
+        _finite(*p)
+        cx, cy = min(max(float(p[0]), 0.0), float(width)), min(max(float(p[1]), 0.0), float(height))
+        if not clip and (cx, cy) != (p[0], p[1]):
+            raise ValidationError(f"polygon point {p!r} lies outside the {width}x{height} image")
+        out.append([cx, cy])
+    if polygon_area(out) <= 0:
+        raise ValidationError("polygon has zero area inside the image")
+    return out
+
+
+def _to_annotation(row: dict[str, Any]) -> Annotation:
+    box = (row["x"], row["y"], row["w"], row["h"]) if row["kind"] == "box" else None
+    return Annotation(
+        id=row["id"], image_id=row["image_id"], class_id=row["class_id"], kind=row["kind"], box=box,
+        points=json.loads(row["points"]) if row["points"] else None, source=row["source"],
+        model_id=row["model_id"], confidence=row["confidence"], attributes=json.loads(row["attributes"] or "{}"),
+    )
+
+
+@dataclass
+class NewAnnotation:
+    """An annotation to add (used by :meth:`AnnotationEditor.add_many`)."""
+
+    image_id: int
+    class_id: ClassRef
+    kind: str = "box"
+    box: Optional[Sequence[float]] = None
+    points: Optional[Sequence[Sequence[float]]] = None
+    source: str = "manual"
+    model_id: Optional[str] = None
+    confidence: Optional[float] = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class AnnotationEditor:
+    """Adds, changes and removes annotations and per-image review state, through the operation log."""
+
+    def __init__(self, db: sqlite_utils.Database, log: OperationLog) -> None:
+        self.db = db
+        self.log = log
+
+    # -- reading ------------------------------------------------------------------------------------------------------
+    def for_image(self, image_id: int) -> list[Annotation]:
+        """The annotations of one image, oldest first."""
+        cur = self.db.execute("SELECT * FROM annotations WHERE image_id = ? ORDER BY id", [image_id])
+        cols = [d[0] for d in cur.description]
+        return [_to_annotation(dict(zip(cols, v))) for v in cur.fetchall()]
+
+    def get(self, annotation_id: int) -> Annotation:
+        """One annotation by id."""
+        row = row_dict(self.db.conn, "annotations", annotation_id)
+        if row is None:
+            raise NotFoundError(f"no annotation {annotation_id}")
+        return _to_annotation(row)
+
+    # -- helpers ------------------------------------------------------------------------------------------------------
+    def _image_size(self, image_id: int) -> tuple[int, int]:
+        row = self.db.execute("SELECT width, height FROM images WHERE id = ?", [image_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no image {image_id}")
+        return int(row[0]), int(row[1])
+
+    def _class_id(self, ref: ClassRef) -> int:
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            if self.db.execute("SELECT 1 FROM classes WHERE id = ?", [ref]).fetchone() is None:
+                raise NotFoundError(f"no class {ref}")
+            return ref
+        row = self.db.execute("SELECT id FROM classes WHERE name = ? COLLATE NOCASE", [str(ref).strip()]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no class {ref!r}")
+        return int(row[0])
+
+    def _new_row(self, item: NewAnnotation, clip: bool, tags: set[tuple[int, int]]) -> dict[str, Any]:
+        width, height = self._image_size(item.image_id)
+        class_id = self._class_id(item.class_id)
+        if item.source not in SOURCES:
+            raise ValidationError(f"unknown source {item.source!r} (use one of {', '.join(SOURCES)})")
+        if item.confidence is not None:
+            _finite(item.confidence)
+            if not 0.0 <= item.confidence <= 1.0:
+                raise ValidationError(f"confidence {item.confidence} is outside 0..1")
+        now = time.time()
+        row: dict[str, Any] = {
+            "image_id": item.image_id, "class_id": class_id, "kind": item.kind, "x": None, "y": None, "w": None,
+            "h": None, "points": None, "source": item.source, "model_id": item.model_id,
+            "confidence": item.confidence, "attributes": json.dumps(item.attributes or {}, sort_keys=True),
+            "created_at": now, "updated_at": now,
+        }
+        if item.kind == "box":
+            if item.box is None:
+                raise ValidationError("a box annotation needs a box")
+            row["x"], row["y"], row["w"], row["h"] = clip_box(item.box, width, height, clip)
+        elif item.kind == "polygon":
+            if item.points is None:
+                raise ValidationError("a polygon annotation needs points")
+            row["points"] = json.dumps(clip_polygon(item.points, width, height, clip))
+        elif item.kind == "tag":
+            key = (item.image_id, class_id)
+            exists = self.db.execute(
+                "SELECT 1 FROM annotations WHERE image_id = ? AND class_id = ? AND kind = 'tag'", list(key)
+            ).fetchone()
+            if exists or key in tags:
+                raise ValidationError(f"image {item.image_id} already has tag class {class_id}")
+            tags.add(key)
+        else:
+            raise ValidationError(f"unknown annotation kind {item.kind!r} (use box, polygon or tag)")
+        return row
+
+    # -- adding -------------------------------------------------------------------------------------------------------
+    def add_many(self, items: Iterable[NewAnnotation], description: str = "", clip: bool = True) -> list[int]:
+        """Add several annotations as one operation (one undo step); return their ids.
+
+        Any invalid item rejects the whole call with a :class:`ValidationError` naming it.
+        """
+        with transaction(self.db):
+            tags: set[tuple[int, int]] = set()
+            changes: list[Change] = []
+            for i, item in enumerate(items):
+                try:
+                    row = self._new_row(item, clip, tags)
+                except ValidationError as exc:
+                    raise ValidationError(f"annotation {i} on image {item.image_id}: {exc}") from None
+                changes.append({"table": "annotations", "op": "insert", "row": row})
+            if not changes:
+                return []
+            text = description or f"add {len(changes)} annotation{'s' if len(changes) != 1 else ''}"
+            _, done = self.log.record("annotation.add", text, changes)
+        return [int(c["row"]["id"]) for c in done]
+
+    def add_box(self, image_id: int, class_id: ClassRef, box: Sequence[float], **kw: Any) -> int:
+        """Add a box ``(x, y, w, h)``; return its id."""
+        return self.add_many([NewAnnotation(image_id, class_id, "box", box=box, **kw)],
+                             description=f"add box on image {image_id}")[0]
+
+    def add_polygon(self, image_id: int, class_id: ClassRef, points: Sequence[Sequence[float]], **kw: Any) -> int:
+        """Add a polygon (>= 3 points); return its id."""
+        return self.add_many([NewAnnotation(image_id, class_id, "polygon", points=points, **kw)],
+                             description=f"add polygon on image {image_id}")[0]
+
+    def add_tag(self, image_id: int, class_id: ClassRef, **kw: Any) -> int:
+        """Add an image-level tag; return its id."""
+        return self.add_many([NewAnnotation(image_id, class_id, "tag", **kw)],
+                             description=f"tag image {image_id}")[0]
+
+    # -- changing -----------------------------------------------------------------------------------------------------
+    def update(self, annotation_id: int, *, class_id: Optional[ClassRef] = None, box: Optional[Sequence[float]] = None,
+               points: Optional[Sequence[Sequence[float]]] = None, attributes: Optional[dict[str, Any]] = None,
+               clip: bool = True) -> Annotation:
+        """Change an annotation's class, geometry or attributes (one undo step)."""
+        with transaction(self.db) as conn:
+            row = row_dict(conn, "annotations", annotation_id)
+            if row is None:
+                raise NotFoundError(f"no annotation {annotation_id}")
+            width, height = self._image_size(row["image_id"])
+            after: dict[str, Any] = {}
+            if class_id is not None:
+                after["class_id"] = self._class_id(class_id)
+            if box is not None:
+                if row["kind"] != "box":
+                    raise ValidationError(f"annotation {annotation_id} is a {row['kind']}, not a box")
+                after.update(zip("xywh", clip_box(box, width, height, clip)))
+            if points is not None:
+                if row["kind"] != "polygon":
+                    raise ValidationError(f"annotation {annotation_id} is a {row['kind']}, not a polygon")
+                after["points"] = json.dumps(clip_polygon(points, width, height, clip))
+            if attributes is not None:
+                after["attributes"] = json.dumps(attributes, sort_keys=True)
+            after = {k: v for k, v in after.items() if row[k] != v}
+            if after:
+                after["updated_at"] = time.time()
+                self.log.record("annotation.update", f"change annotation {annotation_id}", [
+                    {"table": "annotations", "op": "update", "id": annotation_id,
+                     "before": {k: row[k] for k in after}, "after": after}])
+        return self.get(annotation_id)
+
+    def delete(self, annotation_ids: Iterable[int]) -> int:
+        """Remove annotations (one undo step); return how many were removed. Unknown ids are an error."""
+        ids = list(dict.fromkeys(annotation_ids))
+        with transaction(self.db) as conn:
+            changes: list[Change] = []
+            for aid in ids:
+                row = row_dict(conn, "annotations", aid)
+                if row is None:
+                    raise NotFoundError(f"no annotation {aid}")
+                changes.append({"table": "annotations", "op": "delete", "row": row})
+            if changes:
+                self.log.record("annotation.delete", f"delete {len(changes)} annotation(s)", changes)
+        return len(ids)
+
+    # -- review state -------------------------------------------------------------------------------------------------
+    def set_status(self, image_ids: Iterable[int], status: str) -> int:
+        """Set the review status of images (one undo step); return how many changed."""
+        if status not in STATUSES:
+            raise ValidationError(f"unknown status {status!r} (use one of {', '.join(STATUSES)})")
+        ids = list(dict.fromkeys(image_ids))
+        with transaction(self.db) as conn:
+            changes: list[Change] = []
+            now = time.time()
+            for iid in ids:
+                row = conn.execute("SELECT status, updated_at FROM images WHERE id = ?", [iid]).fetchone()
+                if row is None:
+                    raise NotFoundError(f"no image {iid}")
+                if row[0] != status:
+                    changes.append({"table": "images", "op": "update", "id": iid,
+                                    "before": {"status": row[0], "updated_at": row[1]},
+                                    "after": {"status": status, "updated_at": now}})
+            if changes:
+                self.log.record("image.status", f"mark {len(changes)} image(s) {status}", changes)
+        return len(changes)
+
+    def set_comment(self, image_id: int, comment: str) -> None:
+        """Set an image's review comment (one undo step)."""
+        with transaction(self.db) as conn:
+            row = conn.execute("SELECT comment, updated_at FROM images WHERE id = ?", [image_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"no image {image_id}")
+            if row[0] != comment:
+                self.log.record("image.comment", f"comment on image {image_id}", [
+                    {"table": "images", "op": "update", "id": image_id,
+                     "before": {"comment": row[0], "updated_at": row[1]},
+                     "after": {"comment": comment, "updated_at": time.time()}}])

@@ -1,0 +1,218 @@
+"""The SQLite catalog: connection settings, transactions and the ordered migration registry.
+
+Every connection runs in WAL mode with foreign keys on and a busy timeout, so the GUI and CLI processes can use one
+workspace at the same time. Writes happen in ``BEGIN IMMEDIATE`` transactions (:func:`transaction`), so a change is
+either fully in the catalog or not at all. Applied migrations are recorded in the ``migrations`` table and in
+``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+from cvops.errors import NewerSchemaError, WorkspaceError
+
+BUSY_TIMEOUT_MS = 30_000
+
+STATUSES = ("new", "in_progress", "done", "needs_review", "approved", "rejected")
+ANNOTATION_KINDS = ("box", "polygon", "tag")
+SOURCES = ("manual", "model")
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open the catalog with the project's connection settings (autocommit; explicit transactions)."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise WorkspaceError(f"cannot open catalog {path}: {exc}") from exc
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn)
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """Run the block in one ``BEGIN IMMEDIATE`` transaction; commit on success, roll back on any exception.
+
+    Nested use joins the outer transaction.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Migrations: an ordered registry. Never edit a released step; append a new one.
+
+
+def _m1_core(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            mode TEXT NOT NULL CHECK (mode IN ('copy', 'in_place')),
+            sources TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'cancelled', 'interrupted')),
+            imported INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER,
+            host TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE videos (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,
+            fps REAL,
+            frame_count INTEGER,
+            width INTEGER,
+            height INTEGER,
+            batch_id INTEGER REFERENCES batches(id)
+        )"""
+    )
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    db.execute(
+        f"""CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            file_name TEXT NOT NULL,
+            original_path TEXT NOT NULL,
+            in_place INTEGER NOT NULL DEFAULT 0,
+            format TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            byte_size INTEGER NOT NULL,
+            file_mtime_ns INTEGER,
+            batch_id INTEGER REFERENCES batches(id),
+            video_id INTEGER REFERENCES videos(id),
+            frame_index INTEGER,
+            timestamp_ms REAL,
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ({statuses})),
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_images_status ON images(status, id)")
+    db.execute("CREATE INDEX idx_images_file_name ON images(file_name)")
+    db.execute("CREATE INDEX idx_images_video ON images(video_id, frame_index)")
+    db.execute(
+        """CREATE TABLE classes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            color TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        )"""
+    )
+    kinds = ", ".join(f"'{k}'" for k in ANNOTATION_KINDS)
+    sources = ", ".join(f"'{s}'" for s in SOURCES)
+    db.execute(
+        f"""CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            class_id INTEGER NOT NULL REFERENCES classes(id),
+            kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+            x REAL, y REAL, w REAL, h REAL,
+            points TEXT,
+            source TEXT NOT NULL DEFAULT 'manual' CHECK (source IN ({sources})),
+            model_id TEXT,
+            confidence REAL,
+            attributes TEXT NOT NULL DEFAULT '{{}}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_annotations_image ON annotations(image_id)")
+    db.execute("CREATE INDEX idx_annotations_class ON annotations(class_id, image_id)")
+
+
+def _m2_operation_log(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE operations (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            description TEXT NOT NULL,
+            changes TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'undone', 'discarded'))
+        )"""
+    )
+    db.execute("CREATE INDEX idx_operations_state ON operations(state, id)")
+    db.execute(
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            operation_id INTEGER NOT NULL REFERENCES operations(id),
+            event TEXT NOT NULL CHECK (event IN ('do', 'undo', 'redo')),
+            description TEXT NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+    (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
+    (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The catalog's schema version (0 for an empty database)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply pending migrations up to ``target``, each in its own transaction; return the versions applied."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise NewerSchemaError(
+            f"catalog schema version {current} is newer than this CVOps Workbench supports ({SCHEMA_VERSION}); "
+            "upgrade CVOps Workbench to open this workspace"
+        )
+    applied = []
+    for version, name, step in MIGRATIONS:
+        if version <= current or version > target:
+            continue
+        with transaction(db):
+            if version == 1:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                    "applied_at REAL NOT NULL)"
+                )
+            step(db)
+            db.execute("INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)", [version, name, time.time()])
+            db.execute(f"PRAGMA user_version = {version}")
+        applied.append(version)
+    return applied
+
+
+def backup(db: sqlite_utils.Database, dest: Path) -> Path:
+    """Write a consistent copy of the catalog to ``dest`` with SQLite's online backup API."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite3.connect(str(dest))
+    try:
+        db.conn.backup(target)
+    finally:
+        target.close()
+    return dest

@@ -1,0 +1,462 @@
+"""The ``cvops`` command line: a thin layer over the core API.
+
+Every command takes ``--workspace/-w DIR`` (default: the current directory). Exit codes: 0 ok, 1 problems found or
+partial result, 2 usage error (bad arguments, no workspace, a refused change).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cvops import __version__
+from cvops.catalog import STATUSES
+from cvops.errors import CvopsError
+from cvops.jobs import CancelToken
+from cvops.workspace import Workspace
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def _workspace_option(fn: Callable) -> Callable:
+    return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, help="Workspace folder (default: the group's -w, $CVOPS_WORKSPACE, or .).")(fn)
+
+
+def _json_option(fn: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")(fn)
+
+
+def _resolve(ctx: click.Context, workspace: Optional[Path]) -> Path:
+    root = ctx.find_root()
+    return workspace or (root.obj or {}).get("workspace") or Path(os.environ.get("CVOPS_WORKSPACE", "."))
+
+
+def _open(ctx: click.Context, workspace: Optional[Path]) -> Workspace:
+    ws = Workspace.open(_resolve(ctx, workspace))
+    if ws.migrated_from is not None:
+        err.print(f"[yellow]catalog migrated from schema {ws.migrated_from}; backup in {ws.root / 'backups'}[/]")
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _handle_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CvopsError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            sys.exit(2)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _job(label: str, quiet: bool) -> Iterator[tuple[Callable[[float, str], None], CancelToken]]:
+    """A progress bar on stderr and a cancel token that the first Ctrl+C triggers."""
+    cancel = CancelToken()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        err.print("[yellow]cancelling after the current step (Ctrl+C again to abort)…[/]")
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    show = not quiet and err.is_terminal
+    bar = Progress(TextColumn(f"{label} [progress.description]{{task.description}}"), BarColumn(),
+                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err, transient=True,
+                   disable=not show)
+    try:
+        with bar:
+            task = bar.add_task("", total=1.0)
+            yield (lambda f, m: bar.update(task, completed=f, description=m)), cancel
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Workspace folder for every subcommand (default: $CVOPS_WORKSPACE or .).")
+@click.version_option(__version__, prog_name="cvops")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Optional[Path]) -> None:
+    """CVOps Workbench: import, label, version, train, export and deploy computer-vision datasets and models."""
+    ctx.obj = {"workspace": workspace}
+
+
+# -- workspace ---------------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@_json_option
+@_handle_errors
+def init(directory: Path, as_json: bool) -> None:
+    """Create a new workspace in DIRECTORY."""
+    ws = Workspace.create(directory)
+    ws.close()
+    if as_json:
+        _emit({"workspace": str(ws.root)})
+    else:
+        out.print(f"created workspace {ws.root}")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--in-place", is_flag=True, help="Reference files where they are instead of copying them.")
+@click.option("--video-stride", type=click.IntRange(min=1), default=None,
+              help="Extract every Nth frame of video files (videos are skipped without this).")
+@click.option("--verify", is_flag=True, help="Decode every pixel at import (slower; default checks structure).")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def import_(ctx: click.Context, paths: tuple[Path, ...], in_place: bool, video_stride: Optional[int], verify: bool,
+            workspace: Optional[Path], as_json: bool) -> None:
+    """Import image files and folders (recursively): JPEG, PNG, BMP, TIFF, WebP, and video frames."""
+    from cvops.ingest import import_paths
+
+    ws = _open(ctx, workspace)
+    with _job("import", as_json) as (progress, cancel):
+        report = import_paths(ws, list(paths), in_place=in_place, video_stride=video_stride, verify=verify,
+                              progress=progress, cancel=cancel)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        out.print(f"imported {report.imported}, duplicates {report.duplicates}, errors {len(report.errors)}"
+                  + (f", frames {report.frames} from {report.videos} videos" if report.videos else "")
+                  + (f", skipped {len(report.skipped)}" if report.skipped else "")
+                  + (" [yellow](cancelled)[/]" if report.cancelled else "") + f" in {report.seconds:.1f} s")
+        for e in report.errors:
+            out.print(f"  [red]error[/] {e['path']}: {e['reason']}")
+        for s in report.skipped[:20]:
+            out.print(f"  [dim]skipped {s['path']}: {s['reason']}[/]")
+        if len(report.skipped) > 20:
+            out.print(f"  [dim]… and {len(report.skipped) - 20} more skipped[/]")
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def stats(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """Counts of images, annotations, classes, and images per review status."""
+    ws = _open(ctx, workspace)
+    data = ws.stats()
+    if as_json:
+        _emit({**data, **{f"status_{k}": v for k, v in data["by_status"].items()}})
+        return
+    out.print(f"[bold]{ws.root}[/]")
+    out.print(f"images {data['images']}  annotations {data['annotations']}  classes {data['classes']}  "
+              f"videos {data['videos']}  annotated images {data['annotated_images']}")
+    out.print("status  " + "  ".join(f"{k} {v}" for k, v in data["by_status"].items()))
+
+
+# -- classes -----------------------------------------------------------------------------------------------------------
+@cli.group()
+def classes() -> None:
+    """List and change the label schema (classes)."""
+
+
+@classes.command("list")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def classes_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """List classes in order, with usage counts."""
+    ws = _open(ctx, workspace)
+    usage = ws.classes.usage()
+    rows = [{"id": c.id, "name": c.name, "color": c.color, "position": c.position, "description": c.description,
+             **usage.get(c.id, {"annotations": 0, "images": 0})} for c in ws.classes.list()]
+    if as_json:
+        _emit(rows)
+        return
+    table = Table("id", "name", "color", "annotations", "images", "description")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], f"[{r['color']}]■[/] {r['color']}", str(r["annotations"]),
+                      str(r["images"]), r["description"])
+    out.print(table)
+
+
+@classes.command("add")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--color", default=None, help="#rrggbb (default: next palette color).")
+@click.option("--description", default="", help="What the class means, for annotators.")
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_add(ctx: click.Context, names: tuple[str, ...], color: Optional[str], description: str,
+                workspace: Optional[Path]) -> None:
+    """Add one or more classes."""
+    ws = _open(ctx, workspace)
+    for name in names:
+        c = ws.classes.add(name, color=color, description=description)
+        out.print(f"added class {c.id} {c.name!r} {c.color}")
+
+
+@classes.command("rename")
+@click.argument("cls")
+@click.argument("new_name")
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_rename(ctx: click.Context, cls: str, new_name: str, workspace: Optional[Path]) -> None:
+    """Rename class CLS (name or id) to NEW_NAME; its id stays."""
+    c = _open(ctx, workspace).classes.rename(cls, new_name)
+    out.print(f"class {c.id} is now {c.name!r}")
+
+
+@classes.command("recolor")
+@click.argument("cls")
+@click.argument("color")
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_recolor(ctx: click.Context, cls: str, color: str, workspace: Optional[Path]) -> None:
+    """Set the color (#rrggbb) of class CLS."""
+    c = _open(ctx, workspace).classes.recolor(cls, color)
+    out.print(f"class {c.name!r} is now {c.color}")
+
+
+@classes.command("reorder")
+@click.argument("order", nargs=-1, required=True)
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_reorder(ctx: click.Context, order: tuple[str, ...], workspace: Optional[Path]) -> None:
+    """Set the display order: name every class once, in the new order."""
+    result = _open(ctx, workspace).classes.reorder(list(order))
+    out.print("order: " + ", ".join(c.name for c in result))
+
+
+@classes.command("merge")
+@click.argument("source")
+@click.argument("target")
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_merge(ctx: click.Context, source: str, target: str, workspace: Optional[Path]) -> None:
+    """Move every annotation of SOURCE to TARGET and delete SOURCE."""
+    moved = _open(ctx, workspace).classes.merge(source, target)
+    out.print(f"merged {source!r} into {target!r}: {moved} annotations moved")
+
+
+@classes.command("delete")
+@click.argument("cls")
+@click.option("--reassign-to", default=None, help="Move the class's annotations to this class first.")
+@click.option("--drop", is_flag=True, help="Delete the class's annotations too.")
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def classes_delete(ctx: click.Context, cls: str, reassign_to: Optional[str], drop: bool,
+                   workspace: Optional[Path]) -> None:
+    """Delete class CLS (refused while it is used, unless --reassign-to or --drop)."""
+    counts = _open(ctx, workspace).classes.delete(cls, reassign_to=reassign_to, drop=drop)
+    out.print(f"deleted class {cls!r}: {counts['reassigned']} annotations reassigned, {counts['dropped']} dropped")
+
+
+# -- images ------------------------------------------------------------------------------------------------------------
+@cli.group()
+def images() -> None:
+    """Browse the images of the workspace."""
+
+
+@images.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only images with this review status.")
+@click.option("--class", "cls", default=None, help="Only images with an annotation of this class (name or id).")
+@click.option("--search", default=None, help="Only images whose file name contains this text.")
+@click.option("--annotated/--unannotated", default=None, help="Only images with / without annotations.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--after", type=int, default=0, help="Start after this image id (keyset paging).")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def images_list(ctx: click.Context, status: Optional[str], cls: Optional[str], search: Optional[str],
+                annotated: Optional[bool], limit: int, after: int, workspace: Optional[Path], as_json: bool) -> None:
+    """List images, filtered and paged."""
+    from cvops.images import ImageFilter
+
+    ws = _open(ctx, workspace)
+    class_id = ws.classes.get(cls).id if cls else None
+    flt = ImageFilter(status=status, class_id=class_id, annotated=annotated, search=search)
+    page = ws.images.page(flt, after_id=after, limit=limit)
+    if as_json:
+        _emit({"total": ws.images.count(flt), "images": [r.to_dict() for r in page]})
+        return
+    table = Table("id", "file", "size", "format", "status", "sha256")
+    for r in page:
+        table.add_row(str(r.id), r.file_name, f"{r.width}x{r.height}", r.format, r.status, r.sha256[:12])
+    out.print(table)
+    out.print(f"{len(page)} of {ws.images.count(flt)} matching images")
+
+
+# -- history -----------------------------------------------------------------------------------------------------------
+@cli.command()
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def undo(ctx: click.Context, workspace: Optional[Path]) -> None:
+    """Undo the last edit (annotations, statuses, classes)."""
+    op = _open(ctx, workspace).log.undo()
+    out.print(f"undid: {op.description}" if op else "nothing to undo")
+
+
+@cli.command()
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def redo(ctx: click.Context, workspace: Optional[Path]) -> None:
+    """Redo the last undone edit."""
+    op = _open(ctx, workspace).log.redo()
+    out.print(f"redid: {op.description}" if op else "nothing to redo")
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def history(ctx: click.Context, limit: int, workspace: Optional[Path], as_json: bool) -> None:
+    """The audit trail: what was done, undone and redone, newest first."""
+    import time as _time
+
+    entries = _open(ctx, workspace).log.audit(limit)
+    if as_json:
+        _emit([e.__dict__ for e in entries])
+        return
+    for e in entries:
+        out.print(f"{_time.strftime('%Y-%m-%d %H:%M:%S', _time.localtime(e.at))}  {e.event:<4}  "
+                  f"#{e.operation_id}  {e.description}")
+
+
+# -- maintenance -------------------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--quick", is_flag=True, help="Check sizes and mtimes; hash only files that look changed.")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def doctor(ctx: click.Context, quick: bool, workspace: Optional[Path], as_json: bool) -> None:
+    """Check catalog integrity, store hashes and referenced (in-place) files."""
+    from cvops.maintenance import doctor as run_doctor
+
+    ws = _open(ctx, workspace)
+    with _job("doctor", as_json) as (progress, cancel):
+        report = run_doctor(ws, quick=quick, progress=progress, cancel=cancel)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        out.print(f"checked {report.images_checked} images, hashed {report.blobs_hashed} files: "
+                  + ("[green]no problems[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"))
+        for p in report.problems:
+            out.print(f"  [red]{p['kind']}[/] {p.get('path', '')} {p['reason']}")
+        for w in report.warnings:
+            out.print(f"  [yellow]{w['kind']}[/] {w['reason']}")
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def gc(ctx: click.Context, dry_run: bool, workspace: Optional[Path], as_json: bool) -> None:
+    """Remove orphan blobs and temp files, close interrupted imports, prune stale thumbnails."""
+    from cvops.maintenance import gc as run_gc
+
+    report = run_gc(_open(ctx, workspace), dry_run=dry_run)
+    if as_json:
+        _emit(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"{verb} {report.orphan_blobs} orphan blobs ({report.bytes_freed / 1e6:.1f} MB), "
+              f"{report.temp_files} temp files; {report.interrupted_batches} interrupted imports closed; "
+              f"{report.thumbnails_pruned} stale thumbnails pruned")
+    for s in report.skipped:
+        out.print(f"  [yellow]skipped[/] {s}")
+
+
+@cli.command()
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def thumbnails(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """Make missing thumbnails (256 px) for every image."""
+    ws = _open(ctx, workspace)
+    with _job("thumbnails", as_json) as (progress, cancel):
+        report = ws.thumbnails.generate(progress=progress, cancel=cancel)
+    if as_json:
+        _emit(report.__dict__)
+    else:
+        out.print(f"made {report.made} thumbnails, {len(report.errors)} images could not be decoded")
+        for e in report.errors:
+            out.print(f"  [red]error[/] {e['path']}: {e['reason']}")
+    sys.exit(0 if not report.errors and not report.cancelled else 1)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--count", type=click.IntRange(min=1), default=128, show_default=True, help="Images to generate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing demo workspace in DIRECTORY.")
+@_json_option
+@_handle_errors
+def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json: bool) -> None:
+    """Generate the synthetic "shapes" dataset, import and label it in a fresh workspace (default: ./demo-workspace)."""
+    from cvops.demo import reset_demo, run_demo
+
+    directory = directory or Path("demo-workspace")
+    if force:
+        reset_demo(directory)
+    with _job("demo", as_json) as (progress, cancel):
+        summary = run_demo(directory, count=count, seed=seed, progress=progress, cancel=cancel)
+    if as_json:
+        _emit(summary)
+        return
+    s = summary["stats"]
+    out.print(f"[bold]demo workspace[/] {summary['workspace']}")
+    out.print(f"  generated {summary['generated']} synthetic shapes images (circle, square, triangle)")
+    out.print(f"  imported {summary['import']['imported']} images, {summary['import']['duplicates']} duplicates, "
+              f"{len(summary['import']['errors'])} errors")
+    out.print(f"  labelled {s['annotations']} boxes in {s['classes']} classes; made {summary['thumbnails']} thumbnails")
+    out.print("  status  " + "  ".join(f"{k} {v}" for k, v in s["by_status"].items() if v))
+    out.print(f"next: cvops -w {summary['workspace']} stats | images list | classes list | doctor")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cvops")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Image probing and decoding helpers (Pillow): header-level checks at import, reduced-size decodes for thumbnails.
+
+Import reads only the header and checks the file's structure (end-of-image markers, declared data sizes), which finds
+zero-byte, truncated and corrupt files at the cost of a few kilobytes of I/O. A full decode is available on request
+(``verify``) and is what the health check does.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+# Pillow refuses images above 2 x MAX_IMAGE_PIXELS as decompression bombs; we allow up to 1 gigapixel and report
+# anything larger ourselves, with the file named.
+MAX_PIXELS = 1_000_000_000
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+FORMAT_EXTENSION = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "BMP": ".bmp", "DIB": ".bmp", "TIFF": ".tif",
+                    "WEBP": ".webp"}
+FORMAT_NAME = {"MPO": "JPEG", "DIB": "BMP"}
+ORIENTATION_TAG = 0x0112
+
+
+class ProbeError(Exception):
+    """The file is not an importable image; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What import records about an image: format and size after EXIF orientation."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int
+
+    @property
+    def extension(self) -> str:
+        """The store extension for this format."""
+        return FORMAT_EXTENSION[self.format]
+
+
+def _tail(path: Path, size: int, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - n))
+        return fh.read(n)
+
+
+def _check_complete(path: Path, im: Image.Image, size: int) -> None:
+    """Raise ProbeError when the file ends before the data its header declares."""
+    fmt = im.format
+    if fmt in ("JPEG", "MPO"):
+        tail = _tail(path, size, 65536).rstrip(b"\x00\r\n\t ")
+        if not tail.endswith(b"\xff\xd9") and b"\xff\xd9" not in tail[-4096:]:
+            raise ProbeError("truncated JPEG: no end-of-image marker")
+    elif fmt == "PNG":
+        if b"IEND" not in _tail(path, size, 1024):
+            raise ProbeError("truncated PNG: no IEND chunk")
+    elif fmt == "WEBP":
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+        declared = struct.unpack("<I", head[4:8])[0] + 8
+        if declared > size:
+            raise ProbeError(f"truncated WebP: header declares {declared} bytes, file has {size}")
+    elif fmt == "TIFF":
+        counts = im.tag_v2.get(279) or im.tag_v2.get(325)
+        offsets = im.tag_v2.get(273) or im.tag_v2.get(324)
+        if counts and offsets:
+            end = max(int(o) + int(c) for o, c in zip(offsets, counts))
+            if end > size:
+                raise ProbeError(f"truncated TIFF: image data ends at byte {end}, file has {size}")
+    elif fmt in ("BMP", "DIB") and im.tile and im.tile[0][0] == "raw":
+        offset = im.tile[0][2]
+        args = im.tile[0][3]
+        stride = args[1] if isinstance(args, tuple) and len(args) > 1 and args[1] else 0
+        if stride and offset + stride * im.size[1] > size:
+            raise ProbeError(f"truncated BMP: pixel data needs {offset + stride * im.size[1]} bytes, file has {size}")
+    for tile in im.tile or ():
+        if tile[2] is not None and tile[2] >= size:
+            raise ProbeError(f"truncated {fmt}: image data starts at byte {tile[2]}, file has {size}")
+
+
+def probe(path: Path, full_decode: bool = False) -> ImageInfo:
+    """Read an image's header and check its structure; raise :class:`ProbeError` with a reason when unusable."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ProbeError(f"cannot read file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ProbeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format or "?"
+                if fmt not in FORMAT_EXTENSION:
+                    raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
+                width, height = im.size
+                if width <= 0 or height <= 0:
+                    raise ProbeError(f"invalid image size {width}x{height}")
+                if width * height > MAX_PIXELS:
+                    raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+                try:
+                    orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
+                except Exception:  # a broken EXIF block does not make the pixels unusable
+                    orientation = 1
+                _check_complete(path, im, size)
+                if full_decode:
+                    im.load()
+    except ProbeError:
+        raise
+    except UnidentifiedImageError:
+        raise ProbeError("not a recognized image (corrupt file or unsupported format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ProbeError(f"image too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
+        raise ProbeError(f"corrupt image data: {exc}") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return ImageInfo(FORMAT_NAME.get(fmt, fmt), width, height, orientation if 1 <= orientation <= 8 else 1)
+
+
+def decode_full(path: Path) -> None:
+    """Decode every pixel; raise :class:`ProbeError` naming the problem when that fails."""
+    probe(path, full_decode=True)
+

@@ -1,0 +1,120 @@
+"""Image queries over the catalog: filtered keyset pages, counts and file locations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from cvops.catalog import STATUSES
+from cvops.errors import NotFoundError, ValidationError
+from cvops.imageio import FORMAT_EXTENSION
+
+if TYPE_CHECKING:
+    from cvops.workspace import Workspace
+
+COLUMNS = ("id", "sha256", "file_name", "original_path", "in_place", "format", "width", "height", "byte_size",
+           "status", "comment", "batch_id", "video_id", "frame_index", "timestamp_ms", "file_mtime_ns")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of the catalog. ``width``/``height`` are after EXIF orientation."""
+
+    id: int
+    sha256: str
+    file_name: str
+    original_path: str
+    in_place: int
+    format: str
+    width: int
+    height: int
+    byte_size: int
+    status: str
+    comment: str
+    batch_id: Optional[int]
+    video_id: Optional[int]
+    frame_index: Optional[int]
+    timestamp_ms: Optional[float]
+    file_mtime_ns: Optional[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """Gallery filters; every field is optional and they combine with AND."""
+
+    status: Optional[str] = None
+    class_id: Optional[int] = None
+    annotated: Optional[bool] = None
+    search: Optional[str] = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition and parameters for these filters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.status is not None:
+            if self.status not in STATUSES:
+                raise ValidationError(f"unknown status {self.status!r} (use one of {', '.join(STATUSES)})")
+            parts.append("status = ?")
+            params.append(self.status)
+        if self.class_id is not None:
+            parts.append("EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = images.id AND a.class_id = ?)")
+            params.append(self.class_id)
+        if self.annotated is not None:
+            parts.append(("" if self.annotated else "NOT ") +
+                         "EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = images.id)")
+        if self.search:
+            parts.append("file_name LIKE ? ESCAPE '\\'")
+            term = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{term}%")
+        return (" AND ".join(parts) or "1"), params
+
+
+class ImageQueries:
+    """Read access to the images of a workspace."""
+
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+
+    def get(self, image_id: int) -> ImageRecord:
+        """One image by id."""
+        row = self.ws.db.execute(f"SELECT {', '.join(COLUMNS)} FROM images WHERE id = ?", [image_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no image {image_id}")
+        return ImageRecord(*row)
+
+    def by_sha256(self, sha256: str) -> Optional[ImageRecord]:
+        """The image with this content hash, or None."""
+        row = self.ws.db.execute(f"SELECT {', '.join(COLUMNS)} FROM images WHERE sha256 = ?", [sha256]).fetchone()
+        return ImageRecord(*row) if row else None
+
+    def page(self, flt: ImageFilter = ImageFilter(), after_id: int = 0, limit: int = 200) -> list[ImageRecord]:
+        """Up to ``limit`` images with id greater than ``after_id``, in id order (keyset paging)."""
+        where, params = flt.where()
+        rows = self.ws.db.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM images WHERE id > ? AND {where} ORDER BY id LIMIT ?",
+            [after_id, *params, limit],
+        ).fetchall()
+        return [ImageRecord(*r) for r in rows]
+
+    def count(self, flt: ImageFilter = ImageFilter()) -> int:
+        """Number of images matching the filters."""
+        where, params = flt.where()
+        return int(self.ws.db.execute(f"SELECT COUNT(*) FROM images WHERE {where}", params).fetchone()[0])
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Images per review status (every status present, zero included)."""
+        out = {s: 0 for s in STATUSES}
+        for status, n in self.ws.db.execute("SELECT status, COUNT(*) FROM images GROUP BY status"):
+            out[status] = n
+        return out
+
+    def path(self, image: ImageRecord) -> Path:
+        """Where the image's bytes are: the store blob, or the original file for in-place images."""
+        if image.in_place:
+            return Path(image.original_path)
+        return self.ws.store.path(image.sha256, FORMAT_EXTENSION[image.format.upper()])

@@ -1,0 +1,52 @@
+"""The job model: long work is a plain function taking ``progress(fraction, message)`` and a cancel token.
+
+The CLI wraps such a function with a progress bar; the GUI runs it in a worker thread. Sub-steps map onto part of
+the progress range with :func:`sub_progress`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+Progress = Callable[[float, str], None]
+
+
+class Cancelled(Exception):
+    """Raised inside a job when its cancel token was triggered."""
+
+
+class CancelToken:
+    """A thread-safe flag a job polls between units of work."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`Cancelled` if the job was asked to stop."""
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """A progress callback that ignores everything."""
+
+
+def sub_progress(progress: Optional[Progress], start: float, end: float) -> Progress:
+    """Map a sub-step's 0..1 progress onto ``start..end`` of the parent's range."""
+    parent = progress or no_progress
+    span = end - start
+
+    def report(fraction: float, message: str) -> None:
+        parent(start + span * min(max(fraction, 0.0), 1.0), message)
+
+    return report

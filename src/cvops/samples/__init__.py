@@ -1,0 +1,1 @@
+"""Synthetic sample data generators for demos and tests."""

@@ -1,0 +1,166 @@
+"""A workspace is a folder: the SQLite catalog, the content-addressed image store and the thumbnail cache.
+
+Layout::
+
+    WORKSPACE/
+      cvops.db        catalog (WAL): images, classes, annotations, operation log, ...
+      store/aa/bb/    image blobs named by sha256 (copy mode)
+      thumbs.db       thumbnail cache (256 px JPEG blobs keyed by sha256)
+      tmp/            staging area for atomic writes (cleared by ``cvops gc``)
+      backups/        catalog copies taken before a schema migration
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
+
+import sqlite_utils
+
+from cvops import catalog
+from cvops.errors import WorkspaceError
+from cvops.store import ImageStore
+
+if TYPE_CHECKING:
+    from cvops.annotations import AnnotationEditor
+    from cvops.classes import ClassManager
+    from cvops.images import ImageQueries
+    from cvops.oplog import OperationLog
+    from cvops.thumbnails import ThumbnailCache
+
+CATALOG_NAME = "cvops.db"
+
+PathLike = Union[str, Path]
+
+
+class Workspace:
+    """An open workspace. Create with :meth:`create`, open with :meth:`open`; close with :meth:`close`.
+
+    One ``Workspace`` object holds one SQLite connection: worker threads open their own with :meth:`reopen`.
+    """
+
+    def __init__(self, root: Path, db: sqlite_utils.Database, migrated_from: Optional[int] = None) -> None:
+        self.root = root
+        self.db = db
+        self.migrated_from = migrated_from
+        self.store = ImageStore(root / "store", root / "tmp")
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: PathLike) -> "Workspace":
+        """Create a new workspace in ``path`` (an empty or missing folder)."""
+        root = Path(path).expanduser().resolve()
+        if (root / CATALOG_NAME).exists():
+            raise WorkspaceError(f"{root} already holds a workspace; open it instead")
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} exists and is not a folder")
+        for sub in ("", "store", "tmp", "backups"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        db = catalog.connect(root / CATALOG_NAME)
+        catalog.migrate(db)
+        return cls(root, db)
+
+    @classmethod
+    def open(cls, path: PathLike, migrate: bool = True) -> "Workspace":
+        """Open an existing workspace. An older catalog is backed up to ``backups/`` and migrated."""
+        root = Path(path).expanduser().resolve()
+        db_path = root / CATALOG_NAME
+        if not db_path.is_file():
+            raise WorkspaceError(f"{root} is not a CVOps workspace (no {CATALOG_NAME}); create one with `cvops init`")
+        db = catalog.connect(db_path)
+        version = catalog.schema_version(db)
+        migrated_from = None
+        if version > catalog.SCHEMA_VERSION:
+            db.conn.close()
+            raise catalog.NewerSchemaError(
+                f"{db_path}: catalog schema version {version} is newer than this CVOps Workbench supports "
+                f"({catalog.SCHEMA_VERSION}); upgrade CVOps Workbench to open this workspace"
+            )
+        if version < catalog.SCHEMA_VERSION and migrate:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            catalog.backup(db, root / "backups" / f"cvops-schema{version}-{stamp}.db")
+            catalog.migrate(db)
+            migrated_from = version
+        return cls(root, db, migrated_from)
+
+    def reopen(self) -> "Workspace":
+        """A second handle on the same workspace with its own connection (for another thread)."""
+        return Workspace.open(self.root)
+
+    def close(self) -> None:
+        """Close the catalog connection (and the thumbnail cache if it was opened)."""
+        if "thumbnails" in self.__dict__:
+            self.thumbnails.close()
+        self.db.conn.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # -- parts --------------------------------------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        """Path of the SQLite catalog."""
+        return self.root / CATALOG_NAME
+
+    @cached_property
+    def log(self) -> "OperationLog":
+        """The operation log: undo, redo and the audit trail."""
+        from cvops.oplog import OperationLog
+
+        return OperationLog(self.db)
+
+    @cached_property
+    def classes(self) -> "ClassManager":
+        """The label schema."""
+        from cvops.classes import ClassManager
+
+        return ClassManager(self.db, self.log)
+
+    @cached_property
+    def annotations(self) -> "AnnotationEditor":
+        """The annotation edit API."""
+        from cvops.annotations import AnnotationEditor
+
+        return AnnotationEditor(self.db, self.log)
+
+    @cached_property
+    def images(self) -> "ImageQueries":
+        """Image queries: filters, pages, counts."""
+        from cvops.images import ImageQueries
+
+        return ImageQueries(self)
+
+    @cached_property
+    def thumbnails(self) -> "ThumbnailCache":
+        """The thumbnail cache."""
+        from cvops.thumbnails import ThumbnailCache
+
+        return ThumbnailCache(self)
+
+    def stats(self) -> dict:
+        """Counts of images, annotations and classes, and images per status."""
+        q = self.db.execute
+        by_status = {s: 0 for s in catalog.STATUSES}
+        for status, n in q("SELECT status, COUNT(*) FROM images GROUP BY status"):
+            by_status[status] = n
+        kinds = {k: 0 for k in catalog.ANNOTATION_KINDS}
+        for kind, n in q("SELECT kind, COUNT(*) FROM annotations GROUP BY kind"):
+            kinds[kind] = n
+        annotated = q("SELECT COUNT(DISTINCT image_id) FROM annotations").fetchone()[0]
+        return {
+            "images": sum(by_status.values()),
+            "annotations": sum(kinds.values()),
+            "classes": q("SELECT COUNT(*) FROM classes").fetchone()[0],
+            "videos": q("SELECT COUNT(*) FROM videos").fetchone()[0],
+            "annotated_images": annotated,
+            "by_status": by_status,
+            "by_kind": kinds,
+        }
