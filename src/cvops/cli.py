@@ -22,12 +22,12 @@ from rich.table import Table
 
 from cvops import __version__
 from cvops.catalog import STATUSES
-from cvops.errors import CvopsError
+from cvops.errors import CvopsError, WorkspaceError
 from cvops.jobs import CancelToken
 from cvops.workspace import Workspace
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _workspace_option(fn: Callable) -> Callable:
@@ -438,6 +438,8 @@ def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json:
     directory = directory or Path("demo-workspace")
     if force:
         reset_demo(directory)
+    elif (directory / "cvops.db").exists():
+        raise WorkspaceError(f"{directory} already holds a workspace; use --force to replace it")
     with _job("demo", as_json) as (progress, cancel):
         summary = run_demo(directory, count=count, seed=seed, progress=progress, cancel=cancel)
     if as_json:

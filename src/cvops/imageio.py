@@ -53,6 +53,16 @@ def _tail(path: Path, size: int, n: int) -> bytes:
         return fh.read(n)
 
 
+def _check_riff(path: Path, size: int) -> None:
+    """WebP is decoded as it is opened: check its RIFF size first, so truncation gets a clear reason."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        declared = struct.unpack("<I", head[4:8])[0] + 8
+        if declared > size:
+            raise ProbeError(f"truncated WebP: header declares {declared} bytes, file has {size}")
+
+
 def _check_complete(path: Path, im: Image.Image, size: int) -> None:
     """Raise ProbeError when the file ends before the data its header declares."""
     fmt = im.format
@@ -63,12 +73,6 @@ def _check_complete(path: Path, im: Image.Image, size: int) -> None:
     elif fmt == "PNG":
         if b"IEND" not in _tail(path, size, 1024):
             raise ProbeError("truncated PNG: no IEND chunk")
-    elif fmt == "WEBP":
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-        declared = struct.unpack("<I", head[4:8])[0] + 8
-        if declared > size:
-            raise ProbeError(f"truncated WebP: header declares {declared} bytes, file has {size}")
     elif fmt == "TIFF":
         counts = im.tag_v2.get(279) or im.tag_v2.get(325)
         offsets = im.tag_v2.get(273) or im.tag_v2.get(324)
@@ -96,6 +100,7 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
     if size == 0:
         raise ProbeError("empty file (0 bytes)")
     try:
+        _check_riff(path, size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
@@ -112,7 +117,10 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
                 except Exception:  # a broken EXIF block does not make the pixels unusable
                     orientation = 1
                 _check_complete(path, im, size)
-                if full_decode:
+            if full_decode:
+                with Image.open(path) as im:
+                    im.verify()  # checksums (PNG CRCs) that a plain decode skips
+                with Image.open(path) as im:
                     im.load()
     except ProbeError:
         raise

@@ -1,0 +1,245 @@
+"""Import: formats, metadata, dedupe, bad files, in-place mode, video frames, cancel and kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers import make_image, truncate
+
+from cvops import CancelToken, Workspace
+from cvops.ingest import import_paths
+from cvops.maintenance import doctor, gc
+
+
+def _tree(root: Path) -> list[Path]:
+    files = [
+        make_image(root / "a.jpg", (64, 48), "JPEG", 1),
+        make_image(root / "b.png", (32, 32), "PNG", 2),
+        make_image(root / "sub" / "c.bmp", (20, 10), "BMP", 3),
+        make_image(root / "sub" / "deeper" / "d.tiff", (16, 24), "TIFF", 4),
+        make_image(root / "sub" / "e.webp", (40, 30), "WEBP", 5),
+    ]
+    return files
+
+
+def test_import_folder_recursively_records_metadata(ws: Workspace, tmp_path: Path) -> None:
+    files = _tree(tmp_path / "src")
+    report = import_paths(ws, [tmp_path / "src"])
+    assert (report.imported, report.duplicates, report.errors) == (5, 0, [])
+    rows = {r.file_name: r for r in ws.images.page(limit=10)}
+    assert set(rows) == {f.name for f in files}
+    assert {r.format for r in rows.values()} == {"JPEG", "PNG", "BMP", "TIFF", "WEBP"}
+    a = rows["a.jpg"]
+    assert (a.width, a.height, a.byte_size) == (64, 48, files[0].stat().st_size)
+    assert a.original_path == str(files[0].resolve())
+    assert a.batch_id == report.batch_id and a.status == "new" and not a.in_place
+    stored = ws.images.path(a)
+    assert stored.is_file() and stored.read_bytes() == files[0].read_bytes()
+    assert stored.is_relative_to(ws.root / "store")
+    batch = ws.db.execute("SELECT state, imported FROM batches WHERE id = ?", [report.batch_id]).fetchone()
+    assert batch == ("done", 5)
+
+
+def test_exif_orientation_swaps_width_and_height(ws: Workspace, tmp_path: Path) -> None:
+    make_image(tmp_path / "rot.jpg", (80, 40), "JPEG", orientation=6)
+    import_paths(ws, [tmp_path / "rot.jpg"])
+    (img,) = ws.images.page()
+    assert (img.width, img.height) == (40, 80)
+
+
+def test_reimport_adds_nothing_and_reports_duplicates(ws: Workspace, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    import_paths(ws, [tmp_path / "src"])
+    # Same content under another name is a duplicate too.
+    (tmp_path / "src" / "copy_of_a.jpg").write_bytes((tmp_path / "src" / "a.jpg").read_bytes())
+    again = import_paths(ws, [tmp_path / "src"])
+    assert (again.imported, again.duplicates) == (0, 6)
+    assert ws.images.count() == 5
+    assert sum(1 for _ in ws.store.iter_blobs()) == 5
+
+
+def test_bad_files_are_reported_with_reasons_and_the_rest_continues(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_image(src / "good.jpg", seed=1)
+    (src / "zero.jpg").write_bytes(b"")
+    (src / "garbage.png").write_bytes(os.urandom(2000))
+    truncate(make_image(src / "cut.jpg", (200, 200), "JPEG", seed=2), 0.6)
+    truncate(make_image(src / "cut.png", (200, 200), "PNG", seed=3), 0.6)
+    truncate(make_image(src / "cut.webp", (200, 200), "WEBP", seed=4), 0.6)
+    (src / "notes.txt").write_text("hello")
+    make_image(src / "anim.gif", fmt="GIF")
+    explicit_txt = tmp_path / "explicit.txt"
+    explicit_txt.write_text("x")
+    make_image(src / "fake.jpg", fmt="GIF", seed=5)  # a GIF with a .jpg name: unsupported format
+
+    report = import_paths(ws, [src, explicit_txt, tmp_path / "missing.jpg"])
+    assert report.imported == 1
+    reasons = {Path(e["path"]).name: e["reason"] for e in report.errors}
+    assert "empty file" in reasons["zero.jpg"]
+    assert "not a recognized image" in reasons["garbage.png"]
+    assert "truncated JPEG" in reasons["cut.jpg"]
+    assert "truncated PNG" in reasons["cut.png"]
+    assert "truncated WebP" in reasons["cut.webp"]
+    assert "unsupported image format GIF" in reasons["fake.jpg"]
+    assert "unsupported file type" in reasons["explicit.txt"]
+    assert "no such file" in reasons["missing.jpg"]
+    skipped = {Path(s["path"]).name for s in report.skipped}
+    assert {"notes.txt", "anim.gif"} <= skipped
+    assert not report.ok
+
+
+def test_full_decode_verify_catches_corrupt_pixel_data(ws: Workspace, tmp_path: Path) -> None:
+    path = make_image(tmp_path / "damaged.png", (300, 300), "PNG", seed=9)
+    data = bytearray(path.read_bytes())
+    # Corrupt the compressed pixel stream but keep the header and the IEND chunk.
+    for i in range(200, len(data) - 100, 7):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    report = import_paths(ws, [path], verify=True)
+    assert report.imported == 0 and len(report.errors) == 1
+
+
+def test_in_place_mode_and_doctor_finds_moved_and_modified_files(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "big"
+    a = make_image(src / "a.jpg", seed=1)
+    b = make_image(src / "b.jpg", seed=2)
+    make_image(src / "c.jpg", seed=3)
+    report = import_paths(ws, [src], in_place=True)
+    assert report.imported == 3
+    assert sum(1 for _ in ws.store.iter_blobs()) == 0, "in-place mode must not copy"
+    rec = ws.images.page()[0]
+    assert rec.in_place and ws.images.path(rec) == a.resolve()
+    assert doctor(ws).ok
+
+    a.rename(src / "moved.jpg")
+    b.write_bytes(make_image(tmp_path / "other.jpg", seed=7).read_bytes())
+    found = doctor(ws)
+    assert not found.ok
+    kinds = {Path(p["path"]).name: p["kind"] for p in found.problems}
+    assert kinds == {"a.jpg": "missing", "b.jpg": "modified"}
+    quick = doctor(ws, quick=True)
+    assert {p["kind"] for p in quick.problems} == {"missing", "modified"}
+
+
+def test_doctor_finds_a_damaged_store_blob(ws: Workspace, tmp_path: Path) -> None:
+    make_image(tmp_path / "a.png", fmt="PNG")
+    import_paths(ws, [tmp_path / "a.png"])
+    blob = ws.images.path(ws.images.page()[0])
+    data = bytearray(blob.read_bytes())
+    data[-20] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    report = doctor(ws)
+    assert [p["kind"] for p in report.problems] == ["modified"]
+    blob.unlink()
+    assert [p["kind"] for p in doctor(ws).problems] == ["missing"]
+
+
+def _video(path: Path, frames: int = 30, size: tuple[int, int] = (64, 48)) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.full((size[1], size[0], 3), (i * 8) % 255, dtype=np.uint8)
+        cv2.putText(frame, str(i), (5, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_video_frames_every_nth_tied_to_video_and_timestamp(ws: Workspace, tmp_path: Path) -> None:
+    video = _video(tmp_path / "clip.avi")
+    skipped = import_paths(ws, [video])
+    assert skipped.imported == 0 and "video-stride" in skipped.skipped[0]["reason"]
+
+    report = import_paths(ws, [video], video_stride=5)
+    assert (report.videos, report.frames, report.errors) == (1, 6, [])
+    frames = ws.images.page(limit=100)
+    assert [f.frame_index for f in frames] == [0, 5, 10, 15, 20, 25]
+    assert [round(f.timestamp_ms) for f in frames] == [0, 500, 1000, 1500, 2000, 2500]
+    assert len({f.video_id for f in frames}) == 1 and frames[0].video_id is not None
+    assert frames[0].file_name == "clip_f000000.jpg" and (frames[0].width, frames[0].height) == (64, 48)
+    assert import_paths(ws, [video], video_stride=5).duplicates == 6
+
+    (tmp_path / "broken.mp4").write_bytes(os.urandom(5000))
+    bad = import_paths(ws, [tmp_path / "broken.mp4"], video_stride=2)
+    assert bad.errors and "video" in bad.errors[0]["reason"]
+
+
+def test_cancel_keeps_a_consistent_catalog_and_reimport_finishes(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "many"
+    for i in range(300):
+        make_image(src / f"{i:04d}.jpg", seed=i)
+    token = CancelToken()
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction > 0.3:
+            token.cancel()
+
+    first = import_paths(ws, [src], progress=progress, cancel=token)
+    assert first.cancelled and 0 < first.imported < 300
+    assert ws.images.count() == first.imported
+    assert doctor(ws).ok
+    second = import_paths(ws, [src])
+    assert (second.imported, second.duplicates) == (300 - first.imported, first.imported)
+
+
+KILL_SCRIPT = """
+import sys
+from cvops import Workspace
+from cvops.ingest import import_paths
+ws = Workspace.open(sys.argv[1])
+import_paths(ws, [sys.argv[2]], progress=lambda f, m: print(f, flush=True))
+"""
+
+
+def test_sigkill_during_import_leaves_a_healthy_catalog(tmp_path: Path) -> None:
+    src = tmp_path / "many"
+    for i in range(600):
+        make_image(src / f"{i:04d}.png", (160, 120), "PNG", seed=i)
+    Workspace.create(tmp_path / "w").close()
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "w"), str(src)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until a few chunks are committed
+        if float(line) > 0.3:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    ws = Workspace.open(tmp_path / "w")
+    try:
+        partial = ws.images.count()
+        assert 0 < partial < 600
+        report = doctor(ws)
+        assert report.ok, report.problems
+        assert any(w["kind"] == "interrupted_import" for w in report.warnings)
+        # Every catalog row has its blob; gc removes only blobs without rows.
+        collected = gc(ws)
+        assert collected.interrupted_batches == 1
+        assert doctor(ws).ok and not doctor(ws).warnings
+        again = import_paths(ws, [src])
+        assert again.imported == 600 - partial and again.duplicates == partial
+        assert ws.images.count() == 600 and doctor(ws).ok
+    finally:
+        ws.close()
+
+
+def test_gc_leaves_orphans_alone_while_an_import_runs(ws: Workspace, tmp_path: Path) -> None:
+    ws.db.execute("INSERT INTO batches (started_at, mode, sources, state, pid, host) VALUES (?, 'copy', '[]', "
+                  "'running', ?, ?)", [time.time(), os.getpid(), __import__("socket").gethostname()])
+    sha, _ = ws.store.add_bytes(b"orphan", ".jpg")
+    report = gc(ws)
+    assert report.skipped and report.orphan_blobs == 0 and ws.store.find(sha) is not None
+
+
+@pytest.mark.parametrize("stride", [0, -1])
+def test_invalid_video_stride_is_refused(ws: Workspace, tmp_path: Path, stride: int) -> None:
+    with pytest.raises(ValueError):
+        import_paths(ws, [tmp_path], video_stride=stride)
