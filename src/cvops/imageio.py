@@ -14,11 +14,14 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-# Pillow refuses images above 2 x MAX_IMAGE_PIXELS as decompression bombs; we allow up to 1 gigapixel and report
-# anything larger ourselves, with the file named.
+# Pillow warns above MAX_IMAGE_PIXELS and refuses twice that as a decompression bomb. We accept up to 1 gigapixel and
+# reject larger images ourselves with a clear reason; Pillow's own limits sit above ours as a safety net.
 MAX_PIXELS = 1_000_000_000
-if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < 2 * MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = 2 * MAX_PIXELS
+# Images between Pillow's two limits are rejected by us anyway: silence the warning process-wide
+# (warnings.catch_warnings is not thread-safe in import workers).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
@@ -101,32 +104,30 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
         raise ProbeError("empty file (0 bytes)")
     try:
         _check_riff(path, size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            fmt = im.format or "?"
+            if fmt not in FORMAT_EXTENSION:
+                raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
+            width, height = im.size
+            if width <= 0 or height <= 0:
+                raise ProbeError(f"invalid image size {width}x{height}")
+            if width * height > MAX_PIXELS:
+                raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+            try:
+                orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
+            except Exception:  # a broken EXIF block does not make the pixels unusable
+                orientation = 1
+            _check_complete(path, im, size)
+        if full_decode:
             with Image.open(path) as im:
-                fmt = im.format or "?"
-                if fmt not in FORMAT_EXTENSION:
-                    raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
-                width, height = im.size
-                if width <= 0 or height <= 0:
-                    raise ProbeError(f"invalid image size {width}x{height}")
-                if width * height > MAX_PIXELS:
-                    raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
-                try:
-                    orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
-                except Exception:  # a broken EXIF block does not make the pixels unusable
-                    orientation = 1
-                _check_complete(path, im, size)
-            if full_decode:
-                with Image.open(path) as im:
-                    im.verify()  # checksums (PNG CRCs) that a plain decode skips
-                with Image.open(path) as im:
-                    im.load()
+                im.verify()  # checksums (PNG CRCs) that a plain decode skips
+            with Image.open(path) as im:
+                im.load()
     except ProbeError:
         raise
     except UnidentifiedImageError:
         raise ProbeError("not a recognized image (corrupt file or unsupported format)") from None
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning when made an error
         raise ProbeError(f"image too large: {exc}") from None
     except (OSError, SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
         raise ProbeError(f"corrupt image data: {exc}") from None

@@ -12,12 +12,13 @@ import io
 import sqlite3
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from PIL import Image, ImageOps
+
+import cvops.imageio  # noqa: F401  (Pillow limits and warning filter for huge images)
 
 from cvops.jobs import CancelToken, Progress, no_progress
 
@@ -30,20 +31,18 @@ JPEG_QUALITY = 85
 
 def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> tuple[bytes, int, int]:
     """Decode ``path`` at reduced size, apply EXIF orientation and return ``(jpeg_bytes, width, height)``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            scale = size / max(im.size)
-            if scale < 1:
-                # JPEG: decode at 1/2, 1/4 or 1/8 scale directly (DCT scaling), never below the target size.
-                im.draft("RGB", (max(1, int(im.size[0] * scale)), max(1, int(im.size[1] * scale))))
-            im = ImageOps.exif_transpose(im)
-            if im.mode not in ("RGB", "L"):
-                im = im.convert("RGBA").convert("RGB") if "A" in im.mode or im.mode == "P" else im.convert("RGB")
-            im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=JPEG_QUALITY)
-            return out.getvalue(), im.size[0], im.size[1]
+    with Image.open(path) as im:
+        scale = size / max(im.size)
+        if scale < 1:
+            # JPEG: decode at 1/2, 1/4 or 1/8 scale directly (DCT scaling), never below the target size.
+            im.draft("RGB", (max(1, int(im.size[0] * scale)), max(1, int(im.size[1] * scale))))
+        im = ImageOps.exif_transpose(im)
+        if im.mode not in ("RGB", "L"):
+            im = im.convert("RGBA").convert("RGB") if "A" in im.mode or im.mode == "P" else im.convert("RGB")
+        im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=JPEG_QUALITY)
+        return out.getvalue(), im.size[0], im.size[1]
 
 
 @dataclass

@@ -212,6 +212,7 @@ def test_sigkill_during_import_leaves_a_healthy_catalog(tmp_path: Path) -> None:
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stdout.close()
 
     ws = Workspace.open(tmp_path / "w")
     try:
@@ -243,3 +244,28 @@ def test_gc_leaves_orphans_alone_while_an_import_runs(ws: Workspace, tmp_path: P
 def test_invalid_video_stride_is_refused(ws: Workspace, tmp_path: Path, stride: int) -> None:
     with pytest.raises(ValueError):
         import_paths(ws, [tmp_path], video_stride=stride)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares a huge image (no real pixel data: a decompression-bomb shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_huge_images_are_reported_by_name(ws: Workspace, tmp_path: Path) -> None:
+    _png_header_only(tmp_path / "giant.png", 40_000, 40_000)
+    _png_header_only(tmp_path / "bomb.png", 100_000, 100_000)
+    make_image(tmp_path / "ok.jpg")
+    report = import_paths(ws, [tmp_path])
+    reasons = {Path(e["path"]).name: e["reason"] for e in report.errors}
+    assert report.imported == 1
+    assert reasons["giant.png"].startswith("image too large: 40000x40000")
+    assert reasons["bomb.png"].startswith("image too large")
