@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from _common import MB, emit, environment, log, percentile, temp_root
-
 from cvops.catalog import STATUSES, transaction
 from cvops.images import ImageFilter
 from cvops.workspace import CATALOG_NAME, Workspace
+
+from _common import MB, emit, environment, log, percentile, temp_root
 
 CLASSES = ("car", "person", "bicycle")
 CAMERAS = 20
@@ -45,6 +45,7 @@ def file_name(i: int) -> str:
 
 
 def image_rows(n: int, batch_id: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    """Rows for the images INSERT: ids 1..n, random statuses and sizes."""
     now = time.time()
     for i in range(1, n + 1):
         name = file_name(i)
@@ -55,6 +56,7 @@ def image_rows(n: int, batch_id: int, rng: random.Random) -> Iterator[tuple[Any,
 
 
 def annotation_rows(n: int, n_images: int, class_ids: list[int], rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    """Rows for the annotations INSERT: boxes of random classes on random images."""
     now = time.time()
     for _ in range(n):
         x, y = rng.uniform(0, 1800), rng.uniform(0, 1000)
@@ -76,7 +78,8 @@ def build(root: Path, n_images: int, n_annotations: int, rng: random.Random) -> 
             ).lastrowid
             conn.executemany(
                 "INSERT INTO images (id, sha256, file_name, original_path, in_place, format, width, height, "
-                "byte_size, batch_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 'JPEG', ?, ?, ?, ?, ?, ?, ?)",
+                "byte_size, batch_id, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 0, 'JPEG', ?, ?, ?, ?, ?, ?, ?)",
                 image_rows(n_images, int(batch_id), rng),
             )
             log(f"inserted {n_images} images")
@@ -116,6 +119,7 @@ def page_timings(ws: Workspace, flt: ImageFilter, after_ids: list[int]) -> dict[
 
 
 def measure(root: Path, n_images: int, class_ids: list[int], samples: int, rng: random.Random) -> dict[str, Any]:
+    """Open the workspace anew and time the queries."""
     started = time.perf_counter()
     ws = Workspace.open(root)
     open_s = time.perf_counter() - started
@@ -150,6 +154,7 @@ def measure(root: Path, n_images: int, class_ids: list[int], samples: int, rng: 
 
 
 def run(n_images: int, n_annotations: int, samples: int, seed: int) -> dict[str, Any]:
+    """Build the catalog in a temporary folder, measure, clean up; return the result."""
     rng = random.Random(seed)
     with temp_root("catalog") as tmp:
         root = tmp / "ws"

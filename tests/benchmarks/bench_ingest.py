@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import MB, emit, environment, flush_writes, log, temp_root, write_photos
-
 from cvops.ingest import import_paths
 from cvops.workspace import Workspace
+
+from _common import MB, emit, environment, flush_writes, log, temp_root, write_photos
 
 CHUNK = 1 << 20
 TARGET_RATIO = 1.3

@@ -13,7 +13,8 @@ Measured for both layouts, dirty pages written back (``sync``) before each timed
 
 Figures: write throughput; random reads of ``--reads`` (default 1,000) items, cold (the files and the database
 evicted from the page cache with ``posix_fadvise(DONTNEED)``; directory and inode caches stay warm) and warm (the
-same keys again), the SQLite side on a freshly opened connection each time; disk usage (sum of ``st_blocks * 512``
+same keys again), the SQLite side on a freshly opened connection each time (on a virtual machine whose host caches
+the disk image, "cold" reads may still come from host memory); disk usage (sum of ``st_blocks * 512``
 of the files, folders counted separately, against the database file); file-system entries.
 
 ``recommendation`` compares the layouts on each figure (a difference under 10 % is a tie) and names the layout
@@ -49,6 +50,7 @@ def make_thumbs(n: int) -> dict[str, bytes]:
 
 
 def loose_path(root: Path, sha: str) -> Path:
+    """Fan-out location of a loose thumbnail file."""
     return root / sha[:2] / sha[2:4] / f"{sha}.jpg"
 
 
@@ -63,6 +65,7 @@ def evict(paths: list[Path]) -> None:
 
 
 def write_loose(root: Path, thumbs: dict[str, bytes]) -> None:
+    """Write every thumbnail as a loose file (plain write, no fsync)."""
     for sha, data in thumbs.items():
         path = loose_path(root, sha)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,7 @@ def write_loose(root: Path, thumbs: dict[str, bytes]) -> None:
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with synchronous = NORMAL, autocommit (explicit transactions)."""
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -78,6 +82,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
 
 
 def write_sqlite(db_path: Path, thumbs: dict[str, bytes]) -> None:
+    """Insert every thumbnail into a new database, 500 per transaction, then close it."""
     conn = connect(db_path)
     conn.execute("CREATE TABLE thumbs (sha256 TEXT PRIMARY KEY, data BLOB)")
     items = list(thumbs.items())
@@ -89,6 +94,7 @@ def write_sqlite(db_path: Path, thumbs: dict[str, bytes]) -> None:
 
 
 def read_loose(root: Path, keys: list[str]) -> list[float]:
+    """Per-item seconds of reading the loose files of ``keys``."""
     times = []
     for sha in keys:
         started = time.perf_counter()
@@ -114,13 +120,21 @@ def read_sqlite(db_path: Path, keys: list[str]) -> list[float]:
 
 
 def timed(fn: Callable[[], object]) -> float:
+    """Seconds ``fn`` takes, after writing back dirty pages."""
     flush_writes()
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
 
 
+def write_figures(seconds: float, n: int, payload: int) -> dict[str, float]:
+    """Seconds, items/s and MB/s of writing ``n`` thumbnails of ``payload`` bytes in all."""
+    return {"seconds": round(seconds, 3), "items_per_s": round(n / seconds, 1),
+            "mb_per_s": round(payload / MB / seconds, 1)}
+
+
 def read_figures(times: list[float]) -> dict[str, float]:
+    """Total seconds, items/s, median and p95 of per-item read times."""
     total = sum(times)
     return {
         "seconds": round(total, 4),
@@ -131,6 +145,7 @@ def read_figures(times: list[float]) -> dict[str, float]:
 
 
 def loose_usage(root: Path) -> dict[str, int]:
+    """Files, folders and their allocated bytes under ``root``."""
     files = dirs = file_bytes = dir_bytes = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirs += len(dirnames)
@@ -163,6 +178,7 @@ def recommend(layouts: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(n: int, reads: int, seed: int) -> dict[str, Any]:
+    """Make the data, measure both layouts in a temporary folder, clean up; return the result."""
     rng = random.Random(seed)
     with temp_root("thumb-storage") as tmp:
         log(f"encoding {n} thumbnails")
@@ -187,13 +203,9 @@ def run(n: int, reads: int, seed: int) -> dict[str, Any]:
         db_stat = db_path.stat()
         leftover = [p.name for p in tmp.glob("thumbs.db-*")]
 
-    def write_figures(seconds: float) -> dict[str, float]:
-        return {"seconds": round(seconds, 3), "items_per_s": round(n / seconds, 1),
-                "mb_per_s": round(payload / MB / seconds, 1)}
-
     layouts = {
         "loose_files": {
-            "write": write_figures(loose_write_s),
+            "write": write_figures(loose_write_s, n, payload),
             "read_cold": read_figures(loose_cold),
             "read_warm": read_figures(loose_warm),
             "disk_bytes": usage["file_bytes"] + usage["folder_bytes"],
@@ -201,7 +213,7 @@ def run(n: int, reads: int, seed: int) -> dict[str, Any]:
             "fs_entries": usage["files"] + usage["folders"],
         },
         "sqlite_blobs": {
-            "write": write_figures(sqlite_write_s),
+            "write": write_figures(sqlite_write_s, n, payload),
             "read_cold": read_figures(sqlite_cold),
             "read_warm": read_figures(sqlite_warm),
             "disk_bytes": db_stat.st_blocks * 512,
