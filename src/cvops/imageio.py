@@ -8,7 +8,6 @@ zero-byte, truncated and corrupt files at the cost of a few kilobytes of I/O. A 
 from __future__ import annotations
 
 import struct
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +18,6 @@ from PIL import Image, UnidentifiedImageError
 MAX_PIXELS = 1_000_000_000
 if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < 2 * MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = 2 * MAX_PIXELS
-# Images between Pillow's two limits are rejected by us anyway: silence the warning process-wide
-# (warnings.catch_warnings is not thread-safe in import workers).
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})

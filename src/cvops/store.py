@@ -50,9 +50,23 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _make_dirs(folder: Path, fsync: bool) -> None:
+    """Create ``folder`` and missing parents; with ``fsync``, make each new entry durable in its parent."""
+    if folder.is_dir():
+        return
+    _make_dirs(folder.parent, fsync)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    if fsync:
+        fsync_dir(folder.parent)
+
+
 def atomic_write_bytes(dest: Path, data: bytes, fsync: bool = True) -> None:
-    """Replace ``dest`` with ``data`` atomically (temp file in the same folder + fsync + os.replace)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``dest`` with ``data`` atomically (temp file in the same folder + fsync + os.replace + fsync of the
+    folder)."""
+    _make_dirs(dest.parent, fsync)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(dest.parent))
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -61,6 +75,8 @@ def atomic_write_bytes(dest: Path, data: bytes, fsync: bool = True) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, dest)
+        if fsync:
+            fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -110,8 +126,10 @@ class ImageStore:
             if dest.exists() and dest.stat().st_size == size:
                 os.unlink(tmp)
                 return sha, size, False
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(dest.parent, fsync)
             os.replace(tmp, dest)
+            if fsync:
+                fsync_dir(dest.parent)
             return sha, size, True
         except BaseException:
             with contextlib.suppress(OSError):
