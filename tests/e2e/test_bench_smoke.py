@@ -1,0 +1,37 @@
+"""Every `make bench` script runs at a small size and prints one JSON object with its targets' verdicts.
+
+Figures at small sizes mean nothing; this keeps the scripts from rotting. `make bench` runs them at full size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SMALL = {
+    "bench_ingest.py": ["--n", "20"],
+    "bench_thumbnails.py": ["--n", "6", "--rounds", "1"],
+    "bench_catalog.py": ["--n", "5000", "--samples", "5"],
+    "bench_thumb_storage.py": ["--n", "100", "--reads", "20"],
+}
+
+
+def test_every_script_has_a_smoke_size() -> None:
+    assert {p.name for p in BENCH.glob("bench_*.py")} == set(SMALL)
+
+
+@pytest.mark.parametrize("script", sorted(SMALL))
+def test_bench_script_prints_json(script: str) -> None:
+    done = subprocess.run([sys.executable, str(BENCH / script), *SMALL[script]], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["benchmark"] == script[len("bench_"):-len(".py")]
+    assert "environment" in report
+    if script != "bench_thumb_storage.py":
+        assert isinstance(report["pass"], dict) and report["pass"]
