@@ -152,9 +152,16 @@ class AnnotationEditor:
             raise NotFoundError(f"no class {ref!r}")
         return int(row[0])
 
-    def _new_row(self, item: NewAnnotation, clip: bool, tags: set[tuple[int, int]]) -> dict[str, Any]:
-        width, height = self._image_size(item.image_id)
-        class_id = self._class_id(item.class_id)
+    def _new_row(self, item: NewAnnotation, clip: bool, tags: set[tuple[int, int]],
+                 cache: dict[Any, Any]) -> dict[str, Any]:
+        size_key = ("size", item.image_id)
+        if size_key not in cache:
+            cache[size_key] = self._image_size(item.image_id)
+        width, height = cache[size_key]
+        class_key = ("class", item.class_id)
+        if class_key not in cache:
+            cache[class_key] = self._class_id(item.class_id)
+        class_id = cache[class_key]
         if item.source not in SOURCES:
             raise ValidationError(f"unknown source {item.source!r} (use one of {', '.join(SOURCES)})")
         if item.confidence is not None:
@@ -196,10 +203,11 @@ class AnnotationEditor:
         """
         with transaction(self.db):
             tags: set[tuple[int, int]] = set()
+            cache: dict[Any, Any] = {}
             changes: list[Change] = []
             for i, item in enumerate(items):
                 try:
-                    row = self._new_row(item, clip, tags)
+                    row = self._new_row(item, clip, tags, cache)
                 except ValidationError as exc:
                     raise ValidationError(f"annotation {i} on image {item.image_id}: {exc}") from None
                 changes.append({"table": "annotations", "op": "insert", "row": row})

@@ -171,9 +171,22 @@ def _m2_operation_log(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m3_split_hints(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE split_hints (
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            split TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (image_id, source)
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
+    (3, "split hints recorded by dataset imports", _m3_split_hints),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -317,6 +317,90 @@ def images_list(ctx: click.Context, status: Optional[str], cls: Optional[str], s
     out.print(f"{len(page)} of {ws.images.count(flt)} matching images")
 
 
+# -- datasets ----------------------------------------------------------------------------------------------------------
+def _print_problems(title: str, problems: list[dict], limit: int = 20) -> None:
+    for p in problems[:limit]:
+        where = f":{p['line']}" if "line" in p else (f" [{p['element']}]" if "element" in p else "")
+        out.print(f"  [yellow]{title}[/] {p['path']}{where}: {p['reason']}")
+    if len(problems) > limit:
+        out.print(f"  [dim]… and {len(problems) - limit} more ({title})[/]")
+
+
+@cli.command("import-dataset")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "yolo", "coco", "voc", "labelme", "cvat"]),
+              default="auto", show_default=True, help="Dataset format (auto: detect the layout).")
+@click.option("--class-map", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML/JSON mapping of source class names to workspace class names.")
+@click.option("--strict", is_flag=True, help="Refuse the whole import (write nothing) if anything is wrong.")
+@click.option("--in-place", is_flag=True, help="Reference images where they are instead of copying them.")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def import_dataset_cmd(ctx: click.Context, path: Path, fmt: str, class_map: Optional[Path], strict: bool,
+                       in_place: bool, workspace: Optional[Path], as_json: bool) -> None:
+    """Import a labelled dataset (YOLO, COCO, Pascal VOC, labelme, CVAT XML): images, annotations and classes."""
+    from cvops.formats.importer import DatasetImportError, import_dataset, load_class_map
+
+    ws = _open(ctx, workspace)
+    mapping = load_class_map(class_map) if class_map else None
+    try:
+        with _job("import-dataset", as_json) as (progress, cancel):
+            report = import_dataset(ws, path, format=fmt, class_map=mapping, strict=strict, in_place=in_place,
+                                    progress=progress, cancel=cancel)
+    except DatasetImportError as exc:
+        if as_json:
+            _emit({"error": "strict import refused; nothing was imported",
+                   "problems": [p.to_dict() for p in exc.problems]})
+        else:
+            err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        out.print(f"{report.format} dataset {report.source}: {report.images} images ({report.images_new} new), "
+                  f"{report.annotations} annotations added ({report.annotations_existing} already present), "
+                  f"{report.classes_created} classes created"
+                  + (f"; splits {report.splits}" if report.splits else "")
+                  + (" [yellow](cancelled)[/]" if report.cancelled else ""))
+        _print_problems("skipped", report.skipped)
+        _print_problems("warning", report.warnings)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("export-dataset")
+@click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["yolo", "coco", "voc", "labelme"]), required=True)
+@click.option("--status", "statuses", default=None, help="Only images with these statuses, e.g. done,approved.")
+@click.option("--images", "images_mode", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy",
+              show_default=True, help="How image files are placed in the export.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new export is complete).")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Optional[str], images_mode: str,
+                       overwrite: bool, workspace: Optional[Path], as_json: bool) -> None:
+    """Export images and annotations as a dataset folder (written to a temporary folder, then renamed into place)."""
+    from cvops.formats.exporter import export_dataset
+
+    wanted = [s.strip() for s in statuses.split(",") if s.strip()] if statuses else None
+    for status in wanted or ():
+        if status not in STATUSES:
+            raise click.BadParameter(f"unknown status {status!r} (use {', '.join(STATUSES)})", param_hint="--status")
+    ws = _open(ctx, workspace)
+    with _job("export-dataset", as_json) as (progress, cancel):
+        report = export_dataset(ws, out_dir, fmt, statuses=wanted, images_mode=images_mode, overwrite=overwrite,
+                                progress=progress, cancel=cancel)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        out.print(f"exported {report.images} images, {report.annotations} annotations, {report.classes} classes "
+                  f"as {report.format} to {report.out} in {report.seconds:.1f} s")
+        _print_problems("skipped", report.skipped)
+
+
 # -- history -----------------------------------------------------------------------------------------------------------
 @cli.command()
 @_workspace_option

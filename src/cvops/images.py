@@ -48,6 +48,7 @@ class ImageFilter:
     """Gallery filters; every field is optional and they combine with AND."""
 
     status: Optional[str] = None
+    statuses: Optional[tuple[str, ...]] = None
     class_id: Optional[int] = None
     annotated: Optional[bool] = None
     search: Optional[str] = None
@@ -56,11 +57,16 @@ class ImageFilter:
         """The SQL condition and parameters for these filters."""
         parts: list[str] = []
         params: list[Any] = []
+        wanted = ((self.status,) if self.status is not None else ()) + tuple(self.statuses or ())
+        for status in wanted:
+            if status not in STATUSES:
+                raise ValidationError(f"unknown status {status!r} (use one of {', '.join(STATUSES)})")
         if self.status is not None:
-            if self.status not in STATUSES:
-                raise ValidationError(f"unknown status {self.status!r} (use one of {', '.join(STATUSES)})")
             parts.append("status = ?")
             params.append(self.status)
+        if self.statuses:
+            parts.append(f"status IN ({', '.join('?' * len(self.statuses))})")
+            params.extend(self.statuses)
         if self.class_id is not None:
             parts.append("EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = images.id AND a.class_id = ?)")
             params.append(self.class_id)

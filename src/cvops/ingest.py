@@ -41,6 +41,7 @@ class ImportReport:
     batch_id: Optional[int] = None
     cancelled: bool = False
     image_ids: list[int] = field(default_factory=list)
+    path_ids: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -49,9 +50,10 @@ class ImportReport:
         return not self.errors and not self.cancelled
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (image ids left out)."""
+        """A JSON-ready dict (image ids and the path map left out)."""
         out = asdict(self)
         out.pop("image_ids")
+        out.pop("path_ids")
         return out
 
 
@@ -166,6 +168,8 @@ def import_paths(
     ``in_place`` records files where they are (hash, size and mtime) instead of copying them into the store.
     ``verify`` decodes every pixel at import (slower; the default checks headers and file structure).
     Corrupt, truncated, empty and unsupported files are reported in ``errors`` with the reason and skipped.
+    ``report.image_ids`` lists the new images; ``report.path_ids`` maps each imported or duplicate file (resolved
+    path) to its image id.
     """
     if video_stride is not None and video_stride < 1:
         raise ValueError("video stride must be >= 1")
@@ -220,9 +224,11 @@ def _commit_chunk(ws: Workspace, prepared: list[_Prepared], in_place: bool, repo
             })
             if image_id is None:
                 report.duplicates += 1
+                image_id = int(conn.execute("SELECT id FROM images WHERE sha256 = ?", [item.sha256]).fetchone()[0])
             else:
                 report.imported += 1
                 report.image_ids.append(image_id)
+            report.path_ids[str(item.path)] = image_id
 
 
 def _finish_batch(ws: Workspace, report: ImportReport) -> None:

@@ -1,0 +1,160 @@
+"""Export the workspace (or part of it) as a dataset in a supported format.
+
+The export is written into a temporary folder beside the destination and renamed into place only when every file
+was written, so a failed or cancelled export leaves nothing half-written. Class order is the workspace's order
+(``ExportClass.index``: YOLO ids, ``classes.txt``); COCO category ids are the workspace's stable class ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from cvops import formats
+from cvops.formats.model import IMAGE_MODES, ExportClass, ExportData, ExportItem, ExportShape, FormatError
+from cvops.images import ImageFilter
+from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
+from cvops.workspace import Workspace
+
+# The annotation kinds each format can hold; the rest is reported as skipped.
+KINDS = {"yolo": ("box", "polygon"), "coco": ("box", "polygon"), "voc": ("box",), "labelme": ("box", "polygon", "tag")}
+DEFAULT_SPLIT = "train"
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_dataset` wrote."""
+
+    format: str
+    out: str
+    images: int = 0
+    annotations: int = 0
+    classes: int = 0
+    splits: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def _unique_name(name: str, image_id: int, taken: set[str]) -> str:
+    if name.lower() not in taken:
+        taken.add(name.lower())
+        return name
+    stem, dot, ext = name.rpartition(".")
+    unique = f"{stem}_{image_id}.{ext}" if dot else f"{name}_{image_id}"
+    taken.add(unique.lower())
+    return unique
+
+
+def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
+            report: Optional[ExportReport] = None) -> ExportData:
+    """Gather classes, images (filtered by status) and their annotations for a writer."""
+    classes = [ExportClass(i, c.id, c.name, c.color) for i, c in enumerate(ws.classes.list())]
+    index = {c.id: c.index for c in classes}
+    allowed = KINDS[fmt]
+    flt = ImageFilter(statuses=tuple(statuses) if statuses else None)
+    hints = dict(ws.db.execute(
+        "SELECT image_id, split FROM split_hints h WHERE recorded_at = "
+        "(SELECT MAX(recorded_at) FROM split_hints WHERE image_id = h.image_id)").fetchall())
+    items: list[ExportItem] = []
+    by_id: dict[int, ExportItem] = {}
+    taken: dict[str, set[str]] = {}
+    after = 0
+    while True:
+        page = ws.images.page(flt, after_id=after, limit=1000)
+        if not page:
+            break
+        for image in page:
+            split = hints.get(image.id, DEFAULT_SPLIT)
+            name = _unique_name(image.file_name, image.id, taken.setdefault(split, set()))
+            item = ExportItem(image.id, ws.images.path(image), name, image.width, image.height, split)
+            items.append(item)
+            by_id[image.id] = item
+        after = page[-1].id
+    skipped_kinds: dict[str, int] = {}
+    for image_id, class_id, kind, x, y, w, h, points, attributes in ws.db.execute(
+        "SELECT image_id, class_id, kind, x, y, w, h, points, attributes FROM annotations ORDER BY image_id, id"
+    ):
+        item = by_id.get(image_id)
+        if item is None:
+            continue
+        if kind not in allowed:
+            skipped_kinds[kind] = skipped_kinds.get(kind, 0) + 1
+            continue
+        item.shapes.append(ExportShape(index[class_id], kind, (x, y, w, h) if kind == "box" else None,
+                                       json.loads(points) if points else None, json.loads(attributes or "{}")))
+    if report is not None:
+        for kind, count in skipped_kinds.items():
+            report.skipped.append({"path": "", "reason": f"{count} {kind} annotations cannot be written in "
+                                                         f"{fmt} format (it holds {', '.join(allowed)})"})
+    return ExportData(classes, items)
+
+
+def _place(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished export into place (replacing an existing one only with ``overwrite``)."""
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        if not overwrite:
+            raise FormatError(f"{out} already exists and is not empty; use --overwrite to replace it")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+        return
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+
+
+def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Sequence[str]] = None,
+                   images_mode: str = "copy", overwrite: bool = False, progress: Optional[Progress] = None,
+                   cancel: Optional[CancelToken] = None) -> ExportReport:
+    """Write the workspace's images with the given statuses (all when None) and their annotations to ``out``."""
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    spec = formats.get(format, purpose="export")
+    if images_mode not in IMAGE_MODES:
+        raise FormatError(f"unknown images mode {images_mode!r} (use one of {', '.join(IMAGE_MODES)})")
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise FormatError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FormatError(f"{out} already exists and is not empty; use --overwrite to replace it")
+    report = ExportReport(format=spec.name, out=str(out))
+    progress(0.0, "collecting")
+    data = collect(ws, spec.name, statuses, report)
+    data.images_mode = images_mode
+    missing = [i for i in data.items if not i.source.exists()]
+    for item in missing:
+        report.skipped.append({"path": str(item.source), "reason": "image file is missing (run cvops doctor)"})
+    data.items = [i for i in data.items if i.source.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        spec.load().write(data, tmp, progress=sub_progress(progress, 0.05, 0.95), cancel=cancel)
+        cancel.raise_if_cancelled()
+        _place(tmp, out, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.images = len(data.items)
+    report.annotations = sum(len(i.shapes) for i in data.items)
+    report.classes = len(data.classes)
+    for item in data.items:
+        report.splits[item.split] = report.splits.get(item.split, 0) + 1
+    report.seconds = time.perf_counter() - started
+    progress(1.0, "done")
+    return report
+

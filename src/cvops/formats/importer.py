@@ -1,0 +1,318 @@
+"""Import a dataset (images + annotations + classes) into a workspace, through the foundation's ingest.
+
+Pipeline: detect and read the format (a :class:`~cvops.formats.model.ParsedDataset`), rename classes with the class
+map, probe every image and validate every shape against the real image size (nothing is written yet, so ``strict``
+can refuse the whole import), ingest the images (dedupe by hash, copy or in place), create missing classes, add the
+annotations that are not already there as one operation (one undo step), and record the source's splits as hints.
+Importing the same dataset twice adds no duplicate annotations.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from cvops import formats
+from cvops.annotations import NewAnnotation, clip_box, clip_polygon
+from cvops.catalog import transaction
+from cvops.errors import ValidationError
+from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
+from cvops.imageio import ProbeError, probe
+from cvops.ingest import import_paths
+from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
+from cvops.workspace import Workspace
+
+# Coordinates this far outside the image are rounding, clipped silently; beyond it the clip is reported.
+CLIP_TOLERANCE_PX = 0.5
+
+
+class DatasetImportError(FormatError):
+    """``strict`` import refused: the dataset has problems; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"strict import refused: {len(problems)} problems, nothing was imported\n{shown}{more}")
+
+
+@dataclass
+class DatasetImportReport:
+    """What :func:`import_dataset` did. ``skipped`` lists what was not imported; ``warnings`` what was changed
+    (clipped geometry, size mismatches); both as ``{path, reason, line?, element?}``."""
+
+    format: str
+    source: str
+    images: int = 0
+    images_new: int = 0
+    annotations: int = 0
+    annotations_existing: int = 0
+    classes_created: int = 0
+    classes_created_names: list[str] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    splits: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was skipped and the import was not cancelled."""
+        return not self.skipped and not self.cancelled
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def load_class_map(path: Path) -> dict[str, str]:
+    """Read a class map file: a YAML/JSON mapping ``{source name: workspace name}``."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read class map: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise FormatError(f"{path}: class map is not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, (str, int)) and isinstance(v, (str, int))
+                                             for k, v in data.items()):
+        raise FormatError(f"{path}: class map must be a mapping of source class names to workspace class names")
+    return {str(k).strip(): str(v).strip() for k, v in data.items()}
+
+
+def _origin(shape: LabelShape, item: DatasetItem) -> Problem:
+    return shape.origin or Problem(str(item.label_path or item.image_path), "")
+
+
+def _problem(where: Problem, reason: str) -> Problem:
+    return Problem(where.path, reason, where.line, where.element)
+
+
+def _pixels(shape: LabelShape, width: int, height: int) -> LabelShape:
+    if not shape.normalized:
+        return shape
+    box = None
+    if shape.box is not None:
+        x, y, w, h = shape.box
+        box = (x * width, y * height, w * width, h * height)
+    points = [[px * width, py * height] for px, py in shape.points] if shape.points is not None else None
+    return LabelShape(shape.label, shape.kind, box, points, shape.attributes, False, shape.origin)
+
+
+def _validate(shape: LabelShape, width: int, height: int) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """Pixel geometry for the catalog, and a warning when it had to be clipped; raises ValidationError."""
+    if shape.kind == "box":
+        if shape.box is None:
+            raise ValidationError("box without coordinates")
+        clipped = clip_box(shape.box, width, height)
+        moved = max(abs(a - b) for a, b in zip(clipped, shape.box))
+        warn = (f"box ({', '.join(f'{v:g}' for v in shape.box)}) extends beyond the {width}x{height} image; clipped"
+                if moved > CLIP_TOLERANCE_PX else None)
+        return {"box": clipped}, warn
+    if shape.kind == "polygon":
+        if shape.points is None:
+            raise ValidationError("polygon without points")
+        clipped_pts = clip_polygon(shape.points, width, height)
+        moved = max(abs(a - b) for p, q in zip(clipped_pts, shape.points) for a, b in zip(p, q))
+        warn = (f"polygon extends beyond the {width}x{height} image; clipped" if moved > CLIP_TOLERANCE_PX else None)
+        return {"points": clipped_pts}, warn
+    if shape.kind == "tag":
+        return {}, None
+    raise ValidationError(f"unknown annotation kind {shape.kind!r}")
+
+
+def _signature(kind: str, class_id: int, box: Any, points: Any) -> tuple:
+    """Identity of an annotation for idempotent re-import (geometry rounded to 1/1000 px)."""
+    if kind == "box":
+        return (kind, class_id, tuple(round(v, 3) for v in box))
+    if kind == "polygon":
+        return (kind, class_id, tuple(round(v, 3) for p in points for v in p))
+    return (kind, class_id)
+
+
+@dataclass
+class _Prepared:
+    item: DatasetItem
+    width: int
+    height: int
+    shapes: list[tuple[LabelShape, dict[str, Any]]]
+
+
+def _prepare(parsed: ParsedDataset, class_map: dict[str, str], progress: Progress,
+             cancel: CancelToken) -> tuple[list[_Prepared], list[Problem], list[Problem]]:
+    """Probe images and validate shapes; nothing is written. Returns prepared items, skipped and warnings."""
+    lowered = {k.lower(): v for k, v in class_map.items()}
+    skipped: list[Problem] = list(parsed.problems)
+    warnings: list[Problem] = []
+    prepared: list[_Prepared] = []
+    seen: dict[Path, int] = {}
+    for n, item in enumerate(parsed.items):
+        if n % 200 == 0:
+            cancel.raise_if_cancelled()
+            progress(n / max(len(parsed.items), 1), f"checking {n}/{len(parsed.items)} images")
+        try:
+            info = probe(item.image_path)
+        except ProbeError as exc:
+            skipped.append(Problem(str(item.image_path), f"image skipped: {exc}"))
+            continue
+        width, height = info.width, info.height
+        if item.declared_size and tuple(item.declared_size) != (width, height):
+            dw, dh = item.declared_size
+            warnings.append(Problem(str(item.label_path or item.image_path),
+                                    f"annotation declares image size {dw}x{dh}, the image is {width}x{height}"))
+        shapes = []
+        for shape in item.shapes:
+            where = _origin(shape, item)
+            label = lowered.get(shape.label.strip().lower(), shape.label.strip())
+            if not label:
+                skipped.append(_problem(where, "annotation without a class name"))
+                continue
+            pixel = _pixels(shape, width, height)
+            try:
+                geometry, warn = _validate(pixel, width, height)
+            except ValidationError as exc:
+                skipped.append(_problem(where, f"{shape.kind} skipped: {exc}"))
+                continue
+            if warn:
+                warnings.append(_problem(where, warn))
+            shapes.append((LabelShape(label, shape.kind, attributes=shape.attributes, origin=shape.origin), geometry))
+        key = item.image_path.resolve()
+        if key in seen:  # the same file listed twice (e.g. in two split lists): merge its shapes
+            prepared[seen[key]].shapes.extend(shapes)
+            continue
+        seen[key] = len(prepared)
+        prepared.append(_Prepared(item, width, height, shapes))
+    return prepared, skipped, warnings
+
+
+def import_dataset(ws: Workspace, path: Path, format: str = "auto", class_map: Optional[dict[str, str]] = None,
+                   strict: bool = False, in_place: bool = False, progress: Optional[Progress] = None,
+                   cancel: Optional[CancelToken] = None) -> DatasetImportReport:
+    """Import a dataset folder or annotation file in any supported format; see the module docstring.
+
+    ``strict`` raises :class:`DatasetImportError` listing every problem and writes nothing when any shape or image
+    would be skipped or changed. Otherwise problems are reported and the rest is imported.
+    """
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    path = Path(path)
+    name = formats.detect(path) if format == "auto" else formats.get(format).name
+    report = DatasetImportReport(format=name, source=str(path))
+    progress(0.0, f"reading {name} dataset")
+    parsed = formats.get(name).load().read(path, progress=sub_progress(progress, 0.0, 0.2), cancel=cancel)
+    prepared, skipped, warnings = _prepare(parsed, class_map or {}, sub_progress(progress, 0.2, 0.3), cancel)
+    if strict and (skipped or warnings):
+        raise DatasetImportError(skipped + warnings)
+    report.skipped = [p.to_dict() for p in skipped]
+    report.warnings = [p.to_dict() for p in warnings]
+
+    root = path if path.is_dir() else path.parent
+    ids = _ingest(ws, prepared, root.resolve(), in_place, report, sub_progress(progress, 0.3, 0.8), cancel)
+    if report.cancelled:
+        report.seconds = time.perf_counter() - started
+        return report
+    progress(0.8, "classes")
+    class_ids = _classes(ws, parsed, prepared, class_map or {}, report)
+    progress(0.85, "annotations")
+    _annotations(ws, prepared, ids, class_ids, report, path)
+    _split_hints(ws, prepared, ids, f"{name}:{path.resolve()}", report)
+    report.seconds = time.perf_counter() - started
+    progress(1.0, "done")
+    return report
+
+
+def _ingest(ws: Workspace, prepared: list[_Prepared], root: Path, in_place: bool, report: DatasetImportReport,
+            progress: Progress, cancel: CancelToken) -> dict[Path, int]:
+    """Ingest the images; return resolved image path -> image id. Files outside the dataset folder (e.g. images
+    extracted from embedded data into a temp folder) are always copied."""
+    inside = [p.item.image_path.resolve() for p in prepared if root in p.item.image_path.resolve().parents]
+    outside = [p.item.image_path.resolve() for p in prepared if root not in p.item.image_path.resolve().parents]
+    ids: dict[Path, int] = {}
+    for files, place, lo, hi in ((inside, in_place, 0.0, 0.9), (outside, False, 0.9, 1.0)):
+        if not files:
+            continue
+        result = import_paths(ws, files, in_place=place, progress=sub_progress(progress, lo, hi), cancel=cancel)
+        report.images_new += result.imported
+        report.cancelled = report.cancelled or result.cancelled
+        report.skipped += [{"path": e["path"], "reason": f"image skipped: {e['reason']}"} for e in result.errors]
+        ids.update({Path(k): v for k, v in result.path_ids.items()})
+    report.images = len(ids)
+    return ids
+
+
+def _classes(ws: Workspace, parsed: ParsedDataset, prepared: list[_Prepared], class_map: dict[str, str],
+             report: DatasetImportReport) -> dict[str, int]:
+    """Match classes by name (case-insensitive), create the missing ones in the source's order."""
+    lowered = {k.lower(): v for k, v in class_map.items()}
+    names: list[str] = [lowered.get(c.strip().lower(), c.strip()) for c in parsed.classes if c.strip()]
+    names += [shape.label for p in prepared for shape, _ in p.shapes]
+    ids: dict[str, int] = {}
+    for name in names:
+        key = name.lower()
+        if key in ids:
+            continue
+        existing = ws.classes.find(name)
+        if existing is None:
+            existing = ws.classes.add(name)
+            report.classes_created += 1
+            report.classes_created_names.append(existing.name)
+        ids[key] = existing.id
+    return ids
+
+
+def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], class_ids: dict[str, int],
+                 report: DatasetImportReport, source: Path) -> None:
+    """Add the shapes not already on their images, as one operation."""
+    by_image: dict[int, list[tuple[LabelShape, dict[str, Any]]]] = defaultdict(list)
+    for p in prepared:
+        image_id = ids.get(p.item.image_path.resolve())
+        if image_id is not None:
+            by_image[image_id].extend(p.shapes)
+    existing: dict[int, Counter] = defaultdict(Counter)
+    image_ids = list(by_image)
+    for start in range(0, len(image_ids), 500):
+        part = image_ids[start:start + 500]
+        for image_id, kind, class_id, x, y, w, h, points in ws.db.execute(
+            f"SELECT image_id, kind, class_id, x, y, w, h, points FROM annotations WHERE image_id IN "
+            f"({', '.join('?' * len(part))})", part,
+        ):
+            pts = json.loads(points) if points else None
+            existing[image_id][_signature(kind, class_id, (x, y, w, h), pts)] += 1
+    items: list[NewAnnotation] = []
+    for image_id, shapes in by_image.items():
+        have = existing[image_id]
+        for shape, geometry in shapes:
+            class_id = class_ids[shape.label.lower()]
+            sig = _signature(shape.kind, class_id, geometry.get("box"), geometry.get("points"))
+            if have[sig] > 0:
+                have[sig] -= 1
+                report.annotations_existing += 1
+                continue
+            if shape.kind == "tag":
+                have[sig] += 1  # a second identical tag in the source is the same tag
+            items.append(NewAnnotation(image_id, class_id, shape.kind, box=geometry.get("box"),
+                                       points=geometry.get("points"), attributes=shape.attributes))
+    if items:
+        ws.annotations.add_many(items, description=f"import {report.format} dataset {source.name}: "
+                                                   f"{len(items)} annotations")
+    report.annotations = len(items)
+
+
+def _split_hints(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], source: str,
+                 report: DatasetImportReport) -> None:
+    rows = []
+    for p in prepared:
+        image_id = ids.get(p.item.image_path.resolve())
+        if image_id is not None and p.item.split:
+            rows.append((image_id, source, p.item.split, time.time()))
+            report.splits[p.item.split] = report.splits.get(p.item.split, 0) + 1
+    if rows:
+        with transaction(ws.db) as conn:
+            conn.executemany("INSERT OR REPLACE INTO split_hints (image_id, source, split, recorded_at) "
+                             "VALUES (?, ?, ?, ?)", rows)
