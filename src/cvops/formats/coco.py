@@ -1,0 +1,494 @@
+"""COCO instances JSON: boxes, polygons and crowd regions, one JSON file per split.
+
+Read: a single ``*.json`` file, or a folder holding such files at top level, in ``annotations/`` or in split
+folders (``train/_annotations.coco.json``). Of the COCO task files datumaro writes side by side, ``instances_*``
+win; captions and panoptic files are never read. Written: datumaro's / CVAT's layout,
+``annotations/instances_<split>.json`` with the images in ``images/<split>/``. See ``docs/formats/coco.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from cvops.annotations import polygon_area
+from cvops.formats.model import (Box, DatasetItem, ExportData, ExportItem, FormatError, LabelShape, ParsedDataset,
+                                 Problem, place_image, resolve_inside)
+from cvops.jobs import CancelToken, Progress, no_progress
+
+# Task prefixes of COCO file names, in the order a folder's files are preferred; "" is any other name.
+TASKS = ("instances", "", "person_keypoints", "stuff", "labels", "image_info")
+NEVER_READ = ("panoptic", "captions")
+SPLIT_ALIASES = {"valid": "val", "validation": "val"}
+KNOWN_SPLITS = re.compile(r"(train|val|valid|validation|test|dev|trainval|minival)(\d{4})?", re.I)
+SPLIT_TOKEN = re.compile(r"[A-Za-z0-9-]+")
+DETECT_MAX_FILES = 20
+PROGRESS_EVERY = 1000
+NUMBER = (int, float)  # exact types: JSON numbers, not bool
+INFO = {"description": "exported by CVOps Workbench", "version": "1.0", "year": "", "contributor": "", "url": "",
+        "date_created": ""}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _not_instances(doc: Any) -> Optional[str]:
+    """Why a parsed JSON document is not a COCO instances-shaped file, or None when it is."""
+    if not isinstance(doc, dict):
+        return "the top level is not a JSON object"
+    for key in ("images", "annotations", "categories"):
+        if key not in doc:
+            return f"missing key {key!r}"
+    if not isinstance(doc["images"], list):
+        return "'images' is not a list"
+    anns = doc["annotations"]
+    if isinstance(anns, list) and anns and isinstance(anns[0], dict):
+        if "segments_info" in anns[0]:
+            return "a COCO panoptic file (annotations have 'segments_info')"
+        if "caption" in anns[0]:
+            return "a COCO captions file (annotations have 'caption')"
+    return None
+
+
+def _task_and_split(json_path: Path) -> tuple[str, Optional[str]]:
+    """The task prefix (one of TASKS or NEVER_READ, else "") and raw split token of a COCO file name."""
+    stem = json_path.stem
+    for task in TASKS[:1] + TASKS[2:] + NEVER_READ:
+        if stem.startswith(task + "_"):
+            token = stem[len(task) + 1:]
+            return task, token if SPLIT_TOKEN.fullmatch(token) else None
+    token = stem.rsplit("_", 1)[-1]
+    if KNOWN_SPLITS.fullmatch(token):
+        return "", token
+    if json_path.parent.name and KNOWN_SPLITS.fullmatch(json_path.parent.name):
+        return "", json_path.parent.name
+    return "", None
+
+
+def _normalize_split(token: Optional[str]) -> Optional[str]:
+    """``val2017`` -> ``val``, ``valid`` -> ``val``, ``default`` (CVAT, datumaro) -> no split; others unchanged."""
+    if token is None or token.lower() == "default":
+        return None
+    name = re.sub(r"(?<=[A-Za-z])\d{4}$", "", token)
+    return SPLIT_ALIASES.get(name.lower(), name)
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """JSON files where a COCO dataset keeps them: top level, ``annotations/`` and split folders."""
+    dirs = [folder, folder / "annotations"]
+    dirs += sorted(d for d in folder.iterdir() if d.is_dir() and KNOWN_SPLITS.fullmatch(d.name))
+    return [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.json")) if f.is_file()]
+
+
+def _groups(files: list[Path]) -> list[list[Path]]:
+    """Candidate files grouped by task, in order of preference; panoptic and captions files left out."""
+    by_task: dict[str, list[Path]] = {}
+    for f in files:
+        by_task.setdefault(_task_and_split(f)[0], []).append(f)
+    return [by_task[t] for t in TASKS if t in by_task]
+
+
+def _rle_counts(seg: dict[str, Any]) -> Optional[list[int]]:
+    """The run lengths of an RLE mask: uncompressed (a list) or pycocotools' compressed string."""
+    counts = seg.get("counts")
+    if isinstance(counts, list):
+        return counts if all(_is_int(c) and c >= 0 for c in counts) else None
+    if not isinstance(counts, str):
+        return None
+    out: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(counts[p]) - 48 if p < len(counts) else -1
+            if not 0 <= c < 64:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more, p, k = bool(c & 0x20), p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        x += out[-2] if len(out) > 2 else 0
+        if x < 0:
+            return None
+        out.append(x)
+    return out
+
+
+def _rle_bbox(seg: Any) -> Optional[Box]:
+    """The bounding box of an RLE mask (column-major runs of 0s then 1s over ``size = [h, w]``), or None."""
+    if not isinstance(seg, dict):
+        return None
+    size = seg.get("size")
+    counts = _rle_counts(seg)
+    if counts is None or not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+        return None
+    h, w = size
+    pos, x0, y0, x1, y1 = 0, w, h, -1, -1
+    for i, n in enumerate(counts):
+        if i % 2 and n:
+            end = pos + n - 1
+            if end >= h * w:
+                return None
+            c0, c1 = pos // h, end // h
+            x0, x1 = min(x0, c0), max(x1, c1)
+            y0, y1 = (min(y0, pos % h), max(y1, end % h)) if c0 == c1 else (0, h - 1)
+        pos += n
+    return None if x1 < 0 else (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
+
+
+def _bbox(value: Any) -> tuple[Optional[Box], str]:
+    """A valid ``[x, y, w, h]`` as a Box, or None and the reason (unrolled: it runs once per annotation)."""
+    if type(value) is not list or len(value) != 4 or not (
+            type(value[0]) in NUMBER and type(value[1]) in NUMBER and type(value[2]) in NUMBER
+            and type(value[3]) in NUMBER):
+        got = f"{len(value)} values" if isinstance(value, list) else repr(value)[:40]
+        return None, f"bbox must be 4 numbers [x, y, width, height], got {got}"
+    x, y, w, h = float(value[0]), float(value[1]), float(value[2]), float(value[3])
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(w) and math.isfinite(h)):
+        return None, f"bbox {value} has a value that is not a finite number"
+    if w <= 0 or h <= 0:
+        return None, f"bbox {value} has a negative or zero width or height"
+    return (x, y, w, h), ""
+
+
+def _polygon(part: Any) -> tuple[Optional[list[list[float]]], str]:
+    """Points of one flat polygon ``[x1, y1, x2, y2, ...]``, or None and the reason."""
+    if not isinstance(part, list) or not all(_is_number(v) for v in part):
+        return None, "polygon must be a list of numbers [x1, y1, x2, y2, ...]"
+    if len(part) % 2:
+        return None, f"polygon has an odd number of coordinates ({len(part)})"
+    if len(part) < 6:
+        return None, f"polygon has {len(part) // 2} points (needs at least 3)"
+    if not all(math.isfinite(v) for v in part):
+        return None, "polygon has a coordinate that is not a finite number"
+    return [[float(part[i]), float(part[i + 1])] for i in range(0, len(part), 2)], ""
+
+
+class _Reader:
+    """State of one ``read()``: classes, items by resolved image path, problems."""
+
+    def __init__(self, root: Path, progress: Optional[Progress], cancel: Optional[CancelToken]) -> None:
+        self.root, self.progress, self.cancel = root, progress or no_progress, cancel
+        self.problems: list[Problem] = []
+        self.items: list[DatasetItem] = []
+        self.seen_files: dict[str, str] = {}  # resolved image path -> where it was first listed
+        self.category_ids: dict[int, tuple[str, str]] = {}  # id -> (name, file) as first seen
+        self.class_ids: dict[str, int] = {}  # class name -> lowest category id
+        self.total = self.done = 0
+
+    def problem(self, json_path: Path, reason: str, element: Optional[str] = None) -> None:
+        self.problems.append(Problem(str(json_path), reason, element=element))
+
+    def categories(self, json_path: Path, cats: Any) -> Optional[dict[int, str]]:
+        """The file's category id -> name map; conflicts with other files are reported."""
+        if not isinstance(cats, list):
+            self.problem(json_path, "'categories' is not a list; its annotations are skipped")
+            return None
+        names: dict[int, str] = {}
+        for i, cat in enumerate(cats):
+            element = f"categories[{i}]"
+            if not isinstance(cat, dict) or not _is_int(cat.get("id")):
+                self.problem(json_path, "category has no integer 'id'", element)
+                continue
+            cid, name = cat["id"], cat.get("name")
+            if not isinstance(name, str) or not name.strip():
+                self.problem(json_path, f"category id {cid} has no name", element)
+                continue
+            if cid in names:
+                self.problem(json_path, f"duplicate category id {cid} ({name!r}; keeping {names[cid]!r})", element)
+                continue
+            names[cid] = name
+            known = self.category_ids.setdefault(cid, (name, json_path.name))
+            if known[0] != name:
+                self.problem(json_path, f"category id {cid} is {name!r} here but {known[0]!r} in {known[1]}",
+                             element)
+            self.class_ids[name] = min(cid, self.class_ids.get(name, cid))
+        return names
+
+    def find_image(self, name: str, bases: list[str]) -> tuple[Optional[Path], str]:
+        """The first existing ``base/name``, or None and why (not found, or a path leaving the dataset)."""
+        plain = "\\" not in name and "\x00" not in name and not name.startswith("/") and name[1:2] != ":" \
+            and ".." not in name.split("/")
+        escape = ""
+        for base in bases:
+            if plain:
+                candidate = os.path.join(self.root, base, name)
+            else:
+                try:
+                    candidate = str(resolve_inside(self.root, f"{base}/{name}" if base else name))
+                except ValueError as err:
+                    escape = escape or str(err)
+                    continue
+            if os.path.isfile(candidate):
+                return Path(candidate), ""
+        looked = ", ".join(f"{b}/" if b else "./" for b in bases)
+        return None, escape or f"image file not found: {name!r} (looked in {looked} of {self.root})"
+
+    def image_bases(self, json_path: Path, token: Optional[str], split: Optional[str]) -> list[str]:
+        """Folders (relative to the root) where ``file_name`` may be, in order."""
+        here = os.path.relpath(json_path.parent, self.root).replace(os.sep, "/")
+        names = list(dict.fromkeys(n for n in (token, split) if n))
+        bases = [f"images/{n}" for n in names] + ["images", "" if here == "." else here, ""]
+        bases += names + ([f"{split}2017"] if split else [])
+        return list(dict.fromkeys(bases))
+
+    def images(self, json_path: Path, images: list[Any], split: Optional[str],
+               bases: list[str]) -> dict[int, Optional[DatasetItem]]:
+        """Items of a file's images by id (None for images that are skipped)."""
+        by_id: dict[int, Optional[DatasetItem]] = {}
+        first: dict[int, int] = {}
+        for i, img in enumerate(images):
+            element = f"images[{i}]"
+            if not isinstance(img, dict) or not _is_int(img.get("id")):
+                self.problem(json_path, "image has no integer 'id'", element)
+                continue
+            iid = img["id"]
+            element += f" id={iid}"
+            if iid in first:
+                self.problem(json_path, f"duplicate image id {iid} (first at images[{first[iid]}])", element)
+                continue
+            first[iid] = i
+            by_id[iid] = None
+            name = img.get("file_name")
+            if not isinstance(name, str) or not name:
+                self.problem(json_path, "image has no 'file_name'", element)
+                continue
+            image_path, why = self.find_image(name, bases)
+            if image_path is None:
+                self.problem(json_path, why, element)
+                continue
+            key = str(image_path)
+            if key in self.seen_files:
+                self.problem(json_path, f"duplicate file name {name!r} (also {self.seen_files[key]}); skipped",
+                             element)
+                continue
+            self.seen_files[key] = f"{element} of {json_path.name}"
+            w, h = img.get("width"), img.get("height")
+            size = (w, h) if _is_int(w) and _is_int(h) and w > 0 and h > 0 else None
+            if size is None and (w is not None or h is not None):
+                self.problem(json_path, f"invalid image size width={w!r} height={h!r}; ignored", element)
+            item = DatasetItem(image_path=image_path, split=split, label_path=json_path, declared_size=size)
+            by_id[iid] = item
+            self.items.append(item)
+        return by_id
+
+    def annotation(self, json_path: Path, i: int, ann: Any, by_id: dict[int, Optional[DatasetItem]],
+                   names: dict[int, str], tags: bool) -> None:
+        """Turn one annotation into shapes on its item, or report why it is skipped."""
+        if not isinstance(ann, dict):
+            self.problem(json_path, "annotation is not a JSON object", f"annotations[{i}]")
+            return
+        ann_id = ann.get("id")
+        element = f"annotations[{i}]" + (f" id={ann_id}" if ann_id is not None else "")
+        image_id, cat_id = ann.get("image_id"), ann.get("category_id")
+        if type(image_id) is not int or image_id not in by_id:
+            self.problem(json_path, f"image_id {image_id!r} is not in images", element)
+            return
+        if type(cat_id) is not int or cat_id not in names:
+            self.problem(json_path, f"category_id {cat_id!r} is not in categories", element)
+            return
+        item = by_id[image_id]
+        if item is None:
+            return  # its image was skipped and reported
+        label = names[cat_id]
+        origin = Problem(str(json_path), "", element=element)
+        attrs: dict[str, Any] = {}
+        if isinstance(ann.get("attributes"), dict):
+            attrs.update(ann["attributes"])
+        if tags:
+            item.shapes.append(LabelShape(label, "tag", attributes=attrs, origin=origin))
+            return
+        seg = ann.get("segmentation")
+        if ann.get("iscrowd") in (1, True):
+            attrs["iscrowd"] = 1
+        if seg and isinstance(seg, list) and "iscrowd" not in attrs:
+            parts: list[list[list[float]]] = []
+            for k, part in enumerate(seg):
+                if part == []:
+                    continue
+                points, why = _polygon(part)
+                if points is None:
+                    self.problem(json_path, f"segmentation[{k}]: {why}; part skipped", element)
+                else:
+                    parts.append(points)
+            for k, points in enumerate(parts):
+                extra = {"coco_id": ann_id if ann_id is not None else element, "part": k} if len(parts) > 1 else {}
+                item.shapes.append(LabelShape(label, "polygon", points=points, attributes={**attrs, **extra},
+                                              origin=origin))
+            if parts:
+                return
+        elif seg not in (None, []) and not isinstance(seg, (dict, list)):
+            self.problem(json_path, "segmentation is neither a list of polygons nor an RLE object; "
+                         "using the bbox", element)
+        box, why = _bbox(ann.get("bbox"))
+        if box is None and isinstance(seg, dict):  # an RLE mask: crowd region, or a mask from another tool
+            box = _rle_bbox(seg)
+            why += " and the RLE mask cannot be decoded"
+        if box is None:
+            self.problem(json_path, why + "; annotation skipped", element)
+            return
+        item.shapes.append(LabelShape(label, "box", box=box, attributes=attrs, origin=origin))
+
+    def file(self, json_path: Path, doc: dict[str, Any], token: Optional[str], tags: bool) -> None:
+        """Read one parsed COCO file."""
+        split = _normalize_split(token)
+        names = self.categories(json_path, doc["categories"])
+        by_id = self.images(json_path, doc["images"], split, self.image_bases(json_path, token, split))
+        anns = doc["annotations"]
+        if not isinstance(anns, list):
+            self.problem(json_path, "'annotations' is not a list; images read without annotations")
+            return
+        if names is None:
+            return
+        for i, ann in enumerate(anns):
+            self.annotation(json_path, i, ann, by_id, names, tags)
+            self.done += 1
+            if self.done % PROGRESS_EVERY == 0:
+                if self.cancel is not None:
+                    self.cancel.raise_if_cancelled()
+                self.progress(self.done / max(self.total, 1), f"read {self.done}/{self.total} annotations")
+
+
+def _parse(json_path: Path) -> tuple[Any, Optional[Problem]]:
+    """The parsed document of a file (UTF-8, with or without BOM), or the problem that kept it from parsing."""
+    try:
+        return json.loads(json_path.read_bytes()), None
+    except json.JSONDecodeError as err:
+        return None, Problem(str(json_path), f"invalid JSON: {err.msg} (column {err.colno})", line=err.lineno)
+    except (OSError, ValueError, RecursionError) as err:
+        return None, Problem(str(json_path), f"cannot read the file: {err}")
+
+
+def _choose(path: Path, limit: Optional[int] = None) -> tuple[list[tuple[Path, dict[str, Any]]], list[Problem]]:
+    """The parsed files of the most preferred task group holding a COCO instances file, and the problems of the
+    group's files that cannot be read (valid JSON of another kind with a generic name is skipped silently).
+    ``limit`` caps the number of files parsed."""
+    if not path.exists():
+        raise FormatError(f"{path}: no such file or folder")
+    skipped: list[Problem] = []
+    found = [path] if path.is_file() else _candidates(path)
+    for group in [[path]] if path.is_file() else _groups(found):
+        docs, problems = [], []
+        for f in group[:limit]:
+            doc, problem = _parse(f)
+            why = _not_instances(doc) if problem is None else None
+            if problem is None and why is None:
+                docs.append((f, doc))
+            elif problem is not None or path.is_file() or _task_and_split(f)[0]:
+                problems.append(problem or Problem(str(f), f"not a COCO instances file: {why}"))
+        if docs:
+            return docs, problems
+        skipped += problems
+    if len(skipped) == 1:
+        raise FormatError(str(skipped[0]))
+    seen = f"found {', '.join(f.name for f in found[:5])}; " if found else ""
+    raise FormatError(f"{path}: no COCO instances JSON file ({seen}looked at top level, in annotations/ and in split "
+                      "folders; captions and panoptic files are not read)" + "".join(f"; {p}" for p in skipped))
+
+
+def detect(path: Path) -> bool:
+    """True for a COCO instances JSON file or a folder holding one (at most a few files are parsed)."""
+    if path.is_file() and path.suffix.lower() != ".json":
+        return False
+    try:
+        return bool(_choose(path, DETECT_MAX_FILES)[0])
+    except (FormatError, OSError):
+        return False
+
+
+def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None) -> ParsedDataset:
+    """Read a COCO instances JSON file, or a folder of them (one per split)."""
+    path = Path(os.path.abspath(path))
+    docs, problems = _choose(path)
+    root = path if path.is_dir() else path.parent.parent if path.parent.name == "annotations" else path.parent
+    reader = _Reader(root, progress, cancel)
+    reader.problems += problems
+    reader.total = sum(len(d["annotations"]) for _, d in docs if isinstance(d["annotations"], list))
+    reader.progress(0.0, f"reading {reader.total} annotations")
+    for f, doc in docs:
+        task, token = _task_and_split(f)
+        reader.file(f, doc, token, tags=task == "labels")
+    reader.progress(1.0, f"read {len(reader.items)} images, {reader.done} annotations")
+    classes = sorted(reader.class_ids, key=lambda n: (reader.class_ids[n], n))
+    return ParsedDataset("coco", reader.root, classes=classes, items=reader.items, problems=reader.problems)
+
+
+def _annotations(item: ExportItem, category_ids: dict[int, int]) -> list[dict[str, Any]]:
+    """The COCO annotations of one item (ids not set); polygons sharing a ``coco_id`` and class become one
+    multi-part annotation, parts in ``part`` order."""
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[Any, int], list[tuple[Any, list[list[float]]]]] = {}
+    for shape in item.shapes:
+        if shape.kind == "tag":
+            continue  # COCO has no image-level labels
+        part = (shape.attributes.get("part"), shape.points or [])
+        key = (shape.attributes.get("coco_id"), shape.class_index)
+        if shape.kind == "polygon" and shape.points and key[0] is not None and key in groups:
+            groups[key].append(part)
+            continue
+        ann: dict[str, Any] = {"image_id": item.image_id, "category_id": category_ids[shape.class_index],
+                               "iscrowd": 1 if shape.attributes.get("iscrowd") in (1, "1") else 0}
+        if shape.kind == "box" and shape.box is not None:
+            x, y, w, h = shape.box
+            ann.update(segmentation=[], area=w * h, bbox=[x, y, w, h])
+        elif shape.kind == "polygon" and shape.points:
+            ann["_parts"] = groups[key] = [part]
+        else:
+            raise FormatError(f"{item.file_name}: cannot write a {shape.kind!r} shape without geometry to COCO")
+        attrs = {k: v for k, v in shape.attributes.items() if k not in ("iscrowd", "coco_id", "part")}
+        if attrs:
+            ann["attributes"] = attrs
+        out.append(ann)
+    for ann in out:
+        polygons = ann.pop("_parts", None)
+        if polygons is not None:
+            polygons.sort(key=lambda p: p[0] if _is_int(p[0]) else 0)
+            xs = [p[0] for _, points in polygons for p in points]
+            ys = [p[1] for _, points in polygons for p in points]
+            ann.update(segmentation=[[c for p in points for c in p] for _, points in polygons],
+                       area=sum(polygon_area(points) for _, points in polygons),
+                       bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
+    return out
+
+
+def write(data: ExportData, out: Path, progress: Optional[Progress] = None,
+          cancel: Optional[CancelToken] = None) -> None:
+    """Write ``annotations/instances_<split>.json`` per split and the images into ``images/<split>/``."""
+    progress = progress or no_progress
+    out = Path(out)
+    classes = sorted(data.classes, key=lambda c: c.index)
+    category_ids = {c.index: c.id for c in classes}
+    categories = [{"id": c.id, "name": c.name, "supercategory": ""} for c in classes]
+    total, done, next_id = max(len(data.items), 1), 0, 1
+    for split in data.splits:
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
+        for item in (i for i in data.items if i.split == split):
+            place_image(item.source, out / "images" / split / item.file_name, data.images_mode)
+            images.append({"id": item.image_id, "width": item.width, "height": item.height,
+                           "file_name": item.file_name})
+            for ann in _annotations(item, category_ids):
+                annotations.append({"id": next_id, **ann})
+                next_id += 1
+            done += 1
+            if done % PROGRESS_EVERY == 0:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                progress(done / total, f"wrote {done}/{total} images")
+        doc = {"info": INFO, "licenses": [], "categories": categories, "images": images, "annotations": annotations}
+        try:
+            text = json.dumps(doc, ensure_ascii=False, allow_nan=False)
+        except ValueError as err:
+            raise FormatError(f"split {split!r}: cannot write COCO JSON: {err}") from err
+        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        (out / "annotations" / f"instances_{split}.json").write_text(text, encoding="utf-8")
+    progress(1.0, f"wrote {len(data.items)} images, {next_id - 1} annotations")
