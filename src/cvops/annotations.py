@@ -40,9 +40,14 @@ class Annotation:
 
 
 def _finite(*values: float) -> None:
-    for v in values:
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise ValidationError(f"coordinate {v!r} is not a finite number")
+    try:
+        if all(math.isfinite(v) for v in values) and not any(isinstance(v, (bool, str)) for v in values):
+            return
+    except TypeError:
+        pass
+    bad = next(v for v in values if isinstance(v, (bool, str)) or not isinstance(v, (int, float))
+               or not math.isfinite(v))
+    raise ValidationError(f"coordinate {bad!r} is not a finite number")
 
 
 def clip_box(box: Sequence[float], width: int, height: int, clip: bool = True) -> Box:
@@ -152,8 +157,9 @@ class AnnotationEditor:
             raise NotFoundError(f"no class {ref!r}")
         return int(row[0])
 
-    def _new_row(self, item: NewAnnotation, clip: bool, tags: set[tuple[int, int]],
+    def _new_row(self, item: NewAnnotation, clip: Optional[bool], tags: set[tuple[int, int]],
                  cache: dict[Any, Any]) -> dict[str, Any]:
+        """A validated row; ``clip=None`` trusts geometry that the caller validated already."""
         size_key = ("size", item.image_id)
         if size_key not in cache:
             cache[size_key] = self._image_size(item.image_id)
@@ -172,17 +178,19 @@ class AnnotationEditor:
         row: dict[str, Any] = {
             "image_id": item.image_id, "class_id": class_id, "kind": item.kind, "x": None, "y": None, "w": None,
             "h": None, "points": None, "source": item.source, "model_id": item.model_id,
-            "confidence": item.confidence, "attributes": json.dumps(item.attributes or {}, sort_keys=True),
+            "confidence": item.confidence,
+            "attributes": json.dumps(item.attributes, sort_keys=True) if item.attributes else "{}",
             "created_at": now, "updated_at": now,
         }
         if item.kind == "box":
             if item.box is None:
                 raise ValidationError("a box annotation needs a box")
-            row["x"], row["y"], row["w"], row["h"] = clip_box(item.box, width, height, clip)
+            box = item.box if clip is None else clip_box(item.box, width, height, clip)
+            row["x"], row["y"], row["w"], row["h"] = box
         elif item.kind == "polygon":
             if item.points is None:
                 raise ValidationError("a polygon annotation needs points")
-            row["points"] = json.dumps(clip_polygon(item.points, width, height, clip))
+            row["points"] = json.dumps(item.points if clip is None else clip_polygon(item.points, width, height, clip))
         elif item.kind == "tag":
             key = (item.image_id, class_id)
             exists = self.db.execute(
@@ -196,26 +204,31 @@ class AnnotationEditor:
         return row
 
     # -- adding -------------------------------------------------------------------------------------------------------
-    def add_many(self, items: Iterable[NewAnnotation], description: str = "", clip: bool = True) -> list[int]:
+    def add_many(self, items: Iterable[NewAnnotation], description: str = "", clip: bool = True,
+                 prevalidated: bool = False) -> list[int]:
         """Add several annotations as one operation (one undo step); return their ids.
 
-        Any invalid item rejects the whole call with a :class:`ValidationError` naming it.
+        Any invalid item rejects the whole call with a :class:`ValidationError` naming it. ``prevalidated`` skips the
+        geometry checks for items that already went through :func:`clip_box` / :func:`clip_polygon` (bulk import).
         """
         with transaction(self.db):
             tags: set[tuple[int, int]] = set()
             cache: dict[Any, Any] = {}
-            changes: list[Change] = []
+            rows: list[dict[str, Any]] = []
             for i, item in enumerate(items):
                 try:
-                    row = self._new_row(item, clip, tags, cache)
+                    rows.append(self._new_row(item, None if prevalidated else clip, tags, cache))
                 except ValidationError as exc:
                     raise ValidationError(f"annotation {i} on image {item.image_id}: {exc}") from None
-                changes.append({"table": "annotations", "op": "insert", "row": row})
-            if not changes:
+            if not rows:
                 return []
-            text = description or f"add {len(changes)} annotation{'s' if len(changes) != 1 else ''}"
-            _, done = self.log.record("annotation.add", text, changes)
-        return [int(c["row"]["id"]) for c in done]
+            ids = list(self.log.next_ids("annotations", len(rows)))
+            columns = ["id", *rows[0]]
+            change: Change = {"table": "annotations", "op": "insert_rows", "columns": columns,
+                              "rows": [[aid, *row.values()] for aid, row in zip(ids, rows)]}
+            text = description or f"add {len(rows)} annotation{'s' if len(rows) != 1 else ''}"
+            self.log.record("annotation.add", text, [change])
+        return ids
 
     def add_box(self, image_id: int, class_id: ClassRef, box: Sequence[float], **kw: Any) -> int:
         """Add a box ``(x, y, w, h)``; return its id."""

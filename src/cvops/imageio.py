@@ -8,8 +8,10 @@ zero-byte, truncated and corrupt files at the cost of a few kilobytes of I/O. A 
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Union
 
 from PIL import Image, UnidentifiedImageError
 
@@ -44,6 +46,20 @@ class ImageInfo:
     def extension(self) -> str:
         """The store extension for this format."""
         return FORMAT_EXTENSION[self.format]
+
+
+def open_image(path: Union[Path, BinaryIO]) -> Image.Image:
+    """``PIL.Image.open`` without third-party patches.
+
+    Importing Ultralytics replaces ``PIL.Image.open`` with a wrapper that, on an unidentified file, tries to pip-install
+    a HEIF plugin (a network call) and then fails with ModuleNotFoundError. Corrupt files must give a clear reason
+    instead, offline, so the core always calls Pillow's own function.
+    """
+    opener = Image.open
+    patches = sys.modules.get("ultralytics.utils.patches")
+    if patches is not None and opener is getattr(patches, "image_open", None):
+        opener = getattr(patches, "_image_open", opener)
+    return opener(path)
 
 
 def _tail(path: Path, size: int, n: int) -> bytes:
@@ -90,6 +106,25 @@ def _check_complete(path: Path, im: Image.Image, size: int) -> None:
             raise ProbeError(f"truncated {fmt}: image data starts at byte {tile[2]}, file has {size}")
 
 
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1 when absent or unreadable), read from the header only.
+
+    PNG's ``getexif()`` decodes the whole image to find an eXIf chunk after the pixel data; use the chunks already
+    parsed before the pixels instead (where cameras and editors put it).
+    """
+    try:
+        if im.format == "PNG":
+            raw = im.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            return int(exif.get(ORIENTATION_TAG, 1) or 1)
+        return int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a broken EXIF block does not make the pixels unusable
+        return 1
+
+
 def probe(path: Path, full_decode: bool = False) -> ImageInfo:
     """Read an image's header and check its structure; raise :class:`ProbeError` with a reason when unusable."""
     try:
@@ -100,7 +135,7 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
         raise ProbeError("empty file (0 bytes)")
     try:
         _check_riff(path, size)
-        with Image.open(path) as im:
+        with open_image(path) as im:
             fmt = im.format or "?"
             if fmt not in FORMAT_EXTENSION:
                 raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
@@ -109,15 +144,12 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
                 raise ProbeError(f"invalid image size {width}x{height}")
             if width * height > MAX_PIXELS:
                 raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
-            try:
-                orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
-            except Exception:  # a broken EXIF block does not make the pixels unusable
-                orientation = 1
+            orientation = _orientation(im)
             _check_complete(path, im, size)
         if full_decode:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 im.verify()  # checksums (PNG CRCs) that a plain decode skips
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 im.load()
     except ProbeError:
         raise

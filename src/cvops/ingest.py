@@ -114,11 +114,12 @@ class _Prepared:
     error: Optional[str] = None
 
 
-def _prepare(ws: Workspace, path: Path, in_place: bool, verify: bool) -> _Prepared:
-    """Probe, hash and (copy mode) store one file. Runs in a worker thread; never raises for bad files."""
+def _prepare(ws: Workspace, path: Path, in_place: bool, verify: bool, info: Optional[ImageInfo]) -> _Prepared:
+    """Probe (unless ``info`` is given), hash and (copy mode) store one file. Runs in a worker thread; never raises
+    for bad files."""
     item = _Prepared(path)
     try:
-        item.info = probe(path, full_decode=verify)
+        item.info = info if info is not None and not verify else probe(path, full_decode=verify)
         if in_place:
             st = path.stat()
             item.sha256, item.size = hash_file(path)
@@ -162,6 +163,7 @@ def import_paths(
     progress: Optional[Progress] = None,
     cancel: Optional[CancelToken] = None,
     workers: Optional[int] = None,
+    probed: Optional[dict[Path, ImageInfo]] = None,
 ) -> ImportReport:
     """Import image files and folders (recursively) and, with ``video_stride``, every Nth frame of video files.
 
@@ -169,7 +171,8 @@ def import_paths(
     ``verify`` decodes every pixel at import (slower; the default checks headers and file structure).
     Corrupt, truncated, empty and unsupported files are reported in ``errors`` with the reason and skipped.
     ``report.image_ids`` lists the new images; ``report.path_ids`` maps each imported or duplicate file (resolved
-    path) to its image id.
+    path) to its image id. ``probed`` supplies header information already read (resolved path -> ImageInfo), so a
+    caller that validated the files first does not read their headers twice.
     """
     if video_stride is not None and video_stride < 1:
         raise ValueError("video stride must be >= 1")
@@ -189,7 +192,8 @@ def import_paths(
                 report.cancelled = True
                 break
             chunk = found.images[start:start + CHUNK]
-            prepared = list(pool.map(lambda p: _prepare(ws, p, in_place, verify), chunk))
+            known = probed or {}
+            prepared = list(pool.map(lambda p: _prepare(ws, p, in_place, verify, known.get(p)), chunk))
             _commit_chunk(ws, prepared, in_place, report)
             done += len(chunk)
             progress(done / max(total, 1), f"imported {report.imported}, duplicates {report.duplicates}")

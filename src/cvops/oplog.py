@@ -6,6 +6,8 @@ An operation is a list of row changes on the editable tables::
     {"table": "annotations", "op": "insert", "row": {...}}
     {"table": "annotations", "op": "delete", "row": {...}}          # the full row, so undo can restore it
     {"table": "images", "op": "update", "id": 7, "before": {...}, "after": {...}}
+    {"table": "annotations", "op": "insert_rows", "columns": [...], "rows": [[...], ...]}   # bulk, ids included
+    {"table": "annotations", "op": "delete_rows", "columns": [...], "rows": [[...], ...]}
 
 Undo applies the inverse changes in reverse order; redo applies the changes again. History is linear: a new
 operation after an undo discards the redo tail (its rows stay in the log, marked ``discarded``, for the audit).
@@ -69,6 +71,17 @@ def _apply(conn: sqlite3.Connection, change: Change) -> Change:
     if op == "delete":
         conn.execute(f"DELETE FROM {table} WHERE id = ?", [change["row"]["id"]])
         return change
+    if op == "insert_rows":
+        cols = change["columns"]
+        if "id" not in cols:
+            raise ValueError("bulk inserts carry their ids (see OperationLog.next_ids)")
+        conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                         change["rows"])
+        return change
+    if op == "delete_rows":
+        at = change["columns"].index("id")
+        conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(row[at],) for row in change["rows"]])
+        return change
     if op == "update":
         after = change["after"]
         sets = ", ".join(f"{c} = ?" for c in after)
@@ -77,8 +90,13 @@ def _apply(conn: sqlite3.Connection, change: Change) -> Change:
     raise ValueError(f"unknown change kind {op!r}")
 
 
+_OPPOSITE = {"insert": "delete", "delete": "insert", "insert_rows": "delete_rows", "delete_rows": "insert_rows"}
+
+
 def _inverse(change: Change) -> Change:
     op = change["op"]
+    if op in ("insert_rows", "delete_rows"):
+        return {**change, "op": _OPPOSITE[op]}
     if op == "insert":
         return {"table": change["table"], "op": "delete", "row": change["row"]}
     if op == "delete":
@@ -124,6 +142,12 @@ class OperationLog:
                 [now, op_id, description],
             )
         return op_id, done
+
+    def next_ids(self, table: str, count: int) -> range:
+        """Ids for a bulk insert into an AUTOINCREMENT table (call inside the write transaction that inserts)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+        top = max(row[0] if row else 0, self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0])
+        return range(top + 1, top + 1 + count)
 
     def undo(self) -> Optional[Operation]:
         """Undo the most recent operation still done; return it, or None when there is nothing to undo."""

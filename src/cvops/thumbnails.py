@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from PIL import Image, ImageOps
 
-from cvops.imageio import ORIENTATION_TAG  # also raises Pillow's pixel limit for huge images
+from cvops.imageio import ORIENTATION_TAG, open_image  # also raises Pillow's pixel limit for huge images
 
 from cvops.jobs import CancelToken, Progress, no_progress
 
@@ -39,7 +39,7 @@ def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> tuple[bytes, int, int]
     The longer side becomes ``size`` (smaller images keep their size). JPEGs are decoded at the smallest DCT scale
     (1/2, 1/4, 1/8) that yields at least ``DRAFT_SLACK`` of the target, then resized to it exactly.
     """
-    with Image.open(path) as im:
+    with open_image(path) as im:
         w, h = im.size
         scale = min(1.0, size / max(w, h))
         target = (max(1, round(w * scale)), max(1, round(h * scale)))

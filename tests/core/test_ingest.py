@@ -269,3 +269,14 @@ def test_huge_images_are_reported_by_name(ws: Workspace, tmp_path: Path) -> None
     assert report.imported == 1
     assert reasons["giant.png"].startswith("image too large: 40000x40000")
     assert reasons["bomb.png"].startswith("image too large")
+
+
+def test_corrupt_files_get_a_reason_even_after_ultralytics_patched_pillow(ws: Workspace, tmp_path: Path) -> None:
+    """Importing Ultralytics wraps PIL.Image.open with a pip-install of a HEIF plugin on unidentified files."""
+    import ultralytics.utils.patches  # noqa: F401  (installs the wrapper)
+    from PIL import Image
+
+    assert Image.open is ultralytics.utils.patches.image_open
+    (tmp_path / "garbage.jpg").write_bytes(os.urandom(3000))
+    report = import_paths(ws, [tmp_path / "garbage.jpg"])
+    assert "not a recognized image" in report.errors[0]["reason"]

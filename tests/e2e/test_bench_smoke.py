@@ -18,6 +18,7 @@ SMALL = {
     "bench_thumbnails.py": ["--n", "6", "--rounds", "1"],
     "bench_catalog.py": ["--n", "5000", "--samples", "5"],
     "bench_thumb_storage.py": ["--n", "100", "--reads", "20"],
+    "bench_coco.py": ["--n-images", "20", "--n-annotations", "200"],
 }
 
 

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import yaml
 
@@ -23,7 +23,7 @@ from cvops.annotations import NewAnnotation, clip_box, clip_polygon
 from cvops.catalog import transaction
 from cvops.errors import ValidationError
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
-from cvops.imageio import ProbeError, probe
+from cvops.imageio import ImageInfo, ProbeError, probe
 from cvops.ingest import import_paths
 from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
 from cvops.workspace import Workspace
@@ -110,16 +110,16 @@ def _validate(shape: LabelShape, width: int, height: int) -> tuple[Optional[dict
         if shape.box is None:
             raise ValidationError("box without coordinates")
         clipped = clip_box(shape.box, width, height)
-        moved = max(abs(a - b) for a, b in zip(clipped, shape.box))
-        warn = (f"box ({', '.join(f'{v:g}' for v in shape.box)}) extends beyond the {width}x{height} image; clipped"
-                if moved > CLIP_TOLERANCE_PX else None)
+        warn = None
+        if clipped != tuple(shape.box) and max(abs(a - b) for a, b in zip(clipped, shape.box)) > CLIP_TOLERANCE_PX:
+            warn = f"box ({', '.join(f'{v:g}' for v in shape.box)}) extends beyond the {width}x{height} image; clipped"
         return {"box": clipped}, warn
     if shape.kind == "polygon":
         if shape.points is None:
             raise ValidationError("polygon without points")
         clipped_pts = clip_polygon(shape.points, width, height)
         moved = max(abs(a - b) for p, q in zip(clipped_pts, shape.points) for a, b in zip(p, q))
-        warn = (f"polygon extends beyond the {width}x{height} image; clipped" if moved > CLIP_TOLERANCE_PX else None)
+        warn = f"polygon extends beyond the {width}x{height} image; clipped" if moved > CLIP_TOLERANCE_PX else None
         return {"points": clipped_pts}, warn
     if shape.kind == "tag":
         return {}, None
@@ -135,18 +135,28 @@ def _signature(kind: str, class_id: int, box: Any, points: Any) -> tuple:
     return (kind, class_id)
 
 
+class _Shape(NamedTuple):
+    """A validated shape: workspace class name, kind, attributes and pixel geometry (``box`` or ``points``)."""
+
+    label: str
+    kind: str
+    attributes: dict[str, Any]
+    geometry: dict[str, Any]
+
+
 @dataclass
 class _Prepared:
     item: DatasetItem
-    width: int
-    height: int
-    shapes: list[tuple[LabelShape, dict[str, Any]]]
+    path: Path  # the resolved image path
+    info: ImageInfo
+    shapes: list[_Shape]
 
 
 def _prepare(parsed: ParsedDataset, class_map: dict[str, str], progress: Progress,
              cancel: CancelToken) -> tuple[list[_Prepared], list[Problem], list[Problem]]:
     """Probe images and validate shapes; nothing is written. Returns prepared items, skipped and warnings."""
     lowered = {k.lower(): v for k, v in class_map.items()}
+    labels: dict[str, str] = {}
     skipped: list[Problem] = list(parsed.problems)
     warnings: list[Problem] = []
     prepared: list[_Prepared] = []
@@ -167,26 +177,26 @@ def _prepare(parsed: ParsedDataset, class_map: dict[str, str], progress: Progres
                                     f"annotation declares image size {dw}x{dh}, the image is {width}x{height}"))
         shapes = []
         for shape in item.shapes:
-            where = _origin(shape, item)
-            label = lowered.get(shape.label.strip().lower(), shape.label.strip())
+            label = labels.get(shape.label)
+            if label is None:
+                label = labels[shape.label] = lowered.get(shape.label.strip().lower(), shape.label.strip())
             if not label:
-                skipped.append(_problem(where, "annotation without a class name"))
+                skipped.append(_problem(_origin(shape, item), "annotation without a class name"))
                 continue
-            pixel = _pixels(shape, width, height)
             try:
-                geometry, warn = _validate(pixel, width, height)
+                geometry, warn = _validate(_pixels(shape, width, height), width, height)
             except ValidationError as exc:
-                skipped.append(_problem(where, f"{shape.kind} skipped: {exc}"))
+                skipped.append(_problem(_origin(shape, item), f"{shape.kind} skipped: {exc}"))
                 continue
             if warn:
-                warnings.append(_problem(where, warn))
-            shapes.append((LabelShape(label, shape.kind, attributes=shape.attributes, origin=shape.origin), geometry))
+                warnings.append(_problem(_origin(shape, item), warn))
+            shapes.append(_Shape(label, shape.kind, shape.attributes, geometry))
         key = item.image_path.resolve()
         if key in seen:  # the same file listed twice (e.g. in two split lists): merge its shapes
             prepared[seen[key]].shapes.extend(shapes)
             continue
         seen[key] = len(prepared)
-        prepared.append(_Prepared(item, width, height, shapes))
+        prepared.append(_Prepared(item, key, info, shapes))
     return prepared, skipped, warnings
 
 
@@ -212,8 +222,8 @@ def import_dataset(ws: Workspace, path: Path, format: str = "auto", class_map: O
     report.skipped = [p.to_dict() for p in skipped]
     report.warnings = [p.to_dict() for p in warnings]
 
-    root = path if path.is_dir() else path.parent
-    ids = _ingest(ws, prepared, root.resolve(), in_place, report, sub_progress(progress, 0.3, 0.8), cancel)
+    ids = _ingest(ws, prepared, Path(parsed.root).resolve(), in_place, report, sub_progress(progress, 0.3, 0.8),
+                  cancel)
     if report.cancelled:
         report.seconds = time.perf_counter() - started
         return report
@@ -231,13 +241,15 @@ def _ingest(ws: Workspace, prepared: list[_Prepared], root: Path, in_place: bool
             progress: Progress, cancel: CancelToken) -> dict[Path, int]:
     """Ingest the images; return resolved image path -> image id. Files outside the dataset folder (e.g. images
     extracted from embedded data into a temp folder) are always copied."""
-    inside = [p.item.image_path.resolve() for p in prepared if root in p.item.image_path.resolve().parents]
-    outside = [p.item.image_path.resolve() for p in prepared if root not in p.item.image_path.resolve().parents]
+    inside = [p.path for p in prepared if root in p.path.parents]
+    outside = [p.path for p in prepared if root not in p.path.parents]
+    probed = {p.path: p.info for p in prepared}
     ids: dict[Path, int] = {}
     for files, place, lo, hi in ((inside, in_place, 0.0, 0.9), (outside, False, 0.9, 1.0)):
         if not files:
             continue
-        result = import_paths(ws, files, in_place=place, progress=sub_progress(progress, lo, hi), cancel=cancel)
+        result = import_paths(ws, files, in_place=place, progress=sub_progress(progress, lo, hi), cancel=cancel,
+                              probed=probed)
         report.images_new += result.imported
         report.cancelled = report.cancelled or result.cancelled
         report.skipped += [{"path": e["path"], "reason": f"image skipped: {e['reason']}"} for e in result.errors]
@@ -251,7 +263,7 @@ def _classes(ws: Workspace, parsed: ParsedDataset, prepared: list[_Prepared], cl
     """Match classes by name (case-insensitive), create the missing ones in the source's order."""
     lowered = {k.lower(): v for k, v in class_map.items()}
     names: list[str] = [lowered.get(c.strip().lower(), c.strip()) for c in parsed.classes if c.strip()]
-    names += [shape.label for p in prepared for shape, _ in p.shapes]
+    names += [shape.label for p in prepared for shape in p.shapes]
     ids: dict[str, int] = {}
     for name in names:
         key = name.lower()
@@ -269,9 +281,9 @@ def _classes(ws: Workspace, parsed: ParsedDataset, prepared: list[_Prepared], cl
 def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], class_ids: dict[str, int],
                  report: DatasetImportReport, source: Path) -> None:
     """Add the shapes not already on their images, as one operation."""
-    by_image: dict[int, list[tuple[LabelShape, dict[str, Any]]]] = defaultdict(list)
+    by_image: dict[int, list[_Shape]] = defaultdict(list)
     for p in prepared:
-        image_id = ids.get(p.item.image_path.resolve())
+        image_id = ids.get(p.path)
         if image_id is not None:
             by_image[image_id].extend(p.shapes)
     existing: dict[int, Counter] = defaultdict(Counter)
@@ -286,21 +298,24 @@ def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int],
             existing[image_id][_signature(kind, class_id, (x, y, w, h), pts)] += 1
     items: list[NewAnnotation] = []
     for image_id, shapes in by_image.items():
-        have = existing[image_id]
-        for shape, geometry in shapes:
+        have = existing.get(image_id)
+        for shape in shapes:
+            geometry = shape.geometry
             class_id = class_ids[shape.label.lower()]
-            sig = _signature(shape.kind, class_id, geometry.get("box"), geometry.get("points"))
-            if have[sig] > 0:
-                have[sig] -= 1
-                report.annotations_existing += 1
-                continue
-            if shape.kind == "tag":
-                have[sig] += 1  # a second identical tag in the source is the same tag
+            if have is not None or shape.kind == "tag":  # only then can the shape be a repeat
+                have = existing[image_id]
+                sig = _signature(shape.kind, class_id, geometry.get("box"), geometry.get("points"))
+                if have[sig] > 0:
+                    have[sig] -= 1
+                    report.annotations_existing += 1
+                    continue
+                if shape.kind == "tag":
+                    have[sig] += 1  # a second identical tag in the source is the same tag
             items.append(NewAnnotation(image_id, class_id, shape.kind, box=geometry.get("box"),
                                        points=geometry.get("points"), attributes=shape.attributes))
     if items:
         ws.annotations.add_many(items, description=f"import {report.format} dataset {source.name}: "
-                                                   f"{len(items)} annotations")
+                                                   f"{len(items)} annotations", prevalidated=True)
     report.annotations = len(items)
 
 
@@ -308,7 +323,7 @@ def _split_hints(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int],
                  report: DatasetImportReport) -> None:
     rows = []
     for p in prepared:
-        image_id = ids.get(p.item.image_path.resolve())
+        image_id = ids.get(p.path)
         if image_id is not None and p.item.split:
             rows.append((image_id, source, p.item.split, time.time()))
             report.splits[p.item.split] = report.splits.get(p.item.split, 0) + 1

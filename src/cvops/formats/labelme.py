@@ -31,6 +31,7 @@ from cvops.formats.model import (
 from cvops.formats.voc import (
     EVERY, first_appearance, image_index, parse_xml, read_lines, sniff_xml, text, typed_value, unique_name, walk,
 )
+from cvops.imageio import open_image
 from cvops.jobs import CancelToken, Progress, no_progress
 
 VERSION = "5.4.1"
@@ -119,7 +120,7 @@ class _Reader:
         except (binascii.Error, ValueError):
             raise ValueError("imageData is not valid base64") from None
         try:
-            with Image.open(io.BytesIO(raw)) as im:
+            with open_image(io.BytesIO(raw)) as im:
                 ext = EXTENSIONS.get(im.format or "")
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
             ext = None

@@ -23,6 +23,7 @@ from cvops.formats.model import (
     DatasetItem, ExportData, ExportItem, FormatError, LabelShape, ParsedDataset, Problem, place_image,
     resolve_inside,
 )
+from cvops.imageio import open_image
 from cvops.jobs import CancelToken, Progress, no_progress
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -392,7 +393,7 @@ def _num(value: float) -> str:
 
 def _depth(path: Path) -> int:
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             return len(im.getbands())
     except (OSError, ValueError, Image.DecompressionBombError):
         return 3
