@@ -46,13 +46,15 @@ class ExportReport:
 
 
 def _unique_name(name: str, image_id: int, taken: set[str]) -> str:
-    if name.lower() not in taken:
-        taken.add(name.lower())
-        return name
+    """``name``, or ``<stem>_<image_id><ext>`` when another image of the export already has that stem (YOLO and VOC
+    name label files by stem, so ``a.jpg`` and ``a.png`` would collide)."""
     stem, dot, ext = name.rpartition(".")
-    unique = f"{stem}_{image_id}.{ext}" if dot else f"{name}_{image_id}"
-    taken.add(unique.lower())
-    return unique
+    if not dot:
+        stem, ext = name, ""
+    if stem.lower() in taken:
+        stem = f"{stem}_{image_id}"
+    taken.add(stem.lower())
+    return f"{stem}.{ext}" if dot else stem
 
 
 def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
@@ -67,7 +69,7 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
         "(SELECT MAX(recorded_at) FROM split_hints WHERE image_id = h.image_id)").fetchall())
     items: list[ExportItem] = []
     by_id: dict[int, ExportItem] = {}
-    taken: dict[str, set[str]] = {}
+    taken: set[str] = set()
     after = 0
     while True:
         page = ws.images.page(flt, after_id=after, limit=1000)
@@ -75,7 +77,7 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
             break
         for image in page:
             split = hints.get(image.id, DEFAULT_SPLIT)
-            name = _unique_name(image.file_name, image.id, taken.setdefault(split, set()))
+            name = _unique_name(image.file_name, image.id, taken)
             item = ExportItem(image.id, ws.images.path(image), name, image.width, image.height, split)
             items.append(item)
             by_id[image.id] = item

@@ -337,7 +337,7 @@ def test_write_keeps_names_unique_and_grayscale_depth(tmp_path: Path) -> None:
 
 
 def test_supervision_reads_our_export(tmp_path: Path) -> None:
-    sv = pytest.importorskip("supervision")
+    import supervision as sv
     boxes = [(0.0, 0.0, 64.0, 48.0), (10.0, 5.0, 20.0, 7.0), (1.5, 2.25, 10.5, 3.75)]
     shapes = [ExportShape(i % 2, "box", b) for i, b in enumerate(boxes)]
     data = _export(tmp_path, [("a.jpg", "train", shapes), ("b.jpg", "train", shapes[1:2]), ("c.jpg", "train", [])])
