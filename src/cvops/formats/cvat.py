@@ -16,7 +16,7 @@ from typing import Any, Optional
 from xml.etree.ElementTree import Element
 
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem, resolve_inside
-from cvops.formats.voc import EVERY, first_appearance, image_index, parse_xml, sniff_xml, text, typed_value
+from cvops.formats.common import EVERY, first_appearance, image_index, parse_xml, sniff_xml, text, typed_value
 from cvops.jobs import CancelToken, Progress, no_progress
 
 SUPPORTED = ("box", "polygon", "tag")

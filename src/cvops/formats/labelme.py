@@ -28,7 +28,7 @@ from cvops.formats.model import (
     DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape, ParsedDataset, Problem, place_image,
     resolve_inside,
 )
-from cvops.formats.voc import (
+from cvops.formats.common import (
     EVERY, first_appearance, image_index, parse_xml, read_lines, sniff_xml, text, typed_value, unique_name, walk,
 )
 from cvops.imageio import open_image

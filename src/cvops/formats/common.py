@@ -1,0 +1,142 @@
+"""Helpers shared by the dataset readers and writers: safe XML parsing (defusedxml) and sniffing, image lookup,
+class order, text lists and file naming."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Optional, Union
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+
+from cvops.formats.model import DatasetItem, Problem
+from cvops.imageio import IMAGE_EXTENSIONS
+
+IMAGE_EXTS = tuple(sorted(IMAGE_EXTENSIONS))
+EVERY = 100  # files between progress reports and cancel checks
+
+
+def parse_xml(path: Path) -> Union[Element, Problem]:
+    """The root element of an XML file, or a :class:`Problem` saying why it cannot be read (malformed with line and
+    column, entity declarations, external references, unreadable)."""
+    try:
+        return DET.parse(str(path)).getroot()
+    except ParseError as exc:
+        line, column = exc.position
+        return Problem(str(path), f"malformed XML: {exc} (line {line}, column {column})", line=line)
+    except EntitiesForbidden as exc:
+        if exc.sysid or exc.pubid:
+            return Problem(str(path), f"XML declares the external entity {exc.name!r} ({exc.sysid or exc.pubid}); "
+                                      "external entities are refused")
+        return Problem(str(path), f"XML declares the entity {exc.name!r}; entities are refused (entity expansion)")
+    except ExternalReferenceForbidden as exc:
+        return Problem(str(path), f"XML references the external resource {exc.sysid or exc.pubid!r}; "
+                                  "external references are refused")
+    except DTDForbidden:
+        return Problem(str(path), "XML has a document type declaration with entities; refused")
+    except DefusedXmlException as exc:
+        return Problem(str(path), f"unsafe XML refused: {exc}")
+    except OSError as exc:
+        return Problem(str(path), f"cannot read: {exc.strerror or exc}")
+
+
+def sniff_xml(path: Path) -> Optional[str]:
+    """``"voc"``, ``"labelme"`` (MIT LabelMe XML), ``"cvat"`` or None, from the first telling elements of a file
+    (streamed, so a large file is not read whole)."""
+    try:
+        with open(path, "rb") as fh:
+            root = None
+            for _, el in DET.iterparse(fh, events=("start",)):
+                if root is None:
+                    root = el.tag
+                    if root not in ("annotation", "annotations"):
+                        return None
+                    continue
+                if root == "annotations":
+                    return "cvat" if el.tag in ("version", "meta", "image", "track", "tag") else None
+                if el.tag in ("imagesize", "pt", "segm"):
+                    return "labelme"
+                if el.tag in ("size", "bndbox"):
+                    return "voc"
+    except (ParseError, DefusedXmlException, OSError):
+        return None
+    return None
+
+
+def text(el: Optional[Element], tag: str) -> Optional[str]:
+    """The stripped text of child ``tag`` of ``el`` (None when absent or empty)."""
+    child = el.find(tag) if el is not None else None
+    value = (child.text or "").strip() if child is not None else ""
+    return value or None
+
+
+def typed_value(raw: str) -> Any:
+    """An attribute value as written: ``true``/``false`` -> bool, canonical integers and floats -> numbers, else the
+    string."""
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            value = kind(raw)
+        except ValueError:
+            continue
+        if repr(value) == raw and (kind is int or math.isfinite(value)):
+            return value
+    return raw
+
+
+def image_index(folder: Path, cache: dict[Path, dict[str, Path]]) -> dict[str, Path]:
+    """Lower-cased stem -> image file of a folder (not recursive), cached."""
+    if folder not in cache:
+        found: dict[str, Path] = {}
+        if folder.is_dir():
+            for p in sorted(folder.iterdir()):
+                if p.suffix.lower() in IMAGE_EXTS and p.is_file():
+                    found.setdefault(p.stem.lower(), p)
+        cache[folder] = found
+    return cache[folder]
+
+
+def walk(folder: Path, suffixes: tuple[str, ...]) -> Iterable[Path]:
+    """Files under ``folder`` with one of ``suffixes``, sorted, depth first, skipping hidden folders; lazy."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.lower().endswith(suffixes):
+                yield Path(dirpath) / name
+
+
+def first_appearance(classes: list[str], items: list[DatasetItem]) -> list[str]:
+    """``classes`` followed by the labels of ``items`` not in it, in order of first appearance."""
+    out = list(dict.fromkeys(classes))
+    seen = set(out)
+    for item in items:
+        for shape in item.shapes:
+            if shape.label not in seen:
+                seen.add(shape.label)
+                out.append(shape.label)
+    return out
+
+
+def read_lines(path: Path, problems: list[Problem]) -> list[str]:
+    """Non-empty, non-comment stripped lines of a text file; a problem when it cannot be read."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}"))
+        return []
+    return [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+
+
+def unique_name(file_name: str, image_id: int, taken: set[str]) -> str:
+    """``file_name``, or ``<stem>_<image_id>[_n]<ext>`` when its stem (case-insensitive) is already taken."""
+    p = PurePosixPath(file_name.replace("\\", "/"))
+    name, n = file_name, 0
+    while str(PurePosixPath(name).with_suffix("")).lower() in taken:
+        n += 1
+        name = str(p.with_name(f"{p.stem}_{image_id}{'_' + str(n) if n > 1 else ''}{p.suffix}"))
+    taken.add(str(PurePosixPath(name).with_suffix("")).lower())
+    return name
