@@ -290,6 +290,64 @@ class AnnotationEditor:
                 self.log.record("annotation.delete", f"delete {len(changes)} annotation(s)", changes)
         return len(ids)
 
+    def paste(self, image_id: int, shapes: Sequence[Annotation], description: str = "") -> list[int]:
+        """Copy ``shapes`` (from any image) onto ``image_id`` as manual annotations, clipped to its size, as one
+        undo step. Tags the image already has are left out."""
+        width, height = self._image_size(image_id)
+        have = {a.class_id for a in self.for_image(image_id) if a.kind == "tag"}
+        items = []
+        for a in shapes:
+            if a.kind == "tag" and a.class_id in have:
+                continue
+            try:
+                if a.kind == "box" and a.box:
+                    clip_box(a.box, width, height)
+                elif a.kind == "polygon" and a.points:
+                    clip_polygon(a.points, width, height)
+            except ValidationError:
+                continue  # entirely outside this (smaller) image
+            items.append(NewAnnotation(image_id, a.class_id, a.kind, box=a.box, points=a.points,
+                                       attributes=dict(a.attributes)))
+        return self.add_many(items, description=description or f"paste {len(items)} shape(s) on image {image_id}")
+
+    # -- trash ----------------------------------------------------------------------------------------------------
+    def trash(self, image_ids: Iterable[int]) -> int:
+        """Move images to the trash (hidden from galleries, exports and counts; one undo step); return how many."""
+        return self._set_trashed(image_ids, time.time())
+
+    def restore(self, image_ids: Iterable[int]) -> int:
+        """Take images out of the trash (one undo step); return how many."""
+        return self._set_trashed(image_ids, None)
+
+    def _set_trashed(self, image_ids: Iterable[int], when: Optional[float]) -> int:
+        ids = list(dict.fromkeys(image_ids))
+        with transaction(self.db) as conn:
+            changes: list[Change] = []
+            for iid in ids:
+                row = conn.execute("SELECT trashed_at FROM images WHERE id = ?", [iid]).fetchone()
+                if row is None:
+                    raise NotFoundError(f"no image {iid}")
+                if (row[0] is None) != (when is None):
+                    changes.append({"table": "images", "op": "update", "id": iid, "before": {"trashed_at": row[0]},
+                                    "after": {"trashed_at": when}})
+            if changes:
+                verb = "move" if when is not None else "restore"
+                where = "to the trash" if when is not None else "from the trash"
+                self.log.record("image.trash" if when is not None else "image.restore",
+                                f"{verb} {len(changes)} image(s) {where}", changes)
+        return len(changes)
+
+    def empty_trash(self) -> int:
+        """Delete trashed images and their annotations for good; return how many. This cannot be undone and clears
+        the undo history (older operations may refer to the deleted rows); ``cvops gc`` then frees their blobs."""
+        with transaction(self.db) as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM images WHERE trashed_at IS NOT NULL")]
+            if not ids:
+                return 0
+            conn.execute("UPDATE operations SET state = 'discarded' WHERE state IN ('done', 'undone')")
+            conn.execute("DELETE FROM images WHERE trashed_at IS NOT NULL")
+        return len(ids)
+
     # -- review state -------------------------------------------------------------------------------------------------
     def set_status(self, image_ids: Iterable[int], status: str) -> int:
         """Set the review status of images (one undo step); return how many changed."""

@@ -183,10 +183,16 @@ def _m3_split_hints(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m4_trash(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE images ADD COLUMN trashed_at REAL")
+    db.execute("CREATE INDEX idx_images_trashed ON images(trashed_at) WHERE trashed_at IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
     (3, "split hints recorded by dataset imports", _m3_split_hints),
+    (4, "trash: images.trashed_at", _m4_trash),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -146,20 +146,22 @@ class Workspace:
         return ThumbnailCache(self)
 
     def stats(self) -> dict:
-        """Counts of images, annotations and classes, and images per status."""
+        """Counts of images (trashed ones apart), annotations and classes, and images per status."""
         q = self.db.execute
         by_status = {s: 0 for s in catalog.STATUSES}
-        for status, n in q("SELECT status, COUNT(*) FROM images GROUP BY status"):
+        for status, n in q("SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"):
             by_status[status] = n
         kinds = {k: 0 for k in catalog.ANNOTATION_KINDS}
-        for kind, n in q("SELECT kind, COUNT(*) FROM annotations GROUP BY kind"):
+        live = "image_id NOT IN (SELECT id FROM images WHERE trashed_at IS NOT NULL)"
+        for kind, n in q(f"SELECT kind, COUNT(*) FROM annotations WHERE {live} GROUP BY kind"):
             kinds[kind] = n
-        annotated = q("SELECT COUNT(DISTINCT image_id) FROM annotations").fetchone()[0]
+        annotated = q(f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live}").fetchone()[0]
         return {
             "images": sum(by_status.values()),
             "annotations": sum(kinds.values()),
             "classes": q("SELECT COUNT(*) FROM classes").fetchone()[0],
             "videos": q("SELECT COUNT(*) FROM videos").fetchone()[0],
+            "trashed": q("SELECT COUNT(*) FROM images WHERE trashed_at IS NOT NULL").fetchone()[0],
             "annotated_images": annotated,
             "by_status": by_status,
             "by_kind": kinds,
