@@ -66,7 +66,8 @@ def test_empty_trash_deletes_for_good_and_gc_frees_blobs(ws: Workspace, five: li
 
 
 def test_paste_clips_to_the_target_and_skips_repeated_tags(ws: Workspace, five: list[int]) -> None:
-    big, small = five[0], five[4]  # 100x50 and 60x50
+    by_name = {r.file_name: r for r in ws.images.many(five)}
+    big, small = by_name["c.jpg"].id, by_name["d.jpg"].id  # 100x50 and 60x50
     ws.annotations.add_box(big, "car", (50, 10, 40, 20))
     ws.annotations.add_box(big, "car", (80, 10, 10, 10))  # lies outside the smaller image
     ws.annotations.add_tag(big, "night")
