@@ -1,0 +1,1 @@
+"""The annotation canvas: a QGraphicsView with tiled image layers and editable shapes."""

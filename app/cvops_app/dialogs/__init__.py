@@ -1,0 +1,1 @@
+"""Dialogs of the workbench: import, export, classes, shortcuts."""

@@ -1,0 +1,88 @@
+"""``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate] [--size 1600x1000]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+NO_DISPLAY = ("cvops-workbench: no display found (DISPLAY / WAYLAND_DISPLAY are unset).\n"
+              "Run it on a desktop, or try the headless demo: `make demo`, then `cvops -w demo-workspace stats`.\n"
+              "To render the window without a display: cvops-workbench WORKSPACE --screenshot out.png")
+
+
+def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cvops-workbench", description="CVOps Workbench desktop application.")
+    parser.add_argument("workspace", nargs="?", type=Path, help="workspace folder to open")
+    parser.add_argument("--screenshot", type=Path, help="render the window offscreen to this PNG and exit")
+    parser.add_argument("--page", choices=("images", "annotate"), default="images", help="page for --screenshot")
+    parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
+    args = parser.parse_args(argv)
+    try:
+        args.width, args.height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must be WIDTHxHEIGHT, not {args.size!r}")
+    return args
+
+
+def has_display() -> bool:
+    """True when Qt can open windows here (a display, or an explicit platform such as offscreen)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+                or sys.platform in ("win32", "darwin"))
+
+
+def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s: float = 20.0) -> None:
+    """Show ``page``, let background work (thumbnails, image loading) settle, and save the window as PNG."""
+    window.show_page(page)
+    if page == "annotate":
+        ids = window.pages["images"].current_ids()
+        if len(ids):
+            window.open_annotator(ids[0], ids)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not window.jobs.running and window.jobs.pool.activeThreadCount() == 0 and all(
+                getattr(p, "settled", lambda: True)() for p in window.pages.values()):
+            break
+        time.sleep(0.02)
+    for _ in range(5):
+        app.processEvents()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(out))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Start the workbench; returns the process exit code."""
+    args = _parse(argv)
+    if args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    elif not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication
+
+    from cvops_app.mainwindow import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("CVOps Workbench")
+    window = MainWindow()
+    target = args.workspace or (Path(window.settings.recent_workspaces[0])
+                                if window.settings.recent_workspaces and not args.screenshot else None)
+    if target is not None and not window.load_workspace(target) and args.screenshot:
+        return 2
+    if args.screenshot:
+        window.resize(args.width, args.height)
+        window.show()
+        screenshot(window, app, args.screenshot, args.page)
+        window.close()
+        print(f"saved {args.screenshot}")
+        return 0
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
