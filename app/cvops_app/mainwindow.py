@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, Sequence
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QSplitter,
+    QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
     QStackedWidget, QVBoxLayout, QWidget,
 )
 
@@ -65,7 +65,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
-        self.nav.setFixedWidth(150)
+        self.nav.setFixedWidth(120)
+        self.nav.setStyleSheet("QListWidget#navigation { font-size: 13pt; padding-top: 8px; border: none; "
+                               "background: palette(window); } "
+                               "QListWidget#navigation::item { padding: 10px 12px; }")
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self)
         self.stack.addWidget(self.welcome)
@@ -77,11 +80,13 @@ class MainWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, page.name)
         self.nav.currentItemChanged.connect(
             lambda item, _: item is not None and self.show_page(item.data(Qt.ItemDataRole.UserRole)))
-        splitter = QSplitter(self)
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        central = QWidget(self)
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.jobs_widget = JobsWidget(self.jobs, self)
         self.statusBar().addPermanentWidget(self.jobs_widget)
         self._build_menus()
