@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-workspace
 
-.PHONY: run demo test bench clean-demo
+.PHONY: run demo test bench screenshots clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-## run: the main job (until the GUI lands: the headless demo, then a tour of the demo workspace)
+## run: open the workbench on the demo workspace (built on first use). Without a display the workbench says so
+## (pointing to `make demo`) and a headless tour of the demo workspace runs instead.
 run: $(STAMP)
 	@test -f $(DEMO_DIR)/cvops.db || $(BIN)/cvops demo $(DEMO_DIR)
-	$(BIN)/cvops -w $(DEMO_DIR) stats
-	$(BIN)/cvops -w $(DEMO_DIR) classes list
-	$(BIN)/cvops -w $(DEMO_DIR) images list --limit 10
-	$(BIN)/cvops -w $(DEMO_DIR) doctor --quick
+	@if $(BIN)/python -c "import sys; from cvops_app.main import has_display; sys.exit(not has_display())"; then \
+		$(BIN)/cvops-workbench $(DEMO_DIR); \
+	else \
+		$(BIN)/cvops-workbench $(DEMO_DIR) || true; \
+		echo; echo "== headless tour of $(DEMO_DIR) (the desktop window needs a display)"; \
+		$(BIN)/cvops -w $(DEMO_DIR) stats && $(BIN)/cvops -w $(DEMO_DIR) classes list && \
+		$(BIN)/cvops -w $(DEMO_DIR) images list --limit 10; \
+	fi
 
 ## demo: (re)build the demo workspace from the synthetic shapes dataset
 demo: $(STAMP)
@@ -33,6 +38,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	@set -e; for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script; done
+
+## screenshots: render the pages and dialogs offscreen into docs/screenshots/ (and refresh the guide's shortcut table)
+screenshots: $(STAMP)
+	@test -f $(DEMO_DIR)/cvops.db || $(BIN)/cvops demo $(DEMO_DIR)
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/images.png --page images --size 1400x860
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/annotate.png --page annotate --size 1400x860
+	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

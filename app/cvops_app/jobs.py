@@ -136,8 +136,11 @@ class JobsWidget(QWidget):
         cancel.clicked.connect(job.cancel.cancel)
         cancel.clicked.connect(lambda: (cancel.setEnabled(False), label.setText(f"{job.title}: cancelling…")))
         job.signals.progress.connect(lambda f, m: (bar.setValue(int(f * 1000)), label.setText(f"{job.title}: {m}")))
-        for w in (label, bar, cancel):
-            layout.addWidget(w)
+        cancel.setFixedWidth(cancel.sizeHint().width())
+        label.setMinimumWidth(220)
+        layout.addWidget(label, 1)
+        layout.addWidget(bar)
+        layout.addWidget(cancel)
         row.setToolTip(job.title)
         self.layout().addWidget(row)
         self.rows[id(job)] = row

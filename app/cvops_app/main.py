@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -37,11 +38,15 @@ def has_display() -> bool:
 def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s: float = 20.0) -> None:
     """Show ``page``, let background work (thumbnails, image loading) settle, and save the window as PNG."""
     window.show_page(page)
+    deadline = time.monotonic() + timeout_s
     if page == "annotate":
-        ids = window.pages["images"].current_ids()
+        gallery = window.pages["images"]
+        while not gallery.settled() and time.monotonic() < deadline:  # the gallery loads its ids in the background
+            app.processEvents()
+            time.sleep(0.02)
+        ids = gallery.current_ids()
         if len(ids):
             window.open_annotator(ids[0], ids)
-    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         app.processEvents()
         if not window.jobs.running and window.jobs.pool.activeThreadCount() == 0 and all(
@@ -81,6 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"saved {args.screenshot}")
         return 0
     window.show()
+    gc.freeze()  # start-up objects never need collecting: no full-collection pauses while scrolling
     return app.exec()
 
 

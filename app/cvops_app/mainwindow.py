@@ -171,10 +171,7 @@ class MainWindow(QMainWindow):
         except CvopsError as exc:
             QMessageBox.warning(self, APP_NAME, str(exc))
             return False
-        if self.ws is not None:
-            self.jobs.cancel_all()
-            self.jobs.wait()
-            self.ws.close()
+        self._close_workspace()
         self.ws = ws
         self.settings.remember(ws.root)
         self._save_settings()
@@ -252,10 +249,17 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         """Stop jobs, remember the geometry, close the workspace."""
+        QSettings("CVOps", "Workbench").setValue("geometry", self.saveGeometry())
+        self._close_workspace()
+        super().closeEvent(event)
+
+    def _close_workspace(self) -> None:
+        """Stop background work, let pages drop their handles and threads, close the workspace."""
+        if self.ws is None:
+            return
         self.jobs.cancel_all()
         self.jobs.wait()
-        QSettings("CVOps", "Workbench").setValue("geometry", self.saveGeometry())
-        if self.ws is not None:
-            self.ws.close()
-            self.ws = None
-        super().closeEvent(event)
+        for page in self.pages.values():
+            page.set_workspace(None)
+        self.ws.close()
+        self.ws = None

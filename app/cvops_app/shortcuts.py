@@ -27,6 +27,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("export_dataset", ("Ctrl+E",), "Anywhere", "Export dataset…"),
     Shortcut("classes", ("Ctrl+K",), "Anywhere", "Classes dialog"),
     Shortcut("help", ("F1",), "Anywhere", "This shortcut sheet"),
+    # Images page
+    Shortcut("gallery_open", ("Return",), "Images page", "Open the current image in the annotator (or double-click)"),
+    Shortcut("gallery_trash", ("Del",), "Images page", "Move the selected images to the trash (Ctrl+Z restores)"),
+    Shortcut("gallery_select_all", ("Ctrl+A",), "Images page", "Select every image of the current filter"),
     # Annotator: navigation
     Shortcut("previous_image", ("A",), "Annotator", "Previous image (within the gallery's filter)"),
     Shortcut("next_image", ("D",), "Annotator", "Next image (within the gallery's filter)"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
@@ -100,7 +101,8 @@ def _to_annotation(row: dict[str, Any]) -> Annotation:
     return Annotation(
         id=row["id"], image_id=row["image_id"], class_id=row["class_id"], kind=row["kind"], box=box,
         points=json.loads(row["points"]) if row["points"] else None, source=row["source"],
-        model_id=row["model_id"], confidence=row["confidence"], attributes=json.loads(row["attributes"] or "{}"),
+        model_id=row["model_id"], confidence=row["confidence"],
+        attributes=json.loads(row["attributes"]) if row["attributes"] not in (None, "", "{}") else {},
     )
 
 
@@ -117,6 +119,17 @@ class NewAnnotation:
     model_id: Optional[str] = None
     confidence: Optional[float] = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnnotationEdit:
+    """Changes to one annotation for :meth:`AnnotationEditor.update_many`; None leaves a field as it is."""
+
+    annotation_id: int
+    class_id: Optional[ClassRef] = None
+    box: Optional[Sequence[float]] = None
+    points: Optional[Sequence[Sequence[float]]] = None
+    attributes: Optional[dict[str, Any]] = None
 
 
 class AnnotationEditor:
@@ -245,36 +258,68 @@ class AnnotationEditor:
         return self.add_many([NewAnnotation(image_id, class_id, "tag", **kw)],
                              description=f"tag image {image_id}")[0]
 
+    def add_tags(self, image_ids: Iterable[int], class_id: ClassRef) -> int:
+        """Tag several images with one class (one undo step), leaving out images that have that tag already; return
+        how many were tagged."""
+        ids = list(dict.fromkeys(image_ids))
+        with transaction(self.db) as conn:
+            cid = self._class_id(class_id)
+            have: set[int] = set()
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                have.update(r[0] for r in conn.execute(
+                    f"SELECT image_id FROM annotations WHERE class_id = ? AND kind = 'tag' "
+                    f"AND image_id IN ({', '.join('?' * len(part))})", [cid, *part]))
+            todo = [i for i in ids if i not in have]
+            self.add_many([NewAnnotation(i, cid, "tag") for i in todo],
+                          description=f"tag {len(todo)} image(s) with class {cid}")
+        return len(todo)
+
     # -- changing -----------------------------------------------------------------------------------------------------
+    def _change(self, conn: sqlite3.Connection, edit: AnnotationEdit, clip: bool, now: float) -> Optional[Change]:
+        """The log change for one edit, or None when it changes nothing."""
+        row = row_dict(conn, "annotations", edit.annotation_id)
+        if row is None:
+            raise NotFoundError(f"no annotation {edit.annotation_id}")
+        width, height = self._image_size(row["image_id"])
+        after: dict[str, Any] = {}
+        if edit.class_id is not None:
+            after["class_id"] = self._class_id(edit.class_id)
+        if edit.box is not None:
+            if row["kind"] != "box":
+                raise ValidationError(f"annotation {edit.annotation_id} is a {row['kind']}, not a box")
+            after.update(zip("xywh", clip_box(edit.box, width, height, clip)))
+        if edit.points is not None:
+            if row["kind"] != "polygon":
+                raise ValidationError(f"annotation {edit.annotation_id} is a {row['kind']}, not a polygon")
+            after["points"] = json.dumps(clip_polygon(edit.points, width, height, clip))
+        if edit.attributes is not None:
+            after["attributes"] = json.dumps(edit.attributes, sort_keys=True)
+        after = {k: v for k, v in after.items() if row[k] != v}
+        if not after:
+            return None
+        after["updated_at"] = now
+        return {"table": "annotations", "op": "update", "id": edit.annotation_id,
+                "before": {k: row[k] for k in after}, "after": after}
+
     def update(self, annotation_id: int, *, class_id: Optional[ClassRef] = None, box: Optional[Sequence[float]] = None,
                points: Optional[Sequence[Sequence[float]]] = None, attributes: Optional[dict[str, Any]] = None,
                clip: bool = True) -> Annotation:
         """Change an annotation's class, geometry or attributes (one undo step)."""
-        with transaction(self.db) as conn:
-            row = row_dict(conn, "annotations", annotation_id)
-            if row is None:
-                raise NotFoundError(f"no annotation {annotation_id}")
-            width, height = self._image_size(row["image_id"])
-            after: dict[str, Any] = {}
-            if class_id is not None:
-                after["class_id"] = self._class_id(class_id)
-            if box is not None:
-                if row["kind"] != "box":
-                    raise ValidationError(f"annotation {annotation_id} is a {row['kind']}, not a box")
-                after.update(zip("xywh", clip_box(box, width, height, clip)))
-            if points is not None:
-                if row["kind"] != "polygon":
-                    raise ValidationError(f"annotation {annotation_id} is a {row['kind']}, not a polygon")
-                after["points"] = json.dumps(clip_polygon(points, width, height, clip))
-            if attributes is not None:
-                after["attributes"] = json.dumps(attributes, sort_keys=True)
-            after = {k: v for k, v in after.items() if row[k] != v}
-            if after:
-                after["updated_at"] = time.time()
-                self.log.record("annotation.update", f"change annotation {annotation_id}", [
-                    {"table": "annotations", "op": "update", "id": annotation_id,
-                     "before": {k: row[k] for k in after}, "after": after}])
+        self.update_many([AnnotationEdit(annotation_id, class_id, box, points, attributes)],
+                         description=f"change annotation {annotation_id}", clip=clip)
         return self.get(annotation_id)
+
+    def update_many(self, edits: Iterable[AnnotationEdit], description: str = "", clip: bool = True) -> int:
+        """Change several annotations as one operation (one undo step: moving or re-classing a selection); return
+        how many changed. Any invalid edit rejects the whole call."""
+        with transaction(self.db) as conn:
+            now = time.time()
+            changes = [c for c in (self._change(conn, e, clip, now) for e in edits) if c is not None]
+            if changes:
+                text = description or f"change {len(changes)} annotation{'s' if len(changes) != 1 else ''}"
+                self.log.record("annotation.update", text, changes)
+        return len(changes)
 
     def delete(self, annotation_ids: Iterable[int]) -> int:
         """Remove annotations (one undo step); return how many were removed. Unknown ids are an error."""

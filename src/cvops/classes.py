@@ -106,6 +106,12 @@ class ClassManager:
             out[class_id] = {"annotations": n_ann, "images": n_img}
         return out
 
+    def tag_class_ids(self) -> list[int]:
+        """Ids of the classes used as an image-level tag on some image, in display order."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM classes c WHERE EXISTS (SELECT 1 FROM annotations a WHERE a.class_id = c.id "
+            "AND a.kind = 'tag') ORDER BY position, id")]
+
     # -- changing -----------------------------------------------------------------------------------------------------
     def add(self, name: str, color: Optional[str] = None, description: str = "") -> ClassInfo:
         """Add a class at the end of the order; the name must be new (case-insensitive)."""

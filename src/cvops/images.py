@@ -146,6 +146,17 @@ class ImageQueries:
                 found[row[0]] = ImageRecord(*row)
         return [found[i] for i in wanted if i in found]
 
+    def annotation_counts(self, ids: Sequence[int]) -> dict[int, int]:
+        """Number of annotations (tags included) per image, for those of ``ids`` that have any."""
+        out: dict[int, int] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            out.update(self.ws.db.execute(
+                f"SELECT image_id, COUNT(*) FROM annotations WHERE image_id IN ({', '.join('?' * len(part))}) "
+                "GROUP BY image_id", part).fetchall())
+        return out
+
     def count(self, flt: ImageFilter = ImageFilter()) -> int:
         """Number of images matching the filters."""
         where, params = flt.where()

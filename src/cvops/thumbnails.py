@@ -101,12 +101,17 @@ class ThumbnailCache:
     def get(self, image_id: int) -> Optional[bytes]:
         """The thumbnail of an image, made now when missing; None when the image cannot be decoded."""
         image = self.ws.images.get(image_id)
-        data = self.cached(image.sha256)
+        return self.ensure(image.sha256, self.ws.images.path(image))
+
+    def ensure(self, sha256: str, path: Path) -> Optional[bytes]:
+        """The thumbnail of the image with this hash whose bytes are at ``path``: cached, or made now; None when it
+        cannot be decoded. Uses only the cache database (never the catalog), so any thread may call it."""
+        data = self.cached(sha256)
         if data is not None:
             return data
-        if self.error(image.sha256):
+        if self.error(sha256):
             return None
-        return self._make(image.sha256, self.ws.images.path(image))[0]
+        return self._make(sha256, path)[0]
 
     def _make(self, sha256: str, path: Path) -> tuple[Optional[bytes], Optional[str]]:
         try:

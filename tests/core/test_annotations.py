@@ -9,7 +9,7 @@ import pytest
 from helpers import make_image
 
 from cvops import ValidationError, Workspace
-from cvops.annotations import NewAnnotation, clip_box, clip_polygon
+from cvops.annotations import AnnotationEdit, NewAnnotation, clip_box, clip_polygon
 from cvops.errors import NotFoundError
 from cvops.ingest import import_paths
 
@@ -143,3 +143,23 @@ def test_deleting_an_image_row_cascades_to_annotations(ws: Workspace, image_id: 
     ws.annotations.add_box(image_id, "car", (1, 1, 5, 5))
     ws.db.execute("DELETE FROM images WHERE id = ?", [image_id])
     assert ws.annotations.for_image(image_id) == []
+
+
+def test_update_many_is_one_undo_step(ws: Workspace, image_id: int) -> None:
+    box = ws.annotations.add_box(image_id, "car", (10, 5, 20, 10))
+    poly = ws.annotations.add_polygon(image_id, "car", [(1, 1), (30, 1), (15, 20)])
+    changed = ws.annotations.update_many([AnnotationEdit(box, box=(20, 5, 20, 10), class_id="person"),
+                                          AnnotationEdit(poly, points=[(2, 2), (31, 2), (16, 21)]),
+                                          AnnotationEdit(poly, class_id="car")], description="move 2")
+    assert changed == 2
+    assert ws.annotations.get(box).box == (20, 5, 20, 10)
+    assert ws.annotations.get(poly).points == [[2, 2], [31, 2], [16, 21]]
+    assert ws.log.history(1)[0].description == "move 2"
+    ws.log.undo()
+    assert ws.annotations.get(box).box == (10, 5, 20, 10)
+    assert ws.annotations.get(poly).points == [[1, 1], [30, 1], [15, 20]]
+    with pytest.raises(ValidationError, match="not a polygon"):
+        ws.annotations.update_many([AnnotationEdit(poly, points=[(0, 0), (9, 0), (9, 9)]),
+                                    AnnotationEdit(box, points=[(0, 0), (9, 0), (9, 9)])])
+    assert ws.annotations.get(poly).points == [[1, 1], [30, 1], [15, 20]]
+    assert ws.annotations.update_many([]) == 0

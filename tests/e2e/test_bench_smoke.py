@@ -19,6 +19,9 @@ SMALL = {
     "bench_catalog.py": ["--n", "5000", "--samples", "5"],
     "bench_thumb_storage.py": ["--n", "100", "--reads", "20"],
     "bench_coco.py": ["--n-images", "20", "--n-annotations", "200"],
+    "bench_gallery.py": ["--n", "2000", "--repeats", "1", "--steps", "20"],
+    "bench_startup.py": ["--n", "2000", "--repeats", "1"],
+    "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
 }
 
 

@@ -1,0 +1,223 @@
+"""Editable shape items: the selected shapes are lifted out of the shape layer into these, with a label and handles
+(box corners and edge midpoints, polygon vertices) that stay the same size on screen at every zoom."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPen, QPolygonF, QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsPolygonItem, QGraphicsSimpleTextItem
+
+from cvops_app.canvas.shapes import ClassStyle, label_font
+
+HANDLE_SIZE = 8  # device pixels
+HANDLE_REACH = 7  # device pixels: how close the pointer must be to grab a handle
+SELECTED_ALPHA = 70
+IGNORES_TRANSFORMATIONS = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+# Box handles: corners clockwise from the top left, then edge midpoints (top, right, bottom, left). Each moves the
+# named sides: (left, top, right, bottom).
+BOX_HANDLE_SIDES = ((1, 1, 0, 0), (0, 1, 1, 0), (0, 0, 1, 1), (1, 0, 0, 1),
+                    (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (1, 0, 0, 0))
+BOX_HANDLE_CURSORS = (Qt.CursorShape.SizeFDiagCursor, Qt.CursorShape.SizeBDiagCursor) * 2 + \
+    (Qt.CursorShape.SizeVerCursor, Qt.CursorShape.SizeHorCursor) * 2
+
+
+class Handle(QGraphicsRectItem):
+    """A square grip of fixed screen size."""
+
+    def __init__(self, parent: QGraphicsItem, color: QColor) -> None:
+        half = HANDLE_SIZE / 2
+        super().__init__(QRectF(-half, -half, HANDLE_SIZE, HANDLE_SIZE), parent)
+        self.setFlag(IGNORES_TRANSFORMATIONS)
+        pen = QPen(color, 1)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.setBrush(QBrush(Qt.GlobalColor.white))
+
+    def set_hot(self, hot: bool) -> None:
+        """Highlight the handle under the pointer."""
+        self.setBrush(QBrush(self.pen().color() if hot else Qt.GlobalColor.white))
+
+
+class Label(QGraphicsRectItem):
+    """The class name on a colored tab, of fixed screen size, at the shape's top-left corner."""
+
+    def __init__(self, parent: QGraphicsItem, style: ClassStyle) -> None:
+        super().__init__(parent)
+        self.setFlag(IGNORES_TRANSFORMATIONS)
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+        self.setBrush(style.label_brush)
+        self.text = QGraphicsSimpleTextItem(style.name, self)
+        self.text.setFont(label_font())
+        self.text.setBrush(QBrush(style.text_color))
+        self.text.setPos(3, 1)
+        bounds = self.text.boundingRect()
+        self.setRect(QRectF(0, 0, bounds.width() + 6, bounds.height() + 2))
+
+
+def clamp(point: QPointF, bounds: QRectF) -> QPointF:
+    """``point`` moved into ``bounds``."""
+    return QPointF(min(max(point.x(), bounds.left()), bounds.right()),
+                   min(max(point.y(), bounds.top()), bounds.bottom()))
+
+
+def _outline(style: ClassStyle) -> tuple[QPen, QBrush]:
+    pen = QPen(style.color, 3)
+    pen.setCosmetic(True)
+    pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+    fill = QColor(style.color)
+    fill.setAlpha(SELECTED_ALPHA)
+    return pen, QBrush(fill)
+
+
+class BoxItem(QGraphicsRectItem):
+    """A selected box; item coordinates are scene coordinates."""
+
+    kind = "box"
+
+    def __init__(self, annotation_id: int, box: Sequence[float], style: ClassStyle, labels: bool) -> None:
+        super().__init__()
+        self.annotation_id = annotation_id
+        self.setZValue(2)
+        pen, brush = _outline(style)
+        self.setPen(pen)
+        self.setBrush(brush)
+        self.label = Label(self, style)
+        self.label.setVisible(labels)
+        self.handles = [Handle(self, style.color) for _ in BOX_HANDLE_SIDES]
+        self.set_box(QRectF(*box))
+        self._start = QRectF(self.rect())
+
+    def set_box(self, rect: QRectF) -> None:
+        """Move or resize the box (normalized)."""
+        rect = rect.normalized()
+        self.setRect(rect)
+        self.label.setPos(rect.topLeft())
+        for handle, point in zip(self.handles, self.handle_points()):
+            handle.setPos(point)
+
+    def handle_points(self) -> list[QPointF]:
+        """Scene positions of the handles, in ``BOX_HANDLE_SIDES`` order."""
+        r = self.rect()
+        c = r.center()
+        return [r.topLeft(), r.topRight(), r.bottomRight(), r.bottomLeft(),
+                QPointF(c.x(), r.top()), QPointF(r.right(), c.y()), QPointF(c.x(), r.bottom()),
+                QPointF(r.left(), c.y())]
+
+    def begin(self) -> None:
+        """Remember the geometry a drag starts from."""
+        self._start = QRectF(self.rect())
+
+    def changed(self) -> bool:
+        """True when the geometry differs from where the drag began."""
+        return self.rect() != self._start
+
+    def drag_handle(self, index: int, delta: QPointF, bounds: QRectF) -> None:
+        """Resize from the drag start by moving handle ``index`` by ``delta``, kept inside ``bounds``."""
+        start = self._start
+        moves = BOX_HANDLE_SIDES[index]
+        moved = clamp(QPointF(start.topLeft() + delta), bounds), clamp(QPointF(start.bottomRight() + delta), bounds)
+        left = moved[0].x() if moves[0] else start.left()
+        top = moved[0].y() if moves[1] else start.top()
+        right = moved[1].x() if moves[2] else start.right()
+        bottom = moved[1].y() if moves[3] else start.bottom()
+        self.set_box(QRectF(QPointF(left, top), QPointF(right, bottom)))
+
+    def translate_by(self, delta: QPointF) -> None:
+        """Move to the drag start shifted by ``delta``."""
+        self.set_box(self._start.translated(delta))
+
+    def geometry(self) -> tuple[float, float, float, float]:
+        """``(x, y, w, h)`` as the core stores it."""
+        r = self.rect()
+        return (r.x(), r.y(), r.width(), r.height())
+
+    def bounds(self) -> QRectF:
+        """The shape's bounding rectangle in scene coordinates."""
+        return self.rect()
+
+
+class PolygonItem(QGraphicsPolygonItem):
+    """A selected polygon; item coordinates are scene coordinates. Vertex handles are in point order."""
+
+    kind = "polygon"
+
+    def __init__(self, annotation_id: int, points: Sequence[Sequence[float]], style: ClassStyle,
+                 labels: bool) -> None:
+        super().__init__()
+        self.annotation_id = annotation_id
+        self.setZValue(2)
+        self.class_style = style
+        pen, brush = _outline(style)
+        self.setPen(pen)
+        self.setBrush(brush)
+        self.setFillRule(Qt.FillRule.OddEvenFill)
+        self.label = Label(self, style)
+        self.label.setVisible(labels)
+        self.handles: list[Handle] = []
+        self.set_points([QPointF(x, y) for x, y in points])
+        self._start = self.points()
+
+    def set_points(self, points: Sequence[QPointF]) -> None:
+        """Replace the vertices (handles follow)."""
+        self.setPolygon(QPolygonF(list(points)))
+        while len(self.handles) < len(points):
+            self.handles.append(Handle(self, self.class_style.color))
+        while len(self.handles) > len(points):
+            handle = self.handles.pop()
+            handle.setParentItem(None)
+            if handle.scene() is not None:
+                handle.scene().removeItem(handle)
+        for handle, point in zip(self.handles, points):
+            handle.setPos(point)
+        self.label.setPos(self.polygon().boundingRect().topLeft())
+
+    def points(self) -> list[QPointF]:
+        """The vertices."""
+        return list(self.polygon())
+
+    def handle_points(self) -> list[QPointF]:
+        """Scene positions of the vertex handles."""
+        return self.points()
+
+    def begin(self) -> None:
+        """Remember the geometry a drag starts from."""
+        self._start = self.points()
+
+    def changed(self) -> bool:
+        """True when the geometry differs from where the drag began."""
+        return self.points() != self._start
+
+    def drag_handle(self, index: int, delta: QPointF, bounds: QRectF) -> None:
+        """Move vertex ``index`` from its drag-start position by ``delta``, kept inside ``bounds``."""
+        points = list(self._start)
+        points[index] = clamp(points[index] + delta, bounds)
+        self.set_points(points)
+
+    def translate_by(self, delta: QPointF) -> None:
+        """Move to the drag start shifted by ``delta``."""
+        self.set_points([p + delta for p in self._start])
+
+    def geometry(self) -> list[list[float]]:
+        """``[[x, y], ...]`` as the core stores it."""
+        return [[p.x(), p.y()] for p in self.polygon()]
+
+    def bounds(self) -> QRectF:
+        """The shape's bounding rectangle in scene coordinates."""
+        return self.polygon().boundingRect()
+
+
+ShapeItem = Union[BoxItem, PolygonItem]
+
+
+def handle_at(item: ShapeItem, view_pos: QPointF, to_view: QTransform) -> Optional[int]:
+    """The index of the handle of ``item`` within reach of ``view_pos`` (viewport coordinates), nearest first."""
+    best: Optional[int] = None
+    best_distance = float(HANDLE_REACH)
+    for i, point in enumerate(item.handle_points()):
+        d = to_view.map(point) - view_pos
+        distance = max(abs(d.x()), abs(d.y()))
+        if distance <= best_distance:
+            best, best_distance = i, distance
+    return best

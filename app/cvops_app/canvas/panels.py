@@ -1,0 +1,187 @@
+"""Side panels of the annotator: the class palette (with its search field, the class picker), the image tags and
+the review state. They only show state and emit what the user chose; the page commits."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+)
+
+from cvops.catalog import STATUSES
+from cvops.classes import ClassInfo
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+HOTKEYS = 9
+
+
+def swatch(color: str, size: int = 14) -> QIcon:
+    """A square icon of a class color."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class ClassPalette(QGroupBox):
+    """Classes with color swatches and their 1–9 hotkeys; the search field filters them (the class picker)."""
+
+    chosen = Signal(int)  # class id
+    done = Signal()  # the picker was left (Enter or Esc): focus goes back to the canvas
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__("Classes", parent)
+        self.search = QLineEdit(self)
+        self.search.setObjectName("class-search")
+        self.search.setPlaceholderText("Find a class…")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget(self)
+        self.list.setObjectName("class-palette")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._pick_first)
+        self.search.installEventFilter(self)
+        self.list.itemClicked.connect(self._activated)
+        self.list.itemActivated.connect(self._activated)
+
+    def set_classes(self, classes: Sequence[ClassInfo], current: Optional[int]) -> None:
+        """Show the classes (palette order), marking ``current``."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        for n, info in enumerate(classes, start=1):
+            key = f"{n}  " if n <= HOTKEYS else "    "
+            item = QListWidgetItem(swatch(info.color), f"{key}{info.name}", self.list)
+            item.setData(ID_ROLE, info.id)
+            item.setData(NAME_ROLE, info.name.casefold())
+            item.setToolTip(info.description or info.name)
+        self.list.blockSignals(False)
+        self.set_current(current)
+        self._filter(self.search.text())
+
+    def set_current(self, class_id: Optional[int]) -> None:
+        """Highlight the current class."""
+        self.list.blockSignals(True)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(ID_ROLE) == class_id:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+
+    def open_picker(self) -> None:
+        """Focus the search field to pick a class by name (C)."""
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().casefold()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setHidden(bool(needle) and needle not in item.data(NAME_ROLE))
+
+    def _visible(self) -> list[QListWidgetItem]:
+        return [self.list.item(r) for r in range(self.list.count()) if not self.list.item(r).isHidden()]
+
+    def _pick_first(self) -> None:
+        current = self.list.currentItem()
+        matches = self._visible()
+        item = current if current is not None and current in matches else (matches[0] if matches else None)
+        if item is not None:
+            self.chosen.emit(int(item.data(ID_ROLE)))
+            self.search.clear()
+            self.done.emit()
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        self.chosen.emit(int(item.data(ID_ROLE)))
+        self.done.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        """In the search field, Up/Down move through the matches and Esc leaves."""
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+                matches = self._visible()
+                if matches:
+                    current = self.list.currentItem()
+                    at = matches.index(current) if current in matches else -1
+                    step = 1 if key == Qt.Key.Key_Down else -1
+                    self.list.setCurrentItem(matches[max(0, min(len(matches) - 1, at + step))])
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.search.clear()
+                self.done.emit()
+                return True
+        return super().eventFilter(watched, event)
+
+
+class TagPanel(QGroupBox):
+    """Image-level tags: one checkable row per class."""
+
+    toggled = Signal(int, bool)  # class id, checked
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__("Image tags", parent)
+        self.list = QListWidget(self)
+        self.list.setObjectName("image-tags")
+        QVBoxLayout(self).addWidget(self.list)
+        self.list.itemChanged.connect(
+            lambda item: self.toggled.emit(int(item.data(ID_ROLE)), item.checkState() == Qt.CheckState.Checked))
+
+    def set_tags(self, classes: Sequence[ClassInfo], tagged: set[int]) -> None:
+        """Show every class, checked where the image has that tag."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        for info in classes:
+            item = QListWidgetItem(swatch(info.color), info.name, self.list)
+            item.setData(ID_ROLE, info.id)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if info.id in tagged else Qt.CheckState.Unchecked)
+        self.list.blockSignals(False)
+
+
+class ReviewPanel(QGroupBox):
+    """The image's review status (combo and approve / reject / needs-review buttons) and comment."""
+
+    status_chosen = Signal(str)
+    comment_edited = Signal(str)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__("Review", parent)
+        self.status = QComboBox(self)
+        self.status.setObjectName("review-status")
+        for status in STATUSES:
+            self.status.addItem(status.replace("_", " "), status)
+        self.comment = QLineEdit(self)
+        self.comment.setObjectName("review-comment")
+        self.comment.setPlaceholderText("Comment…")
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for status, text in (("approved", "Approve"), ("rejected", "Reject"), ("needs_review", "Needs review")):
+            button = QPushButton(text, self)
+            button.setObjectName(f"review-{status}")
+            button.clicked.connect(lambda _=False, s=status: self.status_chosen.emit(s))
+            buttons.addWidget(button)
+            self.buttons[status] = button
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        layout.addWidget(self.comment)
+        self.status.activated.connect(lambda index: self.status_chosen.emit(self.status.itemData(index)))
+        self.comment.editingFinished.connect(lambda: self.comment_edited.emit(self.comment.text()))
+
+    def set_state(self, status: str, comment: str) -> None:
+        """Show an image's status and comment."""
+        self.status.blockSignals(True)
+        self.status.setCurrentIndex(max(0, self.status.findData(status)))
+        self.status.blockSignals(False)
+        if not self.comment.hasFocus() or self.comment.text() == comment:
+            self.comment.setText(comment)
+
+    def set_button_tips(self, tips: dict[str, str]) -> None:
+        """Tool tips naming each button's shortcut."""
+        for status, tip in tips.items():
+            self.buttons[status].setToolTip(tip)

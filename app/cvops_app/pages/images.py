@@ -1,0 +1,475 @@
+"""The Images page: the gallery over the catalog with filters, sort, live counts and bulk review actions.
+
+Catalog queries that grow with the catalog (the ids of a filter, counts per status, the classes used as tags) run
+on a private worker thread with its own workspace handle (:class:`CatalogQueries`); records and thumbnails are
+fetched for the painted rows only (:mod:`cvops_app.gallery`). Edits go through ``ws.annotations``, so Ctrl+Z undoes
+them; a big selection is edited in a background job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+
+from PySide6.QtCore import (
+    QItemSelection, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QThreadPool, QTimer, Signal,
+)
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout,
+)
+
+from cvops.catalog import STATUSES
+from cvops.classes import ClassInfo
+from cvops.errors import CvopsError
+from cvops.images import ImageFilter
+from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
+from cvops_app.pages import Page
+
+if TYPE_CHECKING:
+    from cvops.workspace import Workspace
+    from cvops_app.mainwindow import MainWindow
+
+SORTS = (("id", "Id ↑"), ("-created", "Newest first"), ("file_name", "File name"), ("status", "Status"))
+SEARCH_DELAY_MS = 250
+INLINE_EDIT_MAX = 1000  # bigger selections are edited in a background job
+MIN_ICON, MAX_ICON = 48, 512  # bounds of settings.gallery_icon_size
+
+Query = Callable[["Workspace"], Any]
+
+
+def images_text(count: int) -> str:
+    """ "1 image", "1,234 images"."""
+    return f"{count:,} image{'s' if count != 1 else ''}"
+
+
+class _Relay(QObject):
+    """Carries a worker's result to the GUI thread. Workers hold it, so it outlives its receiver if need be."""
+
+    finished = Signal(int, object, str)  # generation, result, error
+
+
+class CatalogQueries(QObject):
+    """Runs catalog queries one at a time on a private worker thread, each on its own workspace handle
+    (``ws.reopen()``), and applies the results on the GUI thread. Requests have a kind: a new request replaces a
+    waiting one of the same kind, so only the latest counts. Results for a previous workspace are dropped."""
+
+    def __init__(self, parent: QObject, on_error: Callable[[str], None]) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.on_error = on_error
+        self.source: Optional["Workspace"] = None
+        self._generation = 0
+        self._waiting: dict[str, tuple[Query, Callable[[Any], None]]] = {}
+        self._running: Optional[Callable[[Any], None]] = None  # how to apply the running query's result
+        self._relay = _Relay()
+        self._relay.finished.connect(self._done)
+
+    def reset(self, source: Optional["Workspace"]) -> None:
+        """Serve ``source`` from now on; forget waiting requests and the result of a running one. With None, wait
+        for the running one to end (the workspace is closing)."""
+        self.source = source
+        self._generation += 1
+        self._waiting.clear()
+        self._running = None
+        if source is None:
+            self.pool.waitForDone()
+
+    def submit(self, kind: str, query: Query, apply: Callable[[Any], None]) -> None:
+        """Run ``query(ws)`` in the background, then ``apply(result)`` on the GUI thread."""
+        if self.source is None:
+            return
+        self._waiting[kind] = (query, apply)
+        self._next()
+
+    def busy(self) -> bool:
+        """True while a query waits or runs."""
+        return self._running is not None or bool(self._waiting)
+
+    def _next(self) -> None:
+        if self._running is not None or not self._waiting or self.source is None:
+            return
+        kind = next(iter(self._waiting))
+        query, self._running = self._waiting.pop(kind)
+        source, generation, relay = self.source, self._generation, self._relay
+
+        def work() -> None:  # a worker thread
+            try:
+                with source.reopen() as ws:
+                    result = query(ws)
+            except Exception as exc:  # shown to the user, never raised into Qt
+                relay.finished.emit(generation, None, f"{type(exc).__name__}: {exc}")
+                return
+            relay.finished.emit(generation, result, "")
+
+        self.pool.start(work)
+
+    def _done(self, generation: int, result: Any, error: str) -> None:
+        if generation != self._generation or self._running is None:
+            return
+        apply = self._running
+        self._running = None
+        if error:
+            self.on_error(error)
+        else:
+            apply(result)
+        self._next()
+
+
+class ImagesPage(Page):
+    """Browse, filter and sort the images of the workspace; review several at once; open one in the annotator."""
+
+    name = "images"
+    title = "Images"
+    open_image = Signal(int)
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        icon_size = min(max(window.settings.gallery_icon_size, MIN_ICON), MAX_ICON)
+        self.model = GalleryModel(self, icon_size, self.devicePixelRatioF())
+        self.view = GalleryView(self.model, self)
+        self.view.setObjectName("gallery")
+        self.setFocusProxy(self.view)
+        self.queries = CatalogQueries(self, self._query_failed)
+        self.classes: list[ClassInfo] = []
+        self.tag_class_ids: list[int] = []
+        self.by_status: Optional[dict[str, int]] = None
+        self.shown_filter: Optional[ImageFilter] = None  # the filter of the rows shown; None before the first load
+        self.shown_order = ""
+        self._stale = False
+        self._selection_serial = 0
+
+        self.status_box = self._combo("status-filter", [("All statuses", None)] +
+                                      [(status_label(s), s) for s in STATUSES])
+        self.class_box = self._combo("class-filter", [("Any class", None)])
+        self.tag_box = self._combo("tag-filter", [("Any tag", None)])
+        self.annotated_box = self._combo("annotated-filter",
+                                         [("Annotated or not", None), ("Annotated", True), ("Not annotated", False)])
+        self.sort_box = self._combo("sort", [(label, key) for key, label in SORTS])
+        self.search = QLineEdit(self)
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText("Search file names")
+        self.search.setClearButtonEnabled(True)
+        self.search_timer = QTimer(self)
+        self.search_timer.setSingleShot(True)
+        self.search_timer.setInterval(SEARCH_DELAY_MS)
+        self.search_timer.timeout.connect(self.reload)
+        self.search.textChanged.connect(self.search_timer.start)
+
+        self.counts = QLabel(self)
+        self.counts.setObjectName("counts")
+        self.open_action = QAction("Open in annotator", self)
+        self.open_action.triggered.connect(lambda: self._open(self.view.currentIndex()))
+        self.status_menu = QMenu("Set status", self)
+        self.status_actions: dict[str, QAction] = {}
+        for status in STATUSES:
+            action = self.status_menu.addAction(status_label(status))
+            action.triggered.connect(lambda checked=False, s=status: self.set_status(s))
+            self.status_actions[status] = action
+        self.tag_menu = QMenu("Add tag", self)
+        self.tag_actions: dict[int, QAction] = {}
+        self.trash_action = QAction("Move to trash", self)
+        self.trash_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.trash_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.trash_action.triggered.connect(self.trash)
+        self.view.addAction(self.trash_action)
+        self.buttons = [self._button(self.status_menu), self._button(self.tag_menu), self._button(self.trash_action)]
+
+        filters = QHBoxLayout()
+        for label, widget in (("Status", self.status_box), ("Class", self.class_box), ("Tag", self.tag_box),
+                              ("", self.annotated_box), ("", self.search), ("Sort", self.sort_box)):
+            if label:
+                filters.addWidget(QLabel(label, self))
+            filters.addWidget(widget, 2 if widget is self.search else 0)
+        actions = QHBoxLayout()
+        actions.addWidget(self.counts, 1)
+        for button in self.buttons:
+            actions.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addLayout(actions)
+        layout.addWidget(self.view, 1)
+
+        self.view.open_requested.connect(self._open)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self._selection_changed()
+
+    # -- widgets ------------------------------------------------------------------------------------------------------
+    def _combo(self, name: str, items: list[tuple[str, Any]]) -> QComboBox:
+        box = QComboBox(self)
+        box.setObjectName(name)
+        for text, data in items:
+            box.addItem(text, data)
+        box.currentIndexChanged.connect(lambda _: self.reload())
+        return box
+
+    def _button(self, what: QMenu | QAction) -> QToolButton:
+        button = QToolButton(self)
+        if isinstance(what, QMenu):
+            button.setText(what.title())
+            button.setMenu(what)
+            button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        else:
+            button.setDefaultAction(what)
+        return button
+
+    @staticmethod
+    def _refill(box: QComboBox, items: list[tuple[str, Any]]) -> bool:
+        """Replace the entries after the first ("any"), keeping the choice; True when the choice had to go."""
+        current = box.currentData()
+        box.blockSignals(True)
+        while box.count() > 1:
+            box.removeItem(1)
+        for text, data in items:
+            box.addItem(text, data)
+        kept = next((i for i in range(box.count()) if box.itemData(i) == current), 0)
+        box.setCurrentIndex(kept)
+        box.blockSignals(False)
+        return current is not None and kept == 0
+
+    def _fill_classes(self) -> None:
+        """Class filter, tag filter and tag menu from the workspace's classes."""
+        self.classes = self.ws.classes.list() if self.ws is not None else []
+        self.tag_menu.clear()
+        self.tag_actions = {}
+        for info in self.classes:
+            action = self.tag_menu.addAction(info.name)
+            action.triggered.connect(lambda checked=False, c=info.id: self.add_tag(c))
+            self.tag_actions[info.id] = action
+        self._update_actions()
+        lost = self._refill(self.class_box, [(c.name, c.id) for c in self.classes])
+        if self._fill_tags() or lost:
+            self.reload()
+
+    def _fill_tags(self) -> bool:
+        tagged = set(self.tag_class_ids)
+        return self._refill(self.tag_box, [(c.name, c.id) for c in self.classes if c.id in tagged])
+
+    # -- workspace and data -------------------------------------------------------------------------------------------
+    def set_workspace(self, ws: Optional["Workspace"]) -> None:
+        """Show the images of ``ws`` (filters start over; the sort order stays)."""
+        super().set_workspace(ws)
+        self.queries.reset(ws)
+        self.model.set_workspace(ws)
+        self.by_status = None
+        self.tag_class_ids = []
+        self.shown_filter = None
+        self._stale = False
+        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
+            box.blockSignals(True)
+            box.setCurrentIndex(0)
+            box.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self._fill_classes()
+        self._update_counts()
+        self.reload(keep=False)
+        self._count()
+
+    def refresh(self, what: set[str]) -> None:
+        """Reload ids and counts (keeping the selection and scroll position); deferred while the page is hidden."""
+        if self.ws is None:
+            return
+        if "classes" in what:
+            self._fill_classes()
+        if what & {"images", "annotations", "status", "classes"}:
+            if self.isVisible():
+                self.reload()
+                self._count()
+            else:
+                self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
+        """Catch up with changes made while the page was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.reload()
+            self._count()
+
+    def current_filter(self) -> ImageFilter:
+        """The filter the widgets describe."""
+        return ImageFilter(status=self.status_box.currentData(), class_id=self.class_box.currentData(),
+                           tag_class_id=self.tag_box.currentData(), annotated=self.annotated_box.currentData(),
+                           search=self.search.text().strip() or None)
+
+    def reload(self, keep: bool = True) -> None:
+        """Load the ids of the current filter and sort in the background; ``keep`` keeps the selection."""
+        self.search_timer.stop()
+        if self.ws is None:
+            return
+        flt, order = self.current_filter(), str(self.sort_box.currentData())
+        old_ids = self.model.ids
+        ranges = [(r.top(), r.bottom()) for r in self.view.selectionModel().selection()] if keep else []
+        current = self.view.currentIndex()
+        current_id = old_ids[current.row()] if keep and current.isValid() else None
+        serial = self._selection_serial
+
+        def query(ws: "Workspace") -> tuple[Sequence[int], list[tuple[int, int]], int]:
+            ids = ws.images.ids(flt, order)
+            row = -1
+            if current_id is not None:
+                try:
+                    row = ids.index(current_id)
+                except ValueError:
+                    pass
+            return ids, relocate(old_ids, ranges, ids), row
+
+        self.queries.submit("ids", query, lambda result: self._show(flt, order, serial, *result))
+
+    def _show(self, flt: ImageFilter, order: str, serial: int, ids: Sequence[int], runs: list[tuple[int, int]],
+              current_row: int) -> None:
+        same = (flt, order) == (self.shown_filter, self.shown_order)  # a refresh: keep the scroll position
+        keep_selection = serial == self._selection_serial  # the user did not select anything meanwhile
+        scroll = self.view.verticalScrollBar().value()
+        self.model.set_ids(ids)
+        self.shown_filter, self.shown_order = flt, order
+        selection_model = self.view.selectionModel()
+        if keep_selection and runs:
+            selection = QItemSelection()
+            for first, last in runs:
+                selection.select(self.model.index(first, 0), self.model.index(last, 0))
+            selection_model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        if keep_selection and current_row >= 0 and (same or runs):  # (the view scrolls to a restored current)
+            selection_model.setCurrentIndex(self.model.index(current_row, 0),
+                                            QItemSelectionModel.SelectionFlag.NoUpdate)
+        if same:
+            self.view.doItemsLayout()  # now, so that the scroll range is right
+            self.view.verticalScrollBar().setValue(scroll)
+        elif keep_selection and runs:  # a new filter or order: show the selection, or start at the top
+            self.view.scrollTo(self.model.index(runs[0][0], 0), GalleryView.ScrollHint.PositionAtCenter)
+        else:
+            self.view.scrollToTop()
+        self._update_counts()
+
+    def _count(self) -> None:
+        if self.ws is not None:
+            self.queries.submit("counts", lambda ws: (ws.images.counts_by_status(), ws.classes.tag_class_ids()),
+                                self._show_counts)
+
+    def _show_counts(self, result: tuple[dict[str, int], list[int]]) -> None:
+        self.by_status, self.tag_class_ids = result
+        if self._fill_tags():
+            self.reload()
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        if self.ws is None:
+            self.counts.setText("")
+            return
+        total = sum(self.by_status.values()) if self.by_status is not None else None
+        if total == 0:
+            self.counts.setText("No images yet: File ▸ Import images… (Ctrl+I)")
+            return
+        if self.shown_filter is None:
+            parts = ["loading images…"]
+        elif self.shown_filter != ImageFilter() and total is not None:
+            parts = [f"{images_text(len(self.model.ids))} of {total:,}"]
+        else:
+            parts = [images_text(len(self.model.ids))]
+        parts += [f"{status_label(s)} {n:,}" for s, n in (self.by_status or {}).items() if n]
+        self.counts.setText(" · ".join(parts))
+
+    def _query_failed(self, error: str) -> None:
+        self.counts.setText(f"cannot read the catalog: {error}")
+        self.window_.notify(f"cannot read the catalog: {error}", 15_000)
+
+    # -- API for the main window --------------------------------------------------------------------------------------
+    def current_ids(self) -> Sequence[int]:
+        """The ids of the current filter and sort (the annotator's previous/next order)."""
+        return self.model.ids
+
+    def selected_ids(self) -> list[int]:
+        """The ids of the selected images, in row order."""
+        ids = self.model.ids
+        out: list[int] = []
+        for top, bottom in sorted((r.top(), r.bottom()) for r in self.view.selectionModel().selection()):
+            out.extend(ids[top:bottom + 1])
+        return out
+
+    def settled(self) -> bool:
+        """True when no query, search or thumbnail is pending."""
+        return not self.queries.busy() and not self.search_timer.isActive() and self.model.settled()
+
+    # -- actions ------------------------------------------------------------------------------------------------------
+    def _selection_changed(self) -> None:
+        self._selection_serial += 1
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        selected = self.view.selectionModel().hasSelection()
+        tag = selected and bool(self.tag_actions)
+        for item, enabled in ((self.trash_action, selected), (self.status_menu.menuAction(), selected),
+                              (self.tag_menu.menuAction(), tag), (self.buttons[0], selected), (self.buttons[1], tag)):
+            item.setEnabled(enabled)
+
+    def _open(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_image.emit(self.model.ids[index.row()])
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        self.open_action.setEnabled(self.view.indexAt(pos).isValid())
+        menu.addAction(self.open_action)
+        menu.addSeparator()
+        menu.addMenu(self.status_menu)
+        menu.addMenu(self.tag_menu)
+        menu.addSeparator()
+        menu.addAction(self.trash_action)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def set_status(self, status: str) -> None:
+        """Set the review status of the selected images (one undo step)."""
+        label = status_label(status)
+        self._edit(f"Mark images {label}", lambda ws, ids: ws.annotations.set_status(ids, status),
+                   lambda n: f"{images_text(n)} marked {label} — Ctrl+Z to undo", "status")
+
+    def add_tag(self, class_id: int) -> None:
+        """Tag the selected images with a class (one undo step; images that have the tag already are left)."""
+        name = next((c.name for c in self.classes if c.id == class_id), str(class_id))
+        self._edit(f"Tag images {name}", lambda ws, ids: ws.annotations.add_tags(ids, class_id),
+                   lambda n: f"{images_text(n)} tagged {name} — Ctrl+Z to undo", "annotations")
+
+    def trash(self) -> None:
+        """Move the selected images to the trash (after a confirmation if the settings ask for one)."""
+        count = sum(r.height() for r in self.view.selectionModel().selection())
+        if not count:
+            return
+        if self.window_.settings.confirm_trash and QMessageBox.question(
+                self, "Move to trash", f"Move {images_text(count)} to the trash?\nCtrl+Z brings them back."
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        self._edit("Move images to the trash", lambda ws, ids: ws.annotations.trash(ids),
+                   lambda n: f"{images_text(n)} moved to the trash — Ctrl+Z to undo", "images")
+
+    def _edit(self, title: str, edit: Callable[["Workspace", list[int]], int], message: Callable[[int], str],
+              kind: str) -> None:
+        """Apply ``edit`` to the selection: here for a small one, in a background job for a big one."""
+        ids = self.selected_ids()
+        if self.ws is None or not ids:
+            return
+
+        def finish(count: int) -> None:
+            self.window_.notify(message(count))
+            self.window_.changed(kind)
+
+        if len(ids) <= INLINE_EDIT_MAX:
+            try:
+                count = edit(self.ws, ids)
+            except CvopsError as exc:
+                QMessageBox.warning(self, title, str(exc))
+                return
+            finish(count)
+            return
+        source = self.ws
+
+        def job(progress: Callable[[float, str], None], cancel: object) -> int:
+            progress(0.0, f"{len(ids):,} images")
+            with source.reopen() as ws:
+                return edit(ws, ids)
+
+        started = self.window_.run_job(title, job, on_done=finish)
+        # A core edit cannot stop halfway: when Cancel came too late, it is done and the pages must show it.
+        started.signals.cancelled.connect(lambda: self.window_.changed(kind))

@@ -1,0 +1,300 @@
+"""The Images page: rows equal the core's ids for every filter and sort, thumbnails arrive after a placeholder,
+search is debounced, bulk status / tag / trash through the real actions undo with the operation log, counts update,
+a double-click or Enter opens the image; and once through the real main window."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
+
+from cvops.demo import run_demo
+from cvops.images import ImageFilter
+from cvops.settings import Settings
+from cvops.workspace import Workspace
+from cvops_app.gallery import ANNOTATIONS_ROLE, ID_ROLE, STATUS_ROLE, relocate
+from cvops_app.jobs import Job, JobManager
+from cvops_app.pages import images as images_mod
+from cvops_app.pages.images import ImagesPage
+
+WAIT_MS = 10_000
+
+
+class FakeWindow(QWidget):
+    """What the page needs of the main window: settings, jobs, change notices and messages."""
+
+    def __init__(self, ws: Workspace, settings: Settings) -> None:
+        super().__init__()
+        self.ws = ws
+        self.settings = settings
+        self.jobs = JobManager(self)
+        self.messages: list[str] = []
+        self.page = ImagesPage(self)  # type: ignore[arg-type]
+        QVBoxLayout(self).addWidget(self.page)
+
+    def run_job(self, title: str, fn: Callable[..., Any], on_done: Optional[Callable[[Any], None]] = None) -> Job:
+        return self.jobs.start(title, fn, on_done=on_done)
+
+    def changed(self, *what: str) -> None:
+        self.page.refresh(set(what))
+
+    def notify(self, message: str, msecs: int = 6000) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture(scope="module")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gallery") / "ws"
+    run_demo(root, count=24)
+    return root
+
+
+@pytest.fixture
+def window(qtbot, demo_source: Path, tmp_path: Path) -> Iterator[FakeWindow]:  # noqa: ANN001
+    shutil.copytree(demo_source, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    win = FakeWindow(ws, Settings(gallery_icon_size=96))
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    win.page.set_workspace(ws)
+    qtbot.waitUntil(win.page.settled, timeout=WAIT_MS)
+    yield win
+    win.jobs.wait()
+    win.page.set_workspace(None)
+    ws.close()
+
+
+def rows(page: ImagesPage) -> list[int]:
+    return [page.model.index(r, 0).data(ID_ROLE) for r in range(page.model.rowCount())]
+
+
+def choose(box: Any, data: Any) -> None:
+    box.setCurrentIndex(next(i for i in range(box.count()) if box.itemData(i) == data))
+
+
+def select_rows(page: ImagesPage, *row_numbers: int) -> None:
+    selection = QItemSelection()
+    for row in row_numbers:
+        selection.select(page.model.index(row, 0), page.model.index(row, 0))
+    page.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+
+def test_relocate_maps_selected_rows_to_runs_in_the_new_order() -> None:
+    assert relocate([5, 6, 7, 8], [(0, 1), (3, 3)], [8, 1, 5, 6, 2]) == [(0, 0), (2, 3)]
+    assert relocate([5, 6], [], [5, 6]) == []
+
+
+def test_rows_equal_the_core_ids_for_every_filter_and_sort(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    assert rows(page) == list(ws.images.ids()) and len(rows(page)) == 24
+    circle = ws.classes.get("circle").id
+    ws.annotations.add_tags(rows(page)[:3], circle)
+    window.changed("annotations")
+    qtbot.waitUntil(lambda: page.tag_box.count() == 2, timeout=WAIT_MS)
+    cases: list[tuple[Callable[[], None], ImageFilter]] = [
+        (lambda: choose(page.status_box, "needs_review"), ImageFilter(status="needs_review")),
+        (lambda: choose(page.status_box, None), ImageFilter()),
+        (lambda: choose(page.class_box, circle), ImageFilter(class_id=circle)),
+        (lambda: choose(page.class_box, None), ImageFilter()),
+        (lambda: choose(page.tag_box, circle), ImageFilter(tag_class_id=circle)),
+        (lambda: choose(page.tag_box, None), ImageFilter()),
+        (lambda: choose(page.annotated_box, True), ImageFilter(annotated=True)),
+        (lambda: choose(page.annotated_box, False), ImageFilter(annotated=False)),
+        (lambda: choose(page.annotated_box, None), ImageFilter()),
+    ]
+    for apply, expected in cases:
+        apply()
+        qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+        assert page.current_filter() == expected
+        assert rows(page) == list(ws.images.ids(expected)) == list(page.current_ids())
+    assert rows(page) and page.model.rowCount() == len(ws.images.ids())
+    for order in ("file_name", "-created", "status", "id"):
+        choose(page.sort_box, order)
+        qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+        assert rows(page) == list(ws.images.ids(order=order))
+    first = ws.images.get(rows(page)[0])
+    index = page.model.index(0, 0)
+    assert index.data() == first.file_name and index.data(STATUS_ROLE) == first.status
+    assert first.file_name in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert index.data(ANNOTATIONS_ROLE) == len(ws.annotations.for_image(first.id))
+
+
+def test_thumbnails_arrive_after_the_placeholder(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page = window.page
+    page.model.set_workspace(window.ws)  # forget the pixmaps the first paint made
+    page.model.set_ids(window.ws.images.ids())
+    index = page.model.index(5, 0)
+    first: QPixmap = index.data(Qt.ItemDataRole.DecorationRole)
+    assert first.cacheKey() == page.model.placeholder.cacheKey()
+    assert not page.settled()
+    qtbot.waitUntil(lambda: index.data(Qt.ItemDataRole.DecorationRole).cacheKey() != first.cacheKey(),
+                    timeout=WAIT_MS)
+    thumb = index.data(Qt.ItemDataRole.DecorationRole)
+    assert max(thumb.deviceIndependentSize().width(), thumb.deviceIndependentSize().height()) == 96
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+
+
+def test_search_is_debounced(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page = window.page
+    for text in ("shapes_0001", "shapes_00012"):
+        page.search.setText(text)
+    assert page.search_timer.isActive() and page.model.rowCount() == 24 and not page.settled()
+    qtbot.wait(100)
+    assert page.model.rowCount() == 24
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert [page.model.index(r, 0).data() for r in range(page.model.rowCount())] == ["shapes_00012.png"]
+
+
+def test_bulk_status_updates_counts_and_undoes(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    assert "approved" not in page.counts.text() and page.counts.text().startswith("24 images")
+    assert not page.trash_action.isEnabled()
+    select_rows(page, 0, 1, 2)
+    assert page.trash_action.isEnabled()
+    chosen = page.selected_ids()
+    before = {i: ws.images.get(i).status for i in chosen}
+    page.status_actions["approved"].trigger()
+    assert {ws.images.get(i).status for i in chosen} == {"approved"}
+    assert window.messages[-1] == "3 images marked approved — Ctrl+Z to undo"
+    qtbot.waitUntil(lambda: "approved 3" in page.counts.text(), timeout=WAIT_MS)
+    assert page.selected_ids() == chosen  # the refresh kept the selection
+    ws.log.undo()
+    window.changed("status")
+    assert {i: ws.images.get(i).status for i in chosen} == before
+    qtbot.waitUntil(lambda: "approved" not in page.counts.text(), timeout=WAIT_MS)
+
+
+def test_status_filter_and_refresh_keep_selection_of_rows_still_shown(window: FakeWindow,
+                                                                      qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    choose(page.status_box, "done")
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    done = rows(page)
+    select_rows(page, 0, 1)
+    page.status_actions["needs_review"].trigger()
+    qtbot.waitUntil(lambda: page.settled() and rows(page) == done[2:], timeout=WAIT_MS)
+    assert page.selected_ids() == [] and page.counts.text().startswith(f"{len(done) - 2} images of 24")
+    ws.log.undo()
+    window.changed("status")
+    qtbot.waitUntil(lambda: page.settled() and rows(page) == done, timeout=WAIT_MS)
+
+
+def test_refresh_keeps_the_scroll_position(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    window.resize(500, 360)
+    bar = page.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 100, timeout=WAIT_MS)
+    bar.setValue(bar.maximum() - 10)
+    position = bar.value()
+    ws.annotations.set_status([rows(page)[0]], "approved")
+    window.changed("status")
+    qtbot.waitUntil(lambda: page.settled() and "approved 1" in page.counts.text(), timeout=WAIT_MS)
+    assert bar.value() == position
+    choose(page.sort_box, "-created")  # a new order starts at the top...
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert bar.value() == 0
+    select_rows(page, 0)
+    choose(page.sort_box, "id")  # ...or shows the selection
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.view.viewport().rect().contains(page.view.visualRect(page.view.selectedIndexes()[0]).center())
+    assert bar.value() > 0
+
+
+def test_add_tag_through_the_tag_menu(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    square = ws.classes.get("square").id
+    select_rows(page, 3, 4)
+    chosen = page.selected_ids()
+    page.tag_actions[square].trigger()
+    assert list(ws.images.ids(ImageFilter(tag_class_id=square))) == chosen
+    qtbot.waitUntil(lambda: page.tag_box.findText("square") > 0, timeout=WAIT_MS)
+    page.tag_actions[square].trigger()
+    assert window.messages[-1].startswith("0 images tagged square")
+    ws.log.undo()
+    assert list(ws.images.ids(ImageFilter(tag_class_id=square))) == []
+
+
+def test_move_to_trash_confirms_and_undo_restores(window: FakeWindow, qtbot,  # noqa: ANN001
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    page, ws = window.page, window.ws
+    asked: list[str] = []
+
+    def answer(parent: QWidget, title: str, text: str, *args: Any) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.No if len(asked) == 1 else QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    select_rows(page, 1, 2)
+    chosen = page.selected_ids()
+    page.view.setFocus()
+    page.trash_action.trigger()
+    assert asked == ["Move 2 images to the trash?\nCtrl+Z brings them back."] and len(ws.images.ids()) == 24
+    QTest.keyClick(page.view, Qt.Key.Key_Delete)  # the action's key
+    assert len(asked) == 2
+    assert window.messages[-1] == "2 images moved to the trash — Ctrl+Z to undo"
+    assert not set(chosen) & set(ws.images.ids())
+    qtbot.waitUntil(lambda: page.model.rowCount() == 22 and page.counts.text().startswith("22 images"),
+                    timeout=WAIT_MS)
+    ws.log.undo()
+    window.changed("images")
+    qtbot.waitUntil(lambda: rows(page) == list(ws.images.ids()) and len(rows(page)) == 24, timeout=WAIT_MS)
+
+
+def test_a_big_selection_is_edited_in_a_background_job(window: FakeWindow, qtbot,  # noqa: ANN001
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images_mod, "INLINE_EDIT_MAX", 2)
+    page, ws = window.page, window.ws
+    page.view.selectAll()
+    with qtbot.waitSignal(window.jobs.ended, timeout=WAIT_MS):
+        page.status_actions["rejected"].trigger()
+    qtbot.waitUntil(lambda: window.messages and "24 images marked rejected" in window.messages[-1],
+                    timeout=WAIT_MS)
+    assert ws.images.counts_by_status()["rejected"] == 24
+    qtbot.waitUntil(lambda: "rejected 24" in page.counts.text(), timeout=WAIT_MS)
+
+
+def test_double_click_and_enter_open_the_image(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+    page = window.page
+    index = page.model.index(4, 0)
+    rect = page.view.visualRect(index)
+    # QTest's first double-click on a view arrives as a press only: click first, as a person does.
+    QTest.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    with qtbot.waitSignal(page.open_image, timeout=WAIT_MS) as opened:
+        QTest.mouseDClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert opened.args == [page.current_ids()[4]]
+    page.view.setCurrentIndex(page.model.index(7, 0))
+    with qtbot.waitSignal(page.open_image, timeout=WAIT_MS) as opened:
+        QTest.keyClick(page.view, Qt.Key.Key_Return)
+    assert opened.args == [page.current_ids()[7]]
+
+
+def test_through_the_main_window(qtbot, demo_source: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from cvops_app.mainwindow import MainWindow
+
+    shutil.copytree(demo_source, tmp_path / "ws")
+    window = MainWindow(settings_path=tmp_path / "settings.yaml")
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    assert window.load_workspace(tmp_path / "ws")
+    page = window.pages["images"]
+    assert isinstance(page, ImagesPage)
+    qtbot.waitUntil(lambda: page.settled() and page.model.rowCount() == 24, timeout=WAIT_MS)
+    assert list(page.current_ids()) == list(window.ws.images.ids())
+    select_rows(page, 0)
+    page.status_actions["rejected"].trigger()
+    qtbot.waitUntil(lambda: "rejected 1" in page.counts.text(), timeout=WAIT_MS)
+    window.undo()
+    qtbot.waitUntil(lambda: "rejected" not in page.counts.text(), timeout=WAIT_MS)
+    rect = page.view.visualRect(page.model.index(2, 0))
+    QTest.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    QTest.mouseDClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.stack.currentWidget() is window.pages["annotate"]
+    window.close()

@@ -1,0 +1,120 @@
+"""Start-up to interactive on a large catalog: a fresh interpreter opens the workbench on a workspace of 1,000,000
+images and shows the Images page with its rows painted.
+
+Data: the workspace of ``bench_gallery.py`` (``--n`` rows, default 1,000,000, 0.3 x n boxes; untimed).
+
+Measured: a child process (``python -c``, Qt offscreen) does what ``cvops-workbench WORKSPACE`` does: import the
+main window, create the QApplication and the ``MainWindow``, open the workspace, show the window (1600x1000); then it
+runs the event loop until the first paint of the gallery's viewport that shows rows (the ids load in the
+background). The figure runs from just before the parent starts the child to that paint, on the system-wide
+monotonic clock; the child's steps are reported too. One untimed warm-up run (its figure is reported as
+``first_run_s``), then ``--repeats`` runs (default 3), median. Target: <= 2 s. Settings and window geometry go to
+a temporary folder (``CVOPS_CONFIG_DIR``, ``XDG_CONFIG_HOME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_gallery import build
+
+from _common import emit, environment, log, temp_root
+
+TARGET_S = 2.0
+CHILD = r"""
+import json, os, sys, time
+from pathlib import Path
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+from cvops_app.mainwindow import MainWindow
+marks = {"imported": time.monotonic()}
+app = QApplication(sys.argv[:1])
+window = MainWindow(settings_path=Path(sys.argv[2]))
+marks["window_created"] = time.monotonic()
+window.load_workspace(Path(sys.argv[1]))
+marks["workspace_open"] = time.monotonic()
+window.resize(1600, 1000)
+window.show()
+page = window.pages["images"]
+loop = QEventLoop()
+
+class Probe(QObject):
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint and page.model.rowCount() > 0:
+            loop.quit()
+        return False
+
+probe = Probe()
+page.view.viewport().installEventFilter(probe)
+QTimer.singleShot(120_000, loop.quit)
+loop.exec()
+marks["painted"] = time.monotonic()
+marks["rows"] = page.model.rowCount()
+print(json.dumps(marks), flush=True)
+os._exit(0)  # the figure is taken; skip the teardown
+"""
+
+
+def start_once(root: Path, tmp: Path) -> dict[str, Any]:
+    """One child run: seconds from the parent's start of it to each of its steps, and the rows shown."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CVOPS_CONFIG_DIR": str(tmp / "config"),
+           "XDG_CONFIG_HOME": str(tmp / "xdg")}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CHILD, str(root), str(tmp / "config" / "settings.yaml")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"the child failed:\n{done.stderr[-3000:]}")
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
+    steps = {k: round(v - started, 3) for k, v in marks.items() if k != "rows"}
+    return {"total_s": steps["painted"], "steps_s": steps, "rows": marks["rows"]}
+
+
+def run(n_images: int, repeats: int, seed: int) -> dict[str, Any]:
+    """Build the workspace in a temporary folder, start the workbench on it several times, clean up."""
+    with temp_root("startup") as tmp:
+        root = tmp / "ws"
+        started = time.perf_counter()
+        build(root, n_images, int(n_images * 0.3), seed)
+        log(f"built in {time.perf_counter() - started:.1f} s")
+        first = start_once(root, tmp)
+        log(f"warm-up run: {first['total_s']:.3f} s")
+        runs = []
+        for i in range(repeats):
+            runs.append(start_once(root, tmp))
+            log(f"run {i + 1}/{repeats}: {runs[-1]['total_s']:.3f} s {runs[-1]['steps_s']}")
+    median = statistics.median(r["total_s"] for r in runs)
+    middle = sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]
+    return {
+        "benchmark": "startup",
+        "images": n_images,
+        "rows_shown": middle["rows"],
+        "startup_s": round(median, 3),
+        "steps_s_of_median_run": middle["steps_s"],
+        "runs_s": [r["total_s"] for r in runs],
+        "first_run_s": first["total_s"],
+        "target": {"startup_s_max": TARGET_S},
+        "pass": {"startup": median <= TARGET_S},
+        "environment": environment(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="image rows (default 1,000,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (default 3)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    emit(run(args.n, args.repeats, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
