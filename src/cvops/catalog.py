@@ -188,11 +188,62 @@ def _m4_trash(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_images_trashed ON images(trashed_at) WHERE trashed_at IS NOT NULL")
 
 
+def _m5_versions(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE version_states (
+            hash TEXT PRIMARY KEY,
+            image_id INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            file_name TEXT NOT NULL,
+            split TEXT NOT NULL,
+            annotations TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_version_states_image ON version_states(image_id)")
+    db.execute(
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            message TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            content_hash TEXT NOT NULL UNIQUE,
+            seed INTEGER NOT NULL,
+            ratios TEXT NOT NULL,
+            filter TEXT NOT NULL,
+            parent_id INTEGER REFERENCES versions(id),
+            last_audit_id INTEGER NOT NULL,
+            stats TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE version_members (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            image_id INTEGER NOT NULL,
+            state_hash TEXT NOT NULL REFERENCES version_states(hash),
+            PRIMARY KEY (version_id, image_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE version_classes (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            class_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            color TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (version_id, class_id)
+        )"""
+    )
+    db.execute("CREATE TABLE image_phash (image_id INTEGER PRIMARY KEY, phash INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
     (3, "split hints recorded by dataset imports", _m3_split_hints),
     (4, "trash: images.trashed_at", _m4_trash),
+    (5, "dataset versions: frozen image states, members, class schemas; perceptual hash cache", _m5_versions),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

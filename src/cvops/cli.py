@@ -376,12 +376,13 @@ def import_dataset_cmd(ctx: click.Context, path: Path, fmt: str, class_map: Opti
 @click.option("--images", "images_mode", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy",
               show_default=True, help="How image files are placed in the export.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new export is complete).")
+@click.option("--version", "version", default=None, help="Export exactly this dataset version (v3, id, hash prefix).")
 @_workspace_option
 @_json_option
 @click.pass_context
 @_handle_errors
 def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Optional[str], images_mode: str,
-                       overwrite: bool, workspace: Optional[Path], as_json: bool) -> None:
+                       overwrite: bool, version: Optional[str], workspace: Optional[Path], as_json: bool) -> None:
     """Export images and annotations as a dataset folder (written to a temporary folder, then renamed into place)."""
     from cvops.formats.exporter import export_dataset
 
@@ -392,7 +393,7 @@ def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Op
     ws = _open(ctx, workspace)
     with _job("export-dataset", as_json) as (progress, cancel):
         report = export_dataset(ws, out_dir, fmt, statuses=wanted, images_mode=images_mode, overwrite=overwrite,
-                                progress=progress, cancel=cancel)
+                                progress=progress, cancel=cancel, version=version)
     if as_json:
         _emit(report.to_dict())
     else:
@@ -544,5 +545,9 @@ def main() -> None:
     cli(prog_name="cvops")
 
 
+from cvops import cli_check, cli_versions  # noqa: E402,F401  (register `check` and `version` commands on `cli`)
+
+
 if __name__ == "__main__":
     main()
+

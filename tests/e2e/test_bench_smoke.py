@@ -21,6 +21,7 @@ SMALL = {
     "bench_coco.py": ["--n-images", "20", "--n-annotations", "200"],
     "bench_gallery.py": ["--n", "2000", "--repeats", "1", "--steps", "20"],
     "bench_startup.py": ["--n", "2000", "--repeats", "1"],
+    "bench_versions.py": ["--n", "2000"],
     "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
 }
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from cvops import formats
 from cvops.formats.model import IMAGE_MODES, ExportClass, ExportData, ExportItem, ExportShape, FormatError
@@ -58,8 +58,13 @@ def _unique_name(name: str, image_id: int, taken: set[str]) -> str:
 
 
 def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
-            report: Optional[ExportReport] = None) -> ExportData:
-    """Gather classes, images (filtered by status) and their annotations for a writer."""
+            report: Optional[ExportReport] = None, version: Optional[Union[int, str]] = None) -> ExportData:
+    """Gather classes, images (filtered by status) and their annotations for a writer; with ``version`` (a name,
+    id or content-hash prefix), exactly that version's frozen classes, images, splits and annotations instead."""
+    if version is not None:
+        from cvops.version_diff import export_data
+
+        return export_data(ws, version, KINDS[fmt], fmt, report)
     classes = [ExportClass(i, c.id, c.name, c.color) for i, c in enumerate(ws.classes.list())]
     index = {c.id: c.index for c in classes}
     allowed = KINDS[fmt]
@@ -121,8 +126,9 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> None:
 
 def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Sequence[str]] = None,
                    images_mode: str = "copy", overwrite: bool = False, progress: Optional[Progress] = None,
-                   cancel: Optional[CancelToken] = None) -> ExportReport:
-    """Write the workspace's images with the given statuses (all when None) and their annotations to ``out``."""
+                   cancel: Optional[CancelToken] = None, version: Optional[Union[int, str]] = None) -> ExportReport:
+    """Write the workspace's images with the given statuses (all when None) and their annotations to ``out``; with
+    ``version``, exactly that dataset version (``statuses`` then does not apply)."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     started = time.perf_counter()
@@ -136,7 +142,7 @@ def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Seq
         raise FormatError(f"{out} already exists and is not empty; use --overwrite to replace it")
     report = ExportReport(format=spec.name, out=str(out))
     progress(0.0, "collecting")
-    data = collect(ws, spec.name, statuses, report)
+    data = collect(ws, spec.name, statuses, report, version=version)
     data.images_mode = images_mode
     missing = [i for i in data.items if not i.source.exists()]
     for item in missing:

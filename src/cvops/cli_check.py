@@ -1,0 +1,64 @@
+"""``cvops check``: the pre-training health gate, over the live workspace or a frozen dataset version."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from cvops.annotations import Annotation
+from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
+
+SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
+
+
+def frozen_annotation(image_id: int, a: dict[str, Any]) -> Annotation:
+    """A version's frozen annotation dict as an :class:`Annotation`."""
+    return Annotation(id=a["id"], image_id=image_id, class_id=a["class_id"], kind=a["kind"],
+                      box=tuple(a["box"]) if a.get("box") else None, points=a.get("points"),
+                      attributes=a.get("attributes") or {})
+
+
+@cli.command()
+@click.option("--version", "version_ref", default=None, help="Check this dataset version (default: the workspace).")
+@click.option("--min-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images smaller than this (either side, px) are reported as tiny.")
+@click.option("--min-examples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fewest annotations a class should have in each split.")
+@click.option("--imbalance", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Largest allowed ratio between the most and least frequent class.")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_examples: int, imbalance: float,
+          workspace: Optional[Path], as_json: bool) -> None:
+    """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
+    unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
+    from cvops.health import check as run_check
+
+    ws = _open(ctx, workspace)
+    kwargs: dict[str, Any] = {}
+    if version_ref:
+        from cvops.versions import version_images
+
+        rows = version_images(ws, version_ref)
+        kwargs = {"image_ids": [r[0] for r in rows], "splits": {r[0]: r[2] for r in rows},
+                  "annotations": {r[0]: [frozen_annotation(r[0], a) for a in r[3]] for r in rows}}
+    with _job("check", as_json) as (progress, cancel):
+        report = run_check(ws, min_size=min_size, min_examples=min_examples, imbalance_ratio=imbalance,
+                           progress=progress, cancel=cancel, **kwargs)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        out.print(f"checked {report.images_checked} images in {report.seconds:.1f} s: "
+                  f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+        for f in report.findings:
+            color = SEVERITY_COLOR.get(f.severity, "")
+            where = f" [{f.split}]" if f.split else ""
+            images = ", ".join(str(i) for i in f.image_ids[:10]) + (" …" if len(f.image_ids) > 10 else "")
+            out.print(f"  [{color}]{f.severity:<7}[/] {f.kind}{where}: {f.message}"
+                      + (f" (images {images})" if images else ""))
+    sys.exit(1 if report.errors or report.cancelled else 0)
