@@ -537,7 +537,11 @@ def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json:
               f"{len(summary['import']['errors'])} errors")
     out.print(f"  labelled {s['annotations']} boxes in {s['classes']} classes; made {summary['thumbnails']} thumbnails")
     out.print("  status  " + "  ".join(f"{k} {v}" for k, v in s["by_status"].items() if v))
-    out.print(f"next: cvops -w {summary['workspace']} stats | images list | classes list | doctor")
+    c, v = summary["check"], summary["version"]
+    out.print(f"  health check: {c['errors']} errors, {c['warnings']} warnings "
+              f"({', '.join(f'{k} {n}' for k, n in c['kinds'].items()) or 'nothing found'})")
+    out.print(f"  froze dataset version {v['name']} ({v['content_hash'][:12]}) of the done images, split 80/10/10")
+    out.print(f"next: cvops -w {summary['workspace']} stats | version show {v['name']} | check | doctor")
 
 
 def main() -> None:

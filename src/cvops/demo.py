@@ -1,6 +1,7 @@
-"""The headless demo: generate the shapes dataset, import it into a fresh workspace and label it.
+"""The headless demo: generate the shapes dataset, import it into a fresh workspace, label it, run the health check
+and freeze a first dataset version (80/10/10 split of the done images).
 
-Later stages (versions, training, export) extend this pipeline.
+Later stages (training, export) extend this pipeline.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 from cvops.annotations import NewAnnotation
+from cvops.health import check
 from cvops.ingest import import_paths
 from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
 from cvops.samples import shapes
+from cvops.versions import create_version
 from cvops.workspace import Workspace
 
 
@@ -40,13 +43,19 @@ def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Pro
             # A realistic mix of review states: most done, some waiting for review, a few untouched.
             ws.annotations.set_status(ids[: int(len(ids) * 0.8)], "done")
             ws.annotations.set_status(ids[int(len(ids) * 0.8): int(len(ids) * 0.9)], "needs_review")
-            thumbs = ws.thumbnails.generate(progress=sub_progress(progress, 0.6, 1.0), cancel=cancel)
+            thumbs = ws.thumbnails.generate(progress=sub_progress(progress, 0.6, 0.8), cancel=cancel)
+        health = check(ws, progress=sub_progress(progress, 0.8, 0.95), cancel=cancel)
+        version = create_version(ws, "demo: first version", ratios="80/10/10", seed=seed,
+                                 statuses=("done", "approved"))
         summary = {
             "workspace": str(ws.root),
             "generated": count,
             "import": report.to_dict(),
             "thumbnails": thumbs.made,
             "stats": ws.stats(),
+            "check": {"errors": len(health.errors), "warnings": len(health.warnings),
+                      "kinds": dict(health.kinds())},
+            "version": {"name": version.name, "content_hash": version.content_hash, "images": version.stats},
         }
     finally:
         ws.close()
