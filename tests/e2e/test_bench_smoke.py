@@ -22,6 +22,7 @@ SMALL = {
     "bench_gallery.py": ["--n", "2000", "--repeats", "1", "--steps", "20"],
     "bench_startup.py": ["--n", "2000", "--repeats", "1"],
     "bench_versions.py": ["--n", "2000"],
+    "bench_health.py": ["--n", "10"],
     "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
 }
 
