@@ -146,8 +146,10 @@ def _hints(ws: "Workspace", ids: Iterable[int]) -> dict[int, str]:
 
 
 def _assign(ws: "Workspace", data: dict[int, tuple[tuple[Any, ...], list[dict[str, Any]]]], ids: Sequence[int],
-            ratios: Any, seed: int, keep: dict[int, str], grouping: bool) -> dict[int, str]:
-    """Splits for ``ids`` (those in ``keep`` keep theirs), via :mod:`cvops.splits`."""
+            ratios: Any, seed: int, keep: dict[int, str], grouping: bool,
+            fixed: Optional[dict[int, str]] = None) -> dict[int, str]:
+    """Splits for ``ids`` (those in ``keep`` keep theirs; new images follow their video or near duplicates among
+    the already split images ``fixed``), via :mod:`cvops.splits`."""
     from cvops import splits
 
     if not ids:
@@ -157,9 +159,40 @@ def _assign(ws: "Workspace", data: dict[int, tuple[tuple[Any, ...], list[dict[st
         group_of, phashes = splits.groups(ws, list(ids))
         ws.db.conn.executemany("INSERT OR REPLACE INTO image_phash (image_id, phash) VALUES (?, ?)",
                                [(i, p - (1 << 64) if p >= 1 << 63 else p) for i, p in phashes.items()])
+        keep = {**_follow_existing(ws, ids, phashes, fixed or {}), **keep}
     items = [splits.SplitItem(i, frozenset(a["class_id"] for a in data[i][1]), str(group_of.get(i, f"image:{i}")))
              for i in ids]
     return dict(splits.assign_splits(items, ratios, seed, keep=keep or None))
+
+
+def _follow_existing(ws: "Workspace", ids: Sequence[int], phashes: dict[int, int],
+                     fixed: dict[int, str]) -> dict[int, str]:
+    """Splits for new images that belong with images already split: frames of the same video, and near duplicates
+    (by the perceptual hashes cached when those images were first grouped), so nothing leaks between splits."""
+    from cvops import splits
+
+    if not fixed:
+        return {}
+    follow: dict[int, str] = {}
+    known: dict[int, int] = {}
+    for part in _chunks(list(fixed)):
+        for image_id, phash in ws.db.execute(
+                f"SELECT image_id, phash FROM image_phash WHERE image_id IN ({', '.join('?' * len(part))})", part):
+            known[image_id] = phash & ((1 << 64) - 1)
+    for a, b in splits.near_duplicate_pairs({**known, **phashes}, 4):
+        new, old = (a, b) if a in phashes and b in known else (b, a) if b in phashes and a in known else (None, None)
+        if new is not None and new not in follow:
+            follow[new] = fixed[old]
+    for part in _chunks(list(ids)):
+        for image_id, video_id in ws.db.execute(
+                f"SELECT id, video_id FROM images WHERE video_id IS NOT NULL AND id IN ({', '.join('?' * len(part))})",
+                part).fetchall():
+            sibling = ws.db.execute(
+                "SELECT id FROM images WHERE video_id = ? AND id != ? ORDER BY id", [video_id, image_id]).fetchall()
+            split = next((fixed[r[0]] for r in sibling if r[0] in fixed), None)
+            if split is not None and image_id not in follow:
+                follow[image_id] = split
+    return follow
 
 
 def _stats_add(stats: dict[str, Any], split: str, anns: list[dict[str, Any]], sign: int) -> None:
@@ -235,7 +268,10 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
         if resplit:
             split_of = _assign(ws, data, todo, parsed, seed, keep, grouping)
         else:
-            split_of.update(_assign(ws, data, fresh, parsed, seed, keep, grouping))
+            fixed = dict(split_of)
+            if parent is not None and fresh and grouping:  # every image already in a version, for grouping
+                fixed = {**_parent_splits(ws, parent[0], list(prev)), **fixed}
+            split_of.update(_assign(ws, data, fresh, parsed, seed, keep, grouping, fixed=fixed))
         cancel.raise_if_cancelled()
         progress(0.6, "freezing")
         new_states: dict[int, tuple[str, StateRow]] = {}

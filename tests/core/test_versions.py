@@ -255,3 +255,36 @@ def test_cli_json_contracts(vws: Workspace) -> None:
     for args in (["version", "list"], ["version", "show", "v1"], ["version", "diff", "v1", "v2"],
                  ["version", "create", "-m", "three"]):
         assert runner.invoke(cli, [*args, *w]).exit_code == 0
+
+
+def test_a_new_near_duplicate_joins_the_split_of_its_original(tmp_path: Path) -> None:
+    """Leakage guard: an image added later that is a re-encoded copy of a versioned image gets that image's split."""
+    import cv2
+    import numpy as np
+
+    from cvops.ingest import import_paths
+    from cvops.versions import create_version, version_images
+
+    ws = Workspace.create(tmp_path / "ws")
+    rng = np.random.default_rng(0)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        base = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(src / f"{i}.png"), base)
+    import_paths(ws, [src])
+    first = {r[0]: r[2] for r in version_images(ws, create_version(ws, "v1", ratios="50/50", seed=3).name)}
+    original = next(r.id for r in ws.images.many(sorted(first)) if r.file_name == "5.png")
+    copy = tmp_path / "copy.jpg"
+    cv2.imwrite(str(copy), cv2.imread(str(src / "5.png")), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    new_id = import_paths(ws, [copy]).image_ids[0]
+    from cvops import splits as splits_mod
+    from cvops.versions import _follow_existing
+
+    phash = splits_mod.perceptual_hash(copy)
+    assert _follow_existing(ws, [new_id], {new_id: phash}, first) == {new_id: first[original]}
+    for seed in (3, 4, 5, 6):
+        splits = {r[0]: r[2] for r in version_images(ws, create_version(ws, f"v{seed}", ratios="50/50",
+                                                                             seed=seed).name)}
+        assert splits[new_id] == first[original]
+    ws.close()
