@@ -125,14 +125,13 @@ def _duplicate_boxes(image_id: int, anns: list[Annotation]) -> list[Finding]:
 
 
 def _duplicates(records: dict[int, ImageRecord], keys: dict[int, str], hashes: dict[int, int],
-                splits: Optional[dict[int, str]]) -> list[Finding]:
-    """Exact pixel duplicates (same hash and size), near duplicates, and groups that cross splits (leakage)."""
+                pixels: dict[int, str], splits: Optional[dict[int, str]]) -> list[Finding]:
+    """Exact pixel duplicates (same decoded pixels), near duplicates, and groups that cross splits (leakage)."""
     out: list[Finding] = []
     split_of = splits or {}
-    exact: dict[tuple[int, int, int], list[int]] = defaultdict(list)
-    for image_id in sorted(hashes):
-        r = records[image_id]
-        exact[(hashes[image_id], r.width, r.height)].append(image_id)
+    exact: dict[str, list[int]] = defaultdict(list)
+    for image_id in sorted(pixels):
+        exact[pixels[image_id]].append(image_id)
     for ids in exact.values():
         if len(ids) > 1:
             crossing = len({split_of.get(i) for i in ids}) > 1
@@ -151,7 +150,7 @@ def _duplicates(records: dict[int, ImageRecord], keys: dict[int, str], hashes: d
             out.append(Finding("leakage", "error", f"{what} ({len(ids)} images: {', '.join(map(str, ids[:10]))}"
                                f"{' ...' if len(ids) > 10 else ''}) are spread over splits {', '.join(in_splits)}",
                                ids, []))
-        elif key.startswith("dup:") and len({(hashes[i], records[i].width, records[i].height) for i in ids}) > 1:
+        elif key.startswith("dup:") and len({pixels.get(i) for i in ids}) > 1:
             out.append(Finding("near_duplicate", "warning",
                                f"{what}: {', '.join(map(str, ids))}", ids, [], in_splits[0] if in_splits else None))
     return out
@@ -214,6 +213,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
     unlabeled: list[int] = []
     unreviewed: list[int] = []
     decodable: list[int] = []
+    pixels: dict[int, str] = {}
     checked = 0
     decode_seconds = 0.0
     decode_progress = sub_progress(progress, 0.0, 0.8)
@@ -224,7 +224,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
             break
         t0 = time.perf_counter()
         try:
-            decode_full(ws.images.path(record))
+            pixels[record.id] = decode_full(ws.images.path(record))
             decodable.append(record.id)
         except ProbeError as exc:
             findings.append(Finding("undecodable", "error", f"image {record.id} ({record.file_name}): {exc}",
@@ -247,7 +247,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
     if not cancelled:
         try:
             keys, hashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
-            findings.extend(_duplicates({r.id: r for r in images}, keys, hashes, splits))
+            findings.extend(_duplicates({r.id: r for r in images}, keys, hashes, pixels, splits))
         except Cancelled:
             cancelled = True
     if unlabeled:

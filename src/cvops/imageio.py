@@ -7,6 +7,7 @@ zero-byte, truncated and corrupt files at the cost of a few kilobytes of I/O. A 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import sys
 from dataclasses import dataclass
@@ -164,7 +165,19 @@ def probe(path: Path, full_decode: bool = False) -> ImageInfo:
     return ImageInfo(FORMAT_NAME.get(fmt, fmt), width, height, orientation if 1 <= orientation <= 8 else 1)
 
 
-def decode_full(path: Path) -> None:
-    """Decode every pixel; raise :class:`ProbeError` naming the problem when that fails."""
-    probe(path, full_decode=True)
+def decode_full(path: Path) -> str:
+    """Decode every pixel and return a digest of them (equal digests = identical pixels, whatever the encoding);
+    raise :class:`ProbeError` naming the problem when decoding fails."""
+    probe(path)
+    try:
+        with open_image(path) as im:
+            if im.format == "PNG":
+                im.verify()  # checksums (PNG CRCs) that a plain decode skips
+        with open_image(path) as im:
+            im.load()
+            digest = hashlib.sha256(f"{im.mode}:{im.size}".encode())
+            digest.update(im.tobytes())
+            return digest.hexdigest()
+    except (OSError, SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
+        raise ProbeError(f"corrupt image data: {exc}") from None
 
