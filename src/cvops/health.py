@@ -124,8 +124,7 @@ def _duplicate_boxes(image_id: int, anns: list[Annotation]) -> list[Finding]:
     return out
 
 
-def _duplicates(records: dict[int, ImageRecord], keys: dict[int, str], hashes: dict[int, int],
-                pixels: dict[int, str], splits: Optional[dict[int, str]]) -> list[Finding]:
+def _duplicates(keys: dict[int, str], pixels: dict[int, str], splits: Optional[dict[int, str]]) -> list[Finding]:
     """Exact pixel duplicates (same decoded pixels), near duplicates, and groups that cross splits (leakage)."""
     out: list[Finding] = []
     split_of = splits or {}
@@ -247,7 +246,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
     if not cancelled:
         try:
             keys, hashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
-            findings.extend(_duplicates({r.id: r for r in images}, keys, hashes, pixels, splits))
+            findings.extend(_duplicates(keys, pixels, splits))
         except Cancelled:
             cancelled = True
     if unlabeled:
