@@ -245,7 +245,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
             decode_progress(checked / len(images), f"checked {checked} of {len(images)} images")
     if not cancelled:
         try:
-            keys, hashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
+            keys, _ = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
             findings.extend(_duplicates(keys, pixels, splits))
         except Cancelled:
             cancelled = True
