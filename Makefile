@@ -44,6 +44,7 @@ screenshots: $(STAMP)
 	@test -f $(DEMO_DIR)/cvops.db || $(BIN)/cvops demo $(DEMO_DIR)
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/images.png --page images --size 1400x860
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/annotate.png --page annotate --size 1400x860
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/versions.png --page versions --size 1400x860
 	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 
 clean-demo:

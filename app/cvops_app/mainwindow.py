@@ -20,6 +20,7 @@ from cvops_app.jobs import JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
 from cvops_app.pages.annotate import AnnotatePage
 from cvops_app.pages.images import ImagesPage
+from cvops_app.pages.versions import VersionsPage
 
 APP_NAME = "CVOps Workbench"
 
@@ -73,7 +74,7 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(self)
         self.stack.addWidget(self.welcome)
         self.pages: dict[str, Page] = {}
-        for page in (ImagesPage(self), AnnotatePage(self)):
+        for page in (ImagesPage(self), AnnotatePage(self), VersionsPage(self)):
             self.pages[page.name] = page
             self.stack.addWidget(page)
             item = QListWidgetItem(page.title, self.nav)
