@@ -238,12 +238,48 @@ def _m5_versions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE image_phash (image_id INTEGER PRIMARY KEY, phash INTEGER NOT NULL)")
 
 
+def _m6_training_runs(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            version_hash TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'finished', 'failed', 'cancelled')),
+            preset TEXT,
+            model TEXT NOT NULL,
+            params TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            run_dir TEXT,
+            pid INTEGER,
+            started_at REAL,
+            finished_at REAL,
+            error TEXT,
+            log_tail TEXT,
+            best_checkpoint TEXT,
+            last_checkpoint TEXT,
+            epochs_done INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX idx_runs_state ON runs(state, id)")
+    db.execute(
+        """CREATE TABLE run_epochs (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            PRIMARY KEY (run_id, epoch)
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
     (3, "split hints recorded by dataset imports", _m3_split_hints),
     (4, "trash: images.trashed_at", _m4_trash),
     (5, "dataset versions: frozen image states, members, class schemas; perceptual hash cache", _m5_versions),
+    (6, "training runs supervised by the core and their per-epoch metrics", _m6_training_runs),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

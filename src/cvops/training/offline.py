@@ -1,0 +1,82 @@
+"""Keep Ultralytics offline inside the training child process.
+
+:func:`make_offline` runs first thing in the child, before Ultralytics is imported: it points Ultralytics at the
+run folder for its settings, turns off settings sync, hub and the third-party loggers, replaces the helpers that
+fetch fonts or pip-install packages, and blocks every non-loopback socket connection, so any attempt to reach the
+network fails loudly (and is written to the run's log) instead of hanging or silently downloading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+_SETTINGS_OFF = ("sync", "hub", "clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb",
+                 "vscode_msg", "openvino_msg")
+
+
+class OfflineError(RuntimeError):
+    """Ultralytics tried to reach the network or install a package while training offline."""
+
+
+def _no_font(*args: Any, **kwargs: Any) -> None:
+    """Stand-in for ``check_font``: fonts are only used by plots, which runs turn off."""
+
+
+def _no_requirements(requirements: Any = (), *args: Any, **kwargs: Any) -> bool:
+    """Stand-in for ``check_requirements``: refuse to pip-install anything."""
+    raise OfflineError(f"Ultralytics wanted to install {requirements!r}; the workbench trains offline, "
+                       "install the package into the environment first")
+
+
+def _guard_sockets() -> None:
+    real_connect: Callable[..., Any] = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family == getattr(socket, "AF_UNIX", None) or str(host) in LOOPBACK:
+            return real_connect(self, address)
+        print(f"cvops offline guard: blocked a network connection to {address!r}", file=sys.stderr, flush=True)
+        raise OfflineError(f"network access blocked while training offline: {address!r}")
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+
+
+def _patch_loaded_modules() -> int:
+    """Replace ``check_font``/``check_requirements`` in every loaded Ultralytics module (they are imported by name)."""
+    patched = 0
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("ultralytics") or module is None:
+            continue
+        for attr, stub in (("check_font", _no_font), ("check_requirements", _no_requirements)):
+            if callable(getattr(module, attr, None)):
+                setattr(module, attr, stub)
+                patched += 1
+    return patched
+
+
+def make_offline(config_dir: Path) -> None:
+    """Make this process safe to train offline; ``config_dir`` receives Ultralytics' settings file."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    os.environ.setdefault("YOLO_VERBOSE", "True")
+    os.environ["WANDB_MODE"] = "disabled"
+    _guard_sockets()
+    import ultralytics.utils as uutils
+
+    uutils.ONLINE = False
+    settings = getattr(uutils, "SETTINGS", None)
+    if settings is not None:
+        settings.update({k: False for k in _SETTINGS_OFF if k in settings})
+        # Nothing is downloaded, but keep Ultralytics' default folders inside the run rather than the source tree.
+        settings.update({"weights_dir": str(config_dir / "weights"), "runs_dir": str(config_dir / "runs")})
+    for name in ("ultralytics.data.utils", "ultralytics.engine.trainer"):  # load the users of these helpers first
+        importlib.import_module(name)
+    _patch_loaded_modules()

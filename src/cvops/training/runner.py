@@ -1,0 +1,310 @@
+"""Parent side of training: create run rows, start the child process, and supervise it.
+
+A run is a row in ``runs`` plus a folder ``WORKSPACE/runs/run-NNNN/`` holding ``config.json`` (what the child is
+told), ``train.log`` (everything the child prints, Ultralytics' chatter included), ``events.jsonl`` (the child's
+JSON-line events, see :mod:`cvops.training.child`; a resumed run's earlier ones move to ``events-N.jsonl``),
+``cancel`` (created to ask the child to stop) and ``train/`` (Ultralytics' output: ``weights/last.pt``,
+``weights/best.pt``, ``results.csv``).
+
+:func:`supervise` tails the events into the catalog, one transaction per batch of events: ``run_epochs`` gets one
+row per epoch, ``runs`` follows state, checkpoints and ``epochs_done``. A child that exits without a final event
+(crash, ``kill -9``, out of memory) leaves the run ``failed`` with the last lines of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from cvops.catalog import transaction
+from cvops.errors import NotFoundError, ValidationError
+from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.training.presets import get_preset
+
+if TYPE_CHECKING:
+    from cvops.workspace import Workspace
+
+FINAL_STATES = ("finished", "failed", "cancelled")
+CANCEL_GRACE_S = 5.0
+LOG_TAIL_LINES = 50
+
+_children: dict[int, subprocess.Popen[bytes]] = {}  # run id -> child started by this process
+
+
+@dataclass
+class RunResult:
+    """How a run ended (or stands, while it is still going)."""
+
+    run_id: int
+    state: str
+    epochs_done: int
+    run_dir: Path
+    last_checkpoint: Optional[Path] = None
+    best_checkpoint: Optional[Path] = None
+    error: Optional[str] = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def run_result(ws: "Workspace", run_id: int) -> RunResult:
+    """The run's current state from the catalog, with the metrics of its last epoch."""
+    row = ws.db.execute("SELECT state, epochs_done, run_dir, last_checkpoint, best_checkpoint, error FROM runs "
+                        "WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"no training run {run_id}")
+    last = ws.db.execute("SELECT metrics FROM run_epochs WHERE run_id = ? ORDER BY epoch DESC LIMIT 1",
+                         [run_id]).fetchone()
+    return RunResult(run_id, row[0], row[1], Path(row[2]), Path(row[3]) if row[3] else None,
+                     Path(row[4]) if row[4] else None, row[5], json.loads(last[0]) if last else {})
+
+
+def _paths(run_dir: Path) -> dict[str, Path]:
+    return {"config": run_dir / "config.json", "log": run_dir / "train.log", "events": run_dir / "events.jsonl",
+            "cancel": run_dir / "cancel"}
+
+
+def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> None:
+    """Write the config and start the child in its own session, stdout and stderr into the run's log."""
+    run_dir = Path(config["run_dir"])
+    paths = _paths(run_dir)
+    paths["cancel"].unlink(missing_ok=True)
+    paths["config"].write_text(json.dumps(config, indent=2), encoding="utf-8")
+    src = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
+           "PYTHONUNBUFFERED": "1"}
+    with paths["log"].open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cvops.training.child", str(paths["config"])],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(run_dir),
+                                env=env, start_new_session=True)
+    _children[run_id] = proc
+    with transaction(ws.db):
+        ws.db.execute("UPDATE runs SET state = 'running', pid = ?, started_at = ?, finished_at = NULL, error = NULL "
+                      "WHERE id = ?", [proc.pid, time.time(), run_id])
+
+
+def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
+              imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "cpu", seed: int = 0,
+              weights: Optional[Union[str, Path]] = None) -> int:
+    """Materialize the version, record a run and start its child process; return the run id.
+
+    ``preset`` supplies the model and defaults (:data:`cvops.training.presets.PRESETS`); ``epochs``, ``imgsz`` and
+    ``batch`` override them; ``weights`` starts from a local ``.pt`` file instead of the preset's architecture.
+    """
+    from cvops.version_diff import materialize
+    from cvops.versions import get_version
+
+    chosen = get_preset(preset)
+    if weights is not None and not Path(weights).is_file():
+        raise ValidationError(f"weights file {weights} does not exist (nothing is downloaded)")
+    info = get_version(ws, version_ref)
+    data_yaml = materialize(ws, info.id)
+    model = str(Path(weights).resolve()) if weights is not None else chosen.model
+    params = {"epochs": epochs or chosen.epochs, "imgsz": imgsz or chosen.imgsz, "batch": batch or chosen.batch,
+              "patience": chosen.patience, "extra": dict(chosen.augment)}
+    with transaction(ws.db):
+        cur = ws.db.execute(
+            "INSERT INTO runs (version_id, version_hash, state, preset, model, params, seed, device) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+            [info.id, info.content_hash, preset, model, json.dumps(params), seed, device])
+        run_id = int(cur.lastrowid or 0)
+        run_dir = ws.root / "runs" / f"run-{run_id:04d}"
+        ws.db.execute("UPDATE runs SET run_dir = ? WHERE id = ?", [str(run_dir), run_id])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"data_yaml": str(data_yaml), "model": model, "device": device, "seed": seed, "run_dir": str(run_dir),
+              "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), **params}
+    _spawn(ws, run_id, config)
+    return run_id
+
+
+def cancel_run(ws: "Workspace", run_id: int) -> None:
+    """Ask a run's child to stop after its current batch (works from any process; :func:`supervise` records it)."""
+    result = run_result(ws, run_id)
+    if result.state not in FINAL_STATES:
+        _paths(result.run_dir)["cancel"].touch()
+
+
+def _alive(run_id: int, pid: Optional[int]) -> bool:
+    proc = _children.get(run_id)
+    if proc is not None:
+        return proc.poll() is None
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_child(run_id: int, pid: Optional[int]) -> None:
+    """Terminate, then kill, a child that ignored the cancel file."""
+    proc = _children.get(run_id)
+    for sig, wait_s in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        if not _alive(run_id, pid):
+            return
+        try:
+            os.killpg(proc.pid if proc else int(pid or 0), sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait_s
+        while _alive(run_id, pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    if not path.is_file():
+        return ""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 64 * 1024))
+        text = f.read().decode("utf-8", errors="replace")
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+class _EventTail:
+    """Reads complete JSON lines appended to ``events.jsonl`` since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+
+
+def _apply(ws: "Workspace", run_id: int, events: list[dict[str, Any]]) -> Optional[str]:
+    """Record events in one transaction; return the final state if one of them ended the run."""
+    final = None
+    with transaction(ws.db) as conn:
+        for ev in events:
+            kind = ev.get("event")
+            if kind == "epoch":
+                conn.execute("INSERT OR REPLACE INTO run_epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
+                             [run_id, int(ev["epoch"]), json.dumps(ev.get("metrics", {}))])
+                conn.execute("UPDATE runs SET epochs_done = MAX(epochs_done, ?) WHERE id = ?",
+                             [int(ev["epoch"]), run_id])
+            elif kind == "checkpoint":
+                conn.execute("UPDATE runs SET last_checkpoint = COALESCE(?, last_checkpoint), "
+                             "best_checkpoint = COALESCE(?, best_checkpoint) WHERE id = ?",
+                             [ev.get("last"), ev.get("best"), run_id])
+            elif kind in FINAL_STATES:
+                final = kind
+                conn.execute("UPDATE runs SET state = ?, finished_at = ?, error = ? WHERE id = ?",
+                             [kind, time.time(), ev.get("error"), run_id])
+    return final
+
+
+def _finish(ws: "Workspace", run_id: int, state: str, error: Optional[str], log: Path, pid: Optional[int]) -> None:
+    """Wait for the child to exit (stopping it if it lingers), then record the end state and the log tail."""
+    proc = _children.get(run_id)
+    if proc is not None:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _stop_child(run_id, pid)
+        _children.pop(run_id, None)
+    with transaction(ws.db):
+        ws.db.execute("UPDATE runs SET state = ?, finished_at = COALESCE(finished_at, ?), "
+                      "error = COALESCE(error, ?), log_tail = ? WHERE id = ?",
+                      [state, time.time(), error, _log_tail(log), run_id])
+
+
+def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
+              cancel: Optional[CancelToken] = None, poll_s: float = 0.2) -> RunResult:
+    """Follow a running child until it ends: record its events, report progress, honour ``cancel``.
+
+    On cancel the child is asked to stop (the cancel file); if it has not ended within
+    :data:`CANCEL_GRACE_S` seconds it is terminated, then killed, and the run is recorded ``cancelled``. A child
+    that exits without a final event leaves the run ``failed`` with the last lines of its log.
+    """
+    progress = progress or no_progress
+    row = ws.db.execute("SELECT state, pid, run_dir, params FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"no training run {run_id}")
+    pid, paths = row[1], _paths(Path(row[2]))
+    total = int(json.loads(row[3]).get("epochs") or 1)
+    tail = _EventTail(paths["events"])
+    cancel_at: Optional[float] = None
+    error: Optional[str] = None
+    final: Optional[str] = row[0] if row[0] in FINAL_STATES else None
+    while final is None:
+        alive = _alive(run_id, pid)
+        events = tail.read()  # read after the liveness check, so a child's last events are never missed
+        if events:
+            final = _apply(ws, run_id, events)
+            for ev in events:
+                if ev.get("event") == "started":
+                    total = int(ev.get("epochs") or total)
+                elif ev.get("event") == "epoch":
+                    progress(min(ev["epoch"] / total, 1.0), f"epoch {ev['epoch']}/{total}")
+        if final is not None:
+            break
+        if cancel is not None and cancel.cancelled and cancel_at is None:
+            cancel_at = time.monotonic()
+            paths["cancel"].touch()
+        if cancel_at is not None and (not alive or time.monotonic() - cancel_at > CANCEL_GRACE_S):
+            _stop_child(run_id, pid)
+            final = "cancelled"
+            error = "stopped after the cancel grace period" if alive else "ended without a result after the cancel"
+        elif not alive:
+            final, error = "failed", "the training process ended without reporting a result"
+        else:
+            time.sleep(poll_s)
+    if row[0] not in FINAL_STATES:
+        _finish(ws, run_id, final, error, paths["log"], pid)
+    progress(1.0, f"run {run_id} {final}")
+    return run_result(ws, run_id)
+
+
+def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
+          imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "cpu", seed: int = 0,
+          weights: Optional[Union[str, Path]] = None, progress: Optional[Progress] = None,
+          cancel: Optional[CancelToken] = None) -> RunResult:
+    """Start a run (:func:`start_run`) and supervise it to the end (:func:`supervise`)."""
+    run_id = start_run(ws, version_ref, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
+                       seed=seed, weights=weights)
+    return supervise(ws, run_id, progress=progress, cancel=cancel)
+
+
+def resume(ws: "Workspace", run_id: int, epochs: Optional[int] = None, progress: Optional[Progress] = None,
+           cancel: Optional[CancelToken] = None) -> RunResult:
+    """Continue a cancelled or failed run from its ``last.pt`` and supervise it to the end.
+
+    ``epochs`` changes the run's total epoch budget (e.g. to train fewer or more than first planned).
+    """
+    row = ws.db.execute("SELECT state, run_dir, params, device, seed, model FROM runs WHERE id = ?",
+                        [run_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"no training run {run_id}")
+    state, run_dir, params = row[0], Path(row[1]), json.loads(row[2])
+    last = run_dir / "train" / "weights" / "last.pt"
+    if state not in ("cancelled", "failed"):
+        raise ValidationError(f"run {run_id} is {state}; only a cancelled or failed run can be resumed")
+    if not last.is_file():
+        raise ValidationError(f"run {run_id} has no checkpoint to resume from ({last} is missing)")
+    if epochs is not None:
+        params["epochs"] = epochs
+        with transaction(ws.db):
+            ws.db.execute("UPDATE runs SET params = ? WHERE id = ?", [json.dumps(params), run_id])
+    paths = _paths(run_dir)
+    config = json.loads(paths["config"].read_text(encoding="utf-8"))
+    config.update(resume=str(last), epochs=epochs)
+    if paths["events"].is_file():  # keep the earlier attempt's events; the new child starts a fresh stream
+        attempt = len(list(run_dir.glob("events-*.jsonl"))) + 1
+        paths["events"].rename(run_dir / f"events-{attempt}.jsonl")
+    _spawn(ws, run_id, config)
+    return supervise(ws, run_id, progress=progress, cancel=cancel)

@@ -1,0 +1,137 @@
+"""Training in a supervised child process: a full run, cancel and resume, and a child killed mid-run.
+
+The runs are tiny (24 generated images at 64 px, batch 8, CPU) so the file stays well under a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from cvops.demo import run_demo
+from cvops.jobs import CancelToken
+from cvops.maintenance import doctor
+from cvops.training import PRESETS, cancel_run, resume, start_run, supervise, train
+from cvops.training.runner import run_result
+from cvops.workspace import Workspace
+
+TINY = dict(imgsz=64, batch=8, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("training") / "ws"
+    run_demo(root, count=24)
+    return root
+
+
+@pytest.fixture
+def ws(demo_root: Path):
+    workspace = Workspace.open(demo_root)
+    yield workspace
+    workspace.close()
+
+
+def _events(result_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (result_dir / "events.jsonl").read_text().splitlines()]
+
+
+def test_presets_are_documented_and_offline() -> None:
+    assert set(PRESETS) == {"fast", "balanced", "accurate"}
+    fast = PRESETS["fast"]
+    assert (fast.model, fast.imgsz, fast.epochs, fast.patience) == ("yolo11n.yaml", 320, 30, 10)
+    assert all(p.model.endswith(".yaml") for p in PRESETS.values())  # built from architecture: nothing to download
+
+
+def test_train_two_epochs(ws: Workspace) -> None:
+    seen: list[tuple[float, str]] = []
+    result = train(ws, "v1", epochs=2, progress=lambda f, m: seen.append((f, m)), **TINY)
+    assert result.state == "finished", (result.error, run_result(ws, result.run_id))
+    assert result.epochs_done == 2
+    rows = ws.db.execute("SELECT epoch, metrics FROM run_epochs WHERE run_id = ? ORDER BY epoch",
+                         [result.run_id]).fetchall()
+    assert [r[0] for r in rows] == [1, 2]
+    for _, metrics in rows:
+        metrics = json.loads(metrics)
+        assert "train/box_loss" in metrics and "metrics/mAP50(B)" in metrics
+    assert result.last_checkpoint and result.last_checkpoint.is_file()
+    assert result.best_checkpoint and result.best_checkpoint.is_file()
+    assert ("epoch 1/2" in [m for _, m in seen]) and seen[-1][0] == 1.0
+    row = ws.db.execute("SELECT version_hash, state, finished_at, log_tail FROM runs WHERE id = ?",
+                        [result.run_id]).fetchone()
+    assert row[0] == ws.db.execute("SELECT content_hash FROM versions WHERE name = 'v1'").fetchone()[0]
+    assert row[2] is not None and row[3]
+    log = (result.run_dir / "train.log").read_text()
+    assert "blocked a network connection" not in log
+    assert all("event" in e for e in _events(result.run_dir))  # the events stream holds only events
+
+
+def test_cancel_then_resume(ws: Workspace) -> None:
+    token = CancelToken()
+    cancelled_at: list[float] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("epoch 1/") and not token.cancelled:
+            cancelled_at.append(time.monotonic())
+            token.cancel()
+
+    result = train(ws, "v1", epochs=20, progress=progress, cancel=token, **TINY)
+    latency = time.monotonic() - cancelled_at[0]
+    print(f"cancel latency: {latency:.2f} s")
+    assert result.state == "cancelled", result.error
+    assert latency < 5.0
+    assert 1 <= result.epochs_done < 20
+    assert result.last_checkpoint and result.last_checkpoint.is_file()
+    done = result.epochs_done
+
+    resumed = resume(ws, result.run_id, epochs=done + 1)
+    assert resumed.state == "finished", (resumed.error, run_result(ws, result.run_id))
+    assert resumed.epochs_done == done + 1
+    epochs = [r[0] for r in ws.db.execute("SELECT epoch FROM run_epochs WHERE run_id = ? ORDER BY epoch",
+                                          [result.run_id])]
+    assert epochs == list(range(1, done + 2))
+    assert (result.run_dir / "events-1.jsonl").is_file()  # the first attempt's events are kept
+    assert _events(result.run_dir)[0]["start_epoch"] == done
+
+
+def _start_and_wait(ws: Workspace) -> tuple[int, int]:
+    """Start a 20-epoch run and wait until the child reports that training began; return (run id, pid)."""
+    run_id = start_run(ws, "v1", epochs=20, **TINY)
+    pid = ws.db.execute("SELECT pid FROM runs WHERE id = ?", [run_id]).fetchone()[0]
+    events = run_result(ws, run_id).run_dir / "events.jsonl"
+    deadline = time.monotonic() + 90
+    while not (events.is_file() and '"started"' in events.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return run_id, pid
+
+
+def test_unresponsive_child_is_stopped_after_the_grace_period(ws: Workspace) -> None:
+    run_id, pid = _start_and_wait(ws)
+    os.kill(pid, signal.SIGSTOP)  # frozen: it can no longer see the cancel file
+    cancel_run(ws, run_id)
+    token = CancelToken()
+    token.cancel()
+    began = time.monotonic()
+    result = supervise(ws, run_id, cancel=token)
+    assert result.state == "cancelled" and "grace period" in (result.error or "")
+    assert 5.0 <= time.monotonic() - began < 20.0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_killed_child_leaves_a_failed_run(ws: Workspace) -> None:
+    run_id, pid = _start_and_wait(ws)
+    os.kill(pid, signal.SIGKILL)
+    result = supervise(ws, run_id)
+    assert result.state == "failed"
+    assert "without reporting a result" in (result.error or "")
+    tail = ws.db.execute("SELECT log_tail FROM runs WHERE id = ?", [run_id]).fetchone()[0]
+    assert tail and len(tail.splitlines()) <= 50
+    report = doctor(ws, quick=True)
+    assert report.ok, report.problems
+    assert ws.db.execute("SELECT COUNT(*) FROM runs WHERE state = 'running'").fetchone()[0] == 0
