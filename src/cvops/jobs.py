@@ -6,6 +6,7 @@ the progress range with :func:`sub_progress`.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable, Optional
 
@@ -50,3 +51,16 @@ def sub_progress(progress: Optional[Progress], start: float, end: float) -> Prog
         parent(start + span * min(max(fraction, 0.0), 1.0), message)
 
     return report
+
+
+def process_alive(pid: Optional[int]) -> bool:
+    """True when a process with this id runs on this machine (one owned by another user counts as running)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

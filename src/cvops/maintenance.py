@@ -3,7 +3,6 @@ interrupted imports, stale thumbnails)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -12,7 +11,7 @@ from typing import Optional
 
 from cvops.catalog import transaction
 from cvops.imageio import FORMAT_EXTENSION
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.store import hash_file
 from cvops.workspace import Workspace
 
@@ -38,17 +37,9 @@ class DoctorReport:
 
 
 def _pid_alive(pid: Optional[int], host: Optional[str]) -> bool:
-    if not pid:
-        return False
-    if host != socket.gethostname():
+    if pid and host != socket.gethostname():
         return True  # another machine's import: it may still be running
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def running_imports(ws: Workspace) -> list[dict]:

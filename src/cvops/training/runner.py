@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.catalog import transaction
 from cvops.errors import NotFoundError, ValidationError
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.training.presets import get_preset
 
 if TYPE_CHECKING:
@@ -133,15 +133,7 @@ def _alive(run_id: int, pid: Optional[int]) -> bool:
     proc = _children.get(run_id)
     if proc is not None:
         return proc.poll() is None
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def _stop_child(run_id: int, pid: Optional[int]) -> None:
