@@ -273,6 +273,89 @@ def _m6_training_runs(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m7_models(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            run_id INTEGER UNIQUE REFERENCES runs(id),
+            task TEXT NOT NULL CHECK (task IN ('detect', 'segment')),
+            created_at REAL NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            version_hash TEXT NOT NULL,
+            classes TEXT NOT NULL,
+            preset TEXT,
+            architecture TEXT NOT NULL,
+            base_weights TEXT,
+            base_weights_sha256 TEXT,
+            parent_model_id INTEGER REFERENCES models(id),
+            params TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            environment TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            weights TEXT NOT NULL,
+            weights_sha256 TEXT NOT NULL,
+            champion INTEGER NOT NULL DEFAULT 0 CHECK (champion IN (0, 1)),
+            notes TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX idx_models_champion ON models(champion) WHERE champion = 1")
+    db.execute("ALTER TABLE runs ADD COLUMN task TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN environment TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN resolved_params TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN base_weights TEXT")
+
+
+def _m8_evaluations(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            version_hash TEXT NOT NULL,
+            split TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            conf REAL NOT NULL,
+            iou REAL NOT NULL,
+            images INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            metrics TEXT NOT NULL,
+            per_class TEXT NOT NULL,
+            confusion TEXT NOT NULL,
+            pr_curve TEXT NOT NULL,
+            unknown_classes TEXT NOT NULL DEFAULT '[]',
+            params TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX idx_evaluations_model ON evaluations(model_id, id)")
+    db.execute(
+        """CREATE TABLE eval_images (
+            evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+            image_id INTEGER NOT NULL,
+            tp INTEGER NOT NULL,
+            fp INTEGER NOT NULL,
+            fn INTEGER NOT NULL,
+            poor_loc INTEGER NOT NULL,
+            wrong_class INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (evaluation_id, image_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE eval_predictions (
+            id INTEGER PRIMARY KEY,
+            evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+            image_id INTEGER NOT NULL,
+            class_id INTEGER,
+            gt_class_id INTEGER,
+            x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+            confidence REAL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('tp', 'fp', 'fn', 'poor_loc', 'wrong_class')),
+            iou REAL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_eval_predictions_image ON eval_predictions(evaluation_id, image_id)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -280,6 +363,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (4, "trash: images.trashed_at", _m4_trash),
     (5, "dataset versions: frozen image states, members, class schemas; perceptual hash cache", _m5_versions),
     (6, "training runs supervised by the core and their per-epoch metrics", _m6_training_runs),
+    (7, "model registry with lineage; task, environment and resolved hyperparameters of runs", _m7_models),
+    (8, "evaluations: metrics, per-class results, confusion matrix, per-image outcomes and predictions", _m8_evaluations),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

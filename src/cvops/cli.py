@@ -549,7 +549,7 @@ def main() -> None:
     cli(prog_name="cvops")
 
 
-from cvops import cli_check, cli_versions  # noqa: E402,F401  (register `check` and `version` commands on `cli`)
+from cvops import cli_check, cli_training, cli_versions  # noqa: E402,F401  (register the commands they define)
 
 
 if __name__ == "__main__":

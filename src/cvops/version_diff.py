@@ -152,6 +152,16 @@ def export_data(ws: "Workspace", ref: VersionRef, allowed: tuple[str, ...], fmt:
     return ExportData(classes, items)
 
 
+def _boxes_as_polygons(data: ExportData) -> None:
+    """Write boxes as 4-corner polygons: Ultralytics reads a label file with any polygon line as all polygons, and
+    would misread ``cx cy w h`` as two points."""
+    for item in data.items:
+        for shape in item.shapes:
+            if shape.kind == "box" and shape.box is not None:
+                x, y, w, h = shape.box
+                shape.kind, shape.points, shape.box = "polygon", [[x, y], [x + w, y], [x + w, y + h], [x, y + h]], None
+
+
 def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, images_mode: str = "hardlink") -> Path:
     """A YOLO layout of the version for training, built once and cached by content hash; returns its data.yaml.
 
@@ -172,6 +182,8 @@ def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, i
     data = export_data(ws, info.id, KINDS["yolo"], "yolo")
     data.items = [i for i in data.items if i.source.exists()]
     data.images_mode = images_mode
+    if any(sh.kind == "polygon" for item in data.items for sh in item.shapes):
+        _boxes_as_polygons(data)
     tmp = Path(tempfile.mkdtemp(prefix=f".{info.content_hash}.tmp-", dir=base))
     try:
         yolo.write(data, tmp)

@@ -4,10 +4,16 @@ The parent (:mod:`cvops.training.runner`) writes the JSON config and starts this
 stdout and stderr going to the run's log file. Progress goes the other way as JSON lines appended to
 ``events.jsonl`` in the run folder, one object per line, flushed at once:
 
-* ``{"event": "started"}`` when Ultralytics begins training,
+* ``{"event": "started", "environment": {...}, "args": {...}, "device": ...}`` when Ultralytics begins training,
+  with the software and hardware it runs on and every resolved hyperparameter,
 * ``{"event": "epoch", "epoch": n, "metrics": {...}}`` after each epoch (validation metrics, losses, learning rates),
 * ``{"event": "checkpoint", "last": path, "best": path}`` after each checkpoint save,
-* one final ``finished``, ``cancelled`` or ``failed`` (with ``error``) event.
+* one final ``finished`` (with the final validation's ``metrics`` and ``per_class`` AP), ``cancelled`` or ``failed``
+  (with ``error``) event.
+
+Device ``auto`` picks CUDA, then Apple MPS, then the CPU; AMP is on for CUDA. With several CUDA devices (``0,1``)
+Ultralytics trains in DDP worker processes that our callbacks do not reach, so epoch events then come from its
+``results.csv`` (:class:`_CsvWatcher`) and a cancel stops the process group (the last epoch's ``last.pt`` stays).
 
 The child stops at the next batch once the config's ``cancel_file`` exists; Ultralytics then validates, saves the
 checkpoint of the interrupted epoch (with its optimizer state, so the run can be resumed) and returns, and the child
@@ -16,9 +22,12 @@ reports ``cancelled``.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import platform
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -52,6 +61,97 @@ def _floats(values: dict[str, Any]) -> dict[str, Optional[float]]:
     return out
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` → ``0`` when CUDA is available, else ``mps`` on Apple silicon, else ``cpu``; others unchanged."""
+    if str(device).strip().lower() != "auto":
+        return str(device)
+    import torch
+
+    if torch.cuda.is_available():
+        return "0"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Python, torch, Ultralytics, CUDA and the device name this run trains on."""
+    import torch
+    import ultralytics
+
+    cuda = device not in ("cpu", "mps") and torch.cuda.is_available()
+    names = [torch.cuda.get_device_name(int(d)) for d in device.split(",")] if cuda else []
+    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+            "ultralytics": ultralytics.__version__, "cuda": torch.version.cuda if cuda else None,
+            "cudnn": torch.backends.cudnn.version() if cuda else None, "device": device,
+            "device_name": ", ".join(names) if names else _cpu_name(),
+            "cpu_count": __import__("os").cpu_count()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _per_class(trainer: Any) -> list[dict[str, Any]]:
+    """Per-class AP of the trainer's last validation (the final one validates ``best.pt``)."""
+    validator = getattr(trainer, "validator", None)
+    metrics = getattr(validator, "metrics", None)
+    box = getattr(metrics, "box", None)
+    if box is None or not len(getattr(box, "ap_class_index", [])):
+        return []
+    names = getattr(validator, "names", None) or {}
+    out = []
+    for i, index in enumerate(box.ap_class_index):
+        out.append({"index": int(index), "name": str(names.get(int(index), index)), "ap50": float(box.ap50[i]),
+                    "ap": float(box.ap[i]), "precision": float(box.p[i]), "recall": float(box.r[i])})
+    return out
+
+
+class _CsvWatcher(threading.Thread):
+    """Turns rows appended to Ultralytics' ``results.csv`` into epoch events (for DDP, where callbacks don't run)."""
+
+    def __init__(self, path: Path, events: "EventWriter", epochs: int, poll_s: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.events, self.epochs, self.poll_s = path, events, epochs, poll_s
+        self.seen = 0
+        self.done = threading.Event()
+
+    def poll(self) -> None:
+        """Emit an epoch event for every complete row not seen yet."""
+        if not self.path.is_file():
+            return
+        with self.path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows[self.seen:]:
+            row = {k.strip(): v for k, v in row.items() if k}
+            epoch = int(float(row.pop("epoch")))
+            row.pop("time", None)
+            self.events.emit("epoch", epoch=epoch, epochs=self.epochs, metrics=_floats(row))
+        self.seen = len(rows)
+
+    def run(self) -> None:
+        while not self.done.wait(self.poll_s):
+            self.poll()
+        self.poll()
+
+
 def _set_checkpoint_epochs(checkpoint: Path, epochs: int) -> None:
     """Raise the epoch budget stored in a checkpoint, so resuming can train past the original plan."""
     import torch
@@ -64,8 +164,9 @@ def _set_checkpoint_epochs(checkpoint: Path, epochs: int) -> None:
 class _Session:
     """Callbacks that turn Ultralytics trainer hooks into events and honour the cancel file."""
 
-    def __init__(self, events: EventWriter, cancel_file: Path) -> None:
+    def __init__(self, events: EventWriter, cancel_file: Path, device: str) -> None:
         self.events = events
+        self.device = device
         self.cancel_file = cancel_file
         self.cancelled = False
         self.final_eval = False
@@ -90,8 +191,10 @@ class _Session:
                 self.final_eval = False
 
         trainer.final_eval = final_eval
+        device = self.device
         self.events.emit("started", epochs=int(trainer.epochs), start_epoch=int(trainer.start_epoch),
-                         save_dir=str(trainer.save_dir))
+                         save_dir=str(trainer.save_dir), device=device, task=str(trainer.args.task),
+                         environment=environment(device), args=_jsonable(vars(trainer.args)))
 
     def on_train_batch_end(self, trainer: Any) -> None:
         self._check_cancel(trainer)
@@ -111,6 +214,18 @@ class _Session:
                          best=str(best) if best.is_file() else None)
 
 
+def train_args(config: dict[str, Any], device: str) -> dict[str, Any]:
+    """The arguments ``YOLO.train`` gets for ``config`` (a resumed run takes the rest from its checkpoint)."""
+    args: dict[str, Any] = dict(data=config["data_yaml"], imgsz=config["imgsz"], batch=config["batch"],
+                                device=device, workers=config.get("workers", 0), plots=False,
+                                amp=device not in ("cpu", "mps"), verbose=True)
+    if not config.get("resume"):
+        args.update(epochs=config["epochs"], seed=config["seed"], deterministic=True,
+                    patience=config.get("patience", 100), project=config["run_dir"], name="train", exist_ok=True,
+                    **config.get("extra", {}))
+    return args
+
+
 def run(config: dict[str, Any]) -> str:
     """Train as ``config`` says; return the final event's name."""
     run_dir = Path(config["run_dir"])
@@ -118,7 +233,9 @@ def run(config: dict[str, Any]) -> str:
 
     make_offline(run_dir / "ultralytics-config")
     events = EventWriter(run_dir / "events.jsonl")
-    session = _Session(events, Path(config["cancel_file"]))
+    device = resolve_device(config["device"])
+    session = _Session(events, Path(config["cancel_file"]), device)
+    watcher: Optional[_CsvWatcher] = None
     try:
         from ultralytics import YOLO
 
@@ -128,21 +245,34 @@ def run(config: dict[str, Any]) -> str:
         model = YOLO(resume or config["model"])
         for name in ("on_train_start", "on_train_batch_end", "on_fit_epoch_end", "on_model_save"):
             model.add_callback(name, getattr(session, name))
-        args: dict[str, Any] = dict(data=config["data_yaml"], imgsz=config["imgsz"], batch=config["batch"],
-                                    device=config["device"], workers=0, plots=False, amp=False, verbose=True)
+        args = train_args(config, device)
+        if "," in device:  # DDP: Ultralytics' worker processes do not run our callbacks
+            events.emit("started", epochs=int(config["epochs"] or 0), start_epoch=0, device=device,
+                        task=model.task, environment=environment(device), args=_jsonable(args))
+            watcher = _CsvWatcher(run_dir / "train" / "results.csv", events, int(config["epochs"] or 0))
+            watcher.start()
         if resume:
             model.train(resume=resume, **args)
         else:
-            model.train(epochs=config["epochs"], seed=config["seed"], deterministic=True,
-                        patience=config.get("patience", 100), project=str(run_dir), name="train", exist_ok=True,
-                        **config.get("extra", {}), **args)
+            model.train(**args)
+        if watcher is not None:
+            watcher.done.set()
+            watcher.join()
+            watcher = None
+        if session.cancelled:
+            events.emit("cancelled")
+        else:
+            trainer = model.trainer
+            events.emit("finished", metrics=_floats(dict(trainer.metrics or {})) if trainer else {},
+                        per_class=_per_class(trainer) if trainer else [])
         final = "cancelled" if session.cancelled else "finished"
-        events.emit(final)
     except BaseException as exc:  # report every failure, including KeyboardInterrupt, then exit non-zero
         traceback.print_exc()
         events.emit("failed", error=f"{type(exc).__name__}: {exc}")
         final = "failed"
     finally:
+        if watcher is not None:
+            watcher.done.set()
         events.close()
     return final
 

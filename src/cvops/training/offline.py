@@ -2,7 +2,7 @@
 
 :func:`make_offline` runs first thing in the child, before Ultralytics is imported: it points Ultralytics at the
 run folder for its settings, turns off settings sync, hub and the third-party loggers, replaces the helpers that
-fetch fonts or pip-install packages, and blocks every non-loopback socket connection, so any attempt to reach the
+fetch fonts, weights for the AMP check or pip-install packages, and blocks every non-loopback socket connection, so any attempt to reach the
 network fails loudly (and is written to the run's log) instead of hanging or silently downloading.
 """
 
@@ -35,6 +35,27 @@ def _no_requirements(requirements: Any = (), *args: Any, **kwargs: Any) -> bool:
                        "install the package into the environment first")
 
 
+def _offline_check_amp(model: Any) -> bool:
+    """Stand-in for ``check_amp``, which downloads ``yolo11n.pt`` to compare FP32 and AMP outputs.
+
+    AMP is used on CUDA devices except the GPUs Ultralytics lists as unreliable with it; never on CPU or MPS.
+    """
+    import re
+
+    import torch
+
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return False
+    bad = re.compile(r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)",
+                     re.IGNORECASE)
+    return not bad.search(torch.cuda.get_device_name(device))
+
+
+_STUBS: dict[str, Callable[..., Any]] = {"check_font": _no_font, "check_requirements": _no_requirements,
+                                         "check_amp": _offline_check_amp}
+
+
 def _guard_sockets() -> None:
     real_connect: Callable[..., Any] = socket.socket.connect
 
@@ -49,26 +70,32 @@ def _guard_sockets() -> None:
 
 
 def _patch_loaded_modules() -> int:
-    """Replace ``check_font``/``check_requirements`` in every loaded Ultralytics module (they are imported by name)."""
+    """Replace the stubbed helpers in every loaded Ultralytics module (they are imported by name)."""
     patched = 0
     for name, module in list(sys.modules.items()):
         if not name.startswith("ultralytics") or module is None:
             continue
-        for attr, stub in (("check_font", _no_font), ("check_requirements", _no_requirements)):
+        for attr, stub in _STUBS.items():
             if callable(getattr(module, attr, None)):
                 setattr(module, attr, stub)
                 patched += 1
     return patched
 
 
-def make_offline(config_dir: Path) -> None:
-    """Make this process safe to train offline; ``config_dir`` receives Ultralytics' settings file."""
+def make_offline(config_dir: Path, block_network: bool = True) -> None:
+    """Make this process safe to train offline; ``config_dir`` receives Ultralytics' settings file.
+
+    ``block_network`` also blocks every non-loopback socket connection in this process: right for the training
+    child, wrong for a long-lived process that deploys over SSH (the GUI), which passes False and relies on the
+    stubs and settings alone.
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     os.environ.setdefault("YOLO_VERBOSE", "True")
     os.environ["WANDB_MODE"] = "disabled"
-    _guard_sockets()
+    if block_network:
+        _guard_sockets()
     import ultralytics.utils as uutils
 
     uutils.ONLINE = False

@@ -50,6 +50,14 @@ class RunResult:
     best_checkpoint: Optional[Path] = None
     error: Optional[str] = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    model: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"run_id": self.run_id, "state": self.state, "epochs_done": self.epochs_done,
+                "run_dir": str(self.run_dir), "last_checkpoint": str(self.last_checkpoint or "") or None,
+                "best_checkpoint": str(self.best_checkpoint or "") or None, "error": self.error,
+                "metrics": self.metrics, "model": self.model}
 
 
 def run_result(ws: "Workspace", run_id: int) -> RunResult:
@@ -60,8 +68,10 @@ def run_result(ws: "Workspace", run_id: int) -> RunResult:
         raise NotFoundError(f"no training run {run_id}")
     last = ws.db.execute("SELECT metrics FROM run_epochs WHERE run_id = ? ORDER BY epoch DESC LIMIT 1",
                          [run_id]).fetchone()
+    model = ws.db.execute("SELECT name FROM models WHERE run_id = ?", [run_id]).fetchone()
     return RunResult(run_id, row[0], row[1], Path(row[2]), Path(row[3]) if row[3] else None,
-                     Path(row[4]) if row[4] else None, row[5], json.loads(last[0]) if last else {})
+                     Path(row[4]) if row[4] else None, row[5], json.loads(last[0]) if last else {},
+                     model[0] if model else None)
 
 
 def _paths(run_dir: Path) -> dict[str, Path]:
@@ -88,35 +98,75 @@ def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> None:
                       "WHERE id = ?", [proc.pid, time.time(), run_id])
 
 
+def version_task(ws: "Workspace", version_id: int) -> str:
+    """``segment`` when the version holds a polygon, else ``detect``."""
+    row = ws.db.execute("SELECT 1 FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
+                        "WHERE m.version_id = ? AND s.annotations LIKE '%\"kind\":\"polygon\"%' LIMIT 1",
+                        [version_id]).fetchone()
+    return "segment" if row else "detect"
+
+
+def model_for_task(model: str, task: str) -> str:
+    """The architecture YAML for ``task``: ``yolo11n.yaml`` becomes ``yolo11n-seg.yaml`` for segmentation."""
+    if not model.endswith(".yaml"):
+        return model
+    stem = model[: -len(".yaml")]
+    if task == "segment" and not stem.endswith("-seg"):
+        return f"{stem}-seg.yaml"
+    if task == "detect" and stem.endswith("-seg"):
+        return f"{stem[: -len('-seg')]}.yaml"
+    return model
+
+
+def resolve_weights(weights: Union[str, Path]) -> Path:
+    """A weights file as given, else by name in the settings' ``weights_folder``; never downloaded."""
+    from cvops.settings import load
+
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path.resolve()
+    folder = load().weights_folder
+    if folder and (Path(folder).expanduser() / path.name).is_file():
+        return (Path(folder).expanduser() / path.name).resolve()
+    raise ValidationError(f"weights file {weights} does not exist (nothing is downloaded: point to a local .pt "
+                          "file or put it in the weights folder named in settings)")
+
+
 def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
-              imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "cpu", seed: int = 0,
-              weights: Optional[Union[str, Path]] = None) -> int:
+              imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
+              weights: Optional[Union[str, Path]] = None, model: Optional[str] = None) -> int:
     """Materialize the version, record a run and start its child process; return the run id.
 
     ``preset`` supplies the model and defaults (:data:`cvops.training.presets.PRESETS`); ``epochs``, ``imgsz`` and
-    ``batch`` override them; ``weights`` starts from a local ``.pt`` file instead of the preset's architecture.
+    ``batch`` override them; ``model`` names another architecture YAML (``yolo11s.yaml``); ``weights`` starts from
+    a local ``.pt`` file (pretrained or a registered model) instead of random initialisation. The task follows the
+    version: boxes train a detector, polygons a segmentation model. ``device`` is ``auto`` (CUDA, then MPS, then
+    CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP).
     """
     from cvops.version_diff import materialize
     from cvops.versions import get_version
 
     chosen = get_preset(preset)
-    if weights is not None and not Path(weights).is_file():
-        raise ValidationError(f"weights file {weights} does not exist (nothing is downloaded)")
+    base = resolve_weights(weights) if weights is not None else None
     info = get_version(ws, version_ref)
+    if not info.stats.get("images", {}).get("train"):
+        raise ValidationError(f"version {info.name} has no training images (splits: {info.stats.get('images')})")
+    task = version_task(ws, info.id)
     data_yaml = materialize(ws, info.id)
-    model = str(Path(weights).resolve()) if weights is not None else chosen.model
+    architecture = str(base) if base is not None else model_for_task(model or chosen.model, task)
     params = {"epochs": epochs or chosen.epochs, "imgsz": imgsz or chosen.imgsz, "batch": batch or chosen.batch,
               "patience": chosen.patience, "extra": dict(chosen.augment)}
     with transaction(ws.db):
         cur = ws.db.execute(
-            "INSERT INTO runs (version_id, version_hash, state, preset, model, params, seed, device) "
-            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-            [info.id, info.content_hash, preset, model, json.dumps(params), seed, device])
+            "INSERT INTO runs (version_id, version_hash, state, preset, model, params, seed, device, task, "
+            "base_weights) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            [info.id, info.content_hash, preset, architecture, json.dumps(params), seed, device, task,
+             str(base) if base else None])
         run_id = int(cur.lastrowid or 0)
         run_dir = ws.root / "runs" / f"run-{run_id:04d}"
         ws.db.execute("UPDATE runs SET run_dir = ? WHERE id = ?", [str(run_dir), run_id])
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = {"data_yaml": str(data_yaml), "model": model, "device": device, "seed": seed, "run_dir": str(run_dir),
+    config = {"data_yaml": str(data_yaml), "model": architecture, "device": device, "seed": seed, "run_dir": str(run_dir),
               "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), **params}
     _spawn(ws, run_id, config)
     return run_id
@@ -178,8 +228,8 @@ class _EventTail:
         return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
 
 
-def _apply(ws: "Workspace", run_id: int, events: list[dict[str, Any]]) -> Optional[str]:
-    """Record events in one transaction; return the final state if one of them ended the run."""
+def _apply(ws: "Workspace", run_id: int, events: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """Record events in one transaction; return the final event if one of them ended the run."""
     final = None
     with transaction(ws.db) as conn:
         for ev in events:
@@ -193,8 +243,15 @@ def _apply(ws: "Workspace", run_id: int, events: list[dict[str, Any]]) -> Option
                 conn.execute("UPDATE runs SET last_checkpoint = COALESCE(?, last_checkpoint), "
                              "best_checkpoint = COALESCE(?, best_checkpoint) WHERE id = ?",
                              [ev.get("last"), ev.get("best"), run_id])
+            elif kind == "started":
+                conn.execute("UPDATE runs SET environment = COALESCE(?, environment), "
+                             "resolved_params = COALESCE(?, resolved_params), task = COALESCE(?, task), "
+                             "device = COALESCE(?, device) WHERE id = ?",
+                             [json.dumps(ev["environment"]) if "environment" in ev else None,
+                              json.dumps(ev["args"]) if "args" in ev else None, ev.get("task"), ev.get("device"),
+                              run_id])
             elif kind in FINAL_STATES:
-                final = kind
+                final = ev
                 conn.execute("UPDATE runs SET state = ?, finished_at = ?, error = ? WHERE id = ?",
                              [kind, time.time(), ev.get("error"), run_id])
     return final
@@ -215,6 +272,18 @@ def _finish(ws: "Workspace", run_id: int, state: str, error: Optional[str], log:
                       [state, time.time(), error, _log_tail(log), run_id])
 
 
+def _register(ws: "Workspace", run_id: int, final_event: dict[str, Any]) -> None:
+    """Register the finished run's model; a failure to do so is recorded on the run, not raised."""
+    from cvops.errors import CvopsError
+    from cvops.registry import register_run
+
+    try:
+        register_run(ws, run_id, final_event)
+    except (CvopsError, OSError) as exc:
+        with transaction(ws.db):
+            ws.db.execute("UPDATE runs SET error = ? WHERE id = ?", [f"model not registered: {exc}", run_id])
+
+
 def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
               cancel: Optional[CancelToken] = None, poll_s: float = 0.2) -> RunResult:
     """Follow a running child until it ends: record its events, report progress, honour ``cancel``.
@@ -233,11 +302,13 @@ def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
     cancel_at: Optional[float] = None
     error: Optional[str] = None
     final: Optional[str] = row[0] if row[0] in FINAL_STATES else None
+    final_event: dict[str, Any] = {}
     while final is None:
         alive = _alive(run_id, pid)
         events = tail.read()  # read after the liveness check, so a child's last events are never missed
         if events:
-            final = _apply(ws, run_id, events)
+            final_event = _apply(ws, run_id, events) or {}
+            final = final_event.get("event")
             for ev in events:
                 if ev.get("event") == "started":
                     total = int(ev.get("epochs") or total)
@@ -258,17 +329,19 @@ def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
             time.sleep(poll_s)
     if row[0] not in FINAL_STATES:
         _finish(ws, run_id, final, error, paths["log"], pid)
+    if final == "finished":
+        _register(ws, run_id, final_event)
     progress(1.0, f"run {run_id} {final}")
     return run_result(ws, run_id)
 
 
 def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
-          imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "cpu", seed: int = 0,
-          weights: Optional[Union[str, Path]] = None, progress: Optional[Progress] = None,
-          cancel: Optional[CancelToken] = None) -> RunResult:
+          imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
+          weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
+          progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None) -> RunResult:
     """Start a run (:func:`start_run`) and supervise it to the end (:func:`supervise`)."""
     run_id = start_run(ws, version_ref, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                       seed=seed, weights=weights)
+                       seed=seed, weights=weights, model=model)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
 
 

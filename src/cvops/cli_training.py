@@ -1,0 +1,293 @@
+"""``cvops train``, ``cvops runs ...``, ``cvops models ...`` and ``cvops evaluate`` (registered on :data:`cli.cli`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+from rich.table import Table
+
+from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
+from cvops.training.presets import PRESETS
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _delta(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+@cli.command("train")
+@click.option("--version", "version_ref", default=None, help="Dataset version to train on (name or id).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
+              help="Model size, image size, epochs, patience and augmentation (see docs/training.md).")
+@click.option("--model", "model", default=None, help="Architecture YAML instead of the preset's, e.g. yolo11s.yaml.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Start from this local .pt file (pretrained or a registered model); nothing is downloaded.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Override the preset's image size.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, 0 or 0,1.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (deterministic training).")
+@click.option("--resume", "resume_run", type=int, default=None, help="Continue a cancelled or failed run.")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model: Optional[str],
+              weights: Optional[Path], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
+              seed: int, resume_run: Optional[int], workspace: Optional[Path], as_json: bool) -> None:
+    """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
+
+    A finished run registers a model with its lineage (cvops models show). Exit code 1 when the run failed or was
+    cancelled.
+    """
+    from cvops.registry import model_for_run
+    from cvops.training import resume, start_run, supervise
+
+    ws = _open(ctx, workspace)
+    if resume_run is None and version_ref is None:
+        raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
+    with _job("train", as_json) as (progress, cancel):
+        if resume_run is not None:
+            result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel)
+        else:
+            run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
+                               device=device, seed=seed, weights=weights, model=model)
+            if not as_json:
+                out.print(f"run {run_id} started (log: {ws.root / 'runs' / f'run-{run_id:04d}' / 'train.log'})")
+            result = supervise(ws, run_id, progress=progress, cancel=cancel)
+    registered = model_for_run(ws, result.run_id)
+    if as_json:
+        _emit({**result.to_dict(), "model": registered.to_dict() if registered else None})
+    else:
+        from cvops.training.history import summarize
+
+        head = summarize(registered.metrics if registered else result.metrics)
+        out.print(f"run {result.run_id} {result.state} after {result.epochs_done} epochs: "
+                  + "  ".join(f"{k} {_fmt(v)}" for k, v in head.items()))
+        if registered:
+            out.print(f"registered model {registered.name} ({registered.weights_sha256[:12]}); "
+                      f"cvops models show {registered.name}")
+        if result.error:
+            out.print(f"[red]{result.error}[/]")
+    if result.state != "finished":
+        sys.exit(1)
+
+
+@cli.group()
+def runs() -> None:
+    """Training runs: list, show, compare, cancel."""
+
+
+@runs.command("list")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def runs_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """List training runs, newest first, with their headline metrics."""
+    from cvops.training.history import list_runs
+
+    items = list_runs(_open(ctx, workspace))
+    if as_json:
+        _emit(items)
+        return
+    table = Table("run", "state", "version", "preset", "epochs", "mAP50", "mAP50-95", "model", "device")
+    for r in items:
+        table.add_row(str(r["run_id"]), r["state"], r["version"], r["preset"] or "-",
+                      f"{r['epochs_done']}/{r['epochs']}", _fmt(r["metrics"]["map50"]),
+                      _fmt(r["metrics"]["map50_95"]), r["model"] or "-", r["device"])
+    out.print(table)
+
+
+@runs.command("show")
+@click.argument("run_id", type=int)
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def runs_show(ctx: click.Context, run_id: int, workspace: Optional[Path], as_json: bool) -> None:
+    """Show one run: settings, environment, per-epoch metrics and, if it failed, the end of its log."""
+    from cvops.training.history import SUMMARY_KEYS, get_run
+
+    r = get_run(_open(ctx, workspace), run_id)
+    if as_json:
+        _emit(r)
+        return
+    out.print(f"[bold]run {r['run_id']}[/] {r['state']} · version {r['version']} · {r['task'] or '-'} · "
+              f"{r['architecture']} · preset {r['preset']} · device {r['device']} · seed {r['seed']}")
+    env = r["environment"]
+    if env:
+        out.print(f"  python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
+                  f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
+    table = Table("epoch", "box loss", *SUMMARY_KEYS)
+    for e in r["epochs_table"]:
+        table.add_row(str(e["epoch"]), _fmt(e.get("train/box_loss")), *(_fmt(e.get(k)) for k in SUMMARY_KEYS.values()))
+    out.print(table)
+    if r["model"]:
+        out.print(f"  model {r['model']}")
+    if r["error"]:
+        out.print(f"[red]{r['error']}[/]")
+        if r["log_tail"]:
+            out.print(r["log_tail"])
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, type=int, required=True)
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def runs_compare(ctx: click.Context, run_ids: tuple[int, ...], workspace: Optional[Path], as_json: bool) -> None:
+    """Compare runs: metrics table, per-class AP deltas against the first run, differing hyperparameters."""
+    from cvops.training.history import compare_runs
+
+    c = compare_runs(_open(ctx, workspace), list(run_ids))
+    if as_json:
+        _emit(c)
+        return
+    heads = [f"run {r['run_id']}" for r in c["runs"]]
+    table = Table("metric", *heads, title="metrics (Δ vs the first run)")
+    for key, values in c["metrics"].items():
+        table.add_row(key, *(f"{_fmt(v)} ({_delta(d)})" if i else _fmt(v)
+                             for i, (v, d) in enumerate(zip(values, c["metric_deltas"][key]))))
+    out.print(table)
+    table = Table("class", *heads, title="per-class AP50 (Δ vs the first run)")
+    for row in c["per_class_ap"]:
+        table.add_row(row["class"], *(f"{_fmt(v)} ({_delta(d)})" if i else _fmt(v)
+                                      for i, (v, d) in enumerate(zip(row["ap50"], row["delta_ap50"]))))
+    out.print(table)
+    table = Table("hyperparameter", *heads, title="hyperparameters that differ")
+    for key, values in c["hyperparameters"].items():
+        table.add_row(key, *(str(v) for v in values))
+    out.print(table)
+
+
+@runs.command("cancel")
+@click.argument("run_id", type=int)
+@_workspace_option
+@click.pass_context
+@_handle_errors
+def runs_cancel(ctx: click.Context, run_id: int, workspace: Optional[Path]) -> None:
+    """Ask a running run (started by any process) to stop after its current batch, keeping its checkpoint."""
+    from cvops.training import cancel_run
+
+    cancel_run(_open(ctx, workspace), run_id)
+    out.print(f"asked run {run_id} to stop; cvops train --resume {run_id} continues it")
+
+
+@cli.group()
+def models() -> None:
+    """The model registry: list, show lineage, promote the champion."""
+
+
+@models.command("list")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def models_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """List registered models (★ marks the champion)."""
+    from cvops.registry import list_models
+    from cvops.training.history import summarize
+
+    items = list_models(_open(ctx, workspace))
+    if as_json:
+        _emit([m.to_dict() for m in items])
+        return
+    table = Table("", "model", "task", "version", "run", "architecture", "mAP50", "mAP50-95", "sha256")
+    for m in items:
+        head = summarize(m.metrics)
+        table.add_row("★" if m.champion else "", m.name, m.task, m.version_name, str(m.run_id or "-"),
+                      Path(m.architecture).name, _fmt(head["map50"]), _fmt(head["map50_95"]), m.weights_sha256[:12])
+    out.print(table)
+
+
+@models.command("show")
+@click.argument("model_ref")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
+    """Show a model's full lineage: data version, classes, hyperparameters, environment, metrics, weights."""
+    from cvops.registry import lineage
+    from cvops.training.history import summarize
+
+    chain = lineage(_open(ctx, workspace), model_ref)
+    m = chain[0]
+    if as_json:
+        _emit({**m.to_dict(), "lineage": [x.name for x in chain]})
+        return
+    out.print(f"[bold]{m.name}[/]{' ★ champion' if m.champion else ''} · {m.task} · trained by run {m.run_id}")
+    out.print(f"  data      version {m.version_name} ({m.version_hash[:12]}), classes "
+              + ", ".join(c["name"] for c in m.classes))
+    out.print(f"  started   {m.architecture}" + (f" from {m.base_weights} ({(m.base_weights_sha256 or '')[:12]})"
+                                                  if m.base_weights else " (random initialisation)"))
+    if len(chain) > 1:
+        out.print("  lineage   " + " ← ".join(x.name for x in chain))
+    p = m.params
+    out.print(f"  params    preset {m.preset} epochs {p.get('epochs')} imgsz {p.get('imgsz')} batch {p.get('batch')} "
+              f"optimizer {p.get('optimizer')} lr0 {p.get('lr0')} seed {m.seed}")
+    env = m.environment
+    out.print(f"  env       python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
+              f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
+    out.print("  metrics   " + "  ".join(f"{k} {_fmt(v)}" for k, v in summarize(m.metrics).items()))
+    out.print(f"  weights   {m.weights} sha256 {m.weights_sha256}")
+
+
+@models.command("promote")
+@click.argument("model_ref")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def models_promote(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
+    """Make MODEL the champion: the model pre-labeling and deployment offer first."""
+    from cvops.registry import promote
+
+    m = promote(_open(ctx, workspace), model_ref)
+    if as_json:
+        _emit(m.to_dict())
+    else:
+        out.print(f"{m.name} is now the champion")
+
+
+@cli.command("evaluate")
+@click.argument("model_ref")
+@click.option("--version", "version_ref", default=None, help="Version to evaluate on (default: the model's own).")
+@click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]))
+@click.option("--device", default="cpu", show_default=True, help="cpu, 0, ...")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def evaluate_cmd(ctx: click.Context, model_ref: str, version_ref: Optional[str], split: str, device: str,
+                 workspace: Optional[Path], as_json: bool) -> None:
+    """Evaluate any model on any version's split: mAP, per-class precision/recall/AP, confusion matrix, errors."""
+    from cvops.evaluation import evaluate
+
+    ws = _open(ctx, workspace)
+    with _job("evaluate", as_json) as (progress, cancel):
+        result = evaluate(ws, model_ref, version_ref, split=split, device=device, progress=progress, cancel=cancel)
+    data = result.to_dict()
+    if as_json:
+        _emit(data)
+        return
+    out.print(f"evaluation {data['id']}: model {model_ref} on {split} ({data['images']} images): "
+              f"mAP50 {_fmt(data['map50'])}  mAP50-95 {_fmt(data['map50_95'])}  "
+              f"precision {_fmt(data['precision'])}  recall {_fmt(data['recall'])}")
+    table = Table("class", "instances", "precision", "recall", "AP50", "AP50-95")
+    for c in data["per_class"]:
+        table.add_row(str(c["name"]), str(c["instances"]), _fmt(c["precision"]), _fmt(c["recall"]),
+                      _fmt(c["ap50"]), _fmt(c["ap"]))
+    out.print(table)
+    if data.get("unknown_classes"):
+        out.print(f"[yellow]classes the model does not know (counted as misses): {data['unknown_classes']}[/]")
