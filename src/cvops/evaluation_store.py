@@ -1,0 +1,184 @@
+"""The query side of evaluations: the stored result, its error images, confusion-matrix cells and predictions.
+
+Nothing here imports Ultralytics or torch, so the GUI and the CLI can list and browse evaluations cheaply. The work
+itself (prediction, matching, metrics) is :func:`cvops.evaluation.evaluate`, which stores what this module reads:
+
+``evaluations``
+    one row per evaluation: metrics, per-class results, confusion matrix and PR curves as JSON.
+``eval_images``
+    per evaluated image, how many review outcomes of each kind it has (at :data:`REVIEW_CONF`).
+``eval_predictions``
+    the reviewable predictions (confidence >= :data:`REVIEW_CONF`) with their outcome, and one ``fn`` row per
+    ground-truth object no prediction found (the ground-truth box, ``confidence`` NULL).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from cvops.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from cvops.workspace import Workspace
+
+ModelRef = Union[int, str]
+OUTCOMES = ("tp", "fp", "fn", "poor_loc", "wrong_class")
+REVIEW_CONF = 0.25  # predictions at or above this confidence get an outcome and are stored for review
+_EVAL_COLS = ("e.id, e.model_id, m.name, e.version_id, v.name, e.version_hash, e.split, e.created_at, e.conf, e.iou, "
+              "e.images, e.duration_s, e.metrics, e.per_class, e.confusion, e.pr_curve, e.unknown_classes, e.params")
+_EVAL_FROM = "FROM evaluations e LEFT JOIN models m ON m.id = e.model_id LEFT JOIN versions v ON v.id = e.version_id"
+
+
+@dataclass
+class EvaluationResult:
+    """One evaluation of a model on a split of a dataset version.
+
+    ``metrics``: ``map50``, ``map50_95`` (also as ``map``), ``precision``, ``recall`` (Ultralytics' mean precision
+    and recall at the confidence of best mean F1), ``fitness`` (Ultralytics' detection fitness, = mAP50-95),
+    ``instances`` and the review counts at :data:`REVIEW_CONF` (``predictions``, ``tp``, ``fp``, ``fn``,
+    ``poor_loc``, ``wrong_class``). ``per_class``: ``{class_id, name, instances, known, precision, recall, ap50,
+    ap}`` (the metrics are None for a class without instances in the split). ``confusion``: ``{labels, class_ids,
+    matrix}``, rows = predicted, columns = true, last row/column = background (class id None). ``pr_curve``:
+    ``{"<class_id>": {"recall": [...], "precision": [...]}}`` at IoU 0.5, 101 recall points. ``unknown_classes``:
+    ``{class_id, name, instances}`` of ground-truth classes the model does not know.
+    """
+
+    id: int
+    model_id: int
+    version_id: int
+    split: str
+    images: int
+    metrics: dict[str, Any]
+    per_class: list[dict[str, Any]]
+    confusion: dict[str, Any]
+    pr_curve: dict[str, Any]
+    unknown_classes: list[dict[str, Any]]
+    duration_s: float
+    model_name: str = ""
+    version_name: str = ""
+    version_hash: str = ""
+    conf: float = 0.001
+    iou: float = 0.7
+    created_at: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def map50(self) -> float:
+        return float(self.metrics.get("map50", 0.0))
+
+    @property
+    def map50_95(self) -> float:
+        return float(self.metrics.get("map50_95", 0.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the headline metrics at the top level, then the details."""
+        m = self.metrics
+        return {"id": self.id, "model_id": self.model_id, "model": self.model_name, "version_id": self.version_id,
+                "version": self.version_name, "version_hash": self.version_hash, "split": self.split,
+                "images": self.images, "conf": self.conf, "iou": self.iou, "created_at": self.created_at,
+                "duration_s": self.duration_s, "map50": m.get("map50", 0.0), "map50_95": m.get("map50_95", 0.0),
+                "precision": m.get("precision", 0.0), "recall": m.get("recall", 0.0),
+                "fitness": m.get("fitness", 0.0), "metrics": dict(m), "per_class": self.per_class,
+                "confusion_matrix": self.confusion, "pr_curve": self.pr_curve,
+                "unknown_classes": self.unknown_classes, "params": self.params}
+
+
+def _model_row(ws: "Workspace", ref: ModelRef) -> dict[str, Any]:
+    """The registry's model (:func:`cvops.registry.get_model`) as the dict the evaluation uses."""
+    from cvops.registry import get_model
+
+    return get_model(ws, ref).to_dict()
+
+
+def _result(row: tuple[Any, ...]) -> EvaluationResult:
+    (eid, model_id, model_name, version_id, version_name, version_hash, split, created_at, conf, iou, images,
+     duration, metrics, per_class, confusion, pr_curve, unknown, params) = row
+    return EvaluationResult(eid, model_id, version_id, split, images, json.loads(metrics), json.loads(per_class),
+                            json.loads(confusion), json.loads(pr_curve), json.loads(unknown or "[]"), duration,
+                            model_name or "", version_name or "", version_hash, conf, iou, created_at,
+                            json.loads(params or "{}"))
+
+
+def get_evaluation(ws: "Workspace", evaluation_id: int) -> EvaluationResult:
+    """A stored evaluation; raises :class:`NotFoundError` for an unknown id."""
+    row = ws.db.execute(f"SELECT {_EVAL_COLS} {_EVAL_FROM} WHERE e.id = ?", [int(evaluation_id)]).fetchone()
+    if row is None:
+        raise NotFoundError(f"no evaluation {evaluation_id}")
+    return _result(row)
+
+
+def list_evaluations(ws: "Workspace", model_ref: Optional[ModelRef] = None) -> list[EvaluationResult]:
+    """Stored evaluations, oldest first; only those of one model when ``model_ref`` is given."""
+    if model_ref is None:
+        rows = ws.db.execute(f"SELECT {_EVAL_COLS} {_EVAL_FROM} ORDER BY e.id").fetchall()
+    else:
+        mid = _model_row(ws, model_ref)["id"]
+        rows = ws.db.execute(f"SELECT {_EVAL_COLS} {_EVAL_FROM} WHERE e.model_id = ? ORDER BY e.id", [mid]).fetchall()
+    return [_result(r) for r in rows]
+
+
+def _check_evaluation(ws: "Workspace", evaluation_id: int) -> int:
+    if ws.db.execute("SELECT 1 FROM evaluations WHERE id = ?", [int(evaluation_id)]).fetchone() is None:
+        raise NotFoundError(f"no evaluation {evaluation_id}")
+    return int(evaluation_id)
+
+
+def error_images(ws: "Workspace", evaluation_id: int, outcome: str = "fp",
+                 limit: Optional[int] = None) -> list[tuple[int, int]]:
+    """``(image_id, count)`` of the images with at least one ``outcome`` row, most first (ties by image id)."""
+    if outcome not in OUTCOMES:
+        raise ValidationError(f"unknown outcome {outcome!r} (choose from {', '.join(OUTCOMES)})")
+    eid = _check_evaluation(ws, evaluation_id)
+    sql = ("SELECT image_id, COUNT(*) AS n FROM eval_predictions WHERE evaluation_id = ? AND outcome = ? "
+           "GROUP BY image_id ORDER BY n DESC, image_id")
+    args: list[Any] = [eid, outcome]
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return [(int(i), int(n)) for i, n in ws.db.execute(sql, args)]
+
+
+def confusion_cell_images(ws: "Workspace", evaluation_id: int, predicted_class_id: Optional[int],
+                          true_class_id: Optional[int]) -> list[int]:
+    """Image ids that contribute to one confusion-matrix cell (None = background), in image id order.
+
+    Cells: (c, c) = ``tp`` rows of class c; (p, t) = ``wrong_class`` rows; (p, None) = ``fp`` and ``poor_loc``
+    rows of class p; (None, t) = ``fn`` rows of class t that no wrong-class prediction claimed (``class_id`` NULL).
+    """
+    eid = _check_evaluation(ws, evaluation_id)
+    p, t = predicted_class_id, true_class_id
+    if p is None and t is None:
+        raise ValidationError("the background/background cell of the confusion matrix is always empty")
+    if t is None:
+        where, args = "outcome IN ('fp', 'poor_loc') AND class_id = ?", [p]
+    elif p is None:
+        where, args = "outcome = 'fn' AND class_id IS NULL AND gt_class_id = ?", [t]
+    elif p == t:
+        where, args = "outcome = 'tp' AND class_id = ?", [p]
+    else:
+        where, args = "outcome = 'wrong_class' AND class_id = ? AND gt_class_id = ?", [p, t]
+    return [int(r[0]) for r in ws.db.execute(
+        f"SELECT DISTINCT image_id FROM eval_predictions WHERE evaluation_id = ? AND {where} ORDER BY image_id",
+        [eid, *args])]
+
+
+def image_predictions(ws: "Workspace", evaluation_id: int, image_id: int) -> list[dict[str, Any]]:
+    """The stored rows of one image (to draw over its labels): ``{id, class_id, gt_class_id, box, confidence,
+    outcome, iou}``, box as absolute pixels ``[x, y, w, h]`` (top-left); predictions by confidence, then ``fn``."""
+    eid = _check_evaluation(ws, evaluation_id)
+    rows = ws.db.execute(
+        "SELECT id, class_id, gt_class_id, x, y, w, h, confidence, outcome, iou FROM eval_predictions "
+        "WHERE evaluation_id = ? AND image_id = ? ORDER BY confidence IS NULL, confidence DESC, id",
+        [eid, int(image_id)])
+    return [{"id": r[0], "class_id": r[1], "gt_class_id": r[2], "box": [r[3], r[4], r[5], r[6]], "confidence": r[7],
+             "outcome": r[8], "iou": r[9]} for r in rows]
+
+
+def image_outcomes(ws: "Workspace", evaluation_id: int) -> dict[int, dict[str, int]]:
+    """Per evaluated image, its review counts ``{tp, fp, fn, poor_loc, wrong_class}``."""
+    eid = _check_evaluation(ws, evaluation_id)
+    return {r[0]: {"tp": r[1], "fp": r[2], "fn": r[3], "poor_loc": r[4], "wrong_class": r[5]} for r in ws.db.execute(
+        "SELECT image_id, tp, fp, fn, poor_loc, wrong_class FROM eval_images WHERE evaluation_id = ? "
+        "ORDER BY image_id", [eid])}

@@ -1,0 +1,327 @@
+"""Evaluation of a registered model: agreement with Ultralytics' validation, stored outcomes and their queries,
+an old model on a newer version, bad input, cancel.
+
+A tiny model is trained once for the module (CPU, 64 px, 2 epochs). Such a model finds nothing at real labels (mAP
+about 0 both ways), so the end-to-end comparison with ``YOLO.val`` is backed by an exact comparison of the metric
+math with Ultralytics' validator on synthetic predictions, and the stored outcomes are checked on ``v2``, a version
+whose validation labels are the model's own best boxes (so there are true positives to find).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from training_testing import make_model, sha256_file
+
+from cvops import evaluation as ev
+from cvops.annotations import NewAnnotation
+from cvops.demo import run_demo
+from cvops.errors import NotFoundError, ValidationError
+from cvops.evaluation import (REVIEW_CONF, confusion_cell_images, error_images, evaluate, get_evaluation,
+                              image_outcomes, image_predictions, list_evaluations)
+from cvops.jobs import Cancelled, CancelToken
+from cvops.training import train
+from cvops.version_diff import materialize
+from cvops.versions import create_version, version_images
+from cvops.workspace import Workspace
+
+IMGSZ = 64
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    """A demo workspace with a trained model ``m1`` and version ``v2`` (v1 with pseudo labels on val images)."""
+    root = tmp_path_factory.mktemp("evaluation") / "ws"
+    run_demo(root, count=40)
+    ws = Workspace.open(root)
+    result = train(ws, "v1", epochs=2, imgsz=IMGSZ, batch=8, device="cpu")
+    assert result.state == "finished", result.error
+    checkpoint = result.best_checkpoint
+    registered = ws.db.execute("SELECT id, weights FROM models WHERE run_id = ?", [result.run_id]).fetchone()
+    if registered:  # the registry registers finished runs
+        model_id, checkpoint = registered[0], Path(registered[1])
+    else:
+        model_id = make_model(ws, checkpoint, version="v1")
+    _pseudo_label(ws, model_id)
+    yield ws, model_id, checkpoint
+    ws.close()
+
+
+def _pseudo_label(ws: Workspace, model_id: int) -> None:
+    """Replace the labels of v1's val images with the model's three best distinct boxes each; freeze that as v2."""
+    first = evaluate(ws, model_id, "v1", split="val", review_conf=0.0)
+    items = []
+    for iid in image_outcomes(ws, first.id):
+        ws.annotations.delete([a.id for a in ws.annotations.for_image(iid)])
+        chosen: list[list[float]] = []
+        for p in image_predictions(ws, first.id, iid):
+            if p["outcome"] == "fn" or any(_iou(p["box"], c) > 0.5 for c in chosen):
+                continue
+            chosen.append(p["box"])
+            items.append(NewAnnotation(iid, p["class_id"], "box", box=p["box"]))
+            if len(chosen) == 3:
+                break
+    ws.annotations.add_many(items, description="pseudo labels")
+    assert create_version(ws, "pseudo labels", statuses=("done", "approved")).name == "v2"
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+def _gt_count(ws: Workspace, version: str, split: str) -> dict[int, int]:
+    return {iid: sum(1 for a in anns if a["kind"] in ("box", "polygon"))
+            for iid, _sha, s, anns in version_images(ws, version) if s == split}
+
+
+def test_metrics_agree_with_ultralytics_val(env) -> None:
+    """End to end against ``YOLO.val`` on the real labels of v1 (a 2-epoch model scores about 0 both ways)."""
+    ws, model_id, checkpoint = env
+    from ultralytics import YOLO
+
+    result = evaluate(ws, model_id, "v1", split="val")
+    assert result.params["imgsz"] == IMGSZ and result.images == len(_gt_count(ws, "v1", "val"))
+    val = YOLO(str(checkpoint)).val(data=str(materialize(ws, "v1")), split="val", imgsz=IMGSZ, batch=16, plots=False,
+                                    device="cpu", verbose=False, project=str(ws.root / "cache" / "val"))
+    assert abs(result.map50 - val.box.map50) <= 0.02, (result.metrics, val.box.map50)
+    assert abs(result.map50_95 - val.box.map) <= 0.02, (result.metrics, val.box.map)
+    out = result.to_dict()
+    for key in ("map50", "map50_95", "precision", "recall", "per_class", "confusion_matrix"):
+        assert key in out
+    json.dumps(out)
+    per = {c["class_id"]: c for c in result.per_class}
+    assert sum(c["instances"] for c in per.values()) == sum(_gt_count(ws, "v1", "val").values())
+    for cid, curve in result.pr_curve.items():
+        assert per[int(cid)]["instances"] > 0
+        assert len(curve["recall"]) == len(curve["precision"]) == 101
+
+
+def test_metric_math_matches_ultralytics_validator(tmp_path: Path) -> None:
+    """The same predictions give the same numbers as Ultralytics' DetectionValidator + DetMetrics, exactly."""
+    import torch
+    from ultralytics.models.yolo.detect.val import DetectionValidator
+
+    rng = np.random.default_rng(3)
+    validator = DetectionValidator(save_dir=tmp_path)
+    stats: dict = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
+    for n in range(12):
+        n_gt = int(rng.integers(0, 5))
+        xy = rng.uniform(0, 200, (n_gt, 2))
+        gt_box = np.hstack([xy, xy + rng.uniform(10, 50, (n_gt, 2))]).astype(np.float32)
+        gt_cls = rng.integers(0, 3, n_gt).astype(np.float32)
+        # Predictions: jittered copies of the objects (some relabelled) and random boxes, by confidence.
+        jitter = gt_box + rng.normal(0, 4, gt_box.shape).astype(np.float32)
+        xy = rng.uniform(0, 200, (6, 2))
+        noise = np.hstack([xy, xy + rng.uniform(10, 50, (6, 2))]).astype(np.float32)
+        p_box = np.vstack([jitter, noise]).astype(np.float32)
+        p_cls = np.concatenate([np.where(rng.random(n_gt) < 0.8, gt_cls, (gt_cls + 1) % 3),
+                                rng.integers(0, 3, 6)]).astype(np.float32)
+        p_conf = rng.uniform(0.001, 1, len(p_box)).astype(np.float32)
+        order = np.argsort(-p_conf, kind="stable")
+        p_box, p_cls, p_conf = p_box[order], p_cls[order], p_conf[order]
+        ev._score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, 3)
+        tp = validator._process_batch({"bboxes": torch.from_numpy(p_box), "cls": torch.from_numpy(p_cls)},
+                                      {"bboxes": torch.from_numpy(gt_box), "cls": torch.from_numpy(gt_cls)})["tp"]
+        validator.metrics.update_stats({"tp": tp, "conf": p_conf, "pred_cls": p_cls, "target_cls": gt_cls,
+                                        "target_img": np.unique(gt_cls), "im_name": f"{n}.jpg"})
+    validator.metrics.process(save_dir=tmp_path, plot=False)
+    box = validator.metrics.box
+    cat = {k: np.concatenate(v, 0) for k, v in stats.items()}
+    means, per, curves = ev._metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], 3)
+    assert 0.1 < means["map50"] < 0.99
+    assert means["map50"] == pytest.approx(box.map50, abs=1e-9)
+    assert means["map50_95"] == pytest.approx(box.map, abs=1e-9)
+    assert means["precision"] == pytest.approx(box.mp, abs=1e-9)
+    assert means["recall"] == pytest.approx(box.mr, abs=1e-9)
+    assert means["fitness"] == pytest.approx(validator.metrics.fitness, abs=1e-9)
+    for i, c in enumerate(box.ap_class_index):
+        assert per[int(c)]["ap50"] == pytest.approx(box.ap50[i], abs=1e-9)
+        assert per[int(c)]["ap"] == pytest.approx(box.ap[i], abs=1e-9)
+        assert len(curves[int(c)]) == 101
+
+
+def test_stored_outcomes_and_queries(env) -> None:
+    ws, model_id, _ = env
+    result = evaluate(ws, model_id, "v2", split="val", review_conf=0.001, batch=2)
+    eid = result.id
+    gt = _gt_count(ws, "v2", "val")
+    outcomes = image_outcomes(ws, eid)
+    assert set(outcomes) == set(gt)
+    rows = ws.db.execute("SELECT image_id, class_id, gt_class_id, confidence, outcome, w, h FROM eval_predictions "
+                         "WHERE evaluation_id = ?", [eid]).fetchall()
+    for iid, counts in outcomes.items():
+        mine = [r for r in rows if r[0] == iid]
+        for outcome in ("tp", "fp", "fn", "poor_loc", "wrong_class"):
+            assert counts[outcome] == sum(1 for r in mine if r[4] == outcome)
+        assert counts["fn"] == gt[iid] - counts["tp"]
+    assert all((r[3] is None) == (r[4] == "fn") for r in rows)
+    assert all(r[3] >= 0.001 for r in rows if r[3] is not None)
+    assert all(r[5] > 0 and r[6] > 0 for r in rows)
+    m = result.metrics
+    assert m["tp"] > 0 and m["fp"] > 0  # pseudo labels are found, and the low review confidence lets noise in
+    assert m["tp"] + m["fn"] == sum(gt.values()) == m["instances"]
+    assert m["predictions"] == sum(1 for r in rows if r[4] != "fn")
+    # Confusion matrix: columns sum to the objects of each class, rows to the predictions of each class.
+    conf = result.confusion
+    matrix, ids = np.array(conf["matrix"]), conf["class_ids"]
+    assert conf["labels"][-1] == "background" and ids[-1] is None and matrix.shape == (len(ids), len(ids))
+    per = {c["class_id"]: c["instances"] for c in result.per_class}
+    for j, cid in enumerate(ids[:-1]):
+        assert matrix[:, j].sum() == per[cid]
+        assert matrix[j, :].sum() == sum(1 for r in rows if r[4] != "fn" and r[1] == cid)
+    assert matrix[-1, -1] == 0
+    for i, p in enumerate(ids):
+        for j, t in enumerate(ids):
+            if p is None and t is None:
+                continue
+            images = confusion_cell_images(ws, eid, p, t)
+            assert bool(images) == bool(matrix[i, j]), (p, t, matrix[i, j])
+            for iid in images:
+                drawn = image_predictions(ws, eid, iid)
+                assert drawn and all(len(d["box"]) == 4 for d in drawn)
+    # Error images: most first, counts as stored.
+    assert error_images(ws, eid, "fp")
+    for outcome in ("tp", "fp", "fn", "poor_loc", "wrong_class"):
+        ranked = error_images(ws, eid, outcome)
+        assert [n for _, n in ranked] == sorted((n for _, n in ranked), reverse=True)
+        expected = [(i, c[outcome]) for i, c in outcomes.items() if c[outcome]]
+        assert ranked == sorted(expected, key=lambda x: (-x[1], x[0]))
+        assert error_images(ws, eid, outcome, limit=1) == ranked[:1]
+    with pytest.raises(ValidationError):
+        error_images(ws, eid, "bogus")
+    # Read back.
+    again = get_evaluation(ws, eid)
+    assert again.to_dict() == json.loads(json.dumps(result.to_dict()))
+    assert eid in [e.id for e in list_evaluations(ws, model_id)] and eid in [e.id for e in list_evaluations(ws, "m1")]
+    with pytest.raises(NotFoundError):
+        get_evaluation(ws, 99999)
+
+
+def test_default_version_and_review_confidence(env) -> None:
+    ws = env[0]
+    result = evaluate(ws, "m1", split="test")  # the model's own version, v1
+    assert result.version_name == "v1" and result.split == "test" and result.params["review_conf"] == REVIEW_CONF
+    confs = [r[0] for r in ws.db.execute("SELECT confidence FROM eval_predictions WHERE evaluation_id = ? "
+                                         "AND confidence IS NOT NULL", [result.id])]
+    assert all(c >= REVIEW_CONF for c in confs)
+    assert result.unknown_classes == []
+
+
+def test_review_outcomes_rules() -> None:
+    """Outcome rules on hand-made boxes: tp, duplicate fp, wrong class, poor localisation, fn."""
+    gt_box = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50], [60, 60, 70, 70]], dtype=np.float32)
+    gt_cls = np.array([0, 1, 0, 2], dtype=np.float32)
+    p_box = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 44, 50], [80, 80, 90, 90],
+                      [60, 60, 70, 70]], dtype=np.float32)
+    p_conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1], dtype=np.float32)
+    p_cls = np.array([0, 0, 0, 0, 1, 2], dtype=np.float32)
+    rows: list = []
+    counts = ev._review_image(rows, 7, p_box, p_conf, p_cls, gt_box, gt_cls, [10, 11, 12])
+    assert counts == (1, 2, 3, 1, 1)  # tp, fp, fn, poor_loc, wrong_class; the 0.1 prediction is below review
+    got = [(r[1], r[2], r[8]) for r in rows]
+    assert got == [(10, 10, "tp"), (10, None, "fp"), (10, 11, "wrong_class"), (10, 10, "poor_loc"), (11, None, "fp"),
+                   (10, 11, "fn"), (None, 10, "fn"), (None, 12, "fn")]
+    assert rows[-1][3:7] == (60.0, 60.0, 10.0, 10.0) and rows[-1][7] is None
+    conf = ev._confusion(rows, [10, 11, 12], {10: "a", 11: "b", 12: "c"})
+    assert conf["matrix"] == [[1, 1, 0, 2], [0, 0, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]]
+
+
+def test_old_model_on_newer_version(env) -> None:
+    ws, model_id, _ = env
+    star = ws.classes.add("star")
+    val_ids = [iid for iid, _sha, split, _a in version_images(ws, "v2") if split == "val"]
+    ws.annotations.add_many([NewAnnotation(i, star.id, "box", box=(1, 1, 20, 20)) for i in val_ids])
+    v3 = create_version(ws, "a new class", statuses=("done", "approved"))
+    result = evaluate(ws, model_id, v3.name, split="val")
+    assert result.unknown_classes == [{"class_id": star.id, "name": "star", "instances": len(val_ids)}]
+    star_fn = ws.db.execute("SELECT COUNT(*) FROM eval_predictions WHERE evaluation_id = ? AND outcome = 'fn' "
+                            "AND gt_class_id = ?", [result.id, star.id]).fetchone()[0]
+    assert star_fn == len(val_ids)
+    entry = next(c for c in result.per_class if c["class_id"] == star.id)
+    assert entry["known"] is False and entry["recall"] == 0.0 and entry["instances"] == len(val_ids)
+    conf = result.confusion
+    j = conf["class_ids"].index(star.id)
+    assert sum(row[j] for row in conf["matrix"]) == len(val_ids)
+    assert str(star.id) not in result.pr_curve
+    # mAP over the model's own classes is what it was on v2 (the new class only adds misses).
+    before = evaluate(ws, model_id, "v2", split="val")
+    assert result.map50 == pytest.approx(before.map50, abs=1e-9)
+    assert result.metrics["fn"] == before.metrics["fn"] + len(val_ids)
+
+
+def test_no_shared_class(env) -> None:
+    ws, _, checkpoint = env
+    ghosts = [{"class_id": 9000 + i, "name": f"ghost{i}", "color": "#000000"} for i in range(3)]
+    mid = make_model(ws, checkpoint, name="ghosts", classes=ghosts)
+    with pytest.raises(ValidationError, match="shares no class"):
+        evaluate(ws, mid)
+
+
+def _count(ws: Workspace) -> tuple[int, int, int]:
+    return tuple(ws.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                 for t in ("evaluations", "eval_images", "eval_predictions"))
+
+
+def test_bad_input_stores_nothing(env, tmp_path: Path) -> None:
+    ws, model_id, checkpoint = env
+    before = _count(ws)
+    with pytest.raises(NotFoundError, match="m99"):
+        evaluate(ws, "m99")
+    with pytest.raises(NotFoundError):
+        evaluate(ws, 4242)
+    with pytest.raises(NotFoundError, match="champion"):
+        evaluate(ws, "champion")
+    with pytest.raises(NotFoundError):
+        evaluate(ws, model_id, "v42")
+    with pytest.raises(ValidationError, match="unknown split"):
+        evaluate(ws, model_id, split="holdout")
+    # Missing weights file.
+    gone = tmp_path / "gone.pt"
+    shutil.copy(checkpoint, gone)
+    mid = make_model(ws, gone, name="gone")
+    gone.unlink()
+    with pytest.raises(NotFoundError, match=str(gone)):
+        evaluate(ws, mid)
+    # Garbage weights (registered as they are) and weights changed after registration.
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint" * 100)
+    mid = make_model(ws, garbage, name="garbage")
+    with pytest.raises(ValidationError, match=str(garbage)):
+        evaluate(ws, mid)
+    changed = tmp_path / "changed.pt"
+    shutil.copy(checkpoint, changed)
+    mid = make_model(ws, changed, name="changed")
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    with pytest.raises(ValidationError, match="changed since"):
+        evaluate(ws, mid)
+    assert sha256_file(checkpoint) == ws.db.execute("SELECT weights_sha256 FROM models WHERE id = ?",
+                                                    [model_id]).fetchone()[0]
+    # An empty split names the split and the counts per split.
+    info = create_version(ws, "no test split", ratios="90/10", resplit=True, statuses=("done", "approved"))
+    with pytest.raises(ValidationError, match=r"split 'test' of version .* has no images \(train: \d+, val: \d+, "
+                                              r"test: 0\)"):
+        evaluate(ws, model_id, info.name, split="test")
+    assert _count(ws) == before
+
+
+def test_cancel_stores_nothing(env) -> None:
+    ws, model_id, _ = env
+    before = _count(ws)
+    token = CancelToken()
+    seen: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append(message)
+        if message.startswith("evaluated"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        evaluate(ws, model_id, "v2", split="train", batch=2, progress=progress, cancel=token)
+    assert [m for m in seen if m.startswith("evaluated")] == ["evaluated 2/" + seen[-1].split("/")[1]]
+    assert _count(ws) == before

@@ -1,0 +1,40 @@
+"""Trained models for tests: register a checkpoint in the ``models`` table without the registry.
+
+Tests that need a model train a tiny one once per module (``train(ws, "v1", epochs=..., imgsz=64, batch=8,
+device="cpu")``) and record it here with :func:`make_model`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from cvops.catalog import transaction
+from cvops.registry import sha256_file
+from cvops.versions import get_version, version_classes
+from cvops.workspace import Workspace
+
+
+def make_model(ws: Workspace, checkpoint: Path, version: str = "v1", name: Optional[str] = None,
+               task: str = "detect", champion: bool = False, run_id: Optional[int] = None,
+               classes: Optional[list[dict[str, Any]]] = None) -> int:
+    """Insert a ``models`` row for ``checkpoint`` trained on ``version``; return its id.
+
+    ``classes`` defaults to the version's classes in order (index = the model's class index).
+    """
+    info = get_version(ws, version)
+    if classes is None:
+        classes = [{"class_id": c["id"], "name": c["name"], "color": c["color"]} for c in version_classes(ws, info.id)]
+    with transaction(ws.db):
+        if name is None:
+            name = f"m{int(ws.db.execute('SELECT COUNT(*) FROM models').fetchone()[0]) + 1}"
+        cur = ws.db.execute(
+            "INSERT INTO models (name, run_id, task, created_at, version_id, version_hash, classes, architecture, "
+            "params, seed, environment, metrics, weights, weights_sha256, champion) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, run_id, task, time.time(), info.id, info.content_hash, json.dumps(classes), "yolo11n.yaml",
+             json.dumps({}), 0, json.dumps({}), json.dumps({}), str(Path(checkpoint).resolve()),
+             sha256_file(checkpoint), int(champion)])
+        return int(cur.lastrowid or 0)
