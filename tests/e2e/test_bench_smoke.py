@@ -24,6 +24,7 @@ SMALL = {
     "bench_versions.py": ["--n", "2000"],
     "bench_health.py": ["--n", "10"],
     "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
+    "bench_training.py": ["--n", "16", "--epochs", "1", "--imgsz", "64"],
 }
 
 
