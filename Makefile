@@ -26,9 +26,14 @@ run: $(STAMP)
 		$(BIN)/cvops -w $(DEMO_DIR) images list --limit 10; \
 	fi
 
-## demo: (re)build the demo workspace from the synthetic shapes dataset
+## demo: (re)build the demo workspace from the synthetic shapes dataset, then train (fast preset, CPU-sized),
+## register and evaluate a model on it
+DEMO_TRAIN ?= --preset fast --epochs 15 --imgsz 160
 demo: $(STAMP)
 	$(BIN)/cvops demo $(DEMO_DIR) --force
+	$(BIN)/cvops -w $(DEMO_DIR) train --version v1 $(DEMO_TRAIN)
+	$(BIN)/cvops -w $(DEMO_DIR) models promote latest
+	$(BIN)/cvops -w $(DEMO_DIR) evaluate champion
 
 ## test: the whole test suite (the CI command)
 test: $(STAMP)
@@ -45,6 +50,8 @@ screenshots: $(STAMP)
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/images.png --page images --size 1400x860
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/annotate.png --page annotate --size 1400x860
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/versions.png --page versions --size 1400x860
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/train.png --page train --size 1400x860
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/models.png --page models --size 1400x860
 	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 
 clean-demo:

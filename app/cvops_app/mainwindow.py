@@ -20,6 +20,8 @@ from cvops_app.jobs import JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
 from cvops_app.pages.annotate import AnnotatePage
 from cvops_app.pages.images import ImagesPage
+from cvops_app.pages.models import ModelsPage
+from cvops_app.pages.train import TrainPage
 from cvops_app.pages.versions import VersionsPage
 
 APP_NAME = "CVOps Workbench"
@@ -55,7 +57,7 @@ class MainWindow(QMainWindow):
     and :meth:`run_job` (background); after an edit they call :meth:`changed` so the other pages refresh."""
 
     workspace_changed = Signal(object)
-    data_changed = Signal(object)  # set of "images", "annotations", "classes", "status"
+    data_changed = Signal(object)  # set of "images", "annotations", "classes", "status", "models", "runs", ...
 
     def __init__(self, settings: Optional[Settings] = None, settings_path: Optional[Path] = None) -> None:
         super().__init__()
@@ -74,7 +76,7 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(self)
         self.stack.addWidget(self.welcome)
         self.pages: dict[str, Page] = {}
-        for page in (ImagesPage(self), AnnotatePage(self), VersionsPage(self)):
+        for page in (ImagesPage(self), AnnotatePage(self), VersionsPage(self), TrainPage(self), ModelsPage(self)):
             self.pages[page.name] = page
             self.stack.addWidget(page)
             item = QListWidgetItem(page.title, self.nav)
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.jobs_widget = JobsWidget(self.jobs, self)
         self.statusBar().addPermanentWidget(self.jobs_widget)
+        # reserve a job row's height: a job starting must not resize (and so repaint) the whole page above
+        self.jobs_widget.setMinimumHeight(QPushButton("Cancel").sizeHint().height())
         self._build_menus()
         self.pages["images"].open_image.connect(self.open_annotator)
         self._set_enabled(False)

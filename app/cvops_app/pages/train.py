@@ -1,0 +1,496 @@
+"""The Train page: start a training run on a dataset version with a preset, follow it live (losses, mAP, precision
+and recall per epoch), cancel and resume it, and browse the run history (select two or more runs to compare them).
+
+Training goes through the core (:mod:`cvops.training`): :func:`~cvops.training.start_run` and
+:func:`~cvops.training.supervise` both run in one background job on its own workspace handle, so the GUI thread never
+waits on the child process; a 1 s timer re-reads the selected run's epochs from the catalog while the page is shown.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QPlainTextEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
+    QVBoxLayout, QWidget,
+)
+
+from cvops.errors import CvopsError
+from cvops.training import PRESETS, cancel_run, resume, start_run, supervise
+from cvops.training.history import get_run, list_runs
+from cvops.training.runner import FINAL_STATES, RunResult
+from cvops.versions import list_versions
+from cvops_app.charts import RunCharts
+from cvops_app.jobs import Job
+from cvops_app.pages import Page
+
+if TYPE_CHECKING:
+    from cvops.workspace import Workspace
+    from cvops_app.mainwindow import MainWindow
+
+REFRESH_MS = 1000
+RUN_ROLE = Qt.ItemDataRole.UserRole
+STATE_COLORS = {"finished": "#1e8449", "failed": "#c0392b", "cancelled": "#7f8c8d", "running": "#2e86c1",
+                "queued": "#2e86c1"}
+WEIGHTS_HELP = ("Pretrained weights start the model from features learned on other images: it converges faster and "
+                "is more accurate on small datasets. Nothing is downloaded — pick a local .pt file, or put it in the "
+                "weights folder named in settings. Without weights the model starts from random initialisation.")
+COLUMNS = ["Run", "State", "Version", "Preset", "Epochs", "mAP50", "Model"]
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def _brush(hex_color: str) -> QBrush:
+    return QBrush(QColor(hex_color))
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "—"
+
+
+class SettingsPanel(QWidget):
+    """What to train: version, preset (with its notes), advanced overrides, pretrained weights, and the Train button."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.version = QComboBox(self)
+        self.version.setObjectName("train-version")
+        self.preset = QComboBox(self)
+        self.preset.setObjectName("train-preset")
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.preset_notes = QLabel(self)
+        self.preset_notes.setObjectName("preset-notes")
+        self.preset_notes.setWordWrap(True)
+        self.preset_notes.setStyleSheet("color: palette(placeholder-text);")
+        self.preset.currentIndexChanged.connect(lambda _: self._show_preset())
+
+        self.advanced = QToolButton(self)  # a disclosure button: the overrides apply only while it is open
+        self.advanced.setObjectName("train-advanced")
+        self.advanced.setText("Advanced: epochs, image size, batch, device")
+        self.advanced.setCheckable(True)
+        self.advanced.setAutoRaise(True)
+        self.advanced.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced.setToolTip("Open to override the preset's epochs, image size and batch, or choose the device")
+        self.epochs = self._spin(0, 10_000, 1, "epochs")
+        self.imgsz = self._spin(0, 4096, 32, "image size")
+        self.batch = self._spin(0, 1024, 1, "batch")
+        self.device = QComboBox(self)
+        self.device.setObjectName("train-device")
+        self.device.addItem("auto (GPU if present)", "auto")
+        self.device.addItem("cpu", "cpu")
+        inner = QWidget(self)
+        adv_form = QFormLayout(inner)
+        adv_form.setContentsMargins(18, 0, 0, 0)
+        adv_form.addRow("Epochs", self.epochs)
+        adv_form.addRow("Image size", self.imgsz)
+        adv_form.addRow("Batch", self.batch)
+        adv_form.addRow("Device", self.device)
+        inner.setVisible(False)
+        self.advanced.toggled.connect(inner.setVisible)
+        self.advanced.toggled.connect(lambda on: self.advanced.setArrowType(
+            Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
+
+        self.weights = QLineEdit(self)
+        self.weights.setObjectName("train-weights")
+        self.weights.setPlaceholderText("none: random initialisation")
+        self.weights.setClearButtonEnabled(True)
+        self.weights_button = QToolButton(self)
+        self.weights_button.setText("Pretrained weights…")
+        self.weights_button.clicked.connect(self._pick_weights)
+        weights_help = QLabel(WEIGHTS_HELP, self)
+        weights_help.setWordWrap(True)
+        weights_help.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
+
+        self.train_button = QPushButton("Train", self)
+        self.train_button.setObjectName("train-button")
+        self.train_button.setMinimumHeight(44)
+        font = QFont(self.train_button.font())
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.train_button.setFont(font)
+
+        form = QFormLayout()
+        form.addRow("Version", self.version)
+        form.addRow("Preset", self.preset)
+        form.addRow("", self.preset_notes)
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights, 1)
+        weights_row.addWidget(self.weights_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>New training run</b>", self))
+        layout.addLayout(form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(inner)
+        layout.addLayout(weights_row)
+        layout.addWidget(weights_help)
+        layout.addSpacing(8)
+        layout.addWidget(self.train_button)
+        layout.addStretch(1)
+        self._show_preset()
+
+    def _spin(self, low: int, high: int, step: int, what: str) -> QSpinBox:
+        spin = QSpinBox(self)
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setSpecialValueText("preset")
+        spin.setObjectName(f"train-{what.replace(' ', '-')}")
+        spin.setToolTip(f"{what}; 'preset' keeps the preset's value")
+        return spin
+
+    def _show_preset(self) -> None:
+        preset = PRESETS.get(self.preset.currentData() or "")
+        if preset is not None:
+            self.preset_notes.setText(f"{preset.model.removesuffix('.yaml')}, {preset.imgsz} px, {preset.epochs} "
+                                      f"epochs, batch {preset.batch}: {preset.notes}")
+
+    def _pick_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", self.weights.text() or str(Path.home()),
+                                              "PyTorch weights (*.pt);;All files (*)")
+        if path:
+            self.weights.setText(path)
+
+    def set_versions(self, versions: list[tuple[int, str]]) -> None:
+        """Fill the version combo (newest first), keeping the current choice when it still exists."""
+        current = self.version.currentData()
+        self.version.blockSignals(True)
+        self.version.clear()
+        for vid, name in versions:
+            self.version.addItem(name, vid)
+        index = self.version.findData(current)
+        self.version.setCurrentIndex(index if index >= 0 else 0)
+        self.version.blockSignals(False)
+
+    def values(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`cvops.training.start_run` (besides the version)."""
+        advanced = self.advanced.isChecked()
+        return {"preset": self.preset.currentData(), "epochs": (self.epochs.value() or None) if advanced else None,
+                "imgsz": (self.imgsz.value() or None) if advanced else None,
+                "batch": (self.batch.value() or None) if advanced else None,
+                "device": self.device.currentData() if advanced else "auto",
+                "weights": self.weights.text().strip() or None}
+
+
+class TrainPage(Page):
+    """Train a model, follow it live, cancel or resume it, and browse or compare the run history."""
+
+    name = "train"
+    title = "Train"
+    run_started = Signal(int)  # emitted from the job's thread once the run exists
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.runs: list[dict[str, Any]] = []
+        self.job: Optional[Job] = None
+        self.job_run: Optional[int] = None
+        self.shown_run: Optional[dict[str, Any]] = None
+        self.settings = SettingsPanel(self)
+        self.settings.setFixedWidth(340)
+        self.settings.train_button.clicked.connect(self.train)
+        self.run_started.connect(self._run_started, Qt.ConnectionType.QueuedConnection)
+
+        self.header = QLabel("Pick a version and a preset, then press Train.", self)
+        self.header.setObjectName("run-header")
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # text changes never relayout
+        self.cancel_button = QPushButton("Cancel run", self)
+        self.cancel_button.setObjectName("cancel-run")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setObjectName("resume-run")
+        self.resume_button.setToolTip("Continue a cancelled or failed run from its last checkpoint")
+        self.resume_button.clicked.connect(self.resume)
+        self.charts = RunCharts(self)
+        self.log = QPlainTextEdit(self)
+        self.log.setObjectName("run-log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumHeight(150)
+        self.log.setFont(QFont("monospace", 9))
+        self.log.hide()
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("runs-table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.compare_button = QPushButton("Compare", self)
+        self.compare_button.setObjectName("compare-runs")
+        self.compare_button.setToolTip("Select two or more runs (Ctrl+click) to compare their curves and settings")
+        self.compare_button.clicked.connect(self.compare)
+
+        top = QWidget(self)
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        header_row = QHBoxLayout()
+        header_row.addWidget(self.header, 1)
+        header_row.addWidget(self.cancel_button)
+        header_row.addWidget(self.resume_button)
+        top_layout.addLayout(header_row)
+        top_layout.addWidget(self.charts, 1)
+        top_layout.addWidget(self.log)
+        bottom = QWidget(self)
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        history_row = QHBoxLayout()
+        history_label = QLabel("<b>Run history</b> — select a run to see its curves; select two or more to compare",
+                               self)
+        history_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        history_row.addWidget(history_label, 1)
+        history_row.addWidget(self.compare_button)
+        bottom_layout.addLayout(history_row)
+        bottom_layout.addWidget(self.table, 1)
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        right.addWidget(top)
+        right.addWidget(bottom)
+        right.setSizes([560, 260])
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.settings)
+        layout.addWidget(right, 1)
+        self.setFocusProxy(self.settings.train_button)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self._tick)
+        self._update_buttons()
+
+    # -- workspace and data -------------------------------------------------------------------------------------------
+    def set_workspace(self, ws: Optional["Workspace"]) -> None:
+        """Show the versions and runs of ``ws``."""
+        super().set_workspace(ws)
+        self.job, self.job_run, self.shown_run = None, None, None
+        self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
+
+    def refresh(self, what: set[str]) -> None:
+        """Runs change through this page; versions and models are re-read when the page is shown."""
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
+        """Re-read versions and runs when the page comes into view, and follow the selected run while shown."""
+        super().showEvent(event)
+        self.reload(select=self.selected_run())
+        self.timer.start()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 (Qt)
+        """Nothing is polled while the page is hidden."""
+        super().hideEvent(event)
+        self.timer.stop()
+
+    def reload(self, select: Optional[int] = None) -> None:
+        """Re-read versions and the run history; select run ``select`` (default: the newest)."""
+        if self.ws is None:
+            self.settings.set_versions([])
+            self.runs = []
+        else:
+            self.settings.set_versions([(v.id, v.name) for v in reversed(list_versions(self.ws))])
+            self.runs = list_runs(self.ws)
+        selected = {select} if select is not None else set(self.selected_runs())
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        self.table.setRowCount(len(self.runs))
+        for row, run in enumerate(self.runs):
+            epochs = f"{run['epochs_done']}/{run['epochs']}" if run["epochs"] else str(run["epochs_done"])
+            cells = [str(run["run_id"]), run["state"], run["version"], run["preset"] or "—", epochs,
+                     _fmt(run["metrics"].get("map50")), run["model"] or "—"]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(RUN_ROLE, run["run_id"])
+                if col == 1:
+                    item.setForeground(_brush(STATE_COLORS.get(run["state"], "#000000")))
+                self.table.setItem(row, col, item)
+        if not selected and self.runs:
+            selected = {self.runs[0]["run_id"]}
+        for row, run in enumerate(self.runs):
+            if run["run_id"] in selected:
+                self.table.selectionModel().select(
+                    self.table.model().index(row, 0),
+                    self.table.selectionModel().SelectionFlag.Select | self.table.selectionModel().SelectionFlag.Rows)
+        self.table.blockSignals(False)
+        self._selection_changed()
+
+    def selected_runs(self) -> list[int]:
+        """The ids of the selected runs, in table order (newest first)."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.runs[r]["run_id"] for r in rows if r < len(self.runs)]
+
+    def selected_run(self) -> Optional[int]:
+        """The run whose curves are shown: the first selected one."""
+        runs = self.selected_runs()
+        return runs[0] if runs else None
+
+    def settled(self) -> bool:
+        """True when no training job of this page runs and the page has caught up with its end."""
+        return self.job is None
+
+    def _selection_changed(self) -> None:
+        self.shown_run = None
+        self._show_run()
+        self._update_buttons()
+
+    def _tick(self) -> None:
+        """Follow the selected run while it is going (one catalog read a second)."""
+        if self.ws is None or not self.isVisible():
+            return
+        if self.shown_run is not None and self.shown_run["state"] in FINAL_STATES and self.settled():
+            return
+        before = self.shown_run
+        self._show_run()
+        now = self.shown_run
+        if now is not None and (before is None or (before["state"], before["epochs_done"]) !=
+                                (now["state"], now["epochs_done"])):
+            self._update_row(now)
+            self._update_buttons()
+
+    def _show_run(self) -> None:
+        """Curves, header and (for a failed run) error and log tail of the selected run."""
+        run_id = self.selected_run()
+        if run_id is None or self.ws is None:
+            self.shown_run = None
+            self.charts.show_epochs([])
+            self.header.setText("No runs yet: pick a version and a preset, then press Train."
+                                if self.ws is not None else "")
+            self.log.hide()
+            return
+        try:
+            run = get_run(self.ws, run_id)
+        except CvopsError:
+            return
+        self.shown_run = run
+        self.charts.show_epochs(run["epochs_table"], run["epochs"])
+        self.header.setText(self._header(run))
+        if run["state"] == "failed" or (run["state"] == "cancelled" and run["error"]):
+            self.log.setPlainText(f"{run['error'] or 'failed'}\n\n{run.get('log_tail') or ''}".rstrip())
+            self.log.show()
+        else:
+            self.log.hide()
+
+    def _header(self, run: dict[str, Any]) -> str:
+        state = run["state"]
+        total = run["epochs"] or "?"
+        parts = [f"<b>Run {run['run_id']}</b>", f"<span style='color:{STATE_COLORS.get(state, '#000')}'>"
+                 f"<b>{state}</b></span>", f"epoch {run['epochs_done']}/{total}", f"device {run['device']}",
+                 f"{run['version']} · {run['preset'] or '—'} · {Path(str(run['architecture'])).name}"]
+        if state == "running" and run["started_at"] and run["epochs_done"] and run["epochs"]:
+            mean = (time.time() - run["started_at"]) / run["epochs_done"]
+            parts.append(f"ETA ≈ {_duration(mean * max(run['epochs'] - run['epochs_done'], 0))}")
+        elif run["duration_s"]:
+            parts.append(f"took {_duration(run['duration_s'])}")
+        if run["model"]:
+            parts.append(f"model <b>{run['model']}</b> · mAP50 {_fmt(run['metrics'].get('map50'))}")
+        return " &nbsp;·&nbsp; ".join(parts)
+
+    def _update_row(self, run: dict[str, Any]) -> None:
+        """Refresh the history row of ``run`` without re-reading the whole history."""
+        for row, entry in enumerate(self.runs):
+            if entry["run_id"] == run["run_id"]:
+                self.runs[row] = {**entry, **{k: run[k] for k in entry if k in run}}
+                self.table.item(row, 1).setText(run["state"])
+                self.table.item(row, 1).setForeground(_brush(STATE_COLORS.get(run["state"], "#000000")))
+                self.table.item(row, 4).setText(f"{run['epochs_done']}/{run['epochs']}")
+                self.table.item(row, 5).setText(_fmt(run["metrics"].get("map50")))
+                self.table.item(row, 6).setText(run["model"] or "—")
+
+    def _update_buttons(self) -> None:
+        idle = self.settled()
+        run = self.shown_run
+        self.settings.train_button.setEnabled(self.ws is not None and idle and self.settings.version.count() > 0)
+        self.cancel_button.setEnabled(run is not None and run["state"] not in FINAL_STATES)
+        self.resume_button.setEnabled(idle and run is not None and run["state"] in ("cancelled", "failed"))
+        self.compare_button.setEnabled(len(self.selected_runs()) >= 2)
+
+    # -- jobs ---------------------------------------------------------------------------------------------------------
+    def _start(self, title: str, fn: Callable[..., RunResult], run_id: Optional[int] = None) -> Job:
+        def done(result: RunResult) -> None:
+            self.window_.notify(f"run {result.run_id} {result.state}"
+                                + (f": model {result.model}" if result.model else "")
+                                + (f" ({result.error})" if result.error and result.state != "finished" else ""))
+            self._job_ended()
+
+        self.job_run = run_id
+        self.job = self.window_.run_job(title, fn, done)
+        for signal in (self.job.signals.failed, self.job.signals.cancelled):
+            signal.connect(self._job_ended, Qt.ConnectionType.QueuedConnection)
+        self._update_buttons()
+        return self.job
+
+    def _job_ended(self, *_: Any) -> None:
+        self.job = None
+        self.reload(select=self.job_run if self.job_run is not None else self.selected_run())
+        self.window_.changed("models", "runs")
+
+    def _run_started(self, run_id: int) -> None:
+        self.job_run = run_id
+        self.reload(select=run_id)
+
+    def train(self) -> Optional[Job]:
+        """Start a run with the panel's settings: start_run and supervise in one background job."""
+        if self.ws is None or not self.settled() or self.settings.version.currentData() is None:
+            return None
+        source, version, values = self.ws, self.settings.version.currentData(), self.settings.values()
+        started = self.run_started
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> RunResult:
+            progress(0.0, "preparing the dataset")
+            with source.reopen() as ws2:
+                run_id = start_run(ws2, version, **values)
+                started.emit(run_id)
+                progress(0.0, "starting")
+                return supervise(ws2, run_id, progress=progress, cancel=cancel)
+
+        self.header.setText(f"Preparing <b>{self.settings.version.currentText()}</b> for training…")
+        return self._start(f"Train {self.settings.version.currentText()} ({values['preset']})", job)
+
+    def cancel(self) -> None:
+        """Stop the selected run: through its job when this page supervises it, else through the cancel file."""
+        run_id = self.selected_run()
+        if run_id is None or self.ws is None:
+            return
+        if self.job is not None and self.job_run == run_id:
+            self.job.cancel.cancel()
+        else:
+            cancel_run(self.ws, run_id)
+        self.cancel_button.setEnabled(False)
+        self.header.setText(self.header.text() + " &nbsp;·&nbsp; cancelling…")
+
+    def resume(self) -> Optional[Job]:
+        """Continue the selected cancelled or failed run from its last checkpoint."""
+        run = self.shown_run
+        if self.ws is None or run is None or not self.settled() or run["state"] not in ("cancelled", "failed"):
+            return None
+        source, run_id = self.ws, run["run_id"]
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> RunResult:
+            with source.reopen() as ws2:
+                return resume(ws2, run_id, progress=progress, cancel=cancel)
+
+        job_ = self._start(f"Resume run {run_id}", job, run_id)
+        QTimer.singleShot(300, self._tick)
+        return job_
+
+    def compare(self) -> None:
+        """Open the comparison of the selected runs."""
+        from cvops_app.dialogs.compare_runs import CompareRunsDialog
+
+        runs = self.selected_runs()
+        if self.ws is None or len(runs) < 2:
+            return
+        dialog = CompareRunsDialog(self, self.ws, list(reversed(runs)))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.compare_dialog = dialog

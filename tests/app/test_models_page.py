@@ -1,0 +1,137 @@
+"""The Models page through the real main window: two models from tiny real runs (24 demo images, 64 px, CPU) are
+listed with their lineage, Promote moves the champion's ★, and Evaluate… runs an evaluation in the background and
+opens its view, where a confusion-matrix cell lists its images and double-clicking one opens the annotator; the Train
+page compares the two runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from cvops.demo import run_demo
+from cvops.training import train
+from cvops.workspace import Workspace
+from cvops_app.mainwindow import MainWindow
+from cvops_app.pages.evaluation import EvaluationDialog
+from cvops_app.pages.models import EvaluateDialog, ModelsPage
+from cvops_app.pages.train import TrainPage
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo workspace with two finished runs (2 and 3 epochs), so models m1 and m2."""
+    root = tmp_path_factory.mktemp("models") / "ws"
+    run_demo(root, count=24)
+    with Workspace.open(root) as ws:
+        for epochs in (2, 3):
+            result = train(ws, "v1", epochs=epochs, imgsz=64, batch=8, device="cpu")
+            assert result.state == "finished", result.error
+    return root
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
+    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    root = tmp_path / "ws"
+    shutil.copytree(trained, root)
+    main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
+    qtbot.addWidget(main)
+    main.resize(1400, 860)
+    main.show()
+    assert main.load_workspace(root)
+    main.show_page("models")
+    yield main
+    main.jobs.cancel_all()
+    main.jobs.wait(60_000)
+    main.close()
+
+
+def _page(window: MainWindow) -> ModelsPage:
+    page = window.pages["models"]
+    assert isinstance(page, ModelsPage)
+    return page
+
+
+def test_lists_models_with_lineage_and_promote_moves_the_star(window: MainWindow) -> None:
+    page = _page(window)
+    assert page.table.rowCount() == 2
+    assert [page.table.item(r, 1).text() for r in range(2)] == ["m1", "m2"]
+    assert page.champion_row() is None
+    assert page.selected().name == "m2"  # the newest is selected
+    details = page.details.toPlainText()
+    m2 = page.selected()
+    assert "v1" in details and m2.version_hash[:12] in details and m2.weights_sha256 in details
+    assert "random initialisation" in details and "epochs" in details
+    assert page.table.item(1, 7).text() == m2.weights_sha256[:12]
+
+    page.table.selectRow(0)
+    assert page.promote_button.isEnabled()
+    page.promote_button.click()
+    assert page.champion_row() == 0 and page.table.item(0, 0).text() == "★"
+    assert not page.promote_button.isEnabled()  # already the champion
+    page.table.selectRow(1)
+    page.promote_button.click()
+    assert page.champion_row() == 1 and page.table.item(0, 0).text() == ""
+    assert page.details.toPlainText().startswith("★ m2")
+
+
+def test_evaluate_then_confusion_cell_lists_images(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    page = _page(window)
+    page.table.selectRow(0)
+    dialog = page.evaluate_selected()
+    assert isinstance(dialog, EvaluateDialog)
+    assert dialog.values() == (page.selected().version_id, "val")
+    dialog.accept()
+    qtbot.waitUntil(lambda: isinstance(page.evaluation_dialog, EvaluationDialog), timeout=WAIT_MS)
+    view = page.evaluation_dialog
+    assert "mAP50" in view.summary.text()
+    assert view.per_class.rowCount() >= 1
+    assert page.evaluations.count() == 1
+
+    # the tiny model misses objects: the background row has counts; clicking such a cell lists its images
+    table = view.confusion
+    last = table.rowCount() - 1
+    column = next(c for c in range(table.columnCount()) if table.item(last, c).text())
+    table.cellClicked.emit(last, column)
+    ids = view.listed_ids()
+    assert ids and int(table.item(last, column).text()) >= 1
+    view.images.setCurrentRow(0)
+    assert view.predictions.rowCount() >= 1
+    assert {view.predictions.item(r, 0).text() for r in range(view.predictions.rowCount())} & {"fn", "wrong_class"}
+
+    view.errors_kind.setCurrentIndex(view.errors_kind.findData("fn"))
+    assert set(view.listed_ids()) >= set(ids)
+    view.images.itemActivated.emit(view.images.item(0))
+    annotate = window.pages["annotate"]
+    assert window.stack.currentWidget() is annotate
+    assert annotate.sequence[annotate.position] == view.listed_ids()[0]
+    view.close()
+
+
+def test_compare_two_runs_from_the_train_page(window: MainWindow) -> None:
+    window.show_page("train")
+    page = window.pages["train"]
+    assert isinstance(page, TrainPage)
+    assert [r["state"] for r in page.runs] == ["finished", "finished"]
+    assert not page.compare_button.isEnabled()  # one run selected
+    page.table.selectAll()
+    assert page.compare_button.isEnabled()
+    page.compare_button.click()
+    dialog = page.compare_dialog
+    assert dialog.run_ids == [1, 2]  # oldest first: deltas are against run 1
+    assert "epochs" in dialog.differing_keys()
+    row = dialog.differing_keys().index("epochs")
+    assert [dialog.settings_table.item(row, c).text() for c in (1, 2)] == ["2", "3"]
+    for chart in dialog.charts:
+        assert len(chart.curves) == 2 and sorted(len(c.getData()[0]) for c in chart.curves.values()) == [2, 3]
+    assert dialog.bars.getPlotItem().legend is not None
+    bars = [i for i in dialog.bars.getPlotItem().items if i.__class__.__name__ == "BarGraphItem"]
+    assert len(bars) == 2  # one group member per run
+    dialog.close()
