@@ -140,8 +140,10 @@ class RunCharts(QWidget):
             ranges = self._ranges_for(index, last, loss_max)
             if index == 0:
                 self._apply(index, ranges, data)
-            else:  # one chart per event-loop turn: the GUI thread never repaints all three at once
-                QTimer.singleShot(STAGGER_MS * index, lambda i=index, r=ranges, d=data: self._apply(i, r, d))
+            else:  # one chart per event-loop turn: the GUI thread never repaints all three at once; the chart is
+                # the timer's context, so a closed page drops the call
+                QTimer.singleShot(STAGGER_MS * index, self.charts[index],
+                                  lambda i=index, r=ranges, d=data: self._apply(i, r, d))
 
     def _apply(self, index: int, ranges: tuple[float, float, float],
                data: list[tuple[str, list[float], list[float], str]]) -> None:

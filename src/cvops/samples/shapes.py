@@ -44,6 +44,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _contrasting(color: np.ndarray, background: np.ndarray) -> tuple[int, int, int]:
+    """A random color pushed dark on a light background and light on a dark one, so every labelled shape is
+    visible (a shape the color of its background would be a label no one could see)."""
+    c = color.astype(np.float32)
+    c = c * 0.3 if float(background.mean()) > 127 else 255 - (255 - c) * 0.3
+    return (int(c[0]), int(c[1]), int(c[2]))
+
+
 def _shape(rng: np.random.Generator, label: str, cx: float, cy: float, r: float) -> list[list[float]]:
     if label == "circle":
         return [[cx + r * math.cos(a), cy + r * math.sin(a)] for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)]
@@ -77,7 +85,7 @@ def generate(out_dir: Path, count: int = 128, size: int = 256, seed: int = 0, ma
             placed.append((cx, cy, r))
             label = CLASSES[int(rng.integers(0, len(CLASSES)))]
             poly = _shape(rng, label, cx, cy, r)
-            color = tuple(int(c) for c in rng.integers(0, 256, size=3))
+            color = _contrasting(rng.integers(0, 256, size=3), img[int(cy), int(cx)])
             pts = np.array(poly, dtype=np.float32)
             cv2.fillPoly(img, [np.round(pts).astype(np.int32)], color, lineType=cv2.LINE_AA)
             x0, y0 = pts.min(axis=0)

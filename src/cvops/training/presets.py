@@ -1,13 +1,19 @@
 """Training presets: a small, documented table of sensible starting points.
 
 =========  ==============  =====  ======  ========  =====  ==========================================================
-preset     model           imgsz  epochs  patience  batch  augmentation
+preset     model           imgsz  epochs  patience  batch  augmentation and schedule
 =========  ==============  =====  ======  ========  =====  ==========================================================
-fast       yolo11n.yaml    320    30      10        16     Ultralytics defaults (mosaic, HSV jitter, left-right flip);
-                                                           mosaic switched off for the last 10 epochs
-balanced   yolo11s.yaml    640    100     30        16     defaults as above
-accurate   yolo11m.yaml    640    200     50        8      defaults plus mixup 0.1 and a longer mosaic-free tail (15)
+fast       yolo11n.yaml    320    30      10        8      Ultralytics' augmentation (mosaic, HSV jitter, left-right
+                                                           flip), mosaic off for the last 10 epochs; AdamW lr 0.002, no
+                                                           warm-up, an optimizer step every batch (nbs 8)
+balanced   yolo11s.yaml    640    100     30        16     Ultralytics defaults; mosaic off for the last 10 epochs
+accurate   yolo11m.yaml    640    200     50        8      Ultralytics defaults plus mixup 0.1; mosaic off for the last 15
 =========  ==============  =====  ======  ========  =====  ==========================================================
+
+The fast preset is tuned for small datasets and few epochs: Ultralytics' defaults accumulate gradients up to a nominal
+batch of 64 and warm up for at least 100 steps, so a 100-image dataset gets under two optimizer steps an epoch and
+spends a 15-epoch run warming up (measured on the demo shapes at 160 px, 15 epochs: mAP50 0.001 with the defaults,
+0.64 with these settings).
 
 Models are built from their architecture YAML (random initialisation), since the workbench never downloads
 pretrained weights; pass ``weights=`` to :func:`cvops.training.runner.start_run` to start from a local ``.pt`` file.
@@ -24,7 +30,7 @@ from cvops.errors import ValidationError
 
 @dataclass(frozen=True)
 class Preset:
-    """One row of the preset table; ``augment`` holds extra Ultralytics train arguments."""
+    """One row of the preset table; ``augment`` holds extra Ultralytics train arguments (augmentation, schedule)."""
 
     name: str
     model: str
@@ -37,9 +43,10 @@ class Preset:
 
 
 PRESETS: Mapping[str, Preset] = MappingProxyType({
-    "fast": Preset("fast", "yolo11n.yaml", 320, 30, 10, 16,
+    "fast": Preset("fast", "yolo11n.yaml", 320, 30, 10, 8,
                    "smallest model at low resolution: a quick first check that the data trains",
-                   MappingProxyType({"close_mosaic": 10})),
+                   MappingProxyType({"close_mosaic": 10, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0,
+                                     "nbs": 8})),
     "balanced": Preset("balanced", "yolo11s.yaml", 640, 100, 30, 16,
                        "small model at full resolution: the usual choice",
                        MappingProxyType({"close_mosaic": 10})),
