@@ -356,6 +356,40 @@ def _m8_evaluations(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_eval_predictions_image ON eval_predictions(evaluation_id, image_id)")
 
 
+def _m9_exports(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            format TEXT NOT NULL,
+            precision TEXT NOT NULL CHECK (precision IN ('fp32', 'fp16', 'int8')),
+            imgsz INTEGER NOT NULL,
+            dynamic INTEGER NOT NULL DEFAULT 0,
+            opset INTEGER,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            verify TEXT,
+            verified_at REAL,
+            passed INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX idx_exports_model ON exports(model_id, id)")
+    db.execute(
+        """CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            export_id INTEGER REFERENCES exports(id),
+            bundle TEXT NOT NULL,
+            target TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            report TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -365,6 +399,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (6, "training runs supervised by the core and their per-epoch metrics", _m6_training_runs),
     (7, "model registry with lineage; task, environment and resolved hyperparameters of runs", _m7_models),
     (8, "evaluations: metrics, per-class results, confusion matrix, per-image outcomes and predictions", _m8_evaluations),
+    (9, "model exports with their verification results, and deployments", _m9_exports),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
