@@ -29,10 +29,38 @@ def _no_font(*args: Any, **kwargs: Any) -> None:
     """Stand-in for ``check_font``: fonts are only used by plots, which runs turn off."""
 
 
+_ALIASES = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "opencv-python": ("opencv-python",
+            "opencv-python-headless", "opencv-contrib-python")}
+
+
+def _installed(requirement: str) -> bool:
+    """Whether an installed distribution satisfies ``requirement`` (``name>=1.2,<2``)."""
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement:
+        return False
+    for dist in _ALIASES.get(req.name.lower(), (req.name,)):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        if not req.specifier or req.specifier.contains(version, prereleases=True):
+            return True
+    return False
+
+
 def _no_requirements(requirements: Any = (), *args: Any, **kwargs: Any) -> bool:
-    """Stand-in for ``check_requirements``: refuse to pip-install anything."""
-    raise OfflineError(f"Ultralytics wanted to install {requirements!r}; the workbench trains offline, "
-                       "install the package into the environment first")
+    """Stand-in for ``check_requirements``: fine when installed, never pip-installs anything."""
+    wanted = [requirements] if isinstance(requirements, str) else list(requirements or ())
+    missing = [str(r) for r in wanted if not _installed(str(r))]
+    if missing:
+        raise OfflineError(f"Ultralytics wanted to install {missing!r}; the workbench works offline, "
+                           "install the package into the environment first")
+    return True
 
 
 def _offline_check_amp(model: Any) -> bool:
