@@ -206,3 +206,13 @@ def test_csv_watcher_turns_results_rows_into_epoch_events(tmp_path: Path) -> Non
     events = [json.loads(line) for line in events_path.read_text().splitlines()]
     assert [(e["epoch"], e["metrics"]["metrics/mAP50(B)"]) for e in events] == [(1, 0.1), (2, 0.3)]
     assert "time" not in events[0]["metrics"]
+
+
+def test_offline_requirement_check_accepts_installed_packages_only() -> None:
+    from cvops.training.offline import OfflineError, _no_requirements
+
+    assert _no_requirements(["onnx>=1.12.0,<2.0.0", "onnxruntime", "numpy"]) is True  # onnxruntime-gpu counts
+    with pytest.raises(OfflineError, match="surely-not-installed"):
+        _no_requirements("surely-not-installed>=1")
+    with pytest.raises(OfflineError):
+        _no_requirements(["onnx>=99"])
