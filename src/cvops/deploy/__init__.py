@@ -1,0 +1,1 @@
+"""Export, verification, edge bundles and deployment of registered models."""
