@@ -27,13 +27,20 @@ run: $(STAMP)
 	fi
 
 ## demo: (re)build the demo workspace from the synthetic shapes dataset, then train (fast preset, CPU-sized),
-## register and evaluate a model on it
+## register and evaluate a model on it; export the champion to ONNX, verify it (the gate), bundle it into
+## $(DEMO_DIR)/edge-bundle and deploy that to $(DEMO_DIR)/deployed, where its selftest runs
 DEMO_TRAIN ?= --preset fast --epochs 15 --imgsz 160
+DEMO_LAST_EXPORT = $(BIN)/cvops -w $(DEMO_DIR) export --list --json | $(BIN)/python -c "import json, sys; print(json.load(sys.stdin)[-1]['id'])"
 demo: $(STAMP)
 	$(BIN)/cvops demo $(DEMO_DIR) --force
 	$(BIN)/cvops -w $(DEMO_DIR) train --version v1 $(DEMO_TRAIN)
 	$(BIN)/cvops -w $(DEMO_DIR) models promote latest
 	$(BIN)/cvops -w $(DEMO_DIR) evaluate champion
+	$(BIN)/cvops -w $(DEMO_DIR) export champion --format onnx
+	$(BIN)/cvops -w $(DEMO_DIR) verify $$($(DEMO_LAST_EXPORT))
+	rm -rf $(DEMO_DIR)/edge-bundle
+	$(BIN)/cvops -w $(DEMO_DIR) bundle $$($(DEMO_LAST_EXPORT)) $(DEMO_DIR)/edge-bundle
+	$(BIN)/cvops -w $(DEMO_DIR) deploy $(DEMO_DIR)/edge-bundle --to $(DEMO_DIR)/deployed
 
 ## test: the whole test suite (the CI command)
 test: $(STAMP)

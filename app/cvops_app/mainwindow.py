@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or settings_mod.load(settings_path)
         self.ws: Optional[Workspace] = None
         self.jobs = JobManager(self)
+        self.export_wizard: Optional[QWidget] = None  # the last export wizard opened
         self.setWindowTitle(APP_NAME)
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
             self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self).exec(), "Ctrl+I"),
             self._action(file, "Import &dataset…", lambda: importing.ImportDatasetDialog(self).exec(), "Ctrl+Shift+I"),
             self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self).exec(), "Ctrl+E"),
+            self._action(file, "Export &model…", lambda: self.export_model()),
         ]
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -135,6 +137,7 @@ class MainWindow(QMainWindow):
             self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo),
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z"),
             self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self).exec(), "Ctrl+K"),
+            self._action(edit, "&Pre-label…", self.prelabel),
         ]
         view = self.menuBar().addMenu("&View")
         for n, (name, page) in enumerate(self.pages.items(), start=1):
@@ -222,6 +225,24 @@ class MainWindow(QMainWindow):
         for page in self.pages.values():
             page.refresh(kinds)
         self.data_changed.emit(kinds)
+
+    def prelabel(self) -> None:
+        """Edit ▸ Pre-label…: model suggestions for the unlabeled (or the selected) images."""
+        from cvops_app.dialogs.prelabel import PrelabelDialog
+
+        if self.ws is not None:
+            PrelabelDialog(self, self.pages["images"].selected_ids()).exec()
+
+    def export_model(self, model_id: Optional[int] = None) -> Any:
+        """File ▸ Export model… (and the Models page's Export…): the export → verify → bundle → deploy wizard for
+        ``model_id`` (default: the champion)."""
+        from cvops_app.dialogs.export_wizard import open_export_wizard
+
+        previous = self.export_wizard
+        if previous is not None and getattr(previous, "job", None) is None:
+            previous.deleteLater()  # closed, with nothing running any more
+        self.export_wizard = open_export_wizard(self, model_id)
+        return self.export_wizard
 
     def undo(self) -> None:
         """Undo the last edit in the workspace (operation log)."""

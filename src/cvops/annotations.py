@@ -335,6 +335,51 @@ class AnnotationEditor:
                 self.log.record("annotation.delete", f"delete {len(changes)} annotation(s)", changes)
         return len(ids)
 
+    def replace(self, remove_ids: Iterable[int], items: Iterable[NewAnnotation], description: str,
+                action: str = "annotation.replace") -> list[int]:
+        """Remove annotations and add others as one operation (one undo step); return the new ids. Pre-labeling
+        replaces a model's pending suggestions this way."""
+        with transaction(self.db) as conn:
+            changes: list[Change] = []
+            for aid in dict.fromkeys(remove_ids):
+                row = row_dict(conn, "annotations", aid)
+                if row is None:
+                    raise NotFoundError(f"no annotation {aid}")
+                changes.append({"table": "annotations", "op": "delete", "row": row})
+            tags: set[tuple[int, int]] = set()
+            cache: dict[Any, Any] = {}
+            rows = [self._new_row(item, True, tags, cache) for item in items]
+            ids = list(self.log.next_ids("annotations", len(rows))) if rows else []
+            if rows:
+                changes.append({"table": "annotations", "op": "insert_rows", "columns": ["id", *rows[0]],
+                                "rows": [[aid, *row.values()] for aid, row in zip(ids, rows)]})
+            if changes:
+                self.log.record(action, description, changes)
+        return ids
+
+    def accept_suggestions(self, annotation_ids: Iterable[int], description: str = "") -> int:
+        """Turn model suggestions (source ``model``) into manual annotations, as one undo step; the model and its
+        confidence move into the attributes (``suggested_by``, ``suggested_confidence``) for provenance. Manual
+        annotations among the ids are left as they are; return how many were accepted."""
+        with transaction(self.db) as conn:
+            changes: list[Change] = []
+            now = time.time()
+            for aid in dict.fromkeys(annotation_ids):
+                row = row_dict(conn, "annotations", aid)
+                if row is None:
+                    raise NotFoundError(f"no annotation {aid}")
+                if row["source"] != "model":
+                    continue
+                attributes = json.loads(row["attributes"] or "{}")
+                attributes.update({"suggested_by": row["model_id"], "suggested_confidence": row["confidence"]})
+                after = {"source": "manual", "model_id": None, "confidence": None,
+                         "attributes": json.dumps(attributes, sort_keys=True), "updated_at": now}
+                changes.append({"table": "annotations", "op": "update", "id": aid,
+                                "before": {k: row[k] for k in after}, "after": after})
+            if changes:
+                self.log.record("annotation.accept", description or f"accept {len(changes)} suggestion(s)", changes)
+        return len(changes)
+
     def paste(self, image_id: int, shapes: Sequence[Annotation], description: str = "") -> list[int]:
         """Copy ``shapes`` (from any image) onto ``image_id`` as manual annotations, clipped to its size, as one
         undo step. Tags the image already has are left out."""

@@ -549,7 +549,9 @@ def main() -> None:
     cli(prog_name="cvops")
 
 
-from cvops import cli_check, cli_training, cli_versions  # noqa: E402,F401  (register the commands they define)
+from cvops import (  # noqa: E402,F401  (register the commands they define)
+    cli_bundle, cli_check, cli_export, cli_prelabel, cli_training, cli_versions,
+)
 
 
 if __name__ == "__main__":

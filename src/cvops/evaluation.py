@@ -10,6 +10,10 @@ the predictions themselves: ``predict`` runs class-wise NMS with one label per b
 per box (``multi_label``), and images are letterboxed slightly differently (no rectangular batches). Both move mAP
 by well under 0.02 on ordinary data.
 
+Prediction is pluggable (:class:`Predictor`): :class:`YoloPredictor` (Ultralytics ``predict``, the default) or any
+other runtime, e.g. ``cvops.deploy.verify`` feeding onnxruntime and a raw PyTorch forward the same letterboxed input.
+:func:`score` computes the same metrics without storing anything.
+
 Segmentation models are evaluated on boxes: their predicted boxes against the bounding boxes of the ground-truth
 polygons (mask mAP is not computed). Tags have no geometry and are ignored.
 
@@ -33,9 +37,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
@@ -52,8 +57,9 @@ from cvops.versions import VersionRef, get_version, version_classes
 if TYPE_CHECKING:
     from cvops.workspace import Workspace
 
-__all__ = ["OUTCOMES", "REVIEW_CONF", "EvaluationResult", "confusion_cell_images", "error_images", "evaluate",
-           "get_evaluation", "image_outcomes", "image_predictions", "list_evaluations"]
+__all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvaluationResult", "Predictor", "YoloPredictor",
+           "confusion_cell_images", "error_images", "evaluate", "get_evaluation", "image_outcomes",
+           "image_predictions", "list_evaluations", "score"]
 
 MATCH_IOU = 0.5  # review outcomes and confusion matrix
 POOR_LOC_IOU = 0.1
@@ -245,21 +251,54 @@ def _metrics(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls:
     return means, per, curves
 
 
-def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[VersionRef] = None, split: str = "val",
-             conf: float = 0.001, iou: float = 0.7, progress: Optional[Progress] = None,
-             cancel: Optional[CancelToken] = None, batch: int = 16, device: str = "cpu",
-             review_conf: float = REVIEW_CONF) -> EvaluationResult:
-    """Evaluate a registered model on one split of a dataset version (its own version when ``version_ref`` is None)
-    and store the result; see the module doc for the metrics, the class mapping and the review outcomes.
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One image's predictions: boxes ``(N, 4)`` x1, y1, x2, y2 in the pixels of the array predicted on, confidences
+``(N,)`` and model class indices ``(N,)``."""
 
-    ``conf`` and ``iou`` are the prediction thresholds (confidence floor and NMS IoU, Ultralytics' validation
-    defaults); ``review_conf`` is the confidence from which predictions get a review outcome and are stored.
-    Raises :class:`NotFoundError` for an unknown model or version or a missing weights file,
-    :class:`ValidationError` for an empty split, unusable weights or no shared class, and
-    :class:`cvops.jobs.Cancelled` when ``cancel`` is triggered (checked between batches; nothing is stored).
+
+class Predictor(Protocol):
+    """What :func:`evaluate` and :func:`score` predict with: Ultralytics (the default, :class:`YoloPredictor`) or any
+    other runtime (``cvops.deploy.verify`` plugs in onnxruntime and a raw PyTorch forward).
+
+    ``imgsz`` is the model's input size. With ``resize`` true the evaluation shrinks each image's long side to
+    ``imgsz`` first (``cv2.INTER_AREA``, as Ultralytics' validation loader does) and maps the boxes back; with it
+    false the predictor gets the full-size oriented image and letterboxes it itself.
     """
-    progress = progress or no_progress
-    started = time.monotonic()
+
+    imgsz: int
+    resize: bool
+
+    def __call__(self, images: list[np.ndarray], conf: float, iou: float) -> list[Detections]:
+        """Predictions per BGR image."""
+        ...
+
+
+class YoloPredictor:
+    """Ultralytics ``YOLO.predict`` (its own letterbox and NMS) on ``device``."""
+
+    resize = True
+
+    def __init__(self, yolo: Any, device: str = "cpu") -> None:
+        self.yolo = yolo
+        self.device = device
+        self.imgsz = int((yolo.overrides or {}).get("imgsz") or 640)
+
+    def __call__(self, images: list[np.ndarray], conf: float, iou: float) -> list[Detections]:
+        results = self.yolo.predict(images, imgsz=self.imgsz, conf=conf, iou=iou, device=self.device, verbose=False)
+        return [(r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy(), r.boxes.cls.cpu().numpy()) for r in results]
+
+
+@dataclass
+class _Setup:
+    model: dict[str, Any]
+    info: Any
+    items: list[tuple[int, Path, list[Any]]]
+    model_ids: list[int]
+    names: dict[int, str]
+
+
+def _setup(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[VersionRef], split: str) -> _Setup:
+    """The model row, the version, the split's items and the class mapping; the input checks of :func:`evaluate`."""
     model = _model_row(ws, model_ref)
     info = get_version(ws, model["version_id"] if version_ref is None else version_ref)
     if split not in SPLITS:
@@ -279,26 +318,28 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
     names = {c["id"]: c["name"] for c in vclasses}
     for c, cid in zip(model["classes"], model_ids):
         names.setdefault(cid, c.get("name", str(cid)))
-    space = list(model_ids)  # evaluation class index -> workspace class id
-    progress(0.0, f"loading model {model['name']}")
-    _ensure_offline(ws)
-    yolo = _load_model(model)
-    imgsz = int((yolo.overrides or {}).get("imgsz") or 640)
+    return _Setup(model, info, items, model_ids, names)
+
+
+def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: float, progress: Progress,
+             cancel: Optional[CancelToken], batch: int, review_conf: float) -> dict[str, Any]:
+    """Predict every image of the split and compute the metrics, per-class table, confusion matrix, PR curves and
+    review rows (nothing is stored)."""
+    space = list(s.model_ids)  # evaluation class index -> workspace class id
     stats: dict[str, list[np.ndarray]] = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
     image_rows: list[tuple[int, ...]] = []
     pred_rows: list[tuple[Any, ...]] = []
     instances: dict[int, int] = {}
-    missing = 0
-    done = 0
-    for start in range(0, len(items), max(1, batch)):
+    missing = done = 0
+    items, step = s.items, max(1, batch)
+    for start in range(0, len(items), step):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        chunk = [it for it in items[start:start + max(1, batch)] if it[1].is_file()]
-        missing += min(len(items) - start, max(1, batch)) - len(chunk)
-        loaded = [_read_image(iid, path, imgsz) for iid, path, _ in chunk]
-        arrays = [a for a, _ in loaded]
-        results = yolo.predict(arrays, imgsz=imgsz, conf=conf, iou=iou, device=device, verbose=False) if arrays else []
-        for (iid, _, anns), res, (_, (fx, fy)) in zip(chunk, results, loaded):
+        chunk = [it for it in items[start:start + step] if it[1].is_file()]
+        missing += min(len(items) - start, step) - len(chunk)
+        loaded = [_read_image(iid, path, predictor.imgsz if predictor.resize else None) for iid, path, _ in chunk]
+        results = predictor([a for a, _ in loaded], conf, iou) if loaded else []
+        for (iid, _, anns), (boxes, confs, classes), (_, (fx, fy)) in zip(chunk, results, loaded):
             gts = _gt_boxes(anns)
             for cid, _box in gts:
                 if cid not in space:
@@ -307,44 +348,89 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
             pos = {cid: i for i, cid in enumerate(space)}
             gt_cls = np.array([pos[cid] for cid, _ in gts], dtype=np.float32)
             gt_box = np.array([b for _, b in gts], dtype=np.float32).reshape(-1, 4)
-            b = res.boxes
-            p_box = b.xyxy.cpu().numpy() * np.array([fx, fy, fx, fy], dtype=np.float32)
-            p_conf, p_cls = b.conf.cpu().numpy(), b.cls.cpu().numpy().astype(np.float32)
+            p_box = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array([fx, fy, fx, fy], dtype=np.float32)
+            p_conf = np.asarray(confs, dtype=np.float32).reshape(-1)
+            p_cls = np.asarray(classes).reshape(-1).astype(np.float32)
             order = np.argsort(-p_conf, kind="stable")
             p_box, p_conf, p_cls = p_box[order], p_conf[order], p_cls[order]
-            _score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, len(model_ids))
+            _score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, len(s.model_ids))
             counts_img = _review_image(pred_rows, iid, p_box, p_conf, p_cls, gt_box, gt_cls, space, review_conf)
             image_rows.append((iid, *counts_img))
-        done += min(len(items) - start, max(1, batch))
+        done += min(len(items) - start, step)
         progress(0.95 * done / len(items), f"evaluated {done}/{len(items)} images")
     if cancel is not None:
         cancel.raise_if_cancelled()
     if missing == len(items):
-        raise ValidationError(f"none of the {len(items)} images of split {split!r} of version {info.name} is in the "
-                              "image store (purged?)")
+        raise ValidationError(f"none of the {len(items)} images of split {split!r} of version {s.info.name} is in "
+                              "the image store (purged?)")
     cat = {k: np.concatenate(v, 0) if v else np.zeros((0, 10) if k == "tp" else 0) for k, v in stats.items()}
-    means, per_idx, curves = _metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], len(model_ids))
+    means, per_idx, curves = _metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], len(s.model_ids))
     totals = {k: sum(r[i + 1] for r in image_rows) for i, k in enumerate(("tp", "fp", "fn", "poor_loc",
                                                                            "wrong_class"))}
     totals["predictions"] = totals["tp"] + totals["fp"] + totals["poor_loc"] + totals["wrong_class"]
     metrics = {**means, "instances": sum(instances.values()), **totals}
     per_class = []
     for i, cid in enumerate(space):
-        known, n = i < len(model_ids), instances.get(cid, 0)
+        known, n = i < len(s.model_ids), instances.get(cid, 0)
         if not known:  # the model cannot find it: every instance is missed
             m = {"precision": None, "recall": 0.0, "ap50": None, "ap": None}
         elif n:
             m = per_idx.get(i, {"precision": 0.0, "recall": 0.0, "ap50": 0.0, "ap": 0.0})
         else:  # no instances in this split: nothing to measure
             m = {"precision": None, "recall": None, "ap50": None, "ap": None}
-        per_class.append({"class_id": cid, "name": names.get(cid, str(cid)), "instances": n, "known": known, **m})
-    unknown = [{"class_id": cid, "name": names.get(cid, str(cid)), "instances": instances.get(cid, 0)}
-               for cid in space[len(model_ids):]]
-    confusion = _confusion(pred_rows, space, names)
-    pr_curve = {str(model_ids[i]): {"recall": [round(float(v), 4) for v in np.linspace(0, 1, PR_POINTS)],
-                                    "precision": c} for i, c in curves.items()}
-    params = {"imgsz": imgsz, "device": device, "batch": batch, "review_conf": review_conf, "match_iou": MATCH_IOU,
-              "missing_images": missing, "task": model["task"], "boxes_only": True}
+        per_class.append({"class_id": cid, "name": s.names.get(cid, str(cid)), "instances": n, "known": known, **m})
+    unknown = [{"class_id": cid, "name": s.names.get(cid, str(cid)), "instances": instances.get(cid, 0)}
+               for cid in space[len(s.model_ids):]]
+    pr_curve = {str(s.model_ids[i]): {"recall": [round(float(v), 4) for v in np.linspace(0, 1, PR_POINTS)],
+                                      "precision": c} for i, c in curves.items()}
+    return {"metrics": metrics, "per_class": per_class, "unknown": unknown, "pr_curve": pr_curve,
+            "confusion": _confusion(pred_rows, space, s.names), "image_rows": image_rows, "pred_rows": pred_rows,
+            "missing": missing}
+
+
+def score(ws: "Workspace", model_ref: ModelRef, predictor: Predictor, version_ref: Optional[VersionRef] = None,
+          split: str = "val", conf: float = 0.001, iou: float = 0.7, progress: Optional[Progress] = None,
+          cancel: Optional[CancelToken] = None, batch: int = 16) -> dict[str, Any]:
+    """The metrics :func:`evaluate` computes, for any ``predictor`` of the model's classes, without storing them.
+
+    Returns ``{model, version, split, images, missing_images, metrics, per_class, unknown_classes}``; raises as
+    :func:`evaluate` does.
+    """
+    s = _setup(ws, model_ref, version_ref, split)
+    r = _collect(s, split, predictor, conf, iou, progress or no_progress, cancel, batch, REVIEW_CONF)
+    return {"model": s.model["name"], "version": s.info.name, "split": split, "images": len(r["image_rows"]),
+            "missing_images": r["missing"], "metrics": r["metrics"], "per_class": r["per_class"],
+            "unknown_classes": r["unknown"]}
+
+
+def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[VersionRef] = None, split: str = "val",
+             conf: float = 0.001, iou: float = 0.7, progress: Optional[Progress] = None,
+             cancel: Optional[CancelToken] = None, batch: int = 16, device: str = "cpu",
+             review_conf: float = REVIEW_CONF, predictor: Optional[Predictor] = None) -> EvaluationResult:
+    """Evaluate a registered model on one split of a dataset version (its own version when ``version_ref`` is None)
+    and store the result; see the module doc for the metrics, the class mapping and the review outcomes.
+
+    ``conf`` and ``iou`` are the prediction thresholds (confidence floor and NMS IoU, Ultralytics' validation
+    defaults); ``review_conf`` is the confidence from which predictions get a review outcome and are stored.
+    ``predictor`` replaces Ultralytics' ``predict`` on the model's weights (``device`` is then unused).
+    Raises :class:`NotFoundError` for an unknown model or version or a missing weights file,
+    :class:`ValidationError` for an empty split, unusable weights or no shared class, and
+    :class:`cvops.jobs.Cancelled` when ``cancel`` is triggered (checked between batches; nothing is stored).
+    """
+    progress = progress or no_progress
+    started = time.monotonic()
+    s = _setup(ws, model_ref, version_ref, split)
+    model, info = s.model, s.info
+    if predictor is None:
+        progress(0.0, f"loading model {model['name']}")
+        _ensure_offline(ws)
+        predictor = YoloPredictor(_load_model(model), device)
+    r = _collect(s, split, predictor, conf, iou, progress, cancel, batch, review_conf)
+    metrics, image_rows, pred_rows = r["metrics"], r["image_rows"], r["pred_rows"]
+    params = {"imgsz": predictor.imgsz, "device": device, "batch": batch, "review_conf": review_conf,
+              "match_iou": MATCH_IOU, "missing_images": r["missing"], "task": model["task"], "boxes_only": True}
+    if not isinstance(predictor, YoloPredictor):
+        params["predictor"] = type(predictor).__name__
     duration = round(time.monotonic() - started, 3)
     created = time.time()
     with transaction(ws.db):
@@ -353,19 +439,19 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
             "duration_s, metrics, per_class, confusion, pr_curve, unknown_classes, params) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [model["id"], info.id, info.content_hash, split, created, conf, iou, len(image_rows), duration,
-             json.dumps(metrics), json.dumps(per_class), json.dumps(confusion), json.dumps(pr_curve),
-             json.dumps(unknown), json.dumps(params)])
+             json.dumps(metrics), json.dumps(r["per_class"]), json.dumps(r["confusion"]), json.dumps(r["pr_curve"]),
+             json.dumps(r["unknown"]), json.dumps(params)])
         eid = int(cur.lastrowid or 0)
         ws.db.conn.executemany(
             "INSERT INTO eval_images (evaluation_id, image_id, tp, fp, fn, poor_loc, wrong_class) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(eid, *r) for r in image_rows])
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(eid, *row) for row in image_rows])
         ws.db.conn.executemany(
             "INSERT INTO eval_predictions (evaluation_id, image_id, class_id, gt_class_id, x, y, w, h, confidence, "
-            "outcome, iou) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(eid, *r) for r in pred_rows])
+            "outcome, iou) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(eid, *row) for row in pred_rows])
     progress(1.0, f"evaluation {eid}: mAP50 {metrics['map50']:.3f}, mAP50-95 {metrics['map50_95']:.3f}")
-    return EvaluationResult(eid, model["id"], info.id, split, len(image_rows), metrics, per_class, confusion,
-                            pr_curve, unknown, duration, model["name"], info.name, info.content_hash, conf, iou,
-                            created, params)
+    return EvaluationResult(eid, model["id"], info.id, split, len(image_rows), metrics, r["per_class"],
+                            r["confusion"], r["pr_curve"], r["unknown"], duration, model["name"], info.name,
+                            info.content_hash, conf, iou, created, params)
 
 
 def _score_image(stats: dict[str, list[np.ndarray]], p_box: np.ndarray, p_conf: np.ndarray, p_cls: np.ndarray,

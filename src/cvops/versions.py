@@ -104,7 +104,7 @@ def _image_data(ws: "Workspace", ids: Sequence[int]) -> dict[int, tuple[tuple[An
                                       part):
             out[iid] = ((sha, w, h, name), [])
         for row in q(f"SELECT image_id, id, class_id, kind, x, y, w, h, points, attributes FROM annotations "
-                     f"WHERE image_id IN ({marks}) ORDER BY image_id, id", part):
+                     f"WHERE image_id IN ({marks}) AND source = 'manual' ORDER BY image_id, id", part):
             out[row[0]][1].append(canonical_annotation(*row[1:]))
     return out
 

@@ -216,3 +216,5 @@ def test_offline_requirement_check_accepts_installed_packages_only() -> None:
         _no_requirements("surely-not-installed>=1")
     with pytest.raises(OfflineError):
         _no_requirements(["onnx>=99"])
+    assert _no_requirements([("surely-not-installed", "onnxruntime-gpu", "onnxruntime"), "numpy"]) is True
+    assert _no_requirements(["surely-not-installed"], install=False) is False

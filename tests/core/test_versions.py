@@ -288,3 +288,17 @@ def test_a_new_near_duplicate_joins_the_split_of_its_original(tmp_path: Path) ->
                                                                              seed=seed).name)}
         assert splits[new_id] == first[original]
     ws.close()
+
+
+def test_pending_model_suggestions_stay_out_of_versions_and_exports(vws: Workspace, tmp_path: Path) -> None:
+    from cvops.annotations import NewAnnotation
+
+    first = vws.images.ids()[0]
+    vws.annotations.add_many([NewAnnotation(first, "dog", "box", box=(5, 5, 8, 8), source="model", model_id="m1",
+                                            confidence=0.9)])
+    info = create_version(vws, "with a pending suggestion")
+    boxes = {iid: anns for iid, _, _, anns in version_images(vws, info.id)}
+    assert len(boxes[first]) == 1 and boxes[first][0]["class_id"] == vws.classes.get("cat").id
+    report = export_dataset(vws, tmp_path / "coco", "coco")
+    data = json.loads(next((tmp_path / "coco").rglob("*.json")).read_text())
+    assert len(data["annotations"]) == 12 and report.annotations == 12

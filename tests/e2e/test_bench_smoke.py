@@ -25,6 +25,7 @@ SMALL = {
     "bench_health.py": ["--n", "10"],
     "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
     "bench_training.py": ["--n", "16", "--epochs", "1", "--imgsz", "64"],
+    "bench_edge_runner.py": ["--n", "3", "--imgsz", "64", "--train-n", "16"],
 }
 
 

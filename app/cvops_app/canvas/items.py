@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QPen, QPolygonF, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsPolygonItem, QGraphicsSimpleTextItem
 
 from cvops_app.canvas.shapes import ClassStyle, label_font
+from cvops_app.canvas.suggestions import dashed, suggestion_text
 
 HANDLE_SIZE = 8  # device pixels
 HANDLE_REACH = 7  # device pixels: how close the pointer must be to grab a handle
@@ -43,12 +44,12 @@ class Handle(QGraphicsRectItem):
 class Label(QGraphicsRectItem):
     """The class name on a colored tab, of fixed screen size, at the shape's top-left corner."""
 
-    def __init__(self, parent: QGraphicsItem, style: ClassStyle) -> None:
+    def __init__(self, parent: QGraphicsItem, style: ClassStyle, text: Optional[str] = None) -> None:
         super().__init__(parent)
         self.setFlag(IGNORES_TRANSFORMATIONS)
         self.setPen(QPen(Qt.PenStyle.NoPen))
         self.setBrush(style.label_brush)
-        self.text = QGraphicsSimpleTextItem(style.name, self)
+        self.text = QGraphicsSimpleTextItem(style.name if text is None else text, self)
         self.text.setFont(label_font())
         self.text.setBrush(QBrush(style.text_color))
         self.text.setPos(3, 1)
@@ -62,10 +63,12 @@ def clamp(point: QPointF, bounds: QRectF) -> QPointF:
                    min(max(point.y(), bounds.top()), bounds.bottom()))
 
 
-def _outline(style: ClassStyle) -> tuple[QPen, QBrush]:
+def _outline(style: ClassStyle, suggested: bool = False) -> tuple[QPen, QBrush]:
     pen = QPen(style.color, 3)
     pen.setCosmetic(True)
     pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+    if suggested:
+        pen = dashed(pen)
     fill = QColor(style.color)
     fill.setAlpha(SELECTED_ALPHA)
     return pen, QBrush(fill)
@@ -76,14 +79,16 @@ class BoxItem(QGraphicsRectItem):
 
     kind = "box"
 
-    def __init__(self, annotation_id: int, box: Sequence[float], style: ClassStyle, labels: bool) -> None:
+    def __init__(self, annotation_id: int, box: Sequence[float], style: ClassStyle, labels: bool,
+                 suggested: bool = False, confidence: Optional[float] = None) -> None:
         super().__init__()
         self.annotation_id = annotation_id
+        self.suggested = suggested
         self.setZValue(2)
-        pen, brush = _outline(style)
+        pen, brush = _outline(style, suggested)
         self.setPen(pen)
         self.setBrush(brush)
-        self.label = Label(self, style)
+        self.label = Label(self, style, suggestion_text(style.name, confidence) if suggested else None)
         self.label.setVisible(labels)
         self.handles = [Handle(self, style.color) for _ in BOX_HANDLE_SIDES]
         self.set_box(QRectF(*box))
@@ -144,16 +149,17 @@ class PolygonItem(QGraphicsPolygonItem):
     kind = "polygon"
 
     def __init__(self, annotation_id: int, points: Sequence[Sequence[float]], style: ClassStyle,
-                 labels: bool) -> None:
+                 labels: bool, suggested: bool = False, confidence: Optional[float] = None) -> None:
         super().__init__()
         self.annotation_id = annotation_id
+        self.suggested = suggested
         self.setZValue(2)
         self.class_style = style
-        pen, brush = _outline(style)
+        pen, brush = _outline(style, suggested)
         self.setPen(pen)
         self.setBrush(brush)
         self.setFillRule(Qt.FillRule.OddEvenFill)
-        self.label = Label(self, style)
+        self.label = Label(self, style, suggestion_text(style.name, confidence) if suggested else None)
         self.label.setVisible(labels)
         self.handles: list[Handle] = []
         self.set_points([QPointF(x, y) for x, y in points])

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from cvops.annotations import Annotation
 from cvops.classes import ClassInfo
+from cvops_app.canvas.suggestions import dashed, suggestion_text
 
 DIRECT_LIMIT = 600  # in box equivalents (see ShapeModel.costs)
 POINTS_PER_BOX = 4
@@ -79,11 +80,12 @@ def label_font() -> QFont:
     return font
 
 
-def label_image(style: ClassStyle, ratio: float = 1.0) -> QImage:
-    """A class's label tab (name on its color), for ``ratio`` device pixels per logical pixel."""
+def label_image(style: ClassStyle, ratio: float = 1.0, text: Optional[str] = None) -> QImage:
+    """A class's label tab (name, or ``text``, on its color), for ``ratio`` device pixels per logical pixel."""
     font = label_font()
     metrics = QFontMetricsF(font)
-    width, height = metrics.horizontalAdvance(style.name) + 6, metrics.height() + 2
+    text = style.name if text is None else text
+    width, height = metrics.horizontalAdvance(text) + 6, metrics.height() + 2
     image = QImage(math.ceil(width * ratio), math.ceil(height * ratio), QImage.Format.Format_ARGB32_Premultiplied)
     image.setDevicePixelRatio(ratio)
     image.fill(Qt.GlobalColor.transparent)
@@ -91,7 +93,7 @@ def label_image(style: ClassStyle, ratio: float = 1.0) -> QImage:
     painter.fillRect(QRectF(0, 0, width, height), style.label_brush)
     painter.setFont(font)
     painter.setPen(style.text_color)
-    painter.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, style.name)
+    painter.drawText(QRectF(0, 0, width, height), Qt.AlignmentFlag.AlignCenter, text)
     painter.end()
     return image
 
@@ -112,6 +114,7 @@ class ShapeModel:
                 pts = np.asarray(a.points, dtype=float)
                 self.bounds[i, :2], self.bounds[i, 2:] = pts.min(axis=0), pts.max(axis=0)
         self.class_ids = np.array([a.class_id for a in self.shapes], dtype=np.int64)
+        self.suggested = np.array([a.source == "model" for a in self.shapes], dtype=bool)  # drawn dashed
         self.areas = (self.bounds[:, 2] - self.bounds[:, 0]) * (self.bounds[:, 3] - self.bounds[:, 1])
         # Drawing cost relative to a box: a polygon costs about one box per POINTS_PER_BOX vertices.
         self.costs = np.array([1.0 if a.box is not None else max(1.0, len(a.points or ()) / POINTS_PER_BOX)
@@ -207,7 +210,8 @@ class ShapeLayer(QGraphicsObject):
         self.labels = True
         self.bounds = QRectF()
         self.overview_scale = 1.0  # the view's fit scale
-        self._labels: dict[int, QImage] = {}  # label tabs by class id
+        self._labels: dict[object, QImage] = {}  # label tabs by class id (suggestions: by class and text)
+        self._dashed: dict[int, QPen] = {}  # dashed pens of suggestions, by id of the solid pen
         self._shown = np.zeros(0, dtype=bool)
         self._version = 0
         self._overview: Optional[Raster] = None
@@ -253,7 +257,7 @@ class ShapeLayer(QGraphicsObject):
     def set_styles(self, styles: dict[int, ClassStyle]) -> None:
         """Class styles by class id."""
         self.styles = styles
-        self._labels = {}
+        self._labels, self._dashed = {}, {}
         self.invalidate()
 
     def set_labels(self, visible: bool) -> None:
@@ -333,19 +337,21 @@ class ShapeLayer(QGraphicsObject):
         return float((w * h).sum()) / max(in_view.width() * in_view.height(), 1e-9)
 
     def draw(self, painter: QPainter, indices: np.ndarray, cheap: bool, fill: bool = True) -> None:
-        """Draw shapes ``indices`` batched by class; ``cheap``: 1 px outlines, no fill (the zoomed-out raster)."""
+        """Draw shapes ``indices`` batched by class (suggestions apart: dashed, unfilled); ``cheap``: 1 px outlines,
+        no fill (the zoomed-out raster)."""
         if not len(indices):
             return
-        classes = self.model.class_ids[indices]
-        order = np.argsort(classes, kind="stable")
-        indices, classes = indices[order], classes[order]
-        starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
+        keys = self.model.class_ids[indices] * 2 + self.model.suggested[indices]
+        order = np.argsort(keys, kind="stable")
+        indices, keys = indices[order], keys[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(indices)]
         geometry = self.model.geometry
         for start, end in zip(starts, ends):
-            style = self.styles.get(int(classes[start]), UNKNOWN_STYLE)
-            painter.setPen(style.thin_pen if cheap else style.pen)
-            painter.setBrush(style.brush if fill and not cheap else Qt.BrushStyle.NoBrush)
+            style = self.styles.get(int(keys[start]) // 2, UNKNOWN_STYLE)
+            suggested = bool(keys[start] % 2)
+            painter.setPen(self._pen(style, cheap, suggested))
+            painter.setBrush(style.brush if fill and not cheap and not suggested else Qt.BrushStyle.NoBrush)
             shapes = [geometry(int(i)) for i in indices[start:end]]
             rects = [g for g in shapes if isinstance(g, QRectF)]
             if rects:
@@ -355,15 +361,35 @@ class ShapeLayer(QGraphicsObject):
                     if isinstance(g, QPolygonF):
                         painter.drawPolygon(g)
 
+    def _pen(self, style: ClassStyle, cheap: bool, suggested: bool) -> QPen:
+        pen = style.thin_pen if cheap else style.pen
+        if not suggested:
+            return pen
+        if id(pen) not in self._dashed:
+            self._dashed[id(pen)] = dashed(pen)
+        return self._dashed[id(pen)]
+
+    def pen_for(self, annotation_id: int) -> Optional[QPen]:
+        """The pen a shape is drawn with when not selected (suggestions: dashed), or None."""
+        i = self.model.index.get(annotation_id)
+        if i is None:
+            return None
+        return self._pen(self.styles.get(int(self.model.class_ids[i]), UNKNOWN_STYLE), False,
+                         bool(self.model.suggested[i]))
+
     def _draw_labels(self, painter: QPainter, indices: np.ndarray, transform: QTransform, ratio: float) -> None:
-        """Blit each shape's label tab (rendered once per class) at its top-left corner, in device pixels."""
+        """Blit each shape's label tab (rendered once per class; for suggestions per class and confidence) at its
+        top-left corner, in device pixels."""
         corners = self.model.bounds[indices, :2] * (transform.m11(), transform.m22()) + (transform.dx(), transform.dy())
         painter.resetTransform()
         for i, (x, y) in zip(indices, corners):
             class_id = int(self.model.class_ids[i])
-            image = self._labels.get(class_id)
+            style = self.styles.get(class_id, UNKNOWN_STYLE)
+            text = suggestion_text(style.name, self.model.shapes[i].confidence) if self.model.suggested[i] else None
+            key = class_id if text is None else (class_id, text)
+            image = self._labels.get(key)
             if image is None or image.devicePixelRatio() != ratio:
-                image = self._labels[class_id] = label_image(self.styles.get(class_id, UNKNOWN_STYLE), ratio)
+                image = self._labels[key] = label_image(style, ratio, text)
             painter.drawImage(QPointF(x, y), image)
 
     def render(self, scale: float, in_view: QRectF) -> Raster:

@@ -182,8 +182,10 @@ class CanvasView(QGraphicsView):
             if shape is None:
                 continue
             style = self.styles.get(shape.class_id, UNKNOWN_STYLE)
-            item: ShapeItem = BoxItem(aid, shape.box, style, self.labels_visible) if shape.box is not None else \
-                PolygonItem(aid, shape.points or [], style, self.labels_visible)
+            suggested = shape.source == "model"  # a model's suggestion: dashed, confidence in the label
+            item: ShapeItem = BoxItem(aid, shape.box, style, self.labels_visible, suggested, shape.confidence) \
+                if shape.box is not None else \
+                PolygonItem(aid, shape.points or [], style, self.labels_visible, suggested, shape.confidence)
             scene.addItem(item)
             self._items[aid] = item
 

@@ -21,6 +21,7 @@ from cvops.classes import ClassInfo
 from cvops.errors import CvopsError, NotFoundError
 from cvops.images import ImageFilter, ImageRecord
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
+from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
 from cvops_app.pages import Page
 from cvops_app.shortcuts import SHORTCUTS, by_action
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
     from cvops_app.mainwindow import MainWindow
 
 # Keys that only act while the canvas has the focus (elsewhere they edit text or lists).
-CANVAS_ACTIONS = frozenset({"finish_polygon", "cancel_drawing", "delete", "copy", "paste"})
+CANVAS_ACTIONS = frozenset({"finish_polygon", "cancel_drawing", "delete", "copy", "paste", "accept_suggestion",
+                            "reject_suggestion"})
+# Table rows whose keys another action handles (one QAction per key): Enter accepts a selected suggestion unless a
+# polygon is being drawn, Del rejects selected suggestions where it would delete manual shapes.
+SHARED_KEYS = {"accept_suggestion": "finish_polygon", "reject_suggestion": "delete"}
 # Table rows that describe mouse gestures, not key bindings.
 GESTURES = frozenset({"zoom", "pan"})
 TOOLS = (("select", "tool_select", "Select"), ("box", "tool_box", "Box"), ("polygon", "tool_polygon", "Polygon"))
@@ -59,6 +64,7 @@ class AnnotatePage(Page):
         self.palette_ = ClassPalette(self)
         self.tags = TagPanel(self)
         self.review = ReviewPanel(self)
+        self.suggestions = SuggestionReview(self)
         self.info = QLabel(self)
         self.info.setObjectName("annotate-info")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -111,6 +117,7 @@ class AnnotatePage(Page):
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.palette_, 3)
         side_layout.addWidget(self.tags, 2)
+        side_layout.addWidget(self.suggestions.panel)
         side_layout.addWidget(self.review)
         splitter = QSplitter(self)
         splitter.addWidget(self.canvas)
@@ -127,7 +134,7 @@ class AnnotatePage(Page):
             "previous_image": self.previous_image, "next_image": self.next_image,
             "done_and_next": self.done_and_next, "next_review": self.next_review,
             "tool_select": lambda: self.set_tool("select"), "tool_box": lambda: self.set_tool("box"),
-            "tool_polygon": lambda: self.set_tool("polygon"), "finish_polygon": lambda: self.canvas.tool.finish(),
+            "tool_polygon": lambda: self.set_tool("polygon"), "finish_polygon": self.suggestions.enter,
             "cancel_drawing": self.cancel, "delete": self.delete, "class_picker": self.palette_.open_picker,
             "copy": self.copy, "paste": self.paste, "paste_previous": self.paste_previous,
             "toggle_labels": self.toggle_labels, "fit": self.canvas.fit, "actual_size": self.canvas.actual_size,
@@ -139,7 +146,7 @@ class AnnotatePage(Page):
         """One QAction per annotator shortcut of the table (the class keys: one per digit)."""
         handlers = self._handlers()
         for shortcut in SHORTCUTS:
-            if shortcut.context != "Annotator" or shortcut.action in GESTURES:
+            if shortcut.context != "Annotator" or shortcut.action in GESTURES or shortcut.action in SHARED_KEYS:
                 continue
             if shortcut.action == "class_1_9":
                 for n, key in enumerate(shortcut.keys[:HOTKEYS], start=1):
@@ -148,6 +155,9 @@ class AnnotatePage(Page):
             handler = handlers[shortcut.action]
             owner = self.canvas if shortcut.action in CANVAS_ACTIONS else self
             self._add_action(shortcut.action, list(shortcut.keys), lambda _=False, h=handler: h(), owner)
+        for alias, action_id in SHARED_KEYS.items():
+            assert by_action(alias).keys == by_action(action_id).keys, f"{alias} must share {action_id}'s keys"
+            self.actions_by_id[alias] = self.actions_by_id[action_id]
 
     def _add_action(self, action_id: str, keys: list[str], slot: Callable[..., Any], owner: QWidget) -> None:
         action = QAction(action_id, owner)
@@ -166,6 +176,7 @@ class AnnotatePage(Page):
         self.sequence, self.position = array("q"), -1
         self._load_classes()
         self._show_nothing()
+        self.suggestions.update_counts(total_now=True)
 
     def settled(self) -> bool:
         """True when the image overview (or its failure) is shown and no tile work is pending."""
@@ -221,6 +232,7 @@ class AnnotatePage(Page):
         annotations = self.ws.annotations.for_image(self.image.id)
         self.canvas.set_shapes(annotations)
         self.tags.set_tags(self.classes, {a.class_id for a in annotations if a.kind == "tag"})
+        self.suggestions.update_counts()
         self._update_info()
 
     def _show_review(self) -> None:
@@ -353,10 +365,11 @@ class AnnotatePage(Page):
             self.canvas.select([])
 
     def delete(self) -> None:
-        """Del: remove the last point drawn, else the targeted polygon vertex, else the selected shapes."""
+        """Del: remove the last point drawn, else the targeted polygon vertex, else reject the selected suggestions
+        (when only suggestions are selected), else delete the selected shapes."""
         if self.canvas.tool.drawing():
             self.canvas.tool.remove_last()
-        elif not self.canvas.delete_vertex():
+        elif not self.canvas.delete_vertex() and not self.suggestions.reject_selected():
             ids = self.canvas.selected_ids()
             if ids and self.ws is not None:
                 ws = self.ws

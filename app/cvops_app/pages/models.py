@@ -110,6 +110,11 @@ class ModelsPage(Page):
         self.evaluate_button = QPushButton("Evaluate…", self)
         self.evaluate_button.setObjectName("evaluate")
         self.evaluate_button.clicked.connect(self.evaluate_selected)
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setObjectName("export-model")
+        self.export_button.setToolTip("Export the selected model to ONNX, verify it against PyTorch, bundle and "
+                                      "deploy it")
+        self.export_button.clicked.connect(self.export_selected)
         self.details = QTextBrowser(self)
         self.details.setObjectName("model-details")
         self.details.setOpenLinks(False)
@@ -124,6 +129,7 @@ class ModelsPage(Page):
         buttons = QHBoxLayout()
         buttons.addWidget(self.promote_button)
         buttons.addWidget(self.evaluate_button)
+        buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.table, 1)
@@ -211,6 +217,7 @@ class ModelsPage(Page):
         model = self.selected()
         self.promote_button.setEnabled(model is not None and not model.champion)
         self.evaluate_button.setEnabled(model is not None and self.settled())
+        self.export_button.setEnabled(model is not None)
         self.evaluations.clear()
         if model is None or self.ws is None:
             self.details.setHtml("")
@@ -302,6 +309,11 @@ class ModelsPage(Page):
             signal.connect(lambda *_: self._show_selected(), Qt.ConnectionType.QueuedConnection)
         self.evaluate_button.setEnabled(False)
         return job_
+
+    def export_selected(self) -> Optional[QDialog]:
+        """Open the export wizard on the selected model."""
+        model = self.selected()
+        return self.window_.export_model(model.id) if model is not None and self.ws is not None else None
 
     def open_evaluation(self, evaluation_id: int) -> Optional[QDialog]:
         """Show a stored evaluation."""

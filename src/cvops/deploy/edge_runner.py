@@ -10,19 +10,51 @@ on both sides), BGR to RGB, scale to 0-1, NCHW float32 (float16 for a half-preci
 output ``(1, 4 + classes [+ mask coefficients], anchors)`` holds center-x, center-y, width, height in input pixels
 and per-class scores; keep boxes over the confidence threshold, non-maximum suppression per class, map back to the
 original image.
+
+As a bundle's ``run.py`` it is a command line program (``python run.py --help``)::
+
+    python run.py SOURCE... [--conf C] [--iou I] [--save-dir DIR] [--log FILE] [--providers cpu|cuda]
+    python run.py --selftest
+
+SOURCE is an image file, a folder (its images and videos, recursively, in name order), a video file or a camera
+index (``0``). One JSON line per image or video frame goes to stdout: ``{"source", "frame" (videos and cameras),
+"width", "height", "detections": [{"class_id", "class_index", "name", "confidence", "box": [x, y, w, h]}]}`` with
+boxes in image pixels. ``--save-dir`` writes annotated images, ``--log`` appends a monitoring log (JSON lines: time,
+source, frame, latency, detections per class and their confidences). ``--selftest`` checks the sha256 of every file
+listed in the bundle's ``model.json``, runs ``sample.jpg`` and compares the detections with ``sample_expected.json``
+(same detections, boxes within 1 px, confidences within 1e-3), prints a JSON summary and exits 0 or 1.
+
+Exit codes: 0 ok; 1 selftest failed; 2 usage error (bad option, no such source); 3 a bundle file is missing, corrupt
+or inconsistent (model.json, model.onnx, class count); 4 some sources could not be read.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
+import sys
+import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
 
 PAD_VALUE = 114
 MAX_WH = 7680  # class offset for per-class NMS in one pass (as Ultralytics)
+BUNDLE_FORMAT = "cvops-edge-bundle"
+BUNDLE_FORMAT_VERSION = 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUNDLE, EXIT_SOURCE = 0, 1, 2, 3, 4
+BOX_TOLERANCE_PX = 1.0
+CONF_TOLERANCE = 1e-3
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+class BundleError(RuntimeError):
+    """A bundle file is missing, corrupt or inconsistent with the others."""
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
@@ -77,39 +109,63 @@ def postprocess(output: np.ndarray, classes: int, conf: float, iou: float, max_d
 
 
 class Detector:
-    """An exported YOLO model in onnxruntime. ``meta`` (a bundle's ``model.json``) may give ``names``, ``imgsz``
-    and ``nms`` thresholds; otherwise they come from the metadata Ultralytics writes into the ONNX file."""
+    """An exported YOLO model in onnxruntime. ``meta`` (a bundle's ``model.json``) may give ``names`` (and
+    ``classes`` with workbench class ids and colors), ``imgsz`` and ``nms`` thresholds; otherwise they come from the
+    metadata Ultralytics writes into the ONNX file. ``threads`` sets onnxruntime's intra-op threads.
+
+    Raises :class:`BundleError` when the model file is missing or cannot be loaded, or when ``meta`` disagrees with
+    the model (number of classes, input size)."""
 
     def __init__(self, model: Path, meta: Optional[dict[str, Any]] = None,
-                 providers: Optional[Sequence[str]] = None) -> None:
+                 providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(model)
+        if not self.path.is_file():
+            raise BundleError(f"{self.path} is missing")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
         available = ort.get_available_providers()
         wanted = list(providers) if providers else ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(self.path), options,
-                                            providers=[p for p in wanted if p in available] or available)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options,
+                                                providers=[p for p in wanted if p in available] or available)
+        except Exception as exc:  # onnxruntime raises its own exception types for a damaged file
+            raise BundleError(f"{self.path} is corrupt or not an ONNX model: {str(exc).strip()[:300]}") from exc
         self.input = self.session.get_inputs()[0]
         meta = dict(meta or {})
         props = self.session.get_modelmeta().custom_metadata_map
         names = meta.get("names") or _parse_names(props.get("names", ""))
         self.names: list[str] = [str(n) for n in names]
+        classes = [c for c in meta.get("classes") or [] if isinstance(c, dict)]
+        self.class_ids: list[int] = [int(c.get("class_id", i)) for i, c in enumerate(classes)] \
+            if len(classes) == len(self.names) else list(range(len(self.names)))
+        self.colors: list[str] = [str(c.get("color") or "") for c in classes] \
+            if len(classes) == len(self.names) else [""] * len(self.names)
         shape = self.input.shape
         static = isinstance(shape[-1], int) and shape[-1] > 0
         self.imgsz = int(meta.get("imgsz") or (shape[-1] if static else _first_int(props.get("imgsz")) or 640))
+        if static and self.imgsz != shape[-1]:
+            raise BundleError(f"model.json gives input size {self.imgsz} but {self.path.name} takes {shape[-1]}")
         thresholds = meta.get("nms", {})
         self.conf = float(thresholds.get("conf", 0.25))
         self.iou = float(thresholds.get("iou", 0.7))
+        self.max_det = int(thresholds.get("max_det", 300))
         self.dtype = np.float16 if "float16" in self.input.type else np.float32
         self.batch_size = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self.task = str(meta.get("task") or props.get("task") or "detect")
+        channels = self.session.get_outputs()[0].shape[1] if len(self.session.get_outputs()[0].shape) == 3 else None
+        if self.task == "detect" and isinstance(channels, int) and self.names and channels - 4 != len(self.names):
+            raise BundleError(f"{'model.json' if meta.get('names') else 'the model metadata'} lists "
+                              f"{len(self.names)} classes but {self.path.name} outputs {channels - 4} class scores")
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """One BGR image → a CHW tensor, the letterbox scale and padding."""
         boxed, gain, pad = letterbox(image, self.imgsz)
-        tensor = np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
-        return tensor.astype(self.dtype), gain, pad
+        tensor = cv2.dnn.blobFromImage(boxed, 1.0 / 255.0, swapRB=True)[0]  # RGB, 0-1, CHW float32 in one pass
+        return (tensor if self.dtype == np.float32 else tensor.astype(self.dtype)), gain, pad
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
         """The model's first output for an NCHW batch."""
@@ -143,13 +199,27 @@ class Detector:
                                                         batch.dtype)])
             outputs = self.raw(batch)
             for img, (_, gain, (left, top)), output in zip(chunk, prepared, outputs):
-                boxes, scores, classes = postprocess(output, len(self.names), conf, iou)
+                boxes, scores, classes = postprocess(output, len(self.names), conf, iou, self.max_det)
                 boxes = (boxes - np.array([left, top, left, top], dtype=np.float32)) / gain
                 h, w = img.shape[:2]
                 boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
                 boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
                 results.append((boxes, scores, classes))
         return results
+
+    def detections(self, image: np.ndarray, conf: Optional[float] = None, iou: Optional[float] = None
+                   ) -> list[dict[str, Any]]:
+        """One BGR image's detections as a bundle reports them: ``{"class_id" (the workbench class id),
+        "class_index" (the model's), "name", "confidence", "box": [x, y, w, h]}`` in image pixels, best first."""
+        boxes, scores, classes = self.predict_arrays([image], conf, iou)[0]
+        out = []
+        for b, s, c in zip(boxes, scores, classes):
+            i = int(c)
+            out.append({"class_id": self.class_ids[i] if i < len(self.class_ids) else i, "class_index": i,
+                        "name": self.names[i] if i < len(self.names) else str(i), "confidence": round(float(s), 5),
+                        "box": [round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2] - b[0]), 2),
+                                round(float(b[3] - b[1]), 2)]})
+        return out
 
 
 def _first_int(text: Optional[str]) -> Optional[int]:
@@ -176,3 +246,292 @@ def load_meta(bundle_dir: Path) -> dict[str, Any]:
     """A bundle's ``model.json`` (empty when absent)."""
     path = Path(bundle_dir) / "model.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_meta(bundle_dir: Path) -> dict[str, Any]:
+    """A bundle's ``model.json``; :class:`BundleError` when it is missing or not valid JSON."""
+    path = Path(bundle_dir) / "model.json"
+    if not path.is_file():
+        raise BundleError(f"model.json is missing from {bundle_dir}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"model.json is corrupt: {exc}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+        raise BundleError("model.json is corrupt: no 'files' checksums")
+    return meta
+
+
+def check_files(bundle_dir: Path, meta: dict[str, Any]) -> list[str]:
+    """Problems with the files ``model.json`` lists: each missing file, each sha256 mismatch (empty when fine)."""
+    problems = []
+    for name, expected in sorted(meta.get("files", {}).items()):
+        path = Path(bundle_dir) / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            problems.append(f"{name}: not a file inside the bundle")
+        elif not path.is_file():
+            problems.append(f"{name} is missing")
+        else:
+            actual = sha256_file(path)
+            if actual != expected:
+                problems.append(f"{name}: sha256 mismatch (expected {expected[:16]}..., got {actual[:16]}...); "
+                                "the file is corrupt or was changed")
+    return problems
+
+
+def compare_detections(expected: list[dict[str, Any]], actual: list[dict[str, Any]], conf: float,
+                       box_tol: float = BOX_TOLERANCE_PX, conf_tol: float = CONF_TOLERANCE
+                       ) -> tuple[list[str], dict[str, Any]]:
+    """Match ``actual`` detections to ``expected`` ones (same class, every box edge within ``box_tol`` pixels,
+    confidence within ``conf_tol``); detections within ``conf_tol`` of the threshold ``conf`` may be missing on
+    either side. Returns the problems and the largest differences seen."""
+    left = list(range(len(actual)))
+    problems: list[str] = []
+    worst = {"box_px": 0.0, "confidence": 0.0}
+    for e in expected:
+        best, best_d = None, None
+        for j in left:
+            a = actual[j]
+            if a["class_id"] != e["class_id"]:
+                continue
+            d = max(abs(float(x) - float(y)) for x, y in zip(a["box"], e["box"]))
+            c = abs(float(a["confidence"]) - float(e["confidence"]))
+            if d <= box_tol and c <= conf_tol and (best_d is None or d < best_d):
+                best, best_d = j, d
+        if best is not None:
+            left.remove(best)
+            worst["box_px"] = max(worst["box_px"], float(best_d or 0.0))
+            worst["confidence"] = max(worst["confidence"],
+                                      abs(float(actual[best]["confidence"]) - float(e["confidence"])))
+        elif float(e["confidence"]) >= conf + conf_tol:
+            problems.append(f"expected {e['name']} {float(e['confidence']):.4f} at {e['box']}: not detected")
+    for j in left:
+        a = actual[j]
+        if float(a["confidence"]) >= conf + conf_tol:
+            problems.append(f"unexpected {a['name']} {float(a['confidence']):.4f} at {a['box']}")
+    worst = {k: round(v, 6) for k, v in worst.items()}
+    return problems, worst
+
+
+def selftest(bundle_dir: Path, providers: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Check a bundle: the sha256 of every listed file, then ``sample.jpg`` against ``sample_expected.json``.
+    Returns a JSON-ready summary whose ``ok`` says whether everything passed."""
+    import platform
+
+    started = time.perf_counter()
+    bundle_dir = Path(bundle_dir).resolve()
+    summary: dict[str, Any] = {"ok": False, "bundle": str(bundle_dir), "files_checked": 0, "problems": []}
+    try:
+        import onnxruntime as ort
+
+        summary["runtime"] = {"python": platform.python_version(), "numpy": np.__version__,
+                              "opencv": cv2.__version__, "onnxruntime": ort.__version__}
+        meta = read_meta(bundle_dir)
+        summary["files_checked"] = len(meta["files"])
+        summary["problems"] = check_files(bundle_dir, meta)
+        if summary["problems"]:
+            return summary
+        sample = meta.get("sample") or {}
+        expected_path = bundle_dir / sample.get("expected", "sample_expected.json")
+        expected = json.loads(expected_path.read_text(encoding="utf-8"))
+        image = cv2.imread(str(bundle_dir / sample.get("image", "sample.jpg")), cv2.IMREAD_COLOR)
+        if image is None:
+            raise BundleError(f"{sample.get('image', 'sample.jpg')} cannot be decoded")
+        detector = Detector(bundle_dir / meta.get("model_file", "model.onnx"), meta, providers)
+        conf, iou = float(expected.get("conf", detector.conf)), float(expected.get("iou", detector.iou))
+        got = detector.detections(image, conf, iou)
+        problems, worst = compare_detections(expected["detections"], got, conf)
+        summary["sample"] = {"image": sample.get("image", "sample.jpg"), "conf": conf, "iou": iou,
+                             "expected": len(expected["detections"]), "detected": len(got), "max_diff": worst}
+        summary["providers"] = detector.session.get_providers()
+        summary["problems"] = problems
+        summary["ok"] = not problems
+    except (BundleError, OSError, ValueError, KeyError, TypeError) as exc:
+        summary["problems"].append(str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}")
+    finally:
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def iter_frames(sources: Sequence[str], errors: list[str], max_frames: Optional[int] = None
+                ) -> Iterator[tuple[str, Optional[int], np.ndarray]]:
+    """``(source, frame index or None, BGR image)`` for every image and video frame of ``sources`` (files,
+    folders, camera indexes); unreadable ones are appended to ``errors``."""
+    for source in sources:
+        if source.isdigit() and not Path(source).exists():
+            yield from _video_frames(int(source), f"camera:{source}", errors, max_frames)
+            continue
+        path = Path(source)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in
+                       IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix.lower() in VIDEO_EXTENSIONS:
+                yield from _video_frames(str(file), str(file), errors, max_frames)
+                continue
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                errors.append(f"{file}: cannot read the image")
+            else:
+                yield str(file), None, image
+
+
+def _video_frames(capture_source: Any, name: str, errors: list[str], max_frames: Optional[int]
+                  ) -> Iterator[tuple[str, Optional[int], np.ndarray]]:
+    cap = cv2.VideoCapture(capture_source)
+    try:
+        if not cap.isOpened():
+            errors.append(f"{name}: cannot open the video or camera")
+            return
+        index = 0
+        while max_frames is None or index < max_frames:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield name, index, frame
+            index += 1
+        if index == 0:
+            errors.append(f"{name}: no frames could be read")
+    finally:
+        cap.release()
+
+
+def _bgr(color: str, index: int) -> tuple[int, int, int]:
+    text = color.lstrip("#")
+    if len(text) == 6:
+        try:
+            r, g, b = (int(text[i:i + 2], 16) for i in (0, 2, 4))
+            return b, g, r
+        except ValueError:
+            pass
+    rng = np.random.default_rng(index)
+    return tuple(int(v) for v in rng.integers(64, 256, 3))  # type: ignore[return-value]
+
+
+def draw(image: np.ndarray, detections: list[dict[str, Any]], colors: Sequence[str]) -> np.ndarray:
+    """A copy of ``image`` with the detections drawn (class colors from ``model.json``)."""
+    out = image.copy()
+    thick = max(1, round(max(out.shape[:2]) / 400))
+    for d in detections:
+        x, y, w, h = (int(round(v)) for v in d["box"])
+        i = int(d.get("class_index", 0))
+        color = _bgr(colors[i] if i < len(colors) else "", i)
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
+        label = f"{d['name']} {d['confidence']:.2f}"
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, thick)
+        top = max(y - th - base, 0)
+        cv2.rectangle(out, (x, top), (x + tw, top + th + base), color, -1)
+        cv2.putText(out, label, (x, top + th), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
+def _save_name(source: str, frame: Optional[int], used: set[str]) -> str:
+    stem = Path(source.replace(":", "")).stem or "frame"
+    name = f"{stem}_{frame:06d}.jpg" if frame is not None else f"{stem}.jpg"
+    n = 1
+    while name in used:
+        name = f"{stem}_{n}.jpg" if frame is None else f"{stem}_{frame:06d}_{n}.jpg"
+        n += 1
+    used.add(name)
+    return name
+
+
+def _log_record(source: str, frame: Optional[int], dets: list[dict[str, Any]], ms: float) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    confs: dict[str, list[float]] = {}
+    for d in dets:
+        counts[d["name"]] = counts.get(d["name"], 0) + 1
+        confs.setdefault(d["name"], []).append(d["confidence"])
+    return {"time": round(time.time(), 3), "source": source, "frame": frame, "latency_ms": round(ms, 2),
+            "count": len(dets), "counts": counts, "confidences": confs,
+            "mean_confidence": round(sum(d["confidence"] for d in dets) / len(dets), 5) if dets else None}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description="Run a CVOps Workbench edge bundle: object "
+                                     "detection on images, folders, videos or a camera, JSON lines on stdout.")
+    parser.add_argument("sources", nargs="*", metavar="SOURCE",
+                        help="image file, folder, video file or camera index (0)")
+    parser.add_argument("--conf", type=float, default=None, help="confidence threshold (default: model.json)")
+    parser.add_argument("--iou", type=float, default=None, help="NMS IoU threshold (default: model.json)")
+    parser.add_argument("--save-dir", type=Path, default=None, help="write annotated images and frames here")
+    parser.add_argument("--log", type=Path, default=None, help="append a prediction log (JSON lines) here")
+    parser.add_argument("--providers", choices=sorted(PROVIDERS), default="cpu", help="onnxruntime device")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop each video or camera after N frames")
+    parser.add_argument("--bundle", type=Path, default=Path(__file__).resolve().parent,
+                        help="bundle folder (default: the folder of this file)")
+    parser.add_argument("--selftest", action="store_true",
+                        help="check the bundle's checksums and sample; print a JSON summary; exit 0 or 1")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The bundle's command line; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_USAGE
+    providers = PROVIDERS[args.providers]
+    if args.selftest:
+        summary = selftest(args.bundle, providers)
+        print(json.dumps(summary), flush=True)
+        if not summary["ok"]:
+            print("selftest FAILED: " + "; ".join(summary["problems"]), file=sys.stderr)
+        return EXIT_OK if summary["ok"] else EXIT_FAILED
+    if not args.sources:
+        parser.print_usage(sys.stderr)
+        print("run.py: error: give at least one SOURCE (or --selftest)", file=sys.stderr)
+        return EXIT_USAGE
+    missing = [s for s in args.sources if not Path(s).exists() and not s.isdigit()]
+    if missing:
+        print(f"run.py: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        meta = read_meta(args.bundle)
+        detector = Detector(args.bundle / meta.get("model_file", "model.onnx"), meta, providers)
+    except BundleError as exc:
+        print(f"run.py: error: {exc}", file=sys.stderr)
+        return EXIT_BUNDLE
+    if args.providers == "cuda" and "CUDAExecutionProvider" not in detector.session.get_providers():
+        print("run.py: warning: CUDA is not available to onnxruntime; running on the CPU", file=sys.stderr)
+    if args.save_dir:
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+    log = args.log.open("a", encoding="utf-8") if args.log else None
+    errors: list[str] = []
+    used: set[str] = set()
+    try:
+        for source, frame, image in iter_frames(args.sources, errors, args.max_frames):
+            started = time.perf_counter()
+            dets = detector.detections(image, args.conf, args.iou)
+            ms = (time.perf_counter() - started) * 1000
+            record: dict[str, Any] = {"source": source}
+            if frame is not None:
+                record["frame"] = frame
+            record.update({"width": int(image.shape[1]), "height": int(image.shape[0]), "detections": dets})
+            print(json.dumps(record), flush=True)
+            if args.save_dir:
+                cv2.imwrite(str(args.save_dir / _save_name(source, frame, used)), draw(image, dets, detector.colors))
+            if log:
+                log.write(json.dumps(_log_record(source, frame, dets, ms)) + "\n")
+                log.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if log:
+            log.close()
+    for problem in errors:
+        print(f"run.py: error: {problem}", file=sys.stderr)
+    return EXIT_SOURCE if errors else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

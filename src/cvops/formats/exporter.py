@@ -89,7 +89,8 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
         after = page[-1].id
     skipped_kinds: dict[str, int] = {}
     for image_id, class_id, kind, x, y, w, h, points, attributes in ws.db.execute(
-        "SELECT image_id, class_id, kind, x, y, w, h, points, attributes FROM annotations ORDER BY image_id, id"
+        "SELECT image_id, class_id, kind, x, y, w, h, points, attributes FROM annotations WHERE source = 'manual' "
+        "ORDER BY image_id, id"
     ):
         item = by_id.get(image_id)
         if item is None:

@@ -53,14 +53,28 @@ def _installed(requirement: str) -> bool:
     return False
 
 
-def _no_requirements(requirements: Any = (), *args: Any, **kwargs: Any) -> bool:
-    """Stand-in for ``check_requirements``: fine when installed, never pip-installs anything."""
-    wanted = [requirements] if isinstance(requirements, str) else list(requirements or ())
-    missing = [str(r) for r in wanted if not _installed(str(r))]
-    if missing:
+def _no_requirements(requirements: Any = (), exclude: Any = (), install: bool = True, *args: Any,
+                     **kwargs: Any) -> bool:
+    """Stand-in for ``check_requirements``: true when installed, never pip-installs anything.
+
+    Takes what Ultralytics passes: one requirement, a list, tuples of interchangeable packages
+    (``("onnxruntime", "onnxruntime-gpu")``) or a requirements file. A missing one raises :class:`OfflineError`,
+    or returns False when the caller asked only to check (``install=False``).
+    """
+    if isinstance(requirements, Path):
+        from packaging.requirements import Requirement
+
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+        wanted: list[Any] = [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
+        wanted = [r for r in wanted if Requirement(r).name not in exclude]
+    else:
+        wanted = [requirements] if isinstance(requirements, str) else list(requirements or ())
+    missing = [str(r) for r in wanted
+               if not any(_installed(str(c)) for c in (r if isinstance(r, (list, tuple)) else [r]))]
+    if missing and install:
         raise OfflineError(f"Ultralytics wanted to install {missing!r}; the workbench works offline, "
                            "install the package into the environment first")
-    return True
+    return not missing
 
 
 def _offline_check_amp(model: Any) -> bool:

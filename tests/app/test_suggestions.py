@@ -1,0 +1,138 @@
+"""Model suggestions on the Annotate page: drawn dashed with their confidence, Enter accepts, Del rejects, Accept all
+≥ threshold (this image / every image), the counts; and the Pre-label dialog running a real model as a job."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from PySide6.QtCore import Qt
+from test_annotate_page import FakeWindow, key, show, start
+
+from cvops import prelabel as P
+from cvops.annotations import NewAnnotation
+from cvops.demo import run_demo
+from cvops.registry import promote
+from cvops.training import train
+from cvops.workspace import Workspace
+from cvops_app.canvas.items import BoxItem
+from cvops_app.dialogs.prelabel import PrelabelDialog
+
+SHOTS = Path("/tmp/prelabel_shots")
+CONFIDENCES = (0.92, 0.61, 0.34)
+
+
+@pytest.fixture
+def window(qtbot: Any, tmp_path: Path) -> Iterator[FakeWindow]:
+    """A 12-image demo workspace whose first image carries three suggestions of model m1 (and its manual boxes)."""
+    run_demo(tmp_path / "ws", count=12)
+    with Workspace.open(tmp_path / "ws") as ws:
+        ids = list(ws.images.ids())
+        classes = [c.id for c in ws.classes.list()]
+        items = [NewAnnotation(image, classes[n % len(classes)], "box", box=(20 + 60 * n, 150 + 10 * n, 50, 40),
+                               source="model", model_id="m1", confidence=c)
+                 for image in ids[:2] for n, c in enumerate(CONFIDENCES)]
+        ws.annotations.add_many(items)
+    win = start(qtbot, tmp_path / "ws")
+    yield win
+    if win.ws is not None:
+        win.ws.close()
+
+
+def suggestions(window: FakeWindow) -> list:
+    assert window.ws is not None and window.page.image is not None
+    return sorted(P.pending(window.ws, window.page.image.id), key=lambda a: -(a.confidence or 0))
+
+
+def test_suggestions_are_dashed_with_their_confidence(qtbot: Any, window: FakeWindow) -> None:
+    show(qtbot, window)
+    page, pending = window.page, suggestions(window)
+    assert len(pending) == 3
+    manual = [a for a in window.ws.annotations.for_image(page.image.id) if a.source == "manual" and a.kind == "box"]
+    layer = page.canvas.shape_layer
+    assert all(layer.pen_for(a.id).style() == Qt.PenStyle.DashLine for a in pending)
+    assert all(layer.pen_for(a.id).style() == Qt.PenStyle.SolidLine for a in manual)
+    assert "3 pending on this image · 6 in the workspace" in page.suggestions.panel.counts.text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(SHOTS / "annotate_suggestions.png"))
+    page.canvas.select([pending[0].id])
+    item = page.canvas.item(pending[0].id)
+    assert isinstance(item, BoxItem) and item.suggested and item.pen().style() == Qt.PenStyle.DashLine
+    assert item.label.text.text().endswith(" 0.92")
+    page.canvas.select([manual[0].id])
+    assert page.canvas.item(manual[0].id).pen().style() == Qt.PenStyle.SolidLine
+
+
+def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, window: FakeWindow) -> None:
+    show(qtbot, window)
+    page, ws = window.page, window.ws
+    first, second, third = suggestions(window)
+    key(window, Qt.Key.Key_Return)  # nothing selected: Enter picks the most confident suggestion
+    assert page.canvas.selected_ids() == [first.id]
+    key(window, Qt.Key.Key_Return)
+    accepted = ws.annotations.get(first.id)
+    assert accepted.source == "manual" and accepted.attributes["suggested_by"] == "m1"
+    assert page.canvas.selected_ids() == [second.id]
+    assert page.canvas.shape_layer.pen_for(first.id).style() == Qt.PenStyle.SolidLine
+    key(window, Qt.Key.Key_Delete)
+    assert second.id not in {a.id for a in ws.annotations.for_image(page.image.id)}
+    assert page.canvas.selected_ids() == [third.id]
+    assert page.suggestions.panel.image_count == 1
+    window.undo()  # the reject
+    window.undo()  # the accept
+    assert {a.id for a in suggestions(window)} == {first.id, second.id, third.id}
+    manual = next(a for a in ws.annotations.for_image(page.image.id) if a.source == "manual" and a.kind == "box")
+    page.canvas.select([manual.id])
+    key(window, Qt.Key.Key_Delete)  # Del still deletes manual shapes
+    assert manual.id not in {a.id for a in ws.annotations.for_image(page.image.id)}
+
+
+def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: FakeWindow) -> None:
+    show(qtbot, window)
+    page, ws = window.page, window.ws
+    panel = page.suggestions.panel
+    panel.threshold.setValue(0.5)
+    panel.accept_button.click()
+    assert [a.confidence for a in suggestions(window)] == [0.34]
+    assert P.pending_count(ws) == 4 and panel.image_count == 1
+    qtbot.waitUntil(lambda: panel.total_count == 4)
+    panel.threshold.setValue(0.3)
+    panel.everywhere_button.click()
+    assert P.pending_count(ws) == 0
+    assert "No model suggestions" in panel.counts.text()
+    window.undo()
+    assert P.pending_count(ws) == 4
+    panel.reject_button.click()
+    assert P.pending_count(ws) == 3 and suggestions(window) == []
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("prelabel-app") / "ws"
+    run_demo(root, count=32)
+    with Workspace.open(root) as ws:
+        train(ws, "v1", epochs=3, imgsz=96, batch=8, device="cpu")
+        promote(ws, "m1")
+    return root
+
+
+def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained: Path, tmp_path: Path) -> None:
+    shutil.copytree(trained, tmp_path / "ws")
+    window = start(qtbot, tmp_path / "ws")
+    try:
+        show(qtbot, window)
+        image = window.page.image.id
+        dialog = PrelabelDialog(window, selected=[image])  # type: ignore[arg-type]
+        assert dialog.model.currentText() == "m1 (champion)" and dialog.chosen.isChecked()
+        dialog.conf.setValue(0.001)
+        dialog.accept()
+        job = dialog.job
+        assert job is not None
+        qtbot.waitUntil(lambda: job.done, timeout=120_000)
+        qtbot.waitUntil(lambda: window.page.suggestions.panel.image_count > 0, timeout=5000)
+        assert P.pending_count(window.ws, image) == window.page.suggestions.panel.image_count
+        assert any(m.startswith("Pre-labeled 1 image with m1") for m in window.messages)
+    finally:
+        window.ws.close()

@@ -1,0 +1,160 @@
+"""Edge runner latency: a bundle's ``run.py`` detector (``edge_runner.Detector``, onnxruntime on the CPU, batch 1)
+against Ultralytics ``YOLO(pt).predict`` (PyTorch) and ``YOLO(onnx).predict`` (Ultralytics' own ONNX path).
+
+Model: yolo11n trained for ``--epochs`` (default 1) on a demo workspace of ``--train-n`` shapes images (default 32)
+at ``--imgsz`` (default 640), exported to ONNX at that size (fp32, static shape, not simplified); training and
+export untimed. Data: ``--n`` (default 50) synthetic 1280x720 JPEGs (quality 90) on disk.
+
+Measured per image, end to end from the file path: read + decode, letterbox / preprocess, inference,
+postprocess (confidence 0.25, IoU 0.7, per-class NMS) and boxes mapped back to the image. Each side is warmed up on
+three images first; the timed pass rotates which side goes first per image. Threads: ``--threads`` (default the CPU
+count) for both onnxruntime's intra-op pool in our detector and ``torch.set_num_threads``; Ultralytics' ONNX session
+keeps its own default, reported as found.
+
+Targets: median(torch) / median(ours) >= 2.0 and median(ultralytics onnx) / median(ours) >= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+
+from _common import emit, environment, log, percentile, temp_root, write_photos
+
+VS_TORCH_MIN = 2.0
+VS_ULTRALYTICS_ONNX_MIN = 1.0
+CONF, IOU = 0.25, 0.7
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    return {"median_ms": round(statistics.median(ms), 2), "p90_ms": round(percentile(ms, 90), 2),
+            "mean_ms": round(statistics.fmean(ms), 2)}
+
+
+def build_model(tmp: Path, train_n: int, epochs: int, imgsz: int) -> tuple[Path, Path, list[str]]:
+    """Train yolo11n on a demo workspace and export it; returns the .pt, the .onnx and the class names."""
+    from cvops.demo import run_demo
+    from cvops.registry import get_model
+    from cvops.training import train
+    from cvops.training.offline import make_offline
+    from cvops.workspace import Workspace
+
+    run_demo(tmp / "ws", count=train_n)
+    ws = Workspace.open(tmp / "ws")
+    try:
+        result = train(ws, "v1", epochs=epochs, imgsz=imgsz, batch=8, device="cpu", seed=0)
+        if result.state != "finished":
+            raise RuntimeError(f"training ended {result.state}: {result.error}")
+        model = get_model(ws, "latest")
+    finally:
+        ws.close()
+    log(f"trained {model.name} ({epochs} epoch(s) at {imgsz} on {train_n} images)")
+    make_offline(tmp / "ultralytics", block_network=False)
+    from ultralytics import YOLO
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx = Path(YOLO(model.weights).export(format="onnx", imgsz=imgsz, simplify=False, verbose=False))
+    return Path(model.weights), onnx, [c["name"] for c in model.classes]
+
+
+def run(n: int, imgsz: int, train_n: int, epochs: int, threads: int) -> dict[str, Any]:
+    """Build the model and images, time the three sides; return the report."""
+    import onnxruntime as ort
+    import torch
+    import ultralytics
+    from ultralytics import YOLO
+
+    from cvops.deploy.edge_runner import Detector
+
+    with temp_root("edge-runner") as tmp:
+        pt, onnx, names = build_model(tmp, train_n, epochs, imgsz)
+        paths = [str(p) for p in write_photos(tmp / "images", n, 1280, 720, workers=1)]
+        torch.set_num_threads(threads)
+        ours = Detector(onnx, {"names": names, "imgsz": imgsz, "nms": {"conf": CONF, "iou": IOU}}, threads=threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y_pt, y_onnx = YOLO(str(pt)), YOLO(str(onnx), task="detect")
+
+        def edge(path: str) -> int:
+            return len(ours.detections(cv2.imread(path, cv2.IMREAD_COLOR)))
+
+        def ultra(model: Any) -> Callable[[str], int]:
+            def predict(path: str) -> int:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = model.predict(path, imgsz=imgsz, conf=CONF, iou=IOU, device="cpu", verbose=False)
+                return len(r[0].boxes)
+            return predict
+
+        sides: dict[str, Callable[[str], int]] = {"edge_runner": edge, "ultralytics_torch": ultra(y_pt),
+                                                  "ultralytics_onnx": ultra(y_onnx)}
+        for fn in sides.values():
+            for path in paths[:3]:
+                fn(path)
+        torch.set_num_threads(threads)  # Ultralytics' select_device reset it to min(8, CPUs - 1) on the first predict
+        ort_session = getattr(getattr(y_onnx.predictor, "model", None), "session", None)
+        ultra_onnx_threads = ort_session.get_session_options().intra_op_num_threads if ort_session else None
+        times: dict[str, list[float]] = {k: [] for k in sides}
+        found: dict[str, int] = {k: 0 for k in sides}
+        order = list(sides)
+        for i, path in enumerate(paths):
+            for name in order[i % 3:] + order[:i % 3]:
+                started = time.perf_counter()
+                found[name] += sides[name](path)
+                times[name].append((time.perf_counter() - started) * 1000)
+        log("timed " + ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in times.items()))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    vs_torch = med["ultralytics_torch"] / med["edge_runner"]
+    vs_onnx = med["ultralytics_onnx"] / med["edge_runner"]
+    return {
+        "benchmark": "edge_runner",
+        "images": n,
+        "image_size": [1280, 720],
+        "imgsz": imgsz,
+        "model": {"architecture": "yolo11n", "epochs": epochs, "train_images": train_n, "classes": len(names)},
+        "threads": {"onnxruntime_intra_op (edge_runner)": threads, "torch": torch.get_num_threads(),
+                    "onnxruntime_intra_op (ultralytics onnx)": ultra_onnx_threads or "onnxruntime default"},
+        "latency": {k: _stats(v) for k, v in times.items()},
+        "detections": found,
+        "speedup": {"vs_torch": round(vs_torch, 2), "vs_ultralytics_onnx": round(vs_onnx, 2)},
+        "target": {"vs_torch_min": VS_TORCH_MIN, "vs_ultralytics_onnx_min": VS_ULTRALYTICS_ONNX_MIN},
+        "pass": {"vs_torch": vs_torch >= VS_TORCH_MIN, "vs_ultralytics_onnx": vs_onnx >= VS_ULTRALYTICS_ONNX_MIN},
+        "environment": {**environment(), "onnxruntime": ort.__version__, "torch": torch.__version__,
+                        "ultralytics": ultralytics.__version__},
+    }
+
+
+def main() -> int:
+    """Parse arguments, run, print the JSON report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50, help="timed images (default 50)")
+    parser.add_argument("--imgsz", type=int, default=640, help="model input size (default 640)")
+    parser.add_argument("--train-n", type=int, default=32, help="demo images to train on (default 32)")
+    parser.add_argument("--epochs", type=int, default=1, help="training epochs (default 1)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="onnxruntime intra-op and torch threads (default: the CPU count)")
+    args = parser.parse_args()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)  # Ultralytics prints its export and predict chatter on stdout, which carries only the JSON result
+    try:
+        result = run(args.n, args.imgsz, args.train_n, args.epochs, args.threads)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Model export (ONNX fp32 / fp16 / int8) and the export gate (ONNX against PyTorch on the same inputs).
+
+A tiny model is trained once for the module (CPU, 96 px, 3 epochs). It finds next to nothing at the real labels, so
+the gate is also run on ``v2``, a version whose validation labels are the PyTorch model's own three best boxes per
+image (predicted through the gate's own pipeline): there PyTorch scores high and a numeric drift of the export shows
+up as a mAP delta.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from cvops import cli_export  # noqa: F401  (registers cvops export / verify)
+from cvops.annotations import NewAnnotation
+from cvops.cli import cli
+from cvops.demo import run_demo
+from cvops.deploy import verify as verify_mod
+from cvops.deploy.export import available_formats, export_model, get_export, list_exports
+from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module, verify_export
+from cvops.errors import NotFoundError, ValidationError
+from cvops.evaluation import _load_model, _read_image, _split_items
+from cvops.jobs import Cancelled, CancelToken
+from cvops.registry import get_model, sha256_file
+from cvops.training import train
+from cvops.versions import create_version, get_version
+from cvops.workspace import Workspace
+
+IMGSZ = 96
+REPORT_KEYS = {"export_id", "model", "precision", "version", "split", "images", "pytorch", "export", "delta_map50",
+               "delta_map50_95", "max_abs_output_diff", "threshold_points", "passed"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    """A demo workspace with model ``m1``, its fp32 ONNX export and ``v2`` (pseudo labels on the val images)."""
+    root = tmp_path_factory.mktemp("export") / "ws"
+    run_demo(root, count=40)
+    ws = Workspace.open(root)
+    result = train(ws, "v1", epochs=3, imgsz=IMGSZ, batch=8, device="cpu")
+    assert result.state == "finished", result.error
+    fp32 = export_model(ws, "m1")
+    _pseudo_label(ws, fp32.path)
+    yield ws, fp32
+    ws.close()
+
+
+def _pseudo_label(ws: Workspace, onnx_path: str) -> None:
+    """v1's val images relabelled with the PyTorch model's three best distinct boxes each, frozen as v2."""
+    from cvops.deploy.edge_runner import Detector
+
+    model = get_model(ws, "m1")
+    torch_det = TorchDetector(_torch_module(_load_model(model.to_dict())), Detector(Path(onnx_path)))
+    class_ids = [int(c["class_id"]) for c in sorted(model.classes, key=lambda c: c["index"])]
+    items = []
+    for iid, path, _ in _split_items(ws, get_version(ws, "v1").id, "val")[0]:
+        ws.annotations.delete([a.id for a in ws.annotations.for_image(iid)])
+        boxes, _conf, classes = DetectorPredictor(torch_det)([_read_image(iid, path, None)[0]], 0.001, 0.5)[0]
+        for b, c in list(zip(boxes, classes))[:3]:
+            items.append(NewAnnotation(iid, class_ids[int(c)], "box",
+                                       box=[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]))
+    ws.annotations.add_many(items, description="pseudo labels")
+    assert create_version(ws, "pseudo labels", statuses=("done", "approved")).name == "v2"
+
+
+def _invoke(ws: Workspace, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["-w", str(ws.root), *args], catch_exceptions=False)
+
+
+def _check_report(r: dict[str, Any], precision: str) -> None:
+    assert REPORT_KEYS <= set(r)
+    assert r["precision"] == precision and r["split"] == "val" and r["images"] > 0
+    assert set(r["pytorch"]) == {"map50", "map50_95", "latency_ms"}
+    assert set(r["export"]) == {"map50", "map50_95", "latency_ms"} and "cpu" in r["export"]["latency_ms"]
+    assert r["delta_map50_95"] == pytest.approx((r["export"]["map50_95"] - r["pytorch"]["map50_95"]) * 100, abs=1e-3)
+    assert r["delta_map50"] == pytest.approx((r["export"]["map50"] - r["pytorch"]["map50"]) * 100, abs=1e-3)
+    assert r["threshold_points"] == (1.5 if precision == "int8" else 0.5)
+    assert r["passed"] is (r["delta_map50_95"] >= -r["threshold_points"])  # the rule, exactly
+    assert r["max_abs_output_diff"] is not None and r["max_abs_output_diff"] >= 0
+
+
+def test_fp32_export_is_stored_checked_and_findable(env) -> None:
+    ws, info = env
+    path = Path(info.path)
+    assert path == ws.root / "exports" / f"m1-fp32-{IMGSZ}-1" / "model.onnx"
+    onnx.checker.check_model(str(path))
+    assert sha256_file(path) == info.sha256 and path.stat().st_size == info.size_bytes
+    d = info.to_dict()
+    assert {"id", "model", "format", "precision", "imgsz", "dynamic", "opset", "path", "sha256", "size_bytes"} <= set(d)
+    assert (d["model"], d["format"], d["precision"], d["imgsz"], d["dynamic"]) == ("m1", "onnx", "fp32", IMGSZ, False)
+    assert isinstance(d["opset"], int) and d["params"]["opset"] == d["opset"]
+    assert {"ultralytics", "onnx", "onnxruntime"} <= set(d["params"]["versions"])
+    json.dumps(d)
+    row = ws.db.execute("SELECT model_id, sha256, path FROM exports WHERE id = ?", [info.id]).fetchone()
+    assert row == (get_model(ws, "m1").id, info.sha256, str(path))
+    # no leftovers: no weights copy or temp folder in exports, nothing written next to the registered weights
+    assert sorted(p.name for p in path.parent.iterdir()) == ["export.log", "model.onnx"]
+    assert not [p for p in (ws.root / "exports").iterdir() if p.name.startswith(".")]
+    assert not list((ws.root / "models").glob("*.onnx"))
+    for ref in (info.id, str(info.id), str(path), str(path.parent)):
+        assert get_export(ws, ref).id == info.id
+    assert info.id in [e.id for e in list_exports(ws, "m1")]
+
+
+def test_fp32_gate_passes_with_identical_outputs(env) -> None:
+    ws, info = env
+    report = verify_export(ws, info.id, "v2", latency_runs=10)
+    r = report.to_dict()
+    _check_report(r, "fp32")
+    assert r["version"] == "v2"
+    assert r["pytorch"]["map50"] > 0.5  # its own boxes: there is something to lose
+    assert abs(r["delta_map50_95"]) < 0.1 and abs(r["delta_map50"]) < 0.1
+    assert r["max_abs_output_diff"] < 1e-3
+    assert r["passed"] is True
+    lat = r["export"]["latency_ms"]["cpu"]
+    assert 0 < lat["p50"] <= lat["p95"] and 0 < r["pytorch"]["latency_ms"]["p50"]
+    stored = get_export(ws, info.id)
+    assert stored.passed is True and stored.verified_at and stored.verify["delta_map50_95"] == r["delta_map50_95"]
+    # the default version is the model's own
+    assert verify_export(ws, str(info.path), latency_runs=0).version == "v1"
+
+
+def test_fp16_export_verifies(env) -> None:
+    ws, _ = env
+    info = export_model(ws, "m1", half=True)
+    assert info.precision == "fp16" and Path(info.path).parent.name == f"m1-fp16-{IMGSZ}-1"
+    model = onnx.load(info.path)
+    onnx.checker.check_model(model)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 io kept
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    r = verify_export(ws, info.id, "v2", latency_runs=5).to_dict()
+    _check_report(r, "fp16")
+    # no bound on the delta: the tiny model's near-tied, near-zero scores make its pseudo labels fragile
+    print(f"fp16: delta mAP50-95 {r['delta_map50_95']:+.3f} points, max output diff {r['max_abs_output_diff']}")
+
+
+def test_int8_export_verifies(env) -> None:
+    ws, _ = env
+    info = export_model(ws, "m1", int8=True)
+    train_images = sum(1 for _, p, _ in _split_items(ws, get_version(ws, "v1").id, "train")[0] if p.is_file())
+    assert info.precision == "int8" and info.params["calibration_images"] == min(train_images, 100) > 0
+    model = onnx.load(info.path)
+    onnx.checker.check_model(model)
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    assert info.params["quantization"]["calibration"] in ("Percentile 99.999", "MinMax")
+    assert sorted(p.name for p in Path(info.path).parent.iterdir()) == ["export.log", "model.onnx"]
+    r = verify_export(ws, info.id, "v2", latency_runs=5).to_dict()
+    _check_report(r, "int8")
+    print(f"int8: delta mAP50-95 {r['delta_map50_95']:+.3f} points, passed {r['passed']}")
+
+
+def _handmade(ws: Workspace, path: Path, precision: str = "fp32") -> int:
+    """An exports row for ``path`` as it is now (its sha256 recorded)."""
+    cur = ws.db.execute(
+        "INSERT INTO exports (model_id, format, precision, imgsz, dynamic, opset, path, sha256, size_bytes, params, "
+        "created_at) VALUES (?, 'onnx', ?, ?, 0, 17, ?, ?, ?, '{}', 0)",
+        [get_model(ws, "m1").id, precision, IMGSZ, str(path), sha256_file(path), path.stat().st_size])
+    ws.db.conn.commit()
+    return int(cur.lastrowid or 0)
+
+
+def test_corrupt_or_changed_onnx_file_is_a_clear_error(env, tmp_path: Path) -> None:
+    ws, info = env
+    copy = tmp_path / "copy" / "model.onnx"
+    copy.parent.mkdir()
+    shutil.copyfile(info.path, copy)
+    eid = _handmade(ws, copy)
+    copy.write_bytes(b"not an onnx model" * 100)  # changed after the export
+    with pytest.raises(ValidationError, match=r"(?s)model\.onnx.*changed since it was exported: sha256"):
+        verify_export(ws, eid)
+    garbage = tmp_path / "garbage" / "model.onnx"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"\x08\x01garbage" * 64)
+    with pytest.raises(ValidationError, match=r"cannot use ONNX file .*garbage.*model\.onnx"):
+        verify_export(ws, _handmade(ws, garbage))
+    copy.unlink()
+    with pytest.raises(NotFoundError, match="is missing"):
+        verify_export(ws, eid)
+    assert get_export(ws, info.id).passed is not False  # other exports untouched
+
+
+def test_class_count_mismatch_is_a_validation_error(env, tmp_path: Path) -> None:
+    ws, _ = env
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [9, 3, 1, 1], np.zeros(27, np.float32).tolist())
+    shape = helper.make_tensor("s", TensorProto.INT64, [3], [1, 9, IMGSZ * IMGSZ])
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "w"], ["c"]), helper.make_node("Reshape", ["c", "s"], ["output0"])],
+        "nine", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, IMGSZ, IMGSZ])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 9, IMGSZ * IMGSZ])], [weight, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "nine.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ValidationError, match=r"outputs 9 channels per anchor; model m1 has 3 classes"):
+        verify_export(ws, _handmade(ws, path))
+
+
+def test_bad_input(env) -> None:
+    ws, info = env
+    with pytest.raises(NotFoundError, match="no export 999"):
+        get_export(ws, 999)
+    with pytest.raises(NotFoundError, match="no export with the path"):
+        verify_export(ws, "/nowhere/model.onnx")
+    with pytest.raises(NotFoundError, match="no model 'm99'"):
+        export_model(ws, "m99")
+    with pytest.raises(NotFoundError):
+        list_exports(ws, "m99")
+    formats = {f["format"]: f for f in available_formats()}
+    assert set(formats) == {"onnx", "openvino", "tflite", "coreml", "engine"} and formats["onnx"]["available"]
+    if not formats["coreml"]["available"]:
+        with pytest.raises(ValidationError, match="coreml is not available here.*coremltools"):
+            export_model(ws, "m1", format="coreml")
+    with pytest.raises(ValidationError, match="unknown export format 'pb'"):
+        export_model(ws, "m1", format="pb")
+    with pytest.raises(ValidationError, match="one of --half and --int8"):
+        export_model(ws, "m1", half=True, int8=True)
+    with pytest.raises(ValidationError, match="multiple of 32"):
+        export_model(ws, "m1", imgsz=100)
+    with pytest.raises(NotFoundError):
+        verify_export(ws, info.id, version_ref="v99")
+
+
+def test_cancelled_export_keeps_nothing(env) -> None:
+    ws, _ = env
+    before = (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir()))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        export_model(ws, "m1", cancel=token)
+    assert (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir())) == before
+
+
+def test_cli_export_and_verify(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, info = env
+    res = _invoke(ws, "export", "--list-formats", "--json")
+    assert res.exit_code == 0 and {f["format"] for f in json.loads(res.stdout)} >= {"onnx", "coreml"}
+    res = _invoke(ws, "export", "--list-formats")
+    assert res.exit_code == 0 and "onnx" in res.stdout
+    res = _invoke(ws, "export", "m1", "--dynamic", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["dynamic"] is True and data["path"].endswith(f"m1-fp32-{IMGSZ}-dynamic-1/model.onnx")
+    res = _invoke(ws, "verify", str(data["id"]), "--version", "v2", "--json", "--latency-runs", "3")
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert REPORT_KEYS <= set(report) and report["passed"] is True
+    res = _invoke(ws, "verify", str(Path(info.path).parent), "--latency-runs", "0")
+    assert res.exit_code == 0 and "gate passed" in res.stdout and "mAP50-95" in res.stdout
+    res = _invoke(ws, "export", "--list", "m1")
+    assert res.exit_code == 0 and "passed" in res.stdout
+    assert json.loads(_invoke(ws, "export", "--list", "m1", "--json").stdout)[0]["id"] == info.id
+    # a failing gate: demand a 1-point gain of fp32
+    monkeypatch.setitem(verify_mod.THRESHOLDS, "fp32", -1.0)
+    res = _invoke(ws, "verify", str(info.id), "--latency-runs", "0", "--json")
+    assert res.exit_code == 1 and "gate failed" in res.stderr and "mAP50-95" in res.stderr
+    assert json.loads(res.stdout)["passed"] is False and get_export(ws, info.id).passed is False
+    # bad input: exit code 2 with a message
+    for args, message in ((("verify", "999"), "no export 999"), (("export", "m99"), "no model 'm99'"),
+                          (("export", "m1", "--half", "--int8"), "one of --half and --int8")):
+        res = _invoke(ws, *args)
+        assert res.exit_code == 2 and message in res.stderr, (args, res.stderr)
+    if not {f["format"]: f for f in available_formats()}["coreml"]["available"]:
+        res = _invoke(ws, "export", "m1", "--format", "coreml")
+        assert res.exit_code == 2 and "coremltools" in res.stderr
+    res = _invoke(ws, "export")
+    assert res.exit_code == 2
