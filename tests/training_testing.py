@@ -38,3 +38,23 @@ def make_model(ws: Workspace, checkpoint: Path, version: str = "v1", name: Optio
              json.dumps({}), 0, json.dumps({}), json.dumps({}), str(Path(checkpoint).resolve()),
              sha256_file(checkpoint), int(champion)])
         return int(cur.lastrowid or 0)
+
+
+def open_window(qtbot: Any, tmp_path: Path, trained: Path, monkeypatch: Any, page: str) -> Any:
+    """A shown MainWindow (1400x860) on a copy of the workspace ``trained``, with settings in ``tmp_path``."""
+    import shutil
+
+    from cvops_app.mainwindow import MainWindow
+    from PySide6.QtCore import QSettings
+
+    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    root = tmp_path / "ws"
+    shutil.copytree(trained, root)
+    main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
+    qtbot.addWidget(main)
+    main.resize(1400, 860)
+    main.show()
+    assert main.load_workspace(root)
+    main.show_page(page)
+    return main

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from PySide6.QtCore import QSettings
+from cvops_app.dialogs import export_wizard as wizard_mod
+from cvops_app.dialogs.export_wizard import (
+    BUNDLE,
+    DEPLOY,
+    OPTIONS,
+    SUMMARY,
+    VERIFY,
+    ExportWizard,
+)
+from cvops_app.mainwindow import MainWindow
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMenu, QMessageBox
+from training_testing import open_window
 
 from cvops.demo import run_demo
 from cvops.deploy.bundle import BundleInfo
@@ -26,9 +35,6 @@ from cvops.deploy.deploy import DeployError, DeployReport
 from cvops.deploy.export import ExportInfo, available_formats
 from cvops.training import train
 from cvops.workspace import Workspace
-from cvops_app.dialogs import export_wizard as wizard_mod
-from cvops_app.dialogs.export_wizard import BUNDLE, DEPLOY, OPTIONS, SUMMARY, VERIFY, ExportWizard
-from cvops_app.mainwindow import MainWindow
 
 WAIT_MS = 120_000
 
@@ -46,16 +52,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
-    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    root = tmp_path / "ws"
-    shutil.copytree(trained, root)
-    main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
-    qtbot.addWidget(main)
-    main.resize(1400, 860)
-    main.show()
-    assert main.load_workspace(root)
-    main.show_page("models")
+    main = open_window(qtbot, tmp_path, trained, monkeypatch, "models")
     yield main
     if main.export_wizard is not None:
         main.export_wizard.reject()

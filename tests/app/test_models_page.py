@@ -5,20 +5,19 @@ page compares the two runs."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from PySide6.QtCore import QSettings
-
-from cvops.demo import run_demo
-from cvops.training import train
-from cvops.workspace import Workspace
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.evaluation import EvaluationDialog
 from cvops_app.pages.models import EvaluateDialog, ModelsPage
 from cvops_app.pages.train import TrainPage
+from training_testing import open_window
+
+from cvops.demo import run_demo
+from cvops.training import train
+from cvops.workspace import Workspace
 
 WAIT_MS = 120_000
 
@@ -37,16 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
-    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    root = tmp_path / "ws"
-    shutil.copytree(trained, root)
-    main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
-    qtbot.addWidget(main)
-    main.resize(1400, 860)
-    main.show()
-    assert main.load_workspace(root)
-    main.show_page("models")
+    main = open_window(qtbot, tmp_path, trained, monkeypatch, "models")
     yield main
     main.jobs.cancel_all()
     main.jobs.wait(60_000)

@@ -57,13 +57,17 @@ class BundleError(RuntimeError):
     """A bundle file is missing, corrupt or inconsistent with the others."""
 
 
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
+def letterbox(image: np.ndarray, size: int, stride: int = 0) -> tuple[np.ndarray, float, tuple[float, float]]:
     """Resize ``image`` to fit ``size`` x ``size`` keeping its aspect ratio and pad it; return it, the scale and
-    the (left, top) padding."""
+    the (left, top) padding. With ``stride`` (a model with a dynamic input) pad only to the next multiple of the
+    stride: a 16:9 image runs as 640 x 384 instead of 640 x 640, as Ultralytics does for such models."""
     h, w = image.shape[:2]
     gain = min(size / h, size / w)
     new_w, new_h = int(round(w * gain)), int(round(h * gain))
-    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    dw, dh = size - new_w, size - new_h
+    if stride:
+        dw, dh = dw % stride, dh % stride
+    dw, dh = dw / 2, dh / 2
     if (w, h) != (new_w, new_h):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
@@ -147,6 +151,8 @@ class Detector:
         shape = self.input.shape
         static = isinstance(shape[-1], int) and shape[-1] > 0
         self.imgsz = int(meta.get("imgsz") or (shape[-1] if static else _first_int(props.get("imgsz")) or 640))
+        self.rect = not static  # a dynamic input runs each image at its own stride-aligned size
+        self.stride = _first_int(props.get("stride")) or 32
         if static and self.imgsz != shape[-1]:
             raise BundleError(f"model.json gives input size {self.imgsz} but {self.path.name} takes {shape[-1]}")
         thresholds = meta.get("nms", {})
@@ -163,7 +169,7 @@ class Detector:
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """One BGR image → a CHW tensor, the letterbox scale and padding."""
-        boxed, gain, pad = letterbox(image, self.imgsz)
+        boxed, gain, pad = letterbox(image, self.imgsz, self.stride if self.rect else 0)
         tensor = cv2.dnn.blobFromImage(boxed, 1.0 / 255.0, swapRB=True)[0]  # RGB, 0-1, CHW float32 in one pass
         return (tensor if self.dtype == np.float32 else tensor.astype(self.dtype)), gain, pad
 
@@ -193,11 +199,14 @@ class Detector:
         for start in range(0, len(images), step):
             chunk = list(images[start:start + step])
             prepared = [self.preprocess(img) for img in chunk]
-            batch = np.stack([p[0] for p in prepared])
-            if self.batch_size and len(chunk) < self.batch_size:  # a static batch: pad with blank inputs
-                batch = np.concatenate([batch, np.zeros((self.batch_size - len(chunk), *batch.shape[1:]),
-                                                        batch.dtype)])
-            outputs = self.raw(batch)
+            if len({p[0].shape for p in prepared}) > 1:  # rectangular inputs of different sizes: one at a time
+                outputs = [self.raw(p[0][None])[0] for p in prepared]
+            else:
+                batch = np.stack([p[0] for p in prepared])
+                if self.batch_size and len(chunk) < self.batch_size:  # a static batch: pad with blank inputs
+                    batch = np.concatenate([batch, np.zeros((self.batch_size - len(chunk), *batch.shape[1:]),
+                                                            batch.dtype)])
+                outputs = list(self.raw(batch))
             for img, (_, gain, (left, top)), output in zip(chunk, prepared, outputs):
                 boxes, scores, classes = postprocess(output, len(self.names), conf, iou, self.max_det)
                 boxes = (boxes - np.array([left, top, left, top], dtype=np.float32)) / gain
