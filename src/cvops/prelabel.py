@@ -112,10 +112,12 @@ def _ensure_offline(ws: "Workspace") -> None:
 
 
 def _registered_export(ws: "Workspace", model: ModelInfo) -> Optional[Path]:
-    for (path,) in ws.db.execute("SELECT path FROM exports WHERE model_id = ? AND precision = 'fp32' "
-                                 "AND lower(format) = 'onnx' ORDER BY id DESC", [model.id]):
-        if path and Path(path).is_file():
-            return Path(path)
+    """The newest fp32 ONNX export of the model whose file is there."""
+    from cvops.deploy.export import list_exports
+
+    for info in reversed(list_exports(ws, model.id)):
+        if info.precision == "fp32" and info.format.lower() == "onnx" and Path(info.path).is_file():
+            return Path(info.path)
     return None
 
 

@@ -74,8 +74,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _info(row: Any) -> ModelInfo:
+def _info(ws: "Workspace", row: Any) -> ModelInfo:
     values = dict(zip(_COLUMNS + ("version_name",), row))
+    values["weights"] = str(ws.root / values["weights"])  # stored relative: a moved workspace keeps its models
     for key in _JSON:
         values[key] = json.loads(values[key])
     values["champion"] = bool(values["champion"])
@@ -88,7 +89,7 @@ _SELECT = (f"SELECT {', '.join('m.' + c for c in _COLUMNS)}, v.name FROM models 
 
 def list_models(ws: "Workspace") -> list[ModelInfo]:
     """Every registered model, oldest first."""
-    return [_info(r) for r in ws.db.execute(f"{_SELECT} ORDER BY m.id").fetchall()]
+    return [_info(ws, r) for r in ws.db.execute(f"{_SELECT} ORDER BY m.id").fetchall()]
 
 
 def get_model(ws: "Workspace", ref: ModelRef) -> ModelInfo:
@@ -106,13 +107,13 @@ def get_model(ws: "Workspace", ref: ModelRef) -> ModelInfo:
         row = ws.db.execute(f"{_SELECT} WHERE m.name = ?", [text]).fetchone()
     if row is None:
         raise NotFoundError(f"no model {text!r} (cvops models list shows them)")
-    return _info(row)
+    return _info(ws, row)
 
 
 def model_for_run(ws: "Workspace", run_id: int) -> Optional[ModelInfo]:
     """The model a run registered, if it did."""
     row = ws.db.execute(f"{_SELECT} WHERE m.run_id = ?", [run_id]).fetchone()
-    return _info(row) if row else None
+    return _info(ws, row) if row else None
 
 
 def promote(ws: "Workspace", ref: ModelRef) -> ModelInfo:
@@ -200,5 +201,6 @@ def register_run(ws: "Workspace", run_id: int, final: Optional[dict[str, Any]] =
             "weights, weights_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [next_id, name, run_id, task or "detect", time.time(), version_id, version_hash, json.dumps(classes),
              preset, architecture, base, base_sha, parent[0] if parent else None, json.dumps(merged), seed,
-             env or "{}", json.dumps(_final_metrics(ws, run_id, final or {})), str(dest), sha256_file(dest)])
+             env or "{}", json.dumps(_final_metrics(ws, run_id, final or {})), dest.relative_to(ws.root).as_posix(),
+             sha256_file(dest)])
     return get_model(ws, next_id)

@@ -21,9 +21,18 @@ from cvops import evaluation as ev
 from cvops.annotations import NewAnnotation
 from cvops.demo import run_demo
 from cvops.errors import NotFoundError, ValidationError
-from cvops.evaluation import (REVIEW_CONF, confusion_cell_images, error_images, evaluate, get_evaluation,
-                              image_outcomes, image_predictions, list_evaluations)
+from cvops.evaluation import (
+    REVIEW_CONF,
+    confusion_cell_images,
+    error_images,
+    evaluate,
+    get_evaluation,
+    image_outcomes,
+    image_predictions,
+    list_evaluations,
+)
 from cvops.jobs import Cancelled, CancelToken
+from cvops.registry import model_for_run
 from cvops.training import train
 from cvops.version_diff import materialize
 from cvops.versions import create_version, version_images
@@ -40,12 +49,9 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     ws = Workspace.open(root)
     result = train(ws, "v1", epochs=2, imgsz=IMGSZ, batch=8, device="cpu")
     assert result.state == "finished", result.error
-    checkpoint = result.best_checkpoint
-    registered = ws.db.execute("SELECT id, weights FROM models WHERE run_id = ?", [result.run_id]).fetchone()
-    if registered:  # the registry registers finished runs
-        model_id, checkpoint = registered[0], Path(registered[1])
-    else:
-        model_id = make_model(ws, checkpoint, version="v1")
+    registered = model_for_run(ws, result.run_id)  # the registry registers finished runs
+    assert registered is not None
+    model_id, checkpoint = registered.id, Path(registered.weights)
     _pseudo_label(ws, model_id)
     yield ws, model_id, checkpoint
     ws.close()

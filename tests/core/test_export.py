@@ -99,7 +99,7 @@ def test_fp32_export_is_stored_checked_and_findable(env) -> None:
     assert {"ultralytics", "onnx", "onnxruntime"} <= set(d["params"]["versions"])
     json.dumps(d)
     row = ws.db.execute("SELECT model_id, sha256, path FROM exports WHERE id = ?", [info.id]).fetchone()
-    assert row == (get_model(ws, "m1").id, info.sha256, str(path))
+    assert row == (get_model(ws, "m1").id, info.sha256, path.relative_to(ws.root).as_posix())  # relocatable
     # no leftovers: no weights copy or temp folder in exports, nothing written next to the registered weights
     assert sorted(p.name for p in path.parent.iterdir()) == ["export.log", "model.onnx"]
     assert not [p for p in (ws.root / "exports").iterdir() if p.name.startswith(".")]

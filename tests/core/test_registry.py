@@ -218,3 +218,15 @@ def test_offline_requirement_check_accepts_installed_packages_only() -> None:
         _no_requirements(["onnx>=99"])
     assert _no_requirements([("surely-not-installed", "onnxruntime-gpu", "onnxruntime"), "numpy"]) is True
     assert _no_requirements(["surely-not-installed"], install=False) is False
+
+
+def test_a_moved_workspace_keeps_its_models(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(trained, moved)
+    with Workspace.open(moved) as w:
+        m = get_model(w, "m1")
+        assert Path(m.weights).parent == moved / "models" and Path(m.weights).is_file()
+        assert sha256_file(Path(m.weights)) == m.weights_sha256
+        promote(w, "m1")

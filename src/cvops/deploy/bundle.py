@@ -69,34 +69,22 @@ class BundleInfo:
 
 
 def _export_row(ws: "Workspace", ref: ExportRef) -> Optional[dict[str, Any]]:
-    """The ``exports`` row of an id or of a path to its file; None for an unregistered path."""
-    cols = ("id", "model_id", "format", "precision", "imgsz", "dynamic", "opset", "path", "sha256", "params",
-            "verify", "verified_at", "passed")
-    text = str(ref).strip()
-    if text.isdigit():
-        row = ws.db.execute(f"SELECT {', '.join(cols)} FROM exports WHERE id = ?", [int(text)]).fetchone()
-        if row is None:
-            raise NotFoundError(f"no export {text} (export a model first: cvops export MODEL)")
-    else:
-        path = Path(text).expanduser()
-        row = None
-        for candidate in {text, str(path), str(path.resolve())}:
-            row = ws.db.execute(f"SELECT {', '.join(cols)} FROM exports WHERE path = ? ORDER BY id DESC",
-                                [candidate]).fetchone()
-            if row is not None:
-                break
-        if row is None:
-            return None
-    return dict(zip(cols, row))
+    """The registered export of an id or of a path to its file or folder (:func:`cvops.deploy.export.get_export`);
+    None for a path the workspace did not export."""
+    from cvops.deploy.export import get_export
+
+    try:
+        return get_export(ws, ref).to_dict()
+    except NotFoundError:
+        if str(ref).strip().isdigit():
+            raise
+        return None
 
 
 def _verify_summary(row: dict[str, Any]) -> Optional[dict[str, Any]]:
-    if not row.get("verify"):
+    verify = row.get("verify")
+    if not verify:
         return None
-    try:
-        verify = json.loads(row["verify"])
-    except ValueError:
-        verify = {}
     summary = {"passed": None if row.get("passed") is None else bool(row["passed"]),
                "verified_at": row.get("verified_at")}
     if isinstance(verify, dict):

@@ -104,8 +104,9 @@ def available_formats() -> list[dict[str, Any]]:
     return out
 
 
-def _info(row: Any) -> ExportInfo:
+def _info(ws: "Workspace", row: Any) -> ExportInfo:
     v = dict(zip(_COLUMNS + ("model",), row))
+    v["path"] = str(ws.root / v["path"])  # stored relative to the workspace, so a moved workspace keeps its exports
     v["params"] = json.loads(v["params"] or "{}")
     v["verify"] = json.loads(v["verify"]) if v["verify"] else None
     v["dynamic"] = bool(v["dynamic"])
@@ -122,7 +123,7 @@ def list_exports(ws: "Workspace", model_ref: Optional[ModelRef] = None) -> list[
         rows = ws.db.execute(f"{_SELECT} ORDER BY e.id").fetchall()
     else:
         rows = ws.db.execute(f"{_SELECT} WHERE e.model_id = ? ORDER BY e.id", [get_model(ws, model_ref).id]).fetchall()
-    return [_info(r) for r in rows]
+    return [_info(ws, r) for r in rows]
 
 
 def get_export(ws: "Workspace", ref: ExportRef) -> ExportInfo:
@@ -132,7 +133,7 @@ def get_export(ws: "Workspace", ref: ExportRef) -> ExportInfo:
         row = ws.db.execute(f"{_SELECT} WHERE e.id = ?", [int(text)]).fetchone()
         if row is None:
             raise NotFoundError(f"no export {text} (cvops export --list shows them)")
-        return _info(row)
+        return _info(ws, row)
     wanted = Path(text).expanduser().resolve()
     for info in list_exports(ws):
         path = Path(info.path).resolve()
@@ -286,7 +287,8 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
         cur = ws.db.execute(
             "INSERT INTO exports (model_id, format, precision, imgsz, dynamic, opset, path, sha256, size_bytes, "
             "params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [model.id, fmt, precision, size, int(dynamic), params.get("opset"), str(target), digest, nbytes,
+            [model.id, fmt, precision, size, int(dynamic), params.get("opset"), target.relative_to(ws.root).as_posix(),
+             digest, nbytes,
              json.dumps(params), time.time()])
     info = get_export(ws, int(cur.lastrowid or 0))
     progress(1.0, f"export {info.id}: {target} ({nbytes / 1e6:.1f} MB)")
