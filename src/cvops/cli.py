@@ -69,8 +69,13 @@ def _handle_errors(fn: Callable) -> Callable:
 
 
 @contextlib.contextmanager
-def _job(label: str, quiet: bool) -> Iterator[tuple[Callable[[float, str], None], CancelToken]]:
-    """A progress bar on stderr and a cancel token that the first Ctrl+C triggers."""
+def _job(label: str, quiet: bool, library_output: bool = False
+         ) -> Iterator[tuple[Callable[[float, str], None], CancelToken]]:
+    """A progress bar on stderr and a cancel token that the first Ctrl+C triggers.
+
+    ``library_output``: the job runs Ultralytics in this process, which prints to stdout (settings notices, model
+    summaries); send that to stderr so stdout holds only the command's report.
+    """
     cancel = CancelToken()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -84,8 +89,9 @@ def _job(label: str, quiet: bool) -> Iterator[tuple[Callable[[float, str], None]
     bar = Progress(TextColumn(f"{label} [progress.description]{{task.description}}"), BarColumn(),
                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err, transient=True,
                    disable=not show)
+    redirect = contextlib.redirect_stdout(sys.stderr) if library_output else contextlib.nullcontext()
     try:
-        with bar:
+        with bar, redirect:
             task = bar.add_task("", total=1.0)
             yield (lambda f, m: bar.update(task, completed=f, description=m)), cancel
     finally:

@@ -9,7 +9,6 @@ failed or the job was cancelled; 2 bad input (unknown model or export, unavailab
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -90,7 +89,7 @@ def export_cmd(ctx: click.Context, model_ref: Optional[str], fmt: str, imgsz: Op
     if not model_ref:
         raise click.UsageError("give MODEL to export (or --list-formats, --list)")
     try:
-        with _job("export", as_json) as (progress, cancel), contextlib.redirect_stdout(sys.stderr):
+        with _job("export", as_json, library_output=True) as (progress, cancel):
             info = export_model(ws, model_ref, format=fmt, imgsz=imgsz, dynamic=dynamic, half=half, int8=int8,
                                 opset=opset, version_ref=version_ref, progress=progress, cancel=cancel)
     except Cancelled:
@@ -130,7 +129,7 @@ def verify_cmd(ctx: click.Context, export_ref: str, version_ref: Optional[str], 
 
     ws = _open(ctx, workspace)
     try:
-        with _job("verify", as_json) as (progress, cancel), contextlib.redirect_stdout(sys.stderr):
+        with _job("verify", as_json, library_output=True) as (progress, cancel):
             report = verify_export(ws, export_ref, version_ref, split=split, progress=progress, cancel=cancel,
                                    latency_runs=latency_runs)
     except Cancelled:

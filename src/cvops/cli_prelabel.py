@@ -8,7 +8,6 @@ review the pending suggestions in bulk. Exit codes: 0 ok, 1 cancelled, 2 usage e
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -69,7 +68,7 @@ def prelabel(ctx: click.Context, model_ref: str, flt: str, images: Optional[str]
     scope = None if ids is not None else _filter(flt)
     ws = _open(ctx, workspace)
     # Ultralytics (a first ONNX export) logs to stdout: keep stdout for the report.
-    with _job("prelabel", as_json) as (progress, cancel), contextlib.redirect_stdout(sys.stderr):
+    with _job("prelabel", as_json, library_output=True) as (progress, cancel):
         report = run(ws, model_ref, image_ids=ids, conf=conf, iou=iou, batch=batch, progress=progress,
                      cancel=cancel, flt=scope)
     if as_json:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -276,9 +275,7 @@ def evaluate_cmd(ctx: click.Context, model_ref: str, version_ref: Optional[str],
     from cvops.evaluation import evaluate
 
     ws = _open(ctx, workspace)
-    # Ultralytics binds its logger to stdout when first imported (settings notices, model summaries): keep stdout
-    # for the report.
-    with _job("evaluate", as_json) as (progress, cancel), contextlib.redirect_stdout(sys.stderr):
+    with _job("evaluate", as_json, library_output=True) as (progress, cancel):
         result = evaluate(ws, model_ref, version_ref, split=split, device=device, progress=progress, cancel=cancel)
     data = result.to_dict()
     if as_json:
