@@ -262,7 +262,9 @@ class Predictor(Protocol):
 
     ``imgsz`` is the model's input size. With ``resize`` true the evaluation shrinks each image's long side to
     ``imgsz`` first (``cv2.INTER_AREA``, as Ultralytics' validation loader does) and maps the boxes back; with it
-    false the predictor gets the full-size oriented image and letterboxes it itself.
+    false the predictor gets the full-size oriented image and letterboxes it itself. A predictor with a ``read``
+    method (``read(image_id, path) -> (BGR image, (fx, fy))``, the factors mapping its boxes to full size) decodes
+    the images itself.
     """
 
     imgsz: int
@@ -337,7 +339,9 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
             cancel.raise_if_cancelled()
         chunk = [it for it in items[start:start + step] if it[1].is_file()]
         missing += min(len(items) - start, step) - len(chunk)
-        loaded = [_read_image(iid, path, predictor.imgsz if predictor.resize else None) for iid, path, _ in chunk]
+        reader = getattr(predictor, "read", None)
+        loaded = [reader(iid, path) if reader else _read_image(iid, path, predictor.imgsz if predictor.resize else None)
+                  for iid, path, _ in chunk]
         results = predictor([a for a, _ in loaded], conf, iou) if loaded else []
         for (iid, _, anns), (boxes, confs, classes), (_, (fx, fy)) in zip(chunk, results, loaded):
             gts = _gt_boxes(anns)

@@ -127,6 +127,26 @@ def test_json_lines_for_a_folder_with_annotated_images_and_a_log(built: dict[str
     assert all(len(v) == logged[0]["counts"][k] for k, v in logged[0]["confidences"].items())
 
 
+def test_large_jpeg_decoded_at_reduced_scale_reports_full_size_boxes(built: dict[str, Any], tmp_path: Path) -> None:
+    sample = cv2.imread(str(built["dir"] / "sample.jpg"))
+    big = cv2.resize(sample, (sample.shape[1] * 4, sample.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "big.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    runs = {}
+    for flag in ((), ("--full-decode",)):
+        save = tmp_path / ("full" if flag else "scaled")
+        done = run_py(built["dir"], str(tmp_path / "big.jpg"), "--conf", "0.001", "--save-dir", str(save), *flag)
+        assert done.returncode == 0, done.stderr
+        runs[flag] = lines(done.stdout)[0]
+        assert (runs[flag]["width"], runs[flag]["height"]) == (big.shape[1], big.shape[0])
+        assert cv2.imread(str(save / "big.jpg")).shape == big.shape  # drawn on the full-size image
+    scaled, full = runs[()]["detections"], runs[("--full-decode",)]["detections"]
+    assert scaled and full
+    best = max(full, key=lambda d: d["confidence"])
+    match = [d for d in scaled if d["name"] == best["name"]
+             and max(abs(a - b) for a, b in zip(d["box"], best["box"])) < 0.05 * max(big.shape)]
+    assert match, (best, scaled[:5])  # the same object, found at full-size coordinates either way
+
+
 def test_json_lines_for_a_video(built: dict[str, Any], tmp_path: Path) -> None:
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))

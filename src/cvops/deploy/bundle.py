@@ -160,6 +160,10 @@ def _model_json(model: ModelInfo, detector: edge_runner.Detector, onnx: Path, ro
                   "color": "RGB",
                   "letterbox": {"size": [detector.imgsz, detector.imgsz], "keep_aspect_ratio": True,
                                 "pad": "centered", "pad_value": edge_runner.PAD_VALUE, "resize": "bilinear"},
+                  "decode": {"jpeg_dct_scaling": True,
+                             "rule": "a JPEG at least twice the input size on its long side is decoded at 1/2, 1/4 "
+                                     "or 1/8 scale, keeping the long side >= the input size (run.py --full-decode "
+                                     "turns it off)"},
                   "normalization": {"scale": "1/255", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}},
         "output": {"name": out.name, "shape": list(out.shape),
                    "layout": "(batch, 4 + classes, anchors): center x, center y, width, height in input pixels, "
@@ -231,7 +235,6 @@ def _pick_sample(detector: edge_runner.Detector, candidates: list[Path], conf: f
     """The JPEG bytes of the candidate with the most detections at ``conf`` (lowering the threshold for a young
     model that finds nothing), the threshold used and the detections, computed on the decoded JPEG itself."""
     import cv2
-    import numpy as np
 
     images = []
     for path in candidates:
@@ -240,18 +243,18 @@ def _pick_sample(detector: edge_runner.Detector, candidates: list[Path], conf: f
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95]) if img is not None else (False, None)
             data = buf.tobytes() if ok else b""
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        decoded = edge_runner.decode_image(data, detector.imgsz) if data else None  # as run.py decodes it
         if decoded is not None:
             images.append((data, decoded))
     if not images:
         raise ValidationError("none of the sample candidates could be decoded")
-    scored = [(data, detector.detections(img, conf, iou)) for data, img in images]
+    scored = [(data, detector.detections(img[0], conf, iou, img[1:])) for data, img in images]
     data, dets = max(scored, key=lambda item: len(item[1]))
     if dets:
         return data, conf, dets
     # A young model finds nothing at the bundle's threshold: record the sample's best few detections at a lower
     # one (halfway between the SAMPLE_DETECTIONS-th and the next confidence), so the selftest still compares boxes.
-    scored = [(data, detector.detections(img, SAMPLE_MIN_CONF, iou)) for data, img in images]
+    scored = [(data, detector.detections(img[0], SAMPLE_MIN_CONF, iou, img[1:])) for data, img in images]
     data, dets = max(scored, key=lambda item: max((d["confidence"] for d in item[1]), default=-1.0))
     if not dets:
         return images[0][0], conf, []

@@ -409,7 +409,7 @@ def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[st
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from cvops.deploy.edge_runner import Detector
-    from cvops.evaluation import _read_image
+    from cvops.deploy.verify import read_for_runner
 
     fp32, prepped = path.with_name("model.fp32.onnx"), path.with_name("model.prep.onnx")
     os.replace(path, fp32)
@@ -427,7 +427,7 @@ def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[st
             iid, image = items[self.index]
             self.index += 1
             progress(0.2 + 0.7 * self.index / len(items), f"calibrating int8 {self.index}/{len(items)}")
-            tensor = detector.preprocess(_read_image(iid, image, None)[0])[0]
+            tensor = detector.preprocess(read_for_runner(iid, image, detector.imgsz)[0])[0]
             return {detector.input.name: tensor[None].astype("float32")}
 
     progress(0.15, "preparing the graph for quantization")

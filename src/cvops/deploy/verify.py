@@ -6,13 +6,15 @@ metric code of :func:`cvops.evaluation.evaluate` (:func:`cvops.evaluation.score`
 ``ap_per_class``, nothing stored in ``evaluations``).
 
 Apples to apples: both sides get *exactly* the same input and post-processing. The PyTorch model runs inside a
-:class:`TorchDetector`, a ``Detector`` whose forward is the model's raw ``nn.Module`` (fp32, eval mode, Conv+BN fused
-as the exporter does) instead of an onnxruntime session, so letterbox (``cv2.INTER_LINEAR`` on the full-size
-oriented image, gray padding to the square input), the 0-1 NCHW tensor, the confidence filter, the per-class NMS and
-the mapping back to image pixels are one and the same code (edge_runner's), and the only difference left is the
-network's arithmetic. (``evaluate`` itself predicts with Ultralytics on images first shrunk with ``INTER_AREA`` as
-its validation loader does, so its mAP can differ from the gate's PyTorch figure by a little; the gate compares
-only like with like.)
+:class:`TorchDetector`, a ``Detector`` whose forward is the model's raw ``nn.Module`` (fp32, eval mode, Conv+BN
+fused as the exporter does) instead of an onnxruntime session, so letterbox (``cv2.INTER_LINEAR`` on the
+oriented image as run.py decodes it, gray padding to the square input), the 0-1 NCHW tensor, the confidence filter,
+the per-class NMS and the mapping back to image pixels are one and the same code (edge_runner's), and the only
+difference left is the network's arithmetic. Images are decoded as a bundle's ``run.py`` decodes them (large JPEGs
+at reduced DCT scale, :func:`~cvops.deploy.edge_runner.decode_image`), so the verdict covers what runs on the
+device. (``evaluate`` itself predicts with Ultralytics on images first shrunk with ``INTER_AREA`` as its validation
+loader does, so its mAP can differ from the gate's PyTorch figure by a little; the gate compares only like with
+like.)
 
 The report: mAP50 and mAP50-95 of both, their deltas in points (export - PyTorch, x100), the largest absolute
 difference between the raw outputs on a few images (:data:`RAW_DIFF_IMAGES`), and the forward latency at batch 1 (p50
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from cvops.catalog import transaction
-from cvops.deploy.edge_runner import BundleError, Detector
+from cvops.deploy.edge_runner import BundleError, Detector, read_image
 from cvops.deploy.export import ExportInfo, ExportRef, get_export
 from cvops.errors import NotFoundError, ValidationError
 from cvops.evaluation_store import _model_row
@@ -49,8 +51,9 @@ __all__ = ["RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor", "TorchDetector"
 THRESHOLDS = {"fp32": 0.5, "fp16": 0.5, "int8": 1.5}  # largest allowed mAP50-95 drop, in points
 RAW_DIFF_IMAGES = 4
 WARMUP_RUNS = 5
-PREPROCESSING = ("edge_runner letterbox (cv2.INTER_LINEAR, pad 114) of the full-size image for both; PyTorch raw "
-                 "forward and onnxruntime share Detector's pre- and post-processing")
+PREPROCESSING = ("edge_runner decode (JPEGs >= 2x the input size at 1/2-1/8 DCT scale, as run.py) and letterbox "
+                 "(cv2.INTER_LINEAR, pad 114) for both; PyTorch raw forward and onnxruntime share Detector's pre- and "
+                 "post-processing")
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,19 @@ class VerifyReport:
 
 
 class DetectorPredictor:
-    """A :class:`cvops.evaluation.Predictor` over a ``Detector`` (it letterboxes the full-size image itself)."""
+    """A :class:`cvops.evaluation.Predictor` over a ``Detector``: images decoded as a bundle's ``run.py`` decodes
+    them (:func:`~cvops.deploy.edge_runner.decode_image`: large JPEGs at reduced scale), then letterboxed by the
+    detector."""
 
     resize = False
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
         self.imgsz = detector.imgsz
+
+    def read(self, image_id: int, path: Path) -> tuple[np.ndarray, tuple[float, float]]:
+        """The image as the edge runner decodes it and the factors back to full size."""
+        return read_for_runner(image_id, path, self.imgsz)
 
     def __call__(self, images: list[np.ndarray], conf: float, iou: float) -> list["Detections"]:
         return self.detector.predict_arrays(images, conf, iou)
@@ -112,6 +121,15 @@ class TorchDetector(Detector):
         if isinstance(out, (list, tuple)):  # eval mode returns (decoded, raw feature maps)
             out = out[0]
         return out.cpu().numpy()
+
+
+def read_for_runner(image_id: int, path: Path, imgsz: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """A workspace image decoded by the edge runner's :func:`~cvops.deploy.edge_runner.read_image` for a model of
+    input size ``imgsz``, and the factors back to full size; :class:`ValidationError` when it cannot be decoded."""
+    decoded = read_image(path, imgsz)
+    if decoded is None:
+        raise ValidationError(f"image {image_id} ({path}) cannot be decoded")
+    return decoded[0], decoded[1:]
 
 
 def _torch_module(yolo: Any) -> Any:
@@ -204,7 +222,6 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     from cvops.evaluation import (
         _ensure_offline,
         _load_model,
-        _read_image,
         _split_items,
         score,
     )
@@ -228,7 +245,7 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
                               progress=_stage(progress, lo, hi), cancel=cancel)
     # Raw outputs and latency on the first images of the split, letterboxed once for both runtimes.
     items = [(iid, path) for iid, path, _ in _split_items(ws, info.id, split)[0] if path.is_file()][:RAW_DIFF_IMAGES]
-    tensors = [detector.preprocess(_read_image(iid, path, None)[0])[0][None] for iid, path in items]
+    tensors = [detector.preprocess(read_for_runner(iid, path, detector.imgsz)[0])[0][None] for iid, path in items]
     diff = max((float(np.max(np.abs(torch_det.raw(t).astype(np.float64) - detector.raw(t).astype(np.float64))))
                 for t in tensors), default=None)
     progress(0.85, "measuring latency")
