@@ -3,7 +3,7 @@ against Ultralytics ``YOLO(pt).predict`` (PyTorch) and ``YOLO(onnx).predict`` (U
 
 Model: yolo11n trained for ``--epochs`` (default 1) on a demo workspace of ``--train-n`` shapes images (default 32)
 at ``--imgsz`` (default 640), exported to ONNX at that size (fp32, dynamic input so every side runs a 16:9 image as
-640x384, not simplified): ours as ``cvops export --dynamic`` writes it (with its softmax graph pass), Ultralytics'
+640x384, not simplified): ours as ``cvops export --dynamic`` writes it (with its graph passes), Ultralytics'
 as its own export writes it; training and export untimed. Data: ``--n`` (default 50) synthetic JPEGs of ``--size``
 (default 1280x720; quality 90) on disk.
 
@@ -76,7 +76,7 @@ def build_model(tmp: Path, train_n: int, epochs: int, imgsz: int) -> tuple[Path,
     make_offline(tmp / "ultralytics", block_network=False)
     from ultralytics import YOLO
 
-    from cvops.deploy.export import softmax_last_axis
+    from cvops.deploy.graph_passes import apply_graph_passes
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,7 +84,7 @@ def build_model(tmp: Path, train_n: int, epochs: int, imgsz: int) -> tuple[Path,
                                                 verbose=False))
     ours = plain.with_name("ours.onnx")
     shutil.copyfile(plain, ours)
-    softmax_last_axis(ours)
+    apply_graph_passes(ours)
     return Path(model.weights), ours, plain, [c["name"] for c in model.classes]
 
 

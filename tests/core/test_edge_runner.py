@@ -1,6 +1,5 @@
-"""The edge runner's pre-processing matches Ultralytics' letterbox exactly, its reduced-scale JPEG decode picks the
-right scale and maps back to full size (EXIF rotation, progressive, non-JPEG and broken input), and the export's
-softmax graph pass changes speed, not results."""
+"""The edge runner's pre-processing matches Ultralytics' letterbox exactly, and its reduced-scale JPEG decode picks
+the right scale and maps back to full size (EXIF rotation, progressive, non-JPEG and broken input)."""
 
 from __future__ import annotations
 
@@ -9,13 +8,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 
-from cvops.deploy.edge_runner import decode_image, jpeg_size, letterbox, read_image
-from cvops.deploy.export import softmax_last_axis
+from cvops.deploy.edge_runner import decode_image, jpeg_size, letterbox, nms, postprocess, read_image, to_tensor
 
 
 @pytest.mark.parametrize("shape", [(720, 1280), (500, 300), (640, 640), (97, 211)])
@@ -30,6 +25,34 @@ def test_letterbox_matches_ultralytics(shape: tuple[int, int], rect: bool) -> No
     if rect:
         assert ours.shape[0] % 32 == 0 and ours.shape[1] % 32 == 0
     assert gain == pytest.approx(min(640 / shape[0], 640 / shape[1]))
+
+
+@pytest.mark.parametrize("shape", [(384, 640, 3), (7, 5, 3), (32, 32, 4)])
+def test_to_tensor_is_blob_from_image_bit_for_bit(shape: tuple[int, int, int]) -> None:
+    image = np.random.default_rng(4).integers(0, 256, size=shape, dtype=np.uint8)
+    expected = cv2.dnn.blobFromImage(image[:, :, :3], 1.0 / 255.0, swapRB=True)[0]
+    tensor = to_tensor(image)
+    assert tensor.dtype == np.float32 and tensor.flags.c_contiguous and np.array_equal(tensor, expected)
+
+
+def test_postprocess_and_nms_match_torchvision() -> None:
+    import torch
+    from torchvision.ops import batched_nms
+
+    rng = np.random.default_rng(5)
+    anchors, classes = 400, 3
+    xy, wh = rng.uniform(0, 600, (anchors, 2)), rng.uniform(5, 120, (anchors, 2))
+    output = np.concatenate([xy, wh, rng.uniform(0, 1, (anchors, classes))], axis=1).T.astype(np.float32)
+    boxes, scores, cls = postprocess(output, classes, conf=0.25, iou=0.5)
+    pred = output.T
+    best, label = pred[:, 4:].max(1), pred[:, 4:].argmax(1)
+    mask = best > 0.25
+    xyxy = np.concatenate([pred[mask, :2] - pred[mask, 2:4] / 2, pred[mask, :2] + pred[mask, 2:4] / 2], axis=1)
+    keep = batched_nms(torch.from_numpy(xyxy), torch.from_numpy(best[mask]), torch.from_numpy(label[mask]), 0.5)
+    keep = keep[:300]  # max_det
+    assert np.array_equal(boxes, xyxy[keep.numpy()]) and np.array_equal(scores, best[mask][keep.numpy()])
+    assert np.array_equal(cls, label[mask][keep.numpy()])
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).size == 0
 
 
 def _jpeg(shape: tuple[int, int], progressive: bool = False, orientation: int = 0) -> bytes:
@@ -83,28 +106,3 @@ def test_other_formats_and_broken_files(tmp_path: Path) -> None:
     assert read_image(tmp_path / "missing.jpg", 640) is None
     (tmp_path / "broken.jpg").write_bytes(_jpeg((400, 600))[:200])
     assert read_image(tmp_path / "broken.jpg", 100) is None
-
-
-def _softmax_model(path: Path) -> None:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 4, 10])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 4, 10])
-    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 16, 4, 10])
-    graph = helper.make_graph([helper.make_node("Softmax", ["x"], ["s"], axis=1, name="dfl"),
-                               helper.make_node("Softmax", ["s"], ["y"], axis=-1, name="last"),
-                               helper.make_node("Identity", ["s"], ["z"])], "g", [x], [y, z])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9  # what onnxruntime reads (newer onnx writes a newer IR by default)
-    onnx.save(model, str(path))
-
-
-def test_softmax_pass_keeps_outputs(tmp_path: Path) -> None:
-    path = tmp_path / "m.onnx"
-    _softmax_model(path)
-    feed = {"x": np.random.default_rng(1).normal(size=(1, 16, 4, 10)).astype(np.float32)}
-    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
-    assert softmax_last_axis(path) == 1  # only the axis-1 softmax is rewritten
-    onnx.checker.check_model(str(path))
-    after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
-    for a, b in zip(before, after):
-        assert np.allclose(a, b, atol=1e-7)
-    assert softmax_last_axis(path) == 0  # idempotent

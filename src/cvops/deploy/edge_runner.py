@@ -34,6 +34,7 @@ or inconsistent (model.json, model.onnx, class count); 4 some sources could not 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import sys
@@ -81,9 +82,18 @@ def letterbox(image: np.ndarray, size: int, stride: int = 0) -> tuple[np.ndarray
     return image, gain, (left, top)
 
 
+def to_tensor(image: np.ndarray) -> np.ndarray:
+    """A BGR image → RGB planes scaled to 0-1, CHW float32: bit for bit ``cv2.dnn.blobFromImage(image, 1 / 255,
+    swapRB=True)[0]``, 2-5x faster (one plane at a time)."""
+    tensor = np.empty((3, *image.shape[:2]), np.float32)
+    for i, plane in enumerate(cv2.split(image)[2::-1]):
+        tensor[i] = plane
+    tensor *= np.float32(1.0 / 255.0)
+    return tensor
+
+
 def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
-    """``(width, height)`` from a JPEG's frame header (before any EXIF rotation); None when ``data`` is not a JPEG
-    or has no frame header before its first scan."""
+    """``(width, height)`` from a JPEG's frame header (before EXIF rotation); None for anything else."""
     i = 2 if data[:2] == b"\xff\xd8" else len(data)  # after the start-of-image marker
     while i + 4 <= len(data) and data[i] == 0xFF:
         marker = data[i + 1]
@@ -138,11 +148,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        size = np.clip(np.minimum(boxes[i, 2:], boxes[rest, 2:]) - np.maximum(boxes[i, :2], boxes[rest, :2]), 0, None)
+        inter = size[:, 0] * size[:, 1]
         overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
         order = rest[overlap <= iou]
     return np.array(keep, dtype=np.int64)
@@ -158,9 +165,7 @@ def postprocess(output: np.ndarray, classes: int, conf: float, iou: float, max_d
     best = scores[np.arange(len(scores)), cls]
     mask = best > conf
     xywh, best, cls = pred[mask, :4], best[mask], cls[mask]
-    boxes = np.empty_like(xywh)
-    boxes[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
-    boxes[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
     keep = nms(boxes + cls[:, None].astype(np.float32) * MAX_WH, best, iou)[:max_det]
     return boxes[keep], best[keep], cls[keep]
 
@@ -223,7 +228,7 @@ class Detector:
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """One BGR image → a CHW tensor, the letterbox scale and padding."""
         boxed, gain, pad = letterbox(image, self.imgsz, self.stride if self.rect else 0)
-        tensor = cv2.dnn.blobFromImage(boxed, 1.0 / 255.0, swapRB=True)[0]  # RGB, 0-1, CHW float32 in one pass
+        tensor = to_tensor(boxed)
         return (tensor if self.dtype == np.float32 else tensor.astype(self.dtype)), gain, pad
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
@@ -293,10 +298,6 @@ def _first_int(text: Optional[str]) -> Optional[int]:
 
 def _parse_names(text: str) -> list[str]:
     """Ultralytics writes ``names`` as a Python dict literal (``{0: 'circle', 1: 'square'}``)."""
-    import ast
-
-    if not text:
-        return []
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -566,7 +567,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("run.py: warning: CUDA is not available to onnxruntime; running on the CPU", file=sys.stderr)
     if args.save_dir:
         args.save_dir.mkdir(parents=True, exist_ok=True)
-    log = args.log.open("a", encoding="utf-8") if args.log else None
+    log = args.log.open("a", encoding="utf-8", buffering=1) if args.log else None  # line-buffered
     errors: list[str] = []
     used: set[str] = set()
     try:
@@ -585,7 +586,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 draw(full[0], dets, detector.colors))
             if log:
                 log.write(json.dumps(_log_record(source, frame, dets, ms)) + "\n")
-                log.flush()
     except KeyboardInterrupt:
         pass
     finally:
