@@ -90,7 +90,7 @@ def test_conv_per_chunk_keeps_outputs(tmp_path: Path, sizes: list[int] | None, o
     onnx.checker.check_model(model)
     assert [n.op_type for n in model.graph.node].count("Split") == 0
     assert [n.op_type for n in model.graph.node].count("Conv") == 2
-    assert {t.name for t in model.graph.initializer} == {"w/chunk0", "w/chunk1", "b/chunk0", "b/chunk1"}
+    assert {t.name for t in model.graph.initializer} == {f"cv1/{p}/chunk{k}" for p in ("weight", "bias") for k in (0, 1)}
     for a, b in zip(before, _run(path, feed)):
         assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
     assert conv_per_chunk(path) == 0  # idempotent

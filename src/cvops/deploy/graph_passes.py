@@ -89,10 +89,10 @@ def conv_per_chunk(path: Path) -> int:
         attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
         new, start = [], 0
         for k, (size, out) in enumerate(zip(sizes, node.output)):
-            inputs = [conv.input[0], f"{conv.input[1]}/chunk{k}"]
+            inputs = [conv.input[0], f"{conv.name}/weight/chunk{k}"]  # convolutions may share a weight tensor
             graph.initializer.append(numpy_helper.from_array(weight[start:start + size], inputs[1]))
             if bias is not None:
-                inputs.append(f"{conv.input[2]}/chunk{k}")
+                inputs.append(f"{conv.name}/bias/chunk{k}")
                 graph.initializer.append(numpy_helper.from_array(bias[start:start + size], inputs[2]))
             pre, act = f"{conv.output[0]}/chunk{k}", f"{sigmoid.output[0]}/chunk{k}"
             new += [helper.make_node("Conv", inputs, [pre], name=f"{conv.name}/chunk{k}", **attrs),
