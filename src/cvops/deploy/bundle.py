@@ -208,7 +208,9 @@ verifies the sha256 of every file listed in `model.json` and reproduces the dete
 Each image or video frame prints one JSON line on stdout:
 `{{"source", "frame" (videos), "width", "height", "detections": [{{"class_id", "class_index", "name", "confidence",
 "box": [x, y, w, h]}}]}}`, boxes in image pixels. `--save-dir` writes annotated images; `--log` appends one JSON
-line per frame (time, latency, detections and confidences per class) for monitoring.
+line per frame (time, latency, detections and confidences per class) for monitoring. A JPEG at least twice the
+input size is decoded at 1/2, 1/4 or 1/8 scale, which is faster and what the export gate verified; `--full-decode`
+decodes every image at full size.
 Thresholds default to `model.json`'s `nms` (conf {meta['nms']['conf']}, IoU {meta['nms']['iou']}).
 `--providers cuda` needs `onnxruntime-gpu` instead of `onnxruntime`.
 
