@@ -36,7 +36,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 
 from _common import emit, environment, log, percentile, temp_root, write_photos
 
@@ -111,8 +110,8 @@ def run(n: int, imgsz: int, train_n: int, epochs: int, threads: int, size: tuple
             image, fx, fy = read_image(Path(path), imgsz)  # type: ignore[misc]
             return len(ours.detections(image, scale=(fx, fy)))
 
-        def edge_full(path: str) -> int:
-            return len(ours.detections(cv2.imread(path, cv2.IMREAD_COLOR)))
+        def edge_full(path: str) -> int:  # run.py --full-decode: the same reader without a target size
+            return len(ours.detections(read_image(Path(path))[0]))  # type: ignore[index]
 
         def ultra(model: Any) -> Callable[[str], int]:
             def predict(path: str) -> int:
