@@ -36,7 +36,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-
 from _common import emit, environment, log, percentile, temp_root, write_photos
 
 ROUNDS = 3
