@@ -4,14 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-workspace
+# What a fresh install gets: exact versions of every package, tested together (`make lock` refreshes the file).
+# `make LOCK= test` installs from pyproject.toml's ranges alone, as a library user would.
+LOCK ?= constraints.txt
 
-.PHONY: run demo test bench screenshots clean-demo
+.PHONY: run demo test bench screenshots clean-demo lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(if $(LOCK),-c $(LOCK))
 	@touch $(STAMP)
+
+## lock: resolve pyproject.toml's ranges afresh in a temporary environment and write the exact versions to
+## $(LOCK), which every other target installs from
+lock:
+	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=23"
+	.lock-venv/bin/python -m pip install --quiet ".[dev]"
+	@{ echo "# Exact versions a fresh install gets (make uses this file as pip constraints; refresh: make lock)."; \
+	   echo "# Platform-specific packages (CUDA wheels, ...) only apply where pip would install them."; \
+	   .lock-venv/bin/python -m pip freeze --exclude cvops-workbench; } > $(LOCK).tmp
+	@mv $(LOCK).tmp $(LOCK) && rm -rf .lock-venv && echo "wrote $(LOCK)"
 
 ## run: open the workbench on the demo workspace (built on first use). Without a display the workbench says so
 ## (pointing to `make demo`) and a headless tour of the demo workspace runs instead.
