@@ -35,11 +35,18 @@ CLIP_TOLERANCE_PX = 0.5
 class DatasetImportError(FormatError):
     """``strict`` import refused: the dataset has problems; nothing was written."""
 
+    code = "refused"
+    exit_code = 1
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"strict import refused: {len(problems)} problems, nothing was imported\n{shown}{more}")
+
+    def details(self) -> dict[str, Any]:
+        """Every problem, as ``{path, reason, line?, element?}``."""
+        return {"problems": [p.to_dict() for p in self.problems]}
 
 
 @dataclass
