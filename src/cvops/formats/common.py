@@ -49,6 +49,12 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
+def present(path: Path) -> bool:
+    """Whether ``path`` is a file to read: a regular file, or a special one (a FIFO, a device) that the reader then
+    reports as "not a regular file" instead of ignoring it silently. Folders and missing paths are not."""
+    return path.exists() and not path.is_dir()
+
+
 def read_bytes(path: Path) -> bytes:
     """The bytes of a regular file (see :func:`open_regular`)."""
     with open_regular(path) as fh:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-from cvops.formats.common import read_reason, read_text
+from cvops.formats.common import present, read_reason, read_text
 from cvops.formats.model import (DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape,
                                  ParsedDataset, Problem, place_image, resolve_inside)
 from cvops.imageio import IMAGE_EXTENSIONS
@@ -359,7 +359,7 @@ class _Reader:
         """``labels/`` for the last ``images`` component, else a ``.txt`` next to the image."""
         mirrored = _swap_component(image, "images", "labels")
         candidates = [mirrored.with_suffix(".txt")] if mirrored else []
-        return next((c for c in [*candidates, image.with_suffix(".txt")] if c not in self.meta and c.is_file()), None)
+        return next((c for c in [*candidates, image.with_suffix(".txt")] if c not in self.meta and present(c)), None)
 
     def parse_label(self, label: Path, image: Path) -> list[LabelShape]:
         if label in self.used:
