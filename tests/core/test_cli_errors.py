@@ -175,7 +175,6 @@ def test_deep_class_map_and_data_yaml(tmp_path: Path, wsdir: str) -> None:
 
 
 # -- special and unreadable files in a dataset ---------------------------------------------------------------------------
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a POSIX feature")
 def test_a_fifo_label_file_is_not_a_regular_file_and_never_blocks(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     make_image(root / "images" / "a.jpg")
@@ -215,3 +214,17 @@ def test_an_unreadable_label_file_is_permission_denied(tmp_path: Path, monkeypat
         ("a.txt", "cannot read the label file: permission denied")]
     with pytest.raises(JsonFileError, match="a.txt: cannot read the file: permission denied"):
         load_json(root / "labels" / "a.txt")
+
+
+def test_every_error_code_is_in_the_readme_table() -> None:
+    import cvops.deploy.deploy  # noqa: F401  (defines DeployError)
+    import cvops.formats.importer  # noqa: F401  (defines DatasetImportError)
+    from cvops.errors import CvopsError
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls] + [s for sub in cls.__subclasses__() for s in subclasses(sub)]
+
+    codes = {c.code for c in subclasses(CvopsError) if c is not CvopsError} | {"usage", "io", "cancelled", "internal"}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    assert {c for c in codes if not any(f"`{c}`" in line.split("|")[1] for line in table)} == set()
