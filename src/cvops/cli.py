@@ -2,6 +2,10 @@
 
 Every command takes ``--workspace/-w DIR`` (default: the current directory). Exit codes: 0 ok, 1 problems found or
 partial result, 2 usage error (bad arguments, no workspace, a refused change).
+
+Errors are handled in one place, :class:`CvopsGroup` (the root group), for every command: a :class:`CvopsError`
+(its ``code`` and ``exit_code``), a click usage error, an :class:`OSError`, a cancelled job. With ``--json`` the
+error is one JSON object on stdout, ``{"error": {"code": ..., "message": ...}}``, with the same exit code as without.
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, NoReturn, Optional, Sequence
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from cvops import __version__
 from cvops.catalog import STATUSES
-from cvops.errors import CvopsError, WorkspaceError
-from cvops.jobs import CancelToken
+from cvops.errors import CvopsError, WorkspaceError, os_reason
+from cvops.jobs import CancelToken, Cancelled
 from cvops.workspace import Workspace
 
 out = Console(highlight=False, soft_wrap=True)
@@ -56,14 +62,82 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+JSON_FLAG = "cvops.json"  # key in the (shared) click context meta: whether the command was given --json
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    """Whether ``--json`` is among the raw arguments (before a ``--``): for errors raised before a command parsed
+    its options."""
+    args = list(args)
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def error_info(exc: BaseException) -> tuple[str, str, int, dict[str, Any]]:
+    """``(code, message, exit code, extra fields)`` of an error the CLI reports; code ``internal`` (exit 1) for an
+    exception that is not one of the expected kinds (a bug)."""
+    if isinstance(exc, CvopsError):
+        return exc.code, str(exc), exc.exit_code, exc.details()
+    if isinstance(exc, click.FileError):
+        return "io", exc.format_message(), exc.exit_code, {"path": exc.ui_filename}
+    if isinstance(exc, click.ClickException):
+        return "usage", exc.format_message(), exc.exit_code, {}
+    if isinstance(exc, Cancelled):
+        return "cancelled", str(exc) or "cancelled", 1, {}
+    if isinstance(exc, OSError):
+        path = exc.filename
+        return "io", f"{path}: {os_reason(exc)}" if path else os_reason(exc), 2, {"path": str(path)} if path else {}
+    return "internal", f"{type(exc).__name__}: {exc}", 1, {}
+
+
+def fail(exc: BaseException, as_json: bool) -> NoReturn:
+    """Report ``exc`` and exit with its code: ``{"error": {"code", "message", ...}}`` on stdout with ``as_json``
+    (nothing else goes to stdout), else ``error: message`` on stderr (click's own format for usage errors)."""
+    code, message, exit_code, extra = error_info(exc)
+    if as_json:
+        _emit({"error": {"code": code, "message": message, **extra}})
+    elif isinstance(exc, click.ClickException):
+        exc.show()
+    else:
+        err.print(Text.assemble(("error:", "red"), " ", message))
+    sys.exit(exit_code)
+
+
+class CvopsGroup(click.Group):
+    """The root ``cvops`` group: every error of every command (and click's usage errors) goes through :func:`fail`,
+    as JSON when ``--json`` was given. Unexpected exceptions keep their traceback (on stderr)."""
+
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Optional[click.Context] = None,
+                     **extra: Any) -> click.Context:
+        as_json = _wants_json(args)
+        try:
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            fail(exc, as_json)
+        ctx.meta[JSON_FLAG] = as_json
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            as_json = bool(ctx.meta.get(JSON_FLAG))
+            if error_info(exc)[0] == "internal":
+                if not as_json:
+                    raise
+                traceback.print_exc(file=sys.stderr)
+            fail(exc, as_json)
+
+
 def _handle_errors(fn: Callable) -> Callable:
+    """Record whether the command was given ``--json`` (its ``as_json`` option), so that :class:`CvopsGroup`
+    reports an error the way the command was asked to."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CvopsError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            sys.exit(2)
+        if "as_json" in kwargs:
+            click.get_current_context().meta[JSON_FLAG] = bool(kwargs["as_json"])
+        return fn(*args, **kwargs)
 
     return wrapper
 
@@ -105,7 +179,7 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CvopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Workspace folder for every subcommand (default: $CVOPS_WORKSPACE or .).")
 @click.version_option(__version__, prog_name="cvops")
@@ -347,21 +421,13 @@ def _print_problems(title: str, problems: list[dict], limit: int = 20) -> None:
 def import_dataset_cmd(ctx: click.Context, path: Path, fmt: str, class_map: Optional[Path], strict: bool,
                        in_place: bool, workspace: Optional[Path], as_json: bool) -> None:
     """Import a labelled dataset (YOLO, COCO, Pascal VOC, labelme, CVAT XML): images, annotations and classes."""
-    from cvops.formats.importer import DatasetImportError, import_dataset, load_class_map
+    from cvops.formats.importer import import_dataset, load_class_map
 
     ws = _open(ctx, workspace)
     mapping = load_class_map(class_map) if class_map else None
-    try:
-        with _job("import-dataset", as_json) as (progress, cancel):
-            report = import_dataset(ws, path, format=fmt, class_map=mapping, strict=strict, in_place=in_place,
-                                    progress=progress, cancel=cancel)
-    except DatasetImportError as exc:
-        if as_json:
-            _emit({"error": "strict import refused; nothing was imported",
-                   "problems": [p.to_dict() for p in exc.problems]})
-        else:
-            err.print(f"[red]error:[/] {exc}")
-        sys.exit(1)
+    with _job("import-dataset", as_json) as (progress, cancel):  # a strict refusal: exit 1, error code "refused"
+        report = import_dataset(ws, path, format=fmt, class_map=mapping, strict=strict, in_place=in_place,
+                                progress=progress, cancel=cancel)
     if as_json:
         _emit(report.to_dict())
     else:
@@ -560,6 +626,8 @@ from cvops import (  # noqa: E402,F401  (register the commands they define)
 )
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m cvops.cli: run the imported module's group, where every command registered
+    from cvops.cli import main as registered_main
+
+    registered_main()
 

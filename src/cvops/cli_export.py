@@ -16,7 +16,7 @@ from typing import Any, Optional
 import click
 from rich.table import Table
 
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, out
+from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, fail, out
 from cvops.jobs import Cancelled
 
 
@@ -93,8 +93,7 @@ def export_cmd(ctx: click.Context, model_ref: Optional[str], fmt: str, imgsz: Op
             info = export_model(ws, model_ref, format=fmt, imgsz=imgsz, dynamic=dynamic, half=half, int8=int8,
                                 opset=opset, version_ref=version_ref, progress=progress, cancel=cancel)
     except Cancelled:
-        err.print("[yellow]export cancelled; nothing was kept[/]")
-        sys.exit(1)
+        fail(Cancelled("export cancelled; nothing was kept"), as_json)
     if as_json:
         _emit(info.to_dict())
         return
@@ -133,8 +132,7 @@ def verify_cmd(ctx: click.Context, export_ref: str, version_ref: Optional[str], 
             report = verify_export(ws, export_ref, version_ref, split=split, progress=progress, cancel=cancel,
                                    latency_runs=latency_runs)
     except Cancelled:
-        err.print("[yellow]verification cancelled; nothing was stored[/]")
-        sys.exit(1)
+        fail(Cancelled("verification cancelled; nothing was stored"), as_json)
     r = report.to_dict()
     verdict = (f"mAP50-95 {r['delta_map50_95']:+.2f} points, mAP50 {r['delta_map50']:+.2f} points "
                f"(allowed drop {r['threshold_points']:.1f} points for {r['precision']})")

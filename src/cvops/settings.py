@@ -50,8 +50,11 @@ def load(path: Optional[Path] = None) -> Settings:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         return settings
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
         settings.problems.append(f"{path}: cannot read settings ({exc}); using defaults")
+        return settings
+    except RecursionError:
+        settings.problems.append(f"{path}: settings nested too deeply to read; using defaults")
         return settings
     if not isinstance(data, dict):
         settings.problems.append(f"{path}: settings must be a mapping; using defaults")

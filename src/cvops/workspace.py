@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Optional, Union
 import sqlite_utils
 
 from cvops import catalog
-from cvops.errors import WorkspaceError
+from cvops.errors import NoWorkspaceError, WorkspaceError
 from cvops.store import ImageStore
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Workspace:
         root = Path(path).expanduser().resolve()
         db_path = root / CATALOG_NAME
         if not db_path.is_file():
-            raise WorkspaceError(f"{root} is not a CVOps workspace (no {CATALOG_NAME}); create one with `cvops init`")
+            raise NoWorkspaceError(f"{root} is not a CVOps workspace (no {CATALOG_NAME}); create one with `cvops init`")
         db = catalog.connect(db_path)
         version = catalog.schema_version(db)
         migrated_from = None

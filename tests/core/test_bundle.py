@@ -232,6 +232,51 @@ def test_missing_or_corrupt_model_json(built: dict[str, Any], tmp_path: Path) ->
     assert done.returncode == edge_runner.EXIT_BUNDLE and "model.json is missing" in done.stderr
 
 
+MALFORMED_CHECKSUMS = {"short": "abc123", "not_hex": "z" * 64, "number": 12345, "null": None, "list": ["a" * 64]}
+
+
+@pytest.mark.parametrize("case", [*MALFORMED_CHECKSUMS, "missing"])
+def test_malformed_checksum_in_model_json_is_named_by_the_selftest(built: dict[str, Any], tmp_path: Path,
+                                                                   case: str) -> None:
+    bundle = copy_bundle(built["dir"], tmp_path)
+    meta = json.loads((bundle / "model.json").read_text())
+    if case == "missing":
+        del meta["files"]["model.onnx"]
+    else:
+        meta["files"]["model.onnx"] = MALFORMED_CHECKSUMS[case]
+    (bundle / "model.json").write_text(json.dumps(meta))
+    done = run_py(bundle, "--selftest")
+    assert done.returncode == edge_runner.EXIT_FAILED and "Traceback" not in done.stderr
+    (problem,) = json.loads(done.stdout)["problems"]
+    if case == "missing":
+        assert problem == 'model.json lists no checksum for model.onnx (files["model.onnx"] is missing)'
+    else:
+        assert problem.startswith("model.json is corrupt (") and str(bundle / "model.json") in problem
+        assert f'the checksum files["model.onnx"] is {json.dumps(MALFORMED_CHECKSUMS[case])}' in problem
+        assert problem.endswith("not a sha256 (64 hex digits)")
+        done = run_py(bundle, str(bundle / "sample.jpg"))
+        assert done.returncode == edge_runner.EXIT_BUNDLE and 'files["model.onnx"]' in done.stderr
+
+
+@pytest.mark.parametrize("body, says", [("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+                                        ('{"files": {}, "sample": "x.jpg"}', "'sample' is \"x.jpg\", not an object"),
+                                        ('{"files": {}, "model_file": 3}', "'model_file' is 3, not a file name")])
+def test_malformed_model_json_fields(built: dict[str, Any], tmp_path: Path, body: str, says: str) -> None:
+    bundle = copy_bundle(built["dir"], tmp_path)
+    (bundle / "model.json").write_text(body)
+    done = run_py(bundle, "--selftest")
+    assert done.returncode == edge_runner.EXIT_FAILED and "Traceback" not in done.stderr
+    assert says in json.loads(done.stdout)["problems"][0]
+
+
+def test_uppercase_checksums_are_accepted(built: dict[str, Any], tmp_path: Path) -> None:
+    bundle = copy_bundle(built["dir"], tmp_path)
+    meta = json.loads((bundle / "model.json").read_text())
+    meta["files"] = {k: v.upper() for k, v in meta["files"].items()}
+    (bundle / "model.json").write_text(json.dumps(meta))
+    assert json.loads(run_py(bundle, "--selftest").stdout)["ok"] is True
+
+
 def test_class_count_mismatch_is_a_clear_error(built: dict[str, Any], tmp_path: Path) -> None:
     bundle = copy_bundle(built["dir"], tmp_path)
     meta = json.loads((bundle / "model.json").read_text())

@@ -95,6 +95,28 @@ def test_a_bad_bundle_is_refused_and_nothing_is_copied(built: dict[str, Any], ws
     assert not (tmp_path / "target").exists() and len(rows(wsd)) == before
 
 
+@pytest.mark.parametrize("checksum", ["abc", 42, None, "g" * 64])
+def test_a_malformed_checksum_is_refused_by_name(built: dict[str, Any], tmp_path: Path, checksum: Any) -> None:
+    from cvops.cli import cli
+    import cvops.cli_bundle  # noqa: F401
+
+    bundle = tmp_path / "edge"
+    shutil.copytree(built["dir"], bundle)
+    meta = json.loads((bundle / "model.json").read_text())
+    meta["files"]["model.onnx"] = checksum
+    (bundle / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValidationError, match=r'model\.json is corrupt .*files\["model\.onnx"\] is .*not a sha256'):
+        deploy_bundle(None, bundle, str(tmp_path / "target"))
+    result = CliRunner().invoke(cli, ["deploy", str(bundle), "--to", str(tmp_path / "target"), "-w", str(tmp_path),
+                                      "--json"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "validation" and 'files["model.onnx"]' in error["message"]
+    assert str(bundle / "model.json") in error["message"] and not (tmp_path / "target").exists()
+    text = CliRunner().invoke(cli, ["deploy", str(bundle), "--to", str(tmp_path / "target"), "-w", str(tmp_path)])
+    assert text.exit_code == 2 and 'files["model.onnx"]' in text.stderr
+
+
 def test_a_failing_selftest_deploys_nothing_and_keeps_the_old_deployment(built: dict[str, Any], wsd: Workspace,
                                                                           tmp_path: Path) -> None:
     target = tmp_path / "target"

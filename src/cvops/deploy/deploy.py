@@ -54,6 +54,8 @@ SELFTEST_TIMEOUT_S = 300
 class DeployError(CvopsError):
     """The bundle could not be deployed (connection, host key, authentication, copy); nothing was left behind."""
 
+    code = "deploy"
+
 
 @dataclass
 class DeployReport:

@@ -37,6 +37,8 @@ import argparse
 import ast
 import hashlib
 import json
+import os
+import string
 import sys
 import time
 from pathlib import Path
@@ -44,6 +46,10 @@ from typing import Any, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
+
+# onnxruntime (1.2x+) records telemetry events under ~/.cache/Microsoft/DeveloperTools/.onnxruntime when it is
+# imported, unless this is set first: an edge device (and the workbench) keeps nothing of the kind.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 PAD_VALUE = 114
 MAX_WH = 7680  # class offset for per-class NMS in one pass (as Ultralytics)
@@ -317,16 +323,27 @@ def sha256_file(path: Path) -> str:
 
 
 def read_meta(bundle_dir: Path) -> dict[str, Any]:
-    """A bundle's ``model.json``; :class:`BundleError` when it is missing or not valid JSON."""
+    """A bundle's ``model.json``; :class:`BundleError` naming the file and the field when it is missing, unreadable,
+    not valid JSON (or nested too deeply), or holds a malformed field: ``files`` not a mapping of file names to
+    sha256 checksums (64 hex digits), ``model_file`` not a string, ``sample`` not an object."""
     path = Path(bundle_dir) / "model.json"
     if not path.is_file():
         raise BundleError(f"model.json is missing from {bundle_dir}")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"model.json is corrupt: {exc}") from exc
+    except RecursionError:
+        raise BundleError(f"model.json is corrupt ({path}): JSON nested too deeply to read") from None
+    except (OSError, ValueError) as exc:  # ValueError: malformed JSON, not UTF-8
+        raise BundleError(f"model.json is corrupt ({path}): {exc}") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
-        raise BundleError("model.json is corrupt: no 'files' checksums")
+        raise BundleError(f"model.json is corrupt ({path}): no 'files' checksums")
+    for name, digest in meta["files"].items():
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in string.hexdigits for c in digest):
+            raise BundleError(f"model.json is corrupt ({path}): the checksum files[{json.dumps(name)}] is "
+                              f"{json.dumps(digest)[:80]}, not a sha256 (64 hex digits)")
+    for key, kind, what in (("model_file", str, "a file name"), ("sample", dict, "an object")):
+        if key in meta and not isinstance(meta[key], kind):
+            raise BundleError(f"model.json is corrupt ({path}): {key!r} is {json.dumps(meta[key])[:80]}, not {what}")
     return meta
 
 
@@ -341,7 +358,7 @@ def check_files(bundle_dir: Path, meta: dict[str, Any]) -> list[str]:
             problems.append(f"{name} is missing")
         else:
             actual = sha256_file(path)
-            if actual != expected:
+            if actual != expected.lower():
                 problems.append(f"{name}: sha256 mismatch (expected {expected[:16]}..., got {actual[:16]}...); "
                                 "the file is corrupt or was changed")
     return problems
@@ -396,10 +413,14 @@ def selftest(bundle_dir: Path, providers: Optional[Sequence[str]] = None) -> dic
                               "opencv": cv2.__version__, "onnxruntime": ort.__version__}
         meta = read_meta(bundle_dir)
         summary["files_checked"] = len(meta["files"])
-        summary["problems"] = check_files(bundle_dir, meta)
+        sample = meta.get("sample") or {}
+        used = (meta.get("model_file", "model.onnx"), sample.get("image", "sample.jpg"),
+                sample.get("expected", "sample_expected.json"))
+        summary["problems"] = check_files(bundle_dir, meta) + [
+            f"model.json lists no checksum for {name} (files[{json.dumps(name)}] is missing)"
+            for name in dict.fromkeys(used) if name not in meta["files"]]
         if summary["problems"]:
             return summary
-        sample = meta.get("sample") or {}
         expected_path = bundle_dir / sample.get("expected", "sample_expected.json")
         expected = json.loads(expected_path.read_text(encoding="utf-8"))
         detector = Detector(bundle_dir / meta.get("model_file", "model.onnx"), meta, providers)
@@ -414,7 +435,7 @@ def selftest(bundle_dir: Path, providers: Optional[Sequence[str]] = None) -> dic
         summary["providers"] = detector.session.get_providers()
         summary["problems"] = problems
         summary["ok"] = not problems
-    except (BundleError, OSError, ValueError, KeyError, TypeError) as exc:
+    except (BundleError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         summary["problems"].append(str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}")
     finally:
         summary["seconds"] = round(time.perf_counter() - started, 3)

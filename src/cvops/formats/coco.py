@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cvops.annotations import polygon_area
+from cvops.formats.common import JsonFileError, load_json
 from cvops.formats.model import (Box, DatasetItem, ExportData, ExportItem, FormatError, LabelShape, ParsedDataset,
                                  Problem, place_image, resolve_inside)
 from cvops.jobs import CancelToken, Progress, no_progress
@@ -361,11 +362,9 @@ class _Reader:
 def _parse(json_path: Path) -> tuple[Any, Optional[Problem]]:
     """The parsed document of a file (UTF-8, with or without BOM), or the problem that kept it from parsing."""
     try:
-        return json.loads(json_path.read_bytes()), None
-    except json.JSONDecodeError as err:
-        return None, Problem(str(json_path), f"invalid JSON: {err.msg} (column {err.colno})", line=err.lineno)
-    except (OSError, ValueError, RecursionError) as err:
-        return None, Problem(str(json_path), f"cannot read the file: {err}")
+        return load_json(json_path), None
+    except JsonFileError as err:
+        return None, err.problem
 
 
 def _choose(path: Path, limit: Optional[int] = None) -> tuple[list[tuple[Path, dict[str, Any]]], list[Problem]]:

@@ -22,6 +22,7 @@ from cvops import formats
 from cvops.annotations import NewAnnotation, clip_box, clip_polygon
 from cvops.catalog import transaction
 from cvops.errors import ValidationError
+from cvops.formats.common import read_reason, read_text
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
 from cvops.imageio import ImageInfo, ProbeError, probe
 from cvops.ingest import import_paths
@@ -35,11 +36,18 @@ CLIP_TOLERANCE_PX = 0.5
 class DatasetImportError(FormatError):
     """``strict`` import refused: the dataset has problems; nothing was written."""
 
+    code = "refused"
+    exit_code = 1
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"strict import refused: {len(problems)} problems, nothing was imported\n{shown}{more}")
+
+    def details(self) -> dict[str, Any]:
+        """Every problem, as ``{path, reason, line?, element?}``."""
+        return {"problems": [p.to_dict() for p in self.problems]}
 
 
 @dataclass
@@ -74,11 +82,13 @@ class DatasetImportReport:
 def load_class_map(path: Path) -> dict[str, str]:
     """Read a class map file: a YAML/JSON mapping ``{source name: workspace name}``."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read class map: {exc.strerror or exc}") from None
+        data = yaml.safe_load(read_text(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path}: cannot read class map: {read_reason(exc)}") from None
     except yaml.YAMLError as exc:
         raise FormatError(f"{path}: class map is not valid YAML/JSON: {exc}") from None
+    except RecursionError:
+        raise FormatError(f"{path}: class map is nested too deeply to read (it must be a flat mapping)") from None
     if not isinstance(data, dict) or not all(isinstance(k, (str, int)) and isinstance(v, (str, int))
                                              for k, v in data.items()):
         raise FormatError(f"{path}: class map must be a mapping of source class names to workspace class names")

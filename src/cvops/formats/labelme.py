@@ -29,7 +29,8 @@ from cvops.formats.model import (
     resolve_inside,
 )
 from cvops.formats.common import (
-    EVERY, first_appearance, image_index, parse_xml, read_lines, sniff_xml, text, typed_value, unique_name, walk,
+    EVERY, JsonFileError, first_appearance, image_index, load_json, parse_xml, read_lines, sniff_xml, text,
+    typed_value, unique_name, walk,
 )
 from cvops.imageio import open_image
 from cvops.jobs import CancelToken, Progress, no_progress
@@ -42,19 +43,13 @@ EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "TIFF": ".tif", "WEB
 
 
 # -- detection ------------------------------------------------------------------------------------------------------
-def _load_json(path: Path) -> Any:
-    """The parsed JSON; raises json.JSONDecodeError, UnicodeDecodeError or OSError."""
-    with open(path, encoding="utf-8-sig") as fh:
-        return json.load(fh)
-
-
 def _json_kind(path: Path) -> Optional[bool]:
     """True for labelme JSON, False for COCO JSON (or too large to be labelme), None for other or broken JSON."""
     try:
         if path.stat().st_size > DETECT_MAX_BYTES:
             return False
-        data = _load_json(path)
-    except (OSError, ValueError):
+        data = load_json(path)
+    except (OSError, JsonFileError):
         return None
     if not isinstance(data, dict):
         return None
@@ -137,12 +132,9 @@ class _Reader:
     # -- labelme JSON -----------------------------------------------------------------------------------------------
     def read_json(self, path: Path) -> Optional[DatasetItem]:
         try:
-            data = _load_json(path)
-        except json.JSONDecodeError as exc:
-            self.problem(path, f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno)
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problem(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+            data = load_json(path)
+        except JsonFileError as exc:
+            self.problem(path, exc.problem.reason, line=exc.problem.line)
             return None
         if not isinstance(data, dict):
             self.problem(path, "not a labelme file: the JSON is not an object")

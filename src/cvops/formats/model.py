@@ -23,6 +23,8 @@ Box = tuple[float, float, float, float]
 class FormatError(CvopsError):
     """A dataset cannot be read or written at all (not a per-file problem); the message says why."""
 
+    code = "format"
+
 
 @dataclass
 class Problem:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
+from cvops.formats.common import present, read_reason, read_text
 from cvops.formats.model import (DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape,
                                  ParsedDataset, Problem, place_image, resolve_inside)
 from cvops.imageio import IMAGE_EXTENSIONS
@@ -42,10 +43,12 @@ class _NotFound(ValueError):
 def _load_yaml(path: Path) -> tuple[dict[str, Any], str]:
     """A data.yaml and its text; YamlError when it cannot be used at all."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
         data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise YamlError(path, f"cannot read: {exc}") from exc
+        raise YamlError(path, f"cannot read: {read_reason(exc)}") from exc
+    except RecursionError:
+        raise YamlError(path, "YAML nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise YamlError(path, f"malformed YAML: {getattr(exc, 'problem', None) or exc}",
@@ -149,9 +152,9 @@ class _Reader:
     def text(self, path: Path, what: str) -> str:
         """A text file's content; empty (and reported) when it cannot be read."""
         try:
-            return path.read_text(encoding="utf-8-sig")
+            return read_text(path)
         except (OSError, UnicodeDecodeError) as exc:
-            self.report(path, f"cannot read the {what}: {exc}")
+            self.report(path, f"cannot read the {what}: {read_reason(exc)}")
             return ""
 
     def check(self, fraction: float, message: str) -> None:
@@ -356,7 +359,7 @@ class _Reader:
         """``labels/`` for the last ``images`` component, else a ``.txt`` next to the image."""
         mirrored = _swap_component(image, "images", "labels")
         candidates = [mirrored.with_suffix(".txt")] if mirrored else []
-        return next((c for c in [*candidates, image.with_suffix(".txt")] if c not in self.meta and c.is_file()), None)
+        return next((c for c in [*candidates, image.with_suffix(".txt")] if c not in self.meta and present(c)), None)
 
     def parse_label(self, label: Path, image: Path) -> list[LabelShape]:
         if label in self.used:

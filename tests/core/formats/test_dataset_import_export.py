@@ -173,7 +173,8 @@ def test_cli_import_and_export_dataset(tmp_path: Path) -> None:
     cmap = tmp_path / "map.yaml"
     cmap.write_text("car: automobile\n")
     strict = runner.invoke(cli, ["import-dataset", str(ds), "--strict", "--json", "-w", ws])
-    assert strict.exit_code == 1 and json.loads(strict.output)["problems"]
+    refusal = json.loads(strict.stdout)["error"]
+    assert strict.exit_code == 1 and refusal["code"] == "refused" and refusal["problems"]
     done = runner.invoke(cli, ["import-dataset", str(ds), "--class-map", str(cmap), "--json", "-w", ws])
     assert done.exit_code == 1, done.output  # partial: one line skipped
     report = json.loads(done.output)

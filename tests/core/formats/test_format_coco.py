@@ -304,9 +304,9 @@ def test_invalid_declared_size_is_reported_and_ignored(tmp_path: Path) -> None:
 def test_malformed_single_file_is_a_format_error_with_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "instances_train.json"
     path.write_text('{\n  "images": [],\n  "annotations": [,]\n}')
-    with pytest.raises(FormatError, match=r"instances_train\.json:3: invalid JSON: .*\(column 19\)"):
+    with pytest.raises(FormatError, match=r"instances_train\.json:3: malformed JSON: .*\(line 3, column 19\)"):
         coco.read(path)
-    with pytest.raises(FormatError, match=r"instances_train\.json:3: invalid JSON"):
+    with pytest.raises(FormatError, match=r"instances_train\.json:3: malformed JSON"):
         coco.read(tmp_path)
     path.write_bytes(b'{"images": "\xff"}')
     with pytest.raises(FormatError, match="cannot read the file"):
@@ -351,7 +351,7 @@ def test_one_malformed_split_file_is_reported_and_the_others_read(tmp_path: Path
     ds = coco.read(tmp_path)
     assert [it.image_path.name for it in ds.items] == ["a.jpg"]
     (bad,) = ds.problems
-    assert bad.path.endswith("instances_val.json") and bad.line == 1 and "invalid JSON" in bad.reason
+    assert bad.path.endswith("instances_val.json") and bad.line == 1 and "malformed JSON" in bad.reason
     assert "column 13" in bad.reason
 
 

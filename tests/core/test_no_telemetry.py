@@ -1,0 +1,75 @@
+"""onnxruntime records telemetry events under the user's home (``~/.cache/Microsoft/DeveloperTools/.onnxruntime``)
+as soon as it is imported; the workbench and a bundle's run.py turn that off. Each check runs in a subprocess with a
+fresh temporary HOME and looks at what appeared there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bundle_testing import exported_workspace
+
+import cvops
+from cvops.deploy import edge_runner
+
+SRC = str(Path(cvops.__file__).resolve().parents[1])
+
+
+def run_in_home(home: Path, *args: str, keep_telemetry_var: bool = False) -> subprocess.CompletedProcess:
+    """``python ARGS`` with HOME=``home``, no XDG cache folder and (unless kept) no ORT_DISABLE_TELEMETRY."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "ORT_DISABLE_TELEMETRY")}
+    env.update(HOME=str(home), PYTHONPATH=os.pathsep.join([SRC, env.get("PYTHONPATH", "")]))
+    if keep_telemetry_var:
+        env["ORT_DISABLE_TELEMETRY"] = "0"
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def files_under(home: Path) -> list[str]:
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+
+
+def test_plain_onnxruntime_writes_telemetry_under_home(tmp_path: Path) -> None:
+    """The control: without the switch, importing onnxruntime leaves its telemetry store in the home folder."""
+    done = run_in_home(tmp_path / "home", "-c", "import onnxruntime")
+    assert done.returncode == 0, done.stderr
+    assert any(".onnxruntime" in f for f in files_under(tmp_path / "home")), (
+        "this onnxruntime writes no telemetry store: the checks below prove nothing with it")
+
+
+def test_the_workbench_and_run_py_leave_nothing_under_home(tmp_path: Path) -> None:
+    code = ("from pathlib import Path\nfrom cvops.deploy.edge_runner import Detector\n"
+            "from onnxruntime.quantization import quantize_static\n"
+            "from onnxruntime.transformers.float16 import convert_float_to_float16\n"
+            "try:\n    Detector(Path('missing.onnx'))  # imports onnxruntime first\n"
+            "except Exception as exc:\n    print(type(exc).__name__)\n")
+    done = run_in_home(tmp_path / "home", "-c", code)
+    assert done.returncode == 0 and done.stdout.strip() == "BundleError", done.stderr
+    assert files_under(tmp_path / "home") == []
+    (tmp_path / "empty").mkdir()
+    done = run_in_home(tmp_path / "home2", str(Path(edge_runner.__file__)), "--selftest", "--bundle",
+                       str(tmp_path / "empty"))  # run.py: imports onnxruntime, then finds no model.json
+    assert done.returncode == edge_runner.EXIT_FAILED and "model.json is missing" in done.stdout
+    assert files_under(tmp_path / "home2") == []
+
+
+def test_an_int8_export_leaves_nothing_under_home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """A real ``cvops export --int8`` (Ultralytics' exporter, graph passes, onnxruntime quantization) in a copy of
+    the trained test workspace; the same export with ORT_DISABLE_TELEMETRY=0 does write the store."""
+    root, _ = exported_workspace(tmp_path_factory)
+    ws = tmp_path / "ws"
+    shutil.copytree(root, ws)
+    done = run_in_home(tmp_path / "home", "-m", "cvops.cli", "export", "latest", "--int8", "-w", str(ws), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["precision"] == "int8"
+    assert files_under(tmp_path / "home") == []
+    done = run_in_home(tmp_path / "home2", "-m", "cvops.cli", "export", "latest", "-w", str(ws), "--json",
+                       keep_telemetry_var=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert any(".onnxruntime" in f for f in files_under(tmp_path / "home2"))
