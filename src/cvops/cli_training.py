@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, out
 from cvops.training.presets import PRESETS
@@ -310,11 +310,12 @@ def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -
     if as_json:
         _emit([w.to_dict() for w in items])
         return
-    table = Table("name", "architecture", "task", "classes", "imgsz", "size", "sha256", "runs", "from")
+    table = Table(Column("name", no_wrap=True), "architecture", "task", "classes", "imgsz", "MB", "sha256", "runs",
+                  "from")
     for w in items:
         origin = w.lineage.get("model")
         table.add_row(w.name, w.architecture, w.task, str(len(w.classes)), str(w.imgsz or "-"),
-                      f"{w.size_bytes / 1e6:.1f} MB", w.sha256[:12], ", ".join(map(str, w.used_by)) or "-",
+                      f"{w.size_bytes / 1e6:.1f}", w.sha256[:12], ", ".join(map(str, w.used_by)) or "-",
                       f"{origin} of {w.lineage['workspace']}" if origin else Path(w.source).name)
     out.print(table)
 

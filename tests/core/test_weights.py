@@ -167,7 +167,7 @@ def test_scratch_on_photos_warns_and_batches_report_progress_before_the_first_ep
     version = add_photo_version(ws, tmp_path / "photos")
     photos, train_images = photo_count(ws, ws.db.execute("SELECT id FROM versions").fetchone()[0])
     assert photos == train_images > 0
-    warnings = training_warnings(ws, version)
+    warnings = training_warnings(ws, version, epochs=1)
     assert len(warnings) == 1 and "from scratch" in warnings[0] and "cvops weights add yolo11n.pt" in warnings[0]
     assert training_warnings(ws, version, weights=str(checkpoint)) == []
 

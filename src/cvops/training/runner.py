@@ -215,8 +215,9 @@ def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str
     how = (f"use weights from the library: --weights {library[0]} (cvops weights list)" if library else
            "copy a pretrained checkpoint such as yolo11n.pt (Ultralytics' releases) to this machine, then "
            f"`cvops weights add yolo11n.pt` and `cvops train --version {info.name} --weights yolo11n`")
+    n = epochs or chosen.epochs
     return [f"training from scratch: {arch} starts from random weights on {photos} real photo(s) of {train_images} "
-            f"training images, {epochs or chosen.epochs} epochs. From scratch, a small set of real photographs "
+            f"training images, for {n} epoch{'s' if n != 1 else ''}. From scratch, a small set of real photographs "
             "learns little in few epochs (expect mAP50 near 0; it needs thousands of images and hundreds of epochs). "
             f"Start from pretrained weights instead: {how}."]
 
