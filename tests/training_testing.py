@@ -60,6 +60,19 @@ def open_window(qtbot: Any, tmp_path: Path, trained: Path, monkeypatch: Any, pag
     return main
 
 
+def make_checkpoint(folder: Path) -> Path:
+    """An untrained yolo11n detection checkpoint (80 classes) saved as Ultralytics saves models, built offline."""
+    from cvops.training.offline import make_offline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    make_offline(folder / "ultralytics", block_network=False)
+    from ultralytics import YOLO
+
+    path = folder / "yolo11n.pt"
+    YOLO("yolo11n.yaml").save(str(path))
+    return path
+
+
 def add_photo_version(ws: Workspace, folder: Path, count: int = 12, seed: int = 7) -> str:
     """Import ``count`` labelled images from ``folder`` — an ordinary folder, so they count as real photographs, not
     as the demo's generated shapes — mark every image done and freeze a version; return its name."""

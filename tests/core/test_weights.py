@@ -22,7 +22,7 @@ from cvops.training import run_progress, training_warnings
 from cvops.training.runner import photo_count
 from cvops.weights import inspect_checkpoint, list_weights
 from cvops.workspace import Workspace
-from training_testing import add_photo_version
+from training_testing import add_photo_version, make_checkpoint
 
 TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu"]
 
@@ -35,16 +35,7 @@ def _cli(root: Path, *args: str, code: int = 0) -> dict:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained yolo11n detection checkpoint (80 classes), saved as Ultralytics saves models."""
-    from cvops.training.offline import make_offline
-
-    folder = tmp_path_factory.mktemp("ckpt")
-    make_offline(folder / "ultralytics", block_network=False)
-    from ultralytics import YOLO
-
-    path = folder / "yolo11n.pt"
-    YOLO("yolo11n.yaml").save(str(path))
-    return path
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 @pytest.fixture(scope="module")
