@@ -226,16 +226,24 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
     from cvops.registry import lineage
     from cvops.training.history import summarize
 
-    chain = lineage(_open(ctx, workspace), model_ref)
+    ws = _open(ctx, workspace)
+    chain = lineage(ws, model_ref)
     m = chain[0]
+    library = _library_weights_of_run(ws, m.run_id)
     if as_json:
-        _emit({**m.to_dict(), "lineage": [x.name for x in chain]})
+        _emit({**m.to_dict(), "lineage": [x.name for x in chain], "base_weights_library": library})
         return
     out.print(f"[bold]{m.name}[/]{' ★ champion' if m.champion else ''} · {m.task} · trained by run {m.run_id}")
     out.print(f"  data      version {m.version_name} ({m.version_hash[:12]}), classes "
               + ", ".join(c["name"] for c in m.classes))
     out.print(f"  started   {m.architecture}" + (f" from {m.base_weights} ({(m.base_weights_sha256 or '')[:12]})"
                                                   if m.base_weights else " (random initialisation)"))
+    if library:
+        origin = library.get("lineage", {})
+        out.print(f"  weights   library entry {library['name']}"
+                  + (" (since removed)" if library.get("removed") else f": {library['architecture']}")
+                  + (f", model {origin['model']} of {origin['workspace']} (version {origin.get('version')})"
+                     if origin.get("model") else ""))
     if len(chain) > 1:
         out.print("  lineage   " + " ← ".join(x.name for x in chain))
     p = m.params
@@ -246,6 +254,17 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
               f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
     out.print("  metrics   " + "  ".join(f"{k} {_fmt(v)}" for k, v in summarize(m.metrics).items()))
     out.print(f"  weights   {m.weights} sha256 {m.weights_sha256}")
+
+
+def _library_weights_of_run(ws: Any, run_id: Optional[int]) -> Optional[dict[str, Any]]:
+    """The weights library entry a run started from (``{"name", "removed": True}`` once removed), or None."""
+    from cvops.weights import find_weights
+
+    row = ws.db.execute("SELECT weights_name FROM runs WHERE id = ?", [run_id]).fetchone() if run_id else None
+    if not row or not row[0]:
+        return None
+    entry = find_weights(ws, row[0])
+    return entry.to_dict() if entry else {"name": row[0], "removed": True}
 
 
 @models.command("promote")

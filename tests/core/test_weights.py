@@ -135,11 +135,16 @@ def test_train_from_library_weights_then_reuse_the_model_in_another_workspace(
         assert (row[0], row[1]) == (library.path, "coco-n") and library.used_by == [out["run_id"]]
         model = get_model(ws, out["model"]["name"])
         assert model.base_weights_sha256 == library.sha256
+    shown = _cli(demo_root, "models", "show", out["model"]["name"], "--json")
+    assert shown["base_weights_library"]["name"] == "coco-n"
     refused = CliRunner().invoke(cli, ["-w", str(demo_root), "weights", "remove", "coco-n"])
     assert refused.exit_code == 2 and f"run(s) {out['run_id']}" in refused.output
     _cli(demo_root, "weights", "remove", "coco-n", "--force")
     with Workspace.open(demo_root) as ws:  # the model's lineage keeps the weights' sha256
         assert get_model(ws, out["model"]["name"]).base_weights_sha256 == library.sha256
+
+    assert _cli(demo_root, "models", "show", out["model"]["name"], "--json")["base_weights_library"] == {
+        "name": "coco-n", "removed": True}
 
     other = Workspace.create(tmp_path / "other")
     other.close()
@@ -151,6 +156,23 @@ def test_train_from_library_weights_then_reuse_the_model_in_another_workspace(
     assert (lineage["workspace"], lineage["model"], lineage["version"]) == (str(demo_root.resolve()),
                                                                             out["model"]["name"], "v1")
     assert lineage["run_id"] == out["run_id"]
+    shown = CliRunner().invoke(cli, ["-w", str(demo_root), "models", "show", out["model"]["name"]]).output
+    assert "library entry coco-n (since removed)" in " ".join(shown.split())
+
+
+def test_library_weights_of_another_task_are_refused_before_the_run(demo_root: Path, checkpoint: Path) -> None:
+    from cvops.errors import ValidationError
+    from cvops.training import start_run
+
+    with Workspace.open(demo_root) as ws:
+        ws.db.execute("INSERT INTO weights (name, path, sha256, size_bytes, architecture, task, classes, source, "
+                      "added_at) VALUES ('pose-n', ?, 'x', 1, 'yolo11n-pose', 'pose', '[]', 'x', 0)",
+                      [str(checkpoint)])
+        runs = ws.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        with pytest.raises(ValidationError, match="pose-n hold a pose model"):
+            start_run(ws, "v1", weights="pose-n", epochs=1, imgsz=64, device="cpu")
+        assert ws.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == runs
+        ws.db.execute("DELETE FROM weights WHERE name = 'pose-n'")
 
 
 def test_scratch_on_photos_warns_and_batches_report_progress_before_the_first_epoch(

@@ -7,7 +7,9 @@ JSON-line events, see :mod:`cvops.training.child`; a resumed run's earlier ones 
 ``weights/best.pt``, ``results.csv``).
 
 :func:`supervise` tails the events into the catalog, one transaction per batch of events: ``run_epochs`` gets one
-row per epoch, ``runs`` follows state, checkpoints and ``epochs_done``. A child that exits without a final event
+row per epoch, ``runs`` follows state, checkpoints and ``epochs_done``, and ``runs.progress`` holds the latest
+``batch`` event (:func:`run_progress`), which also reaches the ``progress`` callback with an ETA. :func:`start_run`
+records :func:`training_warnings` (training from scratch on real photographs) on the run and in the child's config. A child that exits without a final event
 (crash, ``kill -9``, out of memory) leaves the run ``failed`` with the last lines of its log.
 """
 
