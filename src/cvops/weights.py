@@ -34,7 +34,10 @@ WEIGHTS_DIR = "weights"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SAFE_MODULES = ("ultralytics.nn.", "torch.nn.modules.")
 _SAFE_TYPES = ("ultralytics.utils.IterableSimpleNamespace", "types.SimpleNamespace", "pathlib.PosixPath",
-               "pathlib.WindowsPath")
+               "pathlib.WindowsPath", "numpy.ndarray", "numpy.dtype")
+# numpy numbers and arrays (e.g. metrics of older checkpoints): data only, as PyTorch's own docs allow
+_SAFE_FUNCTIONS = ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+                   "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
 _COLUMNS = ("id", "name", "path", "sha256", "size_bytes", "architecture", "task", "classes", "imgsz", "source",
             "lineage", "added_at")
 _offline_ready = False
@@ -91,20 +94,33 @@ def _ensure_offline(config_dir: Path) -> None:
         _offline_ready = True
 
 
-def _safe_class(name: str) -> Optional[type]:
-    """The class a checkpoint may reference, or None: model layers of ``ultralytics.nn`` / ``torch.nn`` only."""
+def _safe_class(name: str) -> Optional[Any]:
+    """What a checkpoint may reference, or None: model layers of ``ultralytics.nn`` / ``torch.nn``, a few plain
+    types, and numpy's array and number constructors."""
     import torch
 
     module, _, attr = name.rpartition(".")
-    if name not in _SAFE_TYPES and not module.startswith(_SAFE_MODULES):
+    numpy_dtype = module == "numpy.dtypes" and attr.endswith("DType")
+    if name not in _SAFE_TYPES + _SAFE_FUNCTIONS and not numpy_dtype and not module.startswith(_SAFE_MODULES):
         return None
     try:
         obj = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError):
         return None
+    if name in _SAFE_FUNCTIONS:
+        return obj
     if not isinstance(obj, type):
         return None
-    return obj if name in _SAFE_TYPES or issubclass(obj, torch.nn.Module) else None
+    return obj if name in _SAFE_TYPES or numpy_dtype or issubclass(obj, torch.nn.Module) else None
+
+
+def _numpy_dtypes(allowed: dict[str, Any]) -> list[Any]:
+    """numpy's dtype classes, which rebuilding a numpy number or array needs (only when the pickle uses numpy)."""
+    if not any(name.startswith("numpy.") for name in allowed):
+        return []
+    import numpy
+
+    return [getattr(numpy.dtypes, n) for n in dir(numpy.dtypes) if n.endswith("DType")]
 
 
 def _architecture(model: Any) -> str:
@@ -150,7 +166,7 @@ def inspect_checkpoint(path: Union[str, Path], config_dir: Optional[Path] = None
         raise ValidationError(f"weights file {path} is not an Ultralytics checkpoint: it holds objects that are not "
                               f"model layers ({', '.join(foreign[:5])}); it was not loaded, as that could run code")
     try:
-        with serialization.safe_globals([cls for cls in allowed.values() if cls is not None]):
+        with serialization.safe_globals([(obj, name) for name, obj in allowed.items()] + _numpy_dtypes(allowed)):
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (the unpickler raises many kinds; all mean an unreadable file)
         raise ValidationError(f"weights file {path} could not be read as a checkpoint "

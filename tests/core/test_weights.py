@@ -85,6 +85,23 @@ def test_add_list_remove_with_json(ws: Workspace, checkpoint: Path, tmp_path: Pa
     _cli(ws.root, "weights", "remove", "yolo11n", code=2)
 
 
+def test_a_checkpoint_with_numpy_metrics_and_a_segment_model_are_read(ws: Workspace, tmp_path: Path,
+                                                                       checkpoint: Path) -> None:
+    import numpy as np
+    import torch
+    from ultralytics import YOLO
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt["train_metrics"] = {"metrics/mAP50(B)": np.float64(0.5), "curve": np.arange(3, dtype=np.float32)}
+    ckpt["train_args"] = {"imgsz": 320, "data": "coco.yaml"}
+    torch.save(ckpt, tmp_path / "metrics.pt")
+    info = inspect_checkpoint(tmp_path / "metrics.pt", tmp_path / "cfg")
+    assert (info.architecture, info.imgsz, info.trained_on) == ("yolo11n", 320, "coco.yaml")
+    YOLO("yolo11s-seg.yaml").save(str(tmp_path / "seg.pt"))
+    seg = inspect_checkpoint(tmp_path / "seg.pt", tmp_path / "cfg")
+    assert (seg.architecture, seg.task, len(seg.classes)) == ("yolo11s-seg", "segment", 80)
+
+
 def _bad_files(folder: Path, checkpoint: Path) -> dict[str, Path]:
     import torch
 
