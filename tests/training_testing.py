@@ -58,3 +58,37 @@ def open_window(qtbot: Any, tmp_path: Path, trained: Path, monkeypatch: Any, pag
     assert main.load_workspace(root)
     main.show_page(page)
     return main
+
+
+def make_checkpoint(folder: Path) -> Path:
+    """An untrained yolo11n detection checkpoint (80 classes) saved as Ultralytics saves models, built offline."""
+    from cvops.training.offline import make_offline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    make_offline(folder / "ultralytics", block_network=False)
+    from ultralytics import YOLO
+
+    path = folder / "yolo11n.pt"
+    YOLO("yolo11n.yaml").save(str(path))
+    return path
+
+
+def add_photo_version(ws: Workspace, folder: Path, count: int = 12, seed: int = 7) -> str:
+    """Import ``count`` labelled images from ``folder`` — an ordinary folder, so they count as real photographs, not
+    as the demo's generated shapes — mark every image done and freeze a version; return its name."""
+    from cvops.annotations import NewAnnotation
+    from cvops.ingest import import_paths
+    from cvops.samples import shapes
+    from cvops.versions import create_version
+
+    samples = {s.path.name: s for s in shapes.generate(folder, count=count, seed=seed, ext=".jpg")}
+    import_paths(ws, [folder])
+    known = {c.name for c in ws.classes.list()}
+    for name in shapes.CLASSES:
+        if name not in known:
+            ws.classes.add(name)
+    images = [im for im in ws.images.page(limit=100_000) if Path(im.original_path).parent == folder.resolve()]
+    ws.annotations.add_many([NewAnnotation(im.id, sh.label, "box", box=sh.box)
+                             for im in images for sh in samples[im.file_name].shapes], description="photo labels")
+    ws.annotations.set_status([im.id for im in ws.images.page(limit=100_000)], "done")
+    return create_version(ws, "photos", ratios="80/10/10", statuses=("done",)).name

@@ -390,6 +390,28 @@ def _m9_exports(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m11_weights_library(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE weights (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            size_bytes INTEGER NOT NULL,
+            architecture TEXT NOT NULL,
+            task TEXT NOT NULL,
+            classes TEXT NOT NULL,
+            imgsz INTEGER,
+            source TEXT NOT NULL,
+            lineage TEXT NOT NULL DEFAULT '{}',
+            added_at REAL NOT NULL
+        )"""
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN weights_name TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE runs ADD COLUMN progress TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -400,6 +422,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "model registry with lineage; task, environment and resolved hyperparameters of runs", _m7_models),
     (8, "evaluations: metrics, per-class results, confusion matrix, per-image outcomes and predictions", _m8_evaluations),
     (9, "model exports with their verification results, and deployments", _m9_exports),
+    (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

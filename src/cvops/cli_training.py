@@ -1,15 +1,17 @@
-"""``cvops train``, ``cvops runs ...``, ``cvops models ...`` and ``cvops evaluate`` (registered on :data:`cli.cli`)."""
+"""``cvops train``, ``cvops runs ...``, ``cvops models ...``, ``cvops weights ...`` and ``cvops evaluate`` (registered
+on :data:`cli.cli`)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
+from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, out
 from cvops.training.presets import PRESETS
 
 
@@ -28,8 +30,9 @@ def _delta(value: Optional[float]) -> str:
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
               help="Model size, image size, epochs, patience and augmentation (see docs/training.md).")
 @click.option("--model", "model", default=None, help="Architecture YAML instead of the preset's, e.g. yolo11s.yaml.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Start from this local .pt file (pretrained or a registered model); nothing is downloaded.")
+@click.option("--weights", default=None,
+              help="Start from weights of the library (cvops weights list) by name, or a local .pt file; nothing is "
+                   "downloaded.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Override the preset's image size.")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
@@ -41,15 +44,15 @@ def _delta(value: Optional[float]) -> str:
 @click.pass_context
 @_handle_errors
 def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model: Optional[str],
-              weights: Optional[Path], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
+              weights: Optional[str], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
               seed: int, resume_run: Optional[int], workspace: Optional[Path], as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
-    A finished run registers a model with its lineage (cvops models show). Exit code 1 when the run failed or was
-    cancelled.
+    A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
+    warns before it starts (JSON: "warnings"). Exit code 1 when the run failed or was cancelled.
     """
     from cvops.registry import model_for_run
-    from cvops.training import resume, start_run, supervise
+    from cvops.training import resume, run_result, start_run, supervise
 
     ws = _open(ctx, workspace)
     if resume_run is None and version_ref is None:
@@ -60,6 +63,8 @@ def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model
         else:
             run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
                                device=device, seed=seed, weights=weights, model=model)
+            for warning in run_result(ws, run_id).warnings:  # on stderr, so that stdout holds only the JSON report
+                (err if as_json else out).print(f"[yellow]warning:[/] {warning}")
             if not as_json:
                 out.print(f"run {run_id} started (log: {ws.root / 'runs' / f'run-{run_id:04d}' / 'train.log'})")
             result = supervise(ws, run_id, progress=progress, cancel=cancel)
@@ -221,16 +226,24 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
     from cvops.registry import lineage
     from cvops.training.history import summarize
 
-    chain = lineage(_open(ctx, workspace), model_ref)
+    ws = _open(ctx, workspace)
+    chain = lineage(ws, model_ref)
     m = chain[0]
+    library = _library_weights_of_run(ws, m.run_id)
     if as_json:
-        _emit({**m.to_dict(), "lineage": [x.name for x in chain]})
+        _emit({**m.to_dict(), "lineage": [x.name for x in chain], "base_weights_library": library})
         return
     out.print(f"[bold]{m.name}[/]{' ★ champion' if m.champion else ''} · {m.task} · trained by run {m.run_id}")
     out.print(f"  data      version {m.version_name} ({m.version_hash[:12]}), classes "
               + ", ".join(c["name"] for c in m.classes))
     out.print(f"  started   {m.architecture}" + (f" from {m.base_weights} ({(m.base_weights_sha256 or '')[:12]})"
                                                   if m.base_weights else " (random initialisation)"))
+    if library:
+        origin = library.get("lineage", {})
+        out.print(f"  weights   library entry {library['name']}"
+                  + (" (since removed)" if library.get("removed") else f": {library['architecture']}")
+                  + (f", model {origin['model']} of {origin['workspace']} (version {origin.get('version')})"
+                     if origin.get("model") else ""))
     if len(chain) > 1:
         out.print("  lineage   " + " ← ".join(x.name for x in chain))
     p = m.params
@@ -241,6 +254,17 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
               f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
     out.print("  metrics   " + "  ".join(f"{k} {_fmt(v)}" for k, v in summarize(m.metrics).items()))
     out.print(f"  weights   {m.weights} sha256 {m.weights_sha256}")
+
+
+def _library_weights_of_run(ws: Any, run_id: Optional[int]) -> Optional[dict[str, Any]]:
+    """The weights library entry a run started from (``{"name", "removed": True}`` once removed), or None."""
+    from cvops.weights import find_weights
+
+    row = ws.db.execute("SELECT weights_name FROM runs WHERE id = ?", [run_id]).fetchone() if run_id else None
+    if not row or not row[0]:
+        return None
+    entry = find_weights(ws, row[0])
+    return entry.to_dict() if entry else {"name": row[0], "removed": True}
 
 
 @models.command("promote")
@@ -258,6 +282,81 @@ def models_promote(ctx: click.Context, model_ref: str, workspace: Optional[Path]
         _emit(m.to_dict())
     else:
         out.print(f"{m.name} is now the champion")
+
+
+@cli.group()
+def weights() -> None:
+    """The weights library: pretrained checkpoints (and models of other workspaces) to start training from."""
+
+
+@weights.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Library name (default: the file name without .pt, e.g. yolo11n).")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: Optional[Path], as_json: bool) -> None:
+    """Check that FILE is an Ultralytics checkpoint and copy it into the library; then train with --weights NAME.
+
+    The file is read without running code from it. Exit code 2 when it is missing or not an Ultralytics checkpoint,
+    or NAME is taken by other weights; adding the same file again reports the existing entry.
+    """
+    from cvops.weights import add_weights
+
+    ws = _open(ctx, workspace)
+    with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' first-use notices: stdout holds only the report
+        entry, added = add_weights(ws, file, name=name)
+    if as_json:
+        _emit({**entry.to_dict(), "added": added})
+    elif added:
+        out.print(f"added weights {entry.name}: {entry.describe()} · sha256 {entry.sha256[:12]}; "
+                  f"cvops train --weights {entry.name}")
+    else:
+        out.print(f"{file} is already in the library as {entry.name} ({entry.describe()})")
+
+
+@weights.command("list")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+    """List the library: name, architecture, task, classes, image size, sha256 and the runs started from each."""
+    from cvops.weights import list_weights
+
+    items = list_weights(_open(ctx, workspace))
+    if as_json:
+        _emit([w.to_dict() for w in items])
+        return
+    table = Table(Column("name", no_wrap=True), "architecture", "task", "classes", "imgsz", "MB", "sha256", "runs",
+                  "from")
+    for w in items:
+        origin = w.lineage.get("model")
+        table.add_row(w.name, w.architecture, w.task, str(len(w.classes)), str(w.imgsz or "-"),
+                      f"{w.size_bytes / 1e6:.1f}", w.sha256[:12], ", ".join(map(str, w.used_by)) or "-",
+                      f"{origin} of {w.lineage['workspace']}" if origin else Path(w.source).name)
+    out.print(table)
+
+
+@weights.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Remove even when runs started from these weights (their lineage keeps "
+                                            "the name and sha256).")
+@_workspace_option
+@_json_option
+@click.pass_context
+@_handle_errors
+def weights_remove(ctx: click.Context, name: str, force: bool, workspace: Optional[Path], as_json: bool) -> None:
+    """Remove NAME and its file from the library; refused (exit 2) while runs started from it, unless --force, and
+    always while such a run is still going."""
+    from cvops.weights import remove_weights
+
+    entry = remove_weights(_open(ctx, workspace), name, force=force)
+    if as_json:
+        _emit({**entry.to_dict(), "removed": True})
+    else:
+        out.print(f"removed weights {entry.name} ({entry.sha256[:12]})")
 
 
 @cli.command("evaluate")

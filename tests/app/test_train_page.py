@@ -13,9 +13,11 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 
 from cvops.demo import run_demo
+from cvops.weights import list_weights
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.models import ModelsPage
-from cvops_app.pages.train import TrainPage
+from cvops_app.pages.train import NO_WEIGHTS, TrainPage
+from training_testing import add_photo_version, make_checkpoint
 
 RUN_MS = 240_000
 MAX_GAP_S = 0.100
@@ -70,11 +72,11 @@ def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow)
     timer.start()
     qtbot.wait(100)
     ticks.clear()
-    seen_running = []
+    seen_running, headers = [], []
     page.settings.train_button.click()
     assert not page.settled() and not page.settings.train_button.isEnabled()
-    qtbot.waitUntil(lambda: (seen_running.append(page.shown_run and page.shown_run["state"]) or page.settled()),
-                    timeout=RUN_MS)
+    qtbot.waitUntil(lambda: (seen_running.append(page.shown_run and page.shown_run["state"]),
+                             headers.append(page.header.text()), page.settled())[-1], timeout=RUN_MS)
     timer.stop()
     gaps = np.diff(ticks)
     longest = float(gaps.max())
@@ -82,6 +84,7 @@ def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow)
           f"p99 {np.percentile(gaps, 99) * 1000:.1f} ms")
     assert longest <= MAX_GAP_S, f"the GUI thread was blocked for {longest * 1000:.0f} ms"
     assert "running" in seen_running  # the page followed the run live
+    assert any("batch " in h and "of epoch 1/3" in h and "ETA" in h for h in headers)  # progress before epoch 1 ends
 
     qtbot.waitUntil(lambda: page.shown_run is not None and page.shown_run["state"] == "finished", timeout=10_000)
     run = page.shown_run
@@ -123,3 +126,25 @@ def test_cancel_then_resume(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     qtbot.waitUntil(lambda: page.shown_run["state"] == "finished", timeout=5_000)
     assert page.shown_run["run_id"] == run_id and page.shown_run["epochs_done"] == 6
     assert page.table.item(0, 1).text() == "finished" and page.table.item(0, 6).text() == "m1"
+
+
+def test_weights_library_and_the_scratch_warning(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    page = _page(window)
+    s = page.settings
+    assert [s.weights.itemText(i) for i in range(s.weights.count())] == [NO_WEIGHTS]
+    assert s.values()["weights"] is None and s.warning.isHidden()  # the demo's generated shapes: no warning
+
+    assert window.ws is not None
+    version = add_photo_version(window.ws, tmp_path / "photos")
+    page.reload()
+    s.version.setCurrentIndex(s.version.findText(version))
+    assert not s.warning.isHidden()
+    assert "from scratch" in s.warning.text() and "cvops weights add yolo11n.pt" in s.warning.text()
+
+    page.add_weights(str(make_checkpoint(tmp_path / "ckpt")))  # checked and copied in a background job
+    qtbot.waitUntil(lambda: s.weights.count() == 2, timeout=60_000)
+    assert s.weights.currentData() == "yolo11n" and "yolo11n · detect · 80 classes · 640 px" in s.weights.currentText()
+    assert s.values()["weights"] == "yolo11n" and s.warning.isHidden()  # pretrained weights: no warning
+    assert [w.name for w in list_weights(window.ws)] == ["yolo11n"]
+    s.weights.setCurrentIndex(s.weights.findData(None))
+    assert not s.warning.isHidden() and "--weights yolo11n" in s.warning.text()  # the library is suggested

@@ -3,7 +3,10 @@ and recall per epoch), cancel and resume it, and browse the run history (select 
 
 Training goes through the core (:mod:`cvops.training`): :func:`~cvops.training.start_run` and
 :func:`~cvops.training.supervise` both run in one background job on its own workspace handle, so the GUI thread never
-waits on the child process; a 1 s timer re-reads the selected run's epochs from the catalog while the page is shown.
+waits on the child process; a 1 s timer re-reads the selected run's epochs and batch progress (with the ETA) from the
+catalog while the page is shown. Pretrained weights come from the workspace's weights library (:mod:`cvops.weights`):
+**Add weights…** checks a .pt file and adds it in a background job. A warning above the Train button says when the
+chosen settings would train from scratch on real photographs (:func:`cvops.training.training_warnings`).
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-    QPlainTextEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
+    QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+    QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
     QVBoxLayout, QWidget,
 )
 
 from cvops.errors import CvopsError
-from cvops.training import PRESETS, cancel_run, resume, start_run, supervise
+from cvops.training import PRESETS, cancel_run, resume, run_progress, start_run, supervise, training_warnings
 from cvops.training.history import get_run, list_runs
-from cvops.training.runner import FINAL_STATES, RunResult
+from cvops.training.runner import FINAL_STATES, RunResult, batch_message, format_eta
 from cvops.versions import list_versions
+from cvops.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
@@ -38,18 +42,11 @@ RUN_ROLE = Qt.ItemDataRole.UserRole
 STATE_COLORS = {"finished": "#1e8449", "failed": "#c0392b", "cancelled": "#7f8c8d", "running": "#2e86c1",
                 "queued": "#2e86c1"}
 WEIGHTS_HELP = ("Pretrained weights start the model from features learned on other images: it converges faster and "
-                "is more accurate on small datasets. Nothing is downloaded — pick a local .pt file, or put it in the "
-                "weights folder named in settings. Without weights the model starts from random initialisation.")
+                "is more accurate on small datasets. Nothing is downloaded — Add weights… copies a local .pt file "
+                "(e.g. yolo11n.pt, or a model of another workspace) into this workspace's library. Without weights "
+                "the model starts from random initialisation.")
+NO_WEIGHTS = "none: random initialisation"
 COLUMNS = ["Run", "State", "Version", "Preset", "Epochs", "mAP50", "Model"]
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
 
 
 def _brush(hex_color: str) -> QBrush:
@@ -104,16 +101,22 @@ class SettingsPanel(QWidget):
         self.advanced.toggled.connect(lambda on: self.advanced.setArrowType(
             Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
 
-        self.weights = QLineEdit(self)
+        self.weights = QComboBox(self)
         self.weights.setObjectName("train-weights")
-        self.weights.setPlaceholderText("none: random initialisation")
-        self.weights.setClearButtonEnabled(True)
+        self.weights.setToolTip("Pretrained weights from the workspace's library (cvops weights list)")
         self.weights_button = QToolButton(self)
-        self.weights_button.setText("Pretrained weights…")
-        self.weights_button.clicked.connect(self._pick_weights)
+        self.weights_button.setObjectName("add-weights")
+        self.weights_button.setText("Add weights…")
+        self.weights_button.setToolTip("Check a local .pt file (Ultralytics checkpoint) and add it to the library")
         weights_help = QLabel(WEIGHTS_HELP, self)
         weights_help.setWordWrap(True)
         weights_help.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
+        self.warning = QLabel(self)
+        self.warning.setObjectName("train-warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("background: #fdebd0; color: #784212; border: 1px solid #e59866; padding: 6px;")
+        self.warning.hide()
+        self.set_weights([])
 
         self.train_button = QPushButton("Train", self)
         self.train_button.setObjectName("train-button")
@@ -127,8 +130,9 @@ class SettingsPanel(QWidget):
         form.addRow("Version", self.version)
         form.addRow("Preset", self.preset)
         form.addRow("", self.preset_notes)
+        form.addRow("Weights", self.weights)
         weights_row = QHBoxLayout()
-        weights_row.addWidget(self.weights, 1)
+        weights_row.addStretch(1)
         weights_row.addWidget(self.weights_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -139,6 +143,7 @@ class SettingsPanel(QWidget):
         layout.addLayout(weights_row)
         layout.addWidget(weights_help)
         layout.addSpacing(8)
+        layout.addWidget(self.warning)
         layout.addWidget(self.train_button)
         layout.addStretch(1)
         self._show_preset()
@@ -158,11 +163,29 @@ class SettingsPanel(QWidget):
             self.preset_notes.setText(f"{preset.model.removesuffix('.yaml')}, {preset.imgsz} px, {preset.epochs} "
                                       f"epochs, batch {preset.batch}: {preset.notes}")
 
-    def _pick_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", self.weights.text() or str(Path.home()),
+    def pick_weights_file(self) -> Optional[str]:
+        """Ask for a .pt file to add to the library."""
+        path, _ = QFileDialog.getOpenFileName(self, "Add pretrained weights", str(Path.home()),
                                               "PyTorch weights (*.pt);;All files (*)")
-        if path:
-            self.weights.setText(path)
+        return path or None
+
+    def set_weights(self, entries: list[tuple[str, str]], select: Optional[str] = None) -> None:
+        """Fill the weights combo with library ``(name, description)`` entries after "none", keeping the choice."""
+        current = select if select is not None else self.weights.currentData()
+        self.weights.blockSignals(True)
+        self.weights.clear()
+        self.weights.addItem(NO_WEIGHTS, None)
+        for name, description in entries:
+            self.weights.addItem(f"{name} — {description}", name)
+        index = self.weights.findData(current) if current else 0
+        self.weights.setCurrentIndex(max(index, 0))
+        self.weights.blockSignals(False)
+        self.weights.currentIndexChanged.emit(self.weights.currentIndex())
+
+    def show_warnings(self, warnings: list[str]) -> None:
+        """Show what to know before training (empty: hidden)."""
+        self.warning.setText("\n\n".join(f"⚠ {w}" for w in warnings))
+        self.warning.setVisible(bool(warnings))
 
     def set_versions(self, versions: list[tuple[int, str]]) -> None:
         """Fill the version combo (newest first), keeping the current choice when it still exists."""
@@ -182,7 +205,7 @@ class SettingsPanel(QWidget):
                 "imgsz": (self.imgsz.value() or None) if advanced else None,
                 "batch": (self.batch.value() or None) if advanced else None,
                 "device": self.device.currentData() if advanced else "auto",
-                "weights": self.weights.text().strip() or None}
+                "weights": self.weights.currentData()}
 
 
 class TrainPage(Page):
@@ -201,6 +224,11 @@ class TrainPage(Page):
         self.settings = SettingsPanel(self)
         self.settings.setFixedWidth(340)
         self.settings.train_button.clicked.connect(self.train)
+        self.settings.weights_button.clicked.connect(lambda: self.add_weights())
+        for combo in (self.settings.version, self.settings.preset, self.settings.weights):
+            combo.currentIndexChanged.connect(lambda _: self._update_warning())
+        self.settings.epochs.valueChanged.connect(lambda _: self._update_warning())
+        self.settings.advanced.toggled.connect(lambda _: self._update_warning())
         self.run_started.connect(self._run_started, Qt.ConnectionType.QueuedConnection)
 
         self.header = QLabel("Pick a version and a preset, then press Train.", self)
@@ -296,10 +324,13 @@ class TrainPage(Page):
         """Re-read versions and the run history; select run ``select`` (default: the newest)."""
         if self.ws is None:
             self.settings.set_versions([])
+            self.settings.set_weights([])
             self.runs = []
         else:
             self.settings.set_versions([(v.id, v.name) for v in reversed(list_versions(self.ws))])
+            self.settings.set_weights([(w.name, w.describe()) for w in list_weights(self.ws)])
             self.runs = list_runs(self.ws)
+        self._update_warning()
         selected = {select} if select is not None else set(self.selected_runs())
         self.table.blockSignals(True)
         self.table.clearSelection()
@@ -371,6 +402,7 @@ class TrainPage(Page):
             run = get_run(self.ws, run_id)
         except CvopsError:
             return
+        run["progress"] = run_progress(self.ws, run_id) if run["state"] == "running" else None
         self.shown_run = run
         self.charts.show_epochs(run["epochs_table"], run["epochs"])
         self.header.setText(self._header(run))
@@ -386,11 +418,13 @@ class TrainPage(Page):
         parts = [f"<b>Run {run['run_id']}</b>", f"<span style='color:{STATE_COLORS.get(state, '#000')}'>"
                  f"<b>{state}</b></span>", f"epoch {run['epochs_done']}/{total}", f"device {run['device']}",
                  f"{run['version']} · {run['preset'] or '—'} · {Path(str(run['architecture'])).name}"]
-        if state == "running" and run["started_at"] and run["epochs_done"] and run["epochs"]:
+        if run.get("progress"):
+            parts.append(batch_message(run["progress"]).replace("ETA", "ETA ≈"))
+        elif state == "running" and run["started_at"] and run["epochs_done"] and run["epochs"]:
             mean = (time.time() - run["started_at"]) / run["epochs_done"]
-            parts.append(f"ETA ≈ {_duration(mean * max(run['epochs'] - run['epochs_done'], 0))}")
+            parts.append(f"ETA ≈ {format_eta(mean * max(run['epochs'] - run['epochs_done'], 0))}")
         elif run["duration_s"]:
-            parts.append(f"took {_duration(run['duration_s'])}")
+            parts.append(f"took {format_eta(run['duration_s'])}")
         if run["model"]:
             parts.append(f"model <b>{run['model']}</b> · mAP50 {_fmt(run['metrics'].get('map50'))}")
         return " &nbsp;·&nbsp; ".join(parts)
@@ -455,6 +489,41 @@ class TrainPage(Page):
 
         self.header.setText(f"Preparing <b>{self.settings.version.currentText()}</b> for training…")
         return self._start(f"Train {self.settings.version.currentText()} ({values['preset']})", job)
+
+    def _update_warning(self) -> None:
+        """Show the warnings of the chosen version, preset, epochs and weights (training from scratch on photos)."""
+        version = self.settings.version.currentData()
+        if self.ws is None or version is None:
+            self.settings.show_warnings([])
+            return
+        values = self.settings.values()
+        try:
+            warnings = training_warnings(self.ws, version, values["preset"], values["epochs"], values["weights"])
+        except CvopsError:
+            warnings = []
+        self.settings.show_warnings(warnings)
+
+    def add_weights(self, path: Optional[str] = None) -> Optional[Job]:
+        """Check a .pt file (asked for when ``path`` is None) and add it to the library in a background job; the new
+        entry is then selected."""
+        path = path or self.settings.pick_weights_file()
+        if self.ws is None or not path:
+            return None
+        source = self.ws
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
+            progress(0.0, f"checking {Path(path).name}")
+            with source.reopen() as ws2:
+                return add_weights(ws2, path)
+
+        def done(result: Any) -> None:
+            entry, added = result
+            self.window_.notify(f"weights {entry.name} {'added' if added else 'already in the library'}: "
+                                f"{entry.describe()}")
+            if self.ws is not None:
+                self.settings.set_weights([(w.name, w.describe()) for w in list_weights(self.ws)], select=entry.name)
+
+        return self.window_.run_job(f"Add weights {Path(path).name}", job, done)
 
     def cancel(self) -> None:
         """Stop the selected run: through its job when this page supervises it, else through the cancel file."""

@@ -6,6 +6,9 @@ stdout and stderr going to the run's log file. Progress goes the other way as JS
 
 * ``{"event": "started", "environment": {...}, "args": {...}, "device": ...}`` when Ultralytics begins training,
   with the software and hardware it runs on and every resolved hyperparameter,
+* ``{"event": "batch", "epoch": n, "epochs": N, "batch": i, "batches": b, "fraction": f, "eta_s": s}`` during an
+  epoch, at most one a second (:data:`BATCH_EVENT_S`) and always for the run's first batch: live progress and an ETA
+  from the first batches (the parent never stores them per batch),
 * ``{"event": "epoch", "epoch": n, "metrics": {...}}`` after each epoch (validation metrics, losses, learning rates),
 * ``{"event": "checkpoint", "last": path, "best": path}`` after each checkpoint save,
 * one final ``finished`` (with the final validation's ``metrics`` and ``per_class`` AP), ``cancelled`` or ``failed``
@@ -33,6 +36,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+BATCH_EVENT_S = 1.0
 
 class EventWriter:
     """Appends JSON-line events to ``events.jsonl``."""
@@ -164,12 +168,18 @@ def _set_checkpoint_epochs(checkpoint: Path, epochs: int) -> None:
 class _Session:
     """Callbacks that turn Ultralytics trainer hooks into events and honour the cancel file."""
 
-    def __init__(self, events: EventWriter, cancel_file: Path, device: str) -> None:
+    def __init__(self, events: EventWriter, cancel_file: Path, device: str,
+                 warnings: Optional[list[str]] = None) -> None:
         self.events = events
         self.device = device
         self.cancel_file = cancel_file
+        self.warnings = list(warnings or [])
         self.cancelled = False
         self.final_eval = False
+        self.batch = 0
+        self.batches_run = 0
+        self.started_at = 0.0
+        self.last_batch_event = 0.0
 
     def _check_cancel(self, trainer: Any) -> None:
         if not self.cancelled and self.cancel_file.exists():
@@ -194,10 +204,32 @@ class _Session:
         device = self.device
         self.events.emit("started", epochs=int(trainer.epochs), start_epoch=int(trainer.start_epoch),
                          save_dir=str(trainer.save_dir), device=device, task=str(trainer.args.task),
-                         environment=environment(device), args=_jsonable(vars(trainer.args)))
+                         environment=environment(device), args=_jsonable(vars(trainer.args)),
+                         warnings=self.warnings)
+        self.started_at = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.batch = 0
 
     def on_train_batch_end(self, trainer: Any) -> None:
+        self.batch += 1
+        self.batches_run += 1
+        now = time.monotonic()
+        if self.batches_run == 1 or now - self.last_batch_event >= BATCH_EVENT_S:
+            self.last_batch_event = now
+            self._emit_batch(trainer, now)
         self._check_cancel(trainer)
+
+    def _emit_batch(self, trainer: Any, now: float) -> None:
+        """Progress of the whole run and its ETA, from the time per batch of this attempt so far."""
+        batches = max(len(getattr(trainer, "train_loader", None) or []), self.batch, 1)
+        epochs, epoch = int(trainer.epochs), int(trainer.epoch)
+        fraction = min((epoch + self.batch / batches) / max(epochs, 1), 1.0)
+        done = self.batches_run
+        left = (epochs - epoch) * batches - self.batch
+        eta = (now - self.started_at) / done * left if done else None
+        self.events.emit("batch", epoch=epoch + 1, epochs=epochs, batch=self.batch, batches=batches,
+                         fraction=fraction, eta_s=eta)
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if self.final_eval:
@@ -234,7 +266,7 @@ def run(config: dict[str, Any]) -> str:
     make_offline(run_dir / "ultralytics-config")
     events = EventWriter(run_dir / "events.jsonl")
     device = resolve_device(config["device"])
-    session = _Session(events, Path(config["cancel_file"]), device)
+    session = _Session(events, Path(config["cancel_file"]), device, config.get("warnings"))
     watcher: Optional[_CsvWatcher] = None
     try:
         from ultralytics import YOLO
@@ -243,12 +275,14 @@ def run(config: dict[str, Any]) -> str:
         if resume and config.get("epochs"):
             _set_checkpoint_epochs(Path(resume), int(config["epochs"]))
         model = YOLO(resume or config["model"])
-        for name in ("on_train_start", "on_train_batch_end", "on_fit_epoch_end", "on_model_save"):
+        for name in ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_fit_epoch_end",
+                     "on_model_save"):
             model.add_callback(name, getattr(session, name))
         args = train_args(config, device)
         if "," in device:  # DDP: Ultralytics' worker processes do not run our callbacks
             events.emit("started", epochs=int(config["epochs"] or 0), start_epoch=0, device=device,
-                        task=model.task, environment=environment(device), args=_jsonable(args))
+                        task=model.task, environment=environment(device), args=_jsonable(args),
+                        warnings=list(config.get("warnings") or []))
             watcher = _CsvWatcher(run_dir / "train" / "results.csv", events, int(config["epochs"] or 0))
             watcher.start()
         if resume:

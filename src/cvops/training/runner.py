@@ -7,7 +7,9 @@ JSON-line events, see :mod:`cvops.training.child`; a resumed run's earlier ones 
 ``weights/best.pt``, ``results.csv``).
 
 :func:`supervise` tails the events into the catalog, one transaction per batch of events: ``run_epochs`` gets one
-row per epoch, ``runs`` follows state, checkpoints and ``epochs_done``. A child that exits without a final event
+row per epoch, ``runs`` follows state, checkpoints and ``epochs_done``, and ``runs.progress`` holds the latest
+``batch`` event (:func:`run_progress`), which also reaches the ``progress`` callback with an ETA. :func:`start_run`
+records :func:`training_warnings` (training from scratch on real photographs) on the run and in the child's config. A child that exits without a final event
 (crash, ``kill -9``, out of memory) leaves the run ``failed`` with the last lines of its log.
 """
 
@@ -51,19 +53,20 @@ class RunResult:
     error: Optional[str] = None
     metrics: dict[str, Any] = field(default_factory=dict)
     model: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {"run_id": self.run_id, "state": self.state, "epochs_done": self.epochs_done,
                 "run_dir": str(self.run_dir), "last_checkpoint": str(self.last_checkpoint or "") or None,
                 "best_checkpoint": str(self.best_checkpoint or "") or None, "error": self.error,
-                "metrics": self.metrics, "model": self.model}
+                "metrics": self.metrics, "model": self.model, "warnings": self.warnings}
 
 
 def run_result(ws: "Workspace", run_id: int) -> RunResult:
     """The run's current state from the catalog, with the metrics of its last epoch."""
-    row = ws.db.execute("SELECT state, epochs_done, run_dir, last_checkpoint, best_checkpoint, error FROM runs "
-                        "WHERE id = ?", [run_id]).fetchone()
+    row = ws.db.execute("SELECT state, epochs_done, run_dir, last_checkpoint, best_checkpoint, error, warnings "
+                        "FROM runs WHERE id = ?", [run_id]).fetchone()
     if row is None:
         raise NotFoundError(f"no training run {run_id}")
     last = ws.db.execute("SELECT metrics FROM run_epochs WHERE run_id = ? ORDER BY epoch DESC LIMIT 1",
@@ -71,7 +74,34 @@ def run_result(ws: "Workspace", run_id: int) -> RunResult:
     model = ws.db.execute("SELECT name FROM models WHERE run_id = ?", [run_id]).fetchone()
     return RunResult(run_id, row[0], row[1], Path(row[2]), Path(row[3]) if row[3] else None,
                      Path(row[4]) if row[4] else None, row[5], json.loads(last[0]) if last else {},
-                     model[0] if model else None)
+                     model[0] if model else None, json.loads(row[6] or "[]"))
+
+
+def run_progress(ws: "Workspace", run_id: int) -> Optional[dict[str, Any]]:
+    """The latest batch progress of a running run (``epoch``, ``epochs``, ``batch``, ``batches``, ``fraction``,
+    ``eta_s``, ``at``), or None before its first batch and after it ended."""
+    row = ws.db.execute("SELECT progress, state FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row is None or not row[0] or row[1] in FINAL_STATES:
+        return None
+    return dict(json.loads(row[0]))
+
+
+def format_eta(seconds: Optional[float]) -> str:
+    """``1 h 05 min``, ``3 min 20 s``, ``42 s``; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def batch_message(ev: dict[str, Any]) -> str:
+    """The progress line of a ``batch`` event: ``batch 3/12 of epoch 1/30 · ETA 4 min 10 s``."""
+    return (f"batch {ev['batch']}/{ev['batches']} of epoch {ev['epoch']}/{ev['epochs']} · "
+            f"ETA {format_eta(ev.get('eta_s'))}")
 
 
 def _paths(run_dir: Path) -> dict[str, Path]:
@@ -94,8 +124,8 @@ def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> None:
                                 env=env, start_new_session=True)
     _children[run_id] = proc
     with transaction(ws.db):
-        ws.db.execute("UPDATE runs SET state = 'running', pid = ?, started_at = ?, finished_at = NULL, error = NULL "
-                      "WHERE id = ?", [proc.pid, time.time(), run_id])
+        ws.db.execute("UPDATE runs SET state = 'running', pid = ?, started_at = ?, finished_at = NULL, error = NULL, "
+                      "progress = NULL WHERE id = ?", [proc.pid, time.time(), run_id])
 
 
 def version_task(ws: "Workspace", version_id: int) -> str:
@@ -118,18 +148,80 @@ def model_for_task(model: str, task: str) -> str:
     return model
 
 
-def resolve_weights(weights: Union[str, Path]) -> Path:
-    """A weights file as given, else by name in the settings' ``weights_folder``; never downloaded."""
+def resolve_weights(weights: Union[str, Path], ws: Optional["Workspace"] = None) -> Path:
+    """Weights by name in ``ws``'s library (``yolo11n``), else a file as given, else by name in the settings'
+    ``weights_folder``; never downloaded."""
     from cvops.settings import load
+    from cvops.weights import find_weights
 
+    entry = find_weights(ws, str(weights)) if ws is not None and "/" not in str(weights) else None
+    if entry is not None:
+        if not Path(entry.path).is_file():
+            raise ValidationError(f"weights {entry.name}: file {entry.path} is missing from the library folder; "
+                                  f"cvops weights remove {entry.name}, then add the file again")
+        return Path(entry.path)
     path = Path(weights).expanduser()
     if path.is_file():
         return path.resolve()
     folder = load().weights_folder
     if folder and (Path(folder).expanduser() / path.name).is_file():
         return (Path(folder).expanduser() / path.name).resolve()
-    raise ValidationError(f"weights file {weights} does not exist (nothing is downloaded: point to a local .pt "
-                          "file or put it in the weights folder named in settings)")
+    raise ValidationError(f"weights {weights} are neither in the library nor a file (nothing is downloaded: "
+                          "cvops weights add FILE, point to a local .pt file, or put it in the weights folder named "
+                          "in settings)")
+
+
+def _library_entry(ws: "Workspace", base: Path) -> Optional[Any]:
+    """The library entry whose file ``base`` is, if any."""
+    from cvops.weights import list_weights
+
+    return next((w for w in list_weights(ws) if Path(w.path) == base), None)
+
+
+DEMO_SOURCE_MARK = "cvops-demo-"  # the temporary folder cvops.demo generates the shapes images in
+
+
+def photo_count(ws: "Workspace", version_id: int) -> tuple[int, int]:
+    """``(photos, train)``: how many of the version's training images are not generated demo shapes, of how many.
+
+    An image counts as generated when it was imported from the folder :func:`cvops.demo.run_demo` writes the
+    synthetic shapes to (a folder named ``cvops-demo-*``); every other image counts as a real photograph.
+    """
+    row = ws.db.execute(
+        "SELECT COUNT(*), SUM(CASE WHEN i.original_path LIKE ? OR i.original_path LIKE ? THEN 0 ELSE 1 END) "
+        "FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
+        "LEFT JOIN images i ON i.id = m.image_id WHERE m.version_id = ? AND s.split = 'train'",
+        [f"%/{DEMO_SOURCE_MARK}%", f"%\\{DEMO_SOURCE_MARK}%", version_id]).fetchone()
+    return int(row[1] or 0), int(row[0] or 0)
+
+
+def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast",
+                      epochs: Optional[int] = None, weights: Optional[Union[str, Path]] = None,
+                      model: Optional[str] = None) -> list[str]:
+    """What a user should know before this run starts: training from scratch on real photographs.
+
+    Empty with ``weights`` or when every training image is a generated demo shape (:func:`photo_count`).
+    """
+    from cvops.versions import get_version
+    from cvops.weights import list_weights
+
+    if weights is not None:
+        return []
+    info = get_version(ws, version_ref)
+    photos, train_images = photo_count(ws, info.id)
+    if not photos:
+        return []
+    chosen = get_preset(preset)
+    arch = (model or chosen.model).removesuffix(".yaml")
+    library = [w.name for w in list_weights(ws)]
+    how = (f"use weights from the library: --weights {library[0]} (cvops weights list)" if library else
+           "copy a pretrained checkpoint such as yolo11n.pt (Ultralytics' releases) to this machine, then "
+           f"`cvops weights add yolo11n.pt` and `cvops train --version {info.name} --weights yolo11n`")
+    n = epochs or chosen.epochs
+    return [f"training from scratch: {arch} starts from random weights on {photos} real photo(s) of {train_images} "
+            f"training images, for {n} epoch{'s' if n != 1 else ''}. From scratch, a small set of real photographs "
+            "learns little in few epochs (expect mAP50 near 0; it needs thousands of images and hundreds of epochs). "
+            f"Start from pretrained weights instead: {how}."]
 
 
 def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
@@ -147,11 +239,16 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     from cvops.versions import get_version
 
     chosen = get_preset(preset)
-    base = resolve_weights(weights) if weights is not None else None
+    base = resolve_weights(weights, ws) if weights is not None else None
+    library = _library_entry(ws, base) if base is not None else None
     info = get_version(ws, version_ref)
     if not info.stats.get("images", {}).get("train"):
         raise ValidationError(f"version {info.name} has no training images (splits: {info.stats.get('images')})")
     task = version_task(ws, info.id)
+    if library is not None and library.task != task:
+        raise ValidationError(f"weights {library.name} hold a {library.task} model ({library.architecture}); version "
+                              f"{info.name} trains {task}: add {task} weights (e.g. yolo11n-seg.pt for segment)")
+    warnings = training_warnings(ws, info.id, preset, epochs, weights, model)
     data_yaml = materialize(ws, info.id)
     architecture = str(base) if base is not None else model_for_task(model or chosen.model, task)
     params = {"epochs": epochs or chosen.epochs, "imgsz": imgsz or chosen.imgsz, "batch": batch or chosen.batch,
@@ -159,15 +256,15 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     with transaction(ws.db):
         cur = ws.db.execute(
             "INSERT INTO runs (version_id, version_hash, state, preset, model, params, seed, device, task, "
-            "base_weights) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            "base_weights, weights_name, warnings) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [info.id, info.content_hash, preset, architecture, json.dumps(params), seed, device, task,
-             str(base) if base else None])
+             str(base) if base else None, library.name if library else None, json.dumps(warnings)])
         run_id = int(cur.lastrowid or 0)
         run_dir = ws.root / "runs" / f"run-{run_id:04d}"
         ws.db.execute("UPDATE runs SET run_dir = ? WHERE id = ?", [str(run_dir), run_id])
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"data_yaml": str(data_yaml), "model": architecture, "device": device, "seed": seed, "run_dir": str(run_dir),
-              "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), **params}
+              "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), "warnings": warnings, **params}
     _spawn(ws, run_id, config)
     return run_id
 
@@ -234,7 +331,11 @@ def _apply(ws: "Workspace", run_id: int, events: list[dict[str, Any]]) -> Option
     with transaction(ws.db) as conn:
         for ev in events:
             kind = ev.get("event")
-            if kind == "epoch":
+            if kind == "batch":  # live progress only: one value per run, never a run_epochs row
+                conn.execute("UPDATE runs SET progress = ? WHERE id = ?",
+                             [json.dumps({k: ev.get(k) for k in ("epoch", "epochs", "batch", "batches", "fraction",
+                                                                 "eta_s", "at")}), run_id])
+            elif kind == "epoch":
                 conn.execute("INSERT OR REPLACE INTO run_epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
                              [run_id, int(ev["epoch"]), json.dumps(ev.get("metrics", {}))])
                 conn.execute("UPDATE runs SET epochs_done = MAX(epochs_done, ?) WHERE id = ?",
@@ -314,6 +415,8 @@ def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
                     total = int(ev.get("epochs") or total)
                 elif ev.get("event") == "epoch":
                     progress(min(ev["epoch"] / total, 1.0), f"epoch {ev['epoch']}/{total}")
+                elif ev.get("event") == "batch":
+                    progress(min(float(ev.get("fraction") or 0.0), 1.0), batch_message(ev))
         if final is not None:
             break
         if cancel is not None and cancel.cancelled and cancel_at is None:
