@@ -390,6 +390,10 @@ def _m9_exports(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m10_class_coco_ids(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE classes ADD COLUMN coco_id INTEGER")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -400,6 +404,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "model registry with lineage; task, environment and resolved hyperparameters of runs", _m7_models),
     (8, "evaluations: metrics, per-class results, confusion matrix, per-image outcomes and predictions", _m8_evaluations),
     (9, "model exports with their verification results, and deployments", _m9_exports),
+    (10, "classes.coco_id: the category id a class was imported with, written back by COCO exports",
+     _m10_class_coco_ids),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
