@@ -186,3 +186,28 @@ def test_old_workspace_rows_stay_valid(ws: Workspace) -> None:
     anns = json.loads((ws.root.parent / "out" / "annotations" / "instances_train.json").read_text())["annotations"]
     assert [a["segmentation"] for a in anns] == [[[c for p in ring for c in p] for ring in PERSON]]
     assert anns[0]["category_id"] == cid
+
+
+def test_cli_train_task_detect_on_polygons_trains_a_detector(imported: Workspace) -> None:
+    """One tiny real run (1 epoch, 64 px, 3 images): ``cvops train --task detect`` on a version with polygons trains
+    a detector on each object's box, and says so in the JSON result and the started event."""
+    from click.testing import CliRunner
+
+    from cvops import cli_training  # noqa: F401  (registers cvops train)
+    from cvops.cli import cli
+
+    ws = imported
+    name = create_version(ws, "polygons", use_hints=True).name
+    result = CliRunner().invoke(cli, ["train", "--version", name, "--task", "detect", "--epochs", "1", "--imgsz", "64",
+                                      "--batch", "4", "--device", "cpu", "-w", str(ws.root), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{"):])
+    assert out["state"] == "finished" and out["task"] == "detect"
+    assert out["task_reason"] == "chosen: a detector, trained on the box of each polygon"
+    events = [json.loads(line) for line in (Path(out["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    assert next(e for e in events if e["event"] == "started")["task"] == "detect"
+    config = json.loads((Path(out["run_dir"]) / "config.json").read_text())
+    assert config["model"] == "yolo11n.yaml" and config["task"] == "detect"
+    labels = Path(config["data_yaml"]).parent / "labels" / "train" / "a.txt"
+    assert all(len(line.split()) == 5 for line in labels.read_text().splitlines())
