@@ -387,3 +387,33 @@ def test_crowd_regions_are_ignored_as_cocoeval_ignores_them() -> None:
                               np.array(crowds[1], np.float32), np.zeros(1, np.float32))
     assert counts == (2, 3, 0, 0, 0, 2)
     assert [r[3:5] for r in rows if r[8] == "fp"] == [(200.0, 200.0), (90.0, 90.0), (100.0, 0.0)]
+
+
+def test_collect_leaves_crowd_regions_out_of_the_objects_and_ignores_predictions_on_them(tmp_path: Path) -> None:
+    """Through the evaluation's own loop: a crowd region (attribute iscrowd) is no instance and no miss, and the
+    prediction on it is not an fp; a multi-part polygon is one object with the box of all its parts."""
+    from types import SimpleNamespace
+
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"x")
+    anns = [{"kind": "polygon", "class_id": 10, "box": None, "attributes": {"polygon_parts": [3, 3]},
+             "points": [[0, 0], [10, 0], [10, 10], [30, 30], [40, 30], [40, 40]]},
+            {"kind": "box", "class_id": 10, "box": [100, 100, 50, 50], "points": None, "attributes": {"iscrowd": 1}}]
+
+    class Fixed:
+        imgsz, resize = 64, False
+
+        def read(self, iid: int, path: Path) -> tuple:
+            return np.zeros((8, 8, 3), np.uint8), (1.0, 1.0)
+
+        def __call__(self, images: list, conf: float, iou: float) -> list:
+            return [(np.array([[0, 0, 40, 40], [110, 110, 130, 130], [200, 200, 220, 220]], np.float32),
+                     np.array([0.9, 0.95, 0.7], np.float32), np.zeros(3, np.float32))]
+
+    setup = ev._Setup({"name": "m"}, SimpleNamespace(name="v"), [(1, image, anns)], [10], {10: "a"})
+    r = ev._collect(setup, "val", Fixed(), 0.001, 0.7, lambda f, m: None, None, 16, 0.25)
+    assert r["metrics"]["instances"] == 1 and r["per_class"][0]["instances"] == 1
+    assert (r["metrics"]["tp"], r["metrics"]["fp"], r["metrics"]["fn"], r["metrics"]["ignored"]) == (1, 1, 0, 1)
+    assert [row[8] for row in r["pred_rows"]] == ["tp", "fp"]
+    # the crowd prediction ranks first; counted as an fp it would halve the precision of the first hit
+    assert r["metrics"]["map50"] == pytest.approx(0.995)  # Ultralytics' score of a perfect ranking
