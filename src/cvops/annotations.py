@@ -2,6 +2,12 @@
 
 Geometry is in pixels of the oriented image (after EXIF rotation): boxes as ``x, y, w, h`` (top-left corner, size),
 polygons as ``[[x, y], ...]``. Geometry is validated: clipped to the image, or rejected with a reason.
+
+A multi-part polygon (one object drawn as several outlines, e.g. a COCO annotation whose segmentation holds several
+polygons) is one ``polygon`` annotation: ``points`` holds the outlines one after the other and the attribute
+``polygon_parts`` their lengths (``[4, 3]``: points 0-3, then 4-6), so the extent of ``points`` is the object's box
+everywhere. A crowd region (COCO ``iscrowd: 1``) carries the attribute ``iscrowd: 1``: it is an area to ignore, not
+an object (see ``docs/adr/0007-multipart-and-crowd.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,39 @@ from cvops.oplog import Change, OperationLog, row_dict
 Box = tuple[float, float, float, float]
 Points = list[list[float]]
 
+PARTS = "polygon_parts"  # attribute: lengths of the outlines of a multi-part polygon, concatenated in ``points``
+CROWD = "iscrowd"  # attribute: 1 for a crowd (ignore) region
+
+
+def is_crowd(attributes: Optional[dict[str, Any]]) -> bool:
+    """True when the attributes mark a crowd (ignore) region (``iscrowd`` 1, true or "1")."""
+    return bool(attributes) and attributes.get(CROWD) in (1, True, "1")  # type: ignore[union-attr]
+
+
+def parts_error(sizes: Any, count: int) -> Optional[str]:
+    """Why ``sizes`` is not a valid ``polygon_parts`` value for ``count`` points, or None when it is."""
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        return f"{PARTS} must be a list of at least 2 outline lengths, got {sizes!r}"
+    if any(n < 3 for n in sizes):
+        return f"each part of a multi-part polygon needs at least 3 points ({PARTS} {sizes})"
+    if sum(sizes) != count:
+        return f"{PARTS} {sizes} add up to {sum(sizes)} points, the polygon has {count}"
+    return None
+
+
+def polygon_rings(points: Sequence[Sequence[float]], attributes: Optional[dict[str, Any]] = None) -> list[Points]:
+    """The outlines of a polygon: several for a valid multi-part polygon (attribute ``polygon_parts``), else one."""
+    pts = [list(p) for p in points]
+    sizes = (attributes or {}).get(PARTS)
+    if sizes is None or parts_error(sizes, len(pts)) is not None:
+        return [pts]
+    rings, start = [], 0
+    for n in sizes:
+        rings.append(pts[start:start + n])
+        start += n
+    return rings
+
 
 @dataclass(frozen=True)
 class Annotation:
@@ -38,6 +77,16 @@ class Annotation:
     model_id: Optional[str] = None
     confidence: Optional[float] = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rings(self) -> list[Points]:
+        """A polygon's outlines (several for a multi-part polygon); empty for boxes and tags."""
+        return polygon_rings(self.points, self.attributes) if self.kind == "polygon" and self.points else []
+
+    @property
+    def crowd(self) -> bool:
+        """True for a crowd (ignore) region."""
+        return is_crowd(self.attributes)
 
 
 def _finite(*values: float) -> None:
@@ -77,11 +126,17 @@ def polygon_area(points: Points) -> float:
                    for i in range(n))) / 2.0
 
 
-def clip_polygon(points: Sequence[Sequence[float]], width: int, height: int, clip: bool = True) -> Points:
-    """Validate a polygon (>= 3 points); clamp its points to the image or raise :class:`ValidationError`."""
+def clip_polygon(points: Sequence[Sequence[float]], width: int, height: int, clip: bool = True,
+                 parts: Optional[Sequence[int]] = None) -> Points:
+    """Validate a polygon (>= 3 points); clamp its points to the image or raise :class:`ValidationError`.
+
+    ``parts`` (the ``polygon_parts`` attribute) are the lengths of the outlines of a multi-part polygon: each is
+    checked on its own and the area is their sum."""
     pts = [list(p) for p in points]
     if len(pts) < 3:
         raise ValidationError(f"a polygon needs at least 3 points, got {len(pts)}")
+    if parts is not None and (why := parts_error(list(parts), len(pts))):
+        raise ValidationError(why)
     out: Points = []
     for p in pts:
         if len(p) != 2:
@@ -91,7 +146,8 @@ def clip_polygon(points: Sequence[Sequence[float]], width: int, height: int, cli
         if not clip and (cx, cy) != (p[0], p[1]):
             raise ValidationError(f"polygon point {p!r} lies outside the {width}x{height} image")
         out.append([cx, cy])
-    if polygon_area(out) <= 0:
+    rings = polygon_rings(out, {PARTS: list(parts)}) if parts is not None else [out]
+    if sum(polygon_area(r) for r in rings) <= 0:
         raise ValidationError("polygon has zero area inside the image")
     return out
 
@@ -203,7 +259,11 @@ class AnnotationEditor:
         elif item.kind == "polygon":
             if item.points is None:
                 raise ValidationError("a polygon annotation needs points")
-            row["points"] = json.dumps(item.points if clip is None else clip_polygon(item.points, width, height, clip))
+            parts = item.attributes.get(PARTS) if item.attributes else None
+            if clip is None and parts is not None and (why := parts_error(parts, len(item.points))):
+                raise ValidationError(why)
+            row["points"] = json.dumps(item.points if clip is None else
+                                       clip_polygon(item.points, width, height, clip, parts))
         elif item.kind == "tag":
             key = (item.image_id, class_id)
             exists = self.db.execute(
@@ -289,10 +349,14 @@ class AnnotationEditor:
             if row["kind"] != "box":
                 raise ValidationError(f"annotation {edit.annotation_id} is a {row['kind']}, not a box")
             after.update(zip("xywh", clip_box(edit.box, width, height, clip)))
+        attributes = edit.attributes if edit.attributes is not None else json.loads(row["attributes"] or "{}")
         if edit.points is not None:
             if row["kind"] != "polygon":
                 raise ValidationError(f"annotation {edit.annotation_id} is a {row['kind']}, not a polygon")
-            after["points"] = json.dumps(clip_polygon(edit.points, width, height, clip))
+            after["points"] = json.dumps(clip_polygon(edit.points, width, height, clip, attributes.get(PARTS)))
+        elif edit.attributes is not None and row["kind"] == "polygon" and PARTS in attributes:
+            if why := parts_error(attributes[PARTS], len(json.loads(row["points"] or "[]"))):
+                raise ValidationError(f"annotation {edit.annotation_id}: {why}")
         if edit.attributes is not None:
             after["attributes"] = json.dumps(edit.attributes, sort_keys=True)
         after = {k: v for k, v in after.items() if row[k] != v}
@@ -393,7 +457,7 @@ class AnnotationEditor:
                 if a.kind == "box" and a.box:
                     clip_box(a.box, width, height)
                 elif a.kind == "polygon" and a.points:
-                    clip_polygon(a.points, width, height)
+                    clip_polygon(a.points, width, height, parts=a.attributes.get(PARTS))
             except ValidationError:
                 continue  # entirely outside this (smaller) image
             items.append(NewAnnotation(image_id, a.class_id, a.kind, box=a.box, points=a.points,

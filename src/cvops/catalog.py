@@ -390,6 +390,10 @@ def _m9_exports(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m10_class_coco_ids(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE classes ADD COLUMN coco_id INTEGER")
+
+
 def _m11_weights_library(db: sqlite_utils.Database) -> None:
     db.execute(
         """CREATE TABLE weights (
@@ -422,6 +426,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "model registry with lineage; task, environment and resolved hyperparameters of runs", _m7_models),
     (8, "evaluations: metrics, per-class results, confusion matrix, per-image outcomes and predictions", _m8_evaluations),
     (9, "model exports with their verification results, and deployments", _m9_exports),
+    (10, "classes.coco_id: the category id a class was imported with, written back by COCO exports",
+     _m10_class_coco_ids),
     (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -39,13 +39,17 @@ def _delta(value: Optional[float]) -> str:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, 0 or 0,1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (deterministic training).")
 @click.option("--resume", "resume_run", type=int, default=None, help="Continue a cancelled or failed run.")
+@click.option("--task", type=click.Choice(["detect", "segment"]), default=None,
+              help="Train a detector or a segmentation model (default: what the version's shapes support best; "
+                   "a detector on polygons learns each object's box).")
 @_workspace_option
 @_json_option
 @click.pass_context
 @_handle_errors
 def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model: Optional[str],
               weights: Optional[str], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
-              seed: int, resume_run: Optional[int], workspace: Optional[Path], as_json: bool) -> None:
+              seed: int, resume_run: Optional[int], task: Optional[str], workspace: Optional[Path],
+              as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
@@ -53,24 +57,29 @@ def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model
     """
     from cvops.registry import model_for_run
     from cvops.training import resume, run_result, start_run, supervise
+    from cvops.training.runner import choose_task
+    from cvops.versions import get_version
 
     ws = _open(ctx, workspace)
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
+    why = None
     with _job("train", as_json) as (progress, cancel):
         if resume_run is not None:
             result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel)
         else:
+            chosen, why = choose_task(ws, get_version(ws, version_ref or "").id, task)
             run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
-                               device=device, seed=seed, weights=weights, model=model)
+                               device=device, seed=seed, weights=weights, model=model, task=task)
             for warning in run_result(ws, run_id).warnings:  # on stderr, so that stdout holds only the JSON report
                 (err if as_json else out).print(f"[yellow]warning:[/] {warning}")
             if not as_json:
-                out.print(f"run {run_id} started (log: {ws.root / 'runs' / f'run-{run_id:04d}' / 'train.log'})")
+                out.print(f"run {run_id} started: task {chosen} ({why}) "
+                          f"(log: {ws.root / 'runs' / f'run-{run_id:04d}' / 'train.log'})")
             result = supervise(ws, run_id, progress=progress, cancel=cancel)
     registered = model_for_run(ws, result.run_id)
     if as_json:
-        _emit({**result.to_dict(), "model": registered.to_dict() if registered else None})
+        _emit({**result.to_dict(), "task_reason": why, "model": registered.to_dict() if registered else None})
     else:
         from cvops.training.history import summarize
 

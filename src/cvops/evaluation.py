@@ -15,7 +15,14 @@ other runtime, e.g. ``cvops.deploy.verify`` feeding onnxruntime and a raw PyTorc
 :func:`score` computes the same metrics without storing anything.
 
 Segmentation models are evaluated on boxes: their predicted boxes against the bounding boxes of the ground-truth
-polygons (mask mAP is not computed). Tags have no geometry and are ignored.
+polygons (a multi-part polygon: the extent of all its parts; mask mAP is not computed). Tags have no geometry and
+are ignored.
+
+Crowd regions (``iscrowd`` 1) are ignore regions, as in COCO's ``COCOeval``: they are not objects (no instances, no
+``fn``), and a prediction that is not a true positive at an IoU threshold but covers a crowd region of its class by
+intersection over the prediction's own area (IoA) >= that threshold is left out at that threshold, neither a true nor
+a false positive. In the review outcomes such a prediction (an ``fp`` or ``poor_loc`` at IoA >= 0.5) gets no row; the
+metrics count them as ``ignored``.
 
 Class mapping: the model's class index maps to a workspace class id through the model's ``classes``; ground-truth
 classes the model does not know (a model evaluated on a newer version) count as missed objects only: they appear in
@@ -44,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
+from cvops.annotations import is_crowd
 from cvops.catalog import transaction
 from cvops.errors import NotFoundError, ValidationError
 from cvops.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
@@ -102,10 +110,13 @@ def _load_model(model: dict[str, Any]) -> Any:
     return yolo
 
 
-def _gt_boxes(anns: list[dict[str, Any]]) -> list[tuple[int, list[float]]]:
-    """``(class_id, [x1, y1, x2, y2])`` of boxes and polygons' bounding boxes (tags have no geometry)."""
+def _gt_boxes(anns: list[dict[str, Any]], crowd: bool = False) -> list[tuple[int, list[float]]]:
+    """``(class_id, [x1, y1, x2, y2])`` of boxes and polygons' bounding boxes (tags have no geometry): of the
+    objects, or with ``crowd`` of the crowd regions."""
     out = []
     for ann in anns:
+        if is_crowd(ann.get("attributes")) != crowd:
+            continue
         if ann["kind"] == "box" and ann.get("box"):
             x, y, w, h = ann["box"]
             out.append((ann["class_id"], [x, y, x + w, y + h]))
@@ -228,16 +239,31 @@ def _xywh(box: Any) -> list[float]:
     return [x1, y1, x2 - x1, y2 - y1]
 
 
-def _metrics(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls: np.ndarray,
-             n_classes: int) -> tuple[dict[str, float], dict[int, dict[str, float]], dict[int, list[float]]]:
-    """Ultralytics' ``ap_per_class`` on the concatenated statistics: means, per model class index, PR curves."""
+def _metrics(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls: np.ndarray, n_classes: int,
+             ignored: Optional[np.ndarray] = None) -> tuple[dict[str, float], dict[int, dict[str, float]],
+                                                            dict[int, list[float]]]:
+    """Ultralytics' ``ap_per_class`` on the concatenated statistics: means, per model class index, PR curves.
+
+    ``ignored`` ``(N, 10)`` marks predictions left out at an IoU threshold (on a crowd region): each threshold is
+    then scored on its own set of predictions, as ``COCOeval`` does."""
     zero = {"map50": 0.0, "map50_95": 0.0, "map": 0.0, "precision": 0.0, "recall": 0.0, "fitness": 0.0}
     if not len(target_cls):
         return zero, {}, {}
     from ultralytics.utils.metrics import ap_per_class
 
-    out = ap_per_class(tp, conf, pred_cls, target_cls, names={i: str(i) for i in range(n_classes)})
-    p, r, ap, classes, x, prec_values = out[2], out[3], out[5], out[6], out[10], out[11]
+    names = {i: str(i) for i in range(n_classes)}
+    if ignored is None or not ignored.any():
+        out = ap_per_class(tp, conf, pred_cls, target_cls, names=names)
+        ap = out[5]
+    else:
+        columns = []
+        for t in range(tp.shape[1]):
+            keep = ~ignored[:, t]
+            res = ap_per_class(tp[keep][:, t:t + 1], conf[keep], pred_cls[keep], target_cls, names=names)
+            out = res if t == 0 else out  # precision, recall and curves at IoU 0.5
+            columns.append(res[5][:, 0])
+        ap = np.stack(columns, axis=1)
+    p, r, classes, x, prec_values = out[2], out[3], out[6], out[10], out[11]
     grid = np.linspace(0, 1, PR_POINTS)
     per: dict[int, dict[str, float]] = {}
     curves: dict[int, list[float]] = {}
@@ -328,11 +354,11 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
     """Predict every image of the split and compute the metrics, per-class table, confusion matrix, PR curves and
     review rows (nothing is stored)."""
     space = list(s.model_ids)  # evaluation class index -> workspace class id
-    stats: dict[str, list[np.ndarray]] = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
+    stats: dict[str, list[np.ndarray]] = {"tp": [], "conf": [], "pred_cls": [], "target_cls": [], "ignored": []}
     image_rows: list[tuple[int, ...]] = []
     pred_rows: list[tuple[Any, ...]] = []
     instances: dict[int, int] = {}
-    missing = done = 0
+    missing = done = ignored = 0
     items, step = s.items, max(1, batch)
     for start in range(0, len(items), step):
         if cancel is not None:
@@ -345,6 +371,9 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
         results = predictor([a for a, _ in loaded], conf, iou) if loaded else []
         for (iid, _, anns), (boxes, confs, classes), (_, (fx, fy)) in zip(chunk, results, loaded):
             gts = _gt_boxes(anns)
+            crowd = [(c, b) for c, b in _gt_boxes(anns, crowd=True) if c in s.model_ids]  # only the model's classes
+            c_cls = np.array([s.model_ids.index(c) for c, _ in crowd], dtype=np.float32)
+            c_box = np.array([b for _, b in crowd], dtype=np.float32).reshape(-1, 4)
             for cid, _box in gts:
                 if cid not in space:
                     space.append(cid)
@@ -357,9 +386,11 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
             p_cls = np.asarray(classes).reshape(-1).astype(np.float32)
             order = np.argsort(-p_conf, kind="stable")
             p_box, p_conf, p_cls = p_box[order], p_conf[order], p_cls[order]
-            _score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, len(s.model_ids))
-            counts_img = _review_image(pred_rows, iid, p_box, p_conf, p_cls, gt_box, gt_cls, space, review_conf)
-            image_rows.append((iid, *counts_img))
+            _score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, len(s.model_ids), c_box, c_cls)
+            counts_img = _review_image(pred_rows, iid, p_box, p_conf, p_cls, gt_box, gt_cls, space, review_conf,
+                                       c_box, c_cls)
+            ignored += counts_img[5]
+            image_rows.append((iid, *counts_img[:5]))
         done += min(len(items) - start, step)
         progress(0.95 * done / len(items), f"evaluated {done}/{len(items)} images")
     if cancel is not None:
@@ -367,11 +398,14 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
     if missing == len(items):
         raise ValidationError(f"none of the {len(items)} images of split {split!r} of version {s.info.name} is in "
                               "the image store (purged?)")
-    cat = {k: np.concatenate(v, 0) if v else np.zeros((0, 10) if k == "tp" else 0) for k, v in stats.items()}
-    means, per_idx, curves = _metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], len(s.model_ids))
+    cat = {k: np.concatenate(v, 0) if v else np.zeros((0, 10) if k in ("tp", "ignored") else 0)
+           for k, v in stats.items()}
+    means, per_idx, curves = _metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], len(s.model_ids),
+                                      cat["ignored"].astype(bool))
     totals = {k: sum(r[i + 1] for r in image_rows) for i, k in enumerate(("tp", "fp", "fn", "poor_loc",
                                                                            "wrong_class"))}
     totals["predictions"] = totals["tp"] + totals["fp"] + totals["poor_loc"] + totals["wrong_class"]
+    totals["ignored"] = ignored
     metrics = {**means, "instances": sum(instances.values()), **totals}
     per_class = []
     for i, cid in enumerate(space):
@@ -458,10 +492,27 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
                             info.content_hash, conf, iou, created, params)
 
 
+def _ioa(p_box: np.ndarray, p_cls: np.ndarray, c_box: np.ndarray, c_cls: np.ndarray) -> np.ndarray:
+    """Per prediction, the largest intersection over the prediction's own area with a crowd region of its class
+    (``COCOeval``'s IoU for crowd ground truth); 0 without one."""
+    if not len(p_cls) or not len(c_cls):
+        return np.zeros(len(p_cls), dtype=np.float32)
+    ix = np.clip(np.minimum(p_box[:, None, 2], c_box[None, :, 2]) - np.maximum(p_box[:, None, 0], c_box[None, :, 0]),
+                 0, None)
+    iy = np.clip(np.minimum(p_box[:, None, 3], c_box[None, :, 3]) - np.maximum(p_box[:, None, 1], c_box[None, :, 1]),
+                 0, None)
+    area = np.maximum((p_box[:, 2] - p_box[:, 0]) * (p_box[:, 3] - p_box[:, 1]), 1e-12)
+    ioa = ix * iy / area[:, None]
+    return np.where(p_cls[:, None] == c_cls[None, :], ioa, 0.0).max(axis=1)
+
+
 def _score_image(stats: dict[str, list[np.ndarray]], p_box: np.ndarray, p_conf: np.ndarray, p_cls: np.ndarray,
-                 gt_box: np.ndarray, gt_cls: np.ndarray, n_known: int) -> None:
+                 gt_box: np.ndarray, gt_cls: np.ndarray, n_known: int, c_box: Optional[np.ndarray] = None,
+                 c_cls: Optional[np.ndarray] = None) -> None:
     """Append one image's statistics for ``ap_per_class`` (Ultralytics' ``_process_batch``); unknown ground-truth
-    classes stay out of the targets (the model cannot find them, mAP is over its classes)."""
+    classes stay out of the targets (the model cannot find them, mAP is over its classes). Predictions that are no
+    true positive at a threshold but lie on a crowd region ``c_box`` of their class (IoA >= the threshold) are marked
+    ignored there."""
     import torch
     from ultralytics.utils.metrics import box_iou
 
@@ -472,6 +523,8 @@ def _score_image(stats: dict[str, list[np.ndarray]], p_box: np.ndarray, p_conf: 
         tp = _match_iou_thresholds(p_cls, k_cls, iou)
     else:
         tp = np.zeros((len(p_cls), 10), dtype=bool)
+    ioa = _ioa(p_box, p_cls, c_box, c_cls) if c_box is not None and c_cls is not None else np.zeros(len(p_cls))
+    stats.setdefault("ignored", []).append(~tp & (ioa[:, None] >= np.linspace(0.5, 0.95, 10)[None, :] - 1e-9))
     stats["tp"].append(tp)
     stats["conf"].append(p_conf)
     stats["pred_cls"].append(p_cls)
@@ -479,9 +532,11 @@ def _score_image(stats: dict[str, list[np.ndarray]], p_box: np.ndarray, p_conf: 
 
 
 def _review_image(rows: list[tuple[Any, ...]], iid: int, p_box: np.ndarray, p_conf: np.ndarray, p_cls: np.ndarray,
-                  gt_box: np.ndarray, gt_cls: np.ndarray, space: list[int],
-                  review_conf: float = REVIEW_CONF) -> tuple[int, int, int, int, int]:
-    """Append one image's review rows; return its counts ``(tp, fp, fn, poor_loc, wrong_class)``."""
+                  gt_box: np.ndarray, gt_cls: np.ndarray, space: list[int], review_conf: float = REVIEW_CONF,
+                  c_box: Optional[np.ndarray] = None,
+                  c_cls: Optional[np.ndarray] = None) -> tuple[int, int, int, int, int, int]:
+    """Append one image's review rows; return its counts ``(tp, fp, fn, poor_loc, wrong_class, ignored)``: an
+    ``fp`` or ``poor_loc`` prediction on a crowd region of its class (IoA >= 0.5) is ignored, with no row."""
     import torch
     from ultralytics.utils.metrics import box_iou
 
@@ -493,7 +548,12 @@ def _review_image(rows: list[tuple[Any, ...]], iid: int, p_box: np.ndarray, p_co
         iou = np.zeros((len(gt_cls), len(r_cls)), dtype=np.float32)
     preds, missed = _review(r_box, r_conf, r_cls, gt_box, gt_cls, iou)
     counts = dict.fromkeys(OUTCOMES, 0)
+    ioa = _ioa(r_box, r_cls, c_box, c_cls) if c_box is not None and c_cls is not None else np.zeros(len(r_cls))
+    ignored = 0
     for j, outcome, k, v in preds:
+        if outcome in ("fp", "poor_loc") and ioa[j] >= MATCH_IOU:
+            ignored += 1
+            continue
         counts[outcome] += 1
         rows.append((iid, space[int(r_cls[j])], space[int(gt_cls[k])] if k is not None else None,
                      *_xywh(r_box[j]), float(r_conf[j]), outcome, v))
@@ -501,7 +561,7 @@ def _review_image(rows: list[tuple[Any, ...]], iid: int, p_box: np.ndarray, p_co
         counts["fn"] += 1
         rows.append((iid, space[claimed_by] if claimed_by is not None else None, space[int(gt_cls[k])],
                      *_xywh(gt_box[k]), None, "fn", v))
-    return counts["tp"], counts["fp"], counts["fn"], counts["poor_loc"], counts["wrong_class"]
+    return counts["tp"], counts["fp"], counts["fn"], counts["poor_loc"], counts["wrong_class"], ignored
 
 
 def _confusion(rows: list[tuple[Any, ...]], space: list[int], names: dict[int, str]) -> dict[str, Any]:

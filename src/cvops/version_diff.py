@@ -162,8 +162,12 @@ def _boxes_as_polygons(data: ExportData) -> None:
                 shape.kind, shape.points, shape.box = "polygon", [[x, y], [x + w, y], [x + w, y + h], [x, y + h]], None
 
 
-def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, images_mode: str = "hardlink") -> Path:
+def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, images_mode: str = "hardlink",
+                task: Optional[str] = None) -> Path:
     """A YOLO layout of the version for training, built once and cached by content hash; returns its data.yaml.
+
+    ``task`` ``detect`` writes every object as a box (a polygon's extent), ``segment`` every object as a polygon;
+    None writes boxes when the version has no polygon, else polygons. Crowd regions are never written.
 
     Images are hard links into the store (a copy where the cache is on another file system; pass
     ``images_mode="symlink"`` to link instead), so materializing costs no image storage. The layout is written to a
@@ -175,14 +179,15 @@ def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, i
 
     info = get_version(ws, ref)
     base = Path(root) if root is not None else ws.root / "cache" / "materialized"
-    dest = base / info.content_hash
+    dest = base / (info.content_hash if task is None else f"{info.content_hash}-{task}")
     if (dest / "data.yaml").is_file():
         return dest / "data.yaml"
     base.mkdir(parents=True, exist_ok=True)
     data = export_data(ws, info.id, KINDS["yolo"], "yolo")
     data.items = [i for i in data.items if i.source.exists()]
     data.images_mode = images_mode
-    if any(sh.kind == "polygon" for item in data.items for sh in item.shapes):
+    data.task = task
+    if task is None and any(sh.kind == "polygon" for item in data.items for sh in item.shapes):
         _boxes_as_polygons(data)
     tmp = Path(tempfile.mkdtemp(prefix=f".{info.content_hash}.tmp-", dir=base))
     try:

@@ -205,3 +205,59 @@ def test_level_of_detail_with_10000_shapes(view: CanvasView) -> None:
     assert int(layer.model.mask(view.mapToScene(view.viewport().rect()).boundingRect()).sum()) <= DIRECT_LIMIT
     view.select([1, 2, 3])
     assert len(view.selected_items()) == 3 and not layer._shown[:3].any() and layer._shown[3:].all()
+
+
+def _painted(layer: Any, size: tuple[int, int] = (400, 300)) -> Any:
+    """The shape layer drawn (directly, with fills) into a transparent image of the scene's size."""
+    import numpy as np
+    from PySide6.QtGui import QImage, QPainter
+
+    image = QImage(size[0], size[1], QImage.Format.Format_ARGB32)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    layer.draw(painter, np.arange(len(layer.model)), cheap=False, fill=True)
+    painter.end()
+    return image
+
+
+def test_multi_part_polygon_is_drawn_hit_and_moved_as_one_object(view: CanvasView) -> None:
+    parts = Annotation(1, 1, 2, "polygon", None, [[20, 20], [80, 20], [80, 80], [20, 80], [200, 20], [260, 20],
+                                                  [260, 80], [200, 80]], attributes={"polygon_parts": [4, 4]})
+    shapes = {1: parts}
+    view.set_shapes([parts])
+    model = view.model()
+    assert model.bounds[0].tolist() == [20, 20, 260, 80]  # the box is the extent of every part
+    painted = _painted(view.shape_layer)
+    assert painted.pixelColor(50, 50).alpha() > 0 and painted.pixelColor(230, 50).alpha() > 0  # both parts
+    assert painted.pixelColor(140, 50).alpha() == 0  # nothing is drawn between the parts
+    assert model.hit(QPointF(230, 50), 1) == 1 and model.hit(QPointF(140, 50), 1) is None
+    edits: list = []
+    view.edited.connect(lambda changes, description: edits.append((changes, description)))
+    click(view, 230, 50)
+    assert view.selected_ids() == [1]
+    item = view.item(1)
+    assert item is not None and item.handle_points() == []  # moved and deleted as one, vertices not editable
+    drag(view, (230, 50), (240, 60))
+    assert [d for _, d in edits] == ["move 1 shape"]
+    moved = edits[0][0][0].points
+    assert len(moved) == 8 and sum(moved, []) == pytest.approx([v + 10 for p in parts.points for v in p], abs=0.6)
+    assert not view.delete_vertex()
+    shapes[1] = replace(parts, points=moved)
+    view.set_shapes(list(shapes.values()))
+    assert view.model().bounds[0].tolist() == pytest.approx([30, 30, 270, 90], abs=0.6)
+
+
+def test_crowd_region_is_drawn_hatched(view: CanvasView) -> None:
+    crowd = Annotation(1, 1, 1, "box", (20, 20, 100, 100), None, attributes={"iscrowd": 1})
+    plain = Annotation(2, 1, 1, "box", (200, 20, 100, 100), None)
+    view.set_shapes([crowd, plain])
+    painted = _painted(view.shape_layer)
+
+    def coverage(x0: int) -> float:
+        inside = [painted.pixelColor(x, y).alpha() > 0 for x in range(x0 + 10, x0 + 90) for y in range(30, 110)]
+        return sum(inside) / len(inside)
+
+    assert coverage(200) == 1.0  # an object: filled
+    assert 0.02 < coverage(20) < 0.6  # an ignore region: hatched lines, gaps between them
+    click(view, 70, 70)
+    assert view.item(1) is not None and view.item(1).brush().style() == Qt.BrushStyle.BDiagPattern

@@ -229,7 +229,7 @@ def test_review_outcomes_rules() -> None:
     p_cls = np.array([0, 0, 0, 0, 1, 2], dtype=np.float32)
     rows: list = []
     counts = ev._review_image(rows, 7, p_box, p_conf, p_cls, gt_box, gt_cls, [10, 11, 12])
-    assert counts == (1, 2, 3, 1, 1)  # tp, fp, fn, poor_loc, wrong_class; the 0.1 prediction is below review
+    assert counts == (1, 2, 3, 1, 1, 0)  # tp, fp, fn, poor_loc, wrong_class, ignored; the 0.1 one is below review
     got = [(r[1], r[2], r[8]) for r in rows]
     assert got == [(10, 10, "tp"), (10, None, "fp"), (10, 11, "wrong_class"), (10, 10, "poor_loc"), (11, None, "fp"),
                    (10, 11, "fn"), (None, 10, "fn"), (None, 12, "fn")]
@@ -331,3 +331,89 @@ def test_cancel_stores_nothing(env) -> None:
         evaluate(ws, model_id, "v2", split="train", batch=2, progress=progress, cancel=token)
     assert [m for m in seen if m.startswith("evaluated")] == ["evaluated 2/" + seen[-1].split("/")[1]]
     assert _count(ws) == before
+
+
+def test_crowd_regions_are_ignored_as_cocoeval_ignores_them() -> None:
+    """A prediction on a crowd region is neither a true nor a false positive, threshold by threshold exactly as
+    pycocotools' COCOeval decides (its dtMatches / dtIgnore on a hand-made case), and gets no review row."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    objects = {1: [[0, 0, 10, 10], [100, 0, 130, 30]], 2: [[0, 0, 40, 40]]}
+    crowds = {1: [[50, 50, 100, 100]], 2: [[60, 0, 120, 60]]}
+    preds = {1: [([0, 0, 10, 10], 0.9), ([60, 60, 70, 70], 0.8), ([45, 50, 62, 60], 0.75), ([200, 200, 210, 210], 0.7),
+                 ([90, 90, 110, 110], 0.6), ([101, 1, 128, 31], 0.5), ([100, 0, 130, 30], 0.4)],
+             2: [([62, 2, 80, 70], 0.95), ([1, 0, 41, 38], 0.85), ([0, 0, 40, 40], 0.3)]}
+    anns, dets, k = [], [], 0
+    for iid in objects:
+        for box, crowd in [(b, 0) for b in objects[iid]] + [(b, 1) for b in crowds[iid]]:
+            k += 1
+            x0, y0, x1, y1 = box
+            anns.append({"id": k, "image_id": iid, "category_id": 1, "iscrowd": crowd, "area": (x1 - x0) * (y1 - y0),
+                         "bbox": [x0, y0, x1 - x0, y1 - y0],
+                         "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]]})
+        for (x0, y0, x1, y1), score in preds[iid]:
+            dets.append({"image_id": iid, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": score})
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i, "width": 300, "height": 300} for i in objects], "annotations": anns,
+                  "categories": [{"id": 1, "name": "a"}]}
+    gt.createIndex()
+    cocoeval = COCOeval(gt, gt.loadRes(dets), iouType="bbox")
+    cocoeval.evaluate()
+    stats: dict = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
+    for iid in objects:
+        p_box = np.array([b for b, _ in preds[iid]], dtype=np.float32)
+        p_conf = np.array([c for _, c in preds[iid]], dtype=np.float32)
+        zeros = np.zeros(len(p_box), dtype=np.float32)
+        gt_box, c_box = np.array(objects[iid], dtype=np.float32), np.array(crowds[iid], dtype=np.float32)
+        ev._score_image(stats, p_box, p_conf, zeros, gt_box, np.zeros(len(gt_box), np.float32), 1, c_box,
+                        np.zeros(len(c_box), np.float32))
+        ref = next(e for e in cocoeval.evalImgs if e and e["image_id"] == iid and e["aRng"] == [0, 1e10])
+        coco_tp = (ref["dtMatches"] > 0) & ~ref["dtIgnore"].astype(bool)  # a match to a crowd region is ignored
+        assert (stats["tp"][-1].T == coco_tp).all(), iid
+        assert (stats["ignored"][-1].T == ref["dtIgnore"].astype(bool)).all(), iid
+    cat = {k: np.concatenate(v, 0) for k, v in stats.items()}
+    assert cat["ignored"][:, 0].sum() == 3 and cat["ignored"][:, -1].sum() == 1  # IoA 0.71 and 0.85: ignored below
+    with_crowd = ev._metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], 1, cat["ignored"])[0]
+    as_fp = ev._metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], 1)[0]
+    keep = ~cat["ignored"][:, 0]
+    dropped = ev._metrics(cat["tp"][keep], cat["conf"][keep], cat["pred_cls"][keep], cat["target_cls"], 1)[0]
+    assert with_crowd["map50"] == pytest.approx(dropped["map50"]) and with_crowd["map50"] > as_fp["map50"]
+    # review: the two predictions inside crowd regions at IoA >= 0.5 get no row and are counted as ignored
+    rows: list = []
+    counts = ev._review_image(rows, 1, np.array([b for b, _ in preds[1]], np.float32),
+                              np.array([c for _, c in preds[1]], np.float32), np.zeros(7, np.float32),
+                              np.array(objects[1], np.float32), np.zeros(2, np.float32), [5], 0.25,
+                              np.array(crowds[1], np.float32), np.zeros(1, np.float32))
+    assert counts == (2, 3, 0, 0, 0, 2)
+    assert [r[3:5] for r in rows if r[8] == "fp"] == [(200.0, 200.0), (90.0, 90.0), (100.0, 0.0)]
+
+
+def test_collect_leaves_crowd_regions_out_of_the_objects_and_ignores_predictions_on_them(tmp_path: Path) -> None:
+    """Through the evaluation's own loop: a crowd region (attribute iscrowd) is no instance and no miss, and the
+    prediction on it is not an fp; a multi-part polygon is one object with the box of all its parts."""
+    from types import SimpleNamespace
+
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"x")
+    anns = [{"kind": "polygon", "class_id": 10, "box": None, "attributes": {"polygon_parts": [3, 3]},
+             "points": [[0, 0], [10, 0], [10, 10], [30, 30], [40, 30], [40, 40]]},
+            {"kind": "box", "class_id": 10, "box": [100, 100, 50, 50], "points": None, "attributes": {"iscrowd": 1}}]
+
+    class Fixed:
+        imgsz, resize = 64, False
+
+        def read(self, iid: int, path: Path) -> tuple:
+            return np.zeros((8, 8, 3), np.uint8), (1.0, 1.0)
+
+        def __call__(self, images: list, conf: float, iou: float) -> list:
+            return [(np.array([[0, 0, 40, 40], [110, 110, 130, 130], [200, 200, 220, 220]], np.float32),
+                     np.array([0.9, 0.95, 0.7], np.float32), np.zeros(3, np.float32))]
+
+    setup = ev._Setup({"name": "m"}, SimpleNamespace(name="v"), [(1, image, anns)], [10], {10: "a"})
+    r = ev._collect(setup, "val", Fixed(), 0.001, 0.7, lambda f, m: None, None, 16, 0.25)
+    assert r["metrics"]["instances"] == 1 and r["per_class"][0]["instances"] == 1
+    assert (r["metrics"]["tp"], r["metrics"]["fp"], r["metrics"]["fn"], r["metrics"]["ignored"]) == (1, 1, 0, 1)
+    assert [row[8] for row in r["pred_rows"]] == ["tp", "fp"]
+    # the crowd prediction ranks first; counted as an fp it would halve the precision of the first hit
+    assert r["metrics"]["map50"] == pytest.approx(0.995)  # Ultralytics' score of a perfect ranking

@@ -1,5 +1,8 @@
 """Editable shape items: the selected shapes are lifted out of the shape layer into these, with a label and handles
-(box corners and edge midpoints, polygon vertices) that stay the same size on screen at every zoom."""
+(box corners and edge midpoints, polygon vertices) that stay the same size on screen at every zoom.
+
+A multi-part polygon is one :class:`MultiPolygonItem`: all its outlines, moved (and deleted) as one object; its
+vertices cannot be edited on the canvas (no handles)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from typing import Optional, Sequence, Union
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPen, QPolygonF, QTransform
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsPolygonItem, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem, QGraphicsRectItem,
+                               QGraphicsSimpleTextItem)
 
-from cvops_app.canvas.shapes import ClassStyle, label_font
+from cvops_app.canvas.shapes import ClassStyle, label_font, rings_path
 from cvops_app.canvas.suggestions import dashed, suggestion_text
 
 HANDLE_SIZE = 8  # device pixels
@@ -214,7 +218,65 @@ class PolygonItem(QGraphicsPolygonItem):
         return self.polygon().boundingRect()
 
 
-ShapeItem = Union[BoxItem, PolygonItem]
+class MultiPolygonItem(QGraphicsPathItem):
+    """A selected multi-part polygon: every outline drawn, moved as one; no vertex handles."""
+
+    kind = "polygon"
+
+    def __init__(self, annotation_id: int, rings: Sequence[Sequence[Sequence[float]]], style: ClassStyle,
+                 labels: bool, suggested: bool = False, confidence: Optional[float] = None) -> None:
+        super().__init__()
+        self.annotation_id = annotation_id
+        self.suggested = suggested
+        self.setZValue(2)
+        pen, brush = _outline(style, suggested)
+        self.setPen(pen)
+        self.setBrush(brush)
+        self.label = Label(self, style, suggestion_text(style.name, confidence) if suggested else None)
+        self.label.setVisible(labels)
+        self.handles: list[Handle] = []
+        self.rings = [[QPointF(x, y) for x, y in ring] for ring in rings]
+        self._start = [list(r) for r in self.rings]
+        self._show()
+
+    def _show(self) -> None:
+        self.setPath(rings_path([[(p.x(), p.y()) for p in ring] for ring in self.rings]))
+        self.label.setPos(self.path().boundingRect().topLeft())
+
+    def handle_points(self) -> list[QPointF]:
+        """No handles: a multi-part polygon's vertices are not edited on the canvas."""
+        return []
+
+    def begin(self) -> None:
+        """Remember the geometry a drag starts from."""
+        self._start = [list(r) for r in self.rings]
+
+    def changed(self) -> bool:
+        """True when the geometry differs from where the drag began."""
+        return self.rings != self._start
+
+    def drag_handle(self, index: int, delta: QPointF, bounds: QRectF) -> None:
+        """Nothing to drag (there are no handles)."""
+
+    def translate_by(self, delta: QPointF) -> None:
+        """Move every part to its drag start shifted by ``delta``."""
+        self.rings = [[p + delta for p in ring] for ring in self._start]
+        self._show()
+
+    def contains_point(self, pos: QPointF) -> bool:
+        """True when ``pos`` lies inside one of the parts."""
+        return self.path().contains(pos)
+
+    def geometry(self) -> list[list[float]]:
+        """The parts' points one after the other, as the core stores them (``polygon_parts`` unchanged)."""
+        return [[p.x(), p.y()] for ring in self.rings for p in ring]
+
+    def bounds(self) -> QRectF:
+        """The extent of all parts in scene coordinates."""
+        return self.path().boundingRect()
+
+
+ShapeItem = Union[BoxItem, PolygonItem, MultiPolygonItem]
 
 
 def handle_at(item: ShapeItem, view_pos: QPointF, to_view: QTransform) -> Optional[int]:

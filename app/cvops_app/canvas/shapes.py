@@ -9,6 +9,9 @@ screen (10,000 rectangle items take ~50 ms a frame on a 2-core machine, even in 
   blending), with class-name labels when at most ``LABEL_LIMIT`` are in view and labels are on;
 * more: drawn from a cached raster of the shapes (1 px outlines, no fill, no labels), so a pan or zoom frame is one
   image blit. While zooming the raster is stretched; it is redrawn sharp once zooming pauses.
+
+A multi-part polygon is drawn as all its outlines (one path) and selected, moved and deleted as one object; a crowd
+(ignore) region is drawn hatched in its class color instead of filled.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPolygonF, QTransform
+from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen, QPolygonF,
+                           QTransform)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
 
 from cvops.annotations import Annotation
@@ -33,7 +37,8 @@ CACHE_MAX_PIXELS = 16_000_000
 IDLE_MS = 150  # the view is resting when no frame was painted for this long
 FILL_ALPHA = 40
 FILL_BUDGET = 1.5  # fills are left out when they would cover the view more than this many times over
-Geometry = Union[QRectF, QPolygonF]
+HATCH = Qt.BrushStyle.BDiagPattern  # crowd (ignore) regions
+Geometry = Union[QRectF, QPolygonF, QPainterPath]
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class ClassStyle:
     brush: QBrush  # translucent fill
     label_brush: QBrush
     text_color: QColor
+    hatch: QBrush  # crowd (ignore) regions
+
 
     @classmethod
     def of(cls, name: str, color: str) -> "ClassStyle":
@@ -62,7 +69,7 @@ class ClassStyle:
         label.setAlpha(220)
         dark_text = base.lightnessF() > 0.6
         return cls(name, base, pen, thin, QBrush(fill), QBrush(label),
-                   QColor(Qt.GlobalColor.black if dark_text else Qt.GlobalColor.white))
+                   QColor(Qt.GlobalColor.black if dark_text else Qt.GlobalColor.white), QBrush(base, HATCH))
 
 
 UNKNOWN_STYLE = ClassStyle.of("?", "#808080")
@@ -71,6 +78,16 @@ UNKNOWN_STYLE = ClassStyle.of("?", "#808080")
 def styles_for(classes: Sequence[ClassInfo]) -> dict[int, ClassStyle]:
     """Styles by class id."""
     return {c.id: ClassStyle.of(c.name, c.color) for c in classes}
+
+
+def rings_path(rings: Sequence[Sequence[Sequence[float]]]) -> QPainterPath:
+    """The outlines of a multi-part polygon as one path of closed subpaths (odd-even fill)."""
+    path = QPainterPath()
+    path.setFillRule(Qt.FillRule.OddEvenFill)
+    for ring in rings:
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in ring]))
+        path.closeSubpath()
+    return path
 
 
 def label_font() -> QFont:
@@ -115,6 +132,7 @@ class ShapeModel:
                 self.bounds[i, :2], self.bounds[i, 2:] = pts.min(axis=0), pts.max(axis=0)
         self.class_ids = np.array([a.class_id for a in self.shapes], dtype=np.int64)
         self.suggested = np.array([a.source == "model" for a in self.shapes], dtype=bool)  # drawn dashed
+        self.crowd = np.array([a.crowd for a in self.shapes], dtype=bool)  # drawn hatched
         self.areas = (self.bounds[:, 2] - self.bounds[:, 0]) * (self.bounds[:, 3] - self.bounds[:, 1])
         # Drawing cost relative to a box: a polygon costs about one box per POINTS_PER_BOX vertices.
         self.costs = np.array([1.0 if a.box is not None else max(1.0, len(a.points or ()) / POINTS_PER_BOX)
@@ -134,7 +152,13 @@ class ShapeModel:
         geom = self._geometry[i]
         if geom is None:
             a = self.shapes[i]
-            geom = QRectF(*a.box) if a.box is not None else QPolygonF([QPointF(x, y) for x, y in a.points or ()])
+            rings = a.rings
+            if a.box is not None:
+                geom = QRectF(*a.box)
+            elif len(rings) > 1:
+                geom = rings_path(rings)
+            else:
+                geom = QPolygonF([QPointF(x, y) for x, y in a.points or ()])
             self._geometry[i] = geom
         return geom
 
@@ -158,7 +182,7 @@ class ShapeModel:
             (y <= b[:, 3] + tolerance)
         for i in sorted(np.flatnonzero(near), key=lambda k: self.areas[k]):
             a = self.shapes[i]
-            if a.box is not None or self._on_polygon(a.points or [], x, y, tolerance):
+            if a.box is not None or any(self._on_polygon(r, x, y, tolerance) for r in a.rings):
                 return a.id
         return None
 
@@ -337,21 +361,22 @@ class ShapeLayer(QGraphicsObject):
         return float((w * h).sum()) / max(in_view.width() * in_view.height(), 1e-9)
 
     def draw(self, painter: QPainter, indices: np.ndarray, cheap: bool, fill: bool = True) -> None:
-        """Draw shapes ``indices`` batched by class (suggestions apart: dashed, unfilled); ``cheap``: 1 px outlines,
-        no fill (the zoomed-out raster)."""
+        """Draw shapes ``indices`` batched by class (suggestions apart: dashed, unfilled; crowd regions apart:
+        hatched); ``cheap``: 1 px outlines, no fill (the zoomed-out raster)."""
         if not len(indices):
             return
-        keys = self.model.class_ids[indices] * 2 + self.model.suggested[indices]
+        keys = self.model.class_ids[indices] * 4 + self.model.crowd[indices] * 2 + self.model.suggested[indices]
         order = np.argsort(keys, kind="stable")
         indices, keys = indices[order], keys[order]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(indices)]
         geometry = self.model.geometry
         for start, end in zip(starts, ends):
-            style = self.styles.get(int(keys[start]) // 2, UNKNOWN_STYLE)
-            suggested = bool(keys[start] % 2)
+            style = self.styles.get(int(keys[start]) // 4, UNKNOWN_STYLE)
+            suggested, crowd = bool(keys[start] % 2), bool(keys[start] // 2 % 2)
             painter.setPen(self._pen(style, cheap, suggested))
-            painter.setBrush(style.brush if fill and not cheap and not suggested else Qt.BrushStyle.NoBrush)
+            painter.setBrush(style.hatch if crowd and not cheap else
+                             style.brush if fill and not cheap and not suggested else Qt.BrushStyle.NoBrush)
             shapes = [geometry(int(i)) for i in indices[start:end]]
             rects = [g for g in shapes if isinstance(g, QRectF)]
             if rects:
@@ -360,6 +385,8 @@ class ShapeLayer(QGraphicsObject):
                 for g in shapes:
                     if isinstance(g, QPolygonF):
                         painter.drawPolygon(g)
+                    elif isinstance(g, QPainterPath):
+                        painter.drawPath(g)
 
     def _pen(self, style: ClassStyle, cheap: bool, suggested: bool) -> QPen:
         pen = style.thin_pen if cheap else style.pen

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 from cvops.annotations import Annotation, AnnotationEdit
 from cvops.classes import ClassInfo
 from cvops_app.canvas.image_layer import ImageLayer
-from cvops_app.canvas.items import BoxItem, PolygonItem, ShapeItem
+from cvops_app.canvas.items import BoxItem, MultiPolygonItem, PolygonItem, ShapeItem
 from cvops_app.canvas.shapes import UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
 from cvops_app.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 from cvops_app.shortcuts import by_action
@@ -183,9 +183,16 @@ class CanvasView(QGraphicsView):
                 continue
             style = self.styles.get(shape.class_id, UNKNOWN_STYLE)
             suggested = shape.source == "model"  # a model's suggestion: dashed, confidence in the label
-            item: ShapeItem = BoxItem(aid, shape.box, style, self.labels_visible, suggested, shape.confidence) \
-                if shape.box is not None else \
-                PolygonItem(aid, shape.points or [], style, self.labels_visible, suggested, shape.confidence)
+            rings = shape.rings
+            item: ShapeItem
+            if shape.box is not None:
+                item = BoxItem(aid, shape.box, style, self.labels_visible, suggested, shape.confidence)
+            elif len(rings) > 1:
+                item = MultiPolygonItem(aid, rings, style, self.labels_visible, suggested, shape.confidence)
+            else:
+                item = PolygonItem(aid, shape.points or [], style, self.labels_visible, suggested, shape.confidence)
+            if shape.crowd:  # an ignore region stays hatched while selected
+                item.setBrush(style.hatch)
             scene.addItem(item)
             self._items[aid] = item
 
@@ -194,7 +201,8 @@ class CanvasView(QGraphicsView):
         tolerance = HIT_TOLERANCE / max(self.zoom(), 1e-9)
         for item in self.selected_items():
             if item.bounds().adjusted(-tolerance, -tolerance, tolerance, tolerance).contains(pos) and (
-                    isinstance(item, BoxItem) or item.polygon().containsPoint(pos, Qt.FillRule.OddEvenFill)):
+                    isinstance(item, BoxItem) or (item.contains_point(pos) if isinstance(item, MultiPolygonItem)
+                                                  else item.polygon().containsPoint(pos, Qt.FillRule.OddEvenFill))):
                 return item.annotation_id
         return self.model().hit(pos, tolerance)
 

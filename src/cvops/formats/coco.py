@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from cvops.annotations import polygon_area
+from cvops.annotations import CROWD, PARTS, polygon_area, polygon_rings
 from cvops.formats.common import JsonFileError, load_json
-from cvops.formats.model import (Box, DatasetItem, ExportData, ExportItem, FormatError, LabelShape, ParsedDataset,
-                                 Problem, place_image, resolve_inside)
+from cvops.formats.model import (Box, DatasetItem, ExportClass, ExportData, ExportItem, ExportShape, FormatError,
+                                 LabelShape, ParsedDataset, Problem, place_image, resolve_inside)
 from cvops.jobs import CancelToken, Progress, no_progress
 
 # Task prefixes of COCO file names, in the order a folder's files are preferred; "" is any other name.
@@ -30,6 +30,7 @@ SPLIT_TOKEN = re.compile(r"[A-Za-z0-9-]+")
 DETECT_MAX_FILES = 20
 PROGRESS_EVERY = 1000
 NUMBER = (int, float)  # exact types: JSON numbers, not bool
+RLE = "coco_rle"  # attribute of a crowd box read from an RLE mask: {size, counts, box} to write the mask back
 INFO = {"description": "exported by CVOps Workbench", "version": "1.0", "year": "", "contributor": "", "url": "",
         "date_created": ""}
 
@@ -309,9 +310,10 @@ class _Reader:
             item.shapes.append(LabelShape(label, "tag", attributes=attrs, origin=origin))
             return
         seg = ann.get("segmentation")
-        if ann.get("iscrowd") in (1, True):
-            attrs["iscrowd"] = 1
-        if seg and isinstance(seg, list) and "iscrowd" not in attrs:
+        crowd = ann.get("iscrowd") in (1, True)
+        if crowd:
+            attrs[CROWD] = 1
+        if seg and isinstance(seg, list):
             parts: list[list[list[float]]] = []
             for k, part in enumerate(seg):
                 if part == []:
@@ -321,11 +323,11 @@ class _Reader:
                     self.problem(json_path, f"segmentation[{k}]: {why}; part skipped", element)
                 else:
                     parts.append(points)
-            for k, points in enumerate(parts):
-                extra = {"coco_id": ann_id if ann_id is not None else element, "part": k} if len(parts) > 1 else {}
-                item.shapes.append(LabelShape(label, "polygon", points=points, attributes={**attrs, **extra},
-                                              origin=origin))
-            if parts:
+            if parts:  # one object, however many outlines: they follow each other in points
+                if len(parts) > 1:
+                    attrs[PARTS] = [len(p) for p in parts]
+                item.shapes.append(LabelShape(label, "polygon", points=[p for part in parts for p in part],
+                                              attributes=attrs, origin=origin))
                 return
         elif seg not in (None, []) and not isinstance(seg, (dict, list)):
             self.problem(json_path, "segmentation is neither a list of polygons nor an RLE object; "
@@ -337,6 +339,8 @@ class _Reader:
         if box is None:
             self.problem(json_path, why + "; annotation skipped", element)
             return
+        if crowd and isinstance(seg, dict) and _rle_bbox(seg) is not None:
+            attrs[RLE] = {"size": seg["size"], "counts": seg["counts"], "box": list(box)}
         item.shapes.append(LabelShape(label, "box", box=box, attributes=attrs, origin=origin))
 
     def file(self, json_path: Path, doc: dict[str, Any], token: Optional[str], tags: bool) -> None:
@@ -418,32 +422,75 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
         reader.file(f, doc, token, tags=task == "labels")
     reader.progress(1.0, f"read {len(reader.items)} images, {reader.done} annotations")
     classes = sorted(reader.class_ids, key=lambda n: (reader.class_ids[n], n))
-    return ParsedDataset("coco", reader.root, classes=classes, items=reader.items, problems=reader.problems)
+    return ParsedDataset("coco", reader.root, classes=classes, items=reader.items, problems=reader.problems,
+                         category_ids=dict(reader.class_ids))
+
+
+def _rle_area(seg: dict[str, Any]) -> float:
+    """The number of mask pixels of an RLE (the odd runs)."""
+    return float(sum((_rle_counts(seg) or [])[1::2]))
+
+
+def _crowd_rle(shape: ExportShape, item: ExportItem) -> Optional[dict[str, Any]]:
+    """The RLE mask a crowd box was read with, when it still fits: same image size, box unchanged since."""
+    rle = shape.attributes.get(RLE)
+    if not isinstance(rle, dict) or shape.box is None or rle.get("size") != [item.height, item.width]:
+        return None
+    box = rle.get("box")
+    if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)
+            and all(abs(a - b) < 1e-3 for a, b in zip(box, shape.box))):
+        return None
+    seg = {"size": rle["size"], "counts": rle.get("counts")}
+    return seg if _rle_counts(seg) is not None else None
+
+
+def _box_rle(box: Box, width: int, height: int) -> dict[str, Any]:
+    """An uncompressed RLE mask (column-major) of the pixels a box covers, rounded outwards to whole pixels."""
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(width, math.ceil(box[0] + box[2])), min(height, math.ceil(box[1] + box[3]))
+    counts: list[int] = []
+    if x1 <= x0 or y1 <= y0:
+        return {"size": [height, width], "counts": [width * height]}
+    gap = x0 * height + y0  # zeros before the first covered pixel
+    for _ in range(x0, x1):
+        counts += [gap, y1 - y0]
+        gap = height - y1 + y0
+    counts.append((height - y1) + (width - x1) * height)
+    return {"size": [height, width], "counts": counts}
 
 
 def _annotations(item: ExportItem, category_ids: dict[int, int]) -> list[dict[str, Any]]:
-    """The COCO annotations of one item (ids not set); polygons sharing a ``coco_id`` and class become one
-    multi-part annotation, parts in ``part`` order."""
+    """The COCO annotations of one item (ids not set). A multi-part polygon is one annotation with one polygon per
+    part; a crowd region is written with ``iscrowd: 1`` (a box: the RLE mask it was read with when the box is
+    unchanged, else the box's pixels as an RLE mask; a polygon as polygons). Polygons of an older import sharing a ``coco_id`` and class (one part each,
+    attribute ``part``) become one multi-part annotation again, parts in ``part`` order."""
     out: list[dict[str, Any]] = []
     groups: dict[tuple[Any, int], list[tuple[Any, list[list[float]]]]] = {}
     for shape in item.shapes:
         if shape.kind == "tag":
             continue  # COCO has no image-level labels
-        part = (shape.attributes.get("part"), shape.points or [])
+        crowd = shape.attributes.get(CROWD) in (1, True, "1")
         key = (shape.attributes.get("coco_id"), shape.class_index)
-        if shape.kind == "polygon" and shape.points and key[0] is not None and key in groups:
-            groups[key].append(part)
+        legacy = shape.kind == "polygon" and bool(shape.points) and key[0] is not None and "part" in shape.attributes
+        if legacy and key in groups:
+            groups[key].append((shape.attributes.get("part"), shape.points or []))
             continue
         ann: dict[str, Any] = {"image_id": item.image_id, "category_id": category_ids[shape.class_index],
-                               "iscrowd": 1 if shape.attributes.get("iscrowd") in (1, "1") else 0}
+                               "iscrowd": 1 if crowd else 0}
         if shape.kind == "box" and shape.box is not None:
             x, y, w, h = shape.box
             ann.update(segmentation=[], area=w * h, bbox=[x, y, w, h])
+            if crowd:  # pycocotools reads a crowd region's mask: the one it came with, else the box's pixels
+                rle = _crowd_rle(shape, item) or _box_rle(shape.box, item.width, item.height)
+                ann.update(segmentation=rle, area=_rle_area(rle))
         elif shape.kind == "polygon" and shape.points:
-            ann["_parts"] = groups[key] = [part]
+            if legacy:
+                ann["_parts"] = groups[key] = [(shape.attributes.get("part"), shape.points)]
+            else:
+                ann["_parts"] = list(enumerate(polygon_rings(shape.points, shape.attributes)))
         else:
             raise FormatError(f"{item.file_name}: cannot write a {shape.kind!r} shape without geometry to COCO")
-        attrs = {k: v for k, v in shape.attributes.items() if k not in ("iscrowd", "coco_id", "part")}
+        attrs = {k: v for k, v in shape.attributes.items() if k not in (CROWD, "coco_id", "part", PARTS, RLE)}
         if attrs:
             ann["attributes"] = attrs
         out.append(ann)
@@ -459,14 +506,37 @@ def _annotations(item: ExportItem, category_ids: dict[int, int]) -> list[dict[st
     return out
 
 
+def category_ids(classes: list[ExportClass]) -> dict[int, int]:
+    """The COCO category id of each class index: the class's ``coco_id`` (the id it was imported with) where that is
+    set and no other class claims it, else the workspace class id, else (taken) the next free id."""
+    claims: dict[int, int] = {}
+    for c in classes:
+        if c.coco_id is not None:
+            claims[c.coco_id] = claims.get(c.coco_id, 0) + 1
+    out: dict[int, int] = {}
+    for c in classes:  # unique imported ids first, so that fallbacks step around them
+        if c.coco_id is not None and claims[c.coco_id] == 1:
+            out[c.index] = c.coco_id
+    taken = set(out.values())
+    for c in classes:
+        if c.index in out:
+            continue
+        cid = c.id
+        while cid in taken:
+            cid = max(taken) + 1
+        out[c.index] = cid
+        taken.add(cid)
+    return out
+
+
 def write(data: ExportData, out: Path, progress: Optional[Progress] = None,
           cancel: Optional[CancelToken] = None) -> None:
     """Write ``annotations/instances_<split>.json`` per split and the images into ``images/<split>/``."""
     progress = progress or no_progress
     out = Path(out)
     classes = sorted(data.classes, key=lambda c: c.index)
-    category_ids = {c.index: c.id for c in classes}
-    categories = [{"id": c.id, "name": c.name, "supercategory": ""} for c in classes]
+    ids = category_ids(classes)
+    categories = [{"id": ids[c.index], "name": c.name, "supercategory": ""} for c in classes]
     total, done, next_id = max(len(data.items), 1), 0, 1
     for split in data.splits:
         images: list[dict[str, Any]] = []
@@ -475,7 +545,7 @@ def write(data: ExportData, out: Path, progress: Optional[Progress] = None,
             place_image(item.source, out / "images" / split / item.file_name, data.images_mode)
             images.append({"id": item.image_id, "width": item.width, "height": item.height,
                            "file_name": item.file_name})
-            for ann in _annotations(item, category_ids):
+            for ann in _annotations(item, ids):
                 annotations.append({"id": next_id, **ann})
                 next_id += 1
             done += 1

@@ -2,7 +2,13 @@
 
 The export is written into a temporary folder beside the destination and renamed into place only when every file
 was written, so a failed or cancelled export leaves nothing half-written. Class order is the workspace's order
-(``ExportClass.index``: YOLO ids, ``classes.txt``); COCO category ids are the workspace's stable class ids.
+(``ExportClass.index``: YOLO ids, ``classes.txt``); COCO category ids are the ids the classes were imported with
+(``classes.coco_id``) where known and unique, else the workspace's stable class ids.
+
+Objects stay objects in every format: a multi-part polygon is one COCO annotation with several polygons, one YOLO
+line (a box, or its parts joined as Ultralytics joins them) and in labelme one polygon per part sharing a
+``group_id``. Crowd (ignore) regions go to COCO as ``iscrowd: 1`` and keep their ``iscrowd`` attribute in labelme
+and VOC; YOLO labels are training data and leave them out (reported as skipped).
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from cvops import formats
+from cvops.annotations import PARTS, is_crowd, polygon_rings
 from cvops.formats.model import IMAGE_MODES, ExportClass, ExportData, ExportItem, ExportShape, FormatError
 from cvops.images import ImageFilter
 from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
@@ -107,6 +114,51 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
     return ExportData(classes, items)
 
 
+def _with_coco_ids(ws: Workspace, data: ExportData) -> None:
+    """Fill in each class's ``coco_id`` (the category id it was imported with) from the workspace's classes."""
+    known = dict(ws.db.execute("SELECT id, coco_id FROM classes WHERE coco_id IS NOT NULL").fetchall())
+    data.classes = [replace(c, coco_id=known.get(c.id)) for c in data.classes]
+
+
+def _labelme_parts(item: ExportItem) -> None:
+    """Split multi-part polygons into one labelme polygon per part, grouped by a ``group_id`` new in the image."""
+    used = [s.attributes["group_id"] for s in item.shapes if isinstance(s.attributes.get("group_id"), int)]
+    next_group = max(used, default=0) + 1
+    shapes: list[ExportShape] = []
+    for shape in item.shapes:
+        rings = polygon_rings(shape.points, shape.attributes) if shape.kind == "polygon" and shape.points else []
+        if len(rings) < 2:
+            shapes.append(shape)
+            continue
+        attrs = {k: v for k, v in shape.attributes.items() if k != PARTS}
+        if not isinstance(attrs.get("group_id"), int):
+            attrs["group_id"], next_group = next_group, next_group + 1
+        shapes += [ExportShape(shape.class_index, "polygon", points=ring, attributes=dict(attrs)) for ring in rings]
+    item.shapes = shapes
+
+
+def _adapt(data: ExportData, fmt: str, report: ExportReport) -> int:
+    """Fit multi-part polygons and crowd regions to the format (see the module doc); return how many annotations
+    (objects, however many parts) are written."""
+    crowd = 0
+    objects = sum(len(i.shapes) for i in data.items)
+    for item in data.items:
+        if fmt == "yolo":
+            kept = [s for s in item.shapes if not is_crowd(s.attributes)]
+            crowd += len(item.shapes) - len(kept)
+            item.shapes = kept
+            continue
+        if fmt != "coco":  # the RLE mask a crowd region came with means something to COCO only
+            for shape in item.shapes:
+                shape.attributes.pop("coco_rle", None)
+        if fmt == "labelme":
+            _labelme_parts(item)
+    if crowd:
+        report.skipped.append({"path": "", "reason": f"{crowd} crowd (ignore) regions are not written: YOLO labels "
+                                                     "are training data and have no ignore regions"})
+    return objects - crowd
+
+
 def _place(tmp: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished export into place (replacing an existing one only with ``overwrite``)."""
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
@@ -149,6 +201,8 @@ def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Seq
     for item in missing:
         report.skipped.append({"path": str(item.source), "reason": "image file is missing (run cvops doctor)"})
     data.items = [i for i in data.items if i.source.exists()]
+    _with_coco_ids(ws, data)
+    objects = _adapt(data, spec.name, report)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -159,7 +213,7 @@ def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Seq
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report.images = len(data.items)
-    report.annotations = sum(len(i.shapes) for i in data.items)
+    report.annotations = objects
     report.classes = len(data.classes)
     for item in data.items:
         report.splits[item.split] = report.splits.get(item.split, 0) + 1

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Optional
 import yaml
 
 from cvops import formats
-from cvops.annotations import NewAnnotation, clip_box, clip_polygon
+from cvops.annotations import PARTS, NewAnnotation, clip_box, clip_polygon
 from cvops.catalog import transaction
 from cvops.errors import ValidationError
 from cvops.formats.common import read_reason, read_text
@@ -127,7 +127,7 @@ def _validate(shape: LabelShape, width: int, height: int) -> tuple[Optional[dict
     if shape.kind == "polygon":
         if shape.points is None:
             raise ValidationError("polygon without points")
-        clipped_pts = clip_polygon(shape.points, width, height)
+        clipped_pts = clip_polygon(shape.points, width, height, parts=shape.attributes.get(PARTS))
         moved = max(abs(a - b) for p, q in zip(clipped_pts, shape.points) for a, b in zip(p, q))
         warn = f"polygon extends beyond the {width}x{height} image; clipped" if moved > CLIP_TOLERANCE_PX else None
         return {"points": clipped_pts}, warn
@@ -285,7 +285,22 @@ def _classes(ws: Workspace, parsed: ParsedDataset, prepared: list[_Prepared], cl
             report.classes_created += 1
             report.classes_created_names.append(existing.name)
         ids[key] = existing.id
+    _coco_ids(ws, parsed, class_map, ids)
     return ids
+
+
+def _coco_ids(ws: Workspace, parsed: ParsedDataset, class_map: dict[str, str], ids: dict[str, int]) -> None:
+    """Keep each class's source category id (``classes.coco_id``) where the class has none yet, so that a COCO
+    export writes it back; an id another class holds already is not recorded twice."""
+    if not parsed.category_ids:
+        return
+    lowered = {k.lower(): v for k, v in class_map.items()}
+    with transaction(ws.db) as conn:
+        for name, cid in parsed.category_ids.items():
+            class_id = ids.get(lowered.get(name.strip().lower(), name.strip()).lower())
+            if class_id is not None:
+                conn.execute("UPDATE classes SET coco_id = ? WHERE id = ? AND coco_id IS NULL AND NOT EXISTS "
+                             "(SELECT 1 FROM classes WHERE coco_id = ?)", [cid, class_id, cid])
 
 
 def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], class_ids: dict[str, int],

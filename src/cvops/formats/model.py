@@ -81,29 +81,35 @@ class DatasetItem:
 
 @dataclass
 class ParsedDataset:
-    """What a reader found: classes in the source's order, items, and problems."""
+    """What a reader found: classes in the source's order, items, and problems. ``category_ids`` maps a class name
+    to its id in the source (COCO category id), kept with the class so an export can write it back."""
 
     format: str
     root: Path
     classes: list[str] = field(default_factory=list)
     items: list[DatasetItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    category_ids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ExportClass:
     """A class as exported: ``index`` is its 0-based position in the class order (YOLO id); ``id`` is the
-    workspace's stable class id (COCO category id)."""
+    workspace's stable class id; ``coco_id`` the category id the class had in an imported COCO dataset (written
+    back as the COCO category id when set and unique, else ``id`` is)."""
 
     index: int
     id: int
     name: str
     color: str
+    coco_id: Optional[int] = None
 
 
 @dataclass
 class ExportShape:
-    """One annotation to write, in pixels of the oriented image."""
+    """One annotation to write, in pixels of the oriented image. A multi-part polygon has its outlines one after the
+    other in ``points`` and their lengths in ``attributes["polygon_parts"]``; a crowd region has
+    ``attributes["iscrowd"] == 1`` (see :mod:`cvops.annotations`)."""
 
     class_index: int
     kind: str
@@ -128,11 +134,14 @@ class ExportItem:
 
 @dataclass
 class ExportData:
-    """Everything a writer needs."""
+    """Everything a writer needs. ``task`` tells the YOLO writer what the labels are for: ``detect`` writes every
+    object as a box (a polygon's extent), ``segment`` every object as a polygon (a box's 4 corners), None each as it
+    is."""
 
     classes: list[ExportClass]
     items: list[ExportItem]
     images_mode: str = "copy"
+    task: Optional[str] = None
 
     @property
     def splits(self) -> list[str]:

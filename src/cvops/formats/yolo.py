@@ -16,6 +16,7 @@ from typing import Any, Optional
 import yaml
 
 from cvops.formats.common import present, read_reason, read_text
+from cvops.annotations import is_crowd, polygon_rings
 from cvops.formats.model import (DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape,
                                  ParsedDataset, Problem, place_image, resolve_inside)
 from cvops.imageio import IMAGE_EXTENSIONS
@@ -454,22 +455,52 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
     return ParsedDataset("yolo", reader.root, reader.classes(), items, reader.problems)
 
 
-def _label_line(shape: ExportShape, item: ExportItem) -> Optional[str]:
-    """``index cx cy w h`` for a box, ``index x1 y1 ...`` for a polygon (normalized); None for other kinds."""
+def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:
+    """The outlines of a multi-part polygon joined into one, as Ultralytics' own COCO converter joins them
+    (``ultralytics.data.converter.merge_multi_segment``: each part linked to the next at their closest points)."""
+    import numpy as np
+    from ultralytics.data.converter import merge_multi_segment
+
+    joined = np.concatenate(merge_multi_segment([[c for p in ring for c in p] for ring in rings]), axis=0)
+    return joined.tolist()
+
+
+def _label_line(shape: ExportShape, item: ExportItem, task: Optional[str] = None) -> Optional[str]:
+    """``index cx cy w h`` for a box, ``index x1 y1 ...`` for a polygon (normalized; a multi-part polygon's parts
+    joined as Ultralytics joins them); ``task`` ``detect`` writes a polygon as its box, ``segment`` a box as its 4
+    corners. None for tags and crowd regions (ignore regions are never training positives)."""
+    if is_crowd(shape.attributes):
+        return None
     if shape.kind == "box" and shape.box is not None:
         x, y, w, h = shape.box
-        values = [(x + w / 2) / item.width, (y + h / 2) / item.height, w / item.width, h / item.height]
+        if task == "segment":
+            points: Optional[list[list[float]]] = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+        else:
+            points = None
+            values = [(x + w / 2) / item.width, (y + h / 2) / item.height, w / item.width, h / item.height]
     elif shape.kind == "polygon" and shape.points:
-        values = [v for px, py in shape.points for v in (px / item.width, py / item.height)]
+        if task == "detect":
+            xs, ys = [p[0] for p in shape.points], [p[1] for p in shape.points]
+            x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
+            points = None
+            values = [(x0 + x1) / 2 / item.width, (y0 + y1) / 2 / item.height, (x1 - x0) / item.width,
+                      (y1 - y0) / item.height]
+        else:
+            rings = polygon_rings(shape.points, shape.attributes)
+            points = merge_parts(rings) if len(rings) > 1 else shape.points
     else:
         return None
+    if points is not None:
+        values = [v for px, py in points for v in (px / item.width, py / item.height)]
     return " ".join([str(shape.class_index)] + [NUMBER_FORMAT % v for v in values])
 
 
 def write(data: ExportData, out: Path, progress: Optional[Progress] = None,
           cancel: Optional[CancelToken] = None) -> None:
     """Write the Ultralytics layout into the empty folder ``out``: ``images/<split>/``, ``labels/<split>/``,
-    ``data.yaml`` and ``classes.txt``. Tags are not representable and are left out."""
+    ``data.yaml`` and ``classes.txt``. Tags are not representable and are left out, and so are crowd regions
+    (YOLO has no ignore regions; Ultralytics' COCO converter leaves them out too). ``data.task`` chooses boxes or
+    polygons (see :class:`ExportData`)."""
     out, report, total = Path(out), progress or no_progress, len(data.items)
     labels: dict[Path, str] = {}
     for i, item in enumerate(data.items):
@@ -488,7 +519,7 @@ def write(data: ExportData, out: Path, progress: Optional[Progress] = None,
         labels[label] = item.file_name
         place_image(item.source, image, data.images_mode)
         label.parent.mkdir(parents=True, exist_ok=True)
-        lines = [line for line in (_label_line(s, item) for s in item.shapes) if line is not None]
+        lines = [line for line in (_label_line(s, item, data.task) for s in item.shapes) if line is not None]
         label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     doc: dict[str, Any] = {split: f"images/{split}" for split in data.splits}
     if "val" not in doc and "train" in doc:

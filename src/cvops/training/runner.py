@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from cvops.workspace import Workspace
 
 FINAL_STATES = ("finished", "failed", "cancelled")
+TASKS = ("detect", "segment")
 CANCEL_GRACE_S = 5.0
 LOG_TAIL_LINES = 50
 
@@ -54,18 +55,19 @@ class RunResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     model: Optional[str] = None
     warnings: list[str] = field(default_factory=list)
+    task: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {"run_id": self.run_id, "state": self.state, "epochs_done": self.epochs_done,
                 "run_dir": str(self.run_dir), "last_checkpoint": str(self.last_checkpoint or "") or None,
                 "best_checkpoint": str(self.best_checkpoint or "") or None, "error": self.error,
-                "metrics": self.metrics, "model": self.model, "warnings": self.warnings}
+                "metrics": self.metrics, "model": self.model, "warnings": self.warnings, "task": self.task}
 
 
 def run_result(ws: "Workspace", run_id: int) -> RunResult:
     """The run's current state from the catalog, with the metrics of its last epoch."""
-    row = ws.db.execute("SELECT state, epochs_done, run_dir, last_checkpoint, best_checkpoint, error, warnings "
+    row = ws.db.execute("SELECT state, epochs_done, run_dir, last_checkpoint, best_checkpoint, error, warnings, task "
                         "FROM runs WHERE id = ?", [run_id]).fetchone()
     if row is None:
         raise NotFoundError(f"no training run {run_id}")
@@ -74,7 +76,7 @@ def run_result(ws: "Workspace", run_id: int) -> RunResult:
     model = ws.db.execute("SELECT name FROM models WHERE run_id = ?", [run_id]).fetchone()
     return RunResult(run_id, row[0], row[1], Path(row[2]), Path(row[3]) if row[3] else None,
                      Path(row[4]) if row[4] else None, row[5], json.loads(last[0]) if last else {},
-                     model[0] if model else None, json.loads(row[6] or "[]"))
+                     model[0] if model else None, json.loads(row[6] or "[]"), row[7])
 
 
 def run_progress(ws: "Workspace", run_id: int) -> Optional[dict[str, Any]]:
@@ -129,11 +131,28 @@ def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> None:
 
 
 def version_task(ws: "Workspace", version_id: int) -> str:
-    """``segment`` when the version holds a polygon, else ``detect``."""
+    """``segment`` when the version holds a polygon, else ``detect``: what its shapes support best."""
     row = ws.db.execute("SELECT 1 FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
                         "WHERE m.version_id = ? AND s.annotations LIKE '%\"kind\":\"polygon\"%' LIMIT 1",
                         [version_id]).fetchone()
     return "segment" if row else "detect"
+
+
+def choose_task(ws: "Workspace", version_id: int, task: Optional[str] = None) -> tuple[str, str]:
+    """The task a run on the version trains, and why: ``task`` when given (``segment`` needs polygons; ``detect``
+    on polygons trains on each object's box), else what the version's shapes support best."""
+    natural = version_task(ws, version_id)
+    if task is None:
+        return natural, ("the version has polygons, so a segmentation model (use --task detect for a detector)"
+                         if natural == "segment" else "the version has boxes only, so a detector")
+    if task not in TASKS:
+        raise ValidationError(f"unknown task {task!r} (use {' or '.join(TASKS)})")
+    if task == "segment" and natural == "detect":
+        raise ValidationError("the version has no polygons: a segmentation model needs outlines to learn from "
+                              "(use --task detect)")
+    if task == "detect" and natural == "segment":
+        return task, "chosen: a detector, trained on the box of each polygon"
+    return task, "chosen"
 
 
 def model_for_task(model: str, task: str) -> str:
@@ -226,13 +245,15 @@ def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str
 
 def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
               imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
-              weights: Optional[Union[str, Path]] = None, model: Optional[str] = None) -> int:
+              weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
+              task: Optional[str] = None) -> int:
     """Materialize the version, record a run and start its child process; return the run id.
 
     ``preset`` supplies the model and defaults (:data:`cvops.training.presets.PRESETS`); ``epochs``, ``imgsz`` and
     ``batch`` override them; ``model`` names another architecture YAML (``yolo11s.yaml``); ``weights`` starts from
-    a local ``.pt`` file (pretrained or a registered model) instead of random initialisation. The task follows the
-    version: boxes train a detector, polygons a segmentation model. ``device`` is ``auto`` (CUDA, then MPS, then
+    a local ``.pt`` file (pretrained or a registered model) instead of random initialisation. ``task`` is
+    ``detect`` or ``segment``; by default it follows the version (:func:`choose_task`): boxes train a detector,
+    polygons a segmentation model. Crowd regions are never training positives. ``device`` is ``auto`` (CUDA, then MPS, then
     CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP).
     """
     from cvops.version_diff import materialize
@@ -244,12 +265,12 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     info = get_version(ws, version_ref)
     if not info.stats.get("images", {}).get("train"):
         raise ValidationError(f"version {info.name} has no training images (splits: {info.stats.get('images')})")
-    task = version_task(ws, info.id)
+    task, why = choose_task(ws, info.id, task)
     if library is not None and library.task != task:
         raise ValidationError(f"weights {library.name} hold a {library.task} model ({library.architecture}); version "
                               f"{info.name} trains {task}: add {task} weights (e.g. yolo11n-seg.pt for segment)")
     warnings = training_warnings(ws, info.id, preset, epochs, weights, model)
-    data_yaml = materialize(ws, info.id)
+    data_yaml = materialize(ws, info.id, task=task)
     architecture = str(base) if base is not None else model_for_task(model or chosen.model, task)
     params = {"epochs": epochs or chosen.epochs, "imgsz": imgsz or chosen.imgsz, "batch": batch or chosen.batch,
               "patience": chosen.patience, "extra": dict(chosen.augment)}
@@ -264,7 +285,8 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
         ws.db.execute("UPDATE runs SET run_dir = ? WHERE id = ?", [str(run_dir), run_id])
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"data_yaml": str(data_yaml), "model": architecture, "device": device, "seed": seed, "run_dir": str(run_dir),
-              "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), "warnings": warnings, **params}
+              "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), "warnings": warnings, "task": task,
+              "task_reason": why, **params}
     _spawn(ws, run_id, config)
     return run_id
 
@@ -441,10 +463,11 @@ def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
 def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
           imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
           weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
-          progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None) -> RunResult:
+          progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
+          task: Optional[str] = None) -> RunResult:
     """Start a run (:func:`start_run`) and supervise it to the end (:func:`supervise`)."""
     run_id = start_run(ws, version_ref, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                       seed=seed, weights=weights, model=model)
+                       seed=seed, weights=weights, model=model, task=task)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
 
 

@@ -159,19 +159,26 @@ def test_polygons_multi_part_crowd_and_box_only(tmp_path: Path) -> None:
          "segmentation": {"counts": [6, 3, 10], "size": [5, 4]}},
         {"id": 14, "image_id": 1, "category_id": 1, "bbox": [5, 5, 5, 5], "iscrowd": 0, "segmentation": []},
         {"id": 15, "image_id": 1, "category_id": 1, "bbox": [6, 6, 6, 6]},
+        {"id": 16, "image_id": 1, "category_id": 5, "bbox": [60, 60, 10, 10], "iscrowd": 1,
+         "segmentation": [[60, 60, 70, 60, 70, 70], [60, 62, 61, 70, 60, 70]]},
     ]
     write_json(tmp_path / "d.json", doc([image(1, "a.jpg", 100, 80)], anns))
     ds = coco.read(tmp_path / "d.json")
     assert not ds.problems
     got = [(s.label, s.kind, s.box, s.points, s.attributes) for s in ds.items[0].shapes]
+    rle = {"counts": [6, 3, 10], "size": [5, 4], "box": [1.0, 2.0, 3.0, 4.0]}
     assert got == [
         ("car", "polygon", None, [[0, 0], [10, 0], [10, 10]], {}),
-        ("person", "polygon", None, [[20, 20], [30, 20], [30, 30]], {"coco_id": 12, "part": 0}),
-        ("person", "polygon", None, [[40, 40], [50, 40], [50, 50], [40, 50]], {"coco_id": 12, "part": 1}),
-        ("car", "box", (1.0, 2.0, 3.0, 4.0), None, {"iscrowd": 1}),
+        # several polygons of one annotation: one object, its outlines one after the other
+        ("person", "polygon", None, [[20, 20], [30, 20], [30, 30], [40, 40], [50, 40], [50, 50], [40, 50]],
+         {"polygon_parts": [3, 4]}),
+        ("car", "box", (1.0, 2.0, 3.0, 4.0), None, {"iscrowd": 1, "coco_rle": rle}),
         ("car", "box", (5.0, 5.0, 5.0, 5.0), None, {}),
         ("car", "box", (6.0, 6.0, 6.0, 6.0), None, {}),
+        ("person", "polygon", None, [[60, 60], [70, 60], [70, 70], [60, 62], [61, 70], [60, 70]],
+         {"iscrowd": 1, "polygon_parts": [3, 3]}),
     ]
+    assert ds.category_ids == {"car": 1, "person": 5}
 
 
 def _runs(mask: np.ndarray) -> list[int]:
@@ -207,7 +214,8 @@ def test_crowd_without_bbox_uses_the_rle_mask(tmp_path: Path) -> None:
     write_json(tmp_path / "d.json", doc([image(1, "a.jpg", 40, 30)], anns))
     ds = coco.read(tmp_path / "d.json")
     assert [s.box for s in ds.items[0].shapes] == expected
-    assert all(s.attributes == {"iscrowd": 1} for s in ds.items[0].shapes)
+    assert all(s.attributes["iscrowd"] == 1 and s.attributes["coco_rle"]["size"] == [30, 40]
+               for s in ds.items[0].shapes)
     assert [p.element for p in problems(ds, "RLE mask cannot be decoded")] == ["annotations[30] id=99"]
     assert [p.element for p in problems(ds, "got None")] == ["annotations[30] id=99", "annotations[31] id=100"]
 

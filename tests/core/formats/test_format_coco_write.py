@@ -17,7 +17,7 @@ from cvops.formats import coco
 from cvops.formats.model import ExportClass, ExportData, ExportItem, ExportShape, FormatError
 
 from coco_testing import (
-    FIXTURES, needs_fixtures, shapes_by_image,
+    FIXTURES, doc, image, needs_fixtures, shapes_by_image, write_json,
 )
 
 
@@ -40,6 +40,8 @@ def export_data(tmp_path: Path) -> ExportData:
             ExportShape(0, "tag"),
             ExportShape(0, "polygon", points=[[60, 60], [70, 60], [70, 70]], attributes={"coco_id": 5, "part": 1}),
             ExportShape(0, "polygon", points=[[80, 10], [90, 10], [90, 20]], attributes={"coco_id": 5, "part": 0}),
+            ExportShape(1, "polygon", points=[[5, 5], [15, 5], [15, 15], [30, 30], [40, 30], [40, 40]],
+                        attributes={"polygon_parts": [3, 3]}),
         ]),
         ExportItem(11, b, "sub/b.png", 60, 40, "val", [ExportShape(2, "box", box=(1.0, 2.0, 3.0, 4.0))]),
         ExportItem(12, c, "c.jpg", 50, 50, "train", []),
@@ -60,18 +62,23 @@ def test_write_layout_and_content(export_data: ExportData, tmp_path: Path) -> No
     assert train["images"] == [{"id": 10, "width": 100, "height": 80, "file_name": "a.jpg"},
                                {"id": 12, "width": 50, "height": 50, "file_name": "c.jpg"}]
     anns = train["annotations"]
-    assert [a["id"] for a in anns] == [1, 2, 3, 4]
+    assert [a["id"] for a in anns] == [1, 2, 3, 4, 5]
     assert anns[0] == {"id": 1, "image_id": 10, "category_id": 7, "iscrowd": 0, "segmentation": [],
                        "area": 30.125 * 40.0, "bbox": [10.5, 20.25, 30.125, 40.0]}
     assert anns[1]["segmentation"] == [[1.5, 2.5, 50.0, 2.5, 50.0, 60.75, 1.5, 60.75]]
     assert anns[1]["bbox"] == [1.5, 2.5, 48.5, 58.25] and anns[1]["area"] == pytest.approx(48.5 * 58.25)
     assert anns[1]["attributes"] == {"occluded": True} and anns[1]["category_id"] == 3
     assert anns[2]["iscrowd"] == 1 and "attributes" not in anns[2]
+    assert anns[2]["segmentation"]["size"] == [80, 100] and anns[2]["area"] == 8000.0  # the box's pixels as RLE
     # two parts of one source annotation are one COCO annotation again, parts in order
     assert anns[3]["segmentation"] == [[80, 10, 90, 10, 90, 20], [60, 60, 70, 60, 70, 70]]
     assert anns[3]["bbox"] == [60, 10, 30, 60] and anns[3]["area"] == pytest.approx(100.0)
+    # a multi-part polygon is one annotation with one polygon per part; its box is the extent of all parts
+    assert anns[4]["segmentation"] == [[5, 5, 15, 5, 15, 15], [30, 30, 40, 30, 40, 40]]
+    assert anns[4]["bbox"] == [5, 5, 35, 35] and anns[4]["area"] == pytest.approx(100.0)
+    assert "attributes" not in anns[4]
     val = json.loads((out / "annotations" / "instances_val.json").read_text())
-    assert [a["id"] for a in val["annotations"]] == [5] and val["images"][0]["file_name"] == "sub/b.png"
+    assert [a["id"] for a in val["annotations"]] == [6] and val["images"][0]["file_name"] == "sub/b.png"
 
 
 def test_write_refuses_non_finite_numbers(export_data: ExportData, tmp_path: Path) -> None:
@@ -91,19 +98,61 @@ def test_write_read_round_trip(export_data: ExportData, tmp_path: Path) -> None:
     assert {k: (v.split, v.declared_size) for k, v in got.items()} == {
         "images/train/a.jpg": ("train", (100, 80)), "images/train/c.jpg": ("train", (50, 50)),
         "images/val/sub/b.png": ("val", (60, 40))}
-    names = {c.index: c.name for c in export_data.classes}
-    for item in export_data.items:
-        read_shapes = got[f"images/{item.split}/{item.file_name}"].shapes
-        written = [s for s in item.shapes if s.kind != "tag"]
-        assert len(read_shapes) == len(written)
-        key = {"box": lambda s: s.box, "polygon": lambda s: s.points[0]}
-        for want in written:
-            match = [s for s in read_shapes if s.kind == want.kind and s.label == names[want.class_index]
-                     and np.allclose(key[s.kind](s), key[want.kind](want), atol=0.01)]
-            assert match, want
-            geometry = match[0].box if want.kind == "box" else match[0].points
-            assert np.allclose(geometry, want.box if want.kind == "box" else want.points, atol=0.01)
-            assert match[0].attributes == want.attributes or want.attributes.get("coco_id") == 5
+    a, b = got["images/train/a.jpg"].shapes, got["images/val/sub/b.png"].shapes
+    assert [(s.label, s.kind, s.box, s.points, s.attributes) for s in a] == [
+        ("car", "box", (10.5, 20.25, 30.125, 40.0), None, {}),
+        ("person", "polygon", None, [[1.5, 2.5], [50.0, 2.5], [50.0, 60.75], [1.5, 60.75]], {"occluded": True}),
+        ("person", "box", (0.0, 0.0, 100.0, 80.0), None,
+         {"iscrowd": 1, "coco_rle": {**coco._box_rle((0, 0, 100, 80), 100, 80), "box": [0.0, 0.0, 100.0, 80.0]}}),
+        # an older import's parts (one shape each, joined by coco_id) come back as one multi-part polygon
+        ("car", "polygon", None, [[80, 10], [90, 10], [90, 20], [60, 60], [70, 60], [70, 70]],
+         {"polygon_parts": [3, 3]}),
+        ("person", "polygon", None, [[5, 5], [15, 5], [15, 15], [30, 30], [40, 30], [40, 40]],
+         {"polygon_parts": [3, 3]}),
+    ]
+    assert [(s.label, s.kind, s.box) for s in b] == [("unused", "box", (1.0, 2.0, 3.0, 4.0))]
+
+
+def test_crowd_rle_and_sparse_category_ids_survive_a_round_trip(tmp_path: Path) -> None:
+    """COCO in, export, COCO in again: the crowd region's RLE mask, the parts and the category ids 1, 3, 90."""
+    src = tmp_path / "src"
+    make_image(src / "a.jpg", (40, 30))
+    cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 90, "name": "toothbrush"}]
+    rle = {"counts": [65, 5, 25, 5, 25, 5, 1070], "size": [30, 40]}
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 90, "iscrowd": 1, "bbox": [2, 5, 3, 5], "segmentation": rle},
+        {"id": 2, "image_id": 1, "category_id": 3, "iscrowd": 0, "bbox": [1, 1, 29, 19],
+         "segmentation": [[1, 1, 10, 1, 10, 10], [20, 10, 30, 10, 30, 20]]},
+        {"id": 3, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [12, 12, 5, 5], "segmentation": []},
+    ]
+    write_json(src / "d.json", doc([image(1, "a.jpg", 40, 30)], anns, cats))
+    first = coco.read(src / "d.json")
+    names = first.classes
+    classes = [ExportClass(i, 100 + i, n, "#000000", first.category_ids[n]) for i, n in enumerate(names)]
+    index = {n: i for i, n in enumerate(names)}
+    item = ExportItem(7, first.items[0].image_path, "a.jpg", 40, 30, "train",
+                      [ExportShape(index[s.label], s.kind, s.box, s.points, s.attributes)
+                       for s in first.items[0].shapes])
+    coco.write(ExportData(classes, [item]), tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "annotations" / "instances_train.json").read_text())
+    assert sorted((c["id"], c["name"]) for c in written["categories"]) == [(1, "person"), (3, "car"),
+                                                                          (90, "toothbrush")]
+    by_cat = {a["category_id"]: a for a in written["annotations"]}
+    assert by_cat[90]["iscrowd"] == 1 and by_cat[90]["segmentation"] == rle and by_cat[90]["area"] == 15.0
+    assert by_cat[3]["segmentation"] == anns[1]["segmentation"] and by_cat[3]["bbox"] == [1, 1, 29, 19]
+    again = coco.read(tmp_path / "out")
+    assert again.category_ids == first.category_ids == {"person": 1, "car": 3, "toothbrush": 90}
+    assert [(s.label, s.kind, s.box, s.points, s.attributes) for s in again.items[0].shapes] == \
+        [(s.label, s.kind, s.box, s.points, s.attributes) for s in first.items[0].shapes]
+
+
+def test_category_ids_fall_back_to_the_class_id_when_absent_or_conflicting() -> None:
+    classes = [ExportClass(0, 5, "a", "#000000", 3), ExportClass(1, 6, "b", "#000000", 3),
+               ExportClass(2, 3, "c", "#000000"), ExportClass(3, 8, "d", "#000000", 1)]
+    # 3 is claimed twice: both fall back; c's own id 3 is free then; d keeps its imported id 1
+    assert coco.category_ids(classes) == {0: 5, 1: 6, 2: 3, 3: 1}
+    clash = [ExportClass(0, 1, "a", "#000000"), ExportClass(1, 2, "b", "#000000", 1)]
+    assert coco.category_ids(clash) == {0: 2, 1: 1}
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +192,7 @@ def test_pycocotools_loads_the_export_and_scores_ground_truth_as_perfect(export_
     out = tmp_path / "out"
     coco.write(export_data, out)
     gt = COCO(str(out / "annotations" / "instances_train.json"))
-    assert len(gt.getImgIds()) == 2 and len(gt.getAnnIds()) == 4 and sorted(gt.getCatIds()) == [3, 7, 12]
+    assert len(gt.getImgIds()) == 2 and len(gt.getAnnIds()) == 5 and sorted(gt.getCatIds()) == [3, 7, 12]
     detections = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
                   for a in gt.dataset["annotations"] if not a["iscrowd"]]
     evaluation = COCOeval(gt, gt.loadRes(detections), iouType="bbox")
@@ -267,3 +316,30 @@ def test_every_datumaro_coco_file_is_read_or_refused_cleanly() -> None:
             continue
         assert detected and ds.items, f
         assert not ds.problems, (f, [str(p) for p in ds.problems])
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", ["coco_instances", "coco_stuff"])
+def test_datumaro_crowd_rle_regions_are_kept_and_written_back(name: str, tmp_path: Path) -> None:
+    """Every ``iscrowd: 1`` RLE region of datumaro's fixtures is read as a crowd box holding its mask, and a COCO
+    export writes it back as it was: ``iscrowd: 1``, the same RLE, bbox and category id."""
+    root = FIXTURES / name
+    source = {(a["image_id"], a["id"]): a for f in sorted((root / "annotations").glob("*.json"))
+              for a in json.loads(f.read_text())["annotations"] if a.get("iscrowd")}
+    assert source and all(isinstance(a["segmentation"], dict) for a in source.values())
+    ds = coco.read(root)
+    crowd = [s for it in ds.items for s in it.shapes if s.attributes.get("iscrowd") == 1]
+    assert len(crowd) == len(source) and all(s.kind == "box" and "coco_rle" in s.attributes for s in crowd)
+    classes = [ExportClass(i, 50 + i, n, "#000000", ds.category_ids[n]) for i, n in enumerate(ds.classes)]
+    index = {n: i for i, n in enumerate(ds.classes)}
+    items = []
+    for k, it in enumerate(ds.items):
+        w, h = it.declared_size
+        items.append(ExportItem(k + 1, it.image_path, f"{k}_{it.image_path.name}", w, h, it.split or "train",
+                                [ExportShape(index[s.label], s.kind, s.box, s.points, s.attributes)
+                                 for s in it.shapes]))
+    coco.write(ExportData(classes, items), tmp_path / "out")
+    written = [a for f in sorted((tmp_path / "out" / "annotations").glob("*.json"))
+               for a in json.loads(f.read_text())["annotations"] if a["iscrowd"]]
+    key = lambda a: (a["category_id"], a["bbox"], json.dumps(a["segmentation"], sort_keys=True))  # noqa: E731
+    assert sorted(map(key, written)) == sorted(map(key, source.values()))
