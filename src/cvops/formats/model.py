@@ -79,13 +79,17 @@ class DatasetItem:
 
 @dataclass
 class ParsedDataset:
-    """What a reader found: classes in the source's order, items, and problems."""
+    """What a reader found: classes in the source's order, items, problems (what is skipped) and warnings (what
+    was read but is worth knowing, e.g. classes named ``class_<id>``); ``class_source`` says where the class names
+    came from (a file, or how they were made up), for ``import-dataset --dry-run``."""
 
     format: str
     root: Path
     classes: list[str] = field(default_factory=list)
     items: list[DatasetItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    class_source: str = ""
 
 
 @dataclass(frozen=True)
