@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -9,7 +10,7 @@ import click
 from rich.table import Table
 
 from cvops.catalog import STATUSES
-from cvops.cli import _handle_errors, _job, _json_option, _open, _emit, _workspace_option, cli, out
+from cvops.cli import _handle_errors, _job, _json_option, _open, _emit, _workspace_option, cli, err, out
 
 
 def _statuses(text: Optional[str]) -> Optional[list[str]]:
@@ -44,14 +45,23 @@ def version() -> None:
 @_handle_errors
 def create_cmd(ctx: click.Context, message: str, ratios: str, seed: int, flt: Optional[str], resplit: bool,
                use_hints: bool, workspace: Optional[Path], as_json: bool) -> None:
-    """Freeze the current images, annotations, classes and splits as a new version (or find the identical one)."""
-    from cvops.versions import create_version
+    """Freeze the current images, annotations, classes and splits as a new version (or find the identical one).
+
+    Exit 1, saying why, when no image matches the filter."""
+    from cvops.versions import EmptyVersionError, create_version
 
     wanted = _statuses(flt)
     ws = _open(ctx, workspace)
-    with _job("version", as_json) as (progress, cancel):
-        info = create_version(ws, message, ratios=ratios, seed=seed, statuses=wanted, resplit=resplit,
-                              use_hints=use_hints, progress=progress, cancel=cancel)
+    try:
+        with _job("version", as_json) as (progress, cancel):
+            info = create_version(ws, message, ratios=ratios, seed=seed, statuses=wanted, resplit=resplit,
+                                  use_hints=use_hints, progress=progress, cancel=cancel)
+    except EmptyVersionError as exc:
+        if as_json:
+            _emit({"error": {"code": "empty_version", "message": str(exc)}})
+        else:
+            err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
     if as_json:
         _emit(info.to_dict())
         return
