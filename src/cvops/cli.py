@@ -420,16 +420,23 @@ def _print_detected(detected: dict[str, Any]) -> None:
 def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Optional[str], images_mode: str,
                        overwrite: bool, version: Optional[str], workspace: Optional[Path], as_json: bool) -> None:
     """Export images and annotations as a dataset folder (written to a temporary folder, then renamed into place)."""
-    from cvops.formats.exporter import export_dataset
+    from cvops.formats.exporter import EmptyExportError, export_dataset
 
     wanted = [s.strip() for s in statuses.split(",") if s.strip()] if statuses else None
     for status in wanted or ():
         if status not in STATUSES:
             raise click.BadParameter(f"unknown status {status!r} (use {', '.join(STATUSES)})", param_hint="--status")
     ws = _open(ctx, workspace)
-    with _job("export-dataset", as_json) as (progress, cancel):
-        report = export_dataset(ws, out_dir, fmt, statuses=wanted, images_mode=images_mode, overwrite=overwrite,
-                                progress=progress, cancel=cancel, version=version)
+    try:
+        with _job("export-dataset", as_json) as (progress, cancel):
+            report = export_dataset(ws, out_dir, fmt, statuses=wanted, images_mode=images_mode, overwrite=overwrite,
+                                    progress=progress, cancel=cancel, version=version)
+    except EmptyExportError as exc:  # an empty export is refused, exit 1 (like an empty version)
+        if as_json:
+            _emit({"error": {"code": "empty_export", "message": str(exc)}})
+        else:
+            err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
     if as_json:
         _emit(report.to_dict())
     else:

@@ -254,7 +254,7 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
         audit_now = conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit").fetchone()[0]
         live = _live_ids(ws, wanted)
         if not live:
-            raise EmptyVersionError(_empty_reason(ws, wanted))
+            raise EmptyVersionError(empty_reason(ws, wanted))
         hinted = _hints(ws, live) if use_hints else {}
         prev: dict[int, str] = {}  # image_id -> state hash in the parent
         if parent is not None:
@@ -318,13 +318,14 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
     return get_version(ws, vid)
 
 
-def _empty_reason(ws: "Workspace", statuses: Optional[Sequence[str]]) -> str:
-    """Why a version would be empty: the filter and the images per status the workspace holds."""
+def empty_reason(ws: "Workspace", statuses: Optional[Sequence[str]], what: str = "a version") -> str:
+    """Why ``what`` (a version, an export) would be empty: the status filter and the images per status the
+    workspace holds."""
     by_status = {s: n for s, n in ws.images.counts_by_status().items() if n}
     if not by_status:
-        return "no images in the workspace: a version needs at least one image (import some first)"
+        return f"no images in the workspace: {what} needs at least one image (import some first)"
     held = ", ".join(f"{n} {s}" for s, n in by_status.items())
-    return (f"no image has status {' or '.join(statuses or [])}: a version needs at least one image (the workspace "
+    return (f"no image has status {' or '.join(statuses or [])}: {what} needs at least one image (the workspace "
             f"holds {held}; mark images done or change the status filter)")
 
 

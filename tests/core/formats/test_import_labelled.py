@@ -154,3 +154,19 @@ def test_zero_area_yolo_box_is_reported_with_its_line(ws: Workspace, tmp_path: P
     assert report.annotations == 1
     (skip,) = report.skipped
     assert skip["line"] == 2 and skip["path"].endswith("a.txt") and "zero or negative size" in skip["reason"]
+
+
+def test_an_export_of_no_images_exits_1_saying_why_and_writes_nothing(ws: Workspace, tmp_path: Path) -> None:
+    from cvops.formats.exporter import EmptyExportError, export_dataset
+
+    import_dataset(ws, yolo(tmp_path / "ds", {"a": "", "b": ""}))
+    with pytest.raises(EmptyExportError, match="no image has status done: an export needs at least one image.*2 new"):
+        export_dataset(ws, tmp_path / "out", "yolo", statuses=["done"])
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+    result = CliRunner().invoke(cli, ["export-dataset", str(tmp_path / "out"), "--format", "coco", "--status",
+                                      "done,approved", "--json", "-w", str(ws.root)])
+    assert result.exit_code == 1 and json.loads(result.output)["error"]["code"] == "empty_export"
+    text = CliRunner().invoke(cli, ["export-dataset", str(tmp_path / "out"), "--format", "voc", "--status", "done",
+                                    "-w", str(ws.root)])
+    assert text.exit_code == 1 and "an export needs at least one image" in text.output
+    assert not (tmp_path / "out").exists()
