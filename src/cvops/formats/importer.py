@@ -353,17 +353,29 @@ def _merge_identical(prepared: list[_Prepared], warnings: list[Problem]) -> list
     return [p for n, p in enumerate(prepared) if n not in drop]
 
 
+def _box_iou(a: Any, b: Any) -> float:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def _extent(points: list[list[float]]) -> tuple[float, float, float, float]:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
 def _overlap(a: _Shape, b: _Shape, width: int, height: int) -> float:
-    """IoU of two boxes, or of two polygons (rasterized by pycocotools); 0 for other pairs."""
+    """IoU of two boxes, or of two polygons (rasterized by pycocotools, only when their extents overlap at IoU >=
+    0.5); 0 for other pairs."""
     if a.kind == b.kind == "box":
-        (ax, ay, aw, ah), (bx, by, bw, bh) = a.geometry["box"], b.geometry["box"]
-        ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-        iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-        union = aw * ah + bw * bh - ix * iy
-        return ix * iy / union if union > 0 else 0.0
+        return _box_iou(a.geometry["box"], b.geometry["box"])
     if a.kind == b.kind == "polygon":
         from pycocotools import mask as mask_utils
 
+        if _box_iou(_extent(a.geometry["points"]), _extent(b.geometry["points"])) < 0.5:
+            return 0.0
         flat = [[[v for pt in s.geometry["points"] for v in pt]] for s in (a, b)]
         rles = [mask_utils.merge(mask_utils.frPyObjects(f, height, width)) for f in flat]
         return float(mask_utils.iou([rles[0]], [rles[1]], [0])[0][0])
