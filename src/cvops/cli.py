@@ -414,31 +414,61 @@ def _print_problems(title: str, problems: list[dict], limit: int = 20) -> None:
               help="YAML/JSON mapping of source class names to workspace class names.")
 @click.option("--strict", is_flag=True, help="Refuse the whole import (write nothing) if anything is wrong.")
 @click.option("--in-place", is_flag=True, help="Reference images where they are instead of copying them.")
+@click.option("--status", "status", type=click.Choice(list(STATUSES)), default=None,
+              help="Status of the images that come with annotations (default: done, where still new).")
+@click.option("--dry-run", is_flag=True, help="Show what was detected and would be imported; write nothing.")
 @_workspace_option
 @_json_option
 @click.pass_context
 @_handle_errors
 def import_dataset_cmd(ctx: click.Context, path: Path, fmt: str, class_map: Optional[Path], strict: bool,
-                       in_place: bool, workspace: Optional[Path], as_json: bool) -> None:
-    """Import a labelled dataset (YOLO, COCO, Pascal VOC, labelme, CVAT XML): images, annotations and classes."""
+                       in_place: bool, status: Optional[str], dry_run: bool, workspace: Optional[Path],
+                       as_json: bool) -> None:
+    """Import a labelled dataset (YOLO, COCO, Pascal VOC, labelme, CVAT XML): images, annotations and classes.
+
+    Point it at the folder you downloaded: the layout is found inside it. Images that come with annotations are
+    marked done. Exit 1 when something was skipped; non-zero with a message when no dataset is found."""
     from cvops.formats.importer import import_dataset, load_class_map
 
-    ws = _open(ctx, workspace)
+    ws = None if dry_run else _open(ctx, workspace)
     mapping = load_class_map(class_map) if class_map else None
     with _job("import-dataset", as_json) as (progress, cancel):  # a strict refusal: exit 1, error code "refused"
         report = import_dataset(ws, path, format=fmt, class_map=mapping, strict=strict, in_place=in_place,
-                                progress=progress, cancel=cancel)
+                                progress=progress, cancel=cancel, status=status, dry_run=dry_run)
     if as_json:
         _emit(report.to_dict())
+    elif dry_run:
+        _print_detected(report.detected)
+        out.print(f"would import {report.images} images and {report.annotations} annotations "
+                  f"({len(report.skipped)} skipped, {len(report.warnings)} warnings); nothing was written")
+        _print_problems("skipped", report.skipped)
+        _print_problems("warning", report.warnings)
     else:
         out.print(f"{report.format} dataset {report.source}: {report.images} images ({report.images_new} new), "
                   f"{report.annotations} annotations added ({report.annotations_existing} already present), "
                   f"{report.classes_created} classes created"
                   + (f"; splits {report.splits}" if report.splits else "")
+                  + "".join(f"; {n} images marked {s}" for s, n in report.statuses.items())
                   + (" [yellow](cancelled)[/]" if report.cancelled else ""))
         _print_problems("skipped", report.skipped)
         _print_problems("warning", report.warnings)
     sys.exit(0 if report.ok else 1)
+
+
+def _print_detected(detected: dict[str, Any]) -> None:
+    """The layout a dry run detected, one fact a line."""
+    def counts(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} ({v})" for k, v in d.items()) or "-"
+
+    names = detected["class_names"]
+    shown = ", ".join(names["names"][:20]) + (" …" if len(names["names"]) > 20 else "")
+    out.print(f"format: {detected['format']}\nroot: {detected['root']}\n"
+              f"image folders: {counts(detected['image_folders'])}\n"
+              f"label folders: {counts(detected['label_folders'])}\n"
+              f"splits: {counts(detected['splits'])}\n"
+              f"class names ({len(names['names'])}) from {names['source']}: {shown or '-'}\n"
+              f"images: {detected['images']} ({detected['labelled_images']} with annotations), "
+              f"annotations: {detected['annotations']}")
 
 
 @cli.command("export-dataset")
@@ -463,7 +493,7 @@ def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Op
         if status not in STATUSES:
             raise click.BadParameter(f"unknown status {status!r} (use {', '.join(STATUSES)})", param_hint="--status")
     ws = _open(ctx, workspace)
-    with _job("export-dataset", as_json) as (progress, cancel):
+    with _job("export-dataset", as_json) as (progress, cancel):  # an empty export: exit 1, code "empty_export"
         report = export_dataset(ws, out_dir, fmt, statuses=wanted, images_mode=images_mode, overwrite=overwrite,
                                 progress=progress, cancel=cancel, version=version)
     if as_json:

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import click
 
 from cvops.annotations import Annotation
+from cvops.health import DUPLICATE_IOU
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
 
 SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
@@ -29,12 +30,14 @@ def frozen_annotation(image_id: int, a: dict[str, Any]) -> Annotation:
               help="Fewest annotations a class should have in each split.")
 @click.option("--imbalance", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Largest allowed ratio between the most and least frequent class.")
+@click.option("--duplicate-iou", type=click.FloatRange(min=0, max=1, min_open=True), default=DUPLICATE_IOU,
+              show_default=True, help="Boxes of one class overlapping at least this IoU are reported as duplicates.")
 @_workspace_option
 @_json_option
 @click.pass_context
 @_handle_errors
 def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_examples: int, imbalance: float,
-          workspace: Optional[Path], as_json: bool) -> None:
+          duplicate_iou: float, workspace: Optional[Path], as_json: bool) -> None:
     """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
     unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
     from cvops.health import check as run_check
@@ -49,7 +52,7 @@ def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_exa
                   "annotations": {r[0]: [frozen_annotation(r[0], a) for a in r[3]] for r in rows}}
     with _job("check", as_json) as (progress, cancel):
         report = run_check(ws, min_size=min_size, min_examples=min_examples, imbalance_ratio=imbalance,
-                           progress=progress, cancel=cancel, **kwargs)
+                           duplicate_iou=duplicate_iou, progress=progress, cancel=cancel, **kwargs)
     if as_json:
         _emit(report.to_dict())
     else:

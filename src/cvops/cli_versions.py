@@ -44,12 +44,14 @@ def version() -> None:
 @_handle_errors
 def create_cmd(ctx: click.Context, message: str, ratios: str, seed: int, flt: Optional[str], resplit: bool,
                use_hints: bool, workspace: Optional[Path], as_json: bool) -> None:
-    """Freeze the current images, annotations, classes and splits as a new version (or find the identical one)."""
+    """Freeze the current images, annotations, classes and splits as a new version (or find the identical one).
+
+    Exit 1, saying why, when no image matches the filter."""
     from cvops.versions import create_version
 
     wanted = _statuses(flt)
     ws = _open(ctx, workspace)
-    with _job("version", as_json) as (progress, cancel):
+    with _job("version", as_json) as (progress, cancel):  # an empty version: exit 1, code "empty_version"
         info = create_version(ws, message, ratios=ratios, seed=seed, statuses=wanted, resplit=resplit,
                               use_hints=use_hints, progress=progress, cancel=cancel)
     if as_json:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SEVERITIES = ("error", "warning", "info")
 REVIEWED = ("done", "approved")
 BACKGROUND = "background"
-DUPLICATE_IOU = 0.95
+DUPLICATE_IOU = 0.9  # boxes of one class overlapping this much are one object annotated twice
 EPSILON = 1e-6
 
 
@@ -112,13 +112,16 @@ def _geometry(image: ImageRecord, ann: Annotation) -> list[Finding]:
     return []
 
 
-def _duplicate_boxes(image_id: int, anns: list[Annotation]) -> list[Finding]:
+def _duplicate_boxes(image_id: int, anns: list[Annotation], threshold: float = DUPLICATE_IOU) -> list[Finding]:
+    """A warning per pair of boxes of one class overlapping at IoU >= ``threshold``."""
     boxes = [(a, a.box) for a in anns if a.kind == "box" and a.box is not None]
     out = []
     for i, (a, box_a) in enumerate(boxes):
         for b, box_b in boxes[i + 1:]:
+            if a.class_id != b.class_id:
+                continue
             iou = _iou(box_a, box_b)
-            if a.class_id == b.class_id and iou >= DUPLICATE_IOU:
+            if iou >= threshold:
                 out.append(Finding("duplicate_box", "warning", f"image {image_id}: boxes {a.id} and {b.id} of "
                                    f"class {a.class_id} overlap (IoU {iou:.2f})", [image_id], [a.id, b.id]))
     return out
@@ -197,9 +200,10 @@ def _class_findings(images: list[ImageRecord], anns: dict[int, list[Annotation]]
 def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Optional[dict[int, str]] = None,
           annotations: Optional[dict[int, list[Annotation]]] = None, min_size: int = 32, min_examples: int = 1,
           imbalance_ratio: float = 10.0, progress: Optional[Progress] = None,
-          cancel: Optional[CancelToken] = None) -> HealthReport:
+          cancel: Optional[CancelToken] = None, duplicate_iou: float = DUPLICATE_IOU) -> HealthReport:
     """Check images (default: every live image) with their annotations (default: the current ones) and optional
-    splits (image_id -> split name). A cancelled check returns what it found so far with ``cancelled`` set."""
+    splits (image_id -> split name). Boxes of one class overlapping at IoU >= ``duplicate_iou`` are reported as
+    duplicates. A cancelled check returns what it found so far with ``cancelled`` set."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     started = time.perf_counter()
@@ -235,7 +239,7 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
         anns = annotations.get(record.id, [])
         for ann in anns:
             findings.extend(_geometry(record, ann))
-        findings.extend(_duplicate_boxes(record.id, anns))
+        findings.extend(_duplicate_boxes(record.id, anns, duplicate_iou))
         if not anns:  # a 'background' tag is an annotation: such images are labeled on purpose
             unlabeled.append(record.id)
         if record.status not in REVIEWED:

@@ -38,6 +38,13 @@ VersionRef = Union[int, str]
 StateRow = tuple[int, str, int, int, str, str, str]  # image_id, sha256, width, height, file_name, split, annotations
 
 
+class EmptyVersionError(ValidationError):
+    """A version would hold no image; the message says why (the filter, and what the workspace holds). CLI exit 1."""
+
+    code = "empty_version"
+    exit_code = 1
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """One version. ``created`` is False when :func:`create_version` found identical content in an existing one."""
@@ -232,7 +239,9 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
     """Freeze the (status-filtered) live images, annotations, class schema and splits as a new version.
 
     Returns the existing version when the content is identical (``created`` False). ``resplit`` assigns every split
-    afresh; ``use_hints`` keeps the split recorded by a dataset import for images that get a new split. ``grouping``
+    afresh; ``use_hints`` gives every image the split its latest dataset import recorded (a hint wins over the split
+    it had in an earlier version: the split is part of the content, so this makes a new version). Raises
+    :class:`EmptyVersionError` when no image matches. ``grouping``
     False skips near-duplicate grouping (each image its own group); ``incremental`` False recomputes every state
     (the result is the same; for checks and benchmarks).
     """
@@ -247,12 +256,15 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
         parent = conn.execute("SELECT id, last_audit_id FROM versions ORDER BY id DESC LIMIT 1").fetchone()
         audit_now = conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit").fetchone()[0]
         live = _live_ids(ws, wanted)
+        if not live:
+            raise EmptyVersionError(empty_reason(ws, wanted))
+        hinted = _hints(ws, live) if use_hints else {}
         prev: dict[int, str] = {}  # image_id -> state hash in the parent
         if parent is not None:
             prev = dict(conn.execute("SELECT image_id, state_hash FROM version_members WHERE version_id = ?",
                                      [parent[0]]))
         if incremental and not resplit and parent is not None:
-            touched = _touched_since(ws, parent[1]) | (live - prev.keys())
+            touched = _touched_since(ws, parent[1]) | (live - prev.keys()) | hinted.keys()
             todo = sorted(i for i in live if i in touched)
         else:
             todo = sorted(live)
@@ -264,7 +276,7 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
             split_of.update(_earlier_splits(ws, fresh))
             fresh = [i for i in fresh if i not in split_of]
         progress(0.3, "assigning splits")
-        keep = _hints(ws, live if resplit else fresh) if use_hints else {}
+        keep = {i: s for i, s in hinted.items() if resplit or i in fresh}
         if resplit:
             split_of = _assign(ws, data, todo, parsed, seed, keep, grouping)
         else:
@@ -272,6 +284,7 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
             if parent is not None and fresh and grouping:  # every image already in a version, for grouping
                 fixed = {**_parent_splits(ws, parent[0], list(prev)), **fixed}
             split_of.update(_assign(ws, data, fresh, parsed, seed, keep, grouping, fixed=fixed))
+            split_of.update({i: s for i, s in hinted.items() if i in split_of})  # hints win over sticky splits
         cancel.raise_if_cancelled()
         progress(0.6, "freezing")
         new_states: dict[int, tuple[str, StateRow]] = {}
@@ -306,6 +319,17 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
                                                     for c in schema])
     progress(1.0, "done")
     return get_version(ws, vid)
+
+
+def empty_reason(ws: "Workspace", statuses: Optional[Sequence[str]], what: str = "a version") -> str:
+    """Why ``what`` (a version, an export) would be empty: the status filter and the images per status the
+    workspace holds."""
+    by_status = {s: n for s, n in ws.images.counts_by_status().items() if n}
+    if not by_status:
+        return f"no images in the workspace: {what} needs at least one image (import some first)"
+    held = ", ".join(f"{n} {s}" for s, n in by_status.items())
+    return (f"no image has status {' or '.join(statuses or [])}: {what} needs at least one image (the workspace "
+            f"holds {held}; mark images done or change the status filter)")
 
 
 def _parent_splits(ws: "Workspace", parent_id: Optional[int], ids: Sequence[int]) -> dict[int, str]:

@@ -194,17 +194,18 @@ def test_import_dataset_then_export_it(qtbot, window, ws, tmp_path) -> None:
     again = ExportDatasetDialog(window, out)
     run_to_end(qtbot, window, lambda: press_ok(again))
     assert "Nothing was exported" in report_box(window, "export-report").text()
-    ws.annotations.set_status([ws.images.page(limit=1)[0].id], "done")
+    # a and b came with annotations and were marked done; c (its only line skipped) stays new
+    assert {i.file_name: i.status for i in ws.images.page()} == {"a.jpg": "done", "b.jpg": "done", "c.jpg": "new"}
     only_done = ExportDatasetDialog(window, out)
     only_done.overwrite.setChecked(True)
     for row in range(only_done.statuses.count()):
         item = only_done.statuses.item(row)
         if item.data(Qt.ItemDataRole.UserRole) == "done":
-            assert item.text() == "done (1 image)"
+            assert item.text() == "done (2 images)"
             item.setCheckState(Qt.CheckState.Checked)
     assert only_done.checked_statuses() == ["done"]
     run_to_end(qtbot, window, lambda: press_ok(only_done))
-    assert any(m.startswith("Exported 1 image,") for m in window.messages)
+    assert any(m.startswith("Exported 2 images,") for m in window.messages)
 
 
 def test_strict_dataset_import_is_refused_clearly(qtbot, window, ws, tmp_path) -> None:

@@ -118,3 +118,54 @@ def test_cancel_at_the_gate_creates_nothing(qtbot, window: MainWindow) -> None: 
     qtbot.waitUntil(page.settled, timeout=WAIT_MS)
     assert page.gate is None
     assert page.table.rowCount() == 1
+
+
+def test_create_is_disabled_with_the_reason_while_the_version_would_be_empty(window: MainWindow) -> None:
+    page = _page(window)
+    dialog = page.new_version()
+    assert dialog.create_button.isEnabled() and not dialog.error.isVisible()
+    counts = window.ws.images.counts_by_status()
+    assert counts["rejected"] == 0
+    for status, box in dialog.status_boxes.items():
+        box.setChecked(status == "rejected")
+    assert not dialog.create_button.isEnabled()
+    assert dialog.error.isVisible() and "No image is rejected: the version would be empty" in dialog.error.text()
+    assert f"{counts['done']} done" in dialog.error.text()
+    dialog.status_boxes["rejected"].setChecked(False)
+    assert not dialog.create_button.isEnabled() and "Tick at least one status" in dialog.error.text()
+    dialog.status_boxes["needs_review"].setChecked(True)
+    assert dialog.create_button.isEnabled() and not dialog.error.isVisible()
+    dialog.reject()
+
+
+def test_the_default_dialog_makes_a_real_version_of_an_imported_dataset(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from cvops import Workspace
+    from cvops.formats.importer import import_dataset
+    from helpers import make_image
+
+    ds = tmp_path / "ds"
+    for n in range(4):
+        make_image(ds / "train" / "images" / f"{n}.jpg", (64, 48), seed=n)
+        (ds / "train" / "labels").mkdir(parents=True, exist_ok=True)
+        (ds / "train" / "labels" / f"{n}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    (ds / "classes.txt").write_text("thing\n")
+    with Workspace.create(tmp_path / "ws") as ws:
+        assert import_dataset(ws, ds).statuses == {"done": 4}
+    main = MainWindow(settings_path=tmp_path / "s.yaml")
+    qtbot.addWidget(main)
+    try:
+        assert main.load_workspace(tmp_path / "ws")
+        main.show_page("versions")
+        page = _page(main)
+        dialog = page.new_version()
+        assert dialog.statuses() == ("done", "approved") and dialog.create_button.isEnabled()
+        dialog.message.setText("imported")
+        dialog.accept()
+        qtbot.waitUntil(lambda: page.gate is not None, timeout=WAIT_MS)
+        page.gate.accept()
+        qtbot.waitUntil(lambda: page.table.rowCount() == 1 and page.settled(), timeout=WAIT_MS)
+        assert page.table.item(0, 3).text() == "4"
+    finally:
+        main.jobs.cancel_all()
+        main.jobs.wait()
+        main.close()

@@ -141,3 +141,30 @@ def test_cancel_stops_early(ws: Workspace, tmp_path: Path) -> None:
     token = CancelToken()
     token.cancel()
     assert check(ws, cancel=token).images_checked == 0
+
+
+def test_duplicate_boxes_of_one_class_at_iou_0_9_and_configurable(ws: Workspace, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cvops.cli import cli
+
+    car, bike = ws.classes.add("car").id, ws.classes.add("bike").id
+    image_id = _import(ws, smooth_image(tmp_path / "a.png", seed=3))
+    a = ws.annotations.add_box(image_id, car, (10, 10, 40, 40))
+    b = ws.annotations.add_box(image_id, car, (10, 10, 40, 37.2))  # IoU 0.93: the same car boxed twice
+    ws.annotations.add_box(image_id, bike, (10, 10, 40, 40))  # another class on the same spot: not a duplicate
+    ws.annotations.add_box(image_id, car, (60, 10, 40, 40))
+    ws.annotations.add_box(image_id, car, (60, 10, 40, 34.4))  # IoU 0.86: two cars, not flagged at 0.9
+
+    def duplicates(**kw: float) -> list[list[int]]:
+        return [f.annotation_ids for f in check(ws, **kw).findings if f.kind == "duplicate_box"]
+
+    assert duplicates() == [[a, b]]
+    assert duplicates(duplicate_iou=0.95) == []
+    assert len(duplicates(duplicate_iou=0.85)) == 2
+    result = CliRunner().invoke(cli, ["check", "--json", "--duplicate-iou", "0.95", "-w", str(ws.root)])
+    assert not [f for f in json.loads(result.output)["findings"] if f["kind"] == "duplicate_box"]
+    result = CliRunner().invoke(cli, ["check", "--json", "-w", str(ws.root)])
+    (finding,) = [f for f in json.loads(result.output)["findings"] if f["kind"] == "duplicate_box"]
+    assert finding["annotation_ids"] == [a, b] and "IoU 0.93" in finding["message"]
+    assert CliRunner().invoke(cli, ["check", "--duplicate-iou", "1.5", "-w", str(ws.root)]).exit_code == 2

@@ -302,3 +302,41 @@ def test_pending_model_suggestions_stay_out_of_versions_and_exports(vws: Workspa
     report = export_dataset(vws, tmp_path / "coco", "coco")
     data = json.loads(next((tmp_path / "coco").rglob("*.json")).read_text())
     assert len(data["annotations"]) == 12 and report.annotations == 12
+
+
+def test_use_hints_after_an_earlier_version_of_the_same_images_makes_a_new_version(vws: Workspace,
+                                                                                    tmp_path: Path) -> None:
+    """The split is part of the content: hints recorded after (or ignored by) an earlier version give a new one."""
+    first = create_version(vws, "random 80/10/10")
+    ids = list(vws.images.ids())
+    before = {i: s for i, _, s, _ in version_images(vws, first.id)}
+    wanted = {i: ("val" if before[i] == "train" else "train") for i in ids[:4]}
+    vws.db.conn.executemany("INSERT INTO split_hints (image_id, source, split, recorded_at) VALUES (?, 'yolo:x', ?, 1)",
+                            list(wanted.items()))
+    assert create_version(vws, "no hints asked").created is False  # sticky splits without --use-hints
+    result = CliRunner().invoke(cli, ["version", "create", "-m", "hinted", "--use-hints", "--json",
+                                      "-w", str(vws.root)])
+    assert result.exit_code == 0, result.output
+    hinted = json.loads(result.output)
+    assert hinted["created"] is True and hinted["content_hash"] != first.content_hash
+    after = {i: s for i, _, s, _ in version_images(vws, hinted["id"])}
+    assert {i: after[i] for i in wanted} == wanted
+    assert {i: after[i] for i in ids[4:]} == {i: before[i] for i in ids[4:]}
+    assert create_version(vws, "again", use_hints=True).created is False
+    assert create_version(vws, "from scratch", use_hints=True, incremental=False).content_hash == hinted["content_hash"]
+
+
+def test_a_version_of_no_images_exits_1_saying_why(vws: Workspace, tmp_path: Path) -> None:
+    from cvops.versions import EmptyVersionError
+
+    with pytest.raises(EmptyVersionError, match="no image has status approved or done.*holds 12 new"):
+        create_version(vws, "empty", statuses=("done", "approved"))
+    result = CliRunner().invoke(cli, ["version", "create", "-m", "x", "--filter", "status=done", "-w", str(vws.root)])
+    assert result.exit_code == 1 and "no image has status done" in result.output and list_versions(vws) == []
+    as_json = CliRunner().invoke(cli, ["version", "create", "-m", "x", "--filter", "status=done", "--json",
+                                       "-w", str(vws.root)])
+    assert as_json.exit_code == 1 and json.loads(as_json.output)["error"]["code"] == "empty_version"
+    empty = Workspace.create(tmp_path / "empty")
+    with pytest.raises(EmptyVersionError, match="no images in the workspace"):
+        create_version(empty, "nothing")
+    empty.close()

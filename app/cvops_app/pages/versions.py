@@ -87,10 +87,14 @@ class FindingsTable(QTableWidget):
 
 
 class NewVersionDialog(QDialog):
-    """The settings of a new version: message, split ratios, seed, status filter, re-split and split hints."""
+    """The settings of a new version: message, split ratios, seed, status filter, re-split and split hints.
 
-    def __init__(self, parent: QWidget) -> None:
+    ``counts`` (images per status) keeps Create disabled, with the reason shown, while the ticked statuses match
+    no image: such a version would be empty."""
+
+    def __init__(self, parent: QWidget, counts: Optional[dict[str, int]] = None) -> None:
         super().__init__(parent)
+        self.counts = counts
         self.setObjectName("new-version")
         self.setWindowTitle("New version")
         self.message = QLineEdit(self)
@@ -106,6 +110,7 @@ class NewVersionDialog(QDialog):
         for status in STATUSES:
             box = QCheckBox(status_label(status), statuses)
             box.setChecked(status in DEFAULT_STATUSES)
+            box.toggled.connect(self._update_create)
             self.status_boxes[status] = box
             row.addWidget(box)
         self.resplit = QCheckBox("Re-split every image (otherwise images keep their split)", self)
@@ -119,12 +124,34 @@ class NewVersionDialog(QDialog):
         form.addRow("", self.resplit)
         form.addRow("", self.use_hints)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.create_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.create_button.setText("Create")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        self._update_create()
+
+    def empty_reason(self) -> str:
+        """Why the version would hold no image ("" when it would hold some)."""
+        statuses = self.statuses()
+        if not statuses:
+            return "Tick at least one status."
+        if self.counts is None or any(self.counts.get(s, 0) for s in statuses):
+            return ""
+        held = ", ".join(f"{n} {status_label(s).lower()}" for s, n in self.counts.items() if n)
+        ticked = " or ".join(status_label(s).lower() for s in statuses)
+        return (f"No image is {ticked}: the version would be empty. "
+                + (f"The workspace holds {held}; tick their status or mark images done." if held else
+                   "The workspace has no images yet."))
+
+    def _update_create(self) -> None:
+        reason = self.empty_reason()
+        self.create_button.setEnabled(not reason)
+        self.create_button.setToolTip(reason)
+        self.error.show_error(reason)
 
     def statuses(self) -> tuple[str, ...]:
         """The ticked statuses."""
@@ -145,8 +172,8 @@ class NewVersionDialog(QDialog):
             return
         if not self.message.text().strip():
             self.error.show_error("Write a message: what changed in this version.")
-        elif not self.statuses():
-            self.error.show_error("Tick at least one status.")
+        elif self.empty_reason():
+            self.error.show_error(self.empty_reason())
         else:
             super().accept()
 
@@ -430,7 +457,7 @@ class VersionsPage(Page):
         """Ask for the new version's settings; the health gate and the creation follow on OK."""
         if self.ws is None or not self.settled():
             return None
-        dialog = NewVersionDialog(self)
+        dialog = NewVersionDialog(self, self.ws.images.counts_by_status())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._gate(dialog.values()))
         dialog.open()

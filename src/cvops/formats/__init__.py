@@ -41,6 +41,17 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec("cvat", "CVAT for images 1.1 XML", "cvat", True, False),
     )
 }
+# What each reader looks for in the folder given (for the message when nothing is found).
+EXPECTED: dict[str, str] = {
+    "yolo": "a data.yaml with names and train/val/test here or one folder down, obj.data, train.txt, or images/ + "
+            "labels/ folders (at any depth, e.g. Roboflow's train/ valid/ test/) with one .txt label file per image",
+    "coco": "a COCO instances JSON file (images, annotations, categories) here or up to 3 folders down, with the "
+            "images beside it, in its parent, an images/ or a split-named folder",
+    "voc": "Pascal VOC XML files in Annotations/, annotations/, annots/ or xml/ (here or up to 2 folders down) or "
+           "beside the images, the images in JPEGImages/, images/, imgs/ or beside the XML",
+    "labelme": "labelme JSON files (shapes, imagePath) or LabelMe XML files under the folder",
+    "cvat": "a CVAT for images 1.1 XML file (<annotations> with <image> elements) at the top of the folder",
+}
 IMPORT_FORMATS = tuple(n for n, s in FORMATS.items() if s.can_import)
 EXPORT_FORMATS = tuple(n for n, s in FORMATS.items() if s.can_export)
 
@@ -62,4 +73,6 @@ def detect(path: Path) -> str:
     for name, spec in FORMATS.items():
         if spec.load().detect(path):
             return name
-    raise FormatError(f"{path}: cannot tell the dataset format; pass --format ({', '.join(IMPORT_FORMATS)})")
+    expected = "".join(f"\n  {name}: {EXPECTED[name]}" for name in IMPORT_FORMATS)
+    raise FormatError(f"{path}: cannot tell the dataset format: no known layout found in {path} or its subfolders; "
+                      f"pass --format ({', '.join(IMPORT_FORMATS)}) or point at a folder holding one of:{expected}")

@@ -28,6 +28,7 @@ SPLIT_ALIASES = {"valid": "val", "validation": "val"}
 KNOWN_SPLITS = re.compile(r"(train|val|valid|validation|test|dev|trainval|minival)(\d{4})?", re.I)
 SPLIT_TOKEN = re.compile(r"[A-Za-z0-9-]+")
 DETECT_MAX_FILES = 20
+SEARCH_DEPTH = 3  # how deep below the folder given a COCO JSON file is looked for
 PROGRESS_EVERY = 1000
 NUMBER = (int, float)  # exact types: JSON numbers, not bool
 RLE = "coco_rle"  # attribute of a crowd box read from an RLE mask: {size, counts, box} to write the mask back
@@ -85,10 +86,18 @@ def _normalize_split(token: Optional[str]) -> Optional[str]:
 
 
 def _candidates(folder: Path) -> list[Path]:
-    """JSON files where a COCO dataset keeps them: top level, ``annotations/`` and split folders."""
+    """JSON files where a COCO dataset keeps them: top level, ``annotations/`` and split folders first, then any
+    other JSON file up to SEARCH_DEPTH folders down (hidden folders skipped)."""
     dirs = [folder, folder / "annotations"]
     dirs += sorted(d for d in folder.iterdir() if d.is_dir() and KNOWN_SPLITS.fullmatch(d.name))
-    return [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.json")) if f.is_file()]
+    found = [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.json")) if f.is_file()]
+    known = set(found)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        level = len(Path(dirpath).relative_to(folder).parts)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if level < SEARCH_DEPTH else []
+        found += [f for f in (Path(dirpath) / n for n in sorted(filenames) if n.lower().endswith(".json"))
+                  if f not in known]
+    return found
 
 
 def _groups(files: list[Path]) -> list[list[Path]]:
@@ -241,6 +250,14 @@ class _Reader:
         names = list(dict.fromkeys(n for n in (token, split) if n))
         bases = [f"images/{n}" for n in names] + ["images", "" if here == "." else here, ""]
         bases += names + ([f"{split}2017"] if split else [])
+        # Relative to the JSON file deeper in the folder: its images/ and, from its parent (annotations/ + a
+        # split-named or images/ sibling), the parent's images/<split>/, images/, <split>/ and the parent itself.
+        if here != ".":
+            parent = os.path.dirname(here)
+            bases += [f"{here}/images/{n}" for n in names] + [f"{here}/images"]
+            bases += [f"{parent}/{b}" if parent else b for b in
+                      [*(f"images/{n}" for n in names), "images", *names, *([f"{split}2017"] if split else [])]]
+            bases += [parent]
         return list(dict.fromkeys(bases))
 
     def images(self, json_path: Path, images: list[Any], split: Optional[str],

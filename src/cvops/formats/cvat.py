@@ -255,5 +255,6 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
         if root.find("track") is not None:
             reader.tracks(xml, root, meta, split)
     out.classes = first_appearance(classes, out.items)
+    out.class_source = "<meta> labels" if classes else "shape labels"
     progress(1.0, f"read {len(out.items)} images")
     return out

@@ -34,6 +34,13 @@ KINDS = {"yolo": ("box", "polygon"), "coco": ("box", "polygon"), "voc": ("box",)
 DEFAULT_SPLIT = "train"
 
 
+class EmptyExportError(FormatError):
+    """An export would hold no image; the message says why. Nothing is written. CLI exit 1."""
+
+    code = "empty_export"
+    exit_code = 1
+
+
 @dataclass
 class ExportReport:
     """What :func:`export_dataset` wrote."""
@@ -177,6 +184,18 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> None:
     os.replace(tmp, out)
 
 
+def _empty_reason(ws: Workspace, statuses: Optional[Sequence[str]], version: Optional[Union[int, str]],
+                  missing: int) -> str:
+    """Why an export would hold no image; nothing was written."""
+    from cvops.versions import empty_reason
+
+    if missing:
+        return f"all {missing} images of the export are missing on disk (run cvops doctor); nothing was exported"
+    if version is not None:
+        return f"version {version} holds no image; nothing was exported"
+    return empty_reason(ws, statuses, "an export") + "; nothing was exported"
+
+
 def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Sequence[str]] = None,
                    images_mode: str = "copy", overwrite: bool = False, progress: Optional[Progress] = None,
                    cancel: Optional[CancelToken] = None, version: Optional[Union[int, str]] = None) -> ExportReport:
@@ -201,6 +220,8 @@ def export_dataset(ws: Workspace, out: Path, format: str, statuses: Optional[Seq
     for item in missing:
         report.skipped.append({"path": str(item.source), "reason": "image file is missing (run cvops doctor)"})
     data.items = [i for i in data.items if i.source.exists()]
+    if not data.items:
+        raise EmptyExportError(_empty_reason(ws, statuses, version, len(missing)))
     _with_coco_ids(ws, data)
     objects = _adapt(data, spec.name, report)
     out.parent.mkdir(parents=True, exist_ok=True)

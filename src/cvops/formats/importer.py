@@ -3,13 +3,18 @@
 Pipeline: detect and read the format (a :class:`~cvops.formats.model.ParsedDataset`), rename classes with the class
 map, probe every image and validate every shape against the real image size (nothing is written yet, so ``strict``
 can refuse the whole import), ingest the images (dedupe by hash, copy or in place), create missing classes, add the
-annotations that are not already there as one operation (one undo step), and record the source's splits as hints.
-Importing the same dataset twice adds no duplicate annotations.
+annotations that are not already there as one operation (one undo step), mark the images that came with annotations
+``done`` (a second undo step), and record the source's splits as hints. Importing the same dataset twice adds no
+duplicate annotations. Byte-identical image files of one dataset become one image (their labels merged, each merge
+reported) and an object annotated twice (same class, IoU >= :data:`DUPLICATE_IOU`) is kept once and reported.
+``dry_run`` reads and checks everything and reports what was detected, writing nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -19,8 +24,8 @@ from typing import Any, NamedTuple, Optional
 import yaml
 
 from cvops import formats
-from cvops.annotations import PARTS, NewAnnotation, clip_box, clip_polygon
-from cvops.catalog import transaction
+from cvops.annotations import PARTS, NewAnnotation, clip_box, clip_polygon, polygon_rings
+from cvops.catalog import STATUSES, transaction
 from cvops.errors import ValidationError
 from cvops.formats.common import read_reason, read_text
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
@@ -31,6 +36,11 @@ from cvops.workspace import Workspace
 
 # Coordinates this far outside the image are rounding, clipped silently; beyond it the clip is reported.
 CLIP_TOLERANCE_PX = 0.5
+# Two shapes of one class on one image overlapping at least this much are the same object annotated twice.
+DUPLICATE_IOU = 0.9
+# The status of images that arrive with annotations (``status=`` overrides it).
+LABELLED_STATUS = "done"
+DEFAULT_STATUS = "new"
 
 
 class DatasetImportError(FormatError):
@@ -52,8 +62,11 @@ class DatasetImportError(FormatError):
 
 @dataclass
 class DatasetImportReport:
-    """What :func:`import_dataset` did. ``skipped`` lists what was not imported; ``warnings`` what was changed
-    (clipped geometry, size mismatches); both as ``{path, reason, line?, element?}``."""
+    """What :func:`import_dataset` did. ``skipped`` lists what was not imported; ``warnings`` what was changed or
+    is worth knowing (clipped geometry, size mismatches, merged duplicates, made-up class names); both as
+    ``{path, reason, line?, element?}``. ``statuses``: images whose review status the import set, per status.
+    ``detected``: the layout found (see :func:`describe`). With ``dry_run`` nothing was written and ``images`` /
+    ``annotations`` are what an import would bring."""
 
     format: str
     source: str
@@ -66,6 +79,9 @@ class DatasetImportReport:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     splits: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    detected: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
     cancelled: bool = False
     seconds: float = 0.0
 
@@ -152,6 +168,7 @@ class _Shape(NamedTuple):
     kind: str
     attributes: dict[str, Any]
     geometry: dict[str, Any]
+    origin: Problem
 
 
 @dataclass
@@ -200,7 +217,7 @@ def _prepare(parsed: ParsedDataset, class_map: dict[str, str], progress: Progres
                 continue
             if warn:
                 warnings.append(_problem(_origin(shape, item), warn))
-            shapes.append(_Shape(label, shape.kind, shape.attributes, geometry))
+            shapes.append(_Shape(label, shape.kind, shape.attributes, geometry, _origin(shape, item)))
         key = item.image_path.resolve()
         if key in seen:  # the same file listed twice (e.g. in two split lists): merge its shapes
             prepared[seen[key]].shapes.extend(shapes)
@@ -210,27 +227,83 @@ def _prepare(parsed: ParsedDataset, class_map: dict[str, str], progress: Progres
     return prepared, skipped, warnings
 
 
-def import_dataset(ws: Workspace, path: Path, format: str = "auto", class_map: Optional[dict[str, str]] = None,
-                   strict: bool = False, in_place: bool = False, progress: Optional[Progress] = None,
-                   cancel: Optional[CancelToken] = None) -> DatasetImportReport:
+def _where(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (``.`` for the root itself), or as is when outside it."""
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+CLASS_SOURCES = {"coco": "categories", "voc": "<object><name> elements", "labelme": "shape labels",
+                 "cvat": "<meta> labels"}
+
+
+def describe(parsed: ParsedDataset, format: str) -> dict[str, Any]:
+    """What a reader detected: format, root, image and label folders (relative to the root, with image counts),
+    splits, where the class names came from and counts."""
+    root = Path(parsed.root)
+    images = Counter(_where(item.image_path.parent, root) for item in parsed.items)
+    labels = Counter(_where(item.label_path.parent, root) for item in parsed.items if item.label_path is not None)
+    splits = Counter(item.split or "(none)" for item in parsed.items)
+    return {"format": format, "root": str(root), "image_folders": dict(sorted(images.items())),
+            "label_folders": dict(sorted(labels.items())), "splits": dict(sorted(splits.items())),
+            "class_names": {"source": parsed.class_source or CLASS_SOURCES.get(format, ""), "names": parsed.classes},
+            "images": len(parsed.items), "labelled_images": sum(1 for i in parsed.items if i.shapes),
+            "annotations": sum(len(i.shapes) for i in parsed.items)}
+
+
+def _nothing_found(path: Path, name: str, parsed: ParsedDataset) -> FormatError:
+    """The error of a read that found no image at all: where it looked, what it expected, and what it skipped."""
+    shown = "".join(f"\n  {p}" for p in parsed.problems[:10])
+    more = f"\n  … and {len(parsed.problems) - 10} more" if len(parsed.problems) > 10 else ""
+    return FormatError(f"{path}: no {name} dataset found: no images (looked in {path} and its subfolders; expected "
+                       f"{formats.EXPECTED[name]})" + (f"; problems:{shown}{more}" if shown else ""))
+
+
+def import_dataset(ws: Optional[Workspace], path: Path, format: str = "auto",
+                   class_map: Optional[dict[str, str]] = None, strict: bool = False, in_place: bool = False,
+                   progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
+                   status: Optional[str] = None, dry_run: bool = False) -> DatasetImportReport:
     """Import a dataset folder or annotation file in any supported format; see the module docstring.
 
     ``strict`` raises :class:`DatasetImportError` listing every problem and writes nothing when any shape or image
-    would be skipped or changed. Otherwise problems are reported and the rest is imported.
+    would be skipped or changed. Otherwise problems are reported and the rest is imported. A dataset in which no
+    image is found raises :class:`FormatError` saying where the reader looked and what it expected. Images that
+    come with annotations get the status ``done`` when their status is ``new``; ``status`` sets that status on
+    every image that comes with annotations instead. ``dry_run`` writes nothing (``ws`` may be None) and reports
+    what was detected and would be imported.
     """
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     path = Path(path)
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"unknown status {status!r} (use one of {', '.join(STATUSES)})")
     name = formats.detect(path) if format == "auto" else formats.get(format).name
-    report = DatasetImportReport(format=name, source=str(path))
+    report = DatasetImportReport(format=name, source=str(path), dry_run=dry_run)
     progress(0.0, f"reading {name} dataset")
     parsed = formats.get(name).load().read(path, progress=sub_progress(progress, 0.0, 0.2), cancel=cancel)
+    if not parsed.items:
+        raise _nothing_found(path, name, parsed)
+    report.detected = describe(parsed, name)
     prepared, skipped, warnings = _prepare(parsed, class_map or {}, sub_progress(progress, 0.2, 0.3), cancel)
+    warnings = list(parsed.warnings) + warnings
+    prepared = _merge_identical(prepared, warnings)
+    for p in prepared:
+        p.shapes = _dedupe(p, warnings)
     if strict and (skipped or warnings):
         raise DatasetImportError(skipped + warnings)
     report.skipped = [p.to_dict() for p in skipped]
     report.warnings = [p.to_dict() for p in warnings]
+    if dry_run or ws is None:
+        report.dry_run = True
+        report.images = len(prepared)
+        report.annotations = sum(len(p.shapes) for p in prepared)
+        report.splits = dict(Counter(p.item.split for p in prepared if p.item.split))
+        report.seconds = time.perf_counter() - started
+        progress(1.0, "dry run: nothing written")
+        return report
 
     ids = _ingest(ws, prepared, Path(parsed.root).resolve(), in_place, report, sub_progress(progress, 0.3, 0.8),
                   cancel)
@@ -241,10 +314,102 @@ def import_dataset(ws: Workspace, path: Path, format: str = "auto", class_map: O
     class_ids = _classes(ws, parsed, prepared, class_map or {}, report)
     progress(0.85, "annotations")
     _annotations(ws, prepared, ids, class_ids, report, path)
+    _statuses(ws, prepared, ids, status, report)
     _split_hints(ws, prepared, ids, f"{name}:{path.resolve()}", report)
     report.seconds = time.perf_counter() - started
     progress(1.0, "done")
     return report
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _label_name(p: _Prepared) -> str:
+    return p.item.label_path.name if p.item.label_path is not None else "no label file"
+
+
+def _merge_identical(prepared: list[_Prepared], warnings: list[Problem]) -> list[_Prepared]:
+    """One entry per distinct image content: byte-identical files (several label files for one image) are merged
+    into the first, each merge reported with both file names. Only files of equal size are hashed."""
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for n, p in enumerate(prepared):
+        try:
+            by_size[os.stat(p.path).st_size].append(n)
+        except OSError:
+            continue
+    drop: set[int] = set()
+    for group in (g for g in by_size.values() if len(g) > 1):
+        first: dict[str, int] = {}
+        for n in group:
+            try:
+                digest = _sha256(prepared[n].path)
+            except OSError:
+                continue
+            if digest not in first:
+                first[digest] = n
+                continue
+            keep, other = prepared[first[digest]], prepared[n]
+            warnings.append(Problem(
+                str(other.item.label_path or other.path),
+                f"image {other.path.name} is byte-identical to {keep.path.name}: imported once, the annotations of "
+                f"{_label_name(other)} and {_label_name(keep)} merged ({other.path} and {keep.path})"))
+            keep.shapes.extend(other.shapes)
+            drop.add(n)
+    return [p for n, p in enumerate(prepared) if n not in drop]
+
+
+def _box_iou(a: Any, b: Any) -> float:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def _extent(points: list[list[float]]) -> tuple[float, float, float, float]:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def _overlap(a: _Shape, b: _Shape, width: int, height: int) -> float:
+    """IoU of two boxes, or of two polygons (rasterized by pycocotools, only when their extents overlap at IoU >=
+    0.5); 0 for other pairs."""
+    if a.kind == b.kind == "box":
+        return _box_iou(a.geometry["box"], b.geometry["box"])
+    if a.kind == b.kind == "polygon":
+        from pycocotools import mask as mask_utils
+
+        if _box_iou(_extent(a.geometry["points"]), _extent(b.geometry["points"])) < 0.5:
+            return 0.0
+        flat = [[[v for pt in ring for v in pt] for ring in polygon_rings(s.geometry["points"], s.attributes)]
+                for s in (a, b)]
+        rles = [mask_utils.merge(mask_utils.frPyObjects(f, height, width)) for f in flat]
+        return float(mask_utils.iou([rles[0]], [rles[1]], [0])[0][0])
+    return 0.0
+
+
+def _dedupe(p: _Prepared, warnings: list[Problem]) -> list[_Shape]:
+    """The shapes of one image without repeats: a shape of the same class overlapping a kept one at IoU >=
+    DUPLICATE_IOU is dropped and reported (tags are left to the idempotent add)."""
+    kept: list[_Shape] = []
+    for shape in p.shapes:
+        twin = next(((k, iou) for k in kept if k.label.lower() == shape.label.lower() and k.kind == shape.kind
+                     for iou in [_overlap(k, shape, p.info.width, p.info.height)] if iou >= DUPLICATE_IOU), None)
+        if twin is None:
+            kept.append(shape)
+            continue
+        first, iou = twin
+        where = first.origin.path + (f":{first.origin.line}" if first.origin.line is not None else
+                                     f" [{first.origin.element}]" if first.origin.element else "")
+        warnings.append(_problem(shape.origin, f"the same object annotated twice: {shape.kind} of class "
+                                               f"{shape.label!r} overlaps the one at {where} (IoU {iou:.2f}); "
+                                               f"kept once"))
+    return kept
 
 
 def _ingest(ws: Workspace, prepared: list[_Prepared], root: Path, in_place: bool, report: DatasetImportReport,
@@ -342,6 +507,25 @@ def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int],
         ws.annotations.add_many(items, description=f"import {report.format} dataset {source.name}: "
                                                    f"{len(items)} annotations", prevalidated=True)
     report.annotations = len(items)
+
+
+def _statuses(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], status: Optional[str],
+              report: DatasetImportReport) -> None:
+    """Images that came with annotations are labelled: ``done`` where still ``new`` (a re-import does not undo a
+    review), or ``status`` on every one of them when given."""
+    labelled = list(dict.fromkeys(ids[p.path] for p in prepared if p.shapes and p.path in ids))
+    target = status or LABELLED_STATUS
+    if status is None and labelled:
+        wanted: list[int] = []
+        for start in range(0, len(labelled), 500):
+            part = labelled[start:start + 500]
+            wanted += [r[0] for r in ws.db.execute(
+                f"SELECT id FROM images WHERE status = ? AND id IN ({', '.join('?' * len(part))})",
+                [DEFAULT_STATUS, *part])]
+        labelled = wanted
+    changed = ws.annotations.set_status(labelled, target) if labelled else 0
+    if changed:
+        report.statuses[target] = changed
 
 
 def _split_hints(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int], source: str,

@@ -304,6 +304,8 @@ def _xml_shape(obj: Element, where: str, origin: Problem) -> LabelShape:
         if len(pts) != 4:
             raise ValueError(f"a bounding_box needs 4 points, it has {len(pts)}")
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if max(xs) == min(xs) or max(ys) == min(ys):
+            raise ValueError("bounding_box has zero width or height")
         return LabelShape(name, "box", box=(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)),
                           attributes=attrs, origin=origin)
     if len(pts) < 3:
@@ -337,6 +339,7 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
             out.items += [DatasetItem(p) for p in sorted(image_index(folder, reader.cache).values()) if p not in used]
     classes = read_lines(root / "classes.txt", reader.problems) if (root / "classes.txt").is_file() else []
     out.classes = first_appearance(classes, out.items)
+    out.class_source = str(root / "classes.txt") if classes else "shape labels"
     progress(1.0, f"read {len(out.items)} images")
     return out
 

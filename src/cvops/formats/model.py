@@ -81,8 +81,10 @@ class DatasetItem:
 
 @dataclass
 class ParsedDataset:
-    """What a reader found: classes in the source's order, items, and problems. ``category_ids`` maps a class name
-    to its id in the source (COCO category id), kept with the class so an export can write it back."""
+    """What a reader found: classes in the source's order, items, problems (what is skipped) and warnings (what
+    was read but is worth knowing, e.g. classes named ``class_<id>``); ``class_source`` says where the class names
+    came from (a file, or how they were made up), for ``import-dataset --dry-run``. ``category_ids`` maps a class
+    name to its id in the source (COCO category id), kept with the class so an export can write it back."""
 
     format: str
     root: Path
@@ -90,6 +92,8 @@ class ParsedDataset:
     items: list[DatasetItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     category_ids: dict[str, int] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+    class_source: str = ""
 
 
 @dataclass(frozen=True)

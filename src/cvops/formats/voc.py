@@ -8,10 +8,11 @@ XML helpers live in :mod:`cvops.formats.common`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Optional
 from xml.etree.ElementTree import Element, ElementTree, SubElement, indent
 
@@ -29,40 +30,62 @@ from cvops.imageio import open_image
 from cvops.jobs import CancelToken, Progress, no_progress
 
 SPLIT_ORDER = ("train", "val", "test")  # preferred over any other list; "trainval" comes last
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 FLAGS = ("truncated", "difficult", "occluded")
+ANNOTATION_DIRS = ("Annotations", "annotations", "annots", "xml")
+IMAGE_DIRS = ("JPEGImages", "images", "imgs")
+SEARCH_DEPTH = 2  # how far below the folder given an annotation folder is looked for (VOCdevkit/VOC2012/...)
 
 
 # -- detection ------------------------------------------------------------------------------------------------------
-def _annotations_dir(root: Path) -> Path:
-    for name in ("Annotations", "annotations"):
-        if (root / name).is_dir():
-            return root / name
-    return root
+def _has_xml(folder: Path) -> bool:
+    return next(iter(walk(folder, (".xml",))), None) is not None
+
+
+def _annotations_dir(root: Path) -> Optional[Path]:
+    """The first annotation folder (one of ANNOTATION_DIRS holding XML files) in ``root`` or up to SEARCH_DEPTH
+    folders below it, breadth first."""
+    level = [root]
+    for _ in range(SEARCH_DEPTH + 1):
+        for folder in level:
+            for name in ANNOTATION_DIRS:
+                if (folder / name).is_dir() and _has_xml(folder / name):
+                    return folder / name
+        level = [sub for folder in level for sub in sorted(folder.iterdir())
+                 if sub.is_dir() and not sub.name.startswith(".") and sub.name not in ANNOTATION_DIRS]
+    return None
 
 
 def _xml_files(path: Path) -> tuple[Path, Path, list[Path]]:
-    """Dataset root, annotation folder and its XML files."""
+    """Dataset root, annotation folder and its XML files: an annotation folder (``Annotations/``,
+    ``annotations/``, ``annots/``, ``xml/``; its parent is the root), else every XML file under the folder (XML
+    beside the images)."""
     if path.is_file():
         return path.parent, path.parent, [path]
     ann = _annotations_dir(path)
-    files = walk(ann, (".xml",)) if ann != path else sorted(p for p in path.glob("*.xml") if p.is_file())
-    return path, ann, list(files)
+    if ann is None:
+        return path, path, list(walk(path, (".xml",)))
+    return ann.parent, ann, list(walk(ann, (".xml",)))
 
 
 def detect(path: Path) -> bool:
-    """A VOC XML file, or a folder whose (``Annotations/``) XML files are VOC: the first telling one of the first
-    20 decides (``<size>``/``<bndbox>``: VOC; LabelMe and CVAT XML are not). A tree with ``Annotations/`` and
-    ``JPEGImages/`` or ``ImageSets/Main`` counts even when its files tell nothing (no objects)."""
+    """A VOC XML file, or a folder whose XML files (in an annotation folder, else anywhere under it) are VOC: the
+    first telling one of the first 20 decides (``<size>``/``<bndbox>``: VOC; LabelMe and CVAT XML are not). A tree
+    with ``Annotations/`` and ``JPEGImages/`` or ``ImageSets/Main`` counts even when its files tell nothing (no
+    objects)."""
     if path.is_file():
         return path.suffix.lower() == ".xml" and sniff_xml(path) == "voc"
     if not path.is_dir():
         return False
-    root, ann, files = _xml_files(path)
-    for f in files[:20]:
+    ann = _annotations_dir(path)
+    root = path if ann is None else ann.parent
+    files = list(itertools.islice(walk(ann or path, (".xml",)), 20))
+    for f in files:
         kind = sniff_xml(f)
         if kind:
             return kind == "voc"
-    return bool(files) and ann != root and ((root / "JPEGImages").is_dir() or (root / "ImageSets" / "Main").is_dir())
+    return bool(files) and ann is not None and (
+        (root / "JPEGImages").is_dir() or (root / "ImageSets" / "Main").is_dir())
 
 
 # -- reading --------------------------------------------------------------------------------------------------------
@@ -92,23 +115,33 @@ def _split_lists(root: Path, problems: list[Problem]) -> dict[str, tuple[str, st
 
 
 def _find_image(root: Path, xml: Path, item_id: str, filename: Optional[str], folder: Optional[str],
-                cache: dict[Path, dict[str, Path]]) -> tuple[Optional[Path], Optional[str]]:
-    """The image of an annotation, and why a named file was refused. Tries ``JPEGImages/<filename>``, the same
-    stem with any image extension in ``JPEGImages``, then beside the XML, ``<folder>/``, ``images/`` and the
-    root."""
-    jpeg = root / "JPEGImages" / PurePosixPath(item_id).parent
-    dirs = [jpeg, xml.parent]
+                cache: dict[Path, dict[str, Path]], path_text: Optional[str] = None
+                ) -> tuple[Optional[Path], Optional[str]]:
+    """The image of an annotation, and why a named file was refused. Tries ``<filename>`` (then the file name of a
+    possibly stale ``<path>``) in ``JPEGImages/``, ``images/``, ``imgs/`` (each with the XML's subfolder), beside
+    the XML, ``<folder>/`` and the root; then the same stem with any image extension there (a ``<filename>``
+    without extension included)."""
+    sub = PurePosixPath(item_id).parent
+    dirs = [root / name / sub for name in IMAGE_DIRS[:1]] + [xml.parent]
     dirs += [root / folder] if folder and "/" not in folder and "\\" not in folder and folder != ".." else []
-    dirs += [root / "images", root]
+    dirs += [root / name / sub for name in IMAGE_DIRS[1:]] + [root / name for name in IMAGE_DIRS[1:]] + [root]
+    dirs = list(dict.fromkeys(dirs))
     refused = None
+    names = [filename] if filename else []
+    stale = PureWindowsPath(path_text).name if path_text else ""  # a Windows path splits on / and \\ alike
+    if stale and stale not in names:
+        names.append(stale)
     stems = [PurePosixPath(item_id).name.lower()]
-    if filename:
-        stems.insert(0, PurePosixPath(filename.replace("\\", "/")).stem.lower())
+    for name in reversed(names):
+        plain = PurePosixPath(name.replace("\\", "/"))
+        stems[:0] = [plain.stem.lower(), plain.name.lower()]
+    stems = list(dict.fromkeys(stems))
+    for name in names:
         for d in dirs:
             try:
-                candidate = resolve_inside(root, os.path.relpath(d, root).replace(os.sep, "/") + "/" + filename)
+                candidate = resolve_inside(root, os.path.relpath(d, root).replace(os.sep, "/") + "/" + name)
             except ValueError as exc:
-                refused = str(exc)
+                refused = refused or str(exc)
                 break
             if candidate.is_file():
                 return candidate, None
@@ -180,11 +213,20 @@ def _shape(obj: Element, where: str, origin: Problem) -> LabelShape:
     if box is None:
         raise ShapeError(where, "missing <bndbox>")
     xmin, ymin, xmax, ymax = (_number(box, t, f"{where}/bndbox") for t in ("xmin", "ymin", "xmax", "ymax"))
-    w, h = xmax - xmin + 1, ymax - ymin + 1  # xmax == xmin is one pixel; below that only sub-pixel boxes
-    if w <= 0 or h <= 0:
-        raise ShapeError(f"{where}/bndbox", f"{'zero area' if min(w, h) == 0 else 'negative size'}: xmin {xmin:g}, "
-                                            f"ymin {ymin:g}, xmax {xmax:g}, ymax {ymax:g}")
+    w, h = xmax - xmin + 1, ymax - ymin + 1  # a sub-pixel box (as the writer writes it) has xmax < xmin
+    if xmax == xmin or ymax == ymin or w <= 0 or h <= 0:  # zero area is reported, never widened to one pixel
+        raise ShapeError(f"{where}/bndbox", f"{'negative size' if w <= 0 or h <= 0 else 'zero area'}: "
+                                            f"xmin {xmin:g}, ymin {ymin:g}, xmax {xmax:g}, ymax {ymax:g}")
     return LabelShape(name, "box", box=(xmin - 1, ymin - 1, w, h), attributes=_attributes(obj), origin=origin)
+
+
+def _folder_split(path: Path, root: Path) -> Optional[str]:
+    """The split a folder on the way from the root names (Roboflow's ``train/``, ``valid/``, ``test/``)."""
+    try:
+        parts = path.relative_to(root).parts[:-1]
+    except ValueError:
+        return None
+    return next((SPLIT_FOLDERS[p.lower()] for p in parts if p.lower() in SPLIT_FOLDERS), None)
 
 
 def _declared_size(ann: Element, path: Path, problems: list[Problem]) -> Optional[tuple[int, int]]:
@@ -215,14 +257,14 @@ def _read_xml(xml: Path, root: Path, ann_dir: Path, splits: dict[str, tuple[str,
         return None
     item_id = xml.relative_to(ann_dir).with_suffix("").as_posix()
     filename = text(ann, "filename")
-    image, refused = _find_image(root, xml, item_id, filename, text(ann, "folder"), cache)
+    image, refused = _find_image(root, xml, item_id, filename, text(ann, "folder"), cache, text(ann, "path"))
     if image is None:
         reason = (f"image {filename!r} refused: {refused}" if refused else
                   f"image {filename!r} not found" if filename else
                   "missing <filename> and no image named like the XML file")
         problems.append(Problem(str(xml), reason, element="filename"))
         return None
-    item = DatasetItem(image, split=splits.get(item_id, (None, ""))[0], label_path=xml,
+    item = DatasetItem(image, split=splits.get(item_id, (None, ""))[0] or _folder_split(xml, root), label_path=xml,
                        declared_size=_declared_size(ann, xml, problems))
     for i, obj in enumerate(ann.findall("object"), 1):
         where = f"object[{i}]"
@@ -263,11 +305,14 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
             if image not in used:
                 item_id = image.relative_to(folder).with_suffix("").as_posix()
                 listed.add(item_id)
-                out.items.append(DatasetItem(image, split=splits.get(item_id, (None, ""))[0]))
+                out.items.append(DatasetItem(image, split=splits.get(item_id, (None, ""))[0]
+                                             or _folder_split(image, root)))
     for item_id, (split, list_file) in splits.items():
         if item_id not in listed:
             out.problems.append(Problem(list_file, f"{item_id!r} is listed but has no annotation and no image"))
     out.classes = first_appearance(_class_order(root, out.problems), out.items)
+    out.class_source = next((str(root / n) for n in ("classes.txt", "labelmap.txt") if (root / n).is_file()),
+                            "<object><name> elements")
     progress(1.0, f"read {len(out.items)} images")
     return out
 

@@ -24,7 +24,8 @@ from cvops.jobs import CancelToken, Progress, no_progress
 
 SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 LIST_FILES = ("train.txt", "val.txt", "valid.txt", "test.txt")
-NAME_FILES = ("classes.txt", "obj.names")
+NAME_FILES = ("classes.txt", "obj.names", "_darknet.labels")
+MAX_DEPTH = 4  # how deep an images/ + labels/ pair is looked for under the folder given
 CHECK_EVERY = 100
 NUMBER_FORMAT = "%.10g"  # 10 significant digits: 1e-5 px on a 10 000 px image
 
@@ -75,6 +76,38 @@ def _find_yaml(folder: Path, problems: Optional[list[Problem]] = None) -> Option
     return None
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    """The visible subfolders of a folder, sorted (none when it cannot be listed)."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def find_yaml(folder: Path, problems: Optional[list[Problem]] = None) -> Optional[Path]:
+    """The data.yaml of a folder, else of its first subfolder that has one (a download often wraps the dataset in
+    one more folder)."""
+    found = _find_yaml(folder, problems)
+    for sub in [] if found else _subfolders(folder):
+        if found := _find_yaml(sub, problems):
+            break
+    return found
+
+
+def label_folders(folder: Path, depth: int = MAX_DEPTH) -> list[Path]:
+    """``labels/`` folders with an ``images/`` sibling, at any depth up to ``depth`` below ``folder`` (hidden
+    folders skipped), each holding at least one ``.txt`` file."""
+    found: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(folder):
+        here = Path(dirpath)
+        level = len(here.relative_to(folder).parts)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if level < depth else []
+        if here.name == "labels" and (here.parent / "images").is_dir() and next(here.rglob("*.txt"), None):
+            found.append(here)
+            dirnames[:] = []
+    return found
+
+
 def _darknet_keys(path: Path) -> dict[str, tuple[str, int]]:
     """``key = value`` lines of an ``obj.data`` file: key -> (value, line number)."""
     keys: dict[str, tuple[str, int]] = {}
@@ -87,8 +120,9 @@ def _darknet_keys(path: Path) -> dict[str, tuple[str, int]]:
 
 
 def detect(path: Path) -> bool:
-    """True for a YOLO dataset folder (data.yaml with names, darknet obj.data / obj.names / train.txt, images/ +
-    labels/, classes.txt + labels/) or a path to its data.yaml / obj.data."""
+    """True for a YOLO dataset folder (data.yaml with names at the top or one folder down, darknet obj.data /
+    obj.names / train.txt, images/ + labels/ siblings at any depth, classes.txt + labels/) or a path to its
+    data.yaml / obj.data."""
     path = Path(path)
     try:
         if path.is_file():
@@ -97,11 +131,13 @@ def detect(path: Path) -> bool:
             return path.suffix.lower() == ".data" and bool(_darknet_keys(path).keys() & {"names", "train", "valid"})
         if not path.is_dir():
             return False
-        if any((path / name).is_file() for name in ("obj.data", "obj.names")) or _find_yaml(path):
+        if any((path / name).is_file() for name in ("obj.data", "obj.names")) or find_yaml(path):
             return True
         labels = path / "labels"
         if (labels.is_dir() and next(labels.rglob("*.txt"), None) is not None
                 and ((path / "images").is_dir() or any((path / n).is_file() for n in NAME_FILES))):
+            return True
+        if label_folders(path):
             return True
         if not (path / "train.txt").is_file():
             return False
@@ -136,9 +172,12 @@ class _Reader:
 
     def __init__(self, root: Path, progress: Optional[Progress], cancel: Optional[CancelToken]) -> None:
         self.root = root
+        self.fence = root  # paths named in dataset files must stay inside this folder (the one given to read)
         self.progress = progress or no_progress
         self.cancel = cancel
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.class_source = ""
         self.names: Optional[dict[int, str]] = None  # None: no names anywhere; classes come from the label ids
         self.seen_ids: set[int] = set()
         self.keypoints = 0  # values after the box on a pose line (kpt_shape); 0 for detection / segmentation
@@ -149,6 +188,9 @@ class _Reader:
 
     def report(self, path: Path | str, reason: str, line: Optional[int] = None) -> None:
         self.problems.append(Problem(str(path), reason, line=line))
+
+    def warn(self, path: Path | str, reason: str, line: Optional[int] = None) -> None:
+        self.warnings.append(Problem(str(path), reason, line=line))
 
     def text(self, path: Path, what: str) -> str:
         """A text file's content; empty (and reported) when it cannot be read."""
@@ -172,7 +214,7 @@ class _Reader:
         error: Optional[ValueError] = None
         for candidate in [relative] + [relative[len(p):] for p in ("../", "data/") if relative.startswith(p)]:
             try:
-                path = resolve_inside(self.root, candidate)
+                path = self.inside(candidate)
             except ValueError as exc:
                 error = error or exc
                 continue
@@ -180,6 +222,16 @@ class _Reader:
                 return path
             error = _NotFound("not found")
         raise error or _NotFound("not found")
+
+    def inside(self, relative: str) -> Path:
+        """``root / relative``, which must stay inside the folder given to read (ValueError otherwise)."""
+        if self.fence == self.root or relative.startswith("/") or relative[1:2] == ":":
+            return resolve_inside(self.root, relative)
+        target = os.path.normpath(os.path.join(self.root, relative))
+        try:
+            return resolve_inside(self.fence, os.path.relpath(target, self.fence).replace(os.sep, "/"))
+        except ValueError:
+            raise ValueError(f"path {relative!r} escapes the dataset folder") from None
 
     def read_list(self, listing: Path) -> list[Path]:
         """The images of a ``.txt`` list: one path a line, absolute, ``./`` (the list's folder) or root-relative."""
@@ -246,6 +298,7 @@ class _Reader:
     def read_names(self, path: Path) -> None:
         """Class names from ``classes.txt`` / ``obj.names``: one a line, in id order."""
         self.meta.add(path)
+        self.class_source = str(path)
         lines = [line.strip() for line in self.text(path, "class names").splitlines()]
         while lines and not lines[-1]:
             lines.pop()
@@ -254,8 +307,9 @@ class _Reader:
     def classes(self) -> list[str]:
         """Class names in id order (a duplicate name once; reported)."""
         if self.names is None:
-            self.report(self.root, "no class names (data.yaml names, classes.txt or obj.names): classes are named "
-                                   "class_<id>")
+            self.class_source = "class_<id> (no data.yaml names, classes.txt or obj.names)"
+            self.warn(self.root, "no class names (data.yaml names, classes.txt or obj.names): classes are named "
+                                 "class_<id>")
             return [f"class_{i}" for i in range(max(self.seen_ids) + 1)] if self.seen_ids else []
         first: dict[str, int] = {}
         for key, name in self.names.items():
@@ -281,13 +335,19 @@ class _Reader:
         for number, line in enumerate(text.splitlines(), 1):
             if match := re.match(r"(\w+)\s*:", line):
                 lines.setdefault(match.group(1), number)
+        self.root = path.parent
         if data.get("path") not in (None, ""):  # relative to the yaml's folder (Ultralytics: to the working dir)
-            root = Path(os.path.normpath(path.parent / str(data["path"])))
-            if root.is_dir():
+            given = str(data["path"])
+            root = next((r for r in (Path(os.path.normpath(base / given)) for base in (path.parent, self.fence))
+                         if r.is_dir()), None)
+            if root is not None:
                 self.root = root
+                if self.fence not in (root, *root.parents):
+                    self.fence = root
             else:
-                self.report(path, f"path: {data['path']} is not a folder; the yaml's folder is used", lines.get("path"))
+                self.warn(path, f"path: {given} is not a folder; the yaml's folder is used", lines.get("path"))
         self.set_names(data, path, lines)
+        self.class_source = f"{path.name} names" if data.get("names") is not None else f"{path.name} nc"
         kpt = data.get("kpt_shape")
         if isinstance(kpt, list) and len(kpt) == 2 and all(isinstance(v, int) and v > 0 for v in kpt):
             self.keypoints = kpt[0] * kpt[1]
@@ -341,9 +401,17 @@ class _Reader:
         if lists:
             self.sources.extend((SPLITS[p.stem], self.read_list(p)) for p in lists)
             return
-        if self.names is None and not (self.root / "labels").is_dir():
-            raise FormatError(f"{self.root}: no YOLO dataset found (no data.yaml, obj.data, obj.names, classes.txt, "
-                              f"train.txt or labels/ folder; classification folders are not supported)")
+        trees = label_folders(self.root)
+        if self.names is None and not (self.root / "labels").is_dir() and not trees:
+            raise FormatError(f"{self.root}: no YOLO dataset found (looked for data.yaml here and one folder down, "
+                              f"obj.data, obj.names, classes.txt, train.txt and images/ + labels/ folders up to "
+                              f"{MAX_DEPTH} levels deep; classification folders are not supported)")
+        if self.names is None:  # Roboflow's train/ valid/ test/ without a yaml: names beside the images
+            names_file = next((d / n for t in trees for d in (t.parent, t.parent.parent) for n in NAME_FILES
+                               if (d / n).is_file() and self.root in (d, *d.parents)), None)
+            if names_file is not None:
+                self.read_names(names_file)
+        self.label_trees.update(trees)
         by_split: dict[Optional[str], list[Path]] = {}
         for image in self.scan(self.root):
             parts = image.relative_to(self.root).parts[:-1]
@@ -443,7 +511,7 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
         (reader.from_darknet if path.suffix.lower() == ".data" else reader.from_yaml)(path)
     elif not path.is_dir():
         raise FormatError(f"{path}: not a YOLO dataset folder, data.yaml or obj.data")
-    elif data_yaml := _find_yaml(path, reader.problems):
+    elif data_yaml := find_yaml(path, reader.problems):
         reader.from_yaml(data_yaml)
     elif (path / "obj.data").is_file():
         reader.from_darknet(path / "obj.data")
@@ -452,7 +520,8 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
     items = reader.collect()
     reader.orphans()
     reader.check(1.0, f"read {len(items)} images")
-    return ParsedDataset("yolo", reader.root, reader.classes(), items, reader.problems)
+    classes = reader.classes()
+    return ParsedDataset("yolo", reader.root, classes, items, reader.problems, reader.warnings, reader.class_source)
 
 
 def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:

@@ -48,10 +48,15 @@ def test_import_is_idempotent_and_records_split_hints(ws: Workspace, tmp_path: P
     assert ws.stats()["annotations"] == 0
 
 
-def test_duplicate_shapes_in_the_source_are_kept_once_each(ws: Workspace, tmp_path: Path) -> None:
+def test_duplicate_shapes_in_the_source_are_one_object_reported(ws: Workspace, tmp_path: Path) -> None:
     ds = yolo_dataset(tmp_path / "ds", {"a": ["0 0.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 0.2"]}, ["car"])
-    assert import_dataset(ws, ds).annotations == 2
-    assert import_dataset(ws, ds).annotations == 0
+    first = import_dataset(ws, ds)
+    assert first.annotations == 1
+    (warning,) = first.warnings
+    assert (Path(warning["path"]).name, warning["line"]) == ("a.txt", 2)
+    assert "the same object annotated twice" in warning["reason"] and "a.txt:1" in warning["reason"]
+    again = import_dataset(ws, ds)
+    assert (again.annotations, again.annotations_existing) == (0, 1)
 
 
 def test_class_map_renames_and_matches_existing_classes(ws: Workspace, tmp_path: Path) -> None:

@@ -106,8 +106,9 @@ def test_missing_class_names_use_ids_and_are_reported(tmp_path: Path) -> None:
     root = put(tmp_path / "ds", {"images/a.jpg": None, "labels/a.txt": "2 0.5 0.5 0.2 0.2\n"})
     ds = yolo.read(root)
     assert ds.classes == ["class_0", "class_1", "class_2"] and ds.items[0].shapes[0].label == "class_2"
-    assert [r for _, _, r in reasons(ds)] == ["no class names (data.yaml names, classes.txt or obj.names): classes "
-                                              "are named class_<id>"]
+    assert ds.problems == []  # a warning, not something skipped
+    assert [w.reason for w in ds.warnings] == ["no class names (data.yaml names, classes.txt or obj.names): classes "
+                                               "are named class_<id>"]
 
 
 def test_bad_names_entries_are_reported(tmp_path: Path) -> None:
@@ -134,7 +135,9 @@ def test_path_key_that_does_not_exist_falls_back_to_the_yaml_folder(tmp_path: Pa
                                  "images/a.jpg": None, "labels/a.txt": ""})
     ds = yolo.read(root)
     assert ds.root == root and len(ds.items) == 1
-    assert reasons(ds) == [("data.yaml", 1, "path: /content/datasets/x is not a folder; the yaml's folder is used")]
+    assert ds.problems == []  # a warning: the stale path of a Colab / Ultralytics export is common
+    assert [(Path(w.path).name, w.line, w.reason) for w in ds.warnings] == [
+        ("data.yaml", 1, "path: /content/datasets/x is not a folder; the yaml's folder is used")]
 
 
 def test_split_lists_relative_dot_absolute_and_lists_of_entries(tmp_path: Path) -> None:
