@@ -521,7 +521,8 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
     reader.orphans()
     reader.check(1.0, f"read {len(items)} images")
     classes = reader.classes()
-    return ParsedDataset("yolo", reader.root, classes, items, reader.problems, reader.warnings, reader.class_source)
+    return ParsedDataset("yolo", reader.root, classes, items, reader.problems, warnings=reader.warnings,
+                         class_source=reader.class_source)
 
 
 def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:
