@@ -84,6 +84,7 @@ def test_a_value_named_json_after_double_dash_is_not_the_flag(wsdir: str) -> Non
 def test_io_errors_name_the_path(tmp_path: Path, wsdir: str) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")
+    assert invoke("import", str(make_image(tmp_path / "one.jpg")), "-w", wsdir).exit_code == 0
     error = json_error(invoke("export-dataset", str(afile / "out"), "--format", "yolo", "-w", wsdir, "--json"),
                        "io", 2)
     assert error["path"] == str(afile) and error["message"].startswith(str(afile))
