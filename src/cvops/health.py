@@ -96,7 +96,7 @@ def _geometry(image: ImageRecord, ann: Annotation) -> list[Finding]:
         where = f"box {ann.id} ({x:g}, {y:g}, {w:g}, {h:g})"
     elif ann.kind == "polygon":
         points = ann.points or []
-        area = polygon_area(points) if len(points) >= 3 else 0.0
+        area = sum(polygon_area(ring) for ring in ann.rings if len(ring) >= 3)  # every part of a multi-part polygon
         if area < 1:
             return [Finding("degenerate_box", "error",
                             f"image {image.id}: polygon {ann.id} is degenerate (area {area:g} px², "

@@ -168,3 +168,16 @@ def test_duplicate_boxes_of_one_class_at_iou_0_9_and_configurable(ws: Workspace,
     (finding,) = [f for f in json.loads(result.output)["findings"] if f["kind"] == "duplicate_box"]
     assert finding["annotation_ids"] == [a, b] and "IoU 0.93" in finding["message"]
     assert CliRunner().invoke(cli, ["check", "--duplicate-iou", "1.5", "-w", str(ws.root)]).exit_code == 2
+
+
+def test_a_multi_part_polygon_is_measured_part_by_part(ws: Workspace, tmp_path: Path) -> None:
+    """Two real parts whose concatenated outline has zero area (the second runs back over the first) are not
+    degenerate, and neither is a real part beside a flat one."""
+    cls = ws.classes.add("cat").id
+    image_id = _import(ws, smooth_image(tmp_path / "a.png", seed=3))
+    square = [[10, 10], [40, 10], [40, 40], [10, 40]]
+    ws.annotations.add_polygon(image_id, cls, square + square[::-1], attributes={"polygon_parts": [4, 4]})
+    assert not [f for f in check(ws).findings if f.kind == "degenerate_box"]
+    flat = [[10, 10], [40, 10], [40, 10], [10, 10]]
+    ws.annotations.add_polygon(image_id, cls, flat + square, attributes={"polygon_parts": [4, 4]})
+    assert [f.annotation_ids for f in check(ws).findings if f.kind == "degenerate_box"] == []  # 900 px² in all
