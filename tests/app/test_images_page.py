@@ -23,7 +23,7 @@ from cvops_app.jobs import Job, JobManager
 from cvops_app.pages import images as images_mod
 from cvops_app.pages.images import ImagesPage
 
-WAIT_MS = 10_000
+WAIT_MS = 60_000  # generous: a busy machine only makes the wait longer
 
 
 class FakeWindow(QWidget):
