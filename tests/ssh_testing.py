@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from prerequisites import SSHD_MISSING, reason
+
 SSHD = Path("/usr/sbin/sshd")
-SKIP_REASON = "sshd not installed (install openssh-server)"
+SKIP_REASON = reason(SSHD_MISSING, f"{SSHD} or the ssh client not installed: install openssh-server and -client")
 
 
 def sshd_missing() -> Optional[str]:
