@@ -120,13 +120,16 @@ class ImageQueries:
         ).fetchall()
         return [ImageRecord(*r) for r in rows]
 
-    def ids(self, flt: ImageFilter = ImageFilter(), order: str = "id") -> array:
-        """The ids of every matching image in ``order`` (see ``ORDERS``), as a compact array: the gallery maps
-        rows to ids with it (a million ids take 8 MB)."""
+    def ids(self, flt: ImageFilter = ImageFilter(), order: str = "id", limit: Optional[int] = None) -> array:
+        """The ids of every matching image (the first ``limit`` only, if given) in ``order`` (see ``ORDERS``), as a
+        compact array: the gallery maps rows to ids with it (a million ids take 8 MB)."""
         if order not in ORDERS:
             raise ValidationError(f"unknown order {order!r} (use one of {', '.join(ORDERS)})")
         where, params = flt.where()
-        cur = self.ws.db.execute(f"SELECT id FROM images WHERE {where} ORDER BY {ORDERS[order]}", params)
+        sql = f"SELECT id FROM images WHERE {where} ORDER BY {ORDERS[order]}"
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [*params, int(limit)]
+        cur = self.ws.db.execute(sql, params)
         out = array("q")
         while True:
             rows = cur.fetchmany(65536)
