@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.catalog import STATUSES
+from cvops.catalog import STATUSES, status_counts_maintained
 from cvops.errors import NotFoundError, ValidationError
 from cvops.imageio import FORMAT_EXTENSION
 
@@ -166,10 +166,14 @@ class ImageQueries:
         return int(self.ws.db.execute(f"SELECT COUNT(*) FROM images WHERE {where}", params).fetchone()[0])
 
     def counts_by_status(self) -> dict[str, int]:
-        """Images per review status, trashed images left out (every status present, zero included)."""
+        """Images per review status, trashed images left out (every status present, zero included). Read from the
+        counts the catalog keeps (migration 12), or counted where those are not kept."""
         out = {s: 0 for s in STATUSES}
-        for status, n in self.ws.db.execute(
-                "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"):
+        if status_counts_maintained(self.ws.db):
+            sql = "SELECT status, n FROM image_status_counts WHERE n != 0"
+        else:
+            sql = "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"
+        for status, n in self.ws.db.execute(sql):
             out[status] = n
         return out
 
