@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-import pytest
+from prerequisites import SHARED, needs_shared
 
 from cvops.formats.model import ParsedDataset
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 FIXTURES = SHARED / "formats" / "coco_dataset"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared datumaro COCO fixtures not found at "
-                                                                  f"{FIXTURES}")
+needs_fixtures = needs_shared("formats", "coco_dataset")  # the datumaro COCO fixtures
 
 CATEGORIES = [{"id": 1, "name": "car", "supercategory": ""}, {"id": 5, "name": "person", "supercategory": ""}]
 

@@ -1,4 +1,5 @@
-"""Test-wide settings: Qt offscreen, no network, a fresh workspace fixture."""
+"""Test-wide settings: Qt offscreen, no network, a fresh workspace fixture, and the handling of tests whose
+fixtures or services are missing (``prerequisites``: a failure under ``CI=true``, else a skip and one summary line)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
+
+from prerequisites import pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402,F401 (pytest hooks)
 
 _real_connect = socket.socket.connect
 

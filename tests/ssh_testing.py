@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from prerequisites import SSHD_MISSING, reason
+
 SSHD = Path("/usr/sbin/sshd")
-SKIP_REASON = "sshd not installed (install openssh-server)"
+SKIP_REASON = reason(SSHD_MISSING, f"{SSHD} or the ssh client not installed: install openssh-server and -client")
 
 
 def sshd_missing() -> Optional[str]:
@@ -60,7 +62,7 @@ class Sshd:
         with (self.folder / "sshd.log").open("ab") as log:
             self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.folder / "sshd_config")],
                                          stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: a busy machine only makes the start slower
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, (self.folder / "sshd.log").read_text()
             with socket.socket() as s:

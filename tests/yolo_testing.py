@@ -5,20 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import pytest
 from helpers import make_image
+from prerequisites import shared_path
 
 from cvops.formats.model import DatasetItem, ParsedDataset
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-FORMATS = SHARED / "formats"
 
 
 def shared(*parts: str) -> Path:
-    path = FORMATS.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"../shared/datasets is absent: {path} not found (conformance fixtures are not in the project)")
-    return path
+    """``../shared/datasets/formats/PARTS``; the test is skipped (failed under CI=true) when it is absent."""
+    return shared_path("formats", *parts)
 
 
 def put(root: Path, files: dict[str, Optional[str]]) -> Path:

@@ -52,7 +52,7 @@ def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s:
     while time.monotonic() < deadline:
         app.processEvents()
         if not window.jobs.running and window.jobs.pool.activeThreadCount() == 0 and all(
-                getattr(p, "settled", lambda: True)() for p in window.pages.values()):
+                getattr(p, "settled", lambda: True)() for p in window.pages.built()):
             break
         time.sleep(0.02)
     for _ in range(5):

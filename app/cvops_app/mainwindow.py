@@ -1,9 +1,15 @@
-"""The main window: workspace lifecycle, page navigation, menus, and the status-bar job area."""
+"""The main window: workspace lifecycle, page navigation, menus, and the status-bar job area.
+
+Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
+training code) is built the first time it is shown or asked for (:class:`Pages`).
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -18,13 +24,47 @@ from cvops.settings import Settings
 from cvops.workspace import Workspace
 from cvops_app.jobs import JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
-from cvops_app.pages.annotate import AnnotatePage
-from cvops_app.pages.images import ImagesPage
-from cvops_app.pages.models import ModelsPage
-from cvops_app.pages.train import TrainPage
-from cvops_app.pages.versions import VersionsPage
 
 APP_NAME = "CVOps Workbench"
+# the pages in navigation order: name -> (module, class, title)
+PAGES = {
+    "images": ("cvops_app.pages.images", "ImagesPage", "Images"),
+    "annotate": ("cvops_app.pages.annotate", "AnnotatePage", "Annotate"),
+    "versions": ("cvops_app.pages.versions", "VersionsPage", "Versions"),
+    "train": ("cvops_app.pages.train", "TrainPage", "Train"),
+    "models": ("cvops_app.pages.models", "ModelsPage", "Models"),
+}
+
+
+class Pages(Mapping[str, Page]):
+    """The main window's pages by name, each built on first use: ``pages[name]`` builds it (it joins the page
+    stack and gets the open workspace). :meth:`built` lists those built so far, which are the ones that workspace
+    changes and refreshes go to (a page built later reads the workspace as it is then)."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.window = window
+        self._built: dict[str, Page] = {}
+
+    def __getitem__(self, name: str) -> Page:
+        page = self._built.get(name)
+        if page is None:
+            module, cls, _ = PAGES[name]
+            page = getattr(importlib.import_module(module), cls)(self.window)
+            self._built[name] = page
+            self.window.stack.addWidget(page)
+            if self.window.ws is not None:
+                page.set_workspace(self.window.ws)
+        return page
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PAGES)
+
+    def __len__(self) -> int:
+        return len(PAGES)
+
+    def built(self) -> list[Page]:
+        """The pages built so far, in navigation order."""
+        return [self._built[name] for name in PAGES if name in self._built]
 
 
 class WelcomePage(QWidget):
@@ -76,12 +116,10 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self)
         self.stack.addWidget(self.welcome)
-        self.pages: dict[str, Page] = {}
-        for page in (ImagesPage(self), AnnotatePage(self), VersionsPage(self), TrainPage(self), ModelsPage(self)):
-            self.pages[page.name] = page
-            self.stack.addWidget(page)
-            item = QListWidgetItem(page.title, self.nav)
-            item.setData(Qt.ItemDataRole.UserRole, page.name)
+        self.pages = Pages(self)
+        for name, (_, _, title) in PAGES.items():
+            item = QListWidgetItem(title, self.nav)
+            item.setData(Qt.ItemDataRole.UserRole, name)
         self.nav.currentItemChanged.connect(
             lambda item, _: item is not None and self.show_page(item.data(Qt.ItemDataRole.UserRole)))
         central = QWidget(self)
@@ -140,9 +178,9 @@ class MainWindow(QMainWindow):
             self._action(edit, "&Pre-label…", self.prelabel),
         ]
         view = self.menuBar().addMenu("&View")
-        for n, (name, page) in enumerate(self.pages.items(), start=1):
+        for n, (name, (_, _, title)) in enumerate(PAGES.items(), start=1):
             self.workspace_actions.append(
-                self._action(view, page.title, lambda checked=False, p=name: self.show_page(p), f"Ctrl+{n}"))
+                self._action(view, title, lambda checked=False, p=name: self.show_page(p), f"Ctrl+{n}"))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", lambda: shortcuts.ShortcutsDialog(self).exec(), "F1")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
@@ -186,7 +224,7 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self.welcome.update_recent(self.settings.recent_workspaces)
         self.setWindowTitle(f"{APP_NAME} — {ws.root}")
-        for page in self.pages.values():
+        for page in self.pages.built():
             page.set_workspace(ws)
         self._set_enabled(True)
         self.workspace_changed.emit(ws)
@@ -222,7 +260,7 @@ class MainWindow(QMainWindow):
     def changed(self, *what: str) -> None:
         """Tell every page that data changed (after an edit)."""
         kinds = set(what) or {"images", "annotations", "classes", "status"}
-        for page in self.pages.values():
+        for page in self.pages.built():
             page.refresh(kinds)
         self.data_changed.emit(kinds)
 
@@ -285,7 +323,7 @@ class MainWindow(QMainWindow):
             return
         self.jobs.cancel_all()
         self.jobs.wait()
-        for page in self.pages.values():
+        for page in self.pages.built():
             page.set_workspace(None)
         self.ws.close()
         self.ws = None

@@ -416,6 +416,55 @@ def _m11_weights_library(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN progress TEXT")
 
 
+STATUS_COUNT_TRIGGERS = ("trg_images_counts_insert", "trg_images_counts_delete", "trg_images_counts_update")
+
+
+def _m12_live_images(db: sqlite_utils.Database) -> None:
+    """Fast reads of the images outside the trash, which every gallery query and count is about.
+
+    * ``image_status_counts``: images per status, kept by triggers on every insert, delete and change of status or
+      trash state, so counts by status read 6 rows instead of a million (about 1.2 s on 1,000,000 rows before,
+      several times that with the database not in the OS page cache).
+    * partial indexes: the gallery's default id list scans the ``(id)`` index instead of the whole table, a status
+      filter reads the ``(status)`` one. ``trashed_at`` (always NULL there) is in their keys so that SQLite counts
+      them as covering.
+
+    Idempotent and self-contained: it does not depend on the order of the other migrations. A later rebuild of the
+    ``images`` table (which would drop the triggers) is detected by :func:`status_counts_maintained`.
+    """
+    db.execute("CREATE INDEX IF NOT EXISTS idx_images_live_status ON images(status, trashed_at) "
+               "WHERE trashed_at IS NULL")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_images_live_id ON images(id, trashed_at) WHERE trashed_at IS NULL")
+    db.execute("CREATE TABLE IF NOT EXISTS image_status_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL) "
+               "WITHOUT ROWID")
+    db.execute("DELETE FROM image_status_counts")
+    db.execute("INSERT INTO image_status_counts (status, n) "
+               "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status")
+    for name in STATUS_COUNT_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    add = ("INSERT OR IGNORE INTO image_status_counts (status, n) VALUES (NEW.status, 0); "
+           "UPDATE image_status_counts SET n = n + 1 WHERE status = NEW.status;")
+    remove = "UPDATE image_status_counts SET n = n - 1 WHERE status = OLD.status;"
+    db.execute(f"CREATE TRIGGER trg_images_counts_insert AFTER INSERT ON images WHEN NEW.trashed_at IS NULL "
+               f"BEGIN {add} END")
+    db.execute(f"CREATE TRIGGER trg_images_counts_delete AFTER DELETE ON images WHEN OLD.trashed_at IS NULL "
+               f"BEGIN {remove} END")
+    db.execute(
+        "CREATE TRIGGER trg_images_counts_update AFTER UPDATE OF status, trashed_at ON images "
+        "WHEN OLD.status IS NOT NEW.status OR (OLD.trashed_at IS NULL) != (NEW.trashed_at IS NULL) BEGIN "
+        "UPDATE image_status_counts SET n = n - 1 WHERE status = OLD.status AND OLD.trashed_at IS NULL; "
+        "INSERT OR IGNORE INTO image_status_counts (status, n) SELECT NEW.status, 0 WHERE NEW.trashed_at IS NULL; "
+        "UPDATE image_status_counts SET n = n + 1 WHERE status = NEW.status AND NEW.trashed_at IS NULL; END")
+
+
+def status_counts_maintained(db: sqlite_utils.Database) -> bool:
+    """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
+    names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
+    found = db.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'images' "
+                       f"AND name IN ({names})", list(STATUS_COUNT_TRIGGERS)).fetchone()[0]
+    return int(found) == len(STATUS_COUNT_TRIGGERS)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -429,6 +478,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (10, "classes.coco_id: the category id a class was imported with, written back by COCO exports",
      _m10_class_coco_ids),
     (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
+    (12, "images outside the trash: counts per status kept by triggers; partial indexes for the gallery's id lists",
+     _m12_live_images),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

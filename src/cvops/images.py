@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.catalog import STATUSES
+from cvops.catalog import STATUSES, status_counts_maintained
 from cvops.errors import NotFoundError, ValidationError
 from cvops.imageio import FORMAT_EXTENSION
 
@@ -120,13 +120,16 @@ class ImageQueries:
         ).fetchall()
         return [ImageRecord(*r) for r in rows]
 
-    def ids(self, flt: ImageFilter = ImageFilter(), order: str = "id") -> array:
-        """The ids of every matching image in ``order`` (see ``ORDERS``), as a compact array: the gallery maps
-        rows to ids with it (a million ids take 8 MB)."""
+    def ids(self, flt: ImageFilter = ImageFilter(), order: str = "id", limit: Optional[int] = None) -> array:
+        """The ids of every matching image (the first ``limit`` only, if given) in ``order`` (see ``ORDERS``), as a
+        compact array: the gallery maps rows to ids with it (a million ids take 8 MB)."""
         if order not in ORDERS:
             raise ValidationError(f"unknown order {order!r} (use one of {', '.join(ORDERS)})")
         where, params = flt.where()
-        cur = self.ws.db.execute(f"SELECT id FROM images WHERE {where} ORDER BY {ORDERS[order]}", params)
+        sql = f"SELECT id FROM images WHERE {where} ORDER BY {ORDERS[order]}"
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [*params, int(limit)]
+        cur = self.ws.db.execute(sql, params)
         out = array("q")
         while True:
             rows = cur.fetchmany(65536)
@@ -163,10 +166,14 @@ class ImageQueries:
         return int(self.ws.db.execute(f"SELECT COUNT(*) FROM images WHERE {where}", params).fetchone()[0])
 
     def counts_by_status(self) -> dict[str, int]:
-        """Images per review status, trashed images left out (every status present, zero included)."""
+        """Images per review status, trashed images left out (every status present, zero included). Read from the
+        counts the catalog keeps (migration 12), or counted where those are not kept."""
         out = {s: 0 for s in STATUSES}
-        for status, n in self.ws.db.execute(
-                "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"):
+        if status_counts_maintained(self.ws.db):
+            sql = "SELECT status, n FROM image_status_counts WHERE n != 0"
+        else:
+            sql = "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"
+        for status, n in self.ws.db.execute(sql):
             out[status] = n
         return out
 

@@ -148,9 +148,7 @@ class Workspace:
     def stats(self) -> dict:
         """Counts of images (trashed ones apart), annotations and classes, and images per status."""
         q = self.db.execute
-        by_status = {s: 0 for s in catalog.STATUSES}
-        for status, n in q("SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"):
-            by_status[status] = n
+        by_status = self.images.counts_by_status()
         kinds = {k: 0 for k in catalog.ANNOTATION_KINDS}
         live = "image_id NOT IN (SELECT id FROM images WHERE trashed_at IS NOT NULL)"
         for kind, n in q(f"SELECT kind, COUNT(*) FROM annotations WHERE {live} GROUP BY kind"):

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 from helpers import make_image
+from timing_testing import WAIT_MS
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtTest import QTest
@@ -86,7 +87,7 @@ def show(qtbot: Any, window: FakeWindow, index: int = 0) -> list[int]:
     assert window.ws is not None
     ids = list(window.ws.images.ids())
     window.page.show_image(ids[index], ids)
-    qtbot.waitUntil(window.page.settled, timeout=5000)
+    qtbot.waitUntil(window.page.settled, timeout=WAIT_MS)
     window.page.canvas.setFocus()
     return ids
 
@@ -352,7 +353,7 @@ def test_exif_rotated_image_and_missing_file(qtbot: Any, tmp_path: Path) -> None
     window = start(qtbot, tmp_path / "ws")
     assert window.ws is not None
     window.page.show_image(rotated.id, [rotated.id, plain.id])
-    qtbot.waitUntil(window.page.settled, timeout=5000)
+    qtbot.waitUntil(window.page.settled, timeout=WAIT_MS)
     level = window.page.canvas.image_layer.levels[0]
     assert (level.width(), level.height()) == (40, 60)
     assert window.page.canvas.image_rect().size().toTuple() == (40, 60)
@@ -360,7 +361,7 @@ def test_exif_rotated_image_and_missing_file(qtbot: Any, tmp_path: Path) -> None
     assert "40×60" in window.page.info.text()
     window.ws.images.path(plain).unlink()
     key(window, Qt.Key.Key_D)
-    qtbot.waitUntil(window.page.settled, timeout=5000)
+    qtbot.waitUntil(window.page.settled, timeout=WAIT_MS)
     assert "not found" in window.page.canvas.message
     window.page.canvas.viewport().repaint()
     key(window, Qt.Key.Key_W)  # the shapes can still be edited
@@ -381,7 +382,7 @@ def test_through_the_main_window(qtbot: Any, demo: Path) -> None:
     ids = list(window.ws.images.ids())
     window.open_annotator(ids[0], ids)
     page = window.pages["annotate"]
-    qtbot.waitUntil(page.settled, timeout=5000)
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
     assert window.stack.currentWidget() is page and page.canvas.hasFocus()
     before = len(window.ws.annotations.for_image(ids[0]))
     QTest.keyClick(page.canvas, Qt.Key.Key_W)

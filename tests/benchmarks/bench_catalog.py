@@ -4,12 +4,15 @@ Data: a workspace made with ``Workspace.create`` holding ``--n`` (default 1,000,
 review statuses, fake sha256 values, one import batch), 3 classes and ``--annotations`` (default 0.3 x n) boxes on
 random images, inserted with ``executemany`` in one transaction (untimed). The database is then closed.
 
-Measured on a new ``Workspace.open`` (the database file is in the page cache, as it is after any recent use):
+Measured on a new ``Workspace.open`` (the database file is in the page cache, as it is after any recent use; the
+counts are also measured cold, see below):
 
 * open: ``Workspace.open`` alone (the first ``ws.stats()`` is reported separately). Target: <= 1 s.
 * status page: ``ws.images.page(ImageFilter(status="done"), after_id=X, limit=200)`` for ``--samples`` (default 50)
   random ``X``; median and p95. Target: p95 <= 10 ms (the median is reported too).
-* counts: ``ws.images.counts_by_status()``, median of 5. Target: <= 200 ms.
+* counts: ``ws.images.counts_by_status()``, median of 5. Target: <= 200 ms. Also cold (``cold_ms``, the target
+  applies too): the catalog's files dropped from the OS page cache first (as after a reboot), then a new
+  ``Workspace.open`` and one count.
 * information only: pages filtered by class, by a common file-name search and by a search that matches nothing
   (a full scan), and the database file size.
 """
@@ -29,7 +32,7 @@ from cvops.catalog import STATUSES, transaction
 from cvops.images import ImageFilter
 from cvops.workspace import CATALOG_NAME, Workspace
 
-from _common import MB, emit, environment, log, percentile, temp_root
+from _common import MB, drop_from_page_cache, emit, environment, log, percentile, temp_root
 
 CLASSES = ("car", "person", "bicycle")
 CAMERAS = 20
@@ -137,6 +140,9 @@ def measure(root: Path, n_images: int, class_ids: list[int], samples: int, rng: 
         }
     finally:
         ws.close()
+    drop_from_page_cache(sorted(root.glob(CATALOG_NAME + "*")))
+    with Workspace.open(root) as cold:
+        cold_counts_ms = ms(cold.images.counts_by_status)
     reopen_s = []
     for _ in range(5):
         started = time.perf_counter()
@@ -148,7 +154,7 @@ def measure(root: Path, n_images: int, class_ids: list[int], samples: int, rng: 
                  "first_stats_ms": round(first_stats_ms, 1)},
         "status_page": status_page,
         "counts_by_status": {"median_ms": round(statistics.median(counts_ms), 2),
-                             "runs_ms": [round(t, 2) for t in counts_ms]},
+                             "runs_ms": [round(t, 2) for t in counts_ms], "cold_ms": round(cold_counts_ms, 2)},
         "info_pages": info_pages,
     }
 
@@ -166,7 +172,8 @@ def run(n_images: int, n_annotations: int, samples: int, seed: int) -> dict[str,
         figures = measure(root, n_images, class_ids, samples, rng)
     open_ok = figures["open"]["first_s"] <= TARGET_OPEN_S
     page_ok = figures["status_page"]["p95_ms"] <= TARGET_PAGE_MS
-    counts_ok = figures["counts_by_status"]["median_ms"] <= TARGET_COUNTS_MS
+    counts = figures["counts_by_status"]
+    counts_ok = max(counts["median_ms"], counts["cold_ms"]) <= TARGET_COUNTS_MS
     return {
         "benchmark": "catalog",
         "images": n_images,

@@ -17,8 +17,9 @@ from cvops.demo import run_demo
 from cvops.jobs import CancelToken
 from cvops.maintenance import doctor
 from cvops.training import PRESETS, cancel_run, resume, start_run, supervise, train
-from cvops.training.runner import run_result
+from cvops.training.runner import CANCEL_GRACE_S, run_result
 from cvops.workspace import Workspace
+from timing_testing import CANCEL_WITHIN_S
 
 TINY = dict(imgsz=64, batch=8, device="cpu")
 
@@ -84,7 +85,7 @@ def test_cancel_then_resume(ws: Workspace) -> None:
     latency = time.monotonic() - cancelled_at[0]
     print(f"cancel latency: {latency:.2f} s")
     assert result.state == "cancelled", result.error
-    assert latency < 5.0
+    assert latency < CANCEL_WITHIN_S  # honoured, not hanging; make bench measures the strict 5 s
     assert 1 <= result.epochs_done < 20
     assert result.last_checkpoint and result.last_checkpoint.is_file()
     done = result.epochs_done
@@ -119,7 +120,7 @@ def test_unresponsive_child_is_stopped_after_the_grace_period(ws: Workspace) -> 
     began = time.monotonic()
     result = supervise(ws, run_id, cancel=token)
     assert result.state == "cancelled" and "grace period" in (result.error or "")
-    assert 5.0 <= time.monotonic() - began < 20.0
+    assert CANCEL_GRACE_S <= time.monotonic() - began < CANCEL_GRACE_S + CANCEL_WITHIN_S  # the grace period, waited
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 

@@ -26,6 +26,7 @@ SMALL = {
     "bench_canvas.py": ["--width", "4000", "--height", "2800", "--shapes", "500", "--frames", "10"],
     "bench_training.py": ["--n", "16", "--epochs", "1", "--imgsz", "64"],
     "bench_edge_runner.py": ["--n", "3", "--imgsz", "64", "--train-n", "16"],
+    "bench_responsiveness.py": ["--n", "20", "--train-n", "16", "--epochs", "1"],
 }
 
 

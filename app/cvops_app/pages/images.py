@@ -33,6 +33,8 @@ SORTS = (("id", "Id ↑"), ("-created", "Newest first"), ("file_name", "File nam
 SEARCH_DELAY_MS = 250
 INLINE_EDIT_MAX = 1000  # bigger selections are edited in a background job
 MIN_ICON, MAX_ICON = 48, 512  # bounds of settings.gallery_icon_size
+HEAD_ROWS = 2000  # on a workspace's first load in id order, these rows are shown while the whole id list loads
+HEAD_ORDERS = ("id", "-id")  # orders an index serves: their first rows come without reading every row
 
 Query = Callable[["Workspace"], Any]
 
@@ -136,6 +138,7 @@ class ImagesPage(Page):
         self.by_status: Optional[dict[str, int]] = None
         self.shown_filter: Optional[ImageFilter] = None  # the filter of the rows shown; None before the first load
         self.shown_order = ""
+        self._head: Optional[tuple[ImageFilter, str, Sequence[int]]] = None  # first rows shown, the rest loading
         self._stale = False
         self._selection_serial = 0
 
@@ -255,6 +258,7 @@ class ImagesPage(Page):
         self.by_status = None
         self.tag_class_ids = []
         self.shown_filter = None
+        self._head = None
         self._stale = False
         for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
             box.blockSignals(True)
@@ -317,10 +321,29 @@ class ImagesPage(Page):
                     pass
             return ids, relocate(old_ids, ranges, ids), row
 
+        if self.shown_filter is None and self._head is None and order in HEAD_ORDERS:
+            self.queries.submit("head", lambda ws: ws.images.ids(flt, order, limit=HEAD_ROWS),
+                                lambda ids: self._show_head(flt, order, ids))
         self.queries.submit("ids", query, lambda result: self._show(flt, order, serial, *result))
+
+    def _show_head(self, flt: ImageFilter, order: str, ids: Sequence[int]) -> None:
+        """Show the first rows of a workspace's first list while the whole list loads (a million ids take a while
+        to read; the first screen does not need them)."""
+        if self.shown_filter is not None or (self.current_filter(), str(self.sort_box.currentData())) != (flt, order):
+            return  # the whole list is shown already, or the user asked for another one meanwhile
+        self._head = (flt, order, ids)
+        self.model.set_ids(ids)
+        self.view.scrollToTop()
 
     def _show(self, flt: ImageFilter, order: str, serial: int, ids: Sequence[int], runs: list[tuple[int, int]],
               current_row: int) -> None:
+        head, self._head = self._head, None
+        if head is not None and (flt, order) == head[:2] and ids[:len(head[2])] == head[2]:
+            # the whole list after its first rows: keep what the user did with those meanwhile
+            runs = [(r.top(), r.bottom()) for r in self.view.selectionModel().selection()]
+            current_row = self.view.currentIndex().row()
+            serial = self._selection_serial
+            self.shown_filter, self.shown_order = flt, order
         same = (flt, order) == (self.shown_filter, self.shown_order)  # a refresh: keep the scroll position
         keep_selection = serial == self._selection_serial  # the user did not select anything meanwhile
         scroll = self.view.verticalScrollBar().value()

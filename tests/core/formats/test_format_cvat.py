@@ -8,6 +8,7 @@ from pathlib import Path
 import defusedxml.ElementTree as DET
 import pytest
 from helpers import make_image
+import prerequisites
 
 from cvops.formats import cvat
 from cvops.formats.model import FormatError
@@ -213,7 +214,7 @@ def test_detect_is_specific(tmp_path: Path) -> None:
 
 
 # -- shared fixtures --------------------------------------------------------------------------------------------------
-needs_shared = pytest.mark.skipif(not CVAT_FIXTURES.is_dir(), reason=f"shared datasets not found at {SHARED}")
+needs_shared = prerequisites.needs_shared("formats", "cvat_dataset")
 
 
 @needs_shared

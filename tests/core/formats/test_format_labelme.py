@@ -11,6 +11,7 @@ from typing import Any
 import defusedxml.ElementTree as DET
 import pytest
 from helpers import image_bytes, make_image
+import prerequisites
 from PIL import Image
 
 from cvops.formats import labelme
@@ -268,7 +269,7 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
 
 
 # -- shared fixture ---------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not LABELME_XML.is_dir(), reason=f"shared datasets not found at {SHARED}")
+@prerequisites.needs_shared("formats", "labelme_dataset")
 def test_datumaro_labelme_dataset() -> None:
     assert labelme.detect(LABELME_XML)
     root = DET.parse(str(LABELME_XML / "img1.xml")).getroot()

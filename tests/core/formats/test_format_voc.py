@@ -12,6 +12,7 @@ import defusedxml.ElementTree as DET
 import numpy as np
 import pytest
 from helpers import make_image
+import prerequisites
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -360,7 +361,7 @@ def _count_boxes(folder: Path) -> int:
     return sum(len(DET.parse(str(p)).getroot().findall("object/bndbox")) for p in folder.glob("*.xml"))
 
 
-needs_shared = pytest.mark.skipif(not VOC_FIXTURES.is_dir(), reason=f"shared datasets not found at {SHARED}")
+needs_shared = prerequisites.needs_shared("formats", "voc_dataset")
 
 
 @needs_shared
@@ -411,7 +412,7 @@ def test_datumaro_voc_dataset2_without_and_with_images(tmp_path: Path) -> None:
     assert boxes["@"] == []
 
 
-@pytest.mark.skipif(not (SHARED / "raccoon").is_dir(), reason=f"raccoon dataset not found at {SHARED}")
+@prerequisites.needs_shared("raccoon")
 def test_raccoon() -> None:
     root = SHARED / "raccoon"
     assert voc.detect(root)
