@@ -40,15 +40,17 @@ run: $(STAMP)
 		$(BIN)/cvops -w $(DEMO_DIR) images list --limit 10; \
 	fi
 
-## demo: (re)build the demo workspace from the synthetic shapes dataset, freeze a version of every image (v2),
-## then train on it (fast preset, CPU-sized: mAP50 about 0.89),
+## demo: (re)build the demo workspace from the synthetic shapes dataset (256 images), freeze a version of every image
+## split 75/25 (v2), then train on it (fast preset, 20 epochs at 160 px, CPU-sized: mAP50 0.98-0.995 over 10 runs),
 ## register and evaluate a model on it; export the champion to ONNX, verify it (the gate), bundle it into
 ## $(DEMO_DIR)/edge-bundle and deploy that to $(DEMO_DIR)/deployed, where its selftest runs
-DEMO_TRAIN ?= --preset fast --epochs 15 --imgsz 160
+DEMO_COUNT ?= 256
+DEMO_SPLIT ?= 75/25
+DEMO_TRAIN ?= --preset fast --epochs 20 --imgsz 160
 DEMO_LAST_EXPORT = $(BIN)/cvops -w $(DEMO_DIR) export --list --json | $(BIN)/python -c "import json, sys; print(json.load(sys.stdin)[-1]['id'])"
 demo: $(STAMP)
-	$(BIN)/cvops demo $(DEMO_DIR) --force
-	$(BIN)/cvops -w $(DEMO_DIR) version create -m "every demo image"
+	$(BIN)/cvops demo $(DEMO_DIR) --force --count $(DEMO_COUNT)
+	$(BIN)/cvops -w $(DEMO_DIR) version create -m "every demo image" --split $(DEMO_SPLIT) --resplit
 	$(BIN)/cvops -w $(DEMO_DIR) train --version v2 $(DEMO_TRAIN)
 	$(BIN)/cvops -w $(DEMO_DIR) models promote latest
 	$(BIN)/cvops -w $(DEMO_DIR) evaluate champion

@@ -1,6 +1,11 @@
-"""Acceptance, end to end through the console script: the demo shapes workspace → a version → `cvops train` with the
-fast preset (15 epochs at 160 px on the CPU) → mAP50 ≥ 0.8 → a registered model with its full lineage → `cvops
-evaluate` agrees. About two minutes on a 2-core CPU.
+"""Acceptance, end to end through the console script: the demo shapes workspace (256 images) → a version split
+75/25 → `cvops train` with the fast preset (20 epochs at 160 px on the CPU) → mAP50 ≥ 0.8 → a registered model with its
+full lineage → `cvops evaluate` agrees. About three minutes on a 2-core CPU; `make demo` runs the same recipe.
+
+Training a detector from scratch in a few epochs is chaotic: another CPU (AVX-512 or not) or library build moves the
+result. The recipe leaves margin on any of them: over 5 seeds on AVX-512 and 5 with torch and oneDNN held to AVX2
+kernels (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2), mAP50 was 0.98-0.995 (README, "Measured"); the old
+recipe (128 images, 80/10/10, 15 epochs) gave 0.73-0.89, with an 11-image validation split.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from pathlib import Path
 
 CVOPS = Path(sys.executable).parent / "cvops"
 MIN_MAP50 = 0.8
+# The recipe; the Makefile's demo target uses the same (DEMO_COUNT, DEMO_SPLIT, DEMO_TRAIN).
+COUNT, SPLIT, EPOCHS, IMGSZ = "256", "75/25", "20", "160"
 
 
 def _cvops(*args: str, timeout: int = 900) -> dict:
@@ -24,23 +31,24 @@ def _cvops(*args: str, timeout: int = 900) -> dict:
 
 def test_demo_version_train_evaluate(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
-    _cvops("demo", ws)
-    version = _cvops("-w", ws, "version", "create", "-m", "every demo image")
-    assert version["stats"]["images"]["train"] >= 100
+    _cvops("demo", ws, "--count", COUNT)
+    version = _cvops("-w", ws, "version", "create", "-m", "every demo image", "--split", SPLIT, "--resplit")
+    assert version["stats"]["images"]["train"] >= 180 and version["stats"]["images"]["val"] >= 55
 
-    trained = _cvops("-w", ws, "train", "--version", version["name"], "--preset", "fast", "--epochs", "15",
-                     "--imgsz", "160", "--device", "cpu")
-    assert trained["state"] == "finished" and trained["epochs_done"] == 15
+    trained = _cvops("-w", ws, "train", "--version", version["name"], "--preset", "fast", "--epochs", EPOCHS,
+                     "--imgsz", IMGSZ, "--device", "cpu")
+    assert trained["state"] == "finished" and trained["epochs_done"] == int(EPOCHS)
+    assert trained["warnings"] == []  # generated shapes: no from-scratch-on-photos warning
     model = trained["model"]
     map50 = model["metrics"]["metrics/mAP50(B)"]
-    print(f"mAP50 after 15 epochs: {map50:.3f}")
+    print(f"mAP50 after {EPOCHS} epochs: {map50:.3f}")
     assert map50 >= MIN_MAP50
 
     shown = _cvops("-w", ws, "models", "show", model["name"])
     assert shown["version_hash"] == version["content_hash"] and shown["version_name"] == version["name"]
     assert [c["name"] for c in shown["classes"]] == ["circle", "square", "triangle"]
     assert shown["preset"] == "fast" and shown["seed"] == 0 and shown["task"] == "detect"
-    assert shown["params"]["epochs"] == 15 and shown["params"]["imgsz"] == 160 and "lr0" in shown["params"]
+    assert shown["params"]["epochs"] == int(EPOCHS) and shown["params"]["imgsz"] == int(IMGSZ) and "lr0" in shown["params"]
     assert {"python", "torch", "ultralytics", "cuda", "device_name"} <= set(shown["environment"])
     assert len(shown["weights_sha256"]) == 64 and Path(shown["weights"]).is_file()
     assert {c["name"] for c in shown["metrics"]["per_class"]} == {"circle", "square", "triangle"}

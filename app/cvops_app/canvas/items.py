@@ -78,6 +78,19 @@ def _outline(style: ClassStyle, suggested: bool = False) -> tuple[QPen, QBrush]:
     return pen, QBrush(fill)
 
 
+def _selected_shape(item: "BoxItem | MultiPolygonItem", annotation_id: int, style: ClassStyle, labels: bool,
+                    suggested: bool, confidence: Optional[float]) -> None:
+    """What every selected shape item starts with: its annotation id, outline, fill and class label."""
+    item.annotation_id = annotation_id
+    item.suggested = suggested
+    item.setZValue(2)
+    pen, brush = _outline(style, suggested)
+    item.setPen(pen)
+    item.setBrush(brush)
+    item.label = Label(item, style, suggestion_text(style.name, confidence) if suggested else None)
+    item.label.setVisible(labels)
+
+
 class BoxItem(QGraphicsRectItem):
     """A selected box; item coordinates are scene coordinates."""
 
@@ -86,14 +99,7 @@ class BoxItem(QGraphicsRectItem):
     def __init__(self, annotation_id: int, box: Sequence[float], style: ClassStyle, labels: bool,
                  suggested: bool = False, confidence: Optional[float] = None) -> None:
         super().__init__()
-        self.annotation_id = annotation_id
-        self.suggested = suggested
-        self.setZValue(2)
-        pen, brush = _outline(style, suggested)
-        self.setPen(pen)
-        self.setBrush(brush)
-        self.label = Label(self, style, suggestion_text(style.name, confidence) if suggested else None)
-        self.label.setVisible(labels)
+        _selected_shape(self, annotation_id, style, labels, suggested, confidence)
         self.handles = [Handle(self, style.color) for _ in BOX_HANDLE_SIDES]
         self.set_box(QRectF(*box))
         self._start = QRectF(self.rect())
@@ -226,14 +232,7 @@ class MultiPolygonItem(QGraphicsPathItem):
     def __init__(self, annotation_id: int, rings: Sequence[Sequence[Sequence[float]]], style: ClassStyle,
                  labels: bool, suggested: bool = False, confidence: Optional[float] = None) -> None:
         super().__init__()
-        self.annotation_id = annotation_id
-        self.suggested = suggested
-        self.setZValue(2)
-        pen, brush = _outline(style, suggested)
-        self.setPen(pen)
-        self.setBrush(brush)
-        self.label = Label(self, style, suggestion_text(style.name, confidence) if suggested else None)
-        self.label.setVisible(labels)
+        _selected_shape(self, annotation_id, style, labels, suggested, confidence)
         self.handles: list[Handle] = []
         self.rings = [[QPointF(x, y) for x, y in ring] for ring in rings]
         self._start = [list(r) for r in self.rings]
