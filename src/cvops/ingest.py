@@ -77,6 +77,9 @@ def _is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
+LOOP = "symbolic link loop"
+
+
 def _resolve(file: Path) -> tuple[Optional[Path], str]:
     """The file's resolved path, or None and why it cannot be followed (a symlink loop or a dangling symlink)."""
     try:
@@ -86,7 +89,7 @@ def _resolve(file: Path) -> tuple[Optional[Path], str]:
             return None, f"broken symbolic link (points to {display(os.readlink(file))})"
         return None, "no such file or folder"
     except RuntimeError:  # Python < 3.13 reports a symlink loop this way
-        return None, "symbolic link loop"
+        return None, LOOP
     except OSError as exc:
         return None, os_error_reason(exc)
 
@@ -152,6 +155,8 @@ def scan(paths: Sequence[Union[str, Path]], report: ImportReport, want_videos: b
                     if _is_dir(entry):
                         report.skipped.append({"path": display(entry.path), "reason": "symbolic link to a folder: "
                                                "not followed (import its target instead)"})
+                    elif _resolve(Path(entry.path))[1] == LOOP:  # whatever its name: it may be a folder loop
+                        report.errors.append({"path": display(entry.path), "reason": LOOP})
                     else:
                         consider(Path(entry.path), explicit=False, real=False)
                 elif entry.is_dir(follow_symlinks=False):
