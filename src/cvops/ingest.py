@@ -188,6 +188,10 @@ class _Prepared:
     error: Optional[str] = None
 
 
+def _store_error(exc: OSError) -> str:
+    return f"cannot store the file in the workspace: {(exc.strerror or str(exc)).lower()}"
+
+
 def _prepare(ws: Workspace, path: Path, in_place: bool, verify: bool, info: Optional[ImageInfo]) -> _Prepared:
     """Read, check and hash one file and (copy mode) stage it in ``tmp/``. Runs in a worker thread; never raises
     for bad files."""
@@ -206,7 +210,11 @@ def _prepare(ws: Workspace, path: Path, in_place: bool, verify: bool, info: Opti
             with open(path, "rb", buffering=0) as fh:
                 item.staged = ws.store.stage(fh, ext, fsync=not GROUP_SYNC)
         else:
-            item.staged = ws.store.stage(data, ext, fsync=not GROUP_SYNC)
+            try:
+                item.staged = ws.store.stage(data, ext, fsync=not GROUP_SYNC)
+            except OSError as exc:  # the file was read: writing its copy failed (a full disk, ...)
+                item.error = _store_error(exc)
+                return item
         if item.staged is not None:
             item.sha256, item.size = item.staged.sha256, item.staged.size
     except ProbeError as exc:
@@ -337,16 +345,17 @@ def _discard(prepared: list[_Prepared]) -> None:
 
 def _publish_chunk(ws: Workspace, prepared: list[_Prepared]) -> None:
     """Move the chunk's staged blobs into the store, durably; on failure every staged item gets the error."""
-    staged = [item for item in prepared if item.staged is not None]
+    staged = [item.staged for item in prepared if item.staged is not None]
     if not staged:
         return
     try:
-        ws.store.publish([item.staged for item in staged])  # type: ignore[misc]
+        ws.store.publish(staged)
     except OSError as exc:
-        for item in staged:
-            item.error = f"cannot store the file: {os_error_reason(exc)}"
-            with contextlib.suppress(OSError):
-                item.staged.tmp.unlink()  # type: ignore[union-attr]
+        for item in prepared:
+            if item.staged is not None:
+                item.error = _store_error(exc)
+                with contextlib.suppress(OSError):
+                    item.staged.tmp.unlink()
 
 
 def _commit_chunk(ws: Workspace, prepared: list[_Prepared], in_place: bool, report: ImportReport) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional, Sequence, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Sequence, Union
 
 CHUNK = 1 << 20
 
@@ -42,7 +42,8 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _load_syncfs():  # type: ignore[no-untyped-def]
+def _load_syncfs() -> Optional[Callable[[int], int]]:
+    """libc's ``syncfs`` (Linux), or None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -150,19 +151,10 @@ class ImageStore:
         """Absolute path of a blob."""
         return self.root / blob_relpath(sha256, ext)
 
-    def add_file(self, src: Path, ext: str, fsync: bool = True) -> tuple[str, int, bool]:
-        """Copy ``src`` into the store while hashing it; return ``(sha256, size, created)``.
-
-        ``created`` is False when the blob was already present (same content).
-        """
-        with open(src, "rb", buffering=0) as fh:
-            staged = self.stage(fh, ext, fsync=fsync and not GROUP_SYNC)
-        (created,) = self.publish([staged], fsync=fsync)
-        return staged.sha256, staged.size, created
-
     def stage(self, source: Union[bytes, BinaryIO], ext: str, fsync: bool = False) -> Staged:
-        """Write bytes (or a readable stream, copied in 1 MiB chunks) to a temp file while hashing them; with
-        ``fsync`` the temp file is fsynced here (a worker thread's share of the work where ``syncfs`` is missing)."""
+        """First half of adding a blob (:meth:`publish` is the second): write bytes (or a readable stream, copied in
+        1 MiB chunks) to a temp file while hashing them; with ``fsync`` the temp file is fsynced here (a worker
+        thread's share of the work where ``syncfs`` is missing)."""
         try:
             fd, tmp = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=str(self.tmp))
         except FileNotFoundError:  # tmp/ removed by hand
@@ -190,10 +182,10 @@ class ImageStore:
                 os.unlink(tmp)
             raise
 
-    def publish(self, staged: Sequence[Staged], fsync: bool = True) -> list[bool]:
-        """Move staged blobs into the store, durably (with ``fsync``) before returning; return per blob whether it
-        was created (False: the same content was already stored, the temp file is dropped)."""
-        if fsync and not all(s.fsynced for s in staged) and not sync_filesystem(self.tmp):
+    def publish(self, staged: Sequence[Staged]) -> list[bool]:
+        """Move staged blobs into the store, durably before returning; return per blob whether it was created
+        (False: the same content was already stored, the temp file is dropped)."""
+        if not all(s.fsynced for s in staged) and not sync_filesystem(self.tmp):
             for item in staged:
                 if not item.fsynced:
                     fsync_file(item.tmp)
@@ -217,7 +209,7 @@ class ImageStore:
                 os.replace(item.tmp, dest)
             touched.add(dest.parent)
             created.append(True)
-        if fsync and touched and not sync_filesystem(self.root):
+        if touched and not sync_filesystem(self.root):
             for folder in touched:
                 fsync_dir(folder)
         return created

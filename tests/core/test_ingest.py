@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -397,3 +398,27 @@ def test_heartbeat_and_staged_files_are_gone_after_an_import(ws: Workspace, tmp_
     report = import_paths(ws, [tmp_path / "a.jpg"])
     assert list((ws.root / "locks").glob("batch-*")) == [] and list(ws.store.tmp.iterdir()) == []
     assert report.imported == 1
+
+
+def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from cvops.store import ImageStore
+
+    make_image(tmp_path / "a.jpg", seed=1)
+    make_image(tmp_path / "b.jpg", seed=2)
+    real_stage = ImageStore.stage
+
+    def stage(self, source, ext, fsync=False):  # type: ignore[no-untyped-def]
+        if hashlib.sha256(source).hexdigest() == hashlib.sha256((tmp_path / "b.jpg").read_bytes()).hexdigest():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_stage(self, source, ext, fsync)
+
+    monkeypatch.setattr(ImageStore, "stage", stage)
+    report = import_paths(ws, [tmp_path])
+    assert report.imported == 1
+    assert report.errors == [{"path": str(tmp_path / "b.jpg"),
+                              "reason": "cannot store the file in the workspace: no space left on device"}]
+    assert [r[0] for r in ws.db.execute("SELECT state FROM batches")] == ["done"]
+    assert list(ws.store.tmp.iterdir()) == [] and doctor(ws).ok

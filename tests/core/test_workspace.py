@@ -133,8 +133,8 @@ def test_gc_during_an_import_leaves_its_uncommitted_blobs(tmp_path: Path, monkey
     published, resume = threading.Event(), threading.Event()
     real_publish = ImageStore.publish
 
-    def publish_then_pause(self, staged, fsync=True):  # type: ignore[no-untyped-def]
-        created = real_publish(self, staged, fsync)
+    def publish_then_pause(self, staged):  # type: ignore[no-untyped-def]
+        created = real_publish(self, staged)
         published.set()
         assert resume.wait(60)
         return created
