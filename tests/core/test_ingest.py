@@ -422,3 +422,17 @@ def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_
                               "reason": "cannot store the file in the workspace: no space left on device"}]
     assert [r[0] for r in ws.db.execute("SELECT state FROM batches")] == ["done"]
     assert list(ws.store.tmp.iterdir()) == [] and doctor(ws).ok
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None)])
+def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str,
+                                                  expected: int) -> None:
+    """A container limited to 1.5 CPUs on a 64-core host gets 2 import threads, not 8 (os.cpu_count() says 64)."""
+    import cvops.jobs
+    from cvops.ingest import default_workers
+
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    monkeypatch.setattr(cvops.jobs, "Path", lambda _: tmp_path / "cpu.max")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert cvops.jobs.available_cpus() == (expected or 64)
+    assert default_workers() == max(2, min(8, expected or 64))
