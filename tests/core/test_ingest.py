@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -424,9 +425,10 @@ def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_
     assert list(ws.store.tmp.iterdir()) == [] and doctor(ws).ok
 
 
-@pytest.mark.parametrize(("cpu_max", "expected"), [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None)])
+@pytest.mark.parametrize(("cpu_max", "expected"),
+                         [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None)])
 def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str,
-                                                  expected: int) -> None:
+                                                  expected: Optional[int]) -> None:
     """A container limited to 1.5 CPUs on a 64-core host gets 2 import threads, not 8 (os.cpu_count() says 64)."""
     import cvops.jobs
     from cvops.ingest import default_workers
