@@ -438,3 +438,21 @@ def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert cvops.jobs.available_cpus() == (expected or 64)
     assert default_workers() == max(2, min(8, expected or 64))
+
+
+@pytest.mark.parametrize(("raw", "unchanged", "shown"), [
+    (b"/data/caf\xe9.jpg", False, "/data/caf\ufffd.jpg"),
+    (b"/d/%41%u0041\xff%.png", False, "/d/%41%u0041\ufffd%.png"),
+    ("\ufffe/x.jpg".encode(), False, "\ufffe/x.jpg"),  # starts with the marker: escaped too
+    ("/ok/日本.jpg".encode(), True, "/ok/日本.jpg"),
+    (b"/plain/a.jpg", True, "/plain/a.jpg"),
+])
+def test_path_text_round_trips_every_name(raw: bytes, unchanged: bool, shown: str) -> None:
+    from cvops.fsnames import display, from_text, to_text
+
+    path = os.fsdecode(raw)
+    text = to_text(path)
+    text.encode("utf-8")  # storable as SQLite text and JSON
+    assert os.fsencode(from_text(text)) == raw
+    assert (text == path) is unchanged  # valid names are stored as they are: existing catalogs read the same
+    assert display(path) == shown
