@@ -57,6 +57,7 @@ from cvops.errors import NotFoundError, ValidationError
 from cvops.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
                                     confusion_cell_images, error_images, get_evaluation, image_outcomes,
                                     image_predictions, list_evaluations)
+from cvops.fsnames import from_text
 from cvops.imageio import FORMAT_EXTENSION, open_image
 from cvops.jobs import CancelToken, Progress, no_progress
 from cvops.registry import sha256_file
@@ -140,7 +141,7 @@ def _split_items(ws: "Workspace", version_id: int, split: str) -> tuple[list[tup
         if fmt_name is None:
             source = ws.store.root / "missing" / sha
         elif in_place:
-            source = Path(original)
+            source = Path(from_text(original))
         else:
             source = ws.store.path(sha, FORMAT_EXTENSION[fmt_name.upper()])
         items.append((iid, source, json.loads(anns)))

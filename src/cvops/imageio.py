@@ -7,12 +7,16 @@ zero-byte, truncated and corrupt files at the cost of a few kilobytes of I/O. A 
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
+import os
+import stat
 import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Optional, Union
 
 from PIL import Image, UnidentifiedImageError
 
@@ -63,31 +67,75 @@ def open_image(path: Union[Path, BinaryIO]) -> Image.Image:
     return opener(path)
 
 
-def _tail(path: Path, size: int, n: int) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - n))
-        return fh.read(n)
+def _tail(fh: BinaryIO, size: int, n: int) -> bytes:
+    fh.seek(max(0, size - n))
+    return fh.read(n)
 
 
-def _check_riff(path: Path, size: int) -> None:
+def _check_riff(head: bytes, size: int) -> None:
     """WebP is decoded as it is opened: check its RIFF size first, so truncation gets a clear reason."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         declared = struct.unpack("<I", head[4:8])[0] + 8
         if declared > size:
             raise ProbeError(f"truncated WebP: header declares {declared} bytes, file has {size}")
 
 
-def _check_complete(path: Path, im: Image.Image, size: int) -> None:
+def os_error_reason(exc: OSError) -> str:
+    """What an operating-system error on a file means for the user ("permission denied", not a decoder message)."""
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file (deleted or moved while importing?)"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if isinstance(exc, IsADirectoryError):
+        return "not a regular file (a folder)"
+    return f"cannot read file: {(exc.strerror or str(exc)).lower()}"
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO/named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def check_regular(path: Path) -> os.stat_result:
+    """``stat`` a file to be read; raise :class:`ProbeError` when it cannot be, or is not a regular file (a FIFO,
+    socket or device would block or never end: they are never opened)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ProbeError(os_error_reason(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ProbeError(f"not a regular file ({_kind(st.st_mode)})")
+    return st
+
+
+def read_source(path: Path, limit: int) -> tuple[Optional[bytes], os.stat_result]:
+    """A regular file's bytes (``None`` when it is over ``limit`` bytes: stream it instead) and its ``stat``;
+    :class:`ProbeError` with the reason ("permission denied", "not a regular file", ...) when it cannot be read."""
+    st = check_regular(path)
+    if st.st_size > limit:
+        return None, st
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ProbeError(os_error_reason(exc)) from None
+    return data, st
+
+
+def _check_complete(fh: BinaryIO, im: Image.Image, size: int) -> None:
     """Raise ProbeError when the file ends before the data its header declares."""
     fmt = im.format
     if fmt in ("JPEG", "MPO"):
-        tail = _tail(path, size, 65536).rstrip(b"\x00\r\n\t ")
+        tail = _tail(fh, size, 65536).rstrip(b"\x00\r\n\t ")
         if not tail.endswith(b"\xff\xd9") and b"\xff\xd9" not in tail[-4096:]:
             raise ProbeError("truncated JPEG: no end-of-image marker")
     elif fmt == "PNG":
-        if b"IEND" not in _tail(path, size, 1024):
+        if b"IEND" not in _tail(fh, size, 1024):
             raise ProbeError("truncated PNG: no IEND chunk")
     elif fmt == "TIFF":
         counts = im.tag_v2.get(279) or im.tag_v2.get(325)
@@ -126,39 +174,50 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def probe(path: Path, full_decode: bool = False) -> ImageInfo:
-    """Read an image's header and check its structure; raise :class:`ProbeError` with a reason when unusable."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ProbeError(f"cannot read file: {exc.strerror or exc}") from None
+def probe(path: Path, full_decode: bool = False, data: Optional[bytes] = None) -> ImageInfo:
+    """Read an image's header and check its structure; raise :class:`ProbeError` with a reason when unusable.
+
+    ``data`` is the file's content when the caller has already read it (no second read then).
+    """
+    if data is None:
+        size = check_regular(path).st_size
+    else:
+        size = len(data)
     if size == 0:
         raise ProbeError("empty file (0 bytes)")
     try:
-        _check_riff(path, size)
-        with open_image(path) as im:
-            fmt = im.format or "?"
-            if fmt not in FORMAT_EXTENSION:
-                raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
-            width, height = im.size
-            if width <= 0 or height <= 0:
-                raise ProbeError(f"invalid image size {width}x{height}")
-            if width * height > MAX_PIXELS:
-                raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
-            orientation = _orientation(im)
-            _check_complete(path, im, size)
-        if full_decode:
-            with open_image(path) as im:
-                im.verify()  # checksums (PNG CRCs) that a plain decode skips
-            with open_image(path) as im:
-                im.load()
+        with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:
+            _check_riff(fh.read(12), size)
+            fh.seek(0)
+            with open_image(fh) as im:
+                fmt = im.format or "?"
+                if fmt not in FORMAT_EXTENSION:
+                    raise ProbeError(f"unsupported image format {fmt} (supported: JPEG, PNG, BMP, TIFF, WebP)")
+                width, height = im.size
+                if width <= 0 or height <= 0:
+                    raise ProbeError(f"invalid image size {width}x{height}")
+                if width * height > MAX_PIXELS:
+                    raise ProbeError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+                orientation = _orientation(im)
+                _check_complete(fh, im, size)
+            if full_decode:
+                fh.seek(0)
+                with open_image(fh) as im:
+                    im.verify()  # checksums (PNG CRCs) that a plain decode skips
+                fh.seek(0)
+                with open_image(fh) as im:
+                    im.load()
     except ProbeError:
         raise
     except UnidentifiedImageError:
         raise ProbeError("not a recognized image (corrupt file or unsupported format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning when made an error
         raise ProbeError(f"image too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        if exc.errno is not None:  # the operating system failed to open or read the file: not the image's fault
+            raise ProbeError(os_error_reason(exc)) from None
+        raise ProbeError(f"corrupt image data: {exc}") from None
+    except (SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
         raise ProbeError(f"corrupt image data: {exc}") from None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -178,6 +237,9 @@ def decode_full(path: Path) -> str:
             digest = hashlib.sha256(f"{im.mode}:{im.size}".encode())
             digest.update(im.tobytes())
             return digest.hexdigest()
-    except (OSError, SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        if exc.errno is not None:
+            raise ProbeError(os_error_reason(exc)) from None
         raise ProbeError(f"corrupt image data: {exc}") from None
-
+    except (SyntaxError, ValueError, struct.error, IndexError, KeyError, TypeError) as exc:
+        raise ProbeError(f"corrupt image data: {exc}") from None

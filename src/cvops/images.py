@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from cvops.catalog import STATUSES, status_counts_maintained
 from cvops.errors import NotFoundError, ValidationError
+from cvops.fsnames import from_text
 from cvops.imageio import FORMAT_EXTENSION
 
 if TYPE_CHECKING:
@@ -180,5 +181,5 @@ class ImageQueries:
     def path(self, image: ImageRecord) -> Path:
         """Where the image's bytes are: the store blob, or the original file for in-place images."""
         if image.in_place:
-            return Path(image.original_path)
+            return Path(from_text(image.original_path))
         return self.ws.store.path(image.sha256, FORMAT_EXTENSION[image.format.upper()])

@@ -6,8 +6,10 @@ the progress range with :func:`sub_progress`.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from pathlib import Path
 from typing import Callable, Optional
 
 Progress = Callable[[float, str], None]
@@ -64,3 +66,16 @@ def process_alive(pid: Optional[int]) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def available_cpus() -> int:
+    """CPU cores this process may use: the affinity mask (cpusets) and a cgroup v2 CPU quota (``docker --cpus``) taken
+    into account, which ``os.cpu_count()`` (the host's count) ignores."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)

@@ -1,8 +1,22 @@
 """Workspace health: ``doctor`` (catalog integrity, store hashes, referenced files) and ``gc`` (orphans, temp files,
-interrupted imports, stale thumbnails)."""
+interrupted imports, stale thumbnails).
+
+An import batch recorded as ``running`` is *live* (see :func:`running_imports`) when
+
+* it was started on this host by a process that still exists, or on another host, **and**
+* its heartbeat file (``locks/batch-<id>.heartbeat``, touched every 30 s while the import runs) is younger than
+  :data:`cvops.locks.STALE_SECONDS` (15 minutes); a batch without a heartbeat file (written by an older version)
+  counts from its start time instead.
+
+Any other ``running`` batch is abandoned (its process was killed, the machine renamed, the disk moved to another
+computer): ``gc`` marks it ``interrupted``. Removing files needs more than that: ``gc`` takes the workspace lock
+exclusive (ADR 0008), which no import holding it shared can be running under, and still leaves files alone while a
+live batch exists (an import on another host whose file system does not share locks).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,7 +25,9 @@ from typing import Optional
 
 from cvops.catalog import transaction
 from cvops.imageio import FORMAT_EXTENSION
+from cvops.fsnames import from_text
 from cvops.jobs import CancelToken, Progress, no_progress, process_alive
+from cvops.locks import LOCK_DIR, STALE_SECONDS, WorkspaceBusy, heartbeat_age, workspace_lock
 from cvops.store import hash_file
 from cvops.workspace import Workspace
 
@@ -36,16 +52,19 @@ class DoctorReport:
         return {"ok": self.ok, **asdict(self)}
 
 
-def _pid_alive(pid: Optional[int], host: Optional[str]) -> bool:
-    if pid and host != socket.gethostname():
-        return True  # another machine's import: it may still be running
-    return process_alive(pid)
+def _batch_live(ws: Workspace, batch_id: int, pid: Optional[int], host: Optional[str], started_at: float) -> bool:
+    if host == socket.gethostname() and not process_alive(pid):
+        return False
+    age = heartbeat_age(ws.root, batch_id)
+    return (time.time() - started_at if age is None else age) < STALE_SECONDS
 
 
 def running_imports(ws: Workspace) -> list[dict]:
-    """Import batches recorded as running whose process is still alive."""
+    """Import batches recorded as running that are live: started here by a process that still exists, or on another
+    host, and with a heartbeat younger than ``STALE_SECONDS`` (see the module docstring)."""
     rows = ws.db.execute("SELECT id, pid, host, started_at FROM batches WHERE state = 'running'").fetchall()
-    return [{"batch_id": r[0], "pid": r[1], "host": r[2], "started_at": r[3]} for r in rows if _pid_alive(r[1], r[2])]
+    return [{"batch_id": r[0], "pid": r[1], "host": r[2], "started_at": r[3]} for r in rows
+            if _batch_live(ws, r[0], r[1], r[2], r[3])]
 
 
 def _orphans(ws: Workspace) -> list[Path]:
@@ -73,7 +92,10 @@ def doctor(ws: Workspace, quick: bool = False, progress: Optional[Progress] = No
         if cancel.cancelled:
             report.cancelled = True
             break
-        path = Path(original) if in_place else ws.store.path(sha, FORMAT_EXTENSION[fmt.upper()])
+        if in_place:
+            path = Path(from_text(original))
+        else:
+            path = ws.store.path(sha, FORMAT_EXTENSION[fmt.upper()])
         problem = _check_file(path, sha, size, mtime_ns, bool(in_place), quick, report)
         if problem:
             report.problems.append({"kind": problem[0], "image_id": image_id, "path": str(path), "reason": problem[1]})
@@ -140,27 +162,14 @@ class GcReport:
 
 
 def gc(ws: Workspace, dry_run: bool = False) -> GcReport:
-    """Remove orphan blobs and temp files, mark dead import batches interrupted, prune stale thumbnails.
+    """Remove orphan blobs and temp files, mark abandoned import batches interrupted, prune stale thumbnails.
 
-    Orphans and temp files are left alone while another process is importing into this workspace (its blobs are
-    orphans only until it commits).
+    Orphans and temp files are removed only under the workspace lock taken exclusive (never while an import holds
+    it: that import's blobs are orphans only until it commits, and an import that starts meanwhile waits), and only
+    when no live import batch is recorded (one on another host may not share the lock).
     """
     report = GcReport(dry_run=dry_run)
     live = running_imports(ws)
-    if live:
-        report.skipped.append(
-            "orphan blobs and temp files: an import is running (pid " + ", ".join(str(b["pid"]) for b in live) + ")")
-    else:
-        for blob in _orphans(ws):
-            report.orphan_blobs += 1
-            report.bytes_freed += blob.stat().st_size
-            if not dry_run:
-                blob.unlink(missing_ok=True)
-        if ws.store.tmp.exists():
-            for tmp in ws.store.tmp.iterdir():
-                report.temp_files += 1
-                if not dry_run and tmp.is_file():
-                    tmp.unlink(missing_ok=True)
     live_ids = {b["batch_id"] for b in live}
     dead = [r[0] for r in ws.db.execute("SELECT id FROM batches WHERE state = 'running'") if r[0] not in live_ids]
     report.interrupted_batches = len(dead)
@@ -168,6 +177,37 @@ def gc(ws: Workspace, dry_run: bool = False) -> GcReport:
         with transaction(ws.db) as conn:
             conn.executemany("UPDATE batches SET state = 'interrupted', finished_at = ? WHERE id = ?",
                              [(time.time(), b) for b in dead])
+    try:
+        with workspace_lock(ws.root, exclusive=True, wait=False):
+            live = running_imports(ws)  # again, under the lock: an import may have started meanwhile
+            if live:
+                report.skipped.append("orphan blobs and temp files: an import is running (batch " + ", ".join(
+                    f"{b['batch_id']}, pid {b['pid']} on {b['host']}" for b in live) + ")")
+            else:
+                _remove_files(ws, report, dry_run)
+    except WorkspaceBusy:
+        report.skipped.append("orphan blobs and temp files: an import is running in this workspace (it holds the "
+                              "workspace lock); run `cvops gc` again when it has finished")
     if not dry_run:
         report.thumbnails_pruned = ws.thumbnails.prune()
     return report
+
+
+def _remove_files(ws: Workspace, report: GcReport, dry_run: bool) -> None:
+    """Orphan blobs, temp files and heartbeat files of finished batches (the caller holds the lock exclusive)."""
+    for blob in _orphans(ws):
+        report.orphan_blobs += 1
+        report.bytes_freed += blob.stat().st_size
+        if not dry_run:
+            blob.unlink(missing_ok=True)
+    if ws.store.tmp.exists():
+        for tmp in ws.store.tmp.iterdir():
+            report.temp_files += 1
+            if not dry_run and tmp.is_file():
+                tmp.unlink(missing_ok=True)
+    if not dry_run and (ws.root / LOCK_DIR).is_dir():
+        running = {r[0] for r in ws.db.execute("SELECT id FROM batches WHERE state = 'running'")}
+        for beat in (ws.root / LOCK_DIR).glob("batch-*.heartbeat"):
+            with contextlib.suppress(ValueError):
+                if int(beat.stem.split("-", 1)[1]) not in running:
+                    beat.unlink(missing_ok=True)

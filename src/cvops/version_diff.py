@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.formats.model import ExportClass, ExportData, ExportItem, ExportShape
+from cvops.fsnames import from_text
 from cvops.imageio import FORMAT_EXTENSION
 from cvops.versions import VersionRef, get_version, version_classes
 
@@ -133,7 +134,7 @@ def export_data(ws: "Workspace", ref: VersionRef, allowed: tuple[str, ...], fmt:
         if fmt_name is None:
             source = ws.store.root / "missing" / sha
         elif in_place:
-            source = Path(original)
+            source = Path(from_text(original))
         else:
             source = ws.store.path(sha, FORMAT_EXTENSION[fmt_name.upper()])
         item = ExportItem(iid, source, _unique_name(name, iid, taken), w, h, split)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 
 from cvops.catalog import transaction
+from cvops.fsnames import display, to_text
 from cvops.jobs import CancelToken
 from cvops.store import hash_file
 
@@ -25,7 +26,7 @@ def _video_id(ws: "Workspace", path: Path, sha: str, cap: "cv2.VideoCapture", ba
         conn.execute(
             "INSERT INTO videos (sha256, path, fps, frame_count, width, height, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(sha256) DO NOTHING",
-            [sha, str(path), cap.get(cv2.CAP_PROP_FPS) or None, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None,
+            [sha, to_text(path), cap.get(cv2.CAP_PROP_FPS) or None, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None,
              int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), batch_id],
         )
         return int(conn.execute("SELECT id FROM videos WHERE sha256 = ?", [sha]).fetchone()[0])
@@ -37,12 +38,13 @@ def import_video(ws: "Workspace", path: Path, stride: int, report: "ImportReport
     try:
         sha, _ = hash_file(path)
     except OSError as exc:
-        report.errors.append({"path": str(path), "reason": f"cannot read file: {exc.strerror or exc}"})
+        report.errors.append({"path": display(path), "reason": f"cannot read file: {exc.strerror or exc}"})
         return
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
-            report.errors.append({"path": str(path), "reason": "cannot decode video (unsupported codec or corrupt)"})
+            report.errors.append({"path": display(path),
+                                  "reason": "cannot decode video (unsupported codec or corrupt)"})
             return
         video_id = _video_id(ws, path, sha, cap, report.batch_id or 0)
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
@@ -57,18 +59,19 @@ def import_video(ws: "Workspace", path: Path, stride: int, report: "ImportReport
                 continue
             ok, frame = cap.retrieve()
             if not ok or frame is None:
-                report.errors.append({"path": str(path), "reason": f"frame {index} could not be decoded"})
+                report.errors.append({"path": display(path), "reason": f"frame {index} could not be decoded"})
                 continue
             ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
-                report.errors.append({"path": str(path), "reason": f"frame {index} could not be encoded"})
+                report.errors.append({"path": display(path), "reason": f"frame {index} could not be encoded"})
                 continue
             data = buf.tobytes()
             frame_sha, _ = ws.store.add_bytes(data, ".jpg")
             msec = cap.get(cv2.CAP_PROP_POS_MSEC)
             timestamp = index * 1000.0 / fps if fps > 0 else (msec if msec >= 0 else None)
             pending.append({
-                "sha256": frame_sha, "file_name": f"{path.stem}_f{index:06d}.jpg", "original_path": str(path),
+                "sha256": frame_sha, "file_name": f"{display(path.stem)}_f{index:06d}.jpg",
+                "original_path": to_text(path),
                 "format": "JPEG", "width": frame.shape[1], "height": frame.shape[0], "byte_size": len(data),
                 "video_id": video_id, "frame_index": index, "timestamp_ms": timestamp,
             })
@@ -77,7 +80,7 @@ def import_video(ws: "Workspace", path: Path, stride: int, report: "ImportReport
                 _commit_frames(ws, pending, report)
         _commit_frames(ws, pending, report)
         if extracted == 0 and not cancel.cancelled:
-            report.errors.append({"path": str(path), "reason": "no frame could be read from the video"})
+            report.errors.append({"path": display(path), "reason": "no frame could be read from the video"})
         else:
             report.videos += 1
         if cancel.cancelled:

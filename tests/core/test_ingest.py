@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -280,3 +283,176 @@ def test_corrupt_files_get_a_reason_even_after_ultralytics_patched_pillow(ws: Wo
     (tmp_path / "garbage.jpg").write_bytes(os.urandom(3000))
     report = import_paths(ws, [tmp_path / "garbage.jpg"])
     assert "not a recognized image" in report.errors[0]["reason"]
+
+
+# -- file names, links and special files -------------------------------------------------------------------------------
+
+NON_UTF8 = b"caf\xe9.jpg"  # Latin-1 "café.jpg": not valid UTF-8
+
+
+def _non_utf8_tree(root: Path) -> Path:
+    make_image(root / "ok.jpg", seed=1)
+    make_image(Path(os.fsdecode(os.fsencode(root) + b"/" + NON_UTF8)), seed=2)
+    return root
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_non_utf8_file_name_imports_and_keeps_its_bytes(ws: Workspace, tmp_path: Path, in_place: bool) -> None:
+    from cvops.fsnames import from_text
+
+    src = _non_utf8_tree(tmp_path / "src")
+    report = import_paths(ws, [src], in_place=in_place)
+    assert (report.imported, report.errors) == (2, [])
+    states = [r[0] for r in ws.db.execute("SELECT state FROM batches")]
+    assert states == ["done"]
+    rec = next(r for r in ws.images.page(limit=10) if r.file_name != "ok.jpg")
+    assert rec.file_name == "caf\ufffd.jpg"  # printable form for lists, exports and JSON
+    original = Path(from_text(rec.original_path))
+    assert os.fsencode(original.name) == NON_UTF8  # the exact bytes, losslessly
+    assert os.fsencode(original) == os.fsencode(src.resolve()) + b"/" + NON_UTF8
+    assert ws.images.path(rec).read_bytes() == original.read_bytes()
+    assert doctor(ws).ok
+    json.dumps(report.to_dict(), ensure_ascii=False).encode("utf-8")  # no lone surrogates anywhere
+    again = import_paths(ws, [src], in_place=in_place)
+    assert (again.imported, again.duplicates, again.errors) == (0, 2, [])
+
+
+def test_cli_import_of_a_non_utf8_name_prints_and_reports_json(ws: Workspace, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cvops.cli import cli
+
+    src = _non_utf8_tree(tmp_path / "src")
+    (Path(os.fsdecode(os.fsencode(src) + b"/bad\xff.png"))).write_bytes(b"not an image")
+    result = CliRunner().invoke(cli, ["-w", str(ws.root), "import", "--json", str(src)], catch_exceptions=False)
+    assert result.exit_code == 1, result.output  # one bad file: reported, the rest imported
+    data = json.loads(result.output)
+    assert data["imported"] == 2
+    assert [Path(e["path"]).name for e in data["errors"]] == ["bad\ufffd.png"]
+    text = CliRunner().invoke(cli, ["-w", str(ws.root), "import", str(src)], catch_exceptions=False)
+    assert "duplicates 2" in text.output and "bad\ufffd.png" in text.output
+
+
+def test_symlink_loops_are_reported_and_the_rest_imports(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_image(src / "good.jpg", seed=1)
+    make_image(src / "sub" / "deeper.png", fmt="PNG", seed=2)
+    (src / "a.jpg").symlink_to("b.jpg")
+    (src / "b.jpg").symlink_to("a.jpg")
+    (src / "loop1").symlink_to("loop2")  # a folder-looking loop
+    (src / "loop2").symlink_to("loop1")
+    (src / "sub" / "up").symlink_to("..")  # a link back up the tree
+    (src / "dangling.jpg").symlink_to("missing.jpg")
+    (src / "alias.jpg").symlink_to("good.jpg")  # a link to a file: followed, imported once
+    report = import_paths(ws, [src])
+    assert report.imported == 2 and report.duplicates == 0
+    reasons = {Path(e["path"]).name: e["reason"] for e in report.errors}
+    assert reasons == {"a.jpg": "symbolic link loop", "b.jpg": "symbolic link loop", "loop1": "symbolic link loop",
+                       "loop2": "symbolic link loop", "dangling.jpg": "broken symbolic link (points to missing.jpg)"}
+    assert any(Path(s["path"]).name == "up" and "not followed" in s["reason"] for s in report.skipped)
+    assert [r[0] for r in ws.db.execute("SELECT state FROM batches")] == ["done"]
+    explicit = import_paths(ws, [src / "a.jpg"])
+    assert explicit.errors == [{"path": str(src / "a.jpg"), "reason": "symbolic link loop"}]
+
+
+def test_a_fifo_is_not_a_regular_file(ws: Workspace, tmp_path: Path) -> None:
+    make_image(tmp_path / "ok.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening it would block: it must never be opened
+    report = import_paths(ws, [tmp_path])
+    assert report.imported == 1
+    assert report.errors == [{"path": str(tmp_path / "pipe.jpg"), "reason": "not a regular file (a FIFO/named pipe)"}]
+
+
+def test_an_unreadable_file_is_permission_denied(ws: Workspace, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as root in CI, where chmod 0 does not stop reading: the denial is injected at ``open`` instead."""
+    import builtins
+
+    import cvops.imageio
+    from cvops.imageio import ProbeError, probe
+
+    make_image(tmp_path / "ok.jpg", seed=1)
+    secret = make_image(tmp_path / "secret.jpg", seed=2)
+
+    def guarded_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(file, (str, Path)) and Path(file).name == "secret.jpg":
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(cvops.imageio, "open", guarded_open, raising=False)
+    report = import_paths(ws, [tmp_path])
+    assert report.imported == 1
+    assert report.errors == [{"path": str(secret), "reason": "permission denied"}]
+    with pytest.raises(ProbeError, match="^permission denied$"):
+        probe(secret)  # the path-based probe that dataset imports use
+    if os.geteuid() != 0:  # and for real where permissions apply
+        monkeypatch.undo()
+        secret.chmod(0)
+        try:
+            assert import_paths(ws, [secret]).errors[0]["reason"] == "permission denied"
+        finally:
+            secret.chmod(0o644)
+
+
+def test_heartbeat_and_staged_files_are_gone_after_an_import(ws: Workspace, tmp_path: Path) -> None:
+    make_image(tmp_path / "a.jpg")
+    report = import_paths(ws, [tmp_path / "a.jpg"])
+    assert list((ws.root / "locks").glob("batch-*")) == [] and list(ws.store.tmp.iterdir()) == []
+    assert report.imported == 1
+
+
+def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from cvops.store import ImageStore
+
+    make_image(tmp_path / "a.jpg", seed=1)
+    make_image(tmp_path / "b.jpg", seed=2)
+    real_stage = ImageStore.stage
+
+    def stage(self, source, ext, fsync=False):  # type: ignore[no-untyped-def]
+        if hashlib.sha256(source).hexdigest() == hashlib.sha256((tmp_path / "b.jpg").read_bytes()).hexdigest():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_stage(self, source, ext, fsync)
+
+    monkeypatch.setattr(ImageStore, "stage", stage)
+    report = import_paths(ws, [tmp_path])
+    assert report.imported == 1
+    assert report.errors == [{"path": str(tmp_path / "b.jpg"),
+                              "reason": "cannot store the file in the workspace: no space left on device"}]
+    assert [r[0] for r in ws.db.execute("SELECT state FROM batches")] == ["done"]
+    assert list(ws.store.tmp.iterdir()) == [] and doctor(ws).ok
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"),
+                         [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None)])
+def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str,
+                                                  expected: Optional[int]) -> None:
+    """A container limited to 1.5 CPUs on a 64-core host gets 2 import threads, not 8 (os.cpu_count() says 64)."""
+    import cvops.jobs
+    from cvops.ingest import default_workers
+
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    monkeypatch.setattr(cvops.jobs, "Path", lambda _: tmp_path / "cpu.max")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert cvops.jobs.available_cpus() == (expected or 64)
+    assert default_workers() == max(2, min(8, expected or 64))
+
+
+@pytest.mark.parametrize(("raw", "unchanged", "shown"), [
+    (b"/data/caf\xe9.jpg", False, "/data/caf\ufffd.jpg"),
+    (b"/d/%41%u0041\xff%.png", False, "/d/%41%u0041\ufffd%.png"),
+    ("\ufffe/x.jpg".encode(), False, "\ufffe/x.jpg"),  # starts with the marker: escaped too
+    ("/ok/日本.jpg".encode(), True, "/ok/日本.jpg"),
+    (b"/plain/a.jpg", True, "/plain/a.jpg"),
+])
+def test_path_text_round_trips_every_name(raw: bytes, unchanged: bool, shown: str) -> None:
+    from cvops.fsnames import display, from_text, to_text
+
+    path = os.fsdecode(raw)
+    text = to_text(path)
+    text.encode("utf-8")  # storable as SQLite text and JSON
+    assert os.fsencode(from_text(text)) == raw
+    assert (text == path) is unchanged  # valid names are stored as they are: existing catalogs read the same
+    assert display(path) == shown
