@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from yolo_testing import SHARED
+from prerequisites import shared_path
 
 from cvops import Workspace
 from cvops.cli import cli
@@ -134,9 +134,7 @@ def test_images_and_labels_pair_deep_down(ws: Workspace, tmp_path: Path) -> None
 
 
 def test_label_studio_yolo_imports_at_its_top_folder(ws: Workspace) -> None:
-    folder = SHARED / "formats" / "label_studio_yolo"
-    if not folder.is_dir():
-        pytest.skip(f"../shared/datasets is absent: {folder} not found")
+    folder = shared_path("formats", "label_studio_yolo")
     report = import_dataset(ws, folder)
     assert report.format == "yolo" and report.images == 7 and report.annotations > 0
     assert ws.stats()["images"] == 7
@@ -189,9 +187,7 @@ def test_voc_devkit_one_folder_down(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_raccoon_imports_at_its_top_folder(ws: Workspace) -> None:
-    folder = SHARED / "raccoon"
-    if not folder.is_dir():
-        pytest.skip(f"../shared/datasets is absent: {folder} not found")
+    folder = shared_path("raccoon")
     report = import_dataset(ws, folder)
     assert report.format == "voc" and report.skipped == []
     assert report.detected["images"] == 200 and report.detected["annotations"] == 217
