@@ -41,7 +41,7 @@ run: $(STAMP)
 	fi
 
 ## demo: (re)build the demo workspace from the synthetic shapes dataset (256 images), freeze a version of every image
-## split 75/25 (v2), then train on it (fast preset, 20 epochs at 160 px, CPU-sized: mAP50 0.98-0.995 over 10 runs),
+## split 75/25 (v2), then train on it (fast preset, 20 epochs at 160 px, CPU-sized: mAP50 0.97-0.995 over 10 runs),
 ## register and evaluate a model on it; export the champion to ONNX, verify it (the gate), bundle it into
 ## $(DEMO_DIR)/edge-bundle and deploy that to $(DEMO_DIR)/deployed, where its selftest runs
 DEMO_COUNT ?= 256

@@ -16,7 +16,7 @@ spends a 15-epoch run warming up, and mosaic at low resolution shrinks objects t
 Measured on the demo shapes (104 training images, 160 px, 15 epochs, CPU), mAP50: Ultralytics' defaults 0.001;
 batch 8 with a step per batch and no warm-up 0.64; the same without mosaic 0.71; batch 4 0.74; batch 4 without
 mosaic (this preset) 0.89 on one CPU, 0.73 on another. The demo recipe (256 images split 75/25, 20 epochs) gives
-0.98-0.995 over seeds and CPU kernels (docs/training.md).
+0.97-0.995 (mean 0.987) over seeds and CPU kernels (docs/training.md).
 
 Models are built from their architecture YAML (random initialisation), since the workbench never downloads
 pretrained weights; pass ``weights=`` to :func:`cvops.training.runner.start_run` to start from a local ``.pt`` file.
