@@ -327,7 +327,7 @@ def test_first_rows_show_while_the_whole_list_loads(qtbot, demo_source: Path, tm
     try:
         page.set_workspace(ws)
         qtbot.waitUntil(lambda: page.model.rowCount() == 10, timeout=WAIT_MS)
-        every = list(ws.images.ids())
+        every = list(real_ids(ws.images))  # the real query: the patched one waits for the release below
         assert rows(page) == every[:10] and not page.settled() and "loading images" in page.counts.text()
         select_rows(page, 3, 4)
         page.view.selectionModel().setCurrentIndex(page.model.index(4, 0), QItemSelectionModel.SelectionFlag.NoUpdate)
