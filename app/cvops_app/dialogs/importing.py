@@ -314,8 +314,10 @@ def _dataset_imported(window: "MainWindow", path: Path,
     report = result
     text = (f"Imported {report.format} dataset: {plural(report.images, 'image')} ({report.images_new} new), "
             f"{plural(report.annotations, 'annotation')} added ({report.annotations_existing} already there), "
-            f"{plural(report.classes_created, 'new class', 'new classes')}; {len(report.skipped)} skipped, "
-            f"{plural(len(report.warnings), 'warning')}")
+            f"{plural(report.classes_created, 'new class', 'new classes')}"
+            + "".join(f", {plural(n, 'image')} marked {status.replace('_', ' ')}"
+                      for status, n in report.statuses.items() if n)
+            + f"; {len(report.skipped)} skipped, {plural(len(report.warnings), 'warning')}")
     window.notify(text, 15_000)
     window.changed("images", "annotations", "classes")
     if report.skipped or report.warnings:

@@ -411,8 +411,9 @@ def _choose(path: Path, limit: Optional[int] = None) -> tuple[list[tuple[Path, d
     if len(skipped) == 1:
         raise FormatError(str(skipped[0]))
     seen = f"found {', '.join(f.name for f in found[:5])}; " if found else ""
-    raise FormatError(f"{path}: no COCO instances JSON file ({seen}looked at top level, in annotations/ and in split "
-                      "folders; captions and panoptic files are not read)" + "".join(f"; {p}" for p in skipped))
+    raise FormatError(f"{path}: no COCO instances JSON file ({seen}looked for *.json at the top, in annotations/, "
+                      f"in split folders and up to {SEARCH_DEPTH} folders down; captions and panoptic files are not "
+                      "read)" + "".join(f"; {p}" for p in skipped))
 
 
 def detect(path: Path) -> bool:
