@@ -172,6 +172,32 @@ def test_labelme_gets_one_polygon_per_part_in_one_group(imported: Workspace, tmp
     assert crowd[0]["attributes"] == {"iscrowd": 1}  # kept as a flag; the RLE mask stays COCO's
 
 
+def test_labelme_parts_of_one_group_come_back_as_one_object(imported: Workspace, tmp_path: Path) -> None:
+    """The labelme export's grouped parts import as one multi-part polygon again; a box sharing the group stays a
+    box, and polygons of another label or group stay apart."""
+    export_dataset(imported, tmp_path / "lm", "labelme")
+    doc_path = tmp_path / "lm" / "a.json"
+    data = json.loads(doc_path.read_text())
+    gid = next(s["group_id"] for s in data["shapes"] if s["label"] == "person")
+    data["shapes"] += [{"label": "person", "points": [[2, 30], [12, 30], [2, 44]], "group_id": gid + 1,
+                        "shape_type": "polygon", "flags": {}},
+                       {"label": "person", "points": [[30, 2], [40, 12]], "group_id": gid, "shape_type": "rectangle",
+                        "flags": {}}]
+    doc_path.write_text(json.dumps(data))
+    again = Workspace.create(tmp_path / "again")
+    try:
+        report = import_dataset(again, tmp_path / "lm", format="labelme")
+        assert report.skipped == []
+        person = again.classes.get("person").id
+        anns = [a for a in again.annotations.for_image(again.images.ids()[0]) if a.class_id == person]
+        polygons = sorted((a for a in anns if a.kind == "polygon"), key=lambda a: len(a.rings))
+        assert [len(a.rings) for a in polygons] == [1, 2] and polygons[1].rings == PERSON
+        assert polygons[1].attributes["polygon_parts"] == [4, 3] and polygons[1].attributes["group_id"] == gid
+        assert [a.kind for a in anns].count("box") == 1
+    finally:
+        again.close()
+
+
 def test_old_workspace_rows_stay_valid(ws: Workspace) -> None:
     """Single polygons and the parts of an older COCO import (one polygon each, joined by coco_id) still export."""
     make_image(ws.root.parent / "y.jpg", (W, H))

@@ -1,7 +1,8 @@
 """labelme: read wkentaro labelme JSON (one file per image) and MIT LabelMe XML; write labelme JSON.
 
 JSON rectangles (two corners, any order) become boxes, polygons stay polygons, image-level ``flags`` set to true
-become tags; ``group_id``, ``description`` and shape ``flags`` become attributes. An image that is missing but
+become tags; ``group_id``, ``description`` and shape ``flags`` become attributes; polygons of one label sharing a
+``group_id`` are the parts of one object and become one multi-part polygon. An image that is missing but
 embedded as ``imageData`` is decoded into a temporary folder (``cvops-labelme-*``, removed at exit; the importer
 copies from there), never into the dataset. LabelMe XML polygons stay polygons, ``bounding_box`` objects become
 boxes, deleted objects are skipped and mask-only objects are reported.
@@ -24,6 +25,7 @@ from xml.etree.ElementTree import Element
 
 from PIL import Image, UnidentifiedImageError
 
+from cvops.annotations import PARTS
 from cvops.formats.model import (
     DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape, ParsedDataset, Problem, place_image,
     resolve_inside,
@@ -153,6 +155,7 @@ class _Reader:
                 item.shapes.append(_json_shape(raw, Problem(str(path), "", element=f"shapes[{i}]")))
             except ValueError as exc:
                 self.problem(path, f"shape skipped: {exc}", element=f"shapes[{i}]")
+        item.shapes = _join_groups(item.shapes)
         flags = data.get("flags") or {}
         if not isinstance(flags, dict):
             self.problem(path, "'flags' is not an object; ignored", element="flags")
@@ -266,6 +269,27 @@ def _json_shape(raw: Any, origin: Problem) -> LabelShape:
     if len(pts) < 3:
         raise ValueError(f"a polygon needs at least 3 points, it has {len(pts)}")
     return LabelShape(label, "polygon", points=pts, attributes=attrs, origin=origin)
+
+
+def _join_groups(shapes: list[LabelShape]) -> list[LabelShape]:
+    """Polygons of one label sharing an integer ``group_id`` are the parts of one object (labelme's grouping, and how
+    the labelme export writes a multi-part polygon): one multi-part polygon, where the first part stood."""
+    groups: dict[tuple[str, int], list[LabelShape]] = {}
+    for shape in shapes:
+        gid = shape.attributes.get("group_id")
+        if shape.kind == "polygon" and isinstance(gid, int) and not isinstance(gid, bool):
+            groups.setdefault((shape.label, gid), []).append(shape)
+    out: list[LabelShape] = []
+    for shape in shapes:
+        gid = shape.attributes.get("group_id")
+        parts = groups.get((shape.label, gid), []) if shape.kind == "polygon" and isinstance(gid, int) else []
+        if len(parts) < 2:
+            out.append(shape)
+        elif shape is parts[0]:
+            out.append(LabelShape(shape.label, "polygon", points=[p for part in parts for p in part.points or []],
+                                  attributes={**shape.attributes, PARTS: [len(part.points or []) for part in parts]},
+                                  origin=shape.origin))
+    return out
 
 
 def _xml_size(ann: Element) -> Optional[tuple[int, int]]:
