@@ -259,5 +259,14 @@ def test_crowd_region_is_drawn_hatched(view: CanvasView) -> None:
 
     assert coverage(200) == 1.0  # an object: filled
     assert 0.02 < coverage(20) < 0.6  # an ignore region: hatched lines, gaps between them
+    import numpy as np
+    from PySide6.QtGui import QImage, QPainter, QTransform
+
+    tab_image = QImage(400, 300, QImage.Format.Format_ARGB32)
+    painter = QPainter(tab_image)
+    view.shape_layer._draw_labels(painter, np.arange(2), QTransform(), 1.0)
+    painter.end()
+    tabs = [key for key in view.shape_layer._labels if isinstance(key, tuple)]  # label tabs with their own text
+    assert [text.endswith(" · crowd (ignored)") for _, text in tabs] == [True]  # the crowd region's, not the box's
     click(view, 70, 70)
     assert view.item(1) is not None and view.item(1).brush().style() == Qt.BrushStyle.BDiagPattern

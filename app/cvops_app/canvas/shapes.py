@@ -412,7 +412,8 @@ class ShapeLayer(QGraphicsObject):
         for i, (x, y) in zip(indices, corners):
             class_id = int(self.model.class_ids[i])
             style = self.styles.get(class_id, UNKNOWN_STYLE)
-            text = suggestion_text(style.name, self.model.shapes[i].confidence) if self.model.suggested[i] else None
+            text = (suggestion_text(style.name, self.model.shapes[i].confidence) if self.model.suggested[i] else
+                    f"{style.name} · crowd (ignored)" if self.model.crowd[i] else None)
             key = class_id if text is None else (class_id, text)
             image = self._labels.get(key)
             if image is None or image.devicePixelRatio() != ratio:
