@@ -141,3 +141,19 @@ def test_weights_library_and_the_scratch_warning(qtbot, window: MainWindow, tmp_
     assert [w.name for w in list_weights(window.ws)] == ["yolo11n"]
     s.weights.setCurrentIndex(s.weights.findData(None))
     assert not s.warning.isHidden() and "--weights yolo11n" in s.warning.text()  # the library is suggested
+
+
+def test_the_task_is_a_choice_under_advanced(window: MainWindow) -> None:
+    """As `cvops train --task`: auto unless chosen under Advanced, and what is chosen reaches start_run."""
+    s = _page(window).settings
+    assert s.values()["task"] is None
+    s.task.setCurrentIndex(s.task.findData("detect"))
+    assert s.values()["task"] is None  # Advanced closed: the overrides do not apply
+    s.advanced.setChecked(True)
+    assert s.values()["task"] == "detect"
+    assert [s.task.itemData(i) for i in range(s.task.count())] == [None, "detect", "segment"]
+    import inspect
+
+    from cvops.training import start_run
+
+    assert set(s.values()) <= set(inspect.signature(start_run).parameters)  # every value is a start_run argument

@@ -76,12 +76,13 @@ class SettingsPanel(QWidget):
 
         self.advanced = QToolButton(self)  # a disclosure button: the overrides apply only while it is open
         self.advanced.setObjectName("train-advanced")
-        self.advanced.setText("Advanced: epochs, image size, batch, device")
+        self.advanced.setText("Advanced: epochs, image size, batch, device, task")
         self.advanced.setCheckable(True)
         self.advanced.setAutoRaise(True)
         self.advanced.setArrowType(Qt.ArrowType.RightArrow)
         self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced.setToolTip("Open to override the preset's epochs, image size and batch, or choose the device")
+        self.advanced.setToolTip("Open to override the preset's epochs, image size and batch, or choose the device "
+                                 "and the task")
         self.epochs = self._spin(0, 10_000, 1, "epochs")
         self.imgsz = self._spin(0, 4096, 32, "image size")
         self.batch = self._spin(0, 1024, 1, "batch")
@@ -89,6 +90,11 @@ class SettingsPanel(QWidget):
         self.device.setObjectName("train-device")
         self.device.addItem("auto (GPU if present)", "auto")
         self.device.addItem("cpu", "cpu")
+        self.task = QComboBox(self)  # as `cvops train --task`: a choice, not an accident of the shapes
+        self.task.setObjectName("train-task")
+        self.task.addItem("auto (what the version's shapes support)", None)
+        self.task.addItem("detect: boxes (a polygon trains as its box)", "detect")
+        self.task.addItem("segment: outlines (needs polygons)", "segment")
         inner = QWidget(self)
         adv_form = QFormLayout(inner)
         adv_form.setContentsMargins(18, 0, 0, 0)
@@ -96,6 +102,7 @@ class SettingsPanel(QWidget):
         adv_form.addRow("Image size", self.imgsz)
         adv_form.addRow("Batch", self.batch)
         adv_form.addRow("Device", self.device)
+        adv_form.addRow("Task", self.task)
         inner.setVisible(False)
         self.advanced.toggled.connect(inner.setVisible)
         self.advanced.toggled.connect(lambda on: self.advanced.setArrowType(
@@ -205,7 +212,7 @@ class SettingsPanel(QWidget):
                 "imgsz": (self.imgsz.value() or None) if advanced else None,
                 "batch": (self.batch.value() or None) if advanced else None,
                 "device": self.device.currentData() if advanced else "auto",
-                "weights": self.weights.currentData()}
+                "task": self.task.currentData() if advanced else None, "weights": self.weights.currentData()}
 
 
 class TrainPage(Page):
