@@ -129,8 +129,12 @@ def drop_from_page_cache(paths: Sequence[Path]) -> None:
     """Write dirty pages, then ask the kernel to forget the cached pages of ``paths``, so the next read of them comes
     from the disk as on a fresh boot (``posix_fadvise(DONTNEED)``; no root needed; a no-op where unsupported)."""
     os.sync()
-    if not hasattr(os, "posix_fadvise"):
-        return
+    if hasattr(os, "posix_fadvise"):
+        evict(paths)
+
+
+def evict(paths: Sequence[Path]) -> None:
+    """Drop the (clean) pages of ``paths`` from the page cache (``posix_fadvise(DONTNEED)``)."""
     for path in paths:
         fd = os.open(path, os.O_RDONLY)
         try:

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from _common import MB, emit, encode_jpeg, environment, flush_writes, log, percentile, synthetic_photo, temp_root
+from _common import (MB, emit, encode_jpeg, environment, evict, flush_writes, log, percentile, synthetic_photo,
+                     temp_root)
 
 BATCH = 500
 TIE = 0.10
@@ -52,16 +53,6 @@ def make_thumbs(n: int) -> dict[str, bytes]:
 def loose_path(root: Path, sha: str) -> Path:
     """Fan-out location of a loose thumbnail file."""
     return root / sha[:2] / sha[2:4] / f"{sha}.jpg"
-
-
-def evict(paths: list[Path]) -> None:
-    """Drop the (clean) pages of ``paths`` from the page cache."""
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
 
 
 def write_loose(root: Path, thumbs: dict[str, bytes]) -> None:

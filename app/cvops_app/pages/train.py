@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from cvops.errors import CvopsError
 from cvops.training import PRESETS, cancel_run, resume, run_progress, start_run, supervise, training_warnings
+from cvops.training.runner import photo_count
 from cvops.training.history import get_run, list_runs
 from cvops.training.runner import FINAL_STATES, RunResult, batch_message, format_eta
 from cvops.versions import list_versions
@@ -228,6 +229,7 @@ class TrainPage(Page):
         self.job: Optional[Job] = None
         self.job_run: Optional[int] = None
         self.shown_run: Optional[dict[str, Any]] = None
+        self.photo_counts: dict[int, tuple[int, int]] = {}  # per version id: frozen content, counted once
         self.settings = SettingsPanel(self)
         self.settings.setFixedWidth(340)
         self.settings.train_button.clicked.connect(self.train)
@@ -311,6 +313,7 @@ class TrainPage(Page):
         """Show the versions and runs of ``ws``."""
         super().set_workspace(ws)
         self.job, self.job_run, self.shown_run = None, None, None
+        self.photo_counts = {}
         self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
 
     def refresh(self, what: set[str]) -> None:
@@ -505,7 +508,10 @@ class TrainPage(Page):
             return
         values = self.settings.values()
         try:
-            warnings = training_warnings(self.ws, version, values["preset"], values["epochs"], values["weights"])
+            if version not in self.photo_counts:  # one scan of the version's members, not one per keystroke
+                self.photo_counts[version] = photo_count(self.ws, version)
+            warnings = training_warnings(self.ws, version, values["preset"], values["epochs"], values["weights"],
+                                         counts=self.photo_counts[version])
         except CvopsError:
             warnings = []
         self.settings.show_warnings(warnings)

@@ -216,10 +216,11 @@ def photo_count(ws: "Workspace", version_id: int) -> tuple[int, int]:
 
 def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast",
                       epochs: Optional[int] = None, weights: Optional[Union[str, Path]] = None,
-                      model: Optional[str] = None) -> list[str]:
+                      model: Optional[str] = None, counts: Optional[tuple[int, int]] = None) -> list[str]:
     """What a user should know before this run starts: training from scratch on real photographs.
 
-    Empty with ``weights`` or when every training image is a generated demo shape (:func:`photo_count`).
+    Empty with ``weights`` or when every training image is a generated demo shape (:func:`photo_count`; pass its
+    result as ``counts`` when already known: a version's content never changes).
     """
     from cvops.versions import get_version
     from cvops.weights import list_weights
@@ -227,7 +228,7 @@ def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str
     if weights is not None:
         return []
     info = get_version(ws, version_ref)
-    photos, train_images = photo_count(ws, info.id)
+    photos, train_images = counts if counts is not None else photo_count(ws, info.id)
     if not photos:
         return []
     chosen = get_preset(preset)
