@@ -18,8 +18,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QPoint, QRect, QSize, Qt  # noqa: E402 (after the platform is chosen)
 from PySide6.QtWidgets import QApplication, QDialog, QLabel  # noqa: E402
 
-from cvops.jobs import CancelToken, Progress  # noqa: E402
-from cvops.settings import Settings  # noqa: E402
+from cvops.common.jobs import CancelToken, Progress  # noqa: E402
+from cvops.catalog.settings import Settings  # noqa: E402
 from cvops_app.dialogs.classes import ClassesDialog  # noqa: E402
 from cvops_app.dialogs.exporting import ExportDatasetDialog  # noqa: E402
 from cvops_app.dialogs.importing import ImportImagesDialog  # noqa: E402

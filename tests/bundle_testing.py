@@ -16,9 +16,9 @@ from typing import Any, Optional
 
 import pytest
 
-from cvops.catalog import transaction
-from cvops.registry import sha256_file
-from cvops.workspace import Workspace
+from cvops.catalog.db import transaction
+from cvops.models.registry import sha256_file
+from cvops.data.workspace import Workspace
 
 IMGSZ = 96
 _BUILT: dict[str, Any] = {}
@@ -39,7 +39,7 @@ def add_export(ws: Workspace, model_id: int, onnx: Path, imgsz: int = IMGSZ, pre
 
 
 def _export_onnx(weights: Path, dest: Path, config_dir: Path) -> Path:
-    from cvops.training.offline import make_offline
+    from cvops.models.offline import make_offline
 
     make_offline(config_dir, block_network=False)
     from ultralytics import YOLO
@@ -55,8 +55,8 @@ def _export_onnx(weights: Path, dest: Path, config_dir: Path) -> Path:
 def exported_workspace(factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """``(workspace folder, export id)`` of a trained and exported model; built on the first call of a session."""
     if "root" not in _BUILT:
-        from cvops.demo import run_demo
-        from cvops.registry import get_model
+        from cvops.samples.demo import run_demo
+        from cvops.models.registry import get_model
         from cvops.training import train
 
         base = factory.mktemp("exported")

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from cvops.catalog import transaction
-from cvops.registry import sha256_file
-from cvops.versions import get_version, version_classes
-from cvops.workspace import Workspace
+from cvops.catalog.db import transaction
+from cvops.models.registry import sha256_file
+from cvops.versions.create import get_version, version_classes
+from cvops.data.workspace import Workspace
 
 
 def make_model(ws: Workspace, checkpoint: Path, version: str = "v1", name: Optional[str] = None,
@@ -62,7 +62,7 @@ def open_window(qtbot: Any, tmp_path: Path, trained: Path, monkeypatch: Any, pag
 
 def make_checkpoint(folder: Path) -> Path:
     """An untrained yolo11n detection checkpoint (80 classes) saved as Ultralytics saves models, built offline."""
-    from cvops.training.offline import make_offline
+    from cvops.models.offline import make_offline
 
     folder.mkdir(parents=True, exist_ok=True)
     make_offline(folder / "ultralytics", block_network=False)
@@ -76,10 +76,10 @@ def make_checkpoint(folder: Path) -> Path:
 def add_photo_version(ws: Workspace, folder: Path, count: int = 12, seed: int = 7) -> str:
     """Import ``count`` labelled images from ``folder`` — an ordinary folder, so they count as real photographs, not
     as the demo's generated shapes — mark every image done and freeze a version; return its name."""
-    from cvops.annotations import NewAnnotation
-    from cvops.ingest import import_paths
+    from cvops.data.annotations import NewAnnotation
+    from cvops.data.ingest import import_paths
     from cvops.samples import shapes
-    from cvops.versions import create_version
+    from cvops.versions.create import create_version
 
     samples = {s.path.name: s for s in shapes.generate(folder, count=count, seed=seed, ext=".jpg")}
     import_paths(ws, [folder])

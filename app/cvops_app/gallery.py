@@ -33,11 +33,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from cvops.images import ImageRecord
-from cvops.thumbnails import ThumbnailCache
+from cvops.data.images import ImageRecord
+from cvops.data.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2

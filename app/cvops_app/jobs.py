@@ -2,7 +2,7 @@
 back to the GUI thread as signals; the status-bar job area shows every running job with a progress bar and Cancel.
 
 A job function has the core's shape ``fn(progress, cancel) -> result``. It runs in another thread, so it must open
-its own :class:`~cvops.workspace.Workspace` handle (``ws.reopen()``) rather than use the GUI's.
+its own :class:`~cvops.data.workspace.Workspace` handle (``ws.reopen()``) rather than use the GUI's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from cvops.jobs import CancelToken, Cancelled, Progress
+from cvops.common.jobs import CancelToken, Cancelled, Progress
 
 JobFn = Callable[[Progress, CancelToken], Any]
 PROGRESS_INTERVAL_S = 0.05  # at most 20 progress signals a second per job

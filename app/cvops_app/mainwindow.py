@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QStackedWidget, QVBoxLayout, QWidget,
 )
 
-from cvops import settings as settings_mod
-from cvops.errors import CvopsError
-from cvops.settings import Settings
-from cvops.workspace import Workspace
+from cvops.catalog import settings as settings_mod
+from cvops.common.errors import CvopsError
+from cvops.catalog.settings import Settings
+from cvops.data.workspace import Workspace
 from cvops_app.jobs import JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
 

@@ -9,17 +9,28 @@ import os
 # ~/.cache/Microsoft/DeveloperTools/.onnxruntime on import unless this is set. The workbench keeps nothing there.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from cvops.errors import CvopsError, NewerSchemaError, ValidationError, WorkspaceError  # noqa: E402
-from cvops.jobs import CancelToken, Cancelled  # noqa: E402
-from cvops.workspace import Workspace  # noqa: E402
+from typing import Any
 
-__all__ = [
-    "CancelToken",
-    "Cancelled",
-    "CvopsError",
-    "NewerSchemaError",
-    "ValidationError",
-    "Workspace",
-    "WorkspaceError",
-]
+# The public API, imported on first use so that `import cvops` (and so `cvops --help`) stays cheap.
+_EXPORTS = {
+    "CancelToken": "cvops.common.jobs",
+    "Cancelled": "cvops.common.jobs",
+    "CvopsError": "cvops.common.errors",
+    "NewerSchemaError": "cvops.common.errors",
+    "ValidationError": "cvops.common.errors",
+    "WorkspaceError": "cvops.common.errors",
+    "Workspace": "cvops.data.workspace",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cvops' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -27,10 +27,10 @@ from rich.table import Table
 from rich.text import Text
 
 from cvops import __version__
-from cvops.catalog import STATUSES
-from cvops.errors import CvopsError, WorkspaceError, os_reason
-from cvops.jobs import CancelToken, Cancelled
-from cvops.workspace import Workspace
+from cvops.catalog.db import STATUSES
+from cvops.common.errors import CvopsError, WorkspaceError, os_reason
+from cvops.common.jobs import CancelToken, Cancelled
+from cvops.data.workspace import Workspace
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -217,7 +217,7 @@ def init(directory: Path, as_json: bool) -> None:
 def import_(ctx: click.Context, paths: tuple[Path, ...], in_place: bool, video_stride: Optional[int], verify: bool,
             workspace: Optional[Path], as_json: bool) -> None:
     """Import image files and folders (recursively): JPEG, PNG, BMP, TIFF, WebP, and video frames."""
-    from cvops.ingest import import_paths
+    from cvops.data.ingest import import_paths
 
     ws = _open(ctx, workspace)
     with _job("import", as_json) as (progress, cancel):
@@ -381,7 +381,7 @@ def images() -> None:
 def images_list(ctx: click.Context, status: Optional[str], cls: Optional[str], search: Optional[str],
                 annotated: Optional[bool], limit: int, after: int, workspace: Optional[Path], as_json: bool) -> None:
     """List images, filtered and paged."""
-    from cvops.images import ImageFilter
+    from cvops.data.images import ImageFilter
 
     ws = _open(ctx, workspace)
     class_id = ws.classes.get(cls).id if cls else None
@@ -486,7 +486,7 @@ def _print_detected(detected: dict[str, Any]) -> None:
 def export_dataset_cmd(ctx: click.Context, out_dir: Path, fmt: str, statuses: Optional[str], images_mode: str,
                        overwrite: bool, version: Optional[str], workspace: Optional[Path], as_json: bool) -> None:
     """Export images and annotations as a dataset folder (written to a temporary folder, then renamed into place)."""
-    from cvops.formats.exporter import export_dataset
+    from cvops.versions.export import export_dataset
 
     wanted = [s.strip() for s in statuses.split(",") if s.strip()] if statuses else None
     for status in wanted or ():
@@ -553,7 +553,7 @@ def history(ctx: click.Context, limit: int, workspace: Optional[Path], as_json: 
 @_handle_errors
 def doctor(ctx: click.Context, quick: bool, workspace: Optional[Path], as_json: bool) -> None:
     """Check catalog integrity, store hashes and referenced (in-place) files."""
-    from cvops.maintenance import doctor as run_doctor
+    from cvops.catalog.maintenance import doctor as run_doctor
 
     ws = _open(ctx, workspace)
     with _job("doctor", as_json) as (progress, cancel):
@@ -578,7 +578,7 @@ def doctor(ctx: click.Context, quick: bool, workspace: Optional[Path], as_json: 
 @_handle_errors
 def gc(ctx: click.Context, dry_run: bool, workspace: Optional[Path], as_json: bool) -> None:
     """Remove orphan blobs and temp files, close interrupted imports, prune stale thumbnails."""
-    from cvops.maintenance import gc as run_gc
+    from cvops.catalog.maintenance import gc as run_gc
 
     report = run_gc(_open(ctx, workspace), dry_run=dry_run)
     if as_json:
@@ -620,7 +620,7 @@ def thumbnails(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> 
 @_handle_errors
 def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json: bool) -> None:
     """Generate the synthetic "shapes" dataset, import and label it in a fresh workspace (default: ./demo-workspace)."""
-    from cvops.demo import reset_demo, run_demo
+    from cvops.samples.demo import reset_demo, run_demo
 
     directory = directory or Path("demo-workspace")
     if force:

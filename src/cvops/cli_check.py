@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import click
 
-from cvops.annotations import Annotation
-from cvops.health import DUPLICATE_IOU
+from cvops.data.annotations import Annotation
+from cvops.data.health import DUPLICATE_IOU
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
 
 SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
@@ -40,12 +40,12 @@ def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_exa
           duplicate_iou: float, workspace: Optional[Path], as_json: bool) -> None:
     """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
     unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
-    from cvops.health import check as run_check
+    from cvops.data.health import check as run_check
 
     ws = _open(ctx, workspace)
     kwargs: dict[str, Any] = {}
     if version_ref:
-        from cvops.versions import version_images
+        from cvops.versions.create import version_images
 
         rows = version_images(ws, version_ref)
         kwargs = {"image_ids": [r[0] for r in rows], "splits": {r[0]: r[2] for r in rows},

@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, fail, out
-from cvops.jobs import Cancelled
+from cvops.common.jobs import Cancelled
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -16,7 +16,7 @@ import click
 
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
 from cvops.cli_versions import _statuses
-from cvops.images import ImageFilter
+from cvops.data.images import ImageFilter
 
 
 def _image_ids(text: Optional[str]) -> Optional[list[int]]:
@@ -62,7 +62,7 @@ def prelabel(ctx: click.Context, model_ref: str, flt: str, images: Optional[str]
     if ctx.invoked_subcommand is not None:
         ctx.obj = {**(ctx.obj or {}), "prelabel_workspace": workspace}
         return
-    from cvops.prelabel import prelabel as run
+    from cvops.assist.prelabel import prelabel as run
 
     ids = _image_ids(images)
     scope = None if ids is not None else _filter(flt)
@@ -87,7 +87,7 @@ def prelabel(ctx: click.Context, model_ref: str, flt: str, images: Optional[str]
 
 
 def _review(ws: Any, as_json: bool, key: str, count: int) -> None:
-    from cvops.prelabel import pending_count
+    from cvops.assist.prelabel import pending_count
 
     left = pending_count(ws)
     if as_json:
@@ -107,7 +107,7 @@ def _review(ws: Any, as_json: bool, key: str, count: int) -> None:
 def prelabel_accept(ctx: click.Context, above: float, images: Optional[str], workspace: Optional[Path],
                     as_json: bool) -> None:
     """Accept suggestions in bulk: they become manual annotations (one undo step)."""
-    from cvops.prelabel import accept_above
+    from cvops.assist.prelabel import accept_above
 
     ws = _open(ctx, workspace or (ctx.obj or {}).get("prelabel_workspace"))
     _review(ws, as_json, "accepted", accept_above(ws, above, _image_ids(images)))
@@ -124,7 +124,7 @@ def prelabel_accept(ctx: click.Context, above: float, images: Optional[str], wor
 def prelabel_reject(ctx: click.Context, below: float, images: Optional[str], workspace: Optional[Path],
                     as_json: bool) -> None:
     """Reject suggestions in bulk: they are deleted (one undo step); manual annotations are never touched."""
-    from cvops.prelabel import reject_below
+    from cvops.assist.prelabel import reject_below
 
     ws = _open(ctx, workspace or (ctx.obj or {}).get("prelabel_workspace"))
     _review(ws, as_json, "rejected", reject_below(ws, below, _image_ids(images)))

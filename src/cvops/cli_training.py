@@ -55,10 +55,10 @@ def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
     warns before it starts (JSON: "warnings"). Exit code 1 when the run failed or was cancelled.
     """
-    from cvops.registry import model_for_run
+    from cvops.models.registry import model_for_run
     from cvops.training import resume, run_result, start_run, supervise
     from cvops.training.runner import choose_task
-    from cvops.versions import get_version
+    from cvops.versions.create import get_version
 
     ws = _open(ctx, workspace)
     if resume_run is None and version_ref is None:
@@ -209,7 +209,7 @@ def models() -> None:
 @_handle_errors
 def models_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
     """List registered models (★ marks the champion)."""
-    from cvops.registry import list_models
+    from cvops.models.registry import list_models
     from cvops.training.history import summarize
 
     items = list_models(_open(ctx, workspace))
@@ -232,7 +232,7 @@ def models_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) ->
 @_handle_errors
 def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
     """Show a model's full lineage: data version, classes, hyperparameters, environment, metrics, weights."""
-    from cvops.registry import lineage
+    from cvops.models.registry import lineage
     from cvops.training.history import summarize
 
     ws = _open(ctx, workspace)
@@ -267,7 +267,7 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
 
 def _library_weights_of_run(ws: Any, run_id: Optional[int]) -> Optional[dict[str, Any]]:
     """The weights library entry a run started from (``{"name", "removed": True}`` once removed), or None."""
-    from cvops.weights import find_weights
+    from cvops.models.weights import find_weights
 
     row = ws.db.execute("SELECT weights_name FROM runs WHERE id = ?", [run_id]).fetchone() if run_id else None
     if not row or not row[0]:
@@ -284,7 +284,7 @@ def _library_weights_of_run(ws: Any, run_id: Optional[int]) -> Optional[dict[str
 @_handle_errors
 def models_promote(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
     """Make MODEL the champion: the model pre-labeling and deployment offer first."""
-    from cvops.registry import promote
+    from cvops.models.registry import promote
 
     m = promote(_open(ctx, workspace), model_ref)
     if as_json:
@@ -311,7 +311,7 @@ def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: 
     The file is read without running code from it. Exit code 2 when it is missing or not an Ultralytics checkpoint,
     or NAME is taken by other weights; adding the same file again reports the existing entry.
     """
-    from cvops.weights import add_weights
+    from cvops.models.weights import add_weights
 
     ws = _open(ctx, workspace)
     with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' first-use notices: stdout holds only the report
@@ -332,7 +332,7 @@ def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: 
 @_handle_errors
 def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
     """List the library: name, architecture, task, classes, image size, sha256 and the runs started from each."""
-    from cvops.weights import list_weights
+    from cvops.models.weights import list_weights
 
     items = list_weights(_open(ctx, workspace))
     if as_json:
@@ -359,7 +359,7 @@ def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -
 def weights_remove(ctx: click.Context, name: str, force: bool, workspace: Optional[Path], as_json: bool) -> None:
     """Remove NAME and its file from the library; refused (exit 2) while runs started from it, unless --force, and
     always while such a run is still going."""
-    from cvops.weights import remove_weights
+    from cvops.models.weights import remove_weights
 
     entry = remove_weights(_open(ctx, workspace), name, force=force)
     if as_json:
@@ -380,7 +380,7 @@ def weights_remove(ctx: click.Context, name: str, force: bool, workspace: Option
 def evaluate_cmd(ctx: click.Context, model_ref: str, version_ref: Optional[str], split: str, device: str,
                  workspace: Optional[Path], as_json: bool) -> None:
     """Evaluate any model on any version's split: mAP, per-class precision/recall/AP, confusion matrix, errors."""
-    from cvops.evaluation import evaluate
+    from cvops.models.evaluation import evaluate
 
     ws = _open(ctx, workspace)
     with _job("evaluate", as_json, library_output=True) as (progress, cancel):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import click
 from rich.table import Table
 
-from cvops.catalog import STATUSES
+from cvops.catalog.db import STATUSES
 from cvops.cli import _handle_errors, _job, _json_option, _open, _emit, _workspace_option, cli, out
 
 
@@ -47,7 +47,7 @@ def create_cmd(ctx: click.Context, message: str, ratios: str, seed: int, flt: Op
     """Freeze the current images, annotations, classes and splits as a new version (or find the identical one).
 
     Exit 1, saying why, when no image matches the filter."""
-    from cvops.versions import create_version
+    from cvops.versions.create import create_version
 
     wanted = _statuses(flt)
     ws = _open(ctx, workspace)
@@ -69,7 +69,7 @@ def create_cmd(ctx: click.Context, message: str, ratios: str, seed: int, flt: Op
 @_handle_errors
 def list_cmd(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
     """List versions, oldest first."""
-    from cvops.versions import list_versions
+    from cvops.versions.create import list_versions
 
     infos = list_versions(_open(ctx, workspace))
     if as_json:
@@ -90,7 +90,7 @@ def list_cmd(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> No
 @_handle_errors
 def show_cmd(ctx: click.Context, ref: str, workspace: Optional[Path], as_json: bool) -> None:
     """Show version V: images per split and annotations per class and split."""
-    from cvops.versions import version_summary
+    from cvops.versions.create import version_summary
 
     summary = version_summary(_open(ctx, workspace), ref)
     if as_json:
@@ -113,7 +113,7 @@ def show_cmd(ctx: click.Context, ref: str, workspace: Optional[Path], as_json: b
 @_handle_errors
 def diff_cmd(ctx: click.Context, a: str, b: str, workspace: Optional[Path], as_json: bool) -> None:
     """What changed from version A to version B: images, splits, annotations, classes, counts per class."""
-    from cvops.version_diff import diff_versions
+    from cvops.versions.diff import diff_versions
 
     diff = diff_versions(_open(ctx, workspace), a, b)
     if as_json:
@@ -142,7 +142,7 @@ def diff_cmd(ctx: click.Context, a: str, b: str, workspace: Optional[Path], as_j
 @_handle_errors
 def materialize_cmd(ctx: click.Context, ref: str, workspace: Optional[Path], as_json: bool) -> None:
     """Build (once) a YOLO layout of version V from hard links into the store; print its data.yaml."""
-    from cvops.version_diff import materialize
+    from cvops.versions.diff import materialize
 
     path = materialize(_open(ctx, workspace), ref)
     if as_json:

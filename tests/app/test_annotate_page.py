@@ -15,9 +15,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from cvops import Workspace
-from cvops.demo import run_demo
-from cvops.ingest import import_paths
-from cvops.settings import Settings
+from cvops.samples.demo import run_demo
+from cvops.data.ingest import import_paths
+from cvops.catalog.settings import Settings
 from cvops_app.jobs import JobManager
 from cvops_app.pages.annotate import CANVAS_ACTIONS, GESTURES, AnnotatePage
 from cvops_app.shortcuts import SHORTCUTS

@@ -13,8 +13,8 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from cvops.annotations import Annotation
-from cvops.classes import ClassInfo
+from cvops.data.annotations import Annotation
+from cvops.data.classes import ClassInfo
 from cvops_app.canvas.shapes import DIRECT_LIMIT, ShapeModel, distance_to_edges
 from cvops_app.canvas.view import CanvasView
 

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton,
 )
 
-from cvops.annotations import NewAnnotation
-from cvops.ingest import import_paths
-from cvops.maintenance import doctor
-from cvops.settings import Settings
-from cvops.workspace import Workspace
+from cvops.data.annotations import NewAnnotation
+from cvops.data.ingest import import_paths
+from cvops.catalog.maintenance import doctor
+from cvops.catalog.settings import Settings
+from cvops.data.workspace import Workspace
 from cvops_app.dialogs import classes as classes_dialog
 from cvops_app.dialogs.classes import ANNOTATIONS, NAME, ClassesDialog, DeleteClassDialog
 from cvops_app.dialogs.common import ReportDialog

@@ -29,12 +29,12 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMenu, QMessageBox
 from training_testing import open_window
 
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops.deploy.bundle import BundleInfo
 from cvops.deploy.deploy import DeployError, DeployReport
 from cvops.deploy.export import ExportInfo, available_formats
 from cvops.training import train
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 
 WAIT_MS = 120_000
 

@@ -14,10 +14,10 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
-from cvops.demo import run_demo
-from cvops.images import ImageFilter
-from cvops.settings import Settings
-from cvops.workspace import Workspace
+from cvops.samples.demo import run_demo
+from cvops.data.images import ImageFilter
+from cvops.catalog.settings import Settings
+from cvops.data.workspace import Workspace
 from cvops_app.gallery import ANNOTATIONS_ROLE, ID_ROLE, STATUS_ROLE, relocate
 from cvops_app.jobs import Job, JobManager
 from cvops_app.pages import images as images_mod
@@ -304,7 +304,7 @@ def test_first_rows_show_while_the_whole_list_loads(qtbot, demo_source: Path, tm
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from cvops.images import ImageQueries
+    from cvops.data.images import ImageQueries
 
     release = threading.Event()
     real_ids = ImageQueries.ids

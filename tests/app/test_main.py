@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops_app.canvas.view import BACKGROUND
 from cvops_app.dialogs.shortcuts import keys_markdown, markdown_table
 from cvops_app.shortcuts import SHORTCUTS

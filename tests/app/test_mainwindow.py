@@ -9,9 +9,11 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 from timing_testing import WAIT_MS
 
-from cvops import Workspace, settings as settings_mod
-from cvops.demo import run_demo
-from cvops.jobs import CancelToken
+from cvops import Workspace
+
+from cvops.catalog import settings as settings_mod
+from cvops.samples.demo import run_demo
+from cvops.common.jobs import CancelToken
 from cvops_app.mainwindow import MainWindow
 
 

@@ -15,9 +15,9 @@ from cvops_app.pages.models import EvaluateDialog, ModelsPage
 from cvops_app.pages.train import TrainPage
 from training_testing import open_window
 
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops.training import train
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 
 WAIT_MS = 120_000
 

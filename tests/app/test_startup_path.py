@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops_app.mainwindow import PAGES, MainWindow
 
 HEAVY = ("pyqtgraph", "cv2", "torch", "ultralytics", "onnxruntime", "cvops.training.runner", "cvops_app.canvas.view")

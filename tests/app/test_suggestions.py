@@ -12,12 +12,12 @@ from PySide6.QtCore import Qt
 from test_annotate_page import FakeWindow, key, show, start
 from timing_testing import WAIT_MS
 
-from cvops import prelabel as P
-from cvops.annotations import NewAnnotation
-from cvops.demo import run_demo
-from cvops.registry import promote
+from cvops.assist import prelabel as P
+from cvops.data.annotations import NewAnnotation
+from cvops.samples.demo import run_demo
+from cvops.models.registry import promote
 from cvops.training import train
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 from cvops_app.canvas.items import BoxItem
 from cvops_app.dialogs.prelabel import PrelabelDialog
 

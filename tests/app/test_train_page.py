@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QSettings
 from timing_testing import CANCEL_WITHIN_S, WAIT_MS, TickGaps, gui_pause_bound, idle_longest_gap
 
-from cvops.demo import run_demo
-from cvops.weights import list_weights
+from cvops.samples.demo import run_demo
+from cvops.models.weights import list_weights
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.models import ModelsPage
 from cvops_app.pages.train import NO_WEIGHTS, TrainPage

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from cvops.demo import run_demo
-from cvops.images import ImageFilter
+from cvops.samples.demo import run_demo
+from cvops.data.images import ImageFilter
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.versions import IDS_ROLE, HealthGateDialog, NewVersionDialog, VersionsPage
 

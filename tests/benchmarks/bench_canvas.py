@@ -36,8 +36,8 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from cvops.annotations import Annotation
-from cvops.classes import ClassInfo
+from cvops.data.annotations import Annotation
+from cvops.data.classes import ClassInfo
 from cvops_app.canvas.view import CanvasView
 
 from _common import emit, encode_jpeg, environment, log, percentile, synthetic_photo, temp_root

@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cvops.catalog import STATUSES, transaction
-from cvops.images import ImageFilter
-from cvops.workspace import CATALOG_NAME, Workspace
+from cvops.catalog.db import STATUSES, transaction
+from cvops.data.images import ImageFilter
+from cvops.data.workspace import CATALOG_NAME, Workspace
 
 from _common import MB, drop_from_page_cache, emit, environment, log, percentile, temp_root
 

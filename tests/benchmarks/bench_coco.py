@@ -9,7 +9,7 @@ Measured, each once, after writing dirty pages back (``sync``):
 * read: ``cvops.formats.coco.read()`` of the dataset folder (JSON parse, validation, image lookup);
 * import: ``cvops.formats.importer.import_dataset(ws, root, format="coco", in_place=True)`` into a fresh workspace
   (read, probe and hash every image, catalog rows, classes, the annotations as one operation);
-* export: ``cvops.formats.exporter.export_dataset(ws, out, format="coco", images_mode="symlink")``.
+* export: ``cvops.versions.export.export_dataset(ws, out, format="coco", images_mode="symlink")``.
 
 Targets: import <= 10 s, export <= 10 s (read is reported; it is part of the import). The import must bring in every
 image and annotation with nothing skipped, and the export, read back (untimed), must hold them all; otherwise the
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from cvops.formats import coco
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 
 from _common import emit, environment, flush_writes, log, temp_root
 
@@ -96,11 +96,11 @@ def timed(label: str, fn: Any) -> tuple[Any, float]:
 def run(n_images: int, n_annotations: int) -> tuple[dict[str, Any], bool]:
     """Generate the data, run the phases; return the result and whether every phase was complete."""
     try:
-        from cvops.formats.exporter import export_dataset
+        from cvops.versions.export import export_dataset
         from cvops.formats.importer import import_dataset
     except ImportError as exc:
         raise SystemExit(f"bench_coco: the workspace import/export is not available ({exc}); "
-                         "it needs cvops.formats.importer.import_dataset and cvops.formats.exporter.export_dataset")
+                         "it needs cvops.formats.importer.import_dataset and cvops.versions.export.export_dataset")
     with temp_root("coco") as root:
         ds = root / "ds"
         names = write_images(ds / "images" / "train", n_images)

@@ -55,11 +55,11 @@ def build_model(tmp: Path, train_n: int, epochs: int, imgsz: int) -> tuple[Path,
     """Train yolo11n on a demo workspace and export it twice (dynamic input, so both ONNX paths run rectangular
     inputs as YOLO(pt) does): as ``cvops export --dynamic`` writes it (Ultralytics' export plus our graph pass) and as
     Ultralytics alone writes it; returns the .pt, our .onnx, Ultralytics' .onnx and the class names."""
-    from cvops.demo import run_demo
-    from cvops.registry import get_model
+    from cvops.samples.demo import run_demo
+    from cvops.models.registry import get_model
     from cvops.training import train
-    from cvops.training.offline import make_offline
-    from cvops.workspace import Workspace
+    from cvops.models.offline import make_offline
+    from cvops.data.workspace import Workspace
 
     run_demo(tmp / "ws", count=train_n)
     ws = Workspace.open(tmp / "ws")

@@ -44,10 +44,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QListView, QVBoxLayout, QWidget
 
-from cvops.catalog import STATUSES, transaction
-from cvops.images import ImageFilter
-from cvops.settings import Settings
-from cvops.workspace import CATALOG_NAME, Workspace
+from cvops.catalog.db import STATUSES, transaction
+from cvops.data.images import ImageFilter
+from cvops.catalog.settings import Settings
+from cvops.data.workspace import CATALOG_NAME, Workspace
 from cvops_app.jobs import Job, JobManager
 from cvops_app.pages.images import ImagesPage
 

@@ -1,4 +1,4 @@
-"""Health-check throughput: ``cvops.health.check`` over a workspace of real JPEGs (information; no target).
+"""Health-check throughput: ``cvops.data.health.check`` over a workspace of real JPEGs (information; no target).
 
 Data: ``--n`` (default 500) synthetic 1280x720 JPEGs (quality 90) with 3 boxes each, imported in copy mode and marked
 done (generation and import untimed). Measured: one ``check()`` over every image — a full decode of every image, the
@@ -13,10 +13,10 @@ import time
 
 import cv2
 
-from cvops.annotations import NewAnnotation
-from cvops.health import check
-from cvops.ingest import import_paths
-from cvops.workspace import Workspace
+from cvops.data.annotations import NewAnnotation
+from cvops.data.health import check
+from cvops.data.ingest import import_paths
+from cvops.data.workspace import Workspace
 
 from _common import emit, environment, log, synthetic_photo, temp_root
 

@@ -1,4 +1,4 @@
-"""Ingest throughput: ``cvops.ingest.import_paths`` (copy mode) against a plain read-hash-copy loop.
+"""Ingest throughput: ``cvops.data.ingest.import_paths`` (copy mode) against a plain read-hash-copy loop.
 
 Data: ``--n`` (default 2,000) synthetic 1920x1080 JPEGs at quality 90 (about 360 KB each), generated first (untimed).
 
@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cvops.ingest import default_workers, import_paths
-from cvops.store import GROUP_SYNC
-from cvops.workspace import Workspace
+from cvops.data.ingest import default_workers, import_paths
+from cvops.catalog.store import GROUP_SYNC
+from cvops.data.workspace import Workspace
 
 from _common import MB, emit, environment, flush_writes, log, temp_root, write_photos
 

@@ -33,10 +33,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from cvops.demo import run_demo
-from cvops.jobs import CancelToken
+from cvops.samples.demo import run_demo
+from cvops.common.jobs import CancelToken
 from cvops.training import train
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 from cvops_app.dialogs.importing import ImportImagesDialog
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.train import TrainPage

@@ -1,4 +1,4 @@
-"""Thumbnail speed: the reduced-size decode of ``cvops.thumbnails.make_thumbnail`` against full decode + resize.
+"""Thumbnail speed: the reduced-size decode of ``cvops.data.thumbnails.make_thumbnail`` against full decode + resize.
 
 Data: ``--n`` (default 300) synthetic 1920x1080 JPEGs at quality 90 (about 360 KB each; ``--noise`` sets the amount
 of high-frequency detail and so the file size), generated first (untimed).
@@ -29,9 +29,9 @@ from typing import Any, Callable
 import cv2
 from PIL import Image
 
-from cvops.ingest import import_paths
-from cvops.thumbnails import THUMB_SIZE, make_thumbnail
-from cvops.workspace import Workspace
+from cvops.data.ingest import import_paths
+from cvops.data.thumbnails import THUMB_SIZE, make_thumbnail
+from cvops.data.workspace import Workspace
 
 from _common import MB, emit, environment, flush_writes, log, temp_root, write_photos
 

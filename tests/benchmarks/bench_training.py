@@ -35,11 +35,11 @@ from typing import Any, Optional
 
 from _common import emit, environment, log, temp_root
 
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops.training import get_preset, train
 from cvops.training.child import train_args
-from cvops.version_diff import materialize
-from cvops.workspace import Workspace
+from cvops.versions.diff import materialize
+from cvops.data.workspace import Workspace
 
 RATIO_MAX = 1.05
 PRESET = "fast"
@@ -62,7 +62,7 @@ def bare_train_args(data_yaml: Path, epochs: int, imgsz: int, project: Path) -> 
     return train_args(config, "cpu")
 
 
-# offline.py is loaded from its file, not as ``cvops.training.offline``: that would import the cvops package
+# offline.py is loaded from its file, not as ``cvops.models.offline``: that would import the cvops package
 # (workspace, sqlite_utils), which is part of our overhead, not of a bare run. One callback stamps when training
 # starts, so the report can split each side's time into the same three phases.
 BARE = """

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cvops.catalog import transaction
-from cvops.version_diff import diff_versions
-from cvops.versions import create_version
-from cvops.workspace import Workspace
+from cvops.catalog.db import transaction
+from cvops.versions.diff import diff_versions
+from cvops.versions.create import create_version
+from cvops.data.workspace import Workspace
 
 from _common import emit, environment, log, temp_root
 

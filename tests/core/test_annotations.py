@@ -9,9 +9,9 @@ import pytest
 from helpers import make_image
 
 from cvops import ValidationError, Workspace
-from cvops.annotations import AnnotationEdit, NewAnnotation, clip_box, clip_polygon
-from cvops.errors import NotFoundError
-from cvops.ingest import import_paths
+from cvops.data.annotations import AnnotationEdit, NewAnnotation, clip_box, clip_polygon
+from cvops.common.errors import NotFoundError
+from cvops.data.ingest import import_paths
 
 
 @pytest.fixture

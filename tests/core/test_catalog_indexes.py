@@ -7,9 +7,11 @@ from pathlib import Path
 
 from helpers import make_image
 
-from cvops import Workspace, catalog
-from cvops.images import ImageFilter
-from cvops.ingest import import_paths
+from cvops import Workspace
+
+from cvops.catalog import db as catalog
+from cvops.data.images import ImageFilter
+from cvops.data.ingest import import_paths
 
 
 def plan(ws: Workspace, sql: str) -> str:

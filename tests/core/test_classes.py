@@ -8,8 +8,8 @@ import pytest
 from helpers import make_image
 
 from cvops import ValidationError, Workspace
-from cvops.errors import NotFoundError
-from cvops.ingest import import_paths
+from cvops.common.errors import NotFoundError
+from cvops.data.ingest import import_paths
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from helpers import make_image, truncate
 
 from cvops import Workspace
 from cvops.cli import cli
-from cvops.ingest import import_paths
-from cvops.versions import create_version
+from cvops.data.ingest import import_paths
+from cvops.versions.create import create_version
 
 
 def test_check_reports_and_exits_1_on_errors(tmp_path: Path) -> None:

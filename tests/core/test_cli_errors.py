@@ -92,7 +92,7 @@ def test_io_errors_name_the_path(tmp_path: Path, wsdir: str) -> None:
 
 def test_an_unexpected_exception_is_internal_with_its_traceback_on_stderr(wsdir: str,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
     def boom(self: Workspace) -> None:
         raise RuntimeError("kaboom")
@@ -220,7 +220,7 @@ def test_an_unreadable_label_file_is_permission_denied(tmp_path: Path, monkeypat
 def test_every_error_code_is_in_the_readme_table() -> None:
     import cvops.deploy.deploy  # noqa: F401  (defines DeployError)
     import cvops.formats.importer  # noqa: F401  (defines DatasetImportError)
-    from cvops.errors import CvopsError
+    from cvops.common.errors import CvopsError
 
     def subclasses(cls: type) -> list[type]:
         return [cls] + [s for sub in cls.__subclasses__() for s in subclasses(sub)]

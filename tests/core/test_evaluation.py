@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from training_testing import make_model, sha256_file
 
-from cvops import evaluation as ev
-from cvops.annotations import NewAnnotation
-from cvops.demo import run_demo
-from cvops.errors import NotFoundError, ValidationError
-from cvops.evaluation import (
+from cvops.models import evaluation as ev
+from cvops.data.annotations import NewAnnotation
+from cvops.samples.demo import run_demo
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.evaluation import (
     REVIEW_CONF,
     confusion_cell_images,
     error_images,
@@ -31,12 +31,12 @@ from cvops.evaluation import (
     image_predictions,
     list_evaluations,
 )
-from cvops.jobs import Cancelled, CancelToken
-from cvops.registry import model_for_run
+from cvops.common.jobs import Cancelled, CancelToken
+from cvops.models.registry import model_for_run
 from cvops.training import train
-from cvops.version_diff import materialize
-from cvops.versions import create_version, version_images
-from cvops.workspace import Workspace
+from cvops.versions.diff import materialize
+from cvops.versions.create import create_version, version_images
+from cvops.data.workspace import Workspace
 
 IMGSZ = 64
 

@@ -19,19 +19,19 @@ import pytest
 from click.testing import CliRunner
 
 from cvops import cli_export  # noqa: F401  (registers cvops export / verify)
-from cvops.annotations import NewAnnotation
+from cvops.data.annotations import NewAnnotation
 from cvops.cli import cli
-from cvops.demo import run_demo
+from cvops.samples.demo import run_demo
 from cvops.deploy import verify as verify_mod
 from cvops.deploy.export import available_formats, export_model, get_export, list_exports
 from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module, verify_export
-from cvops.errors import NotFoundError, ValidationError
-from cvops.evaluation import _load_model, _read_image, _split_items
-from cvops.jobs import Cancelled, CancelToken
-from cvops.registry import get_model, sha256_file
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.evaluation import _load_model, _read_image, _split_items
+from cvops.common.jobs import Cancelled, CancelToken
+from cvops.models.registry import get_model, sha256_file
 from cvops.training import train
-from cvops.versions import create_version, get_version
-from cvops.workspace import Workspace
+from cvops.versions.create import create_version, get_version
+from cvops.data.workspace import Workspace
 
 IMGSZ = 96
 REPORT_KEYS = {"export_id", "model", "precision", "version", "split", "images", "pytorch", "export", "delta_map50",

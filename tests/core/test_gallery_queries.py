@@ -9,9 +9,9 @@ import pytest
 from helpers import make_image
 
 from cvops import ValidationError, Workspace
-from cvops.images import ImageFilter
-from cvops.ingest import import_paths
-from cvops.maintenance import gc
+from cvops.data.images import ImageFilter
+from cvops.data.ingest import import_paths
+from cvops.catalog.maintenance import gc
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def test_conv_per_chunk_leaves_shared_activations_alone(tmp_path: Path) -> None:
 def test_passes_on_a_real_yolo11n_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import warnings
 
-    from cvops.training.offline import make_offline
+    from cvops.models.offline import make_offline
 
     make_offline(tmp_path / "ultralytics", block_network=True)
     monkeypatch.chdir(tmp_path)  # a model built from its YAML exports into the working directory

@@ -10,9 +10,9 @@ from PIL import Image
 from test_splits import smooth_image
 
 from cvops import CancelToken, Workspace
-from cvops.annotations import Annotation
-from cvops.health import check
-from cvops.ingest import import_paths
+from cvops.data.annotations import Annotation
+from cvops.data.health import check
+from cvops.data.ingest import import_paths
 
 
 def _import(ws: Workspace, path: Path, in_place: bool = False) -> int:

@@ -18,8 +18,8 @@ import pytest
 from helpers import make_image, truncate
 
 from cvops import CancelToken, Workspace
-from cvops.ingest import import_paths
-from cvops.maintenance import doctor, gc
+from cvops.data.ingest import import_paths
+from cvops.catalog.maintenance import doctor, gc
 
 
 def _tree(root: Path) -> list[Path]:
@@ -196,7 +196,7 @@ def test_cancel_keeps_a_consistent_catalog_and_reimport_finishes(ws: Workspace, 
 KILL_SCRIPT = """
 import sys
 from cvops import Workspace
-from cvops.ingest import import_paths
+from cvops.data.ingest import import_paths
 ws = Workspace.open(sys.argv[1])
 import_paths(ws, [sys.argv[2]], progress=lambda f, m: print(f, flush=True))
 """
@@ -298,7 +298,7 @@ def _non_utf8_tree(root: Path) -> Path:
 
 @pytest.mark.parametrize("in_place", [False, True])
 def test_a_non_utf8_file_name_imports_and_keeps_its_bytes(ws: Workspace, tmp_path: Path, in_place: bool) -> None:
-    from cvops.fsnames import from_text
+    from cvops.common.fsnames import from_text
 
     src = _non_utf8_tree(tmp_path / "src")
     report = import_paths(ws, [src], in_place=in_place)
@@ -368,8 +368,8 @@ def test_an_unreadable_file_is_permission_denied(ws: Workspace, tmp_path: Path,
     """Tests run as root in CI, where chmod 0 does not stop reading: the denial is injected at ``open`` instead."""
     import builtins
 
-    import cvops.imageio
-    from cvops.imageio import ProbeError, probe
+    import cvops.common.imageio
+    from cvops.common.imageio import ProbeError, probe
 
     make_image(tmp_path / "ok.jpg", seed=1)
     secret = make_image(tmp_path / "secret.jpg", seed=2)
@@ -379,7 +379,7 @@ def test_an_unreadable_file_is_permission_denied(ws: Workspace, tmp_path: Path,
             raise PermissionError(13, "Permission denied", str(file))
         return builtins.open(file, *args, **kwargs)
 
-    monkeypatch.setattr(cvops.imageio, "open", guarded_open, raising=False)
+    monkeypatch.setattr(cvops.common.imageio, "open", guarded_open, raising=False)
     report = import_paths(ws, [tmp_path])
     assert report.imported == 1
     assert report.errors == [{"path": str(secret), "reason": "permission denied"}]
@@ -405,7 +405,7 @@ def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from cvops.store import ImageStore
+    from cvops.catalog.store import ImageStore
 
     make_image(tmp_path / "a.jpg", seed=1)
     make_image(tmp_path / "b.jpg", seed=2)
@@ -430,13 +430,13 @@ def test_a_full_disk_is_reported_per_file_and_the_batch_ends(ws: Workspace, tmp_
 def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str,
                                                   expected: Optional[int]) -> None:
     """A container limited to 1.5 CPUs on a 64-core host gets 2 import threads, not 8 (os.cpu_count() says 64)."""
-    import cvops.jobs
-    from cvops.ingest import default_workers
+    import cvops.common.jobs
+    from cvops.data.ingest import default_workers
 
     (tmp_path / "cpu.max").write_text(cpu_max)
-    monkeypatch.setattr(cvops.jobs, "Path", lambda _: tmp_path / "cpu.max")
+    monkeypatch.setattr(cvops.common.jobs, "Path", lambda _: tmp_path / "cpu.max")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
-    assert cvops.jobs.available_cpus() == (expected or 64)
+    assert cvops.common.jobs.available_cpus() == (expected or 64)
     assert default_workers() == max(2, min(8, expected or 64))
 
 
@@ -448,7 +448,7 @@ def test_import_workers_follow_a_cgroup_cpu_quota(monkeypatch: pytest.MonkeyPatc
     (b"/plain/a.jpg", True, "/plain/a.jpg"),
 ])
 def test_path_text_round_trips_every_name(raw: bytes, unchanged: bool, shown: str) -> None:
-    from cvops.fsnames import display, from_text, to_text
+    from cvops.common.fsnames import display, from_text, to_text
 
     path = os.fsdecode(raw)
     text = to_text(path)

@@ -13,15 +13,15 @@ import yaml
 from coco_testing import doc, image, write_json
 from helpers import make_image
 
-from cvops.annotations import NewAnnotation
-from cvops.errors import ValidationError
-from cvops.formats.exporter import export_dataset
+from cvops.data.annotations import NewAnnotation
+from cvops.common.errors import ValidationError
+from cvops.versions.export import export_dataset
 from cvops.formats.importer import import_dataset
 from cvops.formats.yolo import merge_parts
 from cvops.training.runner import choose_task
-from cvops.version_diff import materialize
-from cvops.versions import create_version, get_version
-from cvops.workspace import Workspace
+from cvops.versions.diff import materialize
+from cvops.versions.create import create_version, get_version
+from cvops.data.workspace import Workspace
 
 W, H = 64, 48
 PERSON = [[[4, 4], [20, 4], [20, 20], [4, 20]], [[40, 30], [60, 30], [50, 44]]]  # one person, two outlines
@@ -129,7 +129,7 @@ def test_training_labels_follow_the_task_and_never_hold_crowd(imported: Workspac
 
 def test_segment_task_needs_polygons(ws: Workspace) -> None:
     make_image(ws.root.parent / "x.jpg", (W, H))
-    from cvops.ingest import import_paths
+    from cvops.data.ingest import import_paths
 
     iid = import_paths(ws, [ws.root.parent / "x.jpg"]).path_ids[str(ws.root.parent / "x.jpg")]
     ws.annotations.add_many([NewAnnotation(iid, ws.classes.add("a").id, "box", box=(1, 1, 10, 10))])
@@ -201,7 +201,7 @@ def test_labelme_parts_of_one_group_come_back_as_one_object(imported: Workspace,
 def test_old_workspace_rows_stay_valid(ws: Workspace) -> None:
     """Single polygons and the parts of an older COCO import (one polygon each, joined by coco_id) still export."""
     make_image(ws.root.parent / "y.jpg", (W, H))
-    from cvops.ingest import import_paths
+    from cvops.data.ingest import import_paths
 
     iid = import_paths(ws, [ws.root.parent / "y.jpg"]).path_ids[str(ws.root.parent / "y.jpg")]
     cid = ws.classes.add("a").id

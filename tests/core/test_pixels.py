@@ -9,8 +9,8 @@ import pytest
 from helpers import make_image, truncate
 from PIL import Image, ImageOps
 
-from cvops.imageio import ProbeError, probe
-from cvops.pixels import load_pixels, orient, orientation_of, overview_reduction
+from cvops.common.imageio import ProbeError, probe
+from cvops.data.pixels import load_pixels, orient, orientation_of, overview_reduction
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -12,17 +12,17 @@ import pytest
 from click.testing import CliRunner
 
 import cvops.cli_prelabel  # registers `cvops prelabel` until cli.py imports it)
-from cvops import prelabel as P
+from cvops.assist import prelabel as P
 from cvops.cli import cli
-from cvops.demo import run_demo
-from cvops.errors import NotFoundError
-from cvops.images import ImageFilter
-from cvops.ingest import import_paths
-from cvops.jobs import CancelToken
-from cvops.registry import get_model, promote
+from cvops.samples.demo import run_demo
+from cvops.common.errors import NotFoundError
+from cvops.data.images import ImageFilter
+from cvops.data.ingest import import_paths
+from cvops.common.jobs import CancelToken
+from cvops.models.registry import get_model, promote
 from cvops.samples.shapes import generate
 from cvops.training import train
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 
 NEW_IMAGES = 6
 CONF = 0.001  # a 3-epoch model is unsure of everything: keep its guesses so that suggestions exist

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from cvops.cli import cli
-from cvops.demo import run_demo
-from cvops.errors import NotFoundError, ValidationError
-from cvops.registry import get_model, lineage, list_models, promote, sha256_file
+from cvops.samples.demo import run_demo
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.registry import get_model, lineage, list_models, promote, sha256_file
 from cvops.training.child import _CsvWatcher, EventWriter, resolve_device, train_args
 from cvops.training.history import compare_runs, get_run, list_runs
-from cvops.training.offline import _offline_check_amp
+from cvops.models.offline import _offline_check_amp
 from cvops.training.runner import model_for_task, version_task
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 
 TINY = ["--imgsz", "64", "--batch", "8", "--device", "cpu"]
 
@@ -153,9 +153,9 @@ def test_bad_weights_fail_the_run_with_a_log_tail_and_exit_1(ws: Workspace, tmp_
 
 
 def test_polygons_train_a_segmentation_model(tmp_path: Path) -> None:
-    from cvops.annotations import NewAnnotation
+    from cvops.data.annotations import NewAnnotation
     from cvops.training import train
-    from cvops.versions import create_version
+    from cvops.versions.create import create_version
 
     root = tmp_path / "seg"
     run_demo(root, count=16)
@@ -209,7 +209,7 @@ def test_csv_watcher_turns_results_rows_into_epoch_events(tmp_path: Path) -> Non
 
 
 def test_offline_requirement_check_accepts_installed_packages_only() -> None:
-    from cvops.training.offline import OfflineError, _no_requirements
+    from cvops.models.offline import OfflineError, _no_requirements
 
     assert _no_requirements(["onnx>=1.12.0,<2.0.0", "onnxruntime", "numpy"]) is True  # onnxruntime-gpu counts
     with pytest.raises(OfflineError, match="surely-not-installed"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cvops import settings as settings_mod
+from cvops.catalog import settings as settings_mod
 
 
 def test_defaults_round_trip_and_recent_list(tmp_path: Path) -> None:

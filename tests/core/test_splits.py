@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from cvops import ValidationError, Workspace
-from cvops.ingest import import_paths
-from cvops.splits import SplitItem, assign_splits, groups, hamming, parse_ratios, perceptual_hash
+from cvops.data.ingest import import_paths
+from cvops.data.splits import SplitItem, assign_splits, groups, hamming, parse_ratios, perceptual_hash
 
 RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
 

@@ -9,8 +9,8 @@ from helpers import make_image, truncate
 from PIL import Image
 
 from cvops import Workspace
-from cvops.ingest import import_paths
-from cvops.thumbnails import make_thumbnail
+from cvops.data.ingest import import_paths
+from cvops.data.thumbnails import make_thumbnail
 
 
 def test_thumbnail_fits_256_and_respects_exif_orientation(tmp_path: Path) -> None:

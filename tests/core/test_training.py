@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cvops.demo import run_demo
-from cvops.jobs import CancelToken
-from cvops.maintenance import doctor
+from cvops.samples.demo import run_demo
+from cvops.common.jobs import CancelToken
+from cvops.catalog.maintenance import doctor
 from cvops.training import PRESETS, cancel_run, resume, start_run, supervise, train
 from cvops.training.runner import CANCEL_GRACE_S, run_result
-from cvops.workspace import Workspace
+from cvops.data.workspace import Workspace
 from timing_testing import CANCEL_WITHIN_S
 
 TINY = dict(imgsz=64, batch=8, device="cpu")

@@ -14,11 +14,11 @@ from helpers import make_image
 
 from cvops import Workspace
 from cvops.cli import cli
-from cvops.errors import NotFoundError
-from cvops.formats.exporter import export_dataset
-from cvops.ingest import import_paths
-from cvops.version_diff import diff_versions, materialize
-from cvops.versions import create_version, get_version, list_versions, version_images
+from cvops.common.errors import NotFoundError
+from cvops.versions.export import export_dataset
+from cvops.data.ingest import import_paths
+from cvops.versions.diff import diff_versions, materialize
+from cvops.versions.create import create_version, get_version, list_versions, version_images
 
 
 def _build(root: Path, n: int = 12) -> Workspace:
@@ -262,8 +262,8 @@ def test_a_new_near_duplicate_joins_the_split_of_its_original(tmp_path: Path) ->
     import cv2
     import numpy as np
 
-    from cvops.ingest import import_paths
-    from cvops.versions import create_version, version_images
+    from cvops.data.ingest import import_paths
+    from cvops.versions.create import create_version, version_images
 
     ws = Workspace.create(tmp_path / "ws")
     rng = np.random.default_rng(0)
@@ -278,8 +278,8 @@ def test_a_new_near_duplicate_joins_the_split_of_its_original(tmp_path: Path) ->
     copy = tmp_path / "copy.jpg"
     cv2.imwrite(str(copy), cv2.imread(str(src / "5.png")), [cv2.IMWRITE_JPEG_QUALITY, 80])
     new_id = import_paths(ws, [copy]).image_ids[0]
-    from cvops import splits as splits_mod
-    from cvops.versions import _follow_existing
+    from cvops.data import splits as splits_mod
+    from cvops.versions.create import _follow_existing
 
     phash = splits_mod.perceptual_hash(copy)
     assert _follow_existing(ws, [new_id], {new_id: phash}, first) == {new_id: first[original]}
@@ -291,7 +291,7 @@ def test_a_new_near_duplicate_joins_the_split_of_its_original(tmp_path: Path) ->
 
 
 def test_pending_model_suggestions_stay_out_of_versions_and_exports(vws: Workspace, tmp_path: Path) -> None:
-    from cvops.annotations import NewAnnotation
+    from cvops.data.annotations import NewAnnotation
 
     first = vws.images.ids()[0]
     vws.annotations.add_many([NewAnnotation(first, "dog", "box", box=(5, 5, 8, 8), source="model", model_id="m1",
@@ -327,7 +327,7 @@ def test_use_hints_after_an_earlier_version_of_the_same_images_makes_a_new_versi
 
 
 def test_a_version_of_no_images_exits_1_saying_why(vws: Workspace, tmp_path: Path) -> None:
-    from cvops.versions import EmptyVersionError
+    from cvops.versions.create import EmptyVersionError
 
     with pytest.raises(EmptyVersionError, match="no image has status approved or done.*holds 12 new"):
         create_version(vws, "empty", statuses=("done", "approved"))

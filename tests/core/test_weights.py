@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from cvops.cli import cli
-from cvops.demo import run_demo
-from cvops.registry import get_model, sha256_file
+from cvops.samples.demo import run_demo
+from cvops.models.registry import get_model, sha256_file
 from cvops.training import run_progress, training_warnings
 from cvops.training.runner import photo_count
-from cvops.weights import inspect_checkpoint, list_weights
-from cvops.workspace import Workspace
+from cvops.models.weights import inspect_checkpoint, list_weights
+from cvops.data.workspace import Workspace
 from training_testing import add_photo_version, make_checkpoint
 
 TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu"]
@@ -178,7 +178,7 @@ def test_train_from_library_weights_then_reuse_the_model_in_another_workspace(
 
 
 def test_library_weights_of_another_task_are_refused_before_the_run(demo_root: Path, checkpoint: Path) -> None:
-    from cvops.errors import ValidationError
+    from cvops.common.errors import ValidationError
     from cvops.training import start_run
 
     with Workspace.open(demo_root) as ws:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvops import NewerSchemaError, Workspace, WorkspaceError
-from cvops import catalog
+from cvops.catalog import db as catalog
 
 
 def test_create_lays_out_folders_and_catalog(tmp_path: Path) -> None:
@@ -124,9 +124,9 @@ def test_gc_during_an_import_leaves_its_uncommitted_blobs(tmp_path: Path, monkey
     """gc runs after the import has put its first chunk's blobs in the store and before it commits their rows."""
     import threading
 
-    from cvops.ingest import import_paths
-    from cvops.maintenance import doctor, gc
-    from cvops.store import ImageStore
+    from cvops.data.ingest import import_paths
+    from cvops.catalog.maintenance import doctor, gc
+    from cvops.catalog.store import ImageStore
 
     src = _photos(tmp_path / "src", 5)
     ws = Workspace.create(tmp_path / "w")
@@ -168,9 +168,9 @@ def test_an_import_that_starts_while_gc_removes_files_waits_for_it(tmp_path: Pat
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import cvops.maintenance as maintenance
-    from cvops.ingest import import_paths
-    from cvops.maintenance import doctor, gc
+    import cvops.catalog.maintenance as maintenance
+    from cvops.data.ingest import import_paths
+    from cvops.catalog.maintenance import doctor, gc
 
     src = _photos(tmp_path / "src", 3)
     ws = Workspace.create(tmp_path / "w")
@@ -212,8 +212,8 @@ def test_a_running_batch_from_another_host_does_not_block_gc_forever(tmp_path: P
     import os
     import time
 
-    from cvops.locks import heartbeat_path, lock_dir
-    from cvops.maintenance import doctor, gc
+    from cvops.catalog.locks import heartbeat_path, lock_dir
+    from cvops.catalog.maintenance import doctor, gc
 
     ws = Workspace.create(tmp_path / "w")
     now = time.time()
@@ -247,7 +247,7 @@ def test_a_batch_of_a_dead_process_on_this_host_is_interrupted_at_once(tmp_path:
     import socket
     import time
 
-    from cvops.maintenance import gc
+    from cvops.catalog.maintenance import gc
 
     ws = Workspace.create(tmp_path / "w")
     proc = subprocess.Popen([sys.executable, "-c", "pass"])

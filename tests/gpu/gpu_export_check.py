@@ -147,8 +147,8 @@ def check(ws: Any, device: str, args: argparse.Namespace) -> dict[str, Any]:
     from cvops.deploy.edge_runner import Detector
     from cvops.deploy.export import export_model
     from cvops.deploy.verify import _torch_module
-    from cvops.evaluation import _load_model, _read_image, _split_items
-    from cvops.registry import get_model
+    from cvops.models.evaluation import _load_model, _read_image, _split_items
+    from cvops.models.registry import get_model
     from cvops.training import train
 
     started = time.perf_counter()
@@ -258,8 +258,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             except Exception as exc:  # noqa: BLE001 - the probe below reports what works
                 _log(f"onnxruntime.preload_dlls() failed: {exc}")
 
-    from cvops.demo import run_demo
-    from cvops.workspace import Workspace
+    from cvops.samples.demo import run_demo
+    from cvops.data.workspace import Workspace
 
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="cvops-gpu-export-"))

@@ -121,8 +121,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     accelerated = "cpu" if args.cpu_only_smoke else "0"
 
-    from cvops.demo import run_demo
-    from cvops.workspace import Workspace
+    from cvops.samples.demo import run_demo
+    from cvops.data.workspace import Workspace
 
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="cvops-gpu-check-"))

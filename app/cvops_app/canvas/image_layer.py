@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QRectF, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
 
-from cvops.pixels import load_pixels, overview_reduction
+from cvops.data.pixels import load_pixels, overview_reduction
 
 TILE = 1024
 TILE_CACHE_BYTES = 256 * 1024 * 1024

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (
     QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog import STATUSES
-from cvops.classes import ClassInfo
+from cvops.catalog.db import STATUSES
+from cvops.data.classes import ClassInfo
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -26,8 +26,8 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainte
                            QTransform)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
 
-from cvops.annotations import Annotation
-from cvops.classes import ClassInfo
+from cvops.data.annotations import Annotation
+from cvops.data.classes import ClassInfo
 from cvops_app.canvas.suggestions import dashed, suggestion_text
 
 DIRECT_LIMIT = 600  # in box equivalents (see ShapeModel.costs)

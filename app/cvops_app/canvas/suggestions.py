@@ -1,4 +1,4 @@
-"""Model suggestions in the annotator (see :mod:`cvops.prelabel`): how they look (dashed outline, confidence in the
+"""Model suggestions in the annotator (see :mod:`cvops.assist.prelabel`): how they look (dashed outline, confidence in the
 label), the Suggestions panel (pending counts, "Accept all ≥ threshold" on this image or every image, reject the
 rest), and the review keys: Enter accepts the selected suggestions, Del rejects them; either then selects the
 image's next suggestion (highest confidence first), so Enter / Del walk through them.
@@ -120,7 +120,7 @@ class SuggestionReview:
 
     def update_total(self) -> None:
         """Count the workspace's pending suggestions."""
-        from cvops.prelabel import pending_count
+        from cvops.assist.prelabel import pending_count
 
         ws = self.page.ws
         try:
@@ -150,7 +150,7 @@ class SuggestionReview:
             if self.on_image() and not canvas.selected_ids():
                 self._select_next()  # nothing selected: start with the best suggestion
             return
-        from cvops.prelabel import accept
+        from cvops.assist.prelabel import accept
 
         if self._run(lambda: accept(ws, ids), "accepted"):
             self._select_next()
@@ -161,7 +161,7 @@ class SuggestionReview:
         ids, ws = self.selected(), self.page.ws
         if not ids or ws is None or len(ids) != len(self.page.canvas.selected_ids()):
             return False
-        from cvops.prelabel import reject
+        from cvops.assist.prelabel import reject
 
         if self._run(lambda: reject(ws, ids), "rejected"):
             self._select_next()
@@ -171,7 +171,7 @@ class SuggestionReview:
         """Accept this image's suggestions at or above ``threshold``."""
         ws, image = self.page.ws, self.page.image
         if ws is not None and image is not None:
-            from cvops.prelabel import accept_above
+            from cvops.assist.prelabel import accept_above
 
             self._run(lambda: accept_above(ws, threshold, [image.id]), "accepted")
 
@@ -179,7 +179,7 @@ class SuggestionReview:
         """Accept every image's suggestions at or above ``threshold``."""
         ws = self.page.ws
         if ws is not None:
-            from cvops.prelabel import accept_above
+            from cvops.assist.prelabel import accept_above
 
             self._run(lambda: accept_above(ws, threshold), "accepted")
             self.update_total()
@@ -189,6 +189,6 @@ class SuggestionReview:
         ws = self.page.ws
         ids = [aid for _, aid in self.on_image()]
         if ws is not None and ids:
-            from cvops.prelabel import reject
+            from cvops.assist.prelabel import reject
 
             self._run(lambda: reject(ws, ids), "rejected")

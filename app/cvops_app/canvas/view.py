@@ -15,8 +15,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 
-from cvops.annotations import Annotation, AnnotationEdit
-from cvops.classes import ClassInfo
+from cvops.data.annotations import Annotation, AnnotationEdit
+from cvops.data.classes import ClassInfo
 from cvops_app.canvas.image_layer import ImageLayer
 from cvops_app.canvas.items import BoxItem, MultiPolygonItem, PolygonItem, ShapeItem
 from cvops_app.canvas.shapes import UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for

@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (
     QInputDialog, QLabel, QMessageBox, QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.classes import ClassInfo
-from cvops.errors import CvopsError
+from cvops.data.classes import ClassInfo
+from cvops.common.errors import CvopsError
 from cvops_app.dialogs.common import plural
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 COLUMNS = ("Color", "Name", "Id", "Annotations", "Images", "Description")

@@ -16,7 +16,7 @@ from cvops.training.history import compare_runs
 from cvops_app.charts import LOSS_CURVES, MAP_CURVES, PR_CURVES, LineChart, color, grouped_bars, series
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 CURVE_CHOICES = MAP_CURVES + PR_CURVES + LOSS_CURVES
 METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "precision", "recall": "recall"}

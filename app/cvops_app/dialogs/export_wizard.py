@@ -28,9 +28,9 @@ from cvops.deploy.bundle import BundleInfo, make_bundle
 from cvops.deploy.deploy import DeployError, DeployReport, SshTarget, deploy_bundle
 from cvops.deploy.export import ExportInfo, available_formats, export_model
 from cvops.deploy.verify import THRESHOLDS, verify_export
-from cvops.errors import CvopsError
-from cvops.jobs import CancelToken, Progress
-from cvops.registry import list_models
+from cvops.common.errors import CvopsError
+from cvops.common.jobs import CancelToken, Progress
+from cvops.models.registry import list_models
 from cvops_app.dialogs.export_wizard_steps import (
     AMBER, GREEN, MUTED, RED, BundleStep, DeployStep, JobPanel, ModelStep, OptionsStep, VerifyStep,
 )

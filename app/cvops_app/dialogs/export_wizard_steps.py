@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.registry import ModelInfo
+from cvops.models.registry import ModelInfo
 from cvops.training.history import summarize
 from cvops_app.dialogs.common import ErrorLine, browse_row
 from cvops_app.jobs import Job

@@ -12,11 +12,11 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QPushButton, QVBoxLayout,
 )
 
-from cvops.catalog import STATUSES
+from cvops.catalog.db import STATUSES
 from cvops.formats import EXPORT_FORMATS, FORMATS
-from cvops.formats.exporter import ExportReport, export_dataset
+from cvops.versions.export import ExportReport, export_dataset
 from cvops.formats.model import IMAGE_MODES, FormatError
-from cvops.jobs import CancelToken, Progress
+from cvops.common.jobs import CancelToken, Progress
 from cvops_app.dialogs.common import ErrorLine, browse_row, plural, problem_lines, show_report
 from cvops_app.jobs import Job
 
@@ -110,7 +110,7 @@ def _hint(text: str) -> QLabel:
 
 def start_export(window: "MainWindow", out: Path, format: str, *, statuses: Optional[list[str]] = None,
                  images_mode: str = "copy", overwrite: bool = False) -> Job:
-    """Run :func:`cvops.formats.exporter.export_dataset` as a background job; a refusal (folder not empty…) is
+    """Run :func:`cvops.versions.export.export_dataset` as a background job; a refusal (folder not empty…) is
     the job's result, shown in the summary."""
     source = window.ws
     assert source is not None, "no workspace is open"

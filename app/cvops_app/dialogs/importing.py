@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
 from cvops.formats import FORMATS, IMPORT_FORMATS
 from cvops.formats.importer import DatasetImportError, DatasetImportReport, import_dataset, load_class_map
 from cvops.formats.model import FormatError
-from cvops.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from cvops.ingest import ImportReport, import_paths
-from cvops.jobs import CancelToken, Progress, sub_progress
-from cvops.thumbnails import ThumbnailReport
+from cvops.common.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from cvops.data.ingest import ImportReport, import_paths
+from cvops.common.jobs import CancelToken, Progress, sub_progress
+from cvops.data.thumbnails import ThumbnailReport
 from cvops_app.dialogs.common import ErrorLine, browse_row, plural, problem_lines, show_report
 from cvops_app.jobs import Job
 
@@ -136,7 +136,7 @@ class ImportImagesDialog(QDialog):
 
 def start_image_import(window: "MainWindow", paths: Sequence[PathLike], *, in_place: bool = False,
                        video_stride: int = 0, verify: bool = False) -> Job:
-    """Run :func:`cvops.ingest.import_paths` and then the new images' thumbnails as one background job."""
+    """Run :func:`cvops.data.ingest.import_paths` and then the new images' thumbnails as one background job."""
     source = window.ws
     assert source is not None, "no workspace is open"
     partial: list[ImportReport] = []

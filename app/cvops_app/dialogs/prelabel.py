@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cvops.jobs import CancelToken, Progress
-from cvops.prelabel import PrelabelReport, prelabel
-from cvops.registry import list_models
+from cvops.common.jobs import CancelToken, Progress
+from cvops.assist.prelabel import PrelabelReport, prelabel
+from cvops.models.registry import list_models
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.jobs import Job
 
@@ -82,7 +82,7 @@ class PrelabelDialog(QDialog):
 
 def start_prelabel(window: "MainWindow", model: str = "champion", image_ids: Optional[Sequence[int]] = None,
                    conf: float = 0.25) -> Job:
-    """Run :func:`cvops.prelabel.prelabel` as a background job; refresh the pages when it ends."""
+    """Run :func:`cvops.assist.prelabel.prelabel` as a background job; refresh the pages when it ends."""
     source = window.ws
     assert source is not None, "no workspace is open"
     ids = None if image_ids is None else list(image_ids)

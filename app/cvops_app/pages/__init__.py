@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 

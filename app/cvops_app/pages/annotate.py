@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QButtonGroup, QHBoxLayout, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
-from cvops.annotations import Annotation, AnnotationEdit
-from cvops.classes import ClassInfo
-from cvops.errors import CvopsError, NotFoundError
-from cvops.images import ImageFilter, ImageRecord
+from cvops.data.annotations import Annotation, AnnotationEdit
+from cvops.data.classes import ClassInfo
+from cvops.common.errors import CvopsError, NotFoundError
+from cvops.data.images import ImageFilter, ImageRecord
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
@@ -27,7 +27,7 @@ from cvops_app.pages import Page
 from cvops_app.shortcuts import SHORTCUTS, by_action
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 # Keys that only act while the canvas has the focus (elsewhere they edit text or lists).

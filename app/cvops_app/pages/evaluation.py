@@ -1,4 +1,4 @@
-"""The evaluation view: one stored evaluation (:mod:`cvops.evaluation_store`) with its summary, per-class table,
+"""The evaluation view: one stored evaluation (:mod:`cvops.models.evaluation_store`) with its summary, per-class table,
 confusion matrix (click a cell to list its images), error lists (false positives, missed objects, poor localisation,
 wrong class) and the predictions of the chosen image. Double-click an image to open it in the annotator.
 
@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from cvops.evaluation_store import confusion_cell_images, error_images, get_evaluation, image_predictions
+from cvops.models.evaluation_store import confusion_cell_images, error_images, get_evaluation, image_predictions
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 ERROR_KINDS = (("fp", "False positives"), ("fn", "Missed objects (false negatives)"),

@@ -18,15 +18,15 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout,
 )
 
-from cvops.catalog import STATUSES
-from cvops.classes import ClassInfo
-from cvops.errors import CvopsError
-from cvops.images import ImageFilter
+from cvops.catalog.db import STATUSES
+from cvops.data.classes import ClassInfo
+from cvops.common.errors import CvopsError
+from cvops.data.images import ImageFilter
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 SORTS = (("id", "Id ↑"), ("-created", "Newest first"), ("file_name", "File name"), ("status", "Status"))

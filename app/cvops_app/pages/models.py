@@ -1,8 +1,8 @@
 """The Models page: the registered models (★ = champion) with their lineage, Promote, and Evaluate… (an evaluation
 of the selected model on a split of a version in a background job, then its evaluation view).
 
-Everything goes through the core (:mod:`cvops.registry`, :mod:`cvops.evaluation_store`); the evaluation itself
-(:func:`cvops.evaluation.evaluate`, which imports Ultralytics) is imported and run only inside the job.
+Everything goes through the core (:mod:`cvops.models.registry`, :mod:`cvops.models.evaluation_store`); the evaluation itself
+(:func:`cvops.models.evaluation.evaluate`, which imports Ultralytics) is imported and run only inside the job.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cvops.errors import CvopsError
-from cvops.evaluation_store import list_evaluations
-from cvops.registry import ModelInfo, lineage, list_models, promote
+from cvops.common.errors import CvopsError
+from cvops.models.evaluation_store import list_evaluations
+from cvops.models.registry import ModelInfo, lineage, list_models, promote
 from cvops.training.history import summarize
-from cvops.versions import list_versions
+from cvops.versions.create import list_versions
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 COLUMNS = ["★", "Name", "Task", "Version", "Run", "mAP50", "mAP50-95", "SHA-256"]
@@ -293,7 +293,7 @@ class ModelsPage(Page):
         source = self.ws
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> int:
-            from cvops.evaluation import evaluate
+            from cvops.models.evaluation import evaluate
 
             with source.reopen() as ws2:
                 return evaluate(ws2, model_id, version_id, split=split, progress=progress, cancel=cancel).id

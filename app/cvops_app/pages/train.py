@@ -4,7 +4,7 @@ and recall per epoch), cancel and resume it, and browse the run history (select 
 Training goes through the core (:mod:`cvops.training`): :func:`~cvops.training.start_run` and
 :func:`~cvops.training.supervise` both run in one background job on its own workspace handle, so the GUI thread never
 waits on the child process; a 1 s timer re-reads the selected run's epochs and batch progress (with the ETA) from the
-catalog while the page is shown. Pretrained weights come from the workspace's weights library (:mod:`cvops.weights`):
+catalog while the page is shown. Pretrained weights come from the workspace's weights library (:mod:`cvops.models.weights`):
 **Add weights…** checks a .pt file and adds it in a background job. A warning above the Train button says when the
 chosen settings would train from scratch on real photographs (:func:`cvops.training.training_warnings`).
 """
@@ -23,19 +23,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from cvops.errors import CvopsError
+from cvops.common.errors import CvopsError
 from cvops.training import PRESETS, cancel_run, resume, run_progress, start_run, supervise, training_warnings
 from cvops.training.runner import photo_count
 from cvops.training.history import get_run, list_runs
 from cvops.training.runner import FINAL_STATES, RunResult, batch_message, format_eta
-from cvops.versions import list_versions
-from cvops.weights import add_weights, list_weights
+from cvops.versions.create import list_versions
+from cvops.models.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 REFRESH_MS = 1000

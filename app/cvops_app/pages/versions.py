@@ -1,7 +1,7 @@
 """The Versions page: the dataset versions with their statistics, a diff between two versions, the health check of
 a version with click-through to the annotator, and creating a version behind the health gate.
 
-Everything goes through the core (:mod:`cvops.versions`, :mod:`cvops.version_diff`, :mod:`cvops.health`); the health
+Everything goes through the core (:mod:`cvops.versions.create`, :mod:`cvops.versions.diff`, :mod:`cvops.data.health`); the health
 check and version creation run as background jobs on their own workspace handle (``ws.reopen()``).
 """
 
@@ -19,21 +19,21 @@ from PySide6.QtWidgets import (
     QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog import STATUSES
+from cvops.catalog.db import STATUSES
 from cvops.cli_check import frozen_annotation
-from cvops.errors import CvopsError
-from cvops.health import Finding, HealthReport, check
-from cvops.images import ImageFilter
-from cvops.splits import parse_ratios
-from cvops.version_diff import diff_versions
-from cvops.versions import VersionInfo, create_version, list_versions, version_images, version_summary
+from cvops.common.errors import CvopsError
+from cvops.data.health import Finding, HealthReport, check
+from cvops.data.images import ImageFilter
+from cvops.data.splits import parse_ratios
+from cvops.versions.diff import diff_versions
+from cvops.versions.create import VersionInfo, create_version, list_versions, version_images, version_summary
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
     from cvops_app.mainwindow import MainWindow
 
 SEVERITY_COLORS = {"error": "#c0392b", "warning": "#d68910", "info": "#7f8c8d"}
@@ -158,7 +158,7 @@ class NewVersionDialog(QDialog):
         return tuple(s for s, box in self.status_boxes.items() if box.isChecked())
 
     def values(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`cvops.versions.create_version`."""
+        """Keyword arguments for :func:`cvops.versions.create.create_version`."""
         return {"message": self.message.text().strip(), "ratios": self.ratios.text().strip(),
                 "seed": self.seed.value(), "statuses": self.statuses(), "resplit": self.resplit.isChecked(),
                 "use_hints": self.use_hints.isChecked()}

@@ -1,1 +1,3 @@
-"""Export, verification, edge bundles and deployment of registered models."""
+"""Deployment over models: ONNX export and its graph passes (``export``, ``graph_passes``), the verification gate
+(``verify``), the self-contained edge runner shipped in bundles (``edge_runner``), bundles (``bundle``) and
+deploying them to a folder or over SSH (``deploy``)."""

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.deploy import edge_runner
-from cvops.errors import NotFoundError, ValidationError
-from cvops.registry import ModelInfo, get_model, sha256_file
-from cvops.store import fsync_dir
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.registry import ModelInfo, get_model, sha256_file
+from cvops.catalog.store import fsync_dir
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 ExportRef = Union[int, str, Path]
 REQUIREMENTS = ("numpy>=1.24,<3", "opencv-python-headless>=4.8,<5", "onnxruntime>=1.17,<2")
@@ -120,7 +120,7 @@ def resolve_export(ws: "Workspace", export_ref: ExportRef, model_ref: Optional[U
 
 def _sample_image(ws: "Workspace", model: ModelInfo) -> list[Path]:
     """Candidate sample images: the model's dataset version's validation images (then test, then train)."""
-    from cvops.versions import version_images
+    from cvops.versions.create import version_images
 
     order = {"val": 0, "valid": 0, "test": 1, "train": 2}
     members = sorted(version_images(ws, model.version_id), key=lambda m: (order.get(m[2], 3), m[0]))

@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 from urllib.parse import unquote, urlsplit
 
 from cvops.deploy.bundle import check_bundle
-from cvops.errors import CvopsError, ValidationError
-from cvops.store import fsync_dir
+from cvops.common.errors import CvopsError, ValidationError
+from cvops.catalog.store import fsync_dir
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 CONNECT_TIMEOUT_S = 10
 SELFTEST_TIMEOUT_S = 300
@@ -110,7 +110,7 @@ class SshTarget:
 def _record(ws: Optional["Workspace"], meta: dict[str, Any], report: DeployReport) -> None:
     if ws is None:
         return
-    from cvops.catalog import transaction
+    from cvops.catalog.db import transaction
 
     export_id = (meta.get("lineage") or {}).get("export_id")
     if export_id is not None and ws.db.execute("SELECT 1 FROM exports WHERE id = ?", [export_id]).fetchone() is None:

@@ -1,7 +1,7 @@
 """Exporting a registered model for deployment: ONNX in fp32, fp16 or int8 (and other formats where installed).
 
 :func:`export_model` exports the model's weights with Ultralytics in this process (offline, see
-:func:`cvops.training.offline.make_offline`) and stores the result in ``WORKSPACE/exports/<model>-<precision>-<imgsz>
+:func:`cvops.models.offline.make_offline`) and stores the result in ``WORKSPACE/exports/<model>-<precision>-<imgsz>
 [-dynamic]-<n>/model.onnx`` (written in a hidden temporary folder, then renamed) with a row in the ``exports`` table.
 
 * fp32: Ultralytics' ONNX export (``simplify=False``, batch 1, the model's training image size by default), then
@@ -37,15 +37,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
-from cvops.catalog import transaction
+from cvops.catalog.db import transaction
 from cvops.deploy.graph_passes import apply_graph_passes
-from cvops.errors import NotFoundError, ValidationError
-from cvops.jobs import CancelToken, Progress, no_progress
-from cvops.registry import ModelRef, get_model, sha256_file
-from cvops.store import fsync_dir
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.jobs import CancelToken, Progress, no_progress
+from cvops.models.registry import ModelRef, get_model, sha256_file
+from cvops.catalog.store import fsync_dir
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 __all__ = ["CALIBRATION_IMAGES", "FORMATS", "ExportInfo", "available_formats", "export_model", "get_export",
            "list_exports"]
@@ -167,7 +167,7 @@ def _ensure_exporter(ws: "Workspace") -> None:
     """Offline stubs also in Ultralytics' exporter, which evaluation's set-up may not have loaded yet."""
     import importlib
 
-    from cvops.training.offline import make_offline
+    from cvops.models.offline import make_offline
 
     make_offline(ws.root / "cache" / "ultralytics", block_network=False)
     importlib.import_module("ultralytics.engine.exporter")
@@ -210,7 +210,7 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
 
     Raises :class:`NotFoundError` for an unknown model or version or a missing weights file, :class:`ValidationError`
     for bad options, an unavailable format (naming the package to install) or unusable weights, and
-    :class:`cvops.jobs.Cancelled` when ``cancel`` is triggered (nothing is kept).
+    :class:`cvops.common.jobs.Cancelled` when ``cancel`` is triggered (nothing is kept).
     """
     progress = progress or no_progress
     fmt = str(format).lower()
@@ -233,7 +233,7 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
     calibration = _calibration_items(ws, model, version_ref) if int8 and fmt == "onnx" else []
     started = time.monotonic()
     progress(0.0, f"loading model {model.name}")
-    from cvops.evaluation import _load_model
+    from cvops.models.evaluation import _load_model
 
     _ensure_exporter(ws)
     _load_model(model.to_dict())  # the weights exist, are unchanged and match the class list
@@ -350,8 +350,8 @@ def _to_fp16(path: Path, log: list[str]) -> None:
 
 def _calibration_items(ws: "Workspace", model: Any, version_ref: Optional[Any]) -> list[tuple[int, Path]]:
     """Up to :data:`CALIBRATION_IMAGES` train images of the version, evenly spread over the split (image id order)."""
-    from cvops.evaluation import _split_items
-    from cvops.versions import get_version
+    from cvops.models.evaluation import _split_items
+    from cvops.versions.create import get_version
 
     info = get_version(ws, model.version_id if version_ref is None else version_ref)
     items, counts = _split_items(ws, info.id, "train")

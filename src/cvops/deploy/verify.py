@@ -2,7 +2,7 @@
 
 :func:`verify_export` evaluates the export in onnxruntime (:class:`~cvops.deploy.edge_runner.Detector`, CPU
 provider) and the model's PyTorch weights on one split of a version (the model's own ``val`` by default) with the
-metric code of :func:`cvops.evaluation.evaluate` (:func:`cvops.evaluation.score`: Ultralytics' matching and
+metric code of :func:`cvops.models.evaluation.evaluate` (:func:`cvops.models.evaluation.score`: Ultralytics' matching and
 ``ap_per_class``, nothing stored in ``evaluations``).
 
 Apples to apples: both sides get *exactly* the same input and post-processing. The PyTorch model runs inside a
@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
-from cvops.catalog import transaction
+from cvops.catalog.db import transaction
 from cvops.deploy.edge_runner import BundleError, Detector, read_image
 from cvops.deploy.export import ExportInfo, ExportRef, get_export
-from cvops.errors import NotFoundError, ValidationError
-from cvops.evaluation_store import _model_row
-from cvops.jobs import CancelToken, Progress, no_progress
-from cvops.registry import sha256_file
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.evaluation_store import _model_row
+from cvops.common.jobs import CancelToken, Progress, no_progress
+from cvops.models.registry import sha256_file
 
 if TYPE_CHECKING:
-    from cvops.evaluation import Detections
-    from cvops.workspace import Workspace
+    from cvops.models.evaluation import Detections
+    from cvops.data.workspace import Workspace
 
 __all__ = ["RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor", "TorchDetector", "VerifyReport", "verify_export"]
 
@@ -84,7 +84,7 @@ class VerifyReport:
 
 
 class DetectorPredictor:
-    """A :class:`cvops.evaluation.Predictor` over a ``Detector``: images decoded as a bundle's ``run.py`` decodes
+    """A :class:`cvops.models.evaluation.Predictor` over a ``Detector``: images decoded as a bundle's ``run.py`` decodes
     them (:func:`~cvops.deploy.edge_runner.decode_image`: large JPEGs at reduced scale), then letterboxed by the
     detector."""
 
@@ -217,15 +217,15 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
 
     Raises :class:`NotFoundError` for an unknown export, model or version or a missing file, :class:`ValidationError`
     for a changed or unreadable ONNX file, a class-count mismatch, a non-ONNX export or an empty split, and
-    :class:`cvops.jobs.Cancelled` when ``cancel`` is triggered (nothing is stored).
+    :class:`cvops.common.jobs.Cancelled` when ``cancel`` is triggered (nothing is stored).
     """
-    from cvops.evaluation import (
+    from cvops.models.evaluation import (
         _ensure_offline,
         _load_model,
         _split_items,
         score,
     )
-    from cvops.versions import get_version
+    from cvops.versions.create import get_version
 
     progress = progress or no_progress
     started = time.monotonic()

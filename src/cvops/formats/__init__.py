@@ -2,7 +2,8 @@
 
 The table :data:`FORMATS` declares each format's capabilities; :func:`detect` picks the format of a folder or file.
 Readers return a :class:`~cvops.formats.model.ParsedDataset`; writers take an
-:class:`~cvops.formats.model.ExportData`. Workspace-side work lives in ``importer.py`` and ``exporter.py``.
+:class:`~cvops.formats.model.ExportData`. Importing into a workspace lives in ``importer.py``; writing a workspace's or a version's data in a format is
+:mod:`cvops.versions.export` (a layer up).
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from cvops.annotations import CROWD, PARTS, polygon_area, polygon_rings
+from cvops.data.annotations import CROWD, PARTS, polygon_area, polygon_rings
 from cvops.formats.common import JsonFileError, load_json
 from cvops.formats.model import (Box, DatasetItem, ExportClass, ExportData, ExportItem, ExportShape, FormatError,
                                  LabelShape, ParsedDataset, Problem, place_image, resolve_inside)
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 # Task prefixes of COCO file names, in the order a folder's files are preferred; "" is any other name.
 TASKS = ("instances", "", "person_keypoints", "stuff", "labels", "image_info")

@@ -20,9 +20,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-from cvops.errors import os_reason
+from cvops.common.errors import os_reason
 from cvops.formats.model import DatasetItem, FormatError, Problem
-from cvops.imageio import IMAGE_EXTENSIONS
+from cvops.common.imageio import IMAGE_EXTENSIONS
 
 IMAGE_EXTS = tuple(sorted(IMAGE_EXTENSIONS))
 EVERY = 100  # files between progress reports and cancel checks

@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem, resolve_inside
 from cvops.formats.common import EVERY, first_appearance, image_index, parse_xml, sniff_xml, text, typed_value
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 SUPPORTED = ("box", "polygon", "tag")
 UNSUPPORTED = ("polyline", "points", "ellipse", "cuboid", "mask", "skeleton")

@@ -24,15 +24,15 @@ from typing import Any, NamedTuple, Optional
 import yaml
 
 from cvops import formats
-from cvops.annotations import PARTS, NewAnnotation, clip_box, clip_polygon, polygon_rings
-from cvops.catalog import STATUSES, transaction
-from cvops.errors import ValidationError
+from cvops.data.annotations import PARTS, NewAnnotation, clip_box, clip_polygon, polygon_rings
+from cvops.catalog.db import STATUSES, transaction
+from cvops.common.errors import ValidationError
 from cvops.formats.common import read_reason, read_text
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
-from cvops.imageio import ImageInfo, ProbeError, probe
-from cvops.ingest import import_paths
-from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
-from cvops.workspace import Workspace
+from cvops.common.imageio import ImageInfo, ProbeError, probe
+from cvops.data.ingest import import_paths
+from cvops.common.jobs import CancelToken, Progress, no_progress, sub_progress
+from cvops.data.workspace import Workspace
 
 # Coordinates this far outside the image are rounding, clipped silently; beyond it the clip is reported.
 CLIP_TOLERANCE_PX = 0.5

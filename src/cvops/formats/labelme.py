@@ -25,7 +25,7 @@ from xml.etree.ElementTree import Element
 
 from PIL import Image, UnidentifiedImageError
 
-from cvops.annotations import PARTS
+from cvops.data.annotations import PARTS
 from cvops.formats.model import (
     DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape, ParsedDataset, Problem, place_image,
     resolve_inside,
@@ -34,8 +34,8 @@ from cvops.formats.common import (
     EVERY, JsonFileError, first_appearance, image_index, load_json, parse_xml, read_lines, sniff_xml, text,
     typed_value, unique_name, walk,
 )
-from cvops.imageio import open_image
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.imageio import open_image
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 VERSION = "5.4.1"
 SHAPE_TYPES = ("rectangle", "polygon")

@@ -4,7 +4,7 @@ Readers (``yolo.py``, ``coco.py``, ...) turn files into a :class:`ParsedDataset`
 one :class:`DatasetItem` per image with its :class:`LabelShape` list, and every :class:`Problem` found (file, line or
 element, reason). Readers never touch a workspace; :mod:`cvops.formats.importer` does that. Writers receive an
 :class:`ExportData` (classes in order, items with pixel geometry) and write into a folder that
-:mod:`cvops.formats.exporter` renames into place when everything succeeded.
+:mod:`cvops.versions.export` renames into place when everything succeeded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cvops.errors import CvopsError
+from cvops.common.errors import CvopsError
 
 Box = tuple[float, float, float, float]
 
@@ -113,7 +113,7 @@ class ExportClass:
 class ExportShape:
     """One annotation to write, in pixels of the oriented image. A multi-part polygon has its outlines one after the
     other in ``points`` and their lengths in ``attributes["polygon_parts"]``; a crowd region has
-    ``attributes["iscrowd"] == 1`` (see :mod:`cvops.annotations`)."""
+    ``attributes["iscrowd"] == 1`` (see :mod:`cvops.data.annotations`)."""
 
     class_index: int
     kind: str

@@ -26,8 +26,8 @@ from cvops.formats.common import (
     EVERY, IMAGE_EXTS, first_appearance, image_index, parse_xml, read_lines, sniff_xml, text, typed_value, unique_name,
     walk,
 )
-from cvops.imageio import open_image
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.imageio import open_image
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 SPLIT_ORDER = ("train", "val", "test")  # preferred over any other list; "trainval" comes last
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}

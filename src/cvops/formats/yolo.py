@@ -16,11 +16,11 @@ from typing import Any, Optional
 import yaml
 
 from cvops.formats.common import present, read_reason, read_text
-from cvops.annotations import is_crowd, polygon_rings
+from cvops.data.annotations import is_crowd, polygon_rings
 from cvops.formats.model import (DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape,
                                  ParsedDataset, Problem, place_image, resolve_inside)
-from cvops.imageio import IMAGE_EXTENSIONS
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.imageio import IMAGE_EXTENSIONS
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 LIST_FILES = ("train.txt", "val.txt", "valid.txt", "test.txt")

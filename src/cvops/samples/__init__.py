@@ -1,1 +1,2 @@
-"""Synthetic sample data generators for demos and tests."""
+"""Sample data over versions: synthetic shapes images for demos and tests (``shapes``) and the demo workspace
+built from them (``demo``)."""

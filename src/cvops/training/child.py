@@ -261,7 +261,7 @@ def train_args(config: dict[str, Any], device: str) -> dict[str, Any]:
 def run(config: dict[str, Any]) -> str:
     """Train as ``config`` says; return the final event's name."""
     run_dir = Path(config["run_dir"])
-    from cvops.training.offline import make_offline
+    from cvops.models.offline import make_offline
 
     make_offline(run_dir / "ultralytics-config")
     events = EventWriter(run_dir / "events.jsonl")

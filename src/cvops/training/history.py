@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.errors import NotFoundError, ValidationError
+from cvops.common.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 SUMMARY_KEYS = {"map50": "metrics/mAP50(B)", "map50_95": "metrics/mAP50-95(B)",
                 "precision": "metrics/precision(B)", "recall": "metrics/recall(B)"}

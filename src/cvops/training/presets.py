@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from cvops.errors import ValidationError
+from cvops.common.errors import ValidationError
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.jobs import CancelToken, Progress, no_progress, process_alive
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.training.presets import get_preset
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 TASKS = ("detect", "segment")
@@ -170,8 +170,8 @@ def model_for_task(model: str, task: str) -> str:
 def resolve_weights(weights: Union[str, Path], ws: Optional["Workspace"] = None) -> Path:
     """Weights by name in ``ws``'s library (``yolo11n``), else a file as given, else by name in the settings'
     ``weights_folder``; never downloaded."""
-    from cvops.settings import load
-    from cvops.weights import find_weights
+    from cvops.catalog.settings import load
+    from cvops.models.weights import find_weights
 
     entry = find_weights(ws, str(weights)) if ws is not None and "/" not in str(weights) else None
     if entry is not None:
@@ -192,18 +192,18 @@ def resolve_weights(weights: Union[str, Path], ws: Optional["Workspace"] = None)
 
 def _library_entry(ws: "Workspace", base: Path) -> Optional[Any]:
     """The library entry whose file ``base`` is, if any."""
-    from cvops.weights import list_weights
+    from cvops.models.weights import list_weights
 
     return next((w for w in list_weights(ws) if Path(w.path) == base), None)
 
 
-DEMO_SOURCE_MARK = "cvops-demo-"  # the temporary folder cvops.demo generates the shapes images in
+DEMO_SOURCE_MARK = "cvops-demo-"  # the temporary folder cvops.samples.demo generates the shapes images in
 
 
 def photo_count(ws: "Workspace", version_id: int) -> tuple[int, int]:
     """``(photos, train)``: how many of the version's training images are not generated demo shapes, of how many.
 
-    An image counts as generated when it was imported from the folder :func:`cvops.demo.run_demo` writes the
+    An image counts as generated when it was imported from the folder :func:`cvops.samples.demo.run_demo` writes the
     synthetic shapes to (a folder named ``cvops-demo-*``); every other image counts as a real photograph.
     """
     row = ws.db.execute(
@@ -222,8 +222,8 @@ def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str
     Empty with ``weights`` or when every training image is a generated demo shape (:func:`photo_count`; pass its
     result as ``counts`` when already known: a version's content never changes).
     """
-    from cvops.versions import get_version
-    from cvops.weights import list_weights
+    from cvops.versions.create import get_version
+    from cvops.models.weights import list_weights
 
     if weights is not None:
         return []
@@ -257,8 +257,8 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     polygons a segmentation model. Crowd regions are never training positives. ``device`` is ``auto`` (CUDA, then MPS, then
     CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP).
     """
-    from cvops.version_diff import materialize
-    from cvops.versions import get_version
+    from cvops.versions.diff import materialize
+    from cvops.versions.create import get_version
 
     chosen = get_preset(preset)
     base = resolve_weights(weights, ws) if weights is not None else None
@@ -398,8 +398,8 @@ def _finish(ws: "Workspace", run_id: int, state: str, error: Optional[str], log:
 
 def _register(ws: "Workspace", run_id: int, final_event: dict[str, Any]) -> None:
     """Register the finished run's model; a failure to do so is recorded on the run, not raised."""
-    from cvops.errors import CvopsError
-    from cvops.registry import register_run
+    from cvops.common.errors import CvopsError
+    from cvops.models.registry import register_run
 
     try:
         register_run(ws, run_id, final_event)

@@ -12,8 +12,8 @@ from helpers import make_image
 
 from cvops import Workspace
 from cvops.cli import cli
-from cvops.formats import exporter
-from cvops.formats.exporter import export_dataset
+from cvops.versions import export as exporter
+from cvops.versions.export import export_dataset
 from cvops.formats.importer import DatasetImportError, import_dataset
 from cvops.formats.model import FormatError
 
@@ -114,7 +114,7 @@ def labelled(ws: Workspace, tmp_path: Path) -> Workspace:
     make_image(tmp_path / "one" / "same.jpg", (80, 60), seed=1)
     make_image(tmp_path / "two" / "same.jpg", (80, 60), seed=2)
     make_image(tmp_path / "two" / "other.png", (80, 60), "PNG", seed=3)
-    from cvops.ingest import import_paths
+    from cvops.data.ingest import import_paths
 
     import_paths(ws, [tmp_path / "one", tmp_path / "two"])
     ws.classes.add("car")

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cvops import Workspace
-from cvops.annotations import NewAnnotation
-from cvops.formats.exporter import KINDS, export_dataset
+from cvops.data.annotations import NewAnnotation
+from cvops.versions.export import KINDS, export_dataset
 from cvops.formats.importer import import_dataset
-from cvops.ingest import import_paths
+from cvops.data.ingest import import_paths
 
 NAME_CHARS = st.characters(whitelist_categories=("Lu", "Ll", "Lo", "Nd"), whitelist_characters=" -_")
 names = st.text(NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(bool)

@@ -12,7 +12,7 @@ from helpers import make_image
 
 from cvops.formats import coco
 from cvops.formats.model import FormatError
-from cvops.jobs import Cancelled, CancelToken
+from cvops.common.jobs import Cancelled, CancelToken
 
 from coco_testing import (
     CATEGORIES, box_ann, doc, image, problems, shapes_by_image, write_json,

@@ -12,7 +12,7 @@ import prerequisites
 
 from cvops.formats import cvat
 from cvops.formats.model import FormatError
-from cvops.jobs import CancelToken, Cancelled
+from cvops.common.jobs import CancelToken, Cancelled
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 CVAT_FIXTURES = SHARED / "formats" / "cvat_dataset"

@@ -16,7 +16,7 @@ from PIL import Image
 
 from cvops.formats import labelme
 from cvops.formats.model import ExportClass, ExportData, ExportItem, ExportShape
-from cvops.jobs import CancelToken, Cancelled
+from cvops.common.jobs import CancelToken, Cancelled
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 LABELME_XML = SHARED / "formats" / "labelme_dataset"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cvops.formats import voc
 from cvops.formats.model import ExportClass, ExportData, ExportItem, ExportShape
-from cvops.jobs import CancelToken, Cancelled
+from cvops.common.jobs import CancelToken, Cancelled
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 VOC_FIXTURES = SHARED / "formats" / "voc_dataset"

@@ -10,7 +10,7 @@ from helpers import make_image
 
 from cvops.formats import yolo
 from cvops.formats.model import (FormatError)
-from cvops.jobs import CancelToken, Cancelled
+from cvops.common.jobs import CancelToken, Cancelled
 
 from yolo_testing import NAMES_10, by_name, put, reasons, shared
 

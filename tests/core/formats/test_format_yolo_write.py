@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cvops.formats import yolo
 from cvops.formats.model import (ExportClass, ExportData, ExportItem, ExportShape, FormatError,
                                  LabelShape)
-from cvops.jobs import CancelToken, Cancelled
+from cvops.common.jobs import CancelToken, Cancelled
 
 from yolo_testing import by_name, reasons, shared
 

@@ -41,7 +41,7 @@ def test_images_with_annotations_are_done_the_others_keep_the_default(ws: Worksp
     ws.annotations.set_status([a], "approved")
     assert import_dataset(ws, ds).statuses == {} and statuses(ws)["a.jpg"] == "approved"
     # The default New-version filter (done, approved) now holds the labelled image.
-    from cvops.versions import create_version
+    from cvops.versions.create import create_version
 
     info = create_version(ws, "labelled", statuses=("done", "approved"))
     assert sum(info.stats["images"].values()) == 1
@@ -157,7 +157,7 @@ def test_zero_area_yolo_box_is_reported_with_its_line(ws: Workspace, tmp_path: P
 
 
 def test_an_export_of_no_images_exits_1_saying_why_and_writes_nothing(ws: Workspace, tmp_path: Path) -> None:
-    from cvops.formats.exporter import EmptyExportError, export_dataset
+    from cvops.versions.export import EmptyExportError, export_dataset
 
     import_dataset(ws, yolo(tmp_path / "ds", {"a": "", "b": ""}))
     with pytest.raises(EmptyExportError, match="no image has status done: an export needs at least one image.*2 new"):

@@ -10,9 +10,9 @@ import pytest
 import supervision as sv
 
 from cvops import Workspace
-from cvops.annotations import NewAnnotation
-from cvops.formats.exporter import export_dataset
-from cvops.ingest import import_paths
+from cvops.data.annotations import NewAnnotation
+from cvops.versions.export import export_dataset
+from cvops.data.ingest import import_paths
 from cvops.samples import shapes
 
 

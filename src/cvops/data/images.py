@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.catalog import STATUSES, status_counts_maintained
-from cvops.errors import NotFoundError, ValidationError
-from cvops.fsnames import from_text
-from cvops.imageio import FORMAT_EXTENSION
+from cvops.catalog.db import STATUSES, status_counts_maintained
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.fsnames import from_text
+from cvops.common.imageio import FORMAT_EXTENSION
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 COLUMNS = ("id", "sha256", "file_name", "original_path", "in_place", "format", "width", "height", "byte_size",
            "status", "comment", "batch_id", "video_id", "frame_index", "timestamp_ms", "file_mtime_ns", "trashed_at")

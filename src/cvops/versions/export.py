@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from cvops import formats
-from cvops.annotations import PARTS, is_crowd, polygon_rings
+from cvops.data.annotations import PARTS, is_crowd, polygon_rings
 from cvops.formats.model import IMAGE_MODES, ExportClass, ExportData, ExportItem, ExportShape, FormatError
-from cvops.images import ImageFilter
-from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
-from cvops.workspace import Workspace
+from cvops.data.images import ImageFilter
+from cvops.common.jobs import CancelToken, Progress, no_progress, sub_progress
+from cvops.data.workspace import Workspace
 
 # The annotation kinds each format can hold; the rest is reported as skipped.
 KINDS = {"yolo": ("box", "polygon"), "coco": ("box", "polygon"), "voc": ("box",), "labelme": ("box", "polygon", "tag")}
@@ -76,7 +76,7 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
     """Gather classes, images (filtered by status) and their annotations for a writer; with ``version`` (a name,
     id or content-hash prefix), exactly that version's frozen classes, images, splits and annotations instead."""
     if version is not None:
-        from cvops.version_diff import export_data
+        from cvops.versions.diff import export_data
 
         return export_data(ws, version, KINDS[fmt], fmt, report)
     classes = [ExportClass(i, c.id, c.name, c.color) for i, c in enumerate(ws.classes.list())]
@@ -187,7 +187,7 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> None:
 def _empty_reason(ws: Workspace, statuses: Optional[Sequence[str]], version: Optional[Union[int, str]],
                   missing: int) -> str:
     """Why an export would hold no image; nothing was written."""
-    from cvops.versions import empty_reason
+    from cvops.versions.create import empty_reason
 
     if missing:
         return f"all {missing} images of the export are missing on disk (run cvops doctor); nothing was exported"

@@ -31,15 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
-from cvops.annotations import Annotation, NewAnnotation, _to_annotation
-from cvops.errors import NotFoundError, ValidationError
-from cvops.imageio import ProbeError
-from cvops.images import ImageFilter
-from cvops.jobs import CancelToken, Cancelled, Progress, no_progress
-from cvops.registry import ModelInfo, ModelRef, get_model, sha256_file
+from cvops.data.annotations import Annotation, NewAnnotation, _to_annotation
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.imageio import ProbeError
+from cvops.data.images import ImageFilter
+from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress
+from cvops.models.registry import ModelInfo, ModelRef, get_model, sha256_file
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 __all__ = ["PrelabelReport", "accept", "accept_above", "class_map", "model_onnx", "pending", "pending_count",
            "prelabel", "reject", "reject_below", "target_images"]
@@ -105,7 +105,7 @@ def _ensure_offline(ws: "Workspace") -> None:
     """Ultralytics offline (stubs and settings; no socket guard: this may be the GUI's process)."""
     global _offline_ready
     if not _offline_ready:
-        from cvops.training.offline import make_offline
+        from cvops.models.offline import make_offline
 
         make_offline(ws.root / "cache" / "ultralytics", block_network=False)
         _offline_ready = True
@@ -241,7 +241,7 @@ def prelabel(ws: "Workspace", model_ref: ModelRef = "champion", image_ids: Optio
     Each batch of ``batch`` images is one undo step; ``cancel`` is checked between batches.
     """
     from cvops.deploy.edge_runner import Detector
-    from cvops.pixels import load_pixels
+    from cvops.data.pixels import load_pixels
 
     started = time.perf_counter()
     if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:

@@ -1,7 +1,7 @@
 """The query side of evaluations: the stored result, its error images, confusion-matrix cells and predictions.
 
 Nothing here imports Ultralytics or torch, so the GUI and the CLI can list and browse evaluations cheaply. The work
-itself (prediction, matching, metrics) is :func:`cvops.evaluation.evaluate`, which stores what this module reads:
+itself (prediction, matching, metrics) is :func:`cvops.models.evaluation.evaluate`, which stores what this module reads:
 
 ``evaluations``
     one row per evaluation: metrics, per-class results, confusion matrix and PR curves as JSON.
@@ -18,10 +18,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.errors import NotFoundError, ValidationError
+from cvops.common.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 ModelRef = Union[int, str]
 OUTCOMES = ("tp", "fp", "fn", "poor_loc", "wrong_class")
@@ -86,8 +86,8 @@ class EvaluationResult:
 
 
 def _model_row(ws: "Workspace", ref: ModelRef) -> dict[str, Any]:
-    """The registry's model (:func:`cvops.registry.get_model`) as the dict the evaluation uses."""
-    from cvops.registry import get_model
+    """The registry's model (:func:`cvops.models.registry.get_model`) as the dict the evaluation uses."""
+    from cvops.models.registry import get_model
 
     return get_model(ws, ref).to_dict()
 

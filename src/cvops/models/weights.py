@@ -23,12 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.registry import _copy_atomic, sha256_file
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.registry import _copy_atomic, sha256_file
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 WEIGHTS_DIR = "weights"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -88,7 +88,7 @@ def _ensure_offline(config_dir: Path) -> None:
     """Keep Ultralytics offline in this process (once; no socket guard: this may be the GUI's process)."""
     global _offline_ready
     if not _offline_ready:
-        from cvops.training.offline import make_offline
+        from cvops.models.offline import make_offline
 
         make_offline(config_dir, block_network=False)
         _offline_ready = True

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import yaml
 
-from cvops.store import atomic_write_bytes
+from cvops.catalog.store import atomic_write_bytes
 
 MAX_RECENT = 10
 

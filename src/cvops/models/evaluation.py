@@ -1,6 +1,6 @@
 """Evaluating a registered model on a split of a dataset version: metrics, confusion matrix, per-image outcomes.
 
-:func:`evaluate` predicts with Ultralytics in this process (offline, see :func:`cvops.training.offline.make_offline`)
+:func:`evaluate` predicts with Ultralytics in this process (offline, see :func:`cvops.models.offline.make_offline`)
 on the images of one split of a version, against the version's *frozen* annotations, and stores the result in one
 transaction at the end (a cancelled or failed evaluation stores nothing).
 
@@ -51,20 +51,20 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
-from cvops.annotations import is_crowd
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
+from cvops.data.annotations import is_crowd
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.models.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
                                     confusion_cell_images, error_images, get_evaluation, image_outcomes,
                                     image_predictions, list_evaluations)
-from cvops.fsnames import from_text
-from cvops.imageio import FORMAT_EXTENSION, open_image
-from cvops.jobs import CancelToken, Progress, no_progress
-from cvops.registry import sha256_file
-from cvops.versions import VersionRef, get_version, version_classes
+from cvops.common.fsnames import from_text
+from cvops.common.imageio import FORMAT_EXTENSION, open_image
+from cvops.common.jobs import CancelToken, Progress, no_progress
+from cvops.models.registry import sha256_file
+from cvops.versions.create import VersionRef, get_version, version_classes
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 __all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvaluationResult", "Predictor", "YoloPredictor",
            "confusion_cell_images", "error_images", "evaluate", "get_evaluation", "image_outcomes",
@@ -83,7 +83,7 @@ def _ensure_offline(ws: "Workspace") -> None:
     deploys over SSH; the stubs and settings keep Ultralytics itself off the network."""
     global _offline_ready
     if not _offline_ready:
-        from cvops.training.offline import make_offline
+        from cvops.models.offline import make_offline
 
         make_offline(ws.root / "cache" / "ultralytics", block_network=False)
         _offline_ready = True
@@ -454,7 +454,7 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
     ``predictor`` replaces Ultralytics' ``predict`` on the model's weights (``device`` is then unused).
     Raises :class:`NotFoundError` for an unknown model or version or a missing weights file,
     :class:`ValidationError` for an empty split, unusable weights or no shared class, and
-    :class:`cvops.jobs.Cancelled` when ``cancel`` is triggered (checked between batches; nothing is stored).
+    :class:`cvops.common.jobs.Cancelled` when ``cancel`` is triggered (checked between batches; nothing is stored).
     """
     progress = progress or no_progress
     started = time.monotonic()

@@ -10,11 +10,11 @@ returns the existing one.
 Creating a version is incremental: only images named by the operations done, undone or redone since the latest
 version (the ``audit`` table, so an undo counts as a change), and images that entered or left the filtered set,
 get new states. Images already in a version keep their split unless a re-split is asked for; new images get theirs
-from :func:`cvops.splits.assign_splits`, grouped by :func:`cvops.splits.groups` (perceptual hashes are computed
+from :func:`cvops.data.splits.assign_splits`, grouped by :func:`cvops.data.splits.groups` (perceptual hashes are computed
 only for the new images and kept in ``image_phash``).
 
 Read-side helpers (listing, images of a version, per-split counts, export data) are here; the comparison of two
-versions and materialization for training are in :mod:`cvops.version_diff`.
+versions and materialization for training are in :mod:`cvops.versions.diff`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
 
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.jobs import CancelToken
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.jobs import CancelToken
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 DEFAULT_RATIOS = "80/10/10"
 ROUND = 6
@@ -96,7 +96,7 @@ def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[list[int]]:
 
 
 def _live_ids(ws: "Workspace", statuses: Optional[Sequence[str]]) -> set[int]:
-    from cvops.images import ImageFilter
+    from cvops.data.images import ImageFilter
 
     return set(ws.images.ids(ImageFilter(statuses=tuple(statuses) if statuses else None)))
 
@@ -156,8 +156,8 @@ def _assign(ws: "Workspace", data: dict[int, tuple[tuple[Any, ...], list[dict[st
             ratios: Any, seed: int, keep: dict[int, str], grouping: bool,
             fixed: Optional[dict[int, str]] = None) -> dict[int, str]:
     """Splits for ``ids`` (those in ``keep`` keep theirs; new images follow their video or near duplicates among
-    the already split images ``fixed``), via :mod:`cvops.splits`."""
-    from cvops import splits
+    the already split images ``fixed``), via :mod:`cvops.data.splits`."""
+    from cvops.data import splits
 
     if not ids:
         return {}
@@ -176,7 +176,7 @@ def _follow_existing(ws: "Workspace", ids: Sequence[int], phashes: dict[int, int
                      fixed: dict[int, str]) -> dict[int, str]:
     """Splits for new images that belong with images already split: frames of the same video, and near duplicates
     (by the perceptual hashes cached when those images were first grouped), so nothing leaks between splits."""
-    from cvops import splits
+    from cvops.data import splits
 
     if not fixed:
         return {}
@@ -245,7 +245,7 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
     False skips near-duplicate grouping (each image its own group); ``incremental`` False recomputes every state
     (the result is the same; for checks and benchmarks).
     """
-    from cvops import splits
+    from cvops.data import splits
 
     progress = progress or (lambda f, m: None)
     cancel = cancel or CancelToken()

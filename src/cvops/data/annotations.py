@@ -21,10 +21,10 @@ from typing import Any, Iterable, Optional, Sequence
 
 import sqlite_utils
 
-from cvops.catalog import SOURCES, STATUSES, transaction
-from cvops.classes import ClassRef
-from cvops.errors import NotFoundError, ValidationError
-from cvops.oplog import Change, OperationLog, row_dict
+from cvops.catalog.db import SOURCES, STATUSES, transaction
+from cvops.data.classes import ClassRef
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.catalog.oplog import Change, OperationLog, row_dict
 
 Box = tuple[float, float, float, float]
 Points = list[list[float]]

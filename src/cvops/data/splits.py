@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from PIL import Image
 
-from cvops.errors import ValidationError
-from cvops.imageio import ProbeError, open_image
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.errors import ValidationError
+from cvops.common.imageio import ProbeError, open_image
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 SPLIT_NAMES = ("train", "val", "test")
 HASH_BITS = 64
@@ -210,7 +210,7 @@ def groups(ws: "Workspace", image_ids: Sequence[int], near_duplicate_bits: int =
 
     Frames of one video share ``"video:<video_id>"``; near duplicates (Hamming distance <= ``near_duplicate_bits``)
     are joined into ``"dup:<smallest id>"``; any other image is ``"image:<id>"``. Images that cannot be decoded get
-    no hash. Raises :class:`cvops.jobs.Cancelled` when cancelled.
+    no hash. Raises :class:`cvops.common.jobs.Cancelled` when cancelled.
     """
     progress = progress or no_progress
     records = ws.images.many(image_ids)

@@ -7,7 +7,7 @@ rows in one transaction. A cancel or a kill at any point leaves whole rows only;
 orphans for ``cvops gc``, and importing again finishes the job (duplicates are recognised by content hash). The
 import holds the workspace lock shared throughout, so ``gc`` never removes its files (ADR 0008).
 
-Paths are kept losslessly (:mod:`cvops.fsnames`): a file name that is not valid UTF-8 imports like any other;
+Paths are kept losslessly (:mod:`cvops.common.fsnames`): a file name that is not valid UTF-8 imports like any other;
 ``file_name`` holds its printable form, ``original_path`` its exact bytes.
 """
 
@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-from cvops.catalog import transaction
-from cvops.fsnames import display, to_text
-from cvops.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageInfo, ProbeError, os_error_reason, probe, read_source
-from cvops.jobs import CancelToken, Progress, available_cpus, no_progress
-from cvops.locks import heartbeat, workspace_lock
-from cvops.store import GROUP_SYNC, Staged, hash_file
-from cvops.workspace import Workspace
+from cvops.catalog.db import transaction
+from cvops.common.fsnames import display, to_text
+from cvops.common.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageInfo, ProbeError, os_error_reason, probe, read_source
+from cvops.common.jobs import CancelToken, Progress, available_cpus, no_progress
+from cvops.catalog.locks import heartbeat, workspace_lock
+from cvops.catalog.store import GROUP_SYNC, Staged, hash_file
+from cvops.data.workspace import Workspace
 
 CHUNK = 128
 VIDEO_CHUNK = 32
@@ -329,7 +329,7 @@ def _import_found(ws: Workspace, found: _Scan, report: ImportReport, *, in_place
         if cancel.cancelled:
             report.cancelled = True
             break
-        from cvops.video import import_video
+        from cvops.data.video import import_video
 
         import_video(ws, video, video_stride or 1, report, cancel)
         done += 1

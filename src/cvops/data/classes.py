@@ -11,9 +11,9 @@ from typing import Optional, Union
 
 import sqlite_utils
 
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.oplog import Change, OperationLog, row_dict
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.catalog.oplog import Change, OperationLog, row_dict
 
 # A qualitative palette that stays distinguishable on photos (Tableau 20, reordered for contrast).
 PALETTE = (

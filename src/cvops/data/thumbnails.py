@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from PIL import Image, ImageOps
 
-from cvops.imageio import ORIENTATION_TAG, open_image  # also raises Pillow's pixel limit for huge images
+from cvops.common.imageio import ORIENTATION_TAG, open_image  # also raises Pillow's pixel limit for huge images
 
-from cvops.jobs import CancelToken, Progress, no_progress
+from cvops.common.jobs import CancelToken, Progress, no_progress
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 THUMB_SIZE = 256
 JPEG_QUALITY = 85

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from cvops.catalog import transaction
-from cvops.fsnames import display, to_text
-from cvops.jobs import CancelToken
-from cvops.store import hash_file
+from cvops.catalog.db import transaction
+from cvops.common.fsnames import display, to_text
+from cvops.common.jobs import CancelToken
+from cvops.catalog.store import hash_file
 
 if TYPE_CHECKING:
-    from cvops.ingest import ImportReport
-    from cvops.workspace import Workspace
+    from cvops.data.ingest import ImportReport
+    from cvops.data.workspace import Workspace
 
 JPEG_QUALITY = 95
 FRAME_CHUNK = 32
@@ -90,7 +90,7 @@ def import_video(ws: "Workspace", path: Path, stride: int, report: "ImportReport
 
 
 def _commit_frames(ws: "Workspace", pending: list[dict], report: "ImportReport") -> None:
-    from cvops.ingest import insert_image
+    from cvops.data.ingest import insert_image
 
     if not pending:
         return

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
-from cvops.errors import NewerSchemaError, WorkspaceError
+from cvops.common.errors import NewerSchemaError, WorkspaceError
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import sqlite_utils
 
-from cvops import catalog
-from cvops.errors import NoWorkspaceError, WorkspaceError
-from cvops.store import ImageStore
+from cvops.catalog import db as catalog
+from cvops.common.errors import NoWorkspaceError, WorkspaceError
+from cvops.catalog.store import ImageStore
 
 if TYPE_CHECKING:
-    from cvops.annotations import AnnotationEditor
-    from cvops.classes import ClassManager
-    from cvops.images import ImageQueries
-    from cvops.oplog import OperationLog
-    from cvops.thumbnails import ThumbnailCache
+    from cvops.data.annotations import AnnotationEditor
+    from cvops.data.classes import ClassManager
+    from cvops.data.images import ImageQueries
+    from cvops.catalog.oplog import OperationLog
+    from cvops.data.thumbnails import ThumbnailCache
 
 CATALOG_NAME = "cvops.db"
 
@@ -113,35 +113,35 @@ class Workspace:
     @cached_property
     def log(self) -> "OperationLog":
         """The operation log: undo, redo and the audit trail."""
-        from cvops.oplog import OperationLog
+        from cvops.catalog.oplog import OperationLog
 
         return OperationLog(self.db)
 
     @cached_property
     def classes(self) -> "ClassManager":
         """The label schema."""
-        from cvops.classes import ClassManager
+        from cvops.data.classes import ClassManager
 
         return ClassManager(self.db, self.log)
 
     @cached_property
     def annotations(self) -> "AnnotationEditor":
         """The annotation edit API."""
-        from cvops.annotations import AnnotationEditor
+        from cvops.data.annotations import AnnotationEditor
 
         return AnnotationEditor(self.db, self.log)
 
     @cached_property
     def images(self) -> "ImageQueries":
         """Image queries: filters, pages, counts."""
-        from cvops.images import ImageQueries
+        from cvops.data.images import ImageQueries
 
         return ImageQueries(self)
 
     @cached_property
     def thumbnails(self) -> "ThumbnailCache":
         """The thumbnail cache."""
-        from cvops.thumbnails import ThumbnailCache
+        from cvops.data.thumbnails import ThumbnailCache
 
         return ThumbnailCache(self)
 

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 import sqlite_utils
 
-from cvops.catalog import transaction
+from cvops.catalog.db import transaction
 
 EDITABLE_TABLES = ("annotations", "images", "classes")
 
@@ -125,7 +125,7 @@ class OperationLog:
 
         Returns the operation id and the applied changes (inserts carry the ids the database assigned).
 
-        Call inside :func:`cvops.catalog.transaction` when the changes were computed from rows read in the same
+        Call inside :func:`cvops.catalog.db.transaction` when the changes were computed from rows read in the same
         transaction (this joins it).
         """
         with transaction(self.db) as conn:

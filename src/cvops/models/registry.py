@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.catalog import transaction
-from cvops.errors import NotFoundError, ValidationError
-from cvops.store import fsync_dir
+from cvops.catalog.db import transaction
+from cvops.common.errors import NotFoundError, ValidationError
+from cvops.catalog.store import fsync_dir
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 ModelRef = Union[int, str]
 _COLUMNS = ("id", "name", "run_id", "task", "created_at", "version_id", "version_hash", "classes", "preset",
@@ -182,7 +182,7 @@ def register_run(ws: "Workspace", run_id: int, final: Optional[dict[str, Any]] =
                    if p.is_file()), None)
     if source is None:
         raise ValidationError(f"run {run_id} finished without weights in {weights_dir}")
-    from cvops.versions import version_classes
+    from cvops.versions.create import version_classes
 
     classes = [{"index": i, "class_id": c["id"], "name": c["name"], "color": c["color"]}
                for i, c in enumerate(version_classes(ws, version_id))]

@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from cvops.annotations import NewAnnotation
-from cvops.health import check
-from cvops.ingest import import_paths
-from cvops.jobs import CancelToken, Progress, no_progress, sub_progress
+from cvops.data.annotations import NewAnnotation
+from cvops.data.health import check
+from cvops.data.ingest import import_paths
+from cvops.common.jobs import CancelToken, Progress, no_progress, sub_progress
 from cvops.samples import shapes
-from cvops.versions import create_version
-from cvops.workspace import Workspace
+from cvops.versions.create import create_version
+from cvops.data.workspace import Workspace
 
 
 def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Progress] = None,

@@ -5,7 +5,7 @@ An import batch recorded as ``running`` is *live* (see :func:`running_imports`) 
 
 * it was started on this host by a process that still exists, or on another host, **and**
 * its heartbeat file (``locks/batch-<id>.heartbeat``, touched every 30 s while the import runs) is younger than
-  :data:`cvops.locks.STALE_SECONDS` (15 minutes); a batch without a heartbeat file (written by an older version)
+  :data:`cvops.catalog.locks.STALE_SECONDS` (15 minutes); a batch without a heartbeat file (written by an older version)
   counts from its start time instead.
 
 Any other ``running`` batch is abandoned (its process was killed, the machine renamed, the disk moved to another
@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from cvops.catalog import transaction
-from cvops.imageio import FORMAT_EXTENSION
-from cvops.fsnames import from_text
-from cvops.jobs import CancelToken, Progress, no_progress, process_alive
-from cvops.locks import LOCK_DIR, STALE_SECONDS, WorkspaceBusy, heartbeat_age, workspace_lock
-from cvops.store import hash_file
-from cvops.workspace import Workspace
+from cvops.catalog.db import transaction
+from cvops.common.imageio import FORMAT_EXTENSION
+from cvops.common.fsnames import from_text
+from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
+from cvops.catalog.locks import LOCK_DIR, STALE_SECONDS, WorkspaceBusy, heartbeat_age, workspace_lock
+from cvops.catalog.store import hash_file
+from cvops.data.workspace import Workspace
 
 
 @dataclass

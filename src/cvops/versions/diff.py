@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.formats.model import ExportClass, ExportData, ExportItem, ExportShape
-from cvops.fsnames import from_text
-from cvops.imageio import FORMAT_EXTENSION
-from cvops.versions import VersionRef, get_version, version_classes
+from cvops.common.fsnames import from_text
+from cvops.common.imageio import FORMAT_EXTENSION
+from cvops.versions.create import VersionRef, get_version, version_classes
 
 if TYPE_CHECKING:
-    from cvops.formats.exporter import ExportReport
-    from cvops.workspace import Workspace
+    from cvops.versions.export import ExportReport
+    from cvops.data.workspace import Workspace
 
 ANNOTATION_FIELDS = ("class_id", "kind", "box", "points", "attributes")
 
@@ -119,7 +119,7 @@ def export_data(ws: "Workspace", ref: VersionRef, allowed: tuple[str, ...], fmt:
                 report: Optional["ExportReport"] = None) -> ExportData:
     """A writer's data for a version: its frozen classes (in order), images, splits and annotations of the kinds
     ``allowed``. Image bytes come from the workspace (store blob by content hash, or the in-place original)."""
-    from cvops.formats.exporter import _unique_name
+    from cvops.versions.export import _unique_name
 
     info = get_version(ws, ref)
     classes = [ExportClass(i, c["id"], c["name"], c["color"]) for i, c in enumerate(version_classes(ws, info.id))]
@@ -176,7 +176,7 @@ def materialize(ws: "Workspace", ref: VersionRef, root: Optional[Path] = None, i
     file is gone (purged and collected) are left out.
     """
     from cvops.formats import yolo
-    from cvops.formats.exporter import KINDS
+    from cvops.versions.export import KINDS
 
     info = get_version(ws, ref)
     base = Path(root) if root is not None else ws.root / "cache" / "materialized"

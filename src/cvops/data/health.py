@@ -11,14 +11,14 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.annotations import Annotation, polygon_area
-from cvops.imageio import ProbeError, decode_full
-from cvops.images import ImageFilter, ImageRecord
-from cvops.jobs import Cancelled, CancelToken, Progress, no_progress, sub_progress
-from cvops.splits import groups
+from cvops.data.annotations import Annotation, polygon_area
+from cvops.common.imageio import ProbeError, decode_full
+from cvops.data.images import ImageFilter, ImageRecord
+from cvops.common.jobs import Cancelled, CancelToken, Progress, no_progress, sub_progress
+from cvops.data.splits import groups
 
 if TYPE_CHECKING:
-    from cvops.workspace import Workspace
+    from cvops.data.workspace import Workspace
 
 SEVERITIES = ("error", "warning", "info")
 REVIEWED = ("done", "approved")

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cvops.imageio import ProbeError, _orientation, open_image
+from cvops.common.imageio import ProbeError, _orientation, open_image
 
 # An overview is decoded at the largest reduction whose longer side still has at least this many pixels.
 OVERVIEW_MIN_SIDE = 1536
@@ -79,7 +79,7 @@ def _pillow_decode(path: Path, reduction: int) -> np.ndarray:
 
 def load_pixels(path: Path, reduction: int = 1) -> np.ndarray:
     """Decode ``path`` as an oriented, contiguous ``(h, w, 3)`` uint8 BGR array, reduced by ``reduction`` (1, 2, 4
-    or 8; approximate: JPEG DCT scaling rounds up). Raises :class:`~cvops.imageio.ProbeError` with a reason."""
+    or 8; approximate: JPEG DCT scaling rounds up). Raises :class:`~cvops.common.imageio.ProbeError` with a reason."""
     if reduction not in _REDUCED:
         raise ValueError(f"reduction must be 1, 2, 4 or 8, not {reduction}")
     orientation = orientation_of(path)

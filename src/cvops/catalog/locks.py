@@ -9,7 +9,7 @@ shared ``msvcrt`` lock: there every holder takes it exclusive (imports into one 
 An import also touches ``locks/batch-<id>.heartbeat`` every :data:`HEARTBEAT_SECONDS` while it runs. Where a file
 lock does not reach other machines (some network shares), a fresh heartbeat is what tells ``gc`` that an import
 recorded by another host is still running; a ``running`` batch whose heartbeat is older than :data:`STALE_SECONDS`
-is abandoned (see :func:`cvops.maintenance.running_imports`).
+is abandoned (see :func:`cvops.catalog.maintenance.running_imports`).
 """
 
 from __future__ import annotations
