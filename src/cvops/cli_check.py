@@ -8,18 +8,10 @@ from typing import Any, Optional
 
 import click
 
-from cvops.data.annotations import Annotation
 from cvops.data.health import DUPLICATE_IOU
 from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
 
 SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
-
-
-def frozen_annotation(image_id: int, a: dict[str, Any]) -> Annotation:
-    """A version's frozen annotation dict as an :class:`Annotation`."""
-    return Annotation(id=a["id"], image_id=image_id, class_id=a["class_id"], kind=a["kind"],
-                      box=tuple(a["box"]) if a.get("box") else None, points=a.get("points"),
-                      attributes=a.get("attributes") or {})
 
 
 @cli.command()
@@ -40,19 +32,17 @@ def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_exa
           duplicate_iou: float, workspace: Optional[Path], as_json: bool) -> None:
     """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
     unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
-    from cvops.data.health import check as run_check
+    from cvops.data.health import check as check_workspace
+    from cvops.versions.check import check_version
 
     ws = _open(ctx, workspace)
-    kwargs: dict[str, Any] = {}
-    if version_ref:
-        from cvops.versions.create import version_images
-
-        rows = version_images(ws, version_ref)
-        kwargs = {"image_ids": [r[0] for r in rows], "splits": {r[0]: r[2] for r in rows},
-                  "annotations": {r[0]: [frozen_annotation(r[0], a) for a in r[3]] for r in rows}}
+    options: dict[str, Any] = {"min_size": min_size, "min_examples": min_examples, "imbalance_ratio": imbalance,
+                               "duplicate_iou": duplicate_iou}
     with _job("check", as_json) as (progress, cancel):
-        report = run_check(ws, min_size=min_size, min_examples=min_examples, imbalance_ratio=imbalance,
-                           duplicate_iou=duplicate_iou, progress=progress, cancel=cancel, **kwargs)
+        if version_ref:
+            report = check_version(ws, version_ref, progress=progress, cancel=cancel, **options)
+        else:
+            report = check_workspace(ws, progress=progress, cancel=cancel, **options)
     if as_json:
         _emit(report.to_dict())
     else:

@@ -20,13 +20,13 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.catalog.db import STATUSES
-from cvops.cli_check import frozen_annotation
+from cvops.versions.check import check_version
 from cvops.common.errors import CvopsError
 from cvops.data.health import Finding, HealthReport, check
 from cvops.data.images import ImageFilter
 from cvops.data.splits import parse_ratios
 from cvops.versions.diff import diff_versions
-from cvops.versions.create import VersionInfo, create_version, list_versions, version_images, version_summary
+from cvops.versions.create import VersionInfo, create_version, list_versions, version_summary
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
@@ -437,10 +437,7 @@ class VersionsPage(Page):
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> HealthReport:
             with source.reopen() as ws2:
-                rows = version_images(ws2, ref)
-                return check(ws2, image_ids=[r[0] for r in rows], splits={r[0]: r[2] for r in rows},
-                             annotations={r[0]: [frozen_annotation(r[0], a) for a in r[3]] for r in rows},
-                             progress=progress, cancel=cancel)
+                return check_version(ws2, ref, progress=progress, cancel=cancel)
 
         def done(report: HealthReport) -> None:
             self.findings.set_findings(report.findings)
