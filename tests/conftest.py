@@ -1,5 +1,9 @@
-"""Test-wide settings: Qt offscreen, no network, a fresh workspace fixture, and the handling of tests whose
-fixtures or services are missing (``prerequisites``: a failure under ``CI=true``, else a skip and one summary line)."""
+"""Test-wide settings: Qt offscreen, no network, workspace fixtures, and the handling of tests whose fixtures or
+services are missing (``prerequisites``: a failure under ``CI=true``, else a skip and one summary line).
+
+Workspace fixtures: ``ws`` (fresh and empty); ``trained_workspace`` (the demo workspace with models m1 and m2,
+trained once per session: read only), ``trained_workspace_copy`` (a copy of it for one test, to change at will) and
+``exported_workspace`` (a copy with an ONNX export of m2, once per session: read only). See ``training_testing``."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from prerequisites import pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402,F401 (pytest hooks)
+from prerequisites import pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402 (pytest hooks)
+
+__all__ = ["pytest_runtest_makereport", "pytest_terminal_summary"]  # the hooks pytest finds here
 
 _real_connect = socket.socket.connect
 
@@ -29,6 +36,41 @@ def _guarded_connect(self: socket.socket, address: object) -> None:  # type: ign
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing reaches the network at run time: any non-loopback connect fails loudly."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder of the session's trained demo workspace (``training_testing.build_trained_workspace``). Open it to
+    read only: a test that writes to it fails the session at teardown; use ``trained_workspace_copy`` instead."""
+    from training_testing import build_trained_workspace, catalog_digest
+
+    root = build_trained_workspace(tmp_path_factory.mktemp("trained") / "ws")
+    digest = catalog_digest(root)
+    yield root
+    assert catalog_digest(root) == digest, "a test wrote to the shared trained_workspace: copy it first"
+
+
+@pytest.fixture
+def trained_workspace_copy(trained_workspace: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the trained demo workspace (a folder; open it as you like)."""
+    from training_testing import copy_workspace
+
+    return copy_workspace(trained_workspace, tmp_path / "trained-ws")
+
+
+@pytest.fixture(scope="session")
+def exported_workspace(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[tuple[Path, int]]:
+    """``(folder, export id)``: a copy of the trained workspace whose latest model is exported to ONNX (read only)."""
+    from bundle_testing import build_exported_workspace
+    from training_testing import catalog_digest
+
+    base = tmp_path_factory.mktemp("exported")
+    root = base / "ws"
+    export_id = build_exported_workspace(trained_workspace, root, base / "ultralytics")
+    digest = catalog_digest(root)
+    yield root, export_id
+    assert catalog_digest(root) == digest, "a test wrote to the shared exported_workspace: copy it first"
 
 
 @pytest.fixture

@@ -1,12 +1,19 @@
-"""Trained models for tests: register a checkpoint in the ``models`` table without the registry.
+"""Trained models for tests: the shared trained demo workspace, copies of it, and checkpoints registered in the
+``models`` table without the registry.
 
-Tests that need a model train a tiny one once per module (``train(ws, "v1", epochs=..., imgsz=64, batch=8,
-device="cpu")``) and record it here with :func:`make_model`.
+The test session trains once (:func:`build_trained_workspace`, through the ``trained_workspace`` fixture of
+``tests/conftest.py``): a demo workspace of :data:`COUNT` images with two finished tiny runs on ``v1``, models ``m1``
+(:data:`RUNS` [0]) and ``m2`` (:data:`RUNS` [1]), at :data:`IMGSZ` px on the CPU. Tests that write get a copy
+(:func:`copy_workspace`, the ``trained_workspace_copy`` fixture); a module that needs more (a promoted model, pseudo
+labels, an export) copies it once into its own module-scoped workspace and adds that there, without training.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -14,7 +21,53 @@ from typing import Any, Optional
 from cvops.catalog.db import transaction
 from cvops.models.registry import sha256_file
 from cvops.versions.create import get_version, version_classes
-from cvops.data.workspace import Workspace
+from cvops.data.workspace import CATALOG_NAME, Workspace
+
+COUNT = 40  # demo images: v1 splits 80/10/10, enough validation images for the evaluation and export gate tests
+IMGSZ = 96  # the smallest size at which a 2-3 epoch model already finds shapes (the bundle's selftest sample)
+BATCH = 8
+RUNS = ((2, 0), (3, 1))  # (epochs, seed) of the runs that make m1 and m2
+
+
+def build_trained_workspace(root: Path) -> Path:
+    """A demo workspace at ``root`` (:data:`COUNT` images, version ``v1``) with models m1 and m2 (:data:`RUNS`)."""
+    from cvops.samples.demo import run_demo
+    from cvops.training import train
+
+    run_demo(root, count=COUNT)
+    with Workspace.open(root) as ws:
+        for epochs, seed in RUNS:
+            result = train(ws, "v1", epochs=epochs, seed=seed, imgsz=IMGSZ, batch=BATCH, device="cpu")
+            assert result.state == "finished", result.error
+    return root
+
+
+def copy_workspace(src: Path, dest: Path) -> Path:
+    """Copy the workspace folder ``src`` to ``dest``: its files, and its catalog through SQLite's backup API (a
+    consistent copy even where a connection left a write-ahead log behind)."""
+    import sqlite_utils
+
+    from cvops.catalog.db import backup
+
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(f"{CATALOG_NAME}*"))
+    source = sqlite3.connect(str(src / CATALOG_NAME))
+    try:
+        backup(sqlite_utils.Database(source), dest / CATALOG_NAME)
+    finally:
+        source.close()
+    return dest
+
+
+def catalog_digest(root: Path) -> str:
+    """sha256 of the catalog's SQL dump: equal digests, equal contents."""
+    conn = sqlite3.connect(str(root / CATALOG_NAME))
+    try:
+        digest = hashlib.sha256()
+        for line in conn.iterdump():
+            digest.update(line.encode())
+        return digest.hexdigest()
+    finally:
+        conn.close()
 
 
 def make_model(ws: Workspace, checkpoint: Path, version: str = "v1", name: Optional[str] = None,
@@ -42,15 +95,13 @@ def make_model(ws: Workspace, checkpoint: Path, version: str = "v1", name: Optio
 
 def open_window(qtbot: Any, tmp_path: Path, trained: Path, monkeypatch: Any, page: str) -> Any:
     """A shown MainWindow (1400x860) on a copy of the workspace ``trained``, with settings in ``tmp_path``."""
-    import shutil
-
     from cvops_app.mainwindow import MainWindow
     from PySide6.QtCore import QSettings
 
     monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
     root = tmp_path / "ws"
-    shutil.copytree(trained, root)
+    copy_workspace(trained, root)
     main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
     qtbot.addWidget(main)
     main.resize(1400, 860)

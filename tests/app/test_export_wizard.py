@@ -1,4 +1,5 @@
-"""The export wizard through the real main window: a tiny real model (32 demo images, 2 epochs at 96 px, CPU) is
+"""The export wizard through the real main window: a tiny real model (m1 of the session's shared trained workspace:
+40 demo images, 2 epochs at 96 px, CPU) is
 exported to ONNX fp32, verified (the gate's table and PASS badge), bundled and deployed to a folder, where the
 selftest passes; the summary and the copied JSON report say so. The SSH cases run against a stand-in for
 ``deploy_bundle``: an unknown host key asks to trust it and retries with ``accept_new_host_key``; a changed one is a
@@ -29,30 +30,19 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMenu, QMessageBox
 from training_testing import open_window
 
-from cvops.samples.demo import run_demo
 from cvops.deploy.bundle import BundleInfo
 from cvops.deploy.deploy import DeployError, DeployReport
 from cvops.deploy.export import ExportInfo, available_formats
-from cvops.training import train
-from cvops.data.workspace import Workspace
 
 WAIT_MS = 120_000
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo workspace with model m1 (one finished tiny run)."""
-    root = tmp_path_factory.mktemp("wizard") / "ws"
-    run_demo(root, count=32)
-    with Workspace.open(root) as ws:
-        result = train(ws, "v1", epochs=2, imgsz=96, batch=8, device="cpu")
-        assert result.state == "finished", result.error
-    return root
-
-
 @pytest.fixture
-def window(qtbot, tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
-    main = open_window(qtbot, tmp_path, trained, monkeypatch, "models")
+def window(qtbot, tmp_path: Path, trained_workspace: Path,  # noqa: ANN001
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    """The main window on a copy of the trained workspace, its Models page showing m1 selected."""
+    main = open_window(qtbot, tmp_path, trained_workspace, monkeypatch, "models")
+    main.pages["models"].table.selectRow(0)  # m1
     yield main
     if main.export_wizard is not None:
         main.export_wizard.reject()

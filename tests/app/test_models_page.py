@@ -1,4 +1,5 @@
-"""The Models page through the real main window: two models from tiny real runs (24 demo images, 64 px, CPU) are
+"""The Models page through the real main window: two models from tiny real runs (the session's shared trained
+workspace: 40 demo images, 2 and 3 epochs at 96 px, CPU) are
 listed with their lineage, Promote moves the champion's ★, and Evaluate… runs an evaluation in the background and
 opens its view, where a confusion-matrix cell lists its images and double-clicking one opens the annotator; the Train
 page compares the two runs."""
@@ -15,28 +16,14 @@ from cvops_app.pages.models import EvaluateDialog, ModelsPage
 from cvops_app.pages.train import TrainPage
 from training_testing import open_window
 
-from cvops.samples.demo import run_demo
-from cvops.training import train
-from cvops.data.workspace import Workspace
-
 WAIT_MS = 120_000
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo workspace with two finished runs (2 and 3 epochs), so models m1 and m2."""
-    root = tmp_path_factory.mktemp("models") / "ws"
-    run_demo(root, count=24)
-    with Workspace.open(root) as ws:
-        for epochs in (2, 3):
-            result = train(ws, "v1", epochs=epochs, imgsz=64, batch=8, device="cpu")
-            assert result.state == "finished", result.error
-    return root
-
-
 @pytest.fixture
-def window(qtbot, tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
-    main = open_window(qtbot, tmp_path, trained, monkeypatch, "models")
+def window(qtbot, tmp_path: Path, trained_workspace: Path,  # noqa: ANN001
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    """The main window on a copy of the trained workspace (models m1 and m2), on its Models page."""
+    main = open_window(qtbot, tmp_path, trained_workspace, monkeypatch, "models")
     yield main
     main.jobs.cancel_all()
     main.jobs.wait(60_000)

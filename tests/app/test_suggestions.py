@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,7 +15,6 @@ from cvops.assist import prelabel as P
 from cvops.data.annotations import NewAnnotation
 from cvops.samples.demo import run_demo
 from cvops.models.registry import promote
-from cvops.training import train
 from cvops.data.workspace import Workspace
 from cvops_app.canvas.items import BoxItem
 from cvops_app.dialogs.prelabel import PrelabelDialog
@@ -109,19 +107,10 @@ def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: FakeW
     assert P.pending_count(ws) == 3 and suggestions(window) == []
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("prelabel-app") / "ws"
-    run_demo(root, count=32)
-    with Workspace.open(root) as ws:
-        train(ws, "v1", epochs=3, imgsz=96, batch=8, device="cpu")
+def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained_workspace_copy: Path) -> None:
+    with Workspace.open(trained_workspace_copy) as ws:
         promote(ws, "m1")
-    return root
-
-
-def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained: Path, tmp_path: Path) -> None:
-    shutil.copytree(trained, tmp_path / "ws")
-    window = start(qtbot, tmp_path / "ws")
+    window = start(qtbot, trained_workspace_copy)
     try:
         show(qtbot, window)
         image = window.page.image.id

@@ -17,8 +17,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bundle_testing import exported_workspace
-
 from cvops.deploy import edge_runner
 from cvops.deploy.bundle import REQUIREMENTS, make_bundle
 from cvops.common.errors import NotFoundError, ValidationError
@@ -29,8 +27,8 @@ FILES = {"model.onnx", "model.json", "run.py", "requirements.txt", "README.md", 
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root, export_id = exported_workspace(tmp_path_factory)
+def built(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root, export_id = exported_workspace
     out = tmp_path_factory.mktemp("bundles") / "shapes-edge"
     ws = Workspace.open(root)
     try:
@@ -318,7 +316,6 @@ def test_make_bundle_refusals_and_onnx_path(built: dict[str, Any], tmp_path: Pat
 
 def test_cli_bundle(built: dict[str, Any], tmp_path: Path) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     result = CliRunner().invoke(cli, ["-w", str(built["root"]), "bundle", str(built["export_id"]),
                                       str(tmp_path / "cli-bundle"), "--zip", "--json"])

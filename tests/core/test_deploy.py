@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
+from training_testing import copy_workspace
 
-from bundle_testing import exported_workspace
 from ssh_testing import SKIP_REASON, Sshd, free_port, sshd_missing
 
 from cvops.deploy.bundle import make_bundle
@@ -25,8 +25,9 @@ from cvops.data.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root, export_id = exported_workspace(tmp_path_factory)
+def built(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session's exported workspace (read only) and a bundle of its export."""
+    root, export_id = exported_workspace
     out = tmp_path_factory.mktemp("deploy-bundles") / "edge"
     ws = Workspace.open(root)
     try:
@@ -37,8 +38,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture
-def wsd(built: dict[str, Any]) -> Iterator[Workspace]:
-    ws = Workspace.open(built["root"])
+def wsd(built: dict[str, Any], tmp_path: Path) -> Iterator[Workspace]:
+    """This test's copy of the exported workspace (deployments write rows)."""
+    ws = Workspace.open(copy_workspace(built["root"], tmp_path / "wsd"))
     yield ws
     ws.close()
 
@@ -98,7 +100,6 @@ def test_a_bad_bundle_is_refused_and_nothing_is_copied(built: dict[str, Any], ws
 @pytest.mark.parametrize("checksum", ["abc", 42, None, "g" * 64])
 def test_a_malformed_checksum_is_refused_by_name(built: dict[str, Any], tmp_path: Path, checksum: Any) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     bundle = tmp_path / "edge"
     shutil.copytree(built["dir"], bundle)
@@ -139,9 +140,9 @@ def test_a_failing_selftest_deploys_nothing_and_keeps_the_old_deployment(built: 
 
 def test_cli_deploy(built: dict[str, Any], tmp_path: Path) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
-    result = CliRunner().invoke(cli, ["-w", str(built["root"]), "deploy", str(built["dir"]), "--to",
+    root = copy_workspace(built["root"], tmp_path / "ws")
+    result = CliRunner().invoke(cli, ["-w", str(root), "deploy", str(built["dir"]), "--to",
                                       str(tmp_path / "t"), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

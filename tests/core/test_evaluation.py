@@ -1,8 +1,9 @@
 """Evaluation of a registered model: agreement with Ultralytics' validation, stored outcomes and their queries,
 an old model on a newer version, bad input, cancel.
 
-A tiny model is trained once for the module (CPU, 64 px, 2 epochs). Such a model finds nothing at real labels (mAP
-about 0 both ways), so the end-to-end comparison with ``YOLO.val`` is backed by an exact comparison of the metric
+The model is m1 of the session's shared trained workspace (CPU, 96 px, 2 epochs; ``training_testing``), copied once
+for the module, where ``v2`` is added, and again for each test, which may write. Such a model finds next to nothing
+at real labels (mAP about 0 both ways), so the end-to-end comparison with ``YOLO.val`` is backed by an exact comparison of the metric
 math with Ultralytics' validator on synthetic predictions, and the stored outcomes are checked on ``v2``, a version
 whose validation labels are the model's own best boxes (so there are true positives to find).
 """
@@ -15,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_testing import make_model, sha256_file
+from training_testing import IMGSZ, copy_workspace, make_model, sha256_file
 
 from cvops.models import evaluation as ev
 from cvops.data.annotations import NewAnnotation
-from cvops.samples.demo import run_demo
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation import (
     REVIEW_CONF,
@@ -32,28 +32,27 @@ from cvops.models.evaluation import (
     list_evaluations,
 )
 from cvops.common.jobs import Cancelled, CancelToken
-from cvops.models.registry import model_for_run
-from cvops.training import train
+from cvops.models.registry import get_model
 from cvops.versions.diff import materialize
 from cvops.versions.create import create_version, version_images
 from cvops.data.workspace import Workspace
 
-IMGSZ = 64
-
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    """A demo workspace with a trained model ``m1`` and version ``v2`` (v1 with pseudo labels on val images)."""
-    root = tmp_path_factory.mktemp("evaluation") / "ws"
-    run_demo(root, count=40)
-    ws = Workspace.open(root)
-    result = train(ws, "v1", epochs=2, imgsz=IMGSZ, batch=8, device="cpu")
-    assert result.state == "finished", result.error
-    registered = model_for_run(ws, result.run_id)  # the registry registers finished runs
-    assert registered is not None
-    model_id, checkpoint = registered.id, Path(registered.weights)
-    _pseudo_label(ws, model_id)
-    yield ws, model_id, checkpoint
+def labelled(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained workspace with version ``v2`` (v1 with m1's pseudo labels on its val images)."""
+    root = copy_workspace(trained_workspace, tmp_path_factory.mktemp("evaluation") / "ws")
+    with Workspace.open(root) as ws:
+        _pseudo_label(ws, get_model(ws, "m1").id)
+    return root
+
+
+@pytest.fixture
+def env(labelled: Path, tmp_path: Path):
+    """This test's copy of ``labelled``: the workspace, m1's id and its checkpoint."""
+    ws = Workspace.open(copy_workspace(labelled, tmp_path / "ws"))
+    model = get_model(ws, "m1")
+    yield ws, model.id, Path(model.weights)
     ws.close()
 
 

@@ -1,6 +1,8 @@
 """Model export (ONNX fp32 / fp16 / int8) and the export gate (ONNX against PyTorch on the same inputs).
 
-A tiny model is trained once for the module (CPU, 96 px, 3 epochs). It finds next to nothing at the real labels, so
+The model is m1 of the session's shared trained workspace (CPU, 96 px, 2 epochs; ``training_testing``), exported once
+for the module in a copy of it, which each test copies again (tests export and verify: they write). Such a model finds
+next to nothing at the real labels, so
 the gate is also run on ``v2``, a version whose validation labels are the PyTorch model's own three best boxes per
 image (predicted through the gate's own pipeline): there PyTorch scores high and a numeric drift of the export shows
 up as a mAP delta.
@@ -17,11 +19,10 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
+from training_testing import IMGSZ, copy_workspace
 
-from cvops import cli_export  # noqa: F401  (registers cvops export / verify)
 from cvops.data.annotations import NewAnnotation
 from cvops.cli import cli
-from cvops.samples.demo import run_demo
 from cvops.deploy import verify as verify_mod
 from cvops.deploy.export import available_formats, export_model, get_export, list_exports
 from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module, verify_export
@@ -29,26 +30,29 @@ from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation import _load_model, _read_image, _split_items
 from cvops.common.jobs import Cancelled, CancelToken
 from cvops.models.registry import get_model, sha256_file
-from cvops.training import train
 from cvops.versions.create import create_version, get_version
 from cvops.data.workspace import Workspace
 
-IMGSZ = 96
 REPORT_KEYS = {"export_id", "model", "precision", "version", "split", "images", "pytorch", "export", "delta_map50",
                "delta_map50_95", "max_abs_output_diff", "threshold_points", "passed"}
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    """A demo workspace with model ``m1``, its fp32 ONNX export and ``v2`` (pseudo labels on the val images)."""
-    root = tmp_path_factory.mktemp("export") / "ws"
-    run_demo(root, count=40)
-    ws = Workspace.open(root)
-    result = train(ws, "v1", epochs=3, imgsz=IMGSZ, batch=8, device="cpu")
-    assert result.state == "finished", result.error
-    fp32 = export_model(ws, "m1")
-    _pseudo_label(ws, fp32.path)
-    yield ws, fp32
+def exported(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A copy of the trained workspace with m1's fp32 ONNX export and ``v2`` (pseudo labels on the val images);
+    its folder and the export's id."""
+    root = copy_workspace(trained_workspace, tmp_path_factory.mktemp("export") / "ws")
+    with Workspace.open(root) as ws:
+        fp32 = export_model(ws, "m1")
+        _pseudo_label(ws, fp32.path)
+    return root, fp32.id
+
+
+@pytest.fixture
+def env(exported: tuple[Path, int], tmp_path: Path):
+    """This test's copy of ``exported``: the workspace and the fp32 export."""
+    ws = Workspace.open(copy_workspace(exported[0], tmp_path / "ws"))
+    yield ws, get_export(ws, exported[1])
     ws.close()
 
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from bundle_testing import exported_workspace
+from training_testing import copy_workspace
 
 import cvops
 from cvops.deploy import edge_runner
@@ -65,12 +63,10 @@ def test_the_workbench_and_run_py_leave_nothing_under_home(tmp_path: Path) -> No
     assert files_under(tmp_path / "home2") == []
 
 
-def test_an_int8_export_leaves_nothing_under_home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_an_int8_export_leaves_nothing_under_home(exported_workspace: tuple[Path, int], tmp_path: Path) -> None:
     """A real ``cvops export --int8`` (Ultralytics' exporter, graph passes, onnxruntime quantization) in a copy of
     the trained test workspace; the same export with ORT_DISABLE_TELEMETRY=0 does write the store."""
-    root, _ = exported_workspace(tmp_path_factory)
-    ws = tmp_path / "ws"
-    shutil.copytree(root, ws)
+    ws = copy_workspace(exported_workspace[0], tmp_path / "ws")
     done = run_in_home(tmp_path / "home", "-m", "cvops.cli", "export", "latest", "--int8", "-w", str(ws), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["precision"] == "int8"

@@ -4,37 +4,33 @@ touched, accept / reject / accept_above with undo, cancel between batches, the C
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
+from training_testing import copy_workspace
 
-import cvops.cli_prelabel  # registers `cvops prelabel` until cli.py imports it)
 from cvops.assist import prelabel as P
 from cvops.cli import cli
-from cvops.samples.demo import run_demo
 from cvops.common.errors import NotFoundError
 from cvops.data.images import ImageFilter
 from cvops.data.ingest import import_paths
 from cvops.common.jobs import CancelToken
 from cvops.models.registry import get_model, promote
 from cvops.samples.shapes import generate
-from cvops.training import train
 from cvops.data.workspace import Workspace
 
 NEW_IMAGES = 6
-CONF = 0.001  # a 3-epoch model is unsure of everything: keep its guesses so that suggestions exist
+CONF = 0.001  # a 2-epoch model is unsure of everything: keep its guesses so that suggestions exist
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo workspace with a promoted 3-epoch model m1 (its ONNX cached) and 6 unlabeled new images."""
-    root = tmp_path_factory.mktemp("prelabel") / "ws"
-    run_demo(root, count=32)
+def trained(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared trained workspace with m1 (2 epochs) promoted, its ONNX cached, and 6 unlabeled new
+    images."""
+    root = copy_workspace(trained_workspace, tmp_path_factory.mktemp("prelabel") / "ws")
     with Workspace.open(root) as ws:
-        train(ws, "v1", epochs=3, imgsz=96, batch=8, device="cpu")
         promote(ws, "m1")
         samples = generate(root.parent / "new", count=NEW_IMAGES, size=128, seed=7)
         import_paths(ws, [s.path for s in samples])
@@ -44,8 +40,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ws(trained: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(trained, tmp_path / "ws")
-    workspace = Workspace.open(tmp_path / "ws")
+    workspace = Workspace.open(copy_workspace(trained, tmp_path / "ws"))
     yield workspace
     workspace.close()
 

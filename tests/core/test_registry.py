@@ -1,6 +1,8 @@
 """Model registry and lineage, run history and comparison, and the `train` / `runs` / `models` CLI.
 
-Runs are tiny (24 generated images at 64 px, batch 8, CPU); the module trains four of them (~40 s).
+Models m1 and m2 are those of the session's shared trained workspace (``training_testing``: two tiny runs on 40
+demo images, CPU), copied for each test; the module trains three more tiny runs of its own (64 px, batch 8, CPU): a
+fine-tuning, one that fails on bad weights, and a segmentation model, which needs polygons.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from training_testing import IMGSZ, RUNS
 
 from cvops.cli import cli
 from cvops.samples.demo import run_demo
@@ -30,19 +33,10 @@ def _cli(root: Path, *args: str, code: int = 0) -> dict:
     return json.loads(result.stdout) if "--json" in args and code == 0 else {}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo workspace with two finished runs (2 and 3 epochs) and their models m1, m2."""
-    root = tmp_path_factory.mktemp("registry") / "ws"
-    run_demo(root, count=24)
-    _cli(root, "train", "--version", "v1", "--epochs", "2", *TINY, "--json")
-    _cli(root, "train", "--version", "v1", "--epochs", "3", "--seed", "1", *TINY, "--json")
-    return root
-
-
 @pytest.fixture
-def ws(trained: Path):
-    workspace = Workspace.open(trained)
+def ws(trained_workspace_copy: Path):
+    """This test's copy of the trained workspace: runs 1 and 2, models m1 and m2 (``RUNS``)."""
+    workspace = Workspace.open(trained_workspace_copy)
     yield workspace
     workspace.close()
 
@@ -53,8 +47,8 @@ def test_a_finished_run_registers_a_model_with_full_lineage(ws: Workspace) -> No
     assert (m.version_id, m.version_hash, m.version_name) == (version[0], version[1], "v1")
     assert [c["name"] for c in m.classes] == ["circle", "square", "triangle"]
     assert [c["index"] for c in m.classes] == [0, 1, 2]
-    assert m.task == "detect" and m.architecture == "yolo11n.yaml" and m.preset == "fast" and m.seed == 0
-    assert m.params["epochs"] == 2 and m.params["imgsz"] == 64 and "lr0" in m.params and "optimizer" in m.params
+    assert m.task == "detect" and m.architecture == "yolo11n.yaml" and m.preset == "fast" and m.seed == RUNS[0][1]
+    assert m.params["epochs"] == RUNS[0][0] and m.params["imgsz"] == IMGSZ and "lr0" in m.params and "optimizer" in m.params
     for key in ("python", "torch", "ultralytics", "cuda", "device_name"):
         assert key in m.environment
     assert m.environment["device"] == "cpu"
@@ -94,14 +88,14 @@ def test_history_and_compare(ws: Workspace) -> None:
     runs = list_runs(ws)
     assert [r["run_id"] for r in runs][-2:] == [2, 1]
     one = get_run(ws, 1)
-    assert [e["epoch"] for e in one["epochs_table"]] == [1, 2] and one["model"] == "m1"
+    assert [e["epoch"] for e in one["epochs_table"]] == list(range(1, RUNS[0][0] + 1)) and one["model"] == "m1"
     assert one["metrics"]["map50"] is not None and one["environment"]["ultralytics"]
     c = compare_runs(ws, [1, 2])
     assert [r["run_id"] for r in c["runs"]] == [1, 2]
-    assert c["hyperparameters"]["epochs"] == [2, 3] and c["hyperparameters"]["seed"] == [0, 1]
+    assert c["hyperparameters"]["epochs"] == [e for e, _ in RUNS] and c["hyperparameters"]["seed"] == [s for _, s in RUNS]
     assert "lr0" not in c["hyperparameters"]  # equal values are not differences
     assert c["metric_deltas"]["map50"][0] == 0.0
-    assert set(c["curves"]) == {"1", "2"} and len(c["curves"]["2"]) == 3
+    assert set(c["curves"]) == {"1", "2"} and len(c["curves"]["2"]) == RUNS[1][0]
     for row in c["per_class_ap"]:
         assert len(row["ap50"]) == 2 and row["delta_ap50"][0] in (0.0, None)
     with pytest.raises(ValidationError):
@@ -114,7 +108,7 @@ def test_runs_and_models_cli(ws: Workspace) -> None:
     root = ws.root
     assert {r["run_id"] for r in _cli(root, "runs", "list", "--json")} >= {1, 2}
     shown = _cli(root, "runs", "show", "1", "--json")
-    assert shown["state"] == "finished" and len(shown["epochs_table"]) == 2
+    assert shown["state"] == "finished" and len(shown["epochs_table"]) == RUNS[0][0]
     compared = _cli(root, "runs", "compare", "1", "2", "--json")
     assert set(compared) >= {"runs", "metrics", "per_class_ap", "hyperparameters"}
     model = _cli(root, "models", "show", "m2", "--json")
@@ -157,6 +151,7 @@ def test_polygons_train_a_segmentation_model(tmp_path: Path) -> None:
     from cvops.training import train
     from cvops.versions.create import create_version
 
+    # Its own tiny run: a segmentation model needs a version with polygons, which the shared workspace has not.
     root = tmp_path / "seg"
     run_demo(root, count=16)
     with Workspace.open(root) as w:

@@ -1,10 +1,11 @@
-"""Acceptance, end to end through the console script: the demo shapes workspace → a version of every image → `cvops
-train` (fast preset, 15 epochs at 160 px on the CPU, trained once for this file) → champion → `cvops export` fp32 ONNX
-→ `cvops verify` passes (|Δ mAP50-95| ≤ 0.5 points) → `cvops bundle` → `cvops deploy` to a folder and over SSH to a
-real OpenSSH server on 127.0.0.1 (remote selftest) → an int8 export whose gate verdict is reported either way.
+"""Acceptance, end to end through the console script: the session's acceptance run (``tests/e2e/conftest.py``: the
+demo shapes workspace → a version of every image → `cvops train`, fast preset, 20 epochs at 160 px on the CPU), copied
+→ champion → `cvops export` fp32 ONNX → `cvops verify` passes (|Δ mAP50-95| ≤ 0.5 points) → `cvops bundle` → `cvops
+deploy` to a folder and over SSH to a real OpenSSH server on 127.0.0.1 (remote selftest) → an int8 export whose gate
+verdict is reported either way.
 
-About three minutes on a 2-core CPU, most of it training. Only the SSH part is skipped where ``/usr/sbin/sshd`` is
-missing. The deltas are printed (``pytest -s`` shows them).
+About a minute on a 2-core CPU after the acceptance run (about three, shared with ``test_training_e2e``). Only the SSH
+part is skipped where ``/usr/sbin/sshd`` is missing. The deltas are printed (``pytest -s`` shows them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any, Iterator
 import pytest
 
 from ssh_testing import SKIP_REASON, Sshd, sshd_missing
+from training_testing import copy_workspace
+
+pytestmark = pytest.mark.slow
 
 CVOPS = Path(sys.executable).parent / "cvops"
 FP32_MAX_DELTA = 0.5  # points of mAP50-95, the gate's fp32 threshold
@@ -69,17 +73,14 @@ def _print_gate(report: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The demo workspace with a trained, promoted model (the only training of this file)."""
+def champion(acceptance: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A copy of the acceptance workspace, its trained model promoted."""
     started = time.monotonic()
     root = tmp_path_factory.mktemp("deploy-e2e")
-    ws = str(root / "ws")
+    ws = str(copy_workspace(acceptance["ws"], root / "ws"))
     print()
-    _cvops("demo", ws)
-    version = _cvops("-w", ws, "version", "create", "-m", "all")
+    version, trained = acceptance["version"], acceptance["trained"]
     assert version["name"] == "v2" and version["stats"]["images"]["train"] >= 100
-    trained = _cvops("-w", ws, "train", "--version", "v2", "--preset", "fast", "--epochs", "15", "--imgsz", "160",
-                     "--device", "cpu")
     assert trained["state"] == "finished"
     model = trained["model"]
     print(f"  trained {model['name']}: mAP50 {model['metrics']['metrics/mAP50(B)']:.3f}")

@@ -1,6 +1,7 @@
 """Acceptance, end to end through the console script: the demo shapes workspace (256 images) → a version split
 75/25 → `cvops train` with the fast preset (20 epochs at 160 px on the CPU) → mAP50 ≥ 0.8 → a registered model with its
-full lineage → `cvops evaluate` agrees. About three minutes on a 2-core CPU; `make demo` runs the same recipe.
+full lineage → `cvops evaluate` agrees. About three minutes on a 2-core CPU; `make demo` runs the same recipe. The run
+is the session's ``acceptance`` fixture (``tests/e2e/conftest.py``), which ``test_deploy_e2e`` deploys from.
 
 Training a detector from scratch in a few epochs is chaotic: another CPU (AVX-512 or not) or library build moves the
 result. The recipe leaves margin on any of them: over 5 seeds on AVX-512 and 5 with torch and oneDNN held to AVX2
@@ -10,39 +11,28 @@ the old recipe (128 images, 80/10/10, 15 epochs) gave 0.73-0.89, with an 11-imag
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
-CVOPS = Path(sys.executable).parent / "cvops"
+import pytest
+from acceptance_testing import EPOCHS, IMGSZ, cvops_json as _cvops
+from training_testing import copy_workspace
+
 MIN_MAP50 = 0.8
-# The recipe; the Makefile's demo target uses the same (DEMO_COUNT, DEMO_SPLIT, DEMO_TRAIN).
-COUNT, SPLIT, EPOCHS, IMGSZ = "256", "75/25", "20", "160"
 
 
-def _cvops(*args: str, timeout: int = 900) -> dict:
-    env = {**os.environ, "COLUMNS": "200"}
-    done = subprocess.run([str(CVOPS), *args, "--json"], capture_output=True, text=True, timeout=timeout, env=env)
-    assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-3000:])
-    return json.loads(done.stdout)
-
-
-def test_demo_version_train_evaluate(tmp_path: Path) -> None:
-    ws = str(tmp_path / "ws")
-    _cvops("demo", ws, "--count", COUNT)
-    version = _cvops("-w", ws, "version", "create", "-m", "every demo image", "--split", SPLIT, "--resplit")
+@pytest.mark.slow
+def test_demo_version_train_evaluate(acceptance: dict[str, Any], tmp_path: Path) -> None:
+    version, trained = acceptance["version"], acceptance["trained"]
     assert version["stats"]["images"]["train"] >= 180 and version["stats"]["images"]["val"] >= 55
-
-    trained = _cvops("-w", ws, "train", "--version", version["name"], "--preset", "fast", "--epochs", EPOCHS,
-                     "--imgsz", IMGSZ, "--device", "cpu")
     assert trained["state"] == "finished" and trained["epochs_done"] == int(EPOCHS)
     assert trained["warnings"] == []  # generated shapes: no from-scratch-on-photos warning
     model = trained["model"]
     map50 = model["metrics"]["metrics/mAP50(B)"]
-    print(f"mAP50 after {EPOCHS} epochs: {map50:.3f}")
+    print(f"mAP50 after {EPOCHS} epochs: {map50:.3f} ({acceptance['seconds']:.0f} s)")
     assert map50 >= MIN_MAP50
+
+    ws = str(copy_workspace(acceptance["ws"], tmp_path / "ws"))  # evaluate writes
 
     shown = _cvops("-w", ws, "models", "show", model["name"])
     assert shown["version_hash"] == version["content_hash"] and shown["version_name"] == version["name"]
