@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
+from importlib.metadata import requires, version
 
-import PySide6
+from packaging.requirements import Requirement
 
 SCRIPT = """
 from PySide6.QtCore import QRectF
@@ -38,10 +38,13 @@ print('ok')
 """
 
 
-def test_installed_pyside6_is_not_the_broken_release() -> None:
-    assert PySide6.__version__ != "6.12.0"
-    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert "PySide6>=6.6,!=6.12.0" in pyproject
+def test_the_requirement_excludes_the_broken_release_and_the_installed_one_meets_it() -> None:
+    """The installed distribution's PySide6 requirement (its metadata, as pip resolved it) refuses 6.12.0 and
+    accepts the PySide6 that is installed."""
+    pyside = [Requirement(r) for r in requires("cvops-workbench") or [] if Requirement(r).name.lower() == "pyside6"]
+    assert len(pyside) == 1, pyside
+    assert not pyside[0].specifier.contains("6.12.0")
+    assert pyside[0].specifier.contains(version("PySide6"))
 
 
 def test_scene_with_20000_items_does_not_crash() -> None:

@@ -215,11 +215,11 @@ def test_offline_requirement_check_accepts_installed_packages_only() -> None:
     assert _no_requirements(["surely-not-installed"], install=False) is False
 
 
-def test_a_moved_workspace_keeps_its_models(trained: Path, tmp_path: Path) -> None:
+def test_a_moved_workspace_keeps_its_models(trained_workspace: Path, tmp_path: Path) -> None:
     import shutil
 
     moved = tmp_path / "elsewhere"
-    shutil.copytree(trained, moved)
+    shutil.copytree(trained_workspace, moved)  # as a user moves the folder
     with Workspace.open(moved) as w:
         m = get_model(w, "m1")
         assert Path(m.weights).parent == moved / "models" and Path(m.weights).is_file()

@@ -42,11 +42,37 @@ def _events(result_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (result_dir / "events.jsonl").read_text().splitlines()]
 
 
-def test_presets_are_documented_and_offline() -> None:
-    assert set(PRESETS) == {"fast", "balanced", "accurate"}
-    fast = PRESETS["fast"]
-    assert (fast.model, fast.imgsz, fast.epochs, fast.patience) == ("yolo11n.yaml", 320, 30, 10)
-    assert all(p.model.endswith(".yaml") for p in PRESETS.values())  # built from architecture: nothing to download
+def test_preset_settings_reach_the_training_arguments(demo_root: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each preset's architecture, size, schedule and augmentation reach ``YOLO.train``'s arguments (the child is
+    not started); the model is built from an architecture YAML, so nothing is downloaded; explicit values win."""
+    from cvops.training import runner
+    from cvops.training.child import train_args
+    from training_testing import copy_workspace
+
+    spawned: list[dict] = []
+    monkeypatch.setattr(runner, "_spawn", lambda ws, run_id, config: spawned.append(config))
+    with Workspace.open(copy_workspace(demo_root, tmp_path / "ws")) as ws:
+        for preset in PRESETS.values():
+            start_run(ws, "v1", preset=preset.name, device="cpu")
+            args = train_args(spawned[-1], "cpu")
+            assert spawned[-1]["model"] == preset.model and preset.model.endswith(".yaml")
+            assert (args["epochs"], args["imgsz"], args["batch"], args["patience"]) == (
+                preset.epochs, preset.imgsz, preset.batch, preset.patience)
+            assert {key: args[key] for key in preset.augment} == dict(preset.augment)
+        start_run(ws, "v1", preset="balanced", epochs=3, imgsz=64, batch=2, device="cpu")
+        assert {k: train_args(spawned[-1], "cpu")[k] for k in ("epochs", "imgsz", "batch")} == {
+            "epochs": 3, "imgsz": 64, "batch": 2}
+
+
+def test_the_preset_table_documents_every_preset() -> None:
+    """The table in ``cvops.training.presets``' documentation lists each preset with its actual values."""
+    from cvops.training import presets
+
+    rows = {line.split()[0]: line.split()[1:6] for line in (presets.__doc__ or "").splitlines()
+            if line.split() and line.split()[0] in PRESETS}
+    assert rows == {p.name: [p.model, str(p.imgsz), str(p.epochs), str(p.patience), str(p.batch)]
+                    for p in PRESETS.values()}
 
 
 def test_train_two_epochs(ws: Workspace) -> None:
