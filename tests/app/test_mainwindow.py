@@ -18,10 +18,18 @@ from cvops_app.mainwindow import MainWindow
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("mw") / "ws"
     run_demo(root, count=12)
     return root
+
+
+@pytest.fixture
+def demo_ws(demo_source: Path, tmp_path: Path) -> Path:
+    """This test's copy of the module's demo workspace (the window edits and records it)."""
+    from training_testing import copy_workspace
+
+    return copy_workspace(demo_source, tmp_path / "demo-ws")
 
 
 @pytest.fixture
