@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from click.testing import CliRunner
 from training_testing import IMGSZ, copy_workspace
@@ -91,6 +90,8 @@ def _check_report(r: dict[str, Any], precision: str) -> None:
 
 
 def test_fp32_export_is_stored_checked_and_findable(env) -> None:
+    import onnx  # here, not at module level: quicker collection
+
     ws, info = env
     path = Path(info.path)
     assert path == ws.root / "exports" / f"m1-fp32-{IMGSZ}-1" / "model.onnx"
@@ -132,6 +133,8 @@ def test_fp32_gate_passes_with_identical_outputs(env) -> None:
 
 
 def test_fp16_export_verifies(env) -> None:
+    import onnx  # here, not at module level: quicker collection
+
     ws, _ = env
     info = export_model(ws, "m1", half=True)
     assert info.precision == "fp16" and Path(info.path).parent.name == f"m1-fp16-{IMGSZ}-1"
@@ -146,6 +149,8 @@ def test_fp16_export_verifies(env) -> None:
 
 
 def test_int8_export_verifies(env) -> None:
+    import onnx  # here, not at module level: quicker collection
+
     ws, _ = env
     info = export_model(ws, "m1", int8=True)
     train_images = sum(1 for _, p, _ in _split_items(ws, get_version(ws, "v1").id, "train")[0] if p.is_file())
@@ -192,6 +197,7 @@ def test_corrupt_or_changed_onnx_file_is_a_clear_error(env, tmp_path: Path) -> N
 
 def test_class_count_mismatch_is_a_validation_error(env, tmp_path: Path) -> None:
     ws, _ = env
+    import onnx
     from onnx import TensorProto, helper
 
     weight = helper.make_tensor("w", TensorProto.FLOAT, [9, 3, 1, 1], np.zeros(27, np.float32).tolist())

@@ -4,16 +4,19 @@ DetectionDataset.from_yolo / from_coco / from_pascal_voc, and pycocotools."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import supervision as sv
 
 from cvops import Workspace
 from cvops.data.annotations import NewAnnotation
 from cvops.versions.export import export_dataset
 from cvops.data.ingest import import_paths
 from cvops.samples import shapes
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,8 @@ def compare(ds: sv.DetectionDataset, want: dict[str, np.ndarray], tolerance: flo
 
 
 def test_supervision_reads_our_yolo_export(workspace: Workspace, tmp_path: Path) -> None:
+    import supervision as sv  # here, not at module level: quicker collection
+
     export_dataset(workspace, tmp_path / "yolo", "yolo")
     ds = sv.DetectionDataset.from_yolo(images_directory_path=str(tmp_path / "yolo" / "images" / "train"),
                                        annotations_directory_path=str(tmp_path / "yolo" / "labels" / "train"),
@@ -59,6 +64,8 @@ def test_supervision_reads_our_yolo_export(workspace: Workspace, tmp_path: Path)
 
 
 def test_supervision_reads_our_coco_export(workspace: Workspace, tmp_path: Path) -> None:
+    import supervision as sv  # here, not at module level: quicker collection
+
     export_dataset(workspace, tmp_path / "coco", "coco")
     ds = sv.DetectionDataset.from_coco(images_directory_path=str(tmp_path / "coco" / "images" / "train"),
                                        annotations_path=str(tmp_path / "coco" / "annotations" /
@@ -68,6 +75,8 @@ def test_supervision_reads_our_coco_export(workspace: Workspace, tmp_path: Path)
 
 
 def test_supervision_reads_our_voc_export(workspace: Workspace, tmp_path: Path) -> None:
+    import supervision as sv  # here, not at module level: quicker collection
+
     export_dataset(workspace, tmp_path / "voc", "voc")
     ds = sv.DetectionDataset.from_pascal_voc(images_directory_path=str(tmp_path / "voc" / "JPEGImages"),
                                              annotations_directory_path=str(tmp_path / "voc" / "Annotations"))
