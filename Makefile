@@ -8,7 +8,7 @@ DEMO_DIR ?= demo-workspace
 # `make LOCK= test` installs from pyproject.toml's ranges alone, as a library user would.
 LOCK ?= constraints.txt
 
-.PHONY: run demo test bench screenshots clean-demo lock
+.PHONY: run demo test check bench screenshots clean-demo lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ demo: $(STAMP)
 ## test: the whole test suite (the CI command)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## check: the quick gate before a commit (a few minutes on 2 cores): lint (pyflakes), the import contracts between
+## the core's layers (lint-imports, configured in pyproject.toml) and the tests not marked slow; `make test` runs them all
+check: $(STAMP)
+	$(BIN)/python -m pyflakes src app tests
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "not slow" -q
 
 ## bench: speed and memory figures, each script printing JSON
 bench: $(STAMP)

@@ -58,6 +58,7 @@ def _tiny(page: TrainPage, epochs: int) -> None:
     s.device.setCurrentIndex(s.device.findData("cpu"))
 
 
+@pytest.mark.slow
 def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     page = _page(window)
     assert page.settings.version.currentText() == "v1"
@@ -97,6 +98,7 @@ def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow)
     assert "v1" in models.details.toPlainText()
 
 
+@pytest.mark.slow
 def test_cancel_then_resume(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     page = _page(window)
     _tiny(page, epochs=6)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 
+import pytest
 from training_testing import copy_workspace
 
 import cvops
@@ -63,6 +64,7 @@ def test_the_workbench_and_run_py_leave_nothing_under_home(tmp_path: Path) -> No
     assert files_under(tmp_path / "home2") == []
 
 
+@pytest.mark.slow
 def test_an_int8_export_leaves_nothing_under_home(exported_workspace: tuple[Path, int], tmp_path: Path) -> None:
     """A real ``cvops export --int8`` (Ultralytics' exporter, graph passes, onnxruntime quantization) in a copy of
     the trained test workspace; the same export with ORT_DISABLE_TELEMETRY=0 does write the store."""

@@ -214,6 +214,7 @@ def test_old_workspace_rows_stay_valid(ws: Workspace) -> None:
     assert anns[0]["category_id"] == cid
 
 
+@pytest.mark.slow
 def test_cli_train_task_detect_on_polygons_trains_a_detector(imported: Workspace) -> None:
     """One tiny real run (1 epoch, 64 px, 3 images): ``cvops train --task detect`` on a version with polygons trains
     a detector on each object's box, and says so in the JSON result and the started event."""

@@ -123,6 +123,7 @@ def test_runs_and_models_cli(ws: Workspace) -> None:
     _cli(root, "train", "--version", "v9", *TINY, code=2)
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_a_registered_model_records_the_parent(ws: Workspace) -> None:
     parent = get_model(ws, "m1")
     out = _cli(ws.root, "train", "--version", "v1", "--epochs", "1", "--weights", parent.weights, *TINY, "--json")
@@ -146,6 +147,7 @@ def test_bad_weights_fail_the_run_with_a_log_tail_and_exit_1(ws: Workspace, tmp_
     _cli(ws.root, "train", "--version", "v1", "--weights", str(tmp_path / "missing.pt"), *TINY, code=2)
 
 
+@pytest.mark.slow
 def test_polygons_train_a_segmentation_model(tmp_path: Path) -> None:
     from cvops.data.annotations import NewAnnotation
     from cvops.training import train

@@ -99,6 +99,7 @@ def test_train_two_epochs(ws: Workspace) -> None:
     assert all("event" in e for e in _events(result.run_dir))  # the events stream holds only events
 
 
+@pytest.mark.slow
 def test_cancel_then_resume(ws: Workspace) -> None:
     token = CancelToken()
     cancelled_at: list[float] = []
@@ -138,6 +139,7 @@ def _start_and_wait(ws: Workspace) -> tuple[int, int]:
     return run_id, pid
 
 
+@pytest.mark.slow
 def test_unresponsive_child_is_stopped_after_the_grace_period(ws: Workspace) -> None:
     run_id, pid = _start_and_wait(ws)
     os.kill(pid, signal.SIGSTOP)  # frozen: it can no longer see the cancel file
@@ -152,6 +154,7 @@ def test_unresponsive_child_is_stopped_after_the_grace_period(ws: Workspace) -> 
         os.kill(pid, 0)
 
 
+@pytest.mark.slow
 def test_killed_child_leaves_a_failed_run(ws: Workspace) -> None:
     run_id, pid = _start_and_wait(ws)
     os.kill(pid, signal.SIGKILL)

@@ -146,6 +146,7 @@ def test_bad_files_are_refused_with_a_clear_message(ws: Workspace, checkpoint: P
     assert list_weights(ws) == [] and not any((ws.root / "weights").glob("*"))
 
 
+@pytest.mark.slow
 def test_train_from_library_weights_then_reuse_the_model_in_another_workspace(
         demo_root: Path, checkpoint: Path, tmp_path: Path) -> None:
     _cli(demo_root, "weights", "add", str(checkpoint), "--name", "coco-n")
@@ -199,6 +200,7 @@ def test_library_weights_of_another_task_are_refused_before_the_run(demo_root: P
         ws.db.execute("DELETE FROM weights WHERE name = 'pose-n'")
 
 
+@pytest.mark.slow
 def test_scratch_on_photos_warns_and_batches_report_progress_before_the_first_epoch(
         ws: Workspace, checkpoint: Path, tmp_path: Path) -> None:
     version = add_photo_version(ws, tmp_path / "photos")

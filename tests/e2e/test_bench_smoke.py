@@ -34,6 +34,7 @@ def test_every_script_has_a_smoke_size() -> None:
     assert {p.name for p in BENCH.glob("bench_*.py")} == set(SMALL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(SMALL))
 def test_bench_script_prints_json(script: str) -> None:
     done = subprocess.run([sys.executable, str(BENCH / script), *SMALL[script]], capture_output=True, text=True,

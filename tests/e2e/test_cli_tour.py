@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from helpers import make_image
 
 CVOPS = shutil.which("cvops", path=str(Path(sys.executable).parent)) or "cvops"
@@ -23,6 +24,7 @@ def cvops(*args: str, cwd: Path, code: int = 0) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_readme_tour(tmp_path: Path) -> None:
     photos = tmp_path / "photos" / "site-a"
     for i in range(6):
