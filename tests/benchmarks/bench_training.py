@@ -48,7 +48,7 @@ SEED = 0
 MAP50 = "metrics/mAP50(B)"
 BOX_LOSS = "train/box_loss"  # compared too: at a few epochs from scratch mAP50 is often 0 on both sides
 SRC = Path(__file__).resolve().parents[2] / "src"
-OFFLINE_PY = SRC / "cvops" / "training" / "offline.py"
+OFFLINE_PY = SRC / "cvops" / "models" / "offline.py"
 # args.yaml keys that differ between the two runs by construction (where each writes, what it was handed).
 PATH_KEYS = {"data", "model", "project", "name", "save_dir"}
 
