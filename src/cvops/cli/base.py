@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from cvops.data.workspace import Workspace
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_FLAG = "cvops.json"  # key in the (shared) click context meta: whether the command was given --json
 

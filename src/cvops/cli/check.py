@@ -13,6 +13,7 @@ from cvops.data.thresholds import DUPLICATE_IOU
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
+
 SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
 
 

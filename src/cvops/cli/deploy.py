@@ -12,6 +12,8 @@ from cvops.cli.base import WorkspaceRef, command_options, emit, out
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
+
+
 @click.command("bundle")
 @click.argument("export_ref", metavar="EXPORT")
 @click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))

@@ -10,8 +10,7 @@ failed or the job was cancelled; 2 bad input (unknown model or export, unavailab
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cvops.data.images import ImageFilter
     from cvops.data.workspace import Workspace
 
+
 def _image_ids(text: Optional[str]) -> Optional[list[int]]:
     """``3,4,10`` as ids."""
     if not text:

@@ -15,6 +15,7 @@ from cvops.training.presets import PRESETS
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
+
 def _delta(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
@@ -37,18 +38,16 @@ def _delta(value: Optional[float]) -> str:
               help="Train a detector or a segmentation model (default: what the version's shapes support best; "
                    "a detector on polygons learns each object's box).")
 @command_options()
-def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str],
-              weights: Optional[str], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
-              seed: int, resume_run: Optional[int], task: Optional[str], ws: Workspace,
-              as_json: bool) -> None:
+def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], weights: Optional[str],
+              epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str, seed: int,
+              resume_run: Optional[int], task: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
     warns before it starts (JSON: "warnings"). Exit code 1 when the run failed or was cancelled.
     """
     from cvops.models.registry import model_for_run
-    from cvops.training import resume, run_result, start_run, supervise
-    from cvops.training.runner import choose_task
+    from cvops.training.runner import choose_task, resume, run_result, start_run, supervise
     from cvops.versions.create import get_version
 
     if resume_run is None and version_ref is None:
@@ -131,7 +130,8 @@ def runs_show(run_id: int, ws: Workspace, as_json: bool) -> None:
                   f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
     table = Table("epoch", "box loss", *SUMMARY_KEYS)
     for e in r["epochs_table"]:
-        table.add_row(str(e["epoch"]), fmt_value(e.get("train/box_loss")), *(fmt_value(e.get(k)) for k in SUMMARY_KEYS.values()))
+        table.add_row(str(e["epoch"]), fmt_value(e.get("train/box_loss")),
+                      *(fmt_value(e.get(k)) for k in SUMMARY_KEYS.values()))
     out.print(table)
     if r["model"]:
         out.print(f"  model {r['model']}")
@@ -176,7 +176,7 @@ def runs_compare(run_ids: tuple[int, ...], ws: Workspace, as_json: bool) -> None
 @command_options(json=False)
 def runs_cancel(run_id: int, ws: Workspace) -> None:
     """Ask a running run (started by any process) to stop after its current batch, keeping its checkpoint."""
-    from cvops.training import cancel_run
+    from cvops.training.runner import cancel_run
 
     cancel_run(ws, run_id)
     out.print(f"asked run {run_id} to stop; cvops train --resume {run_id} continues it")
@@ -204,7 +204,8 @@ def models_list(ws: Workspace, as_json: bool) -> None:
     for m in items:
         head = summarize(m.metrics)
         table.add_row("★" if m.champion else "", m.name, m.task, m.version_name, str(m.run_id or "-"),
-                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]), m.weights_sha256[:12])
+                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]),
+                      m.weights_sha256[:12])
     out.print(table)
 
 

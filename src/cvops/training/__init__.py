@@ -21,7 +21,8 @@ _EXPORTS = {
     **{name: "cvops.training.runner" for name in ("RunResult", "cancel_run", "resume", "run_progress", "run_result",
                                                    "start_run", "supervise", "train", "training_warnings")},
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["PRESETS", "Preset", "RunResult", "cancel_run", "get_preset", "resume", "run_progress", "run_result",
+           "start_run", "supervise", "train", "training_warnings"]
 
 
 def __getattr__(name: str) -> Any:
