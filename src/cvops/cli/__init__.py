@@ -14,6 +14,7 @@ FAMILIES = (workspace, classes, images, data, versions, check, training, export,
 for _family in FAMILIES:
     for _command in _family.COMMANDS:
         cli.add_command(_command)
+del _family, _command
 
 __all__ = ["cli", "error_info", "fail", "main"]
 
