@@ -318,7 +318,6 @@ def test_make_bundle_refusals_and_onnx_path(built: dict[str, Any], tmp_path: Pat
 
 def test_cli_bundle(built: dict[str, Any], tmp_path: Path) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     result = CliRunner().invoke(cli, ["-w", str(built["root"]), "bundle", str(built["export_id"]),
                                       str(tmp_path / "cli-bundle"), "--zip", "--json"])

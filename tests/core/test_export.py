@@ -18,7 +18,6 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from cvops import cli_export  # noqa: F401  (registers cvops export / verify)
 from cvops.data.annotations import NewAnnotation
 from cvops.cli import cli
 from cvops.samples.demo import run_demo

@@ -219,7 +219,6 @@ def test_cli_train_task_detect_on_polygons_trains_a_detector(imported: Workspace
     a detector on each object's box, and says so in the JSON result and the started event."""
     from click.testing import CliRunner
 
-    from cvops import cli_training  # noqa: F401  (registers cvops train)
     from cvops.cli import cli
 
     ws = imported

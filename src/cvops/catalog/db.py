@@ -16,11 +16,11 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
+from cvops.catalog.statuses import STATUSES  # noqa: F401  (re-exported)
 from cvops.common.errors import NewerSchemaError, WorkspaceError
 
 BUSY_TIMEOUT_MS = 30_000
 
-STATUSES = ("new", "in_progress", "done", "needs_review", "approved", "rejected")
 ANNOTATION_KINDS = ("box", "polygon", "tag")
 SOURCES = ("manual", "model")
 
