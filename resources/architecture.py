@@ -23,9 +23,11 @@ COLORS = ["#e8f0fe", "#fef7e0", "#e6f4ea", "#fce8e6", "#f3e8fd", "#e4f7fb", "#ff
 
 
 def layer_contracts() -> list[dict[str, Any]]:
-    """The ``layers`` contracts of pyproject.toml, each with its container and its layers (lists of sibling names)."""
+    """The ``layers`` contracts of pyproject.toml over a root package (``cvops``, ``cvops_app``), each with its
+    container and its layers (lists of sibling names)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    contracts = [c for c in config["contracts"] if c["type"] == "layers"]
+    roots = set(config["root_packages"])
+    contracts = [c for c in config["contracts"] if c["type"] == "layers" and c["containers"][0] in roots]
     return [{"name": c["name"], "container": c["containers"][0],
              "layers": [[p.strip() for p in layer.replace(":", "|").split("|")] for layer in c["layers"]]}
             for c in contracts]
