@@ -142,7 +142,7 @@ def diff_cmd(ctx: click.Context, a: str, b: str, workspace: Optional[Path], as_j
 @_handle_errors
 def materialize_cmd(ctx: click.Context, ref: str, workspace: Optional[Path], as_json: bool) -> None:
     """Build (once) a YOLO layout of version V from hard links into the store; print its data.yaml."""
-    from cvops.versions.diff import materialize
+    from cvops.versions.materialize import materialize
 
     path = materialize(_open(ctx, workspace), ref)
     if as_json:

@@ -34,7 +34,7 @@ from cvops.models.evaluation import (
 from cvops.common.jobs import Cancelled, CancelToken
 from cvops.models.registry import model_for_run
 from cvops.training import train
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version, version_images
 from cvops.data.workspace import Workspace
 

@@ -28,7 +28,8 @@ from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module,
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation import _load_model, _read_image, _split_items
 from cvops.common.jobs import Cancelled, CancelToken
-from cvops.models.registry import get_model, sha256_file
+from cvops.models.registry import get_model
+from cvops.catalog.store import sha256_file
 from cvops.training import train
 from cvops.versions.create import create_version, get_version
 from cvops.data.workspace import Workspace

@@ -2,9 +2,9 @@
 
 Every connection runs in WAL mode with foreign keys on and a busy timeout, so the GUI and CLI processes can use one
 workspace at the same time. :class:`Database` is a thin typed wrapper over the ``sqlite3`` connection (the catalog
-needs no more). Writes happen in ``BEGIN IMMEDIATE`` transactions (:func:`transaction`), so a change is
-either fully in the catalog or not at all; a nested :func:`transaction` is a ``SAVEPOINT``. Applied migrations are recorded in the ``migrations`` table and in
-``PRAGMA user_version``.
+needs no more). Writes happen in ``BEGIN IMMEDIATE`` transactions (:func:`transaction`), so a change is either fully
+in the catalog or not at all; a nested :func:`transaction` is a ``SAVEPOINT``. Applied migrations are recorded in the
+``migrations`` table and in ``PRAGMA user_version``.
 """
 
 from __future__ import annotations

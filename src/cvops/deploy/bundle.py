@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.deploy import edge_runner
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import ModelInfo, get_model, sha256_file
-from cvops.catalog.store import fsync_dir
+from cvops.models.registry import ModelInfo, get_model
+from cvops.catalog.store import fsync_dir, sha256_file
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace

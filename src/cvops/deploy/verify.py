@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from cvops.catalog.db import transaction
-from cvops.deploy.edge_runner import BundleError, Detector, read_image
-from cvops.deploy.export import ExportInfo, ExportRef, get_export
+from cvops.deploy.edge_runner import BundleError, Detector
+from cvops.deploy.export import ExportInfo, ExportRef, get_export, read_for_runner
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation_store import _model_row
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 
 if TYPE_CHECKING:
     from cvops.models.evaluation import Detections
@@ -121,15 +121,6 @@ class TorchDetector(Detector):
         if isinstance(out, (list, tuple)):  # eval mode returns (decoded, raw feature maps)
             out = out[0]
         return out.cpu().numpy()
-
-
-def read_for_runner(image_id: int, path: Path, imgsz: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """A workspace image decoded by the edge runner's :func:`~cvops.deploy.edge_runner.read_image` for a model of
-    input size ``imgsz``, and the factors back to full size; :class:`ValidationError` when it cannot be decoded."""
-    decoded = read_image(path, imgsz)
-    if decoded is None:
-        raise ValidationError(f"image {image_id} ({path}) cannot be decoded")
-    return decoded[0], decoded[1:]
 
 
 def _torch_module(yolo: Any) -> Any:

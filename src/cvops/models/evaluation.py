@@ -57,11 +57,10 @@ from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
                                     confusion_cell_images, error_images, get_evaluation, image_outcomes,
                                     image_predictions, list_evaluations)
-from cvops.common.fsnames import from_text
-from cvops.common.imageio import FORMAT_EXTENSION, open_image
+from cvops.common.imageio import open_image
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.models.registry import sha256_file
-from cvops.versions.create import VersionRef, get_version, version_classes
+from cvops.catalog.store import sha256_file
+from cvops.versions.create import VersionRef, get_version, member_files, version_classes
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -131,20 +130,10 @@ def _gt_boxes(anns: list[dict[str, Any]], crowd: bool = False) -> list[tuple[int
 def _split_items(ws: "Workspace", version_id: int, split: str) -> tuple[list[tuple[int, Path, list[Any]]], dict]:
     """The split's ``(image_id, source path, annotations)`` in image id order, and the image count per split."""
     items, counts = [], {}
-    for iid, sha, split_name, anns, fmt_name, in_place, original in ws.db.execute(
-            "SELECT s.image_id, s.sha256, s.split, s.annotations, i.format, i.in_place, i.original_path "
-            "FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
-            "LEFT JOIN images i ON i.sha256 = s.sha256 WHERE m.version_id = ? ORDER BY s.image_id", [version_id]):
-        counts[split_name] = counts.get(split_name, 0) + 1
-        if split_name != split:
-            continue
-        if fmt_name is None:
-            source = ws.store.root / "missing" / sha
-        elif in_place:
-            source = Path(from_text(original))
-        else:
-            source = ws.store.path(sha, FORMAT_EXTENSION[fmt_name.upper()])
-        items.append((iid, source, json.loads(anns)))
+    for state, source in member_files(ws, version_id):
+        counts[state.split] = counts.get(state.split, 0) + 1
+        if state.split == split:
+            items.append((state.image_id, source, json.loads(state.annotations)))
     return items, counts
 
 
