@@ -123,11 +123,11 @@ def _sample_image(ws: "Workspace", model: ModelInfo) -> list[Path]:
     from cvops.versions.create import version_images
 
     order = {"val": 0, "valid": 0, "test": 1, "train": 2}
-    members = sorted(version_images(ws, model.version_id), key=lambda m: (order.get(m[2], 3), m[0]))
+    members = sorted(version_images(ws, model.version_id), key=lambda m: (order.get(m.split, 3), m.image_id))
     paths = []
-    for image_id, sha, _split, _anns in members:
+    for member in members:
         try:
-            path = ws.images.path(ws.images.get(image_id))
+            path = ws.images.path(ws.images.get(member.image_id))
         except NotFoundError:
             continue
         if path.is_file():

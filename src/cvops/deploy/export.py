@@ -352,12 +352,12 @@ def _to_fp16(path: Path, log: list[str]) -> None:
 
 def _calibration_items(ws: "Workspace", model: Any, version_ref: Optional[Any]) -> list[tuple[int, Path]]:
     """Up to :data:`CALIBRATION_IMAGES` train images of the version, evenly spread over the split (image id order)."""
-    from cvops.models.evaluation import _split_items
+    from cvops.models.evaluation import split_items
     from cvops.versions.create import get_version
 
     info = get_version(ws, model.version_id if version_ref is None else version_ref)
-    items, counts = _split_items(ws, info.id, "train")
-    present = [(iid, path) for iid, path, _ in items if path.is_file()]
+    items, counts = split_items(ws, info.id, "train")
+    present = [(it.image_id, it.path) for it in items if it.path.is_file()]
     if not present:
         raise ValidationError(f"int8 calibration needs images: the train split of version {info.name} has "
                               f"{counts.get('train', 0)} images, {len(present)} of them in the image store")

@@ -213,8 +213,8 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     from cvops.models.evaluation import (
         _ensure_offline,
         _load_model,
-        _split_items,
         score,
+        split_items,
     )
     from cvops.versions.create import get_version
 
@@ -235,7 +235,7 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
         results[name] = score(ws, export.model_id, DetectorPredictor(det), info.id, split,
                               progress=_stage(progress, lo, hi), cancel=cancel)
     # Raw outputs and latency on the first images of the split, letterboxed once for both runtimes.
-    items = [(iid, path) for iid, path, _ in _split_items(ws, info.id, split)[0] if path.is_file()][:RAW_DIFF_IMAGES]
+    items = [(it.image_id, it.path) for it in split_items(ws, info.id, split)[0] if it.path.is_file()][:RAW_DIFF_IMAGES]
     tensors = [detector.preprocess(read_for_runner(iid, path, detector.imgsz)[0])[0][None] for iid, path in items]
     diff = max((float(np.max(np.abs(torch_det.raw(t).astype(np.float64) - detector.raw(t).astype(np.float64))))
                 for t in tensors), default=None)
