@@ -116,7 +116,7 @@ def diff_cmd(a: str, b: str, ws: Workspace, as_json: bool) -> None:
 @command_options()
 def materialize_cmd(ref: str, ws: Workspace, as_json: bool) -> None:
     """Build (once) a YOLO layout of version V from hard links into the store; print its data.yaml."""
-    from cvops.versions.diff import materialize
+    from cvops.versions.materialize import materialize
 
     path = materialize(ws, ref)
     if as_json:
