@@ -161,7 +161,7 @@ def start_image_import(ctx: AppContext, paths: Sequence[PathLike], *, in_place: 
         ctx.changed("images")
 
     job = ctx.run_job("Import images", run, lambda result: _images_imported(ctx, parent, result))
-    job.signals.cancelled.connect(cancelled, Qt.ConnectionType.QueuedConnection)
+    job.signals.cancelled.connect(cancelled)
     return job
 
 
@@ -292,8 +292,7 @@ def start_dataset_import(ctx: AppContext, path: Path, *, format: str = "auto",
             ws.close()
 
     job = ctx.run_job("Import dataset", run, lambda result: _dataset_imported(ctx, parent, path, result))
-    job.signals.cancelled.connect(lambda: ctx.changed("images", "annotations", "classes"),
-                                  Qt.ConnectionType.QueuedConnection)
+    job.signals.cancelled.connect(lambda: ctx.changed("images", "annotations", "classes"))
     return job
 
 

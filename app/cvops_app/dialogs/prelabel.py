@@ -107,5 +107,5 @@ def start_prelabel(ctx: AppContext, model: str = "champion", image_ids: Optional
         ctx.changed("annotations")
 
     job = ctx.run_job("Pre-label", run, done)
-    job.signals.cancelled.connect(cancelled, Qt.ConnectionType.QueuedConnection)
+    job.signals.cancelled.connect(cancelled)
     return job
