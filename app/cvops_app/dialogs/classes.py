@@ -124,7 +124,7 @@ class ClassesDialog(QDialog):
 
     @property
     def ws(self) -> "Workspace":
-        """The window's (GUI-thread) workspace."""
+        """The context's (GUI-thread) workspace."""
         assert self.ctx.ws is not None, "no workspace is open"
         return self.ctx.ws
 

@@ -253,8 +253,8 @@ class ExportWizard(QDialog):
                 panel.finish("Cancelled.", AMBER)
 
         self.job = self.ctx.jobs.start(title, job, on_done=lambda r: ended(done, r),
-                                           on_error=lambda d: ended(failed, d),
-                                           on_cancel=lambda: ended(cancelled))
+                                       on_error=lambda d: ended(failed, d),
+                                       on_cancel=lambda: ended(cancelled))
         panel.attach(self.job, text, busy)
         self._update()
         return self.job

@@ -157,7 +157,7 @@ def start_image_import(ctx: AppContext, paths: Sequence[PathLike], *, in_place: 
     def cancelled() -> None:
         kept = partial[0].imported if partial else 0
         ctx.notify(f"Import cancelled: {plural(kept, 'new image')} kept; import the same files again to finish.",
-                      15_000)
+                   15_000)
         ctx.changed("images")
 
     job = ctx.run_job("Import images", run, lambda result: _images_imported(ctx, parent, result))

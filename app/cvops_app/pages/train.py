@@ -462,8 +462,8 @@ class TrainPage(Page):
     def _start(self, title: str, fn: Callable[..., RunResult], run_id: Optional[int] = None) -> Job:
         def done(result: RunResult) -> None:
             self.ctx.notify(f"run {result.run_id} {result.state}"
-                                + (f": model {result.model}" if result.model else "")
-                                + (f" ({result.error})" if result.error and result.state != "finished" else ""))
+                            + (f": model {result.model}" if result.model else "")
+                            + (f" ({result.error})" if result.error and result.state != "finished" else ""))
             self._job_ended()
 
         self.job_run = run_id
@@ -532,7 +532,7 @@ class TrainPage(Page):
         def done(result: Any) -> None:
             entry, added = result
             self.ctx.notify(f"weights {entry.name} {'added' if added else 'already in the library'}: "
-                                f"{entry.describe()}")
+                            f"{entry.describe()}")
             if self.ws is not None:
                 self.settings.set_weights([(w.name, w.describe()) for w in list_weights(self.ws)], select=entry.name)
 
