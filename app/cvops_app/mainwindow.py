@@ -2,7 +2,9 @@
 
 It creates the :class:`~cvops_app.context.AppContext` that pages and dialogs get (they never see the window) and
 connects the context's signals: notifications to the status bar, failed jobs to a message box, navigation requests to
-the page stack, export requests to the export wizard. Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
+the page stack, export requests to the export wizard.
+
+Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
 training code) is built the first time it is shown or asked for (:class:`Pages`).
 """
 
@@ -181,9 +183,12 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
-            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(), "Ctrl+I"),
-            self._action(file, "Import &dataset…", lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I"),
-            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+E"),
+            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(),
+                         "Ctrl+I"),
+            self._action(file, "Import &dataset…",
+                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I"),
+            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(),
+                         "Ctrl+E"),
             self._action(file, "Export &model…", lambda: self.export_model()),
         ]
         file.addSeparator()
