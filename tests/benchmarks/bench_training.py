@@ -38,7 +38,7 @@ from _common import emit, environment, log, temp_root
 from cvops.samples.demo import run_demo
 from cvops.training import get_preset, train
 from cvops.training.child import train_args
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.data.workspace import Workspace
 
 RATIO_MAX = 1.05

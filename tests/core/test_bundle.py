@@ -22,7 +22,8 @@ from bundle_testing import exported_workspace
 from cvops.deploy import edge_runner
 from cvops.deploy.bundle import REQUIREMENTS, make_bundle
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import get_model, sha256_file
+from cvops.models.registry import get_model
+from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
 FILES = {"model.onnx", "model.json", "run.py", "requirements.txt", "README.md", "sample.jpg", "sample_expected.json"}
@@ -318,7 +319,6 @@ def test_make_bundle_refusals_and_onnx_path(built: dict[str, Any], tmp_path: Pat
 
 def test_cli_bundle(built: dict[str, Any], tmp_path: Path) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     result = CliRunner().invoke(cli, ["-w", str(built["root"]), "bundle", str(built["export_id"]),
                                       str(tmp_path / "cli-bundle"), "--zip", "--json"])

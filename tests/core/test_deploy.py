@@ -20,7 +20,7 @@ from ssh_testing import SKIP_REASON, Sshd, free_port, sshd_missing
 from cvops.deploy.bundle import make_bundle
 from cvops.deploy.deploy import DeployError, SshTarget, deploy_bundle
 from cvops.common.errors import ValidationError
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
 
@@ -98,7 +98,6 @@ def test_a_bad_bundle_is_refused_and_nothing_is_copied(built: dict[str, Any], ws
 @pytest.mark.parametrize("checksum", ["abc", 42, None, "g" * 64])
 def test_a_malformed_checksum_is_refused_by_name(built: dict[str, Any], tmp_path: Path, checksum: Any) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     bundle = tmp_path / "edge"
     shutil.copytree(built["dir"], bundle)
@@ -139,7 +138,6 @@ def test_a_failing_selftest_deploys_nothing_and_keeps_the_old_deployment(built: 
 
 def test_cli_deploy(built: dict[str, Any], tmp_path: Path) -> None:
     from cvops.cli import cli
-    import cvops.cli_bundle  # noqa: F401
 
     result = CliRunner().invoke(cli, ["-w", str(built["root"]), "deploy", str(built["dir"]), "--to",
                                       str(tmp_path / "t"), "--json"])

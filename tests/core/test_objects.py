@@ -19,7 +19,7 @@ from cvops.versions.export import export_dataset
 from cvops.formats.importer import import_dataset
 from cvops.formats.yolo import merge_parts
 from cvops.training.runner import choose_task
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version, get_version
 from cvops.data.workspace import Workspace
 
@@ -219,7 +219,6 @@ def test_cli_train_task_detect_on_polygons_trains_a_detector(imported: Workspace
     a detector on each object's box, and says so in the JSON result and the started event."""
     from click.testing import CliRunner
 
-    from cvops import cli_training  # noqa: F401  (registers cvops train)
     from cvops.cli import cli
 
     ws = imported

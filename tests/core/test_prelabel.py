@@ -11,7 +11,6 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner
 
-import cvops.cli_prelabel  # registers `cvops prelabel` until cli.py imports it)
 from cvops.assist import prelabel as P
 from cvops.cli import cli
 from cvops.samples.demo import run_demo
