@@ -167,3 +167,25 @@ def test_the_context_announces_failed_and_cancelled_jobs(qtbot: Any) -> None:
         ctx.run_job("Import", waits)
         ctx.jobs.cancel_all()
     assert messages[-1] == "Import cancelled"
+
+
+def test_the_context_runs_keyed_jobs(qtbot: Any) -> None:
+    ctx = AppContext(Settings())
+    messages: list[str] = []
+    results: list[str] = []
+    ctx.message.connect(lambda text, msecs: messages.append(text))
+    release = threading.Event()
+
+    def slow(progress: Progress, cancel: CancelToken) -> str:
+        release.wait(WAIT_MS / 1000)
+        cancel.raise_if_cancelled()
+        return "old"
+
+    first = ctx.run_job("Check", slow, results.append, key="check")
+    second = ctx.run_job("Check", lambda progress, cancel: "new", results.append, key="check")
+    qtbot.waitUntil(lambda: results == ["new"], timeout=WAIT_MS)
+    release.set()
+    assert ctx.jobs.wait(WAIT_MS)
+    qtbot.wait(50)
+    assert results == ["new"] and first.superseded and not second.superseded
+    assert messages == []  # the superseded job's cancellation is not announced either
