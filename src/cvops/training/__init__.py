@@ -6,7 +6,9 @@ do the two halves separately; :func:`cancel_run` and :func:`resume` stop and con
 :mod:`cvops.training.presets`; the child's entry point is :mod:`cvops.training.child`.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cvops.common.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
     from cvops.training.presets import PRESETS, Preset, get_preset
@@ -24,13 +26,4 @@ _EXPORTS = {
 __all__ = ["PRESETS", "Preset", "RunResult", "cancel_run", "get_preset", "resume", "run_progress", "run_result",
            "start_run", "supervise", "train", "training_warnings"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cvops.training' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _EXPORTS)
