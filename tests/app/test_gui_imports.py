@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cvops.samples.demo import run_demo
 
-FORBIDDEN = ("rich", "click")  # click comes with sqlite-utils until the catalog stops using it
+FORBIDDEN = ("rich", "click")  # the CLI's libraries (the catalog talks to sqlite3 directly: ADR 0001)
 CHILD = """
 import importlib, json, pkgutil, sys, time
 from pathlib import Path

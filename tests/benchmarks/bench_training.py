@@ -63,7 +63,7 @@ def bare_train_args(data_yaml: Path, epochs: int, imgsz: int, project: Path) -> 
 
 
 # offline.py is loaded from its file, not as ``cvops.models.offline``: that would import the cvops package
-# (workspace, sqlite_utils), which is part of our overhead, not of a bare run. One callback stamps when training
+# (and with it the catalog), which is part of our overhead, not of a bare run. One callback stamps when training
 # starts, so the report can split each side's time into the same three phases.
 BARE = """
 import importlib.util, json, sys, time
