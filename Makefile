@@ -8,7 +8,7 @@ DEMO_DIR ?= demo-workspace
 # `make LOCK= test` installs from pyproject.toml's ranges alone, as a library user would.
 LOCK ?= constraints.txt
 
-.PHONY: run demo test check bench screenshots clean-demo lock
+.PHONY: run demo test check bench screenshots docs clean-demo lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ check: $(STAMP)
 bench: $(STAMP)
 	@set -e; for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script; done
+
+## docs: draw the layers of the core and the app from the code and the import contracts (docs/architecture.svg)
+docs: $(STAMP)
+	$(BIN)/python resources/architecture.py docs/architecture.svg
 
 ## screenshots: render the pages and dialogs offscreen into docs/screenshots/ (and refresh the guide's shortcut table)
 screenshots: $(STAMP)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from training_testing import IMGSZ, copy_workspace
 
 from cvops.catalog.db import transaction
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cvops.catalog.db import transaction
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 from cvops.versions.create import get_version, version_classes
 from cvops.data.workspace import CATALOG_NAME, Workspace
 
@@ -45,14 +45,12 @@ def build_trained_workspace(root: Path) -> Path:
 def copy_workspace(src: Path, dest: Path) -> Path:
     """Copy the workspace folder ``src`` to ``dest``: its files, and its catalog through SQLite's backup API (a
     consistent copy even where a connection left a write-ahead log behind)."""
-    import sqlite_utils
-
-    from cvops.catalog.db import backup
+    from cvops.catalog.db import Database, backup
 
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(f"{CATALOG_NAME}*"))
     source = sqlite3.connect(str(src / CATALOG_NAME))
     try:
-        backup(sqlite_utils.Database(source), dest / CATALOG_NAME)
+        backup(Database(source), dest / CATALOG_NAME)
     finally:
         source.close()
     return dest

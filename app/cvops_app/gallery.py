@@ -24,17 +24,19 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 from PIL import Image
 from PySide6.QtCore import (
-    QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal,
+    QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal,
 )
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageRecord
 from cvops.data.thumbnails import ThumbnailCache
+from cvops_app.jobs import JobManager
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -48,6 +50,7 @@ MAX_PAGES = 256  # records kept: 16k rows
 MAX_PIXMAPS = 1000  # thumbnails kept on the GUI side (~75 MB at 160 px)
 MAX_WANTED = 256  # thumbnail requests kept; older ones are dropped when the user scrolls on
 LOADER_THREADS = 2
+WORKERS = "thumbnail workers"  # the job key of the loader's workers
 SCROLL_PAUSE_MS = 150  # thumbnail work waits until the view has been still this long
 PAD = 6
 CHIP = 14  # status chip diameter
@@ -101,12 +104,6 @@ def decode_thumbnail(data: bytes, size: QSize) -> QImage:
     return QImage(rgb.tobytes(), rgb.width, rgb.height, rgb.width * 3, QImage.Format.Format_RGB888).copy()
 
 
-class _Relay(QObject):
-    """Carries a worker's thumbnail to the GUI thread. Workers hold it, so it outlives the loader if need be."""
-
-    made = Signal(int, int, QImage)  # generation, image id, thumbnail
-
-
 class ThumbnailLoader(QObject):
     """Reads or makes thumbnails on its own worker threads, newest request first, and hands them to the GUI thread
     as ``QImage``s that fit the icon size (``QPixmap`` must be made on the GUI thread).
@@ -114,15 +111,15 @@ class ThumbnailLoader(QObject):
     It opens its own :class:`ThumbnailCache` (own connection) and never touches the catalog: the model passes image
     records, and ``ImageQueries.path`` finds a file from the record alone. While the user scrolls (:meth:`pause`) no
     new work starts and older requests are dropped: the GUI thread gets the processor, and only the tiles painted
-    after the scroll are made.
+    after the scroll are made. The workers are jobs of the loader's own job runner, streaming thumbnails as partial
+    results; :meth:`close` supersedes them, so no thumbnail of a closed workspace arrives.
     """
 
     ready = Signal(int, QImage)  # image id, thumbnail (a null image when the file cannot be decoded)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(LOADER_THREADS)
+        self.jobs = JobManager(self, threads=LOADER_THREADS)
         self._lock = threading.Lock()
         self._wanted: OrderedDict[int, ImageRecord] = OrderedDict()  # newest last
         self._busy: set[int] = set()
@@ -131,13 +128,10 @@ class ThumbnailLoader(QObject):
         self._cache: Optional[ThumbnailCache] = None
         self._locate: Callable[[ImageRecord], Path] = Path
         self._size = QSize(160, 160)
-        self._generation = 0
         self._resume = QTimer(self)
         self._resume.setSingleShot(True)
         self._resume.setInterval(SCROLL_PAUSE_MS)
         self._resume.timeout.connect(self._start)
-        self._relay = _Relay()
-        self._relay.made.connect(self._deliver)
 
     def open(self, ws: "Workspace", size: QSize) -> None:
         """Serve thumbnails of ``ws`` that fit ``size`` (device pixels)."""
@@ -153,9 +147,11 @@ class ThumbnailLoader(QObject):
         with self._lock:
             self._wanted.clear()
             self._paused = False
-            self._generation += 1
-        self.pool.waitForDone()
+        self.jobs.supersede(WORKERS)
+        self.jobs.wait()
         with self._lock:
+            self._workers = 0  # none runs now (a worker superseded before it started never ran)
+            self._busy.clear()
             if self._cache is not None:
                 self._cache.close()
             self._cache = None
@@ -192,35 +188,34 @@ class ThumbnailLoader(QObject):
             count = min(LOADER_THREADS - self._workers, len(self._wanted))
             self._workers += count
         for _ in range(count):
-            self.pool.start(self._drain)
+            self.jobs.start("thumbnails", self._drain, key=WORKERS, replace=False, on_partial=self._deliver)
 
-    def _drain(self) -> None:  # a worker thread: work until no request is left
-        relay = self._relay
+    def _drain(self, progress: Progress, cancel: CancelToken) -> Iterator[tuple[int, QImage]]:
+        """A worker thread: make thumbnails until no request is left (or the loader closes), yielding each."""
         while True:
             with self._lock:
-                if not self._wanted or self._cache is None or self._paused:
+                if cancel.cancelled or not self._wanted or self._cache is None or self._paused:
                     self._workers -= 1
                     return
                 image_id, record = self._wanted.popitem(last=True)
                 self._busy.add(image_id)
-                cache, locate, size, generation = self._cache, self._locate, self._size, self._generation
+                cache, locate, size = self._cache, self._locate, self._size
             image = QImage()
             try:
                 data = cache.ensure(record.sha256, locate(record))
                 if data:
                     image = decode_thumbnail(data, size)
             except sqlite3.Error:
-                generation = -1  # the cache is busy or closed: the tile stays a placeholder and asks again
+                continue  # the cache is busy or closed: the tile stays a placeholder and asks again
             except (OSError, ValueError):
                 pass  # a damaged cache entry: shown as undecodable
             finally:
                 with self._lock:
                     self._busy.discard(image_id)
-            relay.made.emit(generation, image_id, image)
+            yield image_id, image
 
-    def _deliver(self, generation: int, image_id: int, image: QImage) -> None:
-        if generation == self._generation:
-            self.ready.emit(image_id, image)
+    def _deliver(self, made: tuple[int, QImage]) -> None:
+        self.ready.emit(*made)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+SETTLED_POLLS = 5  # the screenshot waits for this many idle polls in a row (20 ms apart)
 NO_DISPLAY = ("cvops-workbench: no display found (DISPLAY / WAYLAND_DISPLAY are unset).\n"
               "Run it on a desktop, or try the headless demo: `make demo`, then `cvops -w demo-workspace stats`.\n"
               "To render the window without a display: cvops-workbench WORKSPACE --screenshot out.png")
@@ -49,11 +50,12 @@ def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s:
         ids = gallery.current_ids()
         if len(ids):
             window.open_annotator(ids[0], ids)
-    while time.monotonic() < deadline:
+    quiet = 0  # polls in a row with nothing to wait for: a result just applied may still ask for more when painted
+    while time.monotonic() < deadline and quiet < SETTLED_POLLS:
         app.processEvents()
-        if not window.jobs.running and window.jobs.pool.activeThreadCount() == 0 and all(
-                getattr(p, "settled", lambda: True)() for p in window.pages.built()):
-            break
+        idle = not window.jobs.running and window.jobs.pool.activeThreadCount() == 0 and all(
+            getattr(p, "settled", lambda: True)() for p in window.pages.built())
+        quiet = quiet + 1 if idle else 0
         time.sleep(0.02)
     for _ in range(5):
         app.processEvents()

@@ -1,5 +1,9 @@
 """The main window: workspace lifecycle, page navigation, menus, and the status-bar job area.
 
+It creates the :class:`~cvops_app.context.AppContext` that pages and dialogs get (they never see the window) and
+connects the context's signals: notifications to the status bar, failed jobs to a message box, navigation requests to
+the page stack, export requests to the export wizard.
+
 Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
 training code) is built the first time it is shown or asked for (:class:`Pages`).
 """
@@ -11,18 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
     QStackedWidget, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog import settings as settings_mod
-from cvops.common.errors import CvopsError
 from cvops.catalog.settings import Settings
+from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
-from cvops_app.jobs import JobFn, JobManager, JobsWidget
+from cvops_app.context import AppContext
+from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
 
 APP_NAME = "CVOps Workbench"
@@ -38,8 +42,8 @@ PAGES = {
 
 class Pages(Mapping[str, Page]):
     """The main window's pages by name, each built on first use: ``pages[name]`` builds it (it joins the page
-    stack and gets the open workspace). :meth:`built` lists those built so far, which are the ones that workspace
-    changes and refreshes go to (a page built later reads the workspace as it is then)."""
+    stack and gets the open workspace). :meth:`built` lists those built so far; each follows the context's workspace
+    and data changes from then on (a page built later reads the workspace as it is then)."""
 
     def __init__(self, window: "MainWindow") -> None:
         self.window = window
@@ -49,11 +53,11 @@ class Pages(Mapping[str, Page]):
         page = self._built.get(name)
         if page is None:
             module, cls, _ = PAGES[name]
-            page = getattr(importlib.import_module(module), cls)(self.window)
+            page = getattr(importlib.import_module(module), cls)(self.window.ctx, self.window)
             self._built[name] = page
             self.window.stack.addWidget(page)
-            if self.window.ws is not None:
-                page.set_workspace(self.window.ws)
+            if self.window.ctx.ws is not None:
+                page.set_workspace(self.window.ctx.ws)
         return page
 
     def __iter__(self) -> Iterator[str]:
@@ -93,18 +97,12 @@ class WelcomePage(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """Holds the open workspace and the pages. Pages and dialogs talk to the core through ``self.ws`` (GUI thread)
-    and :meth:`run_job` (background); after an edit they call :meth:`changed` so the other pages refresh."""
-
-    workspace_changed = Signal(object)
-    data_changed = Signal(object)  # set of "images", "annotations", "classes", "status", "models", "runs", ...
+    """Holds the application context and the pages. Pages and dialogs talk to the core through the context
+    (``ctx.ws`` on the GUI thread, ``ctx.run_job`` in the background, ``ctx.changed`` after an edit)."""
 
     def __init__(self, settings: Optional[Settings] = None, settings_path: Optional[Path] = None) -> None:
         super().__init__()
-        self.settings_path = settings_path
-        self.settings = settings or settings_mod.load(settings_path)
-        self.ws: Optional[Workspace] = None
-        self.jobs = JobManager(self)
+        self.ctx = AppContext(settings, settings_path, self)
         self.export_wizard: Optional[QWidget] = None  # the last export wizard opened
         self.setWindowTitle(APP_NAME)
         self.nav = QListWidget(self)
@@ -129,12 +127,18 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        self.jobs_widget = JobsWidget(self.jobs, self)
+        self.jobs_widget = JobsWidget(self.ctx.jobs, self)
         self.statusBar().addPermanentWidget(self.jobs_widget)
         # reserve a job row's height: a job starting must not resize (and so repaint) the whole page above
         self.jobs_widget.setMinimumHeight(QPushButton("Cancel").sizeHint().height())
         self._build_menus()
         self.pages["images"].open_image.connect(self.open_annotator)
+        self.ctx.message.connect(self.statusBar().showMessage)
+        self.ctx.job_failed.connect(
+            lambda title, detail: QMessageBox.warning(self, APP_NAME, f"{title} failed:\n{detail}"))
+        self.ctx.open_images.connect(self.open_annotator)
+        self.ctx.page_requested.connect(self.show_page)
+        self.ctx.export_model_requested.connect(self.export_model)
         self._set_enabled(False)
         geometry = QSettings("CVOps", "Workbench").value("geometry")
         if geometry is not None:
@@ -143,6 +147,22 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         for problem in self.settings.problems:
             self.statusBar().showMessage(problem, 10_000)
+
+    # -- the context's parts, for scripts and tests -------------------------------------------------------------------
+    @property
+    def ws(self) -> Optional[Workspace]:
+        """The open workspace (``ctx.ws``)."""
+        return self.ctx.ws
+
+    @property
+    def settings(self) -> Settings:
+        """The settings (``ctx.settings``)."""
+        return self.ctx.settings
+
+    @property
+    def jobs(self) -> JobManager:
+        """The job runner (``ctx.jobs``)."""
+        return self.ctx.jobs
 
     # -- menus --------------------------------------------------------------------------------------------------------
     def _action(self, menu: Any, text: str, slot: Callable, shortcut: Optional[Any] = None) -> QAction:
@@ -163,9 +183,12 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
-            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self).exec(), "Ctrl+I"),
-            self._action(file, "Import &dataset…", lambda: importing.ImportDatasetDialog(self).exec(), "Ctrl+Shift+I"),
-            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self).exec(), "Ctrl+E"),
+            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(),
+                         "Ctrl+I"),
+            self._action(file, "Import &dataset…",
+                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I"),
+            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(),
+                         "Ctrl+E"),
             self._action(file, "Export &model…", lambda: self.export_model()),
         ]
         file.addSeparator()
@@ -174,7 +197,7 @@ class MainWindow(QMainWindow):
         self.workspace_actions += [
             self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo),
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z"),
-            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self).exec(), "Ctrl+K"),
+            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K"),
             self._action(edit, "&Pre-label…", self.prelabel),
         ]
         view = self.menuBar().addMenu("&View")
@@ -217,27 +240,17 @@ class MainWindow(QMainWindow):
         except CvopsError as exc:
             QMessageBox.warning(self, APP_NAME, str(exc))
             return False
-        self._close_workspace()
-        self.ws = ws
+        self.ctx.set_workspace(ws)  # the built pages follow
         self.settings.remember(ws.root)
-        self._save_settings()
+        self.ctx.save_settings()
         self._fill_recent()
         self.welcome.update_recent(self.settings.recent_workspaces)
         self.setWindowTitle(f"{APP_NAME} — {ws.root}")
-        for page in self.pages.built():
-            page.set_workspace(ws)
         self._set_enabled(True)
-        self.workspace_changed.emit(ws)
         self.show_page("images")
         if ws.migrated_from is not None:
             self.notify(f"catalog migrated from schema {ws.migrated_from}; a backup is in {ws.root / 'backups'}")
         return True
-
-    def _save_settings(self) -> None:
-        try:
-            settings_mod.save(self.settings, self.settings_path)
-        except OSError as exc:
-            self.notify(f"cannot save settings: {exc}")
 
     # -- navigation and shared actions --------------------------------------------------------------------------------
     def show_page(self, name: str) -> None:
@@ -258,18 +271,15 @@ class MainWindow(QMainWindow):
         self.show_page("annotate")
 
     def changed(self, *what: str) -> None:
-        """Tell every page that data changed (after an edit)."""
-        kinds = set(what) or {"images", "annotations", "classes", "status"}
-        for page in self.pages.built():
-            page.refresh(kinds)
-        self.data_changed.emit(kinds)
+        """Tell every page that data changed (``ctx.changed``)."""
+        self.ctx.changed(*what)
 
     def prelabel(self) -> None:
         """Edit ▸ Pre-label…: model suggestions for the unlabeled (or the selected) images."""
         from cvops_app.dialogs.prelabel import PrelabelDialog
 
         if self.ws is not None:
-            PrelabelDialog(self, self.pages["images"].selected_ids()).exec()
+            PrelabelDialog(self.ctx, self.pages["images"].selected_ids(), self).exec()
 
     def export_model(self, model_id: Optional[int] = None) -> Any:
         """File ▸ Export model… (and the Models page's Export…): the export → verify → bundle → deploy wizard for
@@ -279,37 +289,24 @@ class MainWindow(QMainWindow):
         previous = self.export_wizard
         if previous is not None and getattr(previous, "job", None) is None:
             previous.deleteLater()  # closed, with nothing running any more
-        self.export_wizard = open_export_wizard(self, model_id)
+        self.export_wizard = open_export_wizard(self.ctx, self, model_id)
         return self.export_wizard
 
     def undo(self) -> None:
-        """Undo the last edit in the workspace (operation log)."""
-        if self.ws is not None:
-            op = self.ws.log.undo()
-            self.notify(f"undid: {op.description}" if op else "nothing to undo")
-            if op:
-                self.changed()
+        """Undo the last edit in the workspace (``ctx.undo``)."""
+        self.ctx.undo()
 
     def redo(self) -> None:
-        """Redo the last undone edit."""
-        if self.ws is not None:
-            op = self.ws.log.redo()
-            self.notify(f"redid: {op.description}" if op else "nothing to redo")
-            if op:
-                self.changed()
+        """Redo the last undone edit (``ctx.redo``)."""
+        self.ctx.redo()
 
     def notify(self, message: str, msecs: int = 6000) -> None:
-        """A transient status-bar message."""
-        self.statusBar().showMessage(message, msecs)
+        """A transient status-bar message (``ctx.notify``)."""
+        self.ctx.notify(message, msecs)
 
-    def run_job(self, title: str, fn: JobFn, on_done: Optional[Callable[[Any], None]] = None) -> Any:
-        """Run a core job in the background with progress and Cancel in the status bar; failures are shown."""
-        def failed(detail: str) -> None:
-            self.notify(f"{title} failed: {detail}", 15_000)
-            QMessageBox.warning(self, APP_NAME, f"{title} failed:\n{detail}")
-
-        return self.jobs.start(title, fn, on_done=on_done, on_error=failed,
-                               on_cancel=lambda: self.notify(f"{title} cancelled"))
+    def run_job(self, title: str, fn: JobFn, on_done: Optional[Callable[[Any], None]] = None) -> Job:
+        """Run a core job in the background (``ctx.run_job``)."""
+        return self.ctx.run_job(title, fn, on_done)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         """Stop jobs, remember the geometry, close the workspace."""
@@ -319,11 +316,4 @@ class MainWindow(QMainWindow):
 
     def _close_workspace(self) -> None:
         """Stop background work, let pages drop their handles and threads, close the workspace."""
-        if self.ws is None:
-            return
-        self.jobs.cancel_all()
-        self.jobs.wait()
-        for page in self.pages.built():
-            page.set_workspace(None)
-        self.ws.close()
-        self.ws = None
+        self.ctx.close_workspace()

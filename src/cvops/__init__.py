@@ -9,7 +9,7 @@ import os
 # ~/.cache/Microsoft/DeveloperTools/.onnxruntime on import unless this is set. The workbench keeps nothing there.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from typing import Any
+from cvops.common.lazy import lazy_exports
 
 # The public API, imported on first use so that `import cvops` (and so `cvops --help`) stays cheap.
 _EXPORTS = {
@@ -24,13 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cvops' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _EXPORTS)

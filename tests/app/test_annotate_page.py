@@ -3,8 +3,9 @@ workspace at once (one undo step each), navigation, review, tags, classes, reope
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 from helpers import make_image
@@ -12,13 +13,13 @@ from timing_testing import WAIT_MS
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication
 
 from cvops import Workspace
 from cvops.samples.demo import run_demo
 from cvops.data.ingest import import_paths
 from cvops.catalog.settings import Settings
-from cvops_app.jobs import JobManager
+from cvops_app.context import AppContext
 from cvops_app.pages.annotate import CANVAS_ACTIONS, GESTURES, AnnotatePage
 from cvops_app.shortcuts import SHORTCUTS
 
@@ -27,36 +28,27 @@ NONE, CTRL, SHIFT = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlM
     Qt.KeyboardModifier.ShiftModifier
 
 
-class FakeWindow(QMainWindow):
-    """The parts of MainWindow the page uses: ws, settings, jobs, run_job, changed, notify, undo, redo."""
+@dataclass
+class Annotator:
+    """The Annotate page on a real application context (the page's only link to the app), with the notifications
+    the context sent."""
 
-    def __init__(self, ws: Workspace) -> None:
-        super().__init__()
-        self.ws: Optional[Workspace] = ws
-        self.settings = Settings()
-        self.jobs = JobManager(self)
-        self.messages: list[str] = []
-        self.page = AnnotatePage(self)  # type: ignore[arg-type]
-        self.setCentralWidget(self.page)
-        self.page.set_workspace(ws)
-        self.resize(1200, 800)
+    ctx: AppContext
+    page: AnnotatePage
+    messages: list[str] = field(default_factory=list)
 
-    def changed(self, *what: str) -> None:
-        self.page.refresh(set(what) or {"images", "annotations", "classes", "status"})
-
-    def notify(self, message: str, msecs: int = 6000) -> None:
-        self.messages.append(message)
-
-    def run_job(self, title: str, fn: Callable, on_done: Optional[Callable] = None) -> Any:
-        return self.jobs.start(title, fn, on_done=on_done)
+    @property
+    def ws(self) -> Optional[Workspace]:
+        return self.ctx.ws
 
     def undo(self) -> None:
-        if self.ws is not None and self.ws.log.undo():
-            self.changed()
+        self.ctx.undo()
 
     def redo(self) -> None:
-        if self.ws is not None and self.ws.log.redo():
-            self.changed()
+        self.ctx.redo()
+
+    def close(self) -> None:
+        self.page.close()
 
 
 @pytest.fixture
@@ -66,24 +58,28 @@ def demo(tmp_path: Path) -> Path:
     return tmp_path / "ws"
 
 
-def start(qtbot: Any, root: Path) -> FakeWindow:
-    window = FakeWindow(Workspace.open(root))
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+def start(qtbot: Any, root: Path) -> Annotator:
+    ctx = AppContext(Settings())
+    window = Annotator(ctx, AnnotatePage(ctx))
+    ctx.message.connect(lambda text, msecs: window.messages.append(text))
+    qtbot.addWidget(window.page)
+    ctx.set_workspace(Workspace.open(root))  # the page follows the context
+    window.page.resize(1200, 800)
+    window.page.show()
+    window.page.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window.page)
     return window
 
 
 @pytest.fixture
-def window(qtbot: Any, demo: Path) -> Iterator[FakeWindow]:
+def window(qtbot: Any, demo: Path) -> Iterator[Annotator]:
     win = start(qtbot, demo)
     yield win
     if win.ws is not None:
         win.ws.close()
 
 
-def show(qtbot: Any, window: FakeWindow, index: int = 0) -> list[int]:
+def show(qtbot: Any, window: Annotator, index: int = 0) -> list[int]:
     assert window.ws is not None
     ids = list(window.ws.images.ids())
     window.page.show_image(ids[index], ids)
@@ -92,11 +88,11 @@ def show(qtbot: Any, window: FakeWindow, index: int = 0) -> list[int]:
     return ids
 
 
-def at(window: FakeWindow, x: float, y: float) -> QPoint:
+def at(window: Annotator, x: float, y: float) -> QPoint:
     return window.page.canvas.mapFromScene(QPointF(x, y))
 
 
-def drag(window: FakeWindow, a: tuple[float, float], b: tuple[float, float]) -> None:
+def drag(window: Annotator, a: tuple[float, float], b: tuple[float, float]) -> None:
     port, start_at, end_at = window.page.canvas.viewport(), at(window, *a), at(window, *b)
     QTest.mousePress(port, LEFT, NONE, start_at)
     for i in range(1, 5):
@@ -104,20 +100,20 @@ def drag(window: FakeWindow, a: tuple[float, float], b: tuple[float, float]) -> 
     QTest.mouseRelease(port, LEFT, NONE, end_at)
 
 
-def click(window: FakeWindow, x: float, y: float, modifiers: Qt.KeyboardModifier = NONE) -> None:
+def click(window: Annotator, x: float, y: float, modifiers: Qt.KeyboardModifier = NONE) -> None:
     QTest.mouseClick(window.page.canvas.viewport(), LEFT, modifiers, at(window, x, y))
 
 
-def key(window: FakeWindow, k: Qt.Key, modifiers: Qt.KeyboardModifier = NONE) -> None:
+def key(window: Annotator, k: Qt.Key, modifiers: Qt.KeyboardModifier = NONE) -> None:
     QTest.keyClick(window.page.canvas, k, modifiers)
 
 
-def shapes(window: FakeWindow, kind: Optional[str] = None) -> list:
+def shapes(window: Annotator, kind: Optional[str] = None) -> list:
     assert window.ws is not None and window.page.image is not None
     return [a for a in window.ws.annotations.for_image(window.page.image.id) if kind is None or a.kind == kind]
 
 
-def test_every_annotator_shortcut_of_the_table_is_bound(window: FakeWindow) -> None:
+def test_every_annotator_shortcut_of_the_table_is_bound(window: Annotator) -> None:
     bound = window.page.actions_by_id
     for shortcut in SHORTCUTS:
         if shortcut.context != "Annotator" or shortcut.action in GESTURES:
@@ -132,7 +128,7 @@ def test_every_annotator_shortcut_of_the_table_is_bound(window: FakeWindow) -> N
     assert not {"undo", "redo", "help"} & set(bound)  # window-level actions are not bound twice
 
 
-def test_draw_a_box_then_undo_and_redo(qtbot: Any, window: FakeWindow) -> None:
+def test_draw_a_box_then_undo_and_redo(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     before = len(shapes(window, "box"))
     key(window, Qt.Key.Key_W)
@@ -150,7 +146,7 @@ def test_draw_a_box_then_undo_and_redo(qtbot: Any, window: FakeWindow) -> None:
     assert window.page.canvas.model().get(new.id) is not None
 
 
-def test_draw_and_edit_a_polygon(qtbot: Any, window: FakeWindow) -> None:
+def test_draw_and_edit_a_polygon(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     ws = window.ws
     assert ws is not None
@@ -180,7 +176,7 @@ def test_draw_and_edit_a_polygon(qtbot: Any, window: FakeWindow) -> None:
     assert ws.annotations.for_image(poly.image_id) and not shapes(window, "polygon")
 
 
-def test_view_keys_escape_and_a_refused_edit(qtbot: Any, window: FakeWindow) -> None:
+def test_view_keys_escape_and_a_refused_edit(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     page, canvas, ws = window.page, window.page.canvas, window.ws
     assert ws is not None
@@ -215,7 +211,7 @@ def test_view_keys_escape_and_a_refused_edit(qtbot: Any, window: FakeWindow) -> 
     assert canvas.selected_ids() == []
 
 
-def test_class_hotkeys_picker_and_merge(qtbot: Any, window: FakeWindow) -> None:
+def test_class_hotkeys_picker_and_merge(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     ws, page = window.ws, window.page
     assert ws is not None
@@ -233,7 +229,7 @@ def test_class_hotkeys_picker_and_merge(qtbot: Any, window: FakeWindow) -> None:
     assert square is not None and ws.annotations.get(target.id).class_id == square.id
     assert page.canvas.hasFocus()
     ws.classes.merge("square", "circle")
-    window.changed("classes")
+    window.ctx.changed("classes")
     circle = ws.classes.get("circle")
     assert page.canvas.model().get(target.id).class_id == circle.id
     item = page.canvas.item(target.id)
@@ -247,7 +243,7 @@ def test_class_hotkeys_picker_and_merge(qtbot: Any, window: FakeWindow) -> None:
         ["circle", "triangle"]
 
 
-def test_navigation_done_and_review(qtbot: Any, window: FakeWindow) -> None:
+def test_navigation_done_and_review(qtbot: Any, window: Annotator) -> None:
     ids = show(qtbot, window)
     page, ws = window.page, window.ws
     assert ws is not None
@@ -268,7 +264,7 @@ def test_navigation_done_and_review(qtbot: Any, window: FakeWindow) -> None:
     page.review.buttons["approved"].click()
     assert ws.images.get(ids[11]).status == "approved"
     ws.annotations.set_status([ids[9]], "approved")
-    window.changed("status")
+    window.ctx.changed("status")
     key(window, Qt.Key.Key_R)
     assert window.messages[-1] == "no image needs review"
     key(window, Qt.Key.Key_N, CTRL | SHIFT)
@@ -278,7 +274,7 @@ def test_navigation_done_and_review(qtbot: Any, window: FakeWindow) -> None:
     assert page.image.id == ids[11] and list(page.sequence) == [ids[11]]
 
 
-def test_copy_paste_and_paste_previous(qtbot: Any, window: FakeWindow) -> None:
+def test_copy_paste_and_paste_previous(qtbot: Any, window: Annotator) -> None:
     ids = show(qtbot, window)
     ws, page = window.ws, window.page
     assert ws is not None
@@ -295,7 +291,7 @@ def test_copy_paste_and_paste_previous(qtbot: Any, window: FakeWindow) -> None:
     assert len(shapes(window)) == count + 1 and page.image.id == ids[1]
 
 
-def test_tags_and_comment(qtbot: Any, window: FakeWindow) -> None:
+def test_tags_and_comment(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     ws, page = window.ws, window.page
     assert ws is not None

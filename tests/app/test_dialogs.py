@@ -20,55 +20,44 @@ from cvops.data.ingest import import_paths
 from cvops.catalog.maintenance import doctor
 from cvops.catalog.settings import Settings
 from cvops.data.workspace import Workspace
+from cvops_app.context import AppContext
 from cvops_app.dialogs import classes as classes_dialog
 from cvops_app.dialogs.classes import ANNOTATIONS, NAME, ClassesDialog, DeleteClassDialog
 from cvops_app.dialogs.common import ReportDialog
 from cvops_app.dialogs.exporting import ExportDatasetDialog
 from cvops_app.dialogs.importing import ImportDatasetDialog, ImportImagesDialog
 from cvops_app.dialogs.shortcuts import ShortcutsDialog
-from cvops_app.jobs import Job, JobManager, JobsWidget
+from cvops_app.jobs import Job, JobsWidget
 from cvops_app.shortcuts import SHORTCUTS
 
 JOB_TIMEOUT_MS = 120_000
 
 
-class FakeWindow(QMainWindow):
-    """What the dialogs use of the main window, without the pages: the workspace, the job manager with its
-    status-bar widget, run_job, changed, notify, undo and redo. It records changes and messages."""
+class Host(QMainWindow):
+    """A window for the dialogs to open over, without the pages: a real application context on the workspace and
+    the status-bar job area. It records the context's data changes, messages and failed jobs."""
 
     def __init__(self, ws: Workspace) -> None:
         super().__init__()
-        self.ws: Optional[Workspace] = ws
-        self.settings = Settings()
-        self.jobs = JobManager(self)
+        self.ctx = AppContext(Settings(), parent=self)
+        self.ctx.set_workspace(ws)
+        self.jobs = self.ctx.jobs
         self.jobs_widget = JobsWidget(self.jobs, self)
         self.statusBar().addPermanentWidget(self.jobs_widget)
         self.changes: list[set[str]] = []
         self.messages: list[str] = []
         self.failures: list[str] = []
-
-    def run_job(self, title: str, fn: Callable, on_done: Optional[Callable[[Any], None]] = None) -> Job:
-        return self.jobs.start(title, fn, on_done=on_done, on_error=self.failures.append,
-                               on_cancel=lambda: self.notify(f"{title} cancelled"))
-
-    def changed(self, *what: str) -> None:
-        self.changes.append(set(what))
-
-    def notify(self, message: str, msecs: int = 6000) -> None:
-        self.messages.append(message)
+        self.ctx.data_changed.connect(self.changes.append)
+        self.ctx.message.connect(lambda text, msecs: self.messages.append(text))
+        self.ctx.job_failed.connect(lambda title, detail: self.failures.append(detail))
 
     def undo(self) -> None:
-        self.ws.log.undo()
-        self.changed()
-
-    def redo(self) -> None:
-        self.ws.log.redo()
-        self.changed()
+        self.ctx.undo()
 
 
 @pytest.fixture
 def window(qtbot, ws: Workspace):
-    win = FakeWindow(ws)
+    win = Host(ws)
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -81,7 +70,7 @@ def press_ok(dialog: QDialog) -> None:
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
 
 
-def run_to_end(qtbot, window: FakeWindow, start: Callable[[], None]) -> Job:
+def run_to_end(qtbot, window: Host, start: Callable[[], None]) -> Job:
     """Start a job through ``start`` and wait until the job manager reports it ended."""
     started: list[Job] = []
     window.jobs.started.connect(started.append)
@@ -90,7 +79,7 @@ def run_to_end(qtbot, window: FakeWindow, start: Callable[[], None]) -> Job:
     return started[0]
 
 
-def report_box(window: FakeWindow, name: str) -> ReportDialog:
+def report_box(window: Host, name: str) -> ReportDialog:
     box = window.findChild(ReportDialog, name)
     assert box is not None, f"no {name} box"
     return box
@@ -103,7 +92,7 @@ def test_import_images_runs_in_the_background_with_progress_and_thumbnails(qtbot
         make_image(folder / f"img{n:02}.jpg", (320, 240), seed=n)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "notes.txt").write_text("not an image")
-    dialog = ImportImagesDialog(window, paths=[folder])
+    dialog = ImportImagesDialog(window.ctx, paths=[folder], parent=window)
     dialog.add_paths([folder])  # each path once
     assert dialog.paths() == [str(folder)]
     fractions: list[float] = []
@@ -128,7 +117,7 @@ def test_import_images_cancelled_from_the_status_bar_keeps_the_catalog_consisten
     total = 400
     for n in range(total):
         make_image(folder / f"img{n:03}.jpg", (320, 240), seed=n)
-    dialog = ImportImagesDialog(window, paths=[folder])
+    dialog = ImportImagesDialog(window.ctx, paths=[folder], parent=window)
     press_ok(dialog)
     assert len(window.jobs.running) == 1
     job = window.jobs.running[0]
@@ -145,12 +134,12 @@ def test_import_images_cancelled_from_the_status_bar_keeps_the_catalog_consisten
     assert imported < total or ws.thumbnails.missing(), "the job finished before the cancel"
     assert doctor(ws).ok
     # Importing the same folder again finishes the job.
-    run_to_end(qtbot, window, lambda: press_ok(ImportImagesDialog(window, paths=[folder])))
+    run_to_end(qtbot, window, lambda: press_ok(ImportImagesDialog(window.ctx, paths=[folder], parent=window)))
     assert ws.stats()["images"] == total and doctor(ws).ok
 
 
 def test_import_images_asks_for_something_to_import(qtbot, window) -> None:
-    dialog = ImportImagesDialog(window)
+    dialog = ImportImagesDialog(window.ctx, parent=window)
     press_ok(dialog)
     assert dialog.error.text() == "Add at least one file or folder." and not window.jobs.running
 
@@ -170,7 +159,7 @@ def yolo_dataset(root: Path, lines: dict[str, list[str]], names: list[str]) -> P
 def test_import_dataset_then_export_it(qtbot, window, ws, tmp_path) -> None:
     ds = yolo_dataset(tmp_path / "ds", {"a": ["0 0.5 0.5 0.2 0.2", "1 0.1 0.1 0.1 0.1"], "b": ["1 0.5 0.5 1 1"],
                                         "c": ["0 0.5 0.5 0.2"]}, ["car", "person"])
-    dialog = ImportDatasetDialog(window, ds)
+    dialog = ImportDatasetDialog(window.ctx, ds, parent=window)
     assert dialog.format.currentData() == "auto" and dialog.format.count() > 1
     dialog.format.setCurrentIndex(dialog.format.findData("yolo"))
     run_to_end(qtbot, window, lambda: press_ok(dialog))
@@ -185,19 +174,19 @@ def test_import_dataset_then_export_it(qtbot, window, ws, tmp_path) -> None:
     box.close()
 
     out = tmp_path / "export"
-    export = ExportDatasetDialog(window, out)
+    export = ExportDatasetDialog(window.ctx, out, parent=window)
     export.format.setCurrentIndex(export.format.findData("coco"))
     run_to_end(qtbot, window, lambda: press_ok(export))
     assert (out / "annotations.json").is_file() or any(out.rglob("*.json"))
     assert any(m.startswith("Exported 3 images, 3 annotations and 2 classes as coco") for m in window.messages)
 
     # Exporting again into the (now non-empty) folder is refused unless Overwrite is ticked.
-    again = ExportDatasetDialog(window, out)
+    again = ExportDatasetDialog(window.ctx, out, parent=window)
     run_to_end(qtbot, window, lambda: press_ok(again))
     assert "Nothing was exported" in report_box(window, "export-report").text()
     # a and b came with annotations and were marked done; c (its only line skipped) stays new
     assert {i.file_name: i.status for i in ws.images.page()} == {"a.jpg": "done", "b.jpg": "done", "c.jpg": "new"}
-    only_done = ExportDatasetDialog(window, out)
+    only_done = ExportDatasetDialog(window.ctx, out, parent=window)
     only_done.overwrite.setChecked(True)
     for row in range(only_done.statuses.count()):
         item = only_done.statuses.item(row)
@@ -211,7 +200,7 @@ def test_import_dataset_then_export_it(qtbot, window, ws, tmp_path) -> None:
 
 def test_strict_dataset_import_is_refused_clearly(qtbot, window, ws, tmp_path) -> None:
     ds = yolo_dataset(tmp_path / "ds", {"a": ["0 0.5 0.5 0.2 0.2"], "b": ["0 0.5 0.5 0.2"]}, ["car"])
-    dialog = ImportDatasetDialog(window, ds)
+    dialog = ImportDatasetDialog(window.ctx, ds, parent=window)
     dialog.strict.setChecked(True)
     run_to_end(qtbot, window, lambda: press_ok(dialog))
     box = report_box(window, "dataset-report")
@@ -221,7 +210,7 @@ def test_strict_dataset_import_is_refused_clearly(qtbot, window, ws, tmp_path) -
 
 
 def test_import_dataset_form_errors_keep_the_dialog_open(qtbot, window, tmp_path) -> None:
-    dialog = ImportDatasetDialog(window, tmp_path / "missing")
+    dialog = ImportDatasetDialog(window.ctx, tmp_path / "missing", parent=window)
     press_ok(dialog)
     assert "does not exist" in dialog.error.text()
     (tmp_path / "map.yaml").write_text("- not a mapping\n")
@@ -285,7 +274,7 @@ def names(dialog: ClassesDialog) -> list[str]:
 def test_classes_dialog_every_action(qtbot, window, labelled, monkeypatch) -> None:
     ws = labelled
     answers = Answers(monkeypatch)
-    dialog = ClassesDialog(window)
+    dialog = ClassesDialog(window.ctx, parent=window)
     qtbot.addWidget(dialog)
     assert names(dialog) == ["a", "b", "c"]
     assert dialog.table.item(0, ANNOTATIONS).text() == "3"
@@ -342,7 +331,7 @@ def test_classes_dialog_every_action(qtbot, window, labelled, monkeypatch) -> No
 
 def test_classes_dialog_undo_shortcut(qtbot, window, labelled, monkeypatch) -> None:
     Answers(monkeypatch).text = ("dog", True)
-    dialog = ClassesDialog(window)
+    dialog = ClassesDialog(window.ctx, parent=window)
     qtbot.addWidget(dialog)
     dialog.open()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)

@@ -19,33 +19,31 @@ from cvops.data.images import ImageFilter
 from cvops.catalog.settings import Settings
 from cvops.data.workspace import Workspace
 from cvops_app.gallery import ANNOTATIONS_ROLE, ID_ROLE, STATUS_ROLE, relocate
-from cvops_app.jobs import Job, JobManager
+from cvops_app.context import AppContext
 from cvops_app.pages import images as images_mod
 from cvops_app.pages.images import ImagesPage
 
 WAIT_MS = 60_000  # generous: a busy machine only makes the wait longer
 
 
-class FakeWindow(QWidget):
-    """What the page needs of the main window: settings, jobs, change notices and messages."""
+class Gallery(QWidget):
+    """The Images page on a real application context, with the notifications the context sent."""
 
-    def __init__(self, ws: Workspace, settings: Settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__()
-        self.ws = ws
-        self.settings = settings
-        self.jobs = JobManager(self)
+        self.ctx = AppContext(settings, parent=self)
+        self.jobs = self.ctx.jobs
         self.messages: list[str] = []
-        self.page = ImagesPage(self)  # type: ignore[arg-type]
+        self.ctx.message.connect(lambda text, msecs: self.messages.append(text))
+        self.page = ImagesPage(self.ctx)
         QVBoxLayout(self).addWidget(self.page)
 
-    def run_job(self, title: str, fn: Callable[..., Any], on_done: Optional[Callable[[Any], None]] = None) -> Job:
-        return self.jobs.start(title, fn, on_done=on_done)
+    @property
+    def ws(self) -> Optional[Workspace]:
+        return self.ctx.ws
 
     def changed(self, *what: str) -> None:
-        self.page.refresh(set(what))
-
-    def notify(self, message: str, msecs: int = 6000) -> None:
-        self.messages.append(message)
+        self.ctx.changed(*what)
 
 
 @pytest.fixture(scope="module")
@@ -56,19 +54,17 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, demo_source: Path, tmp_path: Path) -> Iterator[FakeWindow]:  # noqa: ANN001
+def window(qtbot, demo_source: Path, tmp_path: Path) -> Iterator[Gallery]:  # noqa: ANN001
     shutil.copytree(demo_source, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws")
-    win = FakeWindow(ws, Settings(gallery_icon_size=96))
+    win = Gallery(Settings(gallery_icon_size=96))
     qtbot.addWidget(win)
     win.resize(1000, 700)
     win.show()
-    win.page.set_workspace(ws)
+    win.ctx.set_workspace(Workspace.open(tmp_path / "ws"))  # the page follows the context
     qtbot.waitUntil(win.page.settled, timeout=WAIT_MS)
     yield win
     win.jobs.wait()
-    win.page.set_workspace(None)
-    ws.close()
+    win.ctx.close_workspace()
 
 
 def rows(page: ImagesPage) -> list[int]:
@@ -91,7 +87,7 @@ def test_relocate_maps_selected_rows_to_runs_in_the_new_order() -> None:
     assert relocate([5, 6], [], [5, 6]) == []
 
 
-def test_rows_equal_the_core_ids_for_every_filter_and_sort(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_rows_equal_the_core_ids_for_every_filter_and_sort(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page, ws = window.page, window.ws
     assert rows(page) == list(ws.images.ids()) and len(rows(page)) == 24
     circle = ws.classes.get("circle").id
@@ -126,7 +122,7 @@ def test_rows_equal_the_core_ids_for_every_filter_and_sort(window: FakeWindow, q
     assert index.data(ANNOTATIONS_ROLE) == len(ws.annotations.for_image(first.id))
 
 
-def test_thumbnails_arrive_after_the_placeholder(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_thumbnails_arrive_after_the_placeholder(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page = window.page
     page.model.set_workspace(window.ws)  # forget the pixmaps the first paint made
     page.model.set_ids(window.ws.images.ids())
@@ -141,7 +137,7 @@ def test_thumbnails_arrive_after_the_placeholder(window: FakeWindow, qtbot) -> N
     qtbot.waitUntil(page.settled, timeout=WAIT_MS)
 
 
-def test_search_is_debounced(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_search_is_debounced(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page = window.page
     for text in ("shapes_0001", "shapes_00012"):
         page.search.setText(text)
@@ -152,7 +148,7 @@ def test_search_is_debounced(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
     assert [page.model.index(r, 0).data() for r in range(page.model.rowCount())] == ["shapes_00012.png"]
 
 
-def test_bulk_status_updates_counts_and_undoes(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_bulk_status_updates_counts_and_undoes(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page, ws = window.page, window.ws
     assert "approved" not in page.counts.text() and page.counts.text().startswith("24 images")
     assert not page.trash_action.isEnabled()
@@ -171,7 +167,7 @@ def test_bulk_status_updates_counts_and_undoes(window: FakeWindow, qtbot) -> Non
     qtbot.waitUntil(lambda: "approved" not in page.counts.text(), timeout=WAIT_MS)
 
 
-def test_status_filter_and_refresh_keep_selection_of_rows_still_shown(window: FakeWindow,
+def test_status_filter_and_refresh_keep_selection_of_rows_still_shown(window: Gallery,
                                                                       qtbot) -> None:  # noqa: ANN001
     page, ws = window.page, window.ws
     choose(page.status_box, "done")
@@ -186,7 +182,7 @@ def test_status_filter_and_refresh_keep_selection_of_rows_still_shown(window: Fa
     qtbot.waitUntil(lambda: page.settled() and rows(page) == done, timeout=WAIT_MS)
 
 
-def test_refresh_keeps_the_scroll_position(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_refresh_keeps_the_scroll_position(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page, ws = window.page, window.ws
     window.resize(500, 360)
     bar = page.view.verticalScrollBar()
@@ -207,7 +203,7 @@ def test_refresh_keeps_the_scroll_position(window: FakeWindow, qtbot) -> None:  
     assert bar.value() > 0
 
 
-def test_add_tag_through_the_tag_menu(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_add_tag_through_the_tag_menu(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page, ws = window.page, window.ws
     square = ws.classes.get("square").id
     select_rows(page, 3, 4)
@@ -221,7 +217,7 @@ def test_add_tag_through_the_tag_menu(window: FakeWindow, qtbot) -> None:  # noq
     assert list(ws.images.ids(ImageFilter(tag_class_id=square))) == []
 
 
-def test_move_to_trash_confirms_and_undo_restores(window: FakeWindow, qtbot,  # noqa: ANN001
+def test_move_to_trash_confirms_and_undo_restores(window: Gallery, qtbot,  # noqa: ANN001
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     page, ws = window.page, window.ws
     asked: list[str] = []
@@ -247,7 +243,7 @@ def test_move_to_trash_confirms_and_undo_restores(window: FakeWindow, qtbot,  # 
     qtbot.waitUntil(lambda: rows(page) == list(ws.images.ids()) and len(rows(page)) == 24, timeout=WAIT_MS)
 
 
-def test_a_big_selection_is_edited_in_a_background_job(window: FakeWindow, qtbot,  # noqa: ANN001
+def test_a_big_selection_is_edited_in_a_background_job(window: Gallery, qtbot,  # noqa: ANN001
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images_mod, "INLINE_EDIT_MAX", 2)
     page, ws = window.page, window.ws
@@ -260,7 +256,7 @@ def test_a_big_selection_is_edited_in_a_background_job(window: FakeWindow, qtbot
     qtbot.waitUntil(lambda: "rejected 24" in page.counts.text(), timeout=WAIT_MS)
 
 
-def test_double_click_and_enter_open_the_image(window: FakeWindow, qtbot) -> None:  # noqa: ANN001
+def test_double_click_and_enter_open_the_image(window: Gallery, qtbot) -> None:  # noqa: ANN001
     page = window.page
     index = page.model.index(4, 0)
     rect = page.view.visualRect(index)
@@ -319,13 +315,13 @@ def test_first_rows_show_while_the_whole_list_loads(qtbot, demo_source: Path, tm
     monkeypatch.setattr(images_mod, "HEAD_ROWS", 10)
     shutil.copytree(demo_source, tmp_path / "ws")
     ws = Workspace.open(tmp_path / "ws")
-    win = FakeWindow(ws, Settings(gallery_icon_size=96))
+    win = Gallery(Settings(gallery_icon_size=96))
     qtbot.addWidget(win)
     win.resize(1000, 700)
     win.show()
     page = win.page
     try:
-        page.set_workspace(ws)
+        win.ctx.set_workspace(ws)
         qtbot.waitUntil(lambda: page.model.rowCount() == 10, timeout=WAIT_MS)
         every = list(real_ids(ws.images))  # the real query: the patched one waits for the release below
         assert rows(page) == every[:10] and not page.settled() and "loading images" in page.counts.text()
@@ -338,5 +334,4 @@ def test_first_rows_show_while_the_whole_list_loads(qtbot, demo_source: Path, tm
     finally:
         release.set()
         win.jobs.wait()
-        page.set_workspace(None)
-        ws.close()
+        win.ctx.close_workspace()

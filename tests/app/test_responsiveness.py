@@ -56,7 +56,7 @@ def test_gui_thread_is_never_blocked_while_500_images_are_imported(qtbot, tmp_pa
     gaps = TickGaps()
     gaps.start()
     started = time.perf_counter()
-    dialog = ImportImagesDialog(main_window, paths=[source])
+    dialog = ImportImagesDialog(main_window.ctx, paths=[source], parent=main_window)
     with qtbot.waitSignal(main_window.jobs.ended, timeout=300_000):
         dialog.accept()
     longest = gaps.stop()

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 from PySide6.QtCore import Qt
-from test_annotate_page import FakeWindow, key, show, start
+from test_annotate_page import Annotator, key, show, start
 from timing_testing import WAIT_MS
 
 from cvops.assist import prelabel as P
@@ -24,7 +24,7 @@ CONFIDENCES = (0.92, 0.61, 0.34)
 
 
 @pytest.fixture
-def window(qtbot: Any, tmp_path: Path) -> Iterator[FakeWindow]:
+def window(qtbot: Any, tmp_path: Path) -> Iterator[Annotator]:
     """A 12-image demo workspace whose first image carries three suggestions of model m1 (and its manual boxes)."""
     run_demo(tmp_path / "ws", count=12)
     with Workspace.open(tmp_path / "ws") as ws:
@@ -40,12 +40,12 @@ def window(qtbot: Any, tmp_path: Path) -> Iterator[FakeWindow]:
         win.ws.close()
 
 
-def suggestions(window: FakeWindow) -> list:
+def suggestions(window: Annotator) -> list:
     assert window.ws is not None and window.page.image is not None
     return sorted(P.pending(window.ws, window.page.image.id), key=lambda a: -(a.confidence or 0))
 
 
-def test_suggestions_are_dashed_with_their_confidence(qtbot: Any, window: FakeWindow) -> None:
+def test_suggestions_are_dashed_with_their_confidence(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     page, pending = window.page, suggestions(window)
     assert len(pending) == 3
@@ -55,7 +55,7 @@ def test_suggestions_are_dashed_with_their_confidence(qtbot: Any, window: FakeWi
     assert all(layer.pen_for(a.id).style() == Qt.PenStyle.SolidLine for a in manual)
     assert "3 pending on this image · 6 in the workspace" in page.suggestions.panel.counts.text()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(SHOTS / "annotate_suggestions.png"))
+    window.page.grab().save(str(SHOTS / "annotate_suggestions.png"))
     page.canvas.select([pending[0].id])
     item = page.canvas.item(pending[0].id)
     assert isinstance(item, BoxItem) and item.suggested and item.pen().style() == Qt.PenStyle.DashLine
@@ -64,7 +64,7 @@ def test_suggestions_are_dashed_with_their_confidence(qtbot: Any, window: FakeWi
     assert page.canvas.item(manual[0].id).pen().style() == Qt.PenStyle.SolidLine
 
 
-def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, window: FakeWindow) -> None:
+def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     page, ws = window.page, window.ws
     first, second, third = suggestions(window)
@@ -88,7 +88,7 @@ def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, win
     assert manual.id not in {a.id for a in ws.annotations.for_image(page.image.id)}
 
 
-def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: FakeWindow) -> None:
+def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     page, ws = window.page, window.ws
     panel = page.suggestions.panel
@@ -114,7 +114,7 @@ def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained_workspace_
     try:
         show(qtbot, window)
         image = window.page.image.id
-        dialog = PrelabelDialog(window, selected=[image])  # type: ignore[arg-type]
+        dialog = PrelabelDialog(window.ctx, selected=[image], parent=window.page)
         assert dialog.model.currentText() == "m1 (champion)" and dialog.chosen.isChecked()
         dialog.conf.setValue(0.001)
         dialog.accept()

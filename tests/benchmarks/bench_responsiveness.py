@@ -94,7 +94,7 @@ def import_pause(app: QApplication, tmp: Path, n: int) -> dict[str, Any]:
         ended: list[str] = []
         window.jobs.ended.connect(lambda *args: ended.append("ended"))
         started = time.perf_counter()
-        ImportImagesDialog(window, paths=[source]).accept()
+        ImportImagesDialog(window.ctx, paths=[source], parent=window).accept()
         pause = Ticks().run_until(app, lambda: bool(ended), "the import")
         seconds = time.perf_counter() - started
         imported = window.ws.stats()["images"] if window.ws is not None else 0

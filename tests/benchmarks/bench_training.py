@@ -38,7 +38,7 @@ from _common import emit, environment, log, temp_root
 from cvops.samples.demo import run_demo
 from cvops.training import get_preset, train
 from cvops.training.child import train_args
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.data.workspace import Workspace
 
 RATIO_MAX = 1.05
@@ -63,7 +63,7 @@ def bare_train_args(data_yaml: Path, epochs: int, imgsz: int, project: Path) -> 
 
 
 # offline.py is loaded from its file, not as ``cvops.models.offline``: that would import the cvops package
-# (workspace, sqlite_utils), which is part of our overhead, not of a bare run. One callback stamps when training
+# (and with it the catalog), which is part of our overhead, not of a bare run. One callback stamps when training
 # starts, so the report can split each side's time into the same three phases.
 BARE = """
 import importlib.util, json, sys, time

@@ -27,7 +27,8 @@ from cvops.deploy import edge_runner
 from cvops.deploy.bundle import REQUIREMENTS, make_bundle
 from cvops.deploy.export import get_export
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import get_model, sha256_file
+from cvops.models.registry import get_model
+from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
 FILES = {"model.onnx", "model.json", "run.py", "requirements.txt", "README.md", "sample.jpg", "sample_expected.json"}

@@ -218,12 +218,14 @@ def test_an_unreadable_label_file_is_permission_denied(tmp_path: Path, monkeypat
 
 
 def test_every_error_code_is_in_the_readme_table() -> None:
-    import cvops.deploy.deploy  # noqa: F401  (defines DeployError)
-    import cvops.formats.importer  # noqa: F401  (defines DatasetImportError)
     from cvops.common.errors import CvopsError
+    from cvops.deploy.deploy import DeployError  # errors defined outside cvops.common.errors count too
+    from cvops.formats.importer import DatasetImportError
 
     def subclasses(cls: type) -> list[type]:
         return [cls] + [s for sub in cls.__subclasses__() for s in subclasses(sub)]
+
+    assert {DeployError, DatasetImportError} <= set(subclasses(CvopsError))
 
     codes = {c.code for c in subclasses(CvopsError) if c is not CvopsError} | {"usage", "io", "cancelled", "internal"}
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

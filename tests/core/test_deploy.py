@@ -20,7 +20,7 @@ from ssh_testing import SKIP_REASON, Sshd, free_port, sshd_missing
 from cvops.deploy.bundle import make_bundle
 from cvops.deploy.deploy import DeployError, SshTarget, deploy_bundle
 from cvops.common.errors import ValidationError
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
 

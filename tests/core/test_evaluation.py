@@ -33,7 +33,7 @@ from cvops.models.evaluation import (
 )
 from cvops.common.jobs import Cancelled, CancelToken
 from cvops.models.registry import get_model
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version, version_images
 from cvops.data.workspace import Workspace
 
@@ -409,7 +409,7 @@ def test_collect_leaves_crowd_regions_out_of_the_objects_and_ignores_predictions
             return [(np.array([[0, 0, 40, 40], [110, 110, 130, 130], [200, 200, 220, 220]], np.float32),
                      np.array([0.9, 0.95, 0.7], np.float32), np.zeros(3, np.float32))]
 
-    setup = ev._Setup({"name": "m"}, SimpleNamespace(name="v"), [(1, image, anns)], [10], {10: "a"})
+    setup = ev._Setup({"name": "m"}, SimpleNamespace(name="v"), [ev.EvalItem(1, image, anns)], [10], {10: "a"})
     r = ev._collect(setup, "val", Fixed(), 0.001, 0.7, lambda f, m: None, None, 16, 0.25)
     assert r["metrics"]["instances"] == 1 and r["per_class"][0]["instances"] == 1
     assert (r["metrics"]["tp"], r["metrics"]["fp"], r["metrics"]["fn"], r["metrics"]["ignored"]) == (1, 1, 0, 1)

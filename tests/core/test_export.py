@@ -26,9 +26,10 @@ from cvops.deploy import verify as verify_mod
 from cvops.deploy.export import available_formats, export_model, get_export, list_exports
 from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module, verify_export
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.evaluation import _load_model, _read_image, _split_items
+from cvops.models.evaluation import _load_model, _read_image, split_items
 from cvops.common.jobs import Cancelled, CancelToken
-from cvops.models.registry import get_model, sha256_file
+from cvops.models.registry import get_model
+from cvops.catalog.store import sha256_file
 from cvops.versions.create import create_version, get_version
 from cvops.data.workspace import Workspace
 
@@ -63,7 +64,7 @@ def _pseudo_label(ws: Workspace, onnx_path: str) -> None:
     torch_det = TorchDetector(_torch_module(_load_model(model.to_dict())), Detector(Path(onnx_path)))
     class_ids = [int(c["class_id"]) for c in sorted(model.classes, key=lambda c: c["index"])]
     items = []
-    for iid, path, _ in _split_items(ws, get_version(ws, "v1").id, "val")[0]:
+    for iid, path, _ in split_items(ws, get_version(ws, "v1").id, "val")[0]:
         ws.annotations.delete([a.id for a in ws.annotations.for_image(iid)])
         boxes, _conf, classes = DetectorPredictor(torch_det)([_read_image(iid, path, None)[0]], 0.001, 0.5)[0]
         for b, c in list(zip(boxes, classes))[:3]:
@@ -153,7 +154,7 @@ def test_int8_export_verifies(env) -> None:
 
     ws, _ = env
     info = export_model(ws, "m1", int8=True)
-    train_images = sum(1 for _, p, _ in _split_items(ws, get_version(ws, "v1").id, "train")[0] if p.is_file())
+    train_images = sum(1 for _, p, _ in split_items(ws, get_version(ws, "v1").id, "train")[0] if p.is_file())
     assert info.precision == "int8" and info.params["calibration_images"] == min(train_images, 100) > 0
     model = onnx.load(info.path)
     onnx.checker.check_model(model)

@@ -19,7 +19,7 @@ from cvops.versions.export import export_dataset
 from cvops.formats.importer import import_dataset
 from cvops.formats.yolo import merge_parts
 from cvops.training.runner import choose_task
-from cvops.versions.diff import materialize
+from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version
 from cvops.data.workspace import Workspace
 

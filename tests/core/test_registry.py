@@ -17,7 +17,8 @@ from training_testing import IMGSZ, RUNS
 from cvops.cli import cli
 from cvops.samples.demo import run_demo
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import get_model, lineage, list_models, promote, sha256_file
+from cvops.models.registry import get_model, lineage, list_models, promote
+from cvops.catalog.store import sha256_file
 from cvops.training.child import _CsvWatcher, EventWriter, resolve_device, train_args
 from cvops.training.history import compare_runs, get_run, list_runs
 from cvops.models.offline import _offline_check_amp

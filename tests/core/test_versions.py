@@ -17,7 +17,8 @@ from cvops.cli import cli
 from cvops.common.errors import NotFoundError
 from cvops.versions.export import export_dataset
 from cvops.data.ingest import import_paths
-from cvops.versions.diff import diff_versions, materialize
+from cvops.versions.diff import diff_versions
+from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version, get_version, list_versions, version_images
 
 

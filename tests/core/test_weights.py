@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from cvops.cli import cli
 from cvops.samples.demo import run_demo
-from cvops.models.registry import get_model, sha256_file
+from cvops.models.registry import get_model
+from cvops.catalog.store import sha256_file
 from cvops.training import run_progress, training_warnings
 from cvops.training.runner import photo_count
 from cvops.models.weights import inspect_checkpoint, list_weights

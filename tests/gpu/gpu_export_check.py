@@ -147,7 +147,7 @@ def check(ws: Any, device: str, args: argparse.Namespace) -> dict[str, Any]:
     from cvops.deploy.edge_runner import Detector
     from cvops.deploy.export import export_model
     from cvops.deploy.verify import _torch_module
-    from cvops.models.evaluation import _load_model, _read_image, _split_items
+    from cvops.models.evaluation import _load_model, _read_image, split_items
     from cvops.models.registry import get_model
     from cvops.training import train
 
@@ -184,7 +184,7 @@ def check(ws: Any, device: str, args: argparse.Namespace) -> dict[str, Any]:
     model = get_model(ws, result.model)
     module = _torch_module(_load_model(model.to_dict()))
     fp32_det = Detector(fp32_path)
-    items = [(iid, p) for iid, p, _ in _split_items(ws, model.version_id, "val")[0] if p.is_file()][:RAW_IMAGES]
+    items = [(iid, p) for iid, p, _ in split_items(ws, model.version_id, "val")[0] if p.is_file()][:RAW_IMAGES]
     tensors = [fp32_det.preprocess(_read_image(iid, p, None)[0])[0][None] for iid, p in items]
     torch_device = "cpu" if device == "cpu" else f"cuda:{device}"
     pytorch_accel = {"device": torch_device,

@@ -4,7 +4,8 @@ visible region once the view is zoomed in beyond the overview's resolution.
 Geometry is in pixels of the oriented image (the catalog's width x height); the overview (a reduced decode, with a
 pyramid of halvings for zoomed-out views) is stretched to that rectangle. The full image is decoded once, in a
 worker, the first time tiles are needed; tiles are cut from it in workers and kept in a least-recently-used cache.
-Every request carries a token: results for an image that is no longer shown are dropped.
+The image's jobs share a key: showing another image supersedes them, so results for an image that is no longer
+shown never arrive.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
 
 from cvops.data.pixels import load_pixels, overview_reduction
+from cvops_app.jobs import Job, JobManager
 
 TILE = 1024
 TILE_CACHE_BYTES = 256 * 1024 * 1024
@@ -43,32 +45,6 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     return ArrayImage(cv2.cvtColor(pixels, cv2.COLOR_BGR2BGRA))
 
 
-class _Signals(QObject):
-    done = Signal(int, object)  # token, result
-    failed = Signal(int, str)  # token, reason
-
-
-class _Task(QRunnable):
-    """Runs ``fn()`` in the pool; reports its result (or its failure) with the request token."""
-
-    def __init__(self, token: int, fn: Callable[[], Any], on_done: Callable[[int, Any], None],
-                 on_failed: Callable[[int, str], None]) -> None:
-        super().__init__()
-        self.token = token
-        self.fn = fn
-        self.signals = _Signals()
-        self.signals.done.connect(on_done)
-        self.signals.failed.connect(on_failed)
-
-    def run(self) -> None:  # noqa: D102 (QRunnable)
-        try:
-            result = self.fn()
-        except Exception as exc:  # a decode failure is shown in the view, never raised into Qt
-            self.signals.failed.emit(self.token, str(exc) or type(exc).__name__)
-        else:
-            self.signals.done.emit(self.token, result)
-
-
 def _load_overview(path: Path, reduction: int) -> list[QImage]:
     """The overview and its successive halvings (area-averaged), largest first."""
     levels = [load_pixels(path, reduction)]
@@ -88,12 +64,12 @@ class ImageLayer(QGraphicsObject):
     failed = Signal(str)  # why the image cannot be shown
     progressed = Signal()  # something new to show (overview or tiles), or the work settled
 
-    def __init__(self, pool: Optional[QThreadPool] = None) -> None:
+    def __init__(self, jobs: JobManager) -> None:
         super().__init__()
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
-        self.pool = pool or QThreadPool.globalInstance()
-        self.token = 0
+        self.jobs = jobs
+        self.key = ("image", id(self))  # the jobs of the image shown: a new image supersedes them
         self.path: Optional[Path] = None
         self.width = self.height = 1
         self.levels: list[QImage] = []
@@ -102,15 +78,15 @@ class ImageLayer(QGraphicsObject):
         self.pixels: Optional[np.ndarray] = None
         self.tiles: OrderedDict[tuple[int, int], QImage] = OrderedDict()
         self.pending: set[tuple[int, int]] = set()
-        self.busy = 0  # tasks running for the current token
+        self.busy = 0  # jobs running for the current image
         self.decoding = False
 
     # -- loading ------------------------------------------------------------------------------------------------------
     def load(self, path: Optional[Path], width: int, height: int) -> None:
-        """Show another image (``path`` None clears); stale work is dropped."""
-        self.pool.clear()
+        """Show another image (``path`` None clears); the previous image's work is dropped (see
+        :meth:`JobManager.supersede`: its results never arrive)."""
+        self.jobs.supersede(self.key)
         self.prepareGeometryChange()
-        self.token += 1
         self.path, self.width, self.height = path, max(1, width), max(1, height)
         self.levels, self.full_resolution, self.error = [], False, None
         self.pixels, self.decoding, self.busy = None, False, 0
@@ -122,40 +98,37 @@ class ImageLayer(QGraphicsObject):
             self.full_resolution = reduction == 1
             self._start(lambda: _load_overview(path, reduction), self._overview_done)
 
-    def _start(self, fn: Callable[[], Any], on_done: Callable[[int, Any], None]) -> None:
+    def _start(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        """Run ``fn()`` as one of the current image's jobs (they run side by side); only the current image's
+        results arrive."""
         self.busy += 1
-        self.pool.start(_Task(self.token, fn, on_done, self._task_failed))
+        job = self.jobs.start("image", lambda progress, cancel: fn(), on_done=on_done, key=self.key, replace=False)
+        job.signals.failed.connect(lambda _detail, j=job: self._task_failed(j))
 
-    def _current(self, token: int) -> bool:
-        if token != self.token:
-            return False
+    def _overview_done(self, levels: list[QImage]) -> None:
         self.busy -= 1
-        return True
+        self.levels = levels
+        self.update()
+        self.progressed.emit()
 
-    def _overview_done(self, token: int, levels: list[QImage]) -> None:
-        if self._current(token):
-            self.levels = levels
-            self.update()
-            self.progressed.emit()
+    def _task_failed(self, job: Job) -> None:
+        self.busy -= 1
+        reason = str(job.error) or type(job.error).__name__  # a decode failure is shown in the view
+        self.decoding = False
+        self.pending.clear()
+        self.error = reason  # also stops tile requests when the overview is shown but the full decode failed
+        if not self.levels:
+            self.failed.emit(reason)
+        self.progressed.emit()
 
-    def _task_failed(self, token: int, reason: str) -> None:
-        if self._current(token):
-            self.decoding = False
-            self.pending.clear()
-            self.error = reason  # also stops tile requests when the overview is shown but the full decode failed
-            if not self.levels:
-                self.failed.emit(reason)
-            self.progressed.emit()
+    def _pixels_done(self, pixels: np.ndarray) -> None:
+        self.busy -= 1
+        self.pixels = pixels
+        self.decoding = False
+        self._cut(sorted(self.pending))
 
-    def _pixels_done(self, token: int, pixels: np.ndarray) -> None:
-        if self._current(token):
-            self.pixels = pixels
-            self.decoding = False
-            self._cut(sorted(self.pending))
-
-    def _tiles_done(self, token: int, tiles: dict[tuple[int, int], QImage]) -> None:
-        if not self._current(token):
-            return
+    def _tiles_done(self, tiles: dict[tuple[int, int], QImage]) -> None:
+        self.busy -= 1
         for key, image in tiles.items():
             self.pending.discard(key)
             self.tiles[key] = image

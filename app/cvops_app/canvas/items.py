@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPolygo
                                QGraphicsSimpleTextItem)
 
 from cvops_app.canvas.shapes import ClassStyle, label_font, rings_path
-from cvops_app.canvas.suggestions import dashed, suggestion_text
+from cvops_app.canvas.style import dashed, suggestion_text
 
 HANDLE_SIZE = 8  # device pixels
 HANDLE_REACH = 7  # device pixels: how close the pointer must be to grab a handle

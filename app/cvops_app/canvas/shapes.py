@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from cvops.data.annotations import Annotation
 from cvops.data.classes import ClassInfo
-from cvops_app.canvas.suggestions import dashed, suggestion_text
+from cvops_app.canvas.style import dashed, suggestion_text
 
 DIRECT_LIMIT = 600  # in box equivalents (see ShapeModel.costs)
 POINTS_PER_BOX = 4

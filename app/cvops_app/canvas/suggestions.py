@@ -7,30 +7,17 @@ image's next suggestion (highest confidence first), so Enter / Del walk through 
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Optional
+from typing import Any, Callable, Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPen
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QWidget,
 )
 
-if TYPE_CHECKING:
-    from cvops_app.pages.annotate import AnnotatePage
+from cvops_app.canvas.view import CanvasView
+from cvops_app.context import AppContext
 
 TOTAL_DELAY_MS = 250  # the workspace-wide count waits for edits to pause
-
-
-def dashed(pen: QPen) -> QPen:
-    """A dashed copy of ``pen``: how suggestions are outlined."""
-    out = QPen(pen)
-    out.setStyle(Qt.PenStyle.DashLine)
-    return out
-
-
-def suggestion_text(name: str, confidence: Optional[float]) -> str:
-    """A suggestion's label: class name and confidence (``car 0.87``)."""
-    return f"{name} {confidence:.2f}" if confidence is not None else f"{name} ?"
 
 
 class SuggestionPanel(QGroupBox):
@@ -86,15 +73,20 @@ class SuggestionPanel(QGroupBox):
 
 
 class SuggestionReview:
-    """The annotate page's side of reviewing suggestions: the panel, Enter / Del on selected suggestions, counts."""
+    """Reviewing suggestions on a canvas: the panel, Enter / Del on selected suggestions, counts. Edits go through
+    :meth:`AppContext.edit <cvops_app.context.AppContext.edit>` (one undo step each, every view told);
+    ``image_id()`` is the image the canvas shows."""
 
-    def __init__(self, page: "AnnotatePage") -> None:
-        self.page = page
-        self.panel = SuggestionPanel(page)
+    def __init__(self, ctx: AppContext, canvas: CanvasView, image_id: Callable[[], Optional[int]],
+                 parent: QWidget) -> None:
+        self.ctx = ctx
+        self.canvas = canvas
+        self.image_id = image_id
+        self.panel = SuggestionPanel(parent)
         self.panel.accept_image.connect(self.accept_image_above)
         self.panel.accept_everywhere.connect(self.accept_everywhere_above)
         self.panel.reject_image.connect(self.reject_rest)
-        self._total_timer = QTimer(page)
+        self._total_timer = QTimer(parent)
         self._total_timer.setSingleShot(True)
         self._total_timer.setInterval(TOTAL_DELAY_MS)
         self._total_timer.timeout.connect(self.update_total)
@@ -102,13 +94,13 @@ class SuggestionReview:
     # -- reading ------------------------------------------------------------------------------------------------------
     def on_image(self) -> list[tuple[float, int]]:
         """``(confidence, id)`` of the suggestions shown, best first."""
-        shapes = self.page.canvas.model().shapes
+        shapes = self.canvas.model().shapes
         return sorted(((a.confidence or 0.0, a.id) for a in shapes if a.source == "model"), key=lambda t: (-t[0], t[1]))
 
     def selected(self) -> list[int]:
         """The selected shapes that are suggestions."""
-        model = self.page.canvas.model()
-        return [i for i in self.page.canvas.selected_ids() if (a := model.get(i)) is not None and a.source == "model"]
+        model = self.canvas.model()
+        return [i for i in self.canvas.selected_ids() if (a := model.get(i)) is not None and a.source == "model"]
 
     def update_counts(self, total_now: bool = False) -> None:
         """The image's count now; the workspace's once edits pause (or now)."""
@@ -122,30 +114,30 @@ class SuggestionReview:
         """Count the workspace's pending suggestions."""
         from cvops.assist.prelabel import pending_count
 
-        ws = self.page.ws
+        ws = self.ctx.ws
         try:
             self.panel.set_counts(total=pending_count(ws) if ws is not None else 0)
         except sqlite3.ProgrammingError:  # the workspace was closed while the count waited
             pass
 
     # -- acting -------------------------------------------------------------------------------------------------------
-    def _run(self, fn: "object", what: str) -> Optional[int]:
-        count = self.page._commit(fn, "annotations")  # type: ignore[arg-type]
+    def _run(self, fn: Callable[[], Any], what: str) -> Optional[int]:
+        count = self.ctx.edit(fn, "annotations")
         if count:
-            self.page.window_.notify(f"{what} {count} suggestion{'s' if count != 1 else ''}")
+            self.ctx.notify(f"{what} {count} suggestion{'s' if count != 1 else ''}")
         return count
 
     def _select_next(self) -> None:
         remaining = self.on_image()
-        self.page.canvas.select([remaining[0][1]] if remaining else [])
+        self.canvas.select([remaining[0][1]] if remaining else [])
 
     def enter(self) -> None:
         """Enter: close the polygon being drawn, else accept the selected suggestions and select the next one."""
-        canvas = self.page.canvas
+        canvas = self.canvas
         if canvas.tool.drawing():
             canvas.tool.finish()
             return
-        ids, ws = self.selected(), self.page.ws
+        ids, ws = self.selected(), self.ctx.ws
         if not ids or ws is None:
             if self.on_image() and not canvas.selected_ids():
                 self._select_next()  # nothing selected: start with the best suggestion
@@ -158,8 +150,8 @@ class SuggestionReview:
     def reject_selected(self) -> bool:
         """Del on a selection of suggestions only: reject them and select the next one; False when the selection
         holds manual shapes (they are deleted as usual)."""
-        ids, ws = self.selected(), self.page.ws
-        if not ids or ws is None or len(ids) != len(self.page.canvas.selected_ids()):
+        ids, ws = self.selected(), self.ctx.ws
+        if not ids or ws is None or len(ids) != len(self.canvas.selected_ids()):
             return False
         from cvops.assist.prelabel import reject
 
@@ -169,15 +161,15 @@ class SuggestionReview:
 
     def accept_image_above(self, threshold: float) -> None:
         """Accept this image's suggestions at or above ``threshold``."""
-        ws, image = self.page.ws, self.page.image
+        ws, image = self.ctx.ws, self.image_id()
         if ws is not None and image is not None:
             from cvops.assist.prelabel import accept_above
 
-            self._run(lambda: accept_above(ws, threshold, [image.id]), "accepted")
+            self._run(lambda: accept_above(ws, threshold, [image]), "accepted")
 
     def accept_everywhere_above(self, threshold: float) -> None:
         """Accept every image's suggestions at or above ``threshold``."""
-        ws = self.page.ws
+        ws = self.ctx.ws
         if ws is not None:
             from cvops.assist.prelabel import accept_above
 
@@ -186,7 +178,7 @@ class SuggestionReview:
 
     def reject_rest(self) -> None:
         """Reject the suggestions still pending on this image."""
-        ws = self.page.ws
+        ws = self.ctx.ws
         ids = [aid for _, aid in self.on_image()]
         if ws is not None and ids:
             from cvops.assist.prelabel import reject

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QThreadPool, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush, QColor, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QTransform, QWheelEvent,
 )
@@ -21,6 +21,7 @@ from cvops_app.canvas.image_layer import ImageLayer
 from cvops_app.canvas.items import BoxItem, MultiPolygonItem, PolygonItem, ShapeItem
 from cvops_app.canvas.shapes import UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
 from cvops_app.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
+from cvops_app.jobs import JobManager
 from cvops_app.shortcuts import by_action
 
 MAX_ZOOM = 32.0
@@ -51,9 +52,9 @@ class CanvasView(QGraphicsView):
         scene = QGraphicsScene(self)
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setScene(scene)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max(1, min(2, (os.cpu_count() or 2) - 1)))  # leave a core to the GUI
-        self.image_layer = ImageLayer(self.pool)
+        # the image's own job runner; it leaves a core to the GUI
+        self.jobs = JobManager(self, threads=max(1, min(2, (os.cpu_count() or 2) - 1)))
+        self.image_layer = ImageLayer(self.jobs)
         self.shape_layer = ShapeLayer()
         scene.addItem(self.image_layer)
         scene.addItem(self.shape_layer)

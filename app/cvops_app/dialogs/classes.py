@@ -14,11 +14,11 @@ from PySide6.QtWidgets import (
 
 from cvops.data.classes import ClassInfo
 from cvops.common.errors import CvopsError
+from cvops_app.context import AppContext
 from cvops_app.dialogs.common import plural
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 COLUMNS = ("Color", "Name", "Id", "Annotations", "Images", "Description")
 COLOR, NAME, ID, ANNOTATIONS, IMAGES, DESCRIPTION = range(len(COLUMNS))
@@ -75,9 +75,9 @@ class DeleteClassDialog(QDialog):
 class ClassesDialog(QDialog):
     """The classes table with add, rename, recolor, reorder, merge and delete."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.setWindowTitle("Classes")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(760, 440)
@@ -118,15 +118,15 @@ class ClassesDialog(QDialog):
         layout.addLayout(body)
         layout.addWidget(QLabel("Double-click a name or description to edit it, a color to change it. "
                                 "Every change is one step of Ctrl+Z / Ctrl+Shift+Z.", self))
-        QShortcut(QKeySequence.StandardKey.Undo, self, activated=lambda: self._history(self.window_.undo))
-        QShortcut(QKeySequence("Ctrl+Shift+Z"), self, activated=lambda: self._history(self.window_.redo))
+        QShortcut(QKeySequence.StandardKey.Undo, self, activated=lambda: self._history(self.ctx.undo))
+        QShortcut(QKeySequence("Ctrl+Shift+Z"), self, activated=lambda: self._history(self.ctx.redo))
         self.reload()
 
     @property
     def ws(self) -> "Workspace":
-        """The window's (GUI-thread) workspace."""
-        assert self.window_.ws is not None, "no workspace is open"
-        return self.window_.ws
+        """The context's (GUI-thread) workspace."""
+        assert self.ctx.ws is not None, "no workspace is open"
+        return self.ctx.ws
 
     # -- table --------------------------------------------------------------------------------------------------------
     def reload(self, select: Optional[int] = None) -> None:
@@ -185,8 +185,8 @@ class ClassesDialog(QDialog):
             self.reload()
             return False
         self.reload(select)
-        self.window_.changed("classes", "annotations")
-        self.window_.notify(message)
+        self.ctx.changed("classes", "annotations")
+        self.ctx.notify(message)
         return True
 
     def _history(self, step: Callable[[], None]) -> None:

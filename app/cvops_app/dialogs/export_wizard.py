@@ -15,7 +15,7 @@ import html
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication
@@ -31,13 +31,11 @@ from cvops.deploy.verify import THRESHOLDS, verify_export
 from cvops.common.errors import CvopsError
 from cvops.common.jobs import CancelToken, Progress
 from cvops.models.registry import list_models
+from cvops_app.context import AppContext
 from cvops_app.dialogs.export_wizard_steps import (
     AMBER, GREEN, MUTED, RED, BundleStep, DeployStep, JobPanel, ModelStep, OptionsStep, VerifyStep,
 )
 from cvops_app.jobs import Job
-
-if TYPE_CHECKING:
-    from cvops_app.mainwindow import MainWindow
 
 STEPS = ("Model", "Format and options", "Export and verify", "Bundle", "Deploy", "Summary")
 MODEL, OPTIONS, VERIFY, BUNDLE, DEPLOY, SUMMARY = range(len(STEPS))
@@ -55,11 +53,11 @@ def host_of(target: str) -> str:
 class ExportWizard(QDialog):
     """The export → verify → bundle → deploy wizard; see the module doc."""
 
-    def __init__(self, window: "MainWindow", model_id: Optional[int] = None) -> None:
-        super().__init__(window)
-        self.window_ = window
-        assert window.ws is not None, "no workspace is open"
-        self.ws = window.ws
+    def __init__(self, ctx: AppContext, model_id: Optional[int] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        assert ctx.ws is not None, "no workspace is open"
+        self.ws = ctx.ws
         self.setObjectName("export-wizard")
         self.setWindowTitle("Export model")
         self.job: Optional[Job] = None
@@ -254,9 +252,9 @@ class ExportWizard(QDialog):
             else:
                 panel.finish("Cancelled.", AMBER)
 
-        self.job = self.window_.jobs.start(title, job, on_done=lambda r: ended(done, r),
-                                           on_error=lambda d: ended(failed, d),
-                                           on_cancel=lambda: ended(cancelled))
+        self.job = self.ctx.jobs.start(title, job, on_done=lambda r: ended(done, r),
+                                       on_error=lambda d: ended(failed, d),
+                                       on_cancel=lambda: ended(cancelled))
         panel.attach(self.job, text, busy)
         self._update()
         return self.job
@@ -400,7 +398,7 @@ class ExportWizard(QDialog):
         if isinstance(result, DeployReport):
             self.deployment = result
             if result.ok:
-                self.window_.notify(f"deployed {result.bundle} to {result.deployed_to}", 10_000)
+                self.ctx.notify(f"deployed {result.bundle} to {result.deployed_to}", 10_000)
                 self.go(SUMMARY)
             else:
                 self.deploy_step.show_error("<b>The selftest failed on the target; nothing was deployed.</b><br>"
@@ -440,7 +438,7 @@ class ExportWizard(QDialog):
         """Put the report on the clipboard as JSON; returns it."""
         text = json.dumps(self.report_dict(), indent=2, default=str)
         QGuiApplication.clipboard().setText(text)
-        self.window_.notify("export report copied to the clipboard")
+        self.ctx.notify("export report copied to the clipboard")
         return text
 
     def _fill_summary(self) -> None:
@@ -527,11 +525,11 @@ def pill(text: str, color: str) -> str:
             "&nbsp;</span>")
 
 
-def open_export_wizard(window: "MainWindow", model_id: Optional[int] = None) -> Optional[ExportWizard]:
-    """Open the wizard over ``window`` (window-modal, non-blocking) for ``model_id`` (default: the champion)."""
-    if window.ws is None:
+def open_export_wizard(ctx: AppContext, parent: QWidget, model_id: Optional[int] = None) -> Optional[ExportWizard]:
+    """Open the wizard over ``parent`` (window-modal, non-blocking) for ``model_id`` (default: the champion)."""
+    if ctx.ws is None:
         return None
-    wizard = ExportWizard(window, model_id)
+    wizard = ExportWizard(ctx, model_id, parent)
     wizard.open()
     return wizard
 

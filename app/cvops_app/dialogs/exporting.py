@@ -4,12 +4,12 @@ the background (progress and Cancel in the status bar). The export is renamed in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QPushButton, QVBoxLayout,
+    QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
 from cvops.catalog.db import STATUSES
@@ -17,11 +17,9 @@ from cvops.formats import EXPORT_FORMATS, FORMATS
 from cvops.versions.export import ExportReport, export_dataset
 from cvops.formats.model import IMAGE_MODES, FormatError
 from cvops.common.jobs import CancelToken, Progress
+from cvops_app.context import AppContext
 from cvops_app.dialogs.common import ErrorLine, browse_row, plural, problem_lines, show_report
 from cvops_app.jobs import Job
-
-if TYPE_CHECKING:
-    from cvops_app.mainwindow import MainWindow
 
 IMAGE_MODE_TITLES = {
     "copy": "Copy the image files",
@@ -33,9 +31,9 @@ IMAGE_MODE_TITLES = {
 class ExportDatasetDialog(QDialog):
     """The export form; OK starts the export job and closes."""
 
-    def __init__(self, window: "MainWindow", out: Optional[Union[str, Path]] = None) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, out: Optional[Union[str, Path]] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.job: Optional[Job] = None
         self.setWindowTitle("Export dataset")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -47,7 +45,7 @@ class ExportDatasetDialog(QDialog):
         self.format = QComboBox(self)
         for name in EXPORT_FORMATS:
             self.format.addItem(FORMATS[name].title, name)
-        counts = window.ws.stats()["by_status"] if window.ws is not None else {}
+        counts = ctx.ws.stats()["by_status"] if ctx.ws is not None else {}
         self.statuses = QListWidget(self)
         self.statuses.setObjectName("export-statuses")
         for status in STATUSES:
@@ -96,9 +94,9 @@ class ExportDatasetDialog(QDialog):
         if not text:
             self.error.show_error("Choose an output folder.")
             return
-        self.job = start_export(self.window_, Path(text).expanduser(), self.format.currentData(),
+        self.job = start_export(self.ctx, Path(text).expanduser(), self.format.currentData(),
                                 statuses=self.checked_statuses(), images_mode=self.images_mode.currentData(),
-                                overwrite=self.overwrite.isChecked())
+                                overwrite=self.overwrite.isChecked(), parent=self.parentWidget())
         super().accept()
 
 
@@ -108,11 +106,11 @@ def _hint(text: str) -> QLabel:
     return label
 
 
-def start_export(window: "MainWindow", out: Path, format: str, *, statuses: Optional[list[str]] = None,
-                 images_mode: str = "copy", overwrite: bool = False) -> Job:
+def start_export(ctx: AppContext, out: Path, format: str, *, statuses: Optional[list[str]] = None,
+                 images_mode: str = "copy", overwrite: bool = False, parent: Optional[QWidget] = None) -> Job:
     """Run :func:`cvops.versions.export.export_dataset` as a background job; a refusal (folder not empty…) is
-    the job's result, shown in the summary."""
-    source = window.ws
+    the job's result, shown in the summary (over ``parent``)."""
+    source = ctx.ws
     assert source is not None, "no workspace is open"
 
     def run(progress: Progress, cancel: CancelToken) -> Union[ExportReport, FormatError]:
@@ -125,20 +123,21 @@ def start_export(window: "MainWindow", out: Path, format: str, *, statuses: Opti
         finally:
             ws.close()
 
-    return window.run_job("Export dataset", run, lambda result: _exported(window, out, result))
+    return ctx.run_job("Export dataset", run, lambda result: _exported(ctx, parent, out, result))
 
 
-def _exported(window: "MainWindow", out: Path, result: Union[ExportReport, FormatError]) -> None:
+def _exported(ctx: AppContext, parent: Optional[QWidget], out: Path,
+              result: Union[ExportReport, FormatError]) -> None:
     if isinstance(result, FormatError):
-        window.notify(f"Export refused: {result}", 15_000)
-        show_report(window, "export-report", "Export dataset",
+        ctx.notify(f"Export refused: {result}", 15_000)
+        show_report(parent, "export-report", "Export dataset",
                     f"Nothing was exported:\n{result}\n\n(To replace a folder, tick “Replace the output folder”.)",
                     warning=True)
         return
     text = (f"Exported {plural(result.images, 'image')}, {plural(result.annotations, 'annotation')} and "
             f"{plural(result.classes, 'class', 'classes')} as {result.format} to {result.out} "
             f"in {result.seconds:.1f} s")
-    window.notify(text, 15_000)
+    ctx.notify(text, 15_000)
     if result.skipped:
-        show_report(window, "export-report", "Export dataset", text + f"; {len(result.skipped)} not written:",
+        show_report(parent, "export-report", "Export dataset", text + f"; {len(result.skipped)} not written:",
                     problem_lines(result.skipped), warning=True)

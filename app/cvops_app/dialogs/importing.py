@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-    QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout,
+    QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from cvops.formats import FORMATS, IMPORT_FORMATS
@@ -21,11 +21,9 @@ from cvops.common.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from cvops.data.ingest import ImportReport, import_paths
 from cvops.common.jobs import CancelToken, Progress, sub_progress
 from cvops.data.thumbnails import ThumbnailReport
+from cvops_app.context import AppContext
 from cvops_app.dialogs.common import ErrorLine, browse_row, plural, problem_lines, show_report
 from cvops_app.jobs import Job
-
-if TYPE_CHECKING:
-    from cvops_app.mainwindow import MainWindow
 
 IMPORT_SHARE = 0.7  # of the progress bar; thumbnails take the rest
 PathLike = Union[str, Path]
@@ -50,9 +48,9 @@ class ImageImportResult:
 class ImportImagesDialog(QDialog):
     """Choose image/video files and folders and the import options; OK starts the import job and closes."""
 
-    def __init__(self, window: "MainWindow", paths: Sequence[PathLike] = ()) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, paths: Sequence[PathLike] = (), parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.job: Optional[Job] = None
         self.setWindowTitle("Import images")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -129,15 +127,17 @@ class ImportImagesDialog(QDialog):
         if not paths:
             self.error.show_error("Add at least one file or folder.")
             return
-        self.job = start_image_import(self.window_, paths, in_place=self.in_place.isChecked(),
-                                      video_stride=self.stride.value(), verify=self.verify.isChecked())
+        self.job = start_image_import(self.ctx, paths, in_place=self.in_place.isChecked(),
+                                      video_stride=self.stride.value(), verify=self.verify.isChecked(),
+                                      parent=self.parentWidget())
         super().accept()
 
 
-def start_image_import(window: "MainWindow", paths: Sequence[PathLike], *, in_place: bool = False,
-                       video_stride: int = 0, verify: bool = False) -> Job:
-    """Run :func:`cvops.data.ingest.import_paths` and then the new images' thumbnails as one background job."""
-    source = window.ws
+def start_image_import(ctx: AppContext, paths: Sequence[PathLike], *, in_place: bool = False,
+                       video_stride: int = 0, verify: bool = False, parent: Optional[QWidget] = None) -> Job:
+    """Run :func:`cvops.data.ingest.import_paths` and then the new images' thumbnails as one background job; the
+    report of files that could not be imported opens over ``parent``."""
+    source = ctx.ws
     assert source is not None, "no workspace is open"
     partial: list[ImportReport] = []
 
@@ -156,16 +156,16 @@ def start_image_import(window: "MainWindow", paths: Sequence[PathLike], *, in_pl
 
     def cancelled() -> None:
         kept = partial[0].imported if partial else 0
-        window.notify(f"Import cancelled: {plural(kept, 'new image')} kept; import the same files again to finish.",
-                      15_000)
-        window.changed("images")
+        ctx.notify(f"Import cancelled: {plural(kept, 'new image')} kept; import the same files again to finish.",
+                   15_000)
+        ctx.changed("images")
 
-    job = window.run_job("Import images", run, lambda result: _images_imported(window, result))
-    job.signals.cancelled.connect(cancelled, Qt.ConnectionType.QueuedConnection)
+    job = ctx.run_job("Import images", run, lambda result: _images_imported(ctx, parent, result))
+    job.signals.cancelled.connect(cancelled)
     return job
 
 
-def _images_imported(window: "MainWindow", result: ImageImportResult) -> None:
+def _images_imported(ctx: AppContext, parent: Optional[QWidget], result: ImageImportResult) -> None:
     report = result.report
     errors = report.errors + (result.thumbnails.errors if result.thumbnails else [])
     parts = [plural(report.imported, "new image")]
@@ -177,13 +177,13 @@ def _images_imported(window: "MainWindow", result: ImageImportResult) -> None:
         parts.append(f"{len(report.skipped)} skipped")
     if errors:
         parts.append(plural(len(errors), "error"))
-    window.notify(f"Imported {', '.join(parts)} in {result.seconds:.1f} s", 15_000)
-    window.changed("images")
+    ctx.notify(f"Imported {', '.join(parts)} in {result.seconds:.1f} s", 15_000)
+    ctx.changed("images")
     if errors:
         details = problem_lines(errors)
         if report.skipped:
             details += "\n\nSkipped:\n" + problem_lines(report.skipped)
-        show_report(window, "import-report", "Import images",
+        show_report(parent, "import-report", "Import images",
                     f"{plural(len(errors), 'file')} could not be imported or decoded; the others were imported.",
                     details, warning=True)
 
@@ -192,9 +192,9 @@ def _images_imported(window: "MainWindow", result: ImageImportResult) -> None:
 class ImportDatasetDialog(QDialog):
     """Choose a labelled dataset (folder or annotation file), its format and options; OK starts the import job."""
 
-    def __init__(self, window: "MainWindow", path: Optional[PathLike] = None) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, path: Optional[PathLike] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.job: Optional[Job] = None
         self.setWindowTitle("Import dataset")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -267,17 +267,18 @@ class ImportDatasetDialog(QDialog):
             except FormatError as exc:
                 self.error.show_error(str(exc))
                 return
-        self.job = start_dataset_import(self.window_, path, format=self.format.currentData(), class_map=class_map,
-                                        strict=self.strict.isChecked(), in_place=self.in_place.isChecked())
+        self.job = start_dataset_import(self.ctx, path, format=self.format.currentData(), class_map=class_map,
+                                        strict=self.strict.isChecked(), in_place=self.in_place.isChecked(),
+                                        parent=self.parentWidget())
         super().accept()
 
 
-def start_dataset_import(window: "MainWindow", path: Path, *, format: str = "auto",
+def start_dataset_import(ctx: AppContext, path: Path, *, format: str = "auto",
                          class_map: Optional[dict[str, str]] = None, strict: bool = False,
-                         in_place: bool = False) -> Job:
+                         in_place: bool = False, parent: Optional[QWidget] = None) -> Job:
     """Run :func:`cvops.formats.importer.import_dataset` as a background job. A refusal (strict mode, unknown
-    format) is the job's result, shown in the summary, not a crash."""
-    source = window.ws
+    format) is the job's result, shown in the summary (over ``parent``), not a crash."""
+    source = ctx.ws
     assert source is not None, "no workspace is open"
 
     def run(progress: Progress, cancel: CancelToken) -> Union[DatasetImportReport, FormatError]:
@@ -290,24 +291,23 @@ def start_dataset_import(window: "MainWindow", path: Path, *, format: str = "aut
         finally:
             ws.close()
 
-    job = window.run_job("Import dataset", run, lambda result: _dataset_imported(window, path, result))
-    job.signals.cancelled.connect(lambda: window.changed("images", "annotations", "classes"),
-                                  Qt.ConnectionType.QueuedConnection)
+    job = ctx.run_job("Import dataset", run, lambda result: _dataset_imported(ctx, parent, path, result))
+    job.signals.cancelled.connect(lambda: ctx.changed("images", "annotations", "classes"))
     return job
 
 
-def _dataset_imported(window: "MainWindow", path: Path,
+def _dataset_imported(ctx: AppContext, parent: Optional[QWidget], path: Path,
                       result: Union[DatasetImportReport, FormatError]) -> None:
     if isinstance(result, DatasetImportError):
-        window.notify(f"Strict import refused: {plural(len(result.problems), 'problem')}; nothing was imported", 15_000)
-        show_report(window, "dataset-report", "Import dataset",
+        ctx.notify(f"Strict import refused: {plural(len(result.problems), 'problem')}; nothing was imported", 15_000)
+        show_report(parent, "dataset-report", "Import dataset",
                     f"Strict import refused: {path} has {plural(len(result.problems), 'problem')}.\n"
                     "Nothing was imported. Fix the dataset, or import without Strict to skip those parts.",
                     problem_lines([p.to_dict() for p in result.problems]), warning=True)
         return
     if isinstance(result, FormatError):
-        window.notify(f"Cannot import {path}", 15_000)
-        show_report(window, "dataset-report", "Import dataset",
+        ctx.notify(f"Cannot import {path}", 15_000)
+        show_report(parent, "dataset-report", "Import dataset",
                     f"Cannot import this dataset:\n{result}\n\nIf the format was not recognised, pick it in the "
                     "Format list.", warning=True)
         return
@@ -318,13 +318,13 @@ def _dataset_imported(window: "MainWindow", path: Path,
             + "".join(f", {plural(n, 'image')} marked {status.replace('_', ' ')}"
                       for status, n in report.statuses.items() if n)
             + f"; {len(report.skipped)} skipped, {plural(len(report.warnings), 'warning')}")
-    window.notify(text, 15_000)
-    window.changed("images", "annotations", "classes")
+    ctx.notify(text, 15_000)
+    ctx.changed("images", "annotations", "classes")
     if report.skipped or report.warnings:
         sections = []
         if report.skipped:
             sections.append(f"Skipped ({len(report.skipped)}):\n" + problem_lines(report.skipped))
         if report.warnings:
             sections.append(f"Changed on the way in ({len(report.warnings)}):\n" + problem_lines(report.warnings))
-        show_report(window, "dataset-report", "Import dataset", text + ".", "\n\n".join(sections),
+        show_report(parent, "dataset-report", "Import dataset", text + ".", "\n\n".join(sections),
                     warning=bool(report.skipped))

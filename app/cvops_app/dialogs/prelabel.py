@@ -3,37 +3,35 @@ a background job with progress and Cancel; its detections become suggestions to 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QRadioButton,
-    QVBoxLayout,
+    QVBoxLayout, QWidget,
 )
 
 from cvops.common.jobs import CancelToken, Progress
 from cvops.assist.prelabel import PrelabelReport, prelabel
 from cvops.models.registry import list_models
+from cvops_app.context import AppContext
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.jobs import Job
-
-if TYPE_CHECKING:
-    from cvops_app.mainwindow import MainWindow
 
 
 class PrelabelDialog(QDialog):
     """Model, confidence threshold and which images; OK starts the job and closes."""
 
-    def __init__(self, window: "MainWindow", selected: Sequence[int] = ()) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, selected: Sequence[int] = (), parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.job: Optional[Job] = None
         self.selected = list(selected)
         self.setWindowTitle("Pre-label")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.model = QComboBox(self)
         self.model.setObjectName("prelabel-model")
-        models = list_models(window.ws) if window.ws is not None else []
+        models = list_models(ctx.ws) if ctx.ws is not None else []
         for info in sorted(models, key=lambda m: (not m.champion, -m.id)):  # the champion first, then newest
             self.model.addItem(f"{info.name} (champion)" if info.champion else info.name, info.name)
         self.conf = QDoubleSpinBox(self)
@@ -76,14 +74,14 @@ class PrelabelDialog(QDialog):
         if self.model.currentData() is None:
             return
         ids = self.selected if self.chosen.isChecked() else None
-        self.job = start_prelabel(self.window_, self.model.currentData(), ids, self.conf.value())
+        self.job = start_prelabel(self.ctx, self.model.currentData(), ids, self.conf.value())
         super().accept()
 
 
-def start_prelabel(window: "MainWindow", model: str = "champion", image_ids: Optional[Sequence[int]] = None,
+def start_prelabel(ctx: AppContext, model: str = "champion", image_ids: Optional[Sequence[int]] = None,
                    conf: float = 0.25) -> Job:
     """Run :func:`cvops.assist.prelabel.prelabel` as a background job; refresh the pages when it ends."""
-    source = window.ws
+    source = ctx.ws
     assert source is not None, "no workspace is open"
     ids = None if image_ids is None else list(image_ids)
 
@@ -101,13 +99,13 @@ def start_prelabel(window: "MainWindow", model: str = "champion", image_ids: Opt
             text += f", {report.skipped_images} skipped"
         if report.unknown_classes:
             text += f"; {plural(report.unknown_classes, 'model class', 'model classes')} no longer exist"
-        window.notify(text, 15_000)
-        window.changed("annotations")
+        ctx.notify(text, 15_000)
+        ctx.changed("annotations")
 
     def cancelled() -> None:
-        window.notify("Pre-label cancelled: the suggestions of the finished batches are kept.", 15_000)
-        window.changed("annotations")
+        ctx.notify("Pre-label cancelled: the suggestions of the finished batches are kept.", 15_000)
+        ctx.changed("annotations")
 
-    job = window.run_job("Pre-label", run, done)
-    job.signals.cancelled.connect(cancelled, Qt.ConnectionType.QueuedConnection)
+    job = ctx.run_job("Pre-label", run, done)
+    job.signals.cancelled.connect(cancelled)
     return job

@@ -18,17 +18,17 @@ from PySide6.QtWidgets import (
 
 from cvops.data.annotations import Annotation, AnnotationEdit
 from cvops.data.classes import ClassInfo
-from cvops.common.errors import CvopsError, NotFoundError
+from cvops.common.errors import NotFoundError
 from cvops.data.images import ImageFilter, ImageRecord
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
+from cvops_app.context import AppContext
 from cvops_app.pages import Page
 from cvops_app.shortcuts import SHORTCUTS, by_action
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 # Keys that only act while the canvas has the focus (elsewhere they edit text or lists).
 CANVAS_ACTIONS = frozenset({"finish_polygon", "cancel_drawing", "delete", "copy", "paste", "accept_suggestion",
@@ -51,8 +51,8 @@ class AnnotatePage(Page):
     name = "annotate"
     title = "Annotate"
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(ctx, parent)
         self.image: Optional[ImageRecord] = None
         self.sequence: Sequence[int] = array("q")
         self.position = -1
@@ -64,7 +64,7 @@ class AnnotatePage(Page):
         self.palette_ = ClassPalette(self)
         self.tags = TagPanel(self)
         self.review = ReviewPanel(self)
-        self.suggestions = SuggestionReview(self)
+        self.suggestions = SuggestionReview(ctx, self.canvas, lambda: self.image.id if self.image else None, self)
         self.info = QLabel(self)
         self.info.setObjectName("annotate-info")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -270,15 +270,9 @@ class AnnotatePage(Page):
 
     # -- committing ---------------------------------------------------------------------------------------------------
     def _commit(self, fn: Callable[[], Any], *what: str) -> Any:
-        """Run one core edit; on success tell every page, on failure show why and restore the canvas."""
-        try:
-            result = fn()
-        except CvopsError as exc:
-            self.window_.notify(str(exc))
-            self._reload_shapes()
-            return None
-        self.window_.changed(*what)
-        return result
+        """Run one core edit; every page hears of it (on a failure too, after the reason is shown, so the canvas
+        shows the data as it is)."""
+        return self.ctx.edit(fn, *what)
 
     def _box_drawn(self, box: tuple[float, float, float, float]) -> None:
         self._add_shape(lambda ws, image, cls: ws.annotations.add_box(image, cls, box))
@@ -290,7 +284,7 @@ class AnnotatePage(Page):
         if self.ws is None or self.image is None:
             return
         if self.current_class is None:
-            self.window_.notify(f"Add a class first ({_keys('classes')})")
+            self.ctx.notify(f"Add a class first ({_keys('classes')})")
             return
         ws, image, cls = self.ws, self.image.id, self.current_class
         new_id = self._commit(lambda: add(ws, image, cls), "annotations")
@@ -381,7 +375,7 @@ class AnnotatePage(Page):
         shapes = [s for s in (model.get(i) for i in self.canvas.selected_ids()) if s is not None]
         if shapes:
             self.clipboard = shapes
-            self.window_.notify(f"copied {len(shapes)} shape{'s' if len(shapes) != 1 else ''}")
+            self.ctx.notify(f"copied {len(shapes)} shape{'s' if len(shapes) != 1 else ''}")
 
     def paste(self) -> None:
         """Paste the copied shapes onto this image."""
@@ -390,7 +384,7 @@ class AnnotatePage(Page):
     def paste_previous(self) -> None:
         """Paste every shape of the previous image in the sequence."""
         if self.ws is None or self.position <= 0:
-            self.window_.notify("no previous image")
+            self.ctx.notify("no previous image")
             return
         shapes = [a for a in self.ws.annotations.for_image(self.sequence[self.position - 1]) if a.kind != "tag"]
         self._paste(shapes, "paste the previous image's shapes")
@@ -409,14 +403,14 @@ class AnnotatePage(Page):
         if self.image is not None and self.position > 0:
             self._go(self.position - 1)
         else:
-            self.window_.notify("first image")
+            self.ctx.notify("first image")
 
     def next_image(self) -> bool:
         """The next image of the sequence (D); False at the end."""
         if self.image is not None and self.position + 1 < len(self.sequence):
             self._go(self.position + 1)
             return True
-        self.window_.notify("last image")
+        self.ctx.notify("last image")
         return False
 
     def done_and_next(self) -> None:
@@ -434,7 +428,7 @@ class AnnotatePage(Page):
         current = self.image.id if self.image is not None else 0
         pending = set(waiting) - {current}
         if not pending:
-            self.window_.notify("no image needs review")
+            self.ctx.notify("no image needs review")
             return
         n = len(self.sequence)
         for step in range(1, n + 1):

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.models.evaluation_store import confusion_cell_images, error_images, get_evaluation, image_predictions
+from cvops_app.context import AppContext
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 ERROR_KINDS = (("fp", "False positives"), ("fn", "Missed objects (false negatives)"),
                ("poor_loc", "Poor localisation"), ("wrong_class", "Wrong class"))
@@ -41,9 +41,9 @@ def _readonly(table: QTableWidget) -> None:
 class EvaluationDialog(QDialog):
     """A stored evaluation, browsable down to the images behind each number."""
 
-    def __init__(self, window: "MainWindow", ws: "Workspace", evaluation_id: int) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, ws: "Workspace", evaluation_id: int, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.ws = ws
         self.result = get_evaluation(ws, evaluation_id)
         self.names = {c["class_id"]: c["name"] for c in self.result.per_class}
@@ -205,4 +205,4 @@ class EvaluationDialog(QDialog):
 
     def _open_image(self, item: QListWidgetItem) -> None:
         ids = self.listed_ids()
-        self.window_.open_annotator(item.data(ID_ROLE), ids)
+        self.ctx.open_annotator(item.data(ID_ROLE), ids)

@@ -1,7 +1,7 @@
 """The Images page: the gallery over the catalog with filters, sort, live counts and bulk review actions.
 
 Catalog queries that grow with the catalog (the ids of a filter, counts per status, the classes used as tags) run
-on a private worker thread with its own workspace handle (:class:`CatalogQueries`); records and thumbnails are
+on a private job runner with its own workspace handle (:class:`CatalogQueries`); records and thumbnails are
 fetched for the painted rows only (:mod:`cvops_app.gallery`). Edits go through ``ws.annotations``, so Ctrl+Z undoes
 them; a big selection is edited in a background job.
 """
@@ -11,23 +11,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from PySide6.QtCore import (
-    QItemSelection, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QThreadPool, QTimer, Signal,
+    QItemSelection, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal,
 )
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout,
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from cvops.catalog.db import STATUSES
 from cvops.data.classes import ClassInfo
 from cvops.common.errors import CvopsError
+from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageFilter
+from cvops_app.context import AppContext
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
+from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 SORTS = (("id", "Id ↑"), ("-created", "Newest first"), ("file_name", "File name"), ("status", "Status"))
 SEARCH_DELAY_MS = 250
@@ -44,78 +46,41 @@ def images_text(count: int) -> str:
     return f"{count:,} image{'s' if count != 1 else ''}"
 
 
-class _Relay(QObject):
-    """Carries a worker's result to the GUI thread. Workers hold it, so it outlives its receiver if need be."""
-
-    finished = Signal(int, object, str)  # generation, result, error
-
-
 class CatalogQueries(QObject):
-    """Runs catalog queries one at a time on a private worker thread, each on its own workspace handle
-    (``ws.reopen()``), and applies the results on the GUI thread. Requests have a kind: a new request replaces a
-    waiting one of the same kind, so only the latest counts. Results for a previous workspace are dropped."""
+    """Runs catalog queries one at a time on a private job runner (one thread), each on its own workspace handle
+    (``ws.reopen()``), and applies the results on the GUI thread. Requests have a kind, the job key: a new request
+    supersedes the waiting or running one of the same kind, so only the latest result is applied. Results for a
+    previous workspace are dropped (:meth:`reset` supersedes every query)."""
 
     def __init__(self, parent: QObject, on_error: Callable[[str], None]) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
+        self.jobs = JobManager(self, threads=1)
         self.on_error = on_error
         self.source: Optional["Workspace"] = None
-        self._generation = 0
-        self._waiting: dict[str, tuple[Query, Callable[[Any], None]]] = {}
-        self._running: Optional[Callable[[Any], None]] = None  # how to apply the running query's result
-        self._relay = _Relay()
-        self._relay.finished.connect(self._done)
 
     def reset(self, source: Optional["Workspace"]) -> None:
-        """Serve ``source`` from now on; forget waiting requests and the result of a running one. With None, wait
-        for the running one to end (the workspace is closing)."""
+        """Serve ``source`` from now on; forget the waiting and running requests. With None, wait for the running
+        one to end (the workspace is closing)."""
         self.source = source
-        self._generation += 1
-        self._waiting.clear()
-        self._running = None
+        self.jobs.supersede_all()
         if source is None:
-            self.pool.waitForDone()
+            self.jobs.wait()
 
     def submit(self, kind: str, query: Query, apply: Callable[[Any], None]) -> None:
         """Run ``query(ws)`` in the background, then ``apply(result)`` on the GUI thread."""
-        if self.source is None:
+        source = self.source
+        if source is None:
             return
-        self._waiting[kind] = (query, apply)
-        self._next()
+
+        def work(progress: Progress, cancel: CancelToken) -> Any:  # a worker thread
+            with source.reopen() as ws:
+                return query(ws)
+
+        self.jobs.start(f"catalog query: {kind}", work, on_done=apply, on_error=self.on_error, key=kind)
 
     def busy(self) -> bool:
         """True while a query waits or runs."""
-        return self._running is not None or bool(self._waiting)
-
-    def _next(self) -> None:
-        if self._running is not None or not self._waiting or self.source is None:
-            return
-        kind = next(iter(self._waiting))
-        query, self._running = self._waiting.pop(kind)
-        source, generation, relay = self.source, self._generation, self._relay
-
-        def work() -> None:  # a worker thread
-            try:
-                with source.reopen() as ws:
-                    result = query(ws)
-            except Exception as exc:  # shown to the user, never raised into Qt
-                relay.finished.emit(generation, None, f"{type(exc).__name__}: {exc}")
-                return
-            relay.finished.emit(generation, result, "")
-
-        self.pool.start(work)
-
-    def _done(self, generation: int, result: Any, error: str) -> None:
-        if generation != self._generation or self._running is None:
-            return
-        apply = self._running
-        self._running = None
-        if error:
-            self.on_error(error)
-        else:
-            apply(result)
-        self._next()
+        return self.jobs.busy()
 
 
 class ImagesPage(Page):
@@ -125,9 +90,9 @@ class ImagesPage(Page):
     title = "Images"
     open_image = Signal(int)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        icon_size = min(max(window.settings.gallery_icon_size, MIN_ICON), MAX_ICON)
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(ctx, parent)
+        icon_size = min(max(ctx.settings.gallery_icon_size, MIN_ICON), MAX_ICON)
         self.model = GalleryModel(self, icon_size, self.devicePixelRatioF())
         self.view = GalleryView(self.model, self)
         self.view.setObjectName("gallery")
@@ -397,7 +362,7 @@ class ImagesPage(Page):
 
     def _query_failed(self, error: str) -> None:
         self.counts.setText(f"cannot read the catalog: {error}")
-        self.window_.notify(f"cannot read the catalog: {error}", 15_000)
+        self.ctx.notify(f"cannot read the catalog: {error}", 15_000)
 
     # -- API for the main window --------------------------------------------------------------------------------------
     def current_ids(self) -> Sequence[int]:
@@ -460,7 +425,7 @@ class ImagesPage(Page):
         count = sum(r.height() for r in self.view.selectionModel().selection())
         if not count:
             return
-        if self.window_.settings.confirm_trash and QMessageBox.question(
+        if self.ctx.settings.confirm_trash and QMessageBox.question(
                 self, "Move to trash", f"Move {images_text(count)} to the trash?\nCtrl+Z brings them back."
         ) != QMessageBox.StandardButton.Yes:
             return
@@ -475,8 +440,8 @@ class ImagesPage(Page):
             return
 
         def finish(count: int) -> None:
-            self.window_.notify(message(count))
-            self.window_.changed(kind)
+            self.ctx.notify(message(count))
+            self.ctx.changed(kind)
 
         if len(ids) <= INLINE_EDIT_MAX:
             try:
@@ -493,6 +458,6 @@ class ImagesPage(Page):
             with source.reopen() as ws:
                 return edit(ws, ids)
 
-        started = self.window_.run_job(title, job, on_done=finish)
+        started = self.ctx.run_job(title, job, on_done=finish)
         # A core edit cannot stop halfway: when Cancel came too late, it is done and the pages must show it.
-        started.signals.cancelled.connect(lambda: self.window_.changed(kind))
+        started.signals.cancelled.connect(lambda: self.ctx.changed(kind))

@@ -25,11 +25,11 @@ from cvops.models.registry import ModelInfo, lineage, list_models, promote
 from cvops.training.history import summarize
 from cvops.versions.create import list_versions
 from cvops_app.jobs import Job
+from cvops_app.context import AppContext
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 COLUMNS = ["★", "Name", "Task", "Version", "Run", "mAP50", "mAP50-95", "SHA-256"]
 HASH_PREFIX = 12
@@ -85,8 +85,8 @@ class ModelsPage(Page):
     name = "models"
     title = "Models"
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(ctx, parent)
         self.models: list[ModelInfo] = []
         self.jobs: list[Job] = []
         self.evaluation_dialog: Optional[QDialog] = None
@@ -270,11 +270,11 @@ class ModelsPage(Page):
         try:
             promoted = promote(self.ws, model.id)
         except CvopsError as exc:
-            self.window_.notify(str(exc), 15_000)
+            self.ctx.notify(str(exc), 15_000)
             return
         self.reload(select=promoted.id)
-        self.window_.notify(f"{promoted.name} is the champion")
-        self.window_.changed("models")
+        self.ctx.notify(f"{promoted.name} is the champion")
+        self.ctx.changed("models")
 
     def evaluate_selected(self) -> Optional[EvaluateDialog]:
         """Ask for version and split, then evaluate the selected model in the background."""
@@ -299,21 +299,22 @@ class ModelsPage(Page):
                 return evaluate(ws2, model_id, version_id, split=split, progress=progress, cancel=cancel).id
 
         def done(evaluation_id: int) -> None:
-            self.window_.changed("evaluations")
+            self.ctx.changed("evaluations")
             self._show_selected()
             self.open_evaluation(evaluation_id)
 
-        job_ = self.window_.run_job(f"Evaluate model {model_id} on {split}", job, done)
+        job_ = self.ctx.run_job(f"Evaluate model {model_id} on {split}", job, done)
         self.jobs = [j for j in self.jobs if not j.done] + [job_]
         for signal in (job_.signals.finished, job_.signals.failed, job_.signals.cancelled):
             signal.connect(lambda *_: self._show_selected(), Qt.ConnectionType.QueuedConnection)
         self.evaluate_button.setEnabled(False)
         return job_
 
-    def export_selected(self) -> Optional[QDialog]:
-        """Open the export wizard on the selected model."""
+    def export_selected(self) -> None:
+        """Ask for the export wizard on the selected model."""
         model = self.selected()
-        return self.window_.export_model(model.id) if model is not None and self.ws is not None else None
+        if model is not None and self.ws is not None:
+            self.ctx.export_model(model.id)
 
     def open_evaluation(self, evaluation_id: int) -> Optional[QDialog]:
         """Show a stored evaluation."""
@@ -321,7 +322,7 @@ class ModelsPage(Page):
             return None
         from cvops_app.pages.evaluation import EvaluationDialog
 
-        dialog = EvaluationDialog(self.window_, self.ws, int(evaluation_id))
+        dialog = EvaluationDialog(self.ctx, self.ws, int(evaluation_id), self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.evaluation_dialog = dialog

@@ -32,11 +32,11 @@ from cvops.versions.create import list_versions
 from cvops.models.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
+from cvops_app.context import AppContext
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 REFRESH_MS = 1000
 RUN_ROLE = Qt.ItemDataRole.UserRole
@@ -223,8 +223,8 @@ class TrainPage(Page):
     title = "Train"
     run_started = Signal(int)  # emitted from the job's thread once the run exists
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(ctx, parent)
         self.runs: list[dict[str, Any]] = []
         self.job: Optional[Job] = None
         self.job_run: Optional[int] = None
@@ -461,13 +461,13 @@ class TrainPage(Page):
     # -- jobs ---------------------------------------------------------------------------------------------------------
     def _start(self, title: str, fn: Callable[..., RunResult], run_id: Optional[int] = None) -> Job:
         def done(result: RunResult) -> None:
-            self.window_.notify(f"run {result.run_id} {result.state}"
-                                + (f": model {result.model}" if result.model else "")
-                                + (f" ({result.error})" if result.error and result.state != "finished" else ""))
+            self.ctx.notify(f"run {result.run_id} {result.state}"
+                            + (f": model {result.model}" if result.model else "")
+                            + (f" ({result.error})" if result.error and result.state != "finished" else ""))
             self._job_ended()
 
         self.job_run = run_id
-        self.job = self.window_.run_job(title, fn, done)
+        self.job = self.ctx.run_job(title, fn, done)
         for signal in (self.job.signals.failed, self.job.signals.cancelled):
             signal.connect(self._job_ended, Qt.ConnectionType.QueuedConnection)
         self._update_buttons()
@@ -476,7 +476,7 @@ class TrainPage(Page):
     def _job_ended(self, *_: Any) -> None:
         self.job = None
         self.reload(select=self.job_run if self.job_run is not None else self.selected_run())
-        self.window_.changed("models", "runs")
+        self.ctx.changed("models", "runs")
 
     def _run_started(self, run_id: int) -> None:
         self.job_run = run_id
@@ -531,12 +531,12 @@ class TrainPage(Page):
 
         def done(result: Any) -> None:
             entry, added = result
-            self.window_.notify(f"weights {entry.name} {'added' if added else 'already in the library'}: "
-                                f"{entry.describe()}")
+            self.ctx.notify(f"weights {entry.name} {'added' if added else 'already in the library'}: "
+                            f"{entry.describe()}")
             if self.ws is not None:
                 self.settings.set_weights([(w.name, w.describe()) for w in list_weights(self.ws)], select=entry.name)
 
-        return self.window_.run_job(f"Add weights {Path(path).name}", job, done)
+        return self.ctx.run_job(f"Add weights {Path(path).name}", job, done)
 
     def cancel(self) -> None:
         """Stop the selected run: through its job when this page supervises it, else through the cancel file."""

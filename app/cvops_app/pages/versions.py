@@ -30,11 +30,11 @@ from cvops.versions.create import VersionInfo, create_version, list_versions, ve
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
+from cvops_app.context import AppContext
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.mainwindow import MainWindow
 
 SEVERITY_COLORS = {"error": "#c0392b", "warning": "#d68910", "info": "#7f8c8d"}
 SPLIT_COLORS = {"train": "#2e86c1", "val": "#28b463", "test": "#d68910"}
@@ -237,8 +237,8 @@ class VersionsPage(Page):
     name = "versions"
     title = "Versions"
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(ctx, parent)
         self.versions: list[VersionInfo] = []
         self.jobs: list[Job] = []
         self.gate: Optional[HealthGateDialog] = None
@@ -282,7 +282,7 @@ class VersionsPage(Page):
         diff_layout.addWidget(self.diff_tree, 1)
         self.findings = FindingsTable(self)
         self.findings.setObjectName("findings")
-        self.findings.open_images.connect(lambda ids: self.window_.open_annotator(ids[0], ids))
+        self.findings.open_images.connect(lambda ids: self.ctx.open_annotator(ids[0], ids))
         self.health_label = QLabel("Press Check… to run the health check on the selected version.", self)
         health = QWidget(self)
         health_layout = QVBoxLayout(health)
@@ -412,12 +412,12 @@ class VersionsPage(Page):
     def _open_diff_item(self, item: QTreeWidgetItem, _column: int) -> None:
         ids = item.data(0, IDS_ROLE)
         if ids:
-            self.window_.open_annotator(ids[0], ids)
+            self.ctx.open_annotator(ids[0], ids)
 
     # -- jobs ---------------------------------------------------------------------------------------------------------
     def _run(self, title: str, fn: Callable[..., Any], on_done: Callable[[Any], None]) -> None:
         """Start a job of this page; the buttons wait while it runs."""
-        job = self.window_.run_job(title, fn, on_done)
+        job = self.ctx.run_job(title, fn, on_done)
         self.jobs = [j for j in self.jobs if not j.done] + [job]
         for signal in (job.signals.finished, job.signals.failed, job.signals.cancelled):
             signal.connect(self._job_ended, Qt.ConnectionType.QueuedConnection)
@@ -490,6 +490,6 @@ class VersionsPage(Page):
 
         def done(info: VersionInfo) -> None:
             self.reload(select=info.id)
-            self.window_.notify(f"{info.name} created" if info.created else f"unchanged: same content as {info.name}")
+            self.ctx.notify(f"{info.name} created" if info.created else f"unchanged: same content as {info.name}")
 
         self._run("Create version", job, done)

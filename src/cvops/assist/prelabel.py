@@ -36,7 +36,8 @@ from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.imageio import ProbeError
 from cvops.data.images import ImageFilter
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress
-from cvops.models.registry import ModelInfo, ModelRef, get_model, sha256_file
+from cvops.models.registry import ModelInfo, ModelRef, get_model
+from cvops.catalog.store import sha256_file
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace

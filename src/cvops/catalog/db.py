@@ -1,9 +1,10 @@
 """The SQLite catalog: connection settings, transactions and the ordered migration registry.
 
 Every connection runs in WAL mode with foreign keys on and a busy timeout, so the GUI and CLI processes can use one
-workspace at the same time. Writes happen in ``BEGIN IMMEDIATE`` transactions (:func:`transaction`), so a change is
-either fully in the catalog or not at all. Applied migrations are recorded in the ``migrations`` table and in
-``PRAGMA user_version``.
+workspace at the same time. :class:`Database` is a thin typed wrapper over the ``sqlite3`` connection (the catalog
+needs no more). Writes happen in ``BEGIN IMMEDIATE`` transactions (:func:`transaction`), so a change is either fully
+in the catalog or not at all; a nested :func:`transaction` is a ``SAVEPOINT``. Applied migrations are recorded in the
+``migrations`` table and in ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,33 @@ import contextlib
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
-import sqlite_utils
-
+from cvops.catalog.statuses import STATUSES  # noqa: F401  (re-exported)
 from cvops.common.errors import NewerSchemaError, WorkspaceError
 
 BUSY_TIMEOUT_MS = 30_000
 
-STATUSES = ("new", "in_progress", "done", "needs_review", "approved", "rejected")
 ANNOTATION_KINDS = ("box", "polygon", "tag")
 SOURCES = ("manual", "model")
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+Params = Union[Sequence[Any], Mapping[str, Any]]
+
+
+class Database:
+    """The catalog's SQLite connection (autocommit: statements outside :func:`transaction` commit one by one)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._savepoints = 0
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """Run one SQL statement with ``?`` (sequence) or ``:name`` (mapping) parameters; returns its cursor."""
+        return self.conn.execute(sql, params)
+
+
+def connect(path: Path) -> Database:
     """Open the catalog with the project's connection settings (autocommit; explicit transactions)."""
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
@@ -35,18 +49,34 @@ def connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    return sqlite_utils.Database(conn)
+    conn.execute("PRAGMA recursive_triggers = ON")  # REPLACE fires delete triggers (the status counts rely on it)
+    return Database(conn)
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+def transaction(db: Database) -> Iterator[sqlite3.Connection]:
     """Run the block in one ``BEGIN IMMEDIATE`` transaction; commit on success, roll back on any exception.
 
-    Nested use joins the outer transaction.
+    Nested use is a ``SAVEPOINT`` inside the outer transaction: on an exception the block's writes are rolled back
+    (to the savepoint) and the exception goes on, so an outer block that catches it keeps its own writes; on success
+    the savepoint is released and the outermost block commits.
     """
     conn = db.conn
     if conn.in_transaction:
-        yield conn
+        db._savepoints += 1
+        name = f"cvops_sp{db._savepoints}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        finally:
+            db._savepoints -= 1
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -62,7 +92,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
 # Migrations: an ordered registry. Never edit a released step; append a new one.
 
 
-def _m1_core(db: sqlite_utils.Database) -> None:
+def _m1_core(db: Database) -> None:
     db.execute(
         """CREATE TABLE batches (
             id INTEGER PRIMARY KEY,
@@ -148,7 +178,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_annotations_class ON annotations(class_id, image_id)")
 
 
-def _m2_operation_log(db: sqlite_utils.Database) -> None:
+def _m2_operation_log(db: Database) -> None:
     db.execute(
         """CREATE TABLE operations (
             id INTEGER PRIMARY KEY,
@@ -171,7 +201,7 @@ def _m2_operation_log(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m3_split_hints(db: sqlite_utils.Database) -> None:
+def _m3_split_hints(db: Database) -> None:
     db.execute(
         """CREATE TABLE split_hints (
             image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
@@ -183,12 +213,12 @@ def _m3_split_hints(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m4_trash(db: sqlite_utils.Database) -> None:
+def _m4_trash(db: Database) -> None:
     db.execute("ALTER TABLE images ADD COLUMN trashed_at REAL")
     db.execute("CREATE INDEX idx_images_trashed ON images(trashed_at) WHERE trashed_at IS NOT NULL")
 
 
-def _m5_versions(db: sqlite_utils.Database) -> None:
+def _m5_versions(db: Database) -> None:
     db.execute(
         """CREATE TABLE version_states (
             hash TEXT PRIMARY KEY,
@@ -238,7 +268,7 @@ def _m5_versions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE image_phash (image_id INTEGER PRIMARY KEY, phash INTEGER NOT NULL)")
 
 
-def _m6_training_runs(db: sqlite_utils.Database) -> None:
+def _m6_training_runs(db: Database) -> None:
     db.execute(
         """CREATE TABLE runs (
             id INTEGER PRIMARY KEY,
@@ -273,7 +303,7 @@ def _m6_training_runs(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m7_models(db: sqlite_utils.Database) -> None:
+def _m7_models(db: Database) -> None:
     db.execute(
         """CREATE TABLE models (
             id INTEGER PRIMARY KEY,
@@ -306,7 +336,7 @@ def _m7_models(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN base_weights TEXT")
 
 
-def _m8_evaluations(db: sqlite_utils.Database) -> None:
+def _m8_evaluations(db: Database) -> None:
     db.execute(
         """CREATE TABLE evaluations (
             id INTEGER PRIMARY KEY,
@@ -356,7 +386,7 @@ def _m8_evaluations(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_eval_predictions_image ON eval_predictions(evaluation_id, image_id)")
 
 
-def _m9_exports(db: sqlite_utils.Database) -> None:
+def _m9_exports(db: Database) -> None:
     db.execute(
         """CREATE TABLE exports (
             id INTEGER PRIMARY KEY,
@@ -390,11 +420,11 @@ def _m9_exports(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m10_class_coco_ids(db: sqlite_utils.Database) -> None:
+def _m10_class_coco_ids(db: Database) -> None:
     db.execute("ALTER TABLE classes ADD COLUMN coco_id INTEGER")
 
 
-def _m11_weights_library(db: sqlite_utils.Database) -> None:
+def _m11_weights_library(db: Database) -> None:
     db.execute(
         """CREATE TABLE weights (
             id INTEGER PRIMARY KEY,
@@ -419,7 +449,7 @@ def _m11_weights_library(db: sqlite_utils.Database) -> None:
 STATUS_COUNT_TRIGGERS = ("trg_images_counts_insert", "trg_images_counts_delete", "trg_images_counts_update")
 
 
-def _m12_live_images(db: sqlite_utils.Database) -> None:
+def _m12_live_images(db: Database) -> None:
     """Fast reads of the images outside the trash, which every gallery query and count is about.
 
     * ``image_status_counts``: images per status, kept by triggers on every insert, delete and change of status or
@@ -457,7 +487,7 @@ def _m12_live_images(db: sqlite_utils.Database) -> None:
         "UPDATE image_status_counts SET n = n + 1 WHERE status = NEW.status AND NEW.trashed_at IS NULL; END")
 
 
-def status_counts_maintained(db: sqlite_utils.Database) -> bool:
+def status_counts_maintained(db: Database) -> bool:
     """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
     names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
     found = db.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'images' "
@@ -465,7 +495,7 @@ def status_counts_maintained(db: sqlite_utils.Database) -> bool:
     return int(found) == len(STATUS_COUNT_TRIGGERS)
 
 
-MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
     (3, "split hints recorded by dataset imports", _m3_split_hints),
@@ -484,12 +514,12 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(db: Database) -> int:
     """The catalog's schema version (0 for an empty database)."""
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[int]:
+def migrate(db: Database, target: int = SCHEMA_VERSION) -> list[int]:
     """Apply pending migrations up to ``target``, each in its own transaction; return the versions applied."""
     current = schema_version(db)
     if current > SCHEMA_VERSION:
@@ -514,7 +544,7 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[int
     return applied
 
 
-def backup(db: sqlite_utils.Database, dest: Path) -> Path:
+def backup(db: Database, dest: Path) -> Path:
     """Write a consistent copy of the catalog to ``dest`` with SQLite's online backup API."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     target = sqlite3.connect(str(dest))

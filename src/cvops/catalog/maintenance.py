@@ -21,15 +21,15 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from cvops.catalog.db import transaction
-from cvops.common.imageio import FORMAT_EXTENSION
-from cvops.common.fsnames import from_text
 from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.catalog.locks import LOCK_DIR, STALE_SECONDS, WorkspaceBusy, heartbeat_age, workspace_lock
 from cvops.catalog.store import hash_file
-from cvops.data.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
 
 
 @dataclass
@@ -92,10 +92,7 @@ def doctor(ws: Workspace, quick: bool = False, progress: Optional[Progress] = No
         if cancel.cancelled:
             report.cancelled = True
             break
-        if in_place:
-            path = Path(from_text(original))
-        else:
-            path = ws.store.path(sha, FORMAT_EXTENSION[fmt.upper()])
+        path = ws.store.image_file(sha, fmt, in_place, original)
         problem = _check_file(path, sha, size, mtime_ns, bool(in_place), quick, report)
         if problem:
             report.problems.append({"kind": problem[0], "image_id": image_id, "path": str(path), "reason": problem[1]})

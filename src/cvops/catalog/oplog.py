@@ -22,9 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import sqlite_utils
-
-from cvops.catalog.db import transaction
+from cvops.catalog.db import Database, transaction
 
 EDITABLE_TABLES = ("annotations", "images", "classes")
 
@@ -117,7 +115,7 @@ def row_dict(conn: sqlite3.Connection, table: str, row_id: int) -> Optional[dict
 class OperationLog:
     """Records, undoes and redoes operations on one catalog."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def record(self, action: str, description: str, changes: list[Change]) -> tuple[int, list[Change]]:

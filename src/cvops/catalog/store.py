@@ -81,8 +81,8 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """sha256 hex digest and byte size of a file, read in chunks."""
+def hash_file(path: Union[str, Path]) -> tuple[str, int]:
+    """sha256 hex digest and byte size of a file, read in chunks. The one file hash of the core."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb", buffering=0) as fh:
@@ -93,6 +93,11 @@ def hash_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def sha256_file(path: Union[str, Path]) -> str:
+    """The sha256 hex digest of a file's bytes (:func:`hash_file` without the size)."""
+    return hash_file(path)[0]
 
 
 def _make_dirs(folder: Path, fsync: bool) -> None:
@@ -150,6 +155,16 @@ class ImageStore:
     def path(self, sha256: str, ext: str) -> Path:
         """Absolute path of a blob."""
         return self.root / blob_relpath(sha256, ext)
+
+    def image_file(self, sha256: str, fmt: str, in_place: Union[bool, int], original_path: str) -> Path:
+        """Where a catalog image's bytes are (the columns of its ``images`` row): the original file of an in-place
+        image, else its blob (named by the image format's extension)."""
+        from cvops.common.fsnames import from_text
+        from cvops.common.imageio import FORMAT_EXTENSION  # not at module level: it loads Pillow
+
+        if in_place:
+            return Path(from_text(original_path))
+        return self.path(sha256, FORMAT_EXTENSION[fmt.upper()])
 
     def stage(self, source: Union[bytes, BinaryIO], ext: str, fsync: bool = False) -> Staged:
         """First half of adding a blob (:meth:`publish` is the second): write bytes (or a readable stream, copied in

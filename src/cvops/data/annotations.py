@@ -19,9 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-import sqlite_utils
-
-from cvops.catalog.db import SOURCES, STATUSES, transaction
+from cvops.catalog.db import SOURCES, STATUSES, Database, transaction
 from cvops.data.classes import ClassRef
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.catalog.oplog import Change, OperationLog, row_dict
@@ -191,7 +189,7 @@ class AnnotationEdit:
 class AnnotationEditor:
     """Adds, changes and removes annotations and per-image review state, through the operation log."""
 
-    def __init__(self, db: sqlite_utils.Database, log: OperationLog) -> None:
+    def __init__(self, db: Database, log: OperationLog) -> None:
         self.db = db
         self.log = log
 

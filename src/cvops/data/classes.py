@@ -9,9 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Union
 
-import sqlite_utils
-
-from cvops.catalog.db import transaction
+from cvops.catalog.db import Database, transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.catalog.oplog import Change, OperationLog, row_dict
 
@@ -59,7 +57,7 @@ def _check_color(color: str) -> str:
 class ClassManager:
     """Reads and changes the classes of one workspace."""
 
-    def __init__(self, db: sqlite_utils.Database, log: OperationLog) -> None:
+    def __init__(self, db: Database, log: OperationLog) -> None:
         self.db = db
         self.log = log
 

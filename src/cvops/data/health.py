@@ -16,6 +16,7 @@ from cvops.common.imageio import ProbeError, decode_full
 from cvops.data.images import ImageFilter, ImageRecord
 from cvops.common.jobs import Cancelled, CancelToken, Progress, no_progress, sub_progress
 from cvops.data.splits import groups
+from cvops.data.thresholds import DUPLICATE_IOU
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 SEVERITIES = ("error", "warning", "info")
 REVIEWED = ("done", "approved")
 BACKGROUND = "background"
-DUPLICATE_IOU = 0.9  # boxes of one class overlapping this much are one object annotated twice
 EPSILON = 1e-6
 
 

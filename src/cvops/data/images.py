@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,6 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from cvops.catalog.db import STATUSES, status_counts_maintained
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.common.fsnames import from_text
-from cvops.common.imageio import FORMAT_EXTENSION
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -19,6 +18,18 @@ COLUMNS = ("id", "sha256", "file_name", "original_path", "in_place", "format", "
            "status", "comment", "batch_id", "video_id", "frame_index", "timestamp_ms", "file_mtime_ns", "trashed_at")
 ORDERS = {"id": "id", "-id": "id DESC", "file_name": "file_name COLLATE NOCASE, id", "status": "status, id",
           "-created": "created_at DESC, id DESC"}
+
+
+def insert_image(conn: sqlite3.Connection, row: dict[str, Any]) -> Optional[int]:
+    """Insert one ``images`` row (its columns by name); the new id, or None when an image with that content hash
+    (``sha256``) is already in the catalog."""
+    cols = list(row)
+    cur = conn.execute(
+        f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+        "ON CONFLICT(sha256) DO NOTHING",
+        [row[c] for c in cols],
+    )
+    return int(cur.lastrowid) if cur.rowcount == 1 else None
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,4 @@ class ImageQueries:
 
     def path(self, image: ImageRecord) -> Path:
         """Where the image's bytes are: the store blob, or the original file for in-place images."""
-        if image.in_place:
-            return Path(from_text(image.original_path))
-        return self.ws.store.path(image.sha256, FORMAT_EXTENSION[image.format.upper()])
+        return self.ws.store.image_file(image.sha256, image.format, image.in_place, image.original_path)

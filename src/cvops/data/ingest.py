@@ -30,6 +30,7 @@ from cvops.common.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageInfo, 
 from cvops.common.jobs import CancelToken, Progress, available_cpus, no_progress
 from cvops.catalog.locks import heartbeat, workspace_lock
 from cvops.catalog.store import GROUP_SYNC, Staged, hash_file
+from cvops.data.images import insert_image
 from cvops.data.workspace import Workspace
 
 CHUNK = 128
@@ -222,16 +223,6 @@ def _prepare(ws: Workspace, path: Path, in_place: bool, verify: bool, info: Opti
     except OSError as exc:
         item.error = os_error_reason(exc)
     return item
-
-
-def insert_image(conn, row: dict) -> Optional[int]:
-    cols = list(row)
-    cur = conn.execute(
-        f"INSERT INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-        "ON CONFLICT(sha256) DO NOTHING",
-        [row[c] for c in cols],
-    )
-    return int(cur.lastrowid) if cur.rowcount == 1 else None
 
 
 def _start_batch(ws: Workspace, sources: Iterable[str], in_place: bool) -> int:

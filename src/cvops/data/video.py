@@ -12,6 +12,7 @@ from cvops.catalog.db import transaction
 from cvops.common.fsnames import display, to_text
 from cvops.common.jobs import CancelToken
 from cvops.catalog.store import hash_file
+from cvops.data.images import insert_image
 
 if TYPE_CHECKING:
     from cvops.data.ingest import ImportReport
@@ -90,8 +91,6 @@ def import_video(ws: "Workspace", path: Path, stride: int, report: "ImportReport
 
 
 def _commit_frames(ws: "Workspace", pending: list[dict], report: "ImportReport") -> None:
-    from cvops.data.ingest import insert_image
-
     if not pending:
         return
     now = time.time()

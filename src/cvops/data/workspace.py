@@ -17,9 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-import sqlite_utils
-
 from cvops.catalog import db as catalog
+from cvops.catalog.db import Database
 from cvops.common.errors import NoWorkspaceError, WorkspaceError
 from cvops.catalog.store import ImageStore
 
@@ -41,7 +40,7 @@ class Workspace:
     One ``Workspace`` object holds one SQLite connection: worker threads open their own with :meth:`reopen`.
     """
 
-    def __init__(self, root: Path, db: sqlite_utils.Database, migrated_from: Optional[int] = None) -> None:
+    def __init__(self, root: Path, db: Database, migrated_from: Optional[int] = None) -> None:
         self.root = root
         self.db = db
         self.migrated_from = migrated_from

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.deploy import edge_runner
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import ModelInfo, get_model, sha256_file
-from cvops.catalog.store import fsync_dir
+from cvops.models.registry import ModelInfo, get_model
+from cvops.catalog.store import fsync_dir, sha256_file
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -123,11 +123,11 @@ def _sample_image(ws: "Workspace", model: ModelInfo) -> list[Path]:
     from cvops.versions.create import version_images
 
     order = {"val": 0, "valid": 0, "test": 1, "train": 2}
-    members = sorted(version_images(ws, model.version_id), key=lambda m: (order.get(m[2], 3), m[0]))
+    members = sorted(version_images(ws, model.version_id), key=lambda m: (order.get(m.split, 3), m.image_id))
     paths = []
-    for image_id, sha, _split, _anns in members:
+    for member in members:
         try:
-            path = ws.images.path(ws.images.get(image_id))
+            path = ws.images.path(ws.images.get(member.image_id))
         except NotFoundError:
             continue
         if path.is_file():

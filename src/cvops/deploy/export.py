@@ -41,10 +41,12 @@ from cvops.catalog.db import transaction
 from cvops.deploy.graph_passes import apply_graph_passes
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.models.registry import ModelRef, get_model, sha256_file
-from cvops.catalog.store import fsync_dir
+from cvops.models.registry import ModelRef, get_model
+from cvops.catalog.store import fsync_dir, hash_file, sha256_file
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from cvops.data.workspace import Workspace
 
 __all__ = ["CALIBRATION_IMAGES", "FORMATS", "ExportInfo", "available_formats", "export_model", "get_export",
@@ -301,7 +303,7 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
 def _digest(path: Path) -> tuple[str, int]:
     """sha256 and size of a file, or of a folder's files in name order (formats that write folders)."""
     if path.is_file():
-        return sha256_file(path), path.stat().st_size
+        return hash_file(path)
     import hashlib
 
     digest, total = hashlib.sha256(), 0
@@ -350,12 +352,12 @@ def _to_fp16(path: Path, log: list[str]) -> None:
 
 def _calibration_items(ws: "Workspace", model: Any, version_ref: Optional[Any]) -> list[tuple[int, Path]]:
     """Up to :data:`CALIBRATION_IMAGES` train images of the version, evenly spread over the split (image id order)."""
-    from cvops.models.evaluation import _split_items
+    from cvops.models.evaluation import split_items
     from cvops.versions.create import get_version
 
     info = get_version(ws, model.version_id if version_ref is None else version_ref)
-    items, counts = _split_items(ws, info.id, "train")
-    present = [(iid, path) for iid, path, _ in items if path.is_file()]
+    items, counts = split_items(ws, info.id, "train")
+    present = [(it.image_id, it.path) for it in items if it.path.is_file()]
     if not present:
         raise ValidationError(f"int8 calibration needs images: the train split of version {info.name} has "
                               f"{counts.get('train', 0)} images, {len(present)} of them in the image store")
@@ -363,6 +365,17 @@ def _calibration_items(ws: "Workspace", model: Any, version_ref: Optional[Any]) 
         step = len(present) / CALIBRATION_IMAGES
         present = [present[int(i * step)] for i in range(CALIBRATION_IMAGES)]
     return present
+
+
+def read_for_runner(image_id: int, path: Path, imgsz: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """A workspace image decoded by the edge runner's :func:`~cvops.deploy.edge_runner.read_image` for a model of
+    input size ``imgsz``, and the factors back to full size; :class:`ValidationError` when it cannot be decoded."""
+    from cvops.deploy.edge_runner import read_image
+
+    decoded = read_image(path, imgsz)
+    if decoded is None:
+        raise ValidationError(f"image {image_id} ({path}) cannot be decoded")
+    return decoded[0], decoded[1:]
 
 
 def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[str], progress: Progress,
@@ -379,7 +392,6 @@ def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[st
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from cvops.deploy.edge_runner import Detector
-    from cvops.deploy.verify import read_for_runner
 
     fp32, prepped = path.with_name("model.fp32.onnx"), path.with_name("model.prep.onnx")
     os.replace(path, fp32)

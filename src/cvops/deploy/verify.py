@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from cvops.catalog.db import transaction
-from cvops.deploy.edge_runner import BundleError, Detector, read_image
-from cvops.deploy.export import ExportInfo, ExportRef, get_export
+from cvops.deploy.edge_runner import BundleError, Detector
+from cvops.deploy.export import ExportInfo, ExportRef, get_export, read_for_runner
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation_store import _model_row
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.models.registry import sha256_file
+from cvops.catalog.store import sha256_file
 
 if TYPE_CHECKING:
     from cvops.models.evaluation import Detections
@@ -121,15 +121,6 @@ class TorchDetector(Detector):
         if isinstance(out, (list, tuple)):  # eval mode returns (decoded, raw feature maps)
             out = out[0]
         return out.cpu().numpy()
-
-
-def read_for_runner(image_id: int, path: Path, imgsz: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """A workspace image decoded by the edge runner's :func:`~cvops.deploy.edge_runner.read_image` for a model of
-    input size ``imgsz``, and the factors back to full size; :class:`ValidationError` when it cannot be decoded."""
-    decoded = read_image(path, imgsz)
-    if decoded is None:
-        raise ValidationError(f"image {image_id} ({path}) cannot be decoded")
-    return decoded[0], decoded[1:]
 
 
 def _torch_module(yolo: Any) -> Any:
@@ -222,8 +213,8 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     from cvops.models.evaluation import (
         _ensure_offline,
         _load_model,
-        _split_items,
         score,
+        split_items,
     )
     from cvops.versions.create import get_version
 
@@ -244,7 +235,7 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
         results[name] = score(ws, export.model_id, DetectorPredictor(det), info.id, split,
                               progress=_stage(progress, lo, hi), cancel=cancel)
     # Raw outputs and latency on the first images of the split, letterboxed once for both runtimes.
-    items = [(iid, path) for iid, path, _ in _split_items(ws, info.id, split)[0] if path.is_file()][:RAW_DIFF_IMAGES]
+    items = [(it.image_id, it.path) for it in split_items(ws, info.id, split)[0] if it.path.is_file()][:RAW_DIFF_IMAGES]
     tensors = [detector.preprocess(read_for_runner(iid, path, detector.imgsz)[0])[0][None] for iid, path in items]
     diff = max((float(np.max(np.abs(torch_det.raw(t).astype(np.float64) - detector.raw(t).astype(np.float64))))
                 for t in tensors), default=None)

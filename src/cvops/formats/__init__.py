@@ -53,6 +53,9 @@ EXPECTED: dict[str, str] = {
     "labelme": "labelme JSON files (shapes, imagePath) or LabelMe XML files under the folder",
     "cvat": "a CVAT for images 1.1 XML file (<annotations> with <image> elements) at the top of the folder",
 }
+# The annotation kinds each format's writer can hold; an export reports the rest as skipped.
+KINDS: dict[str, tuple[str, ...]] = {"yolo": ("box", "polygon"), "coco": ("box", "polygon"), "voc": ("box",),
+                                     "labelme": ("box", "polygon", "tag")}
 IMPORT_FORMATS = tuple(n for n, s in FORMATS.items() if s.can_import)
 EXPORT_FORMATS = tuple(n for n, s in FORMATS.items() if s.can_export)
 

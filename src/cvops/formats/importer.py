@@ -12,7 +12,6 @@ reported) and an object annotated twice (same class, IoU >= :data:`DUPLICATE_IOU
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -26,6 +25,7 @@ import yaml
 from cvops import formats
 from cvops.data.annotations import PARTS, NewAnnotation, clip_box, clip_polygon, polygon_rings
 from cvops.catalog.db import STATUSES, transaction
+from cvops.catalog.store import sha256_file
 from cvops.common.errors import ValidationError
 from cvops.formats.common import read_reason, read_text
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
@@ -321,14 +321,6 @@ def import_dataset(ws: Optional[Workspace], path: Path, format: str = "auto",
     return report
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _label_name(p: _Prepared) -> str:
     return p.item.label_path.name if p.item.label_path is not None else "no label file"
 
@@ -347,7 +339,7 @@ def _merge_identical(prepared: list[_Prepared], warnings: list[Problem]) -> list
         first: dict[str, int] = {}
         for n in group:
             try:
-                digest = _sha256(prepared[n].path)
+                digest = sha256_file(prepared[n].path)
             except OSError:
                 continue
             if digest not in first:

@@ -47,28 +47,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Protocol
 
 import numpy as np
 
 from cvops.data.annotations import is_crowd
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ModelRef, _model_row,
-                                    confusion_cell_images, error_images, get_evaluation, image_outcomes,
-                                    image_predictions, list_evaluations)
-from cvops.common.fsnames import from_text
-from cvops.common.imageio import FORMAT_EXTENSION, open_image
+from cvops.models.evaluation_store import (OUTCOMES, REVIEW_CONF, EvaluationResult, ImageOutcome, ModelRef,
+                                           ReviewRow, _model_row, confusion_cell_images, error_images,
+                                           get_evaluation, image_outcomes, image_predictions, list_evaluations)
+from cvops.common.imageio import open_image
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.models.registry import sha256_file
-from cvops.versions.create import VersionRef, get_version, version_classes
+from cvops.catalog.store import sha256_file
+from cvops.versions.create import VersionRef, get_version, member_files, version_classes
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
-__all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvaluationResult", "Predictor", "YoloPredictor",
-           "confusion_cell_images", "error_images", "evaluate", "get_evaluation", "image_outcomes",
-           "image_predictions", "list_evaluations", "score"]
+__all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvalItem", "EvaluationResult", "Predictor", "ReviewCounts",
+           "YoloPredictor", "confusion_cell_images", "error_images", "evaluate", "get_evaluation", "image_outcomes",
+           "image_predictions", "list_evaluations", "score", "split_items"]
 
 MATCH_IOU = 0.5  # review outcomes and confusion matrix
 POOR_LOC_IOU = 0.1
@@ -128,23 +127,32 @@ def _gt_boxes(anns: list[dict[str, Any]], crowd: bool = False) -> list[tuple[int
     return out
 
 
-def _split_items(ws: "Workspace", version_id: int, split: str) -> tuple[list[tuple[int, Path, list[Any]]], dict]:
-    """The split's ``(image_id, source path, annotations)`` in image id order, and the image count per split."""
+class EvalItem(NamedTuple):
+    """One image of the evaluated split: where its bytes are and its frozen annotations."""
+
+    image_id: int
+    path: Path
+    annotations: list[dict[str, Any]]
+
+
+class ReviewCounts(NamedTuple):
+    """One image's review outcome counts, and its predictions ignored on crowd regions (no row)."""
+
+    tp: int
+    fp: int
+    fn: int
+    poor_loc: int
+    wrong_class: int
+    ignored: int
+
+
+def split_items(ws: "Workspace", version_id: int, split: str) -> tuple[list[EvalItem], dict[str, int]]:
+    """The images of one split of a version in image id order, and the image count per split."""
     items, counts = [], {}
-    for iid, sha, split_name, anns, fmt_name, in_place, original in ws.db.execute(
-            "SELECT s.image_id, s.sha256, s.split, s.annotations, i.format, i.in_place, i.original_path "
-            "FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
-            "LEFT JOIN images i ON i.sha256 = s.sha256 WHERE m.version_id = ? ORDER BY s.image_id", [version_id]):
-        counts[split_name] = counts.get(split_name, 0) + 1
-        if split_name != split:
-            continue
-        if fmt_name is None:
-            source = ws.store.root / "missing" / sha
-        elif in_place:
-            source = Path(from_text(original))
-        else:
-            source = ws.store.path(sha, FORMAT_EXTENSION[fmt_name.upper()])
-        items.append((iid, source, json.loads(anns)))
+    for state, source in member_files(ws, version_id):
+        counts[state.split] = counts.get(state.split, 0) + 1
+        if state.split == split:
+            items.append(EvalItem(state.image_id, source, json.loads(state.annotations)))
     return items, counts
 
 
@@ -321,7 +329,7 @@ class YoloPredictor:
 class _Setup:
     model: dict[str, Any]
     info: Any
-    items: list[tuple[int, Path, list[Any]]]
+    items: list[EvalItem]
     model_ids: list[int]
     names: dict[int, str]
 
@@ -332,7 +340,7 @@ def _setup(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[VersionRe
     info = get_version(ws, model["version_id"] if version_ref is None else version_ref)
     if split not in SPLITS:
         raise ValidationError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
-    items, counts = _split_items(ws, info.id, split)
+    items, counts = split_items(ws, info.id, split)
     if not items:
         per = ", ".join(f"{s}: {counts.get(s, 0)}" for s in SPLITS)
         raise ValidationError(f"split {split!r} of version {info.name} has no images ({per})")
@@ -356,15 +364,15 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
     review rows (nothing is stored)."""
     space = list(s.model_ids)  # evaluation class index -> workspace class id
     stats: dict[str, list[np.ndarray]] = {"tp": [], "conf": [], "pred_cls": [], "target_cls": [], "ignored": []}
-    image_rows: list[tuple[int, ...]] = []
-    pred_rows: list[tuple[Any, ...]] = []
+    image_rows: list[ImageOutcome] = []
+    pred_rows: list[ReviewRow] = []
     instances: dict[int, int] = {}
     missing = done = ignored = 0
     items, step = s.items, max(1, batch)
     for start in range(0, len(items), step):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        chunk = [it for it in items[start:start + step] if it[1].is_file()]
+        chunk = [it for it in items[start:start + step] if it.path.is_file()]
         missing += min(len(items) - start, step) - len(chunk)
         reader = getattr(predictor, "read", None)
         loaded = [reader(iid, path) if reader else _read_image(iid, path, predictor.imgsz if predictor.resize else None)
@@ -390,8 +398,8 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
             _score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, len(s.model_ids), c_box, c_cls)
             counts_img = _review_image(pred_rows, iid, p_box, p_conf, p_cls, gt_box, gt_cls, space, review_conf,
                                        c_box, c_cls)
-            ignored += counts_img[5]
-            image_rows.append((iid, *counts_img[:5]))
+            ignored += counts_img.ignored
+            image_rows.append(ImageOutcome(iid, *counts_img[:5]))
         done += min(len(items) - start, step)
         progress(0.95 * done / len(items), f"evaluated {done}/{len(items)} images")
     if cancel is not None:
@@ -403,8 +411,7 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
            for k, v in stats.items()}
     means, per_idx, curves = _metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], len(s.model_ids),
                                       cat["ignored"].astype(bool))
-    totals = {k: sum(r[i + 1] for r in image_rows) for i, k in enumerate(("tp", "fp", "fn", "poor_loc",
-                                                                           "wrong_class"))}
+    totals = {k: sum(getattr(r, k) for r in image_rows) for k in OUTCOMES}
     totals["predictions"] = totals["tp"] + totals["fp"] + totals["poor_loc"] + totals["wrong_class"]
     totals["ignored"] = ignored
     metrics = {**means, "instances": sum(instances.values()), **totals}
@@ -532,10 +539,10 @@ def _score_image(stats: dict[str, list[np.ndarray]], p_box: np.ndarray, p_conf: 
     stats["target_cls"].append(k_cls)
 
 
-def _review_image(rows: list[tuple[Any, ...]], iid: int, p_box: np.ndarray, p_conf: np.ndarray, p_cls: np.ndarray,
+def _review_image(rows: list[ReviewRow], iid: int, p_box: np.ndarray, p_conf: np.ndarray, p_cls: np.ndarray,
                   gt_box: np.ndarray, gt_cls: np.ndarray, space: list[int], review_conf: float = REVIEW_CONF,
                   c_box: Optional[np.ndarray] = None,
-                  c_cls: Optional[np.ndarray] = None) -> tuple[int, int, int, int, int, int]:
+                  c_cls: Optional[np.ndarray] = None) -> ReviewCounts:
     """Append one image's review rows; return its counts ``(tp, fp, fn, poor_loc, wrong_class, ignored)``: an
     ``fp`` or ``poor_loc`` prediction on a crowd region of its class (IoA >= 0.5) is ignored, with no row."""
     import torch
@@ -556,26 +563,26 @@ def _review_image(rows: list[tuple[Any, ...]], iid: int, p_box: np.ndarray, p_co
             ignored += 1
             continue
         counts[outcome] += 1
-        rows.append((iid, space[int(r_cls[j])], space[int(gt_cls[k])] if k is not None else None,
-                     *_xywh(r_box[j]), float(r_conf[j]), outcome, v))
+        rows.append(ReviewRow(iid, space[int(r_cls[j])], space[int(gt_cls[k])] if k is not None else None,
+                              *_xywh(r_box[j]), float(r_conf[j]), outcome, v))
     for k, claimed_by, v in missed:
         counts["fn"] += 1
-        rows.append((iid, space[claimed_by] if claimed_by is not None else None, space[int(gt_cls[k])],
-                     *_xywh(gt_box[k]), None, "fn", v))
-    return counts["tp"], counts["fp"], counts["fn"], counts["poor_loc"], counts["wrong_class"], ignored
+        rows.append(ReviewRow(iid, space[claimed_by] if claimed_by is not None else None, space[int(gt_cls[k])],
+                              *_xywh(gt_box[k]), None, "fn", v))
+    return ReviewCounts(counts["tp"], counts["fp"], counts["fn"], counts["poor_loc"], counts["wrong_class"], ignored)
 
 
-def _confusion(rows: list[tuple[Any, ...]], space: list[int], names: dict[int, str]) -> dict[str, Any]:
+def _confusion(rows: list[ReviewRow], space: list[int], names: dict[int, str]) -> dict[str, Any]:
     """The confusion matrix from the review rows: rows = predicted, columns = true, last = background."""
     n = len(space)
     pos = {cid: i for i, cid in enumerate(space)}
     matrix = [[0] * (n + 1) for _ in range(n + 1)]
-    for _iid, cid, gt, *_box, _conf, outcome, _v in rows:
-        if outcome in ("tp", "wrong_class"):
-            matrix[pos[cid]][pos[gt]] += 1
-        elif outcome in ("fp", "poor_loc"):
-            matrix[pos[cid]][n] += 1
-        elif cid is None:  # fn that no wrong-class prediction claimed
-            matrix[n][pos[gt]] += 1
+    for r in rows:
+        if r.outcome in ("tp", "wrong_class"):
+            matrix[pos[r.class_id]][pos[r.gt_class_id]] += 1
+        elif r.outcome in ("fp", "poor_loc"):
+            matrix[pos[r.class_id]][n] += 1
+        elif r.class_id is None:  # fn that no wrong-class prediction claimed
+            matrix[n][pos[r.gt_class_id]] += 1
     return {"labels": [names.get(c, str(c)) for c in space] + ["background"], "class_ids": [*space, None],
             "matrix": matrix}

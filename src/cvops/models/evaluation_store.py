@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from cvops.common.errors import NotFoundError, ValidationError
 
@@ -29,6 +29,41 @@ REVIEW_CONF = 0.25  # predictions at or above this confidence get an outcome and
 _EVAL_COLS = ("e.id, e.model_id, m.name, e.version_id, v.name, e.version_hash, e.split, e.created_at, e.conf, e.iou, "
               "e.images, e.duration_s, e.metrics, e.per_class, e.confusion, e.pr_curve, e.unknown_classes, e.params")
 _EVAL_FROM = "FROM evaluations e LEFT JOIN models m ON m.id = e.model_id LEFT JOIN versions v ON v.id = e.version_id"
+
+
+class ReviewRow(NamedTuple):
+    """One stored review row (``eval_predictions``, less its ids): a prediction with its outcome, or a missed object
+    (``fn``: ``confidence`` None, ``class_id`` the wrong-class prediction that claimed it or None). Box: absolute
+    pixels, top-left ``x, y`` and ``w, h``."""
+
+    image_id: int
+    class_id: Optional[int]
+    gt_class_id: Optional[int]
+    x: float
+    y: float
+    w: float
+    h: float
+    confidence: Optional[float]
+    outcome: str
+    iou: Optional[float]
+
+
+class ImageOutcome(NamedTuple):
+    """One evaluated image's review counts (an ``eval_images`` row)."""
+
+    image_id: int
+    tp: int
+    fp: int
+    fn: int
+    poor_loc: int
+    wrong_class: int
+
+
+class ErrorImage(NamedTuple):
+    """An image with ``count`` review rows of one outcome (see :func:`error_images`)."""
+
+    image_id: int
+    count: int
 
 
 @dataclass
@@ -126,7 +161,7 @@ def _check_evaluation(ws: "Workspace", evaluation_id: int) -> int:
 
 
 def error_images(ws: "Workspace", evaluation_id: int, outcome: str = "fp",
-                 limit: Optional[int] = None) -> list[tuple[int, int]]:
+                 limit: Optional[int] = None) -> list[ErrorImage]:
     """``(image_id, count)`` of the images with at least one ``outcome`` row, most first (ties by image id)."""
     if outcome not in OUTCOMES:
         raise ValidationError(f"unknown outcome {outcome!r} (choose from {', '.join(OUTCOMES)})")
@@ -137,7 +172,7 @@ def error_images(ws: "Workspace", evaluation_id: int, outcome: str = "fp",
     if limit is not None:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return [(int(i), int(n)) for i, n in ws.db.execute(sql, args)]
+    return [ErrorImage(int(i), int(n)) for i, n in ws.db.execute(sql, args)]
 
 
 def confusion_cell_images(ws: "Workspace", evaluation_id: int, predicted_class_id: Optional[int],
@@ -172,13 +207,18 @@ def image_predictions(ws: "Workspace", evaluation_id: int, image_id: int) -> lis
         "SELECT id, class_id, gt_class_id, x, y, w, h, confidence, outcome, iou FROM eval_predictions "
         "WHERE evaluation_id = ? AND image_id = ? ORDER BY confidence IS NULL, confidence DESC, id",
         [eid, int(image_id)])
-    return [{"id": r[0], "class_id": r[1], "gt_class_id": r[2], "box": [r[3], r[4], r[5], r[6]], "confidence": r[7],
-             "outcome": r[8], "iou": r[9]} for r in rows]
+    out = []
+    for row_id, *values in rows:
+        r = ReviewRow(int(image_id), *values)
+        out.append({"id": row_id, "class_id": r.class_id, "gt_class_id": r.gt_class_id, "box": [r.x, r.y, r.w, r.h],
+                    "confidence": r.confidence, "outcome": r.outcome, "iou": r.iou})
+    return out
 
 
 def image_outcomes(ws: "Workspace", evaluation_id: int) -> dict[int, dict[str, int]]:
     """Per evaluated image, its review counts ``{tp, fp, fn, poor_loc, wrong_class}``."""
     eid = _check_evaluation(ws, evaluation_id)
-    return {r[0]: {"tp": r[1], "fp": r[2], "fn": r[3], "poor_loc": r[4], "wrong_class": r[5]} for r in ws.db.execute(
+    rows = (ImageOutcome(*r) for r in ws.db.execute(
         "SELECT image_id, tp, fp, fn, poor_loc, wrong_class FROM eval_images WHERE evaluation_id = ? "
-        "ORDER BY image_id", [eid])}
+        "ORDER BY image_id", [eid]))
+    return {r.image_id: {k: getattr(r, k) for k in OUTCOMES} for r in rows}

@@ -10,7 +10,6 @@ breaks a model. One model can be the *champion* (:func:`promote`): the one pre-l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.catalog.store import fsync_dir
+from cvops.catalog.store import fsync_dir, sha256_file
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -63,15 +62,6 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _info(ws: "Workspace", row: Any) -> ModelInfo:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import _copy_atomic, sha256_file
+from cvops.models.registry import _copy_atomic
+from cvops.catalog.store import sha256_file
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace

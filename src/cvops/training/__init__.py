@@ -6,10 +6,24 @@ do the two halves separately; :func:`cancel_run` and :func:`resume` stop and con
 :mod:`cvops.training.presets`; the child's entry point is :mod:`cvops.training.child`.
 """
 
-from cvops.training.presets import PRESETS, Preset, get_preset
-from cvops.training.runner import (
-    RunResult, cancel_run, resume, run_progress, run_result, start_run, supervise, train, training_warnings,
-)
+from typing import TYPE_CHECKING
 
+from cvops.common.lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
+    from cvops.training.presets import PRESETS, Preset, get_preset
+    from cvops.training.runner import (
+        RunResult, cancel_run, resume, run_progress, run_result, start_run, supervise, train, training_warnings,
+    )
+
+# Imported on first use, so that importing a light submodule (``cvops.training.presets``, which the CLI's --preset
+# choices read at start-up) does not load the runner and the catalog.
+_EXPORTS = {
+    "PRESETS": "cvops.training.presets", "Preset": "cvops.training.presets", "get_preset": "cvops.training.presets",
+    **{name: "cvops.training.runner" for name in ("RunResult", "cancel_run", "resume", "run_progress", "run_result",
+                                                   "start_run", "supervise", "train", "training_warnings")},
+}
 __all__ = ["PRESETS", "Preset", "RunResult", "cancel_run", "get_preset", "resume", "run_progress", "run_result",
            "start_run", "supervise", "train", "training_warnings"]
+
+__getattr__ = lazy_exports(globals(), _EXPORTS)

@@ -257,7 +257,7 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     polygons a segmentation model. Crowd regions are never training positives. ``device`` is ``auto`` (CUDA, then MPS, then
     CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP).
     """
-    from cvops.versions.diff import materialize
+    from cvops.versions.materialize import materialize
     from cvops.versions.create import get_version
 
     chosen = get_preset(preset)

@@ -24,5 +24,6 @@ def check_version(ws: "Workspace", ref: VersionRef, **options: Any) -> HealthRep
     """Run the health check on version ``ref`` as frozen; ``options`` are :func:`~cvops.data.health.check`'s
     thresholds, ``progress`` and ``cancel``."""
     rows = version_images(ws, ref)
-    return check(ws, image_ids=[r[0] for r in rows], splits={r[0]: r[2] for r in rows},
-                 annotations={r[0]: [frozen_annotation(r[0], a) for a in r[3]] for r in rows}, **options)
+    return check(ws, image_ids=[r.image_id for r in rows], splits={r.image_id: r.split for r in rows},
+                 annotations={r.image_id: [frozen_annotation(r.image_id, a) for a in r.annotations] for r in rows},
+                 **options)

@@ -13,8 +13,9 @@ get new states. Images already in a version keep their split unless a re-split i
 from :func:`cvops.data.splits.assign_splits`, grouped by :func:`cvops.data.splits.groups` (perceptual hashes are computed
 only for the new images and kept in ``image_phash``).
 
-Read-side helpers (listing, images of a version, per-split counts, export data) are here; the comparison of two
-versions and materialization for training are in :mod:`cvops.versions.diff`.
+Read-side helpers (listing, the states and files of a version's images, per-split counts) are here; the comparison
+of two versions is in :mod:`cvops.versions.diff`, export data and materialization for training in
+:mod:`cvops.versions.materialize`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
@@ -35,7 +37,34 @@ if TYPE_CHECKING:
 DEFAULT_RATIOS = "80/10/10"
 ROUND = 6
 VersionRef = Union[int, str]
-StateRow = tuple[int, str, int, int, str, str, str]  # image_id, sha256, width, height, file_name, split, annotations
+
+
+class VersionState(NamedTuple):
+    """One image frozen in a version (a ``version_states`` row, less its key)."""
+
+    image_id: int
+    sha256: str
+    width: int
+    height: int
+    file_name: str
+    split: str
+    annotations: str  # canonical JSON (see :func:`canonical_annotation`)
+
+
+class VersionImage(NamedTuple):
+    """An image of a version as :func:`version_images` gives it: its frozen split and decoded annotations."""
+
+    image_id: int
+    sha256: str
+    split: str
+    annotations: list[dict[str, Any]]
+
+
+class MemberFile(NamedTuple):
+    """A version member's frozen state and the file that holds its bytes now (see :func:`member_files`)."""
+
+    state: VersionState
+    path: Path
 
 
 class EmptyVersionError(ValidationError):
@@ -85,7 +114,7 @@ def canonical_annotation(ann_id: int, class_id: int, kind: str, x: Optional[floa
             "attributes": json.loads(attributes) if attributes else {}}
 
 
-def state_hash(row: StateRow) -> str:
+def state_hash(row: VersionState) -> str:
     """The key of a state: sha256 over every frozen field."""
     return hashlib.sha256("\x1f".join(str(v) for v in row).encode()).hexdigest()
 
@@ -287,10 +316,10 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
             split_of.update({i: s for i, s in hinted.items() if i in split_of})  # hints win over sticky splits
         cancel.raise_if_cancelled()
         progress(0.6, "freezing")
-        new_states: dict[int, tuple[str, StateRow]] = {}
+        new_states: dict[int, tuple[str, VersionState]] = {}
         for iid in todo:
             (sha, w, h, name), anns = data[iid]
-            row: StateRow = (iid, sha, w, h, name, split_of[iid], _dumps(anns))
+            row = VersionState(iid, sha, w, h, name, split_of[iid], _dumps(anns))
             new_states[iid] = (state_hash(row), row)
         members = {i: prev[i] for i in live if i not in new_states}
         members.update({i: k for i, (k, _) in new_states.items()})
@@ -368,7 +397,7 @@ def _earlier_splits(ws: "Workspace", ids: Sequence[int]) -> dict[int, str]:
 
 
 def _version_stats(ws: "Workspace", parent_id: Optional[int], prev: dict[int, str],
-                   members: dict[int, str], new_states: dict[int, tuple[str, StateRow]]) -> dict[str, Any]:
+                   members: dict[int, str], new_states: dict[int, tuple[str, VersionState]]) -> dict[str, Any]:
     """Images per split and annotations per class and split: the parent's stats adjusted by the states that left
     and came, or counted from scratch for a first version."""
     if parent_id is None:
@@ -383,7 +412,7 @@ def _version_stats(ws: "Workspace", parent_id: Optional[int], prev: dict[int, st
                 _stats_add(stats, split, json.loads(anns), -1)
     for iid, (key, row) in new_states.items():
         if parent_id is None or prev.get(iid) != key:
-            _stats_add(stats, row[5], json.loads(row[6]), 1)
+            _stats_add(stats, row.split, json.loads(row.annotations), 1)
     return _clean_stats(stats)
 
 
@@ -392,8 +421,9 @@ _COLS = "id, name, message, created_at, content_hash, seed, ratios, filter, pare
 
 
 def _info(row: Sequence[Any]) -> VersionInfo:
-    return VersionInfo(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), json.loads(row[7]),
-                       row[8], json.loads(row[9]))
+    vid, name, message, created_at, chash, seed, ratios, flt, parent_id, stats = row
+    return VersionInfo(vid, name, message, created_at, chash, seed, json.loads(ratios), json.loads(flt), parent_id,
+                       json.loads(stats))
 
 
 def list_versions(ws: "Workspace") -> list[VersionInfo]:
@@ -420,18 +450,38 @@ def get_version(ws: "Workspace", ref: VersionRef) -> VersionInfo:
     return _info(row)
 
 
-def version_states(ws: "Workspace", ref: VersionRef) -> dict[int, StateRow]:
+_STATE_COLS = "s.image_id, s.sha256, s.width, s.height, s.file_name, s.split, s.annotations"
+
+
+def version_states(ws: "Workspace", ref: VersionRef) -> dict[int, VersionState]:
     """The frozen state of every image of a version, by image id."""
     vid = get_version(ws, ref).id
-    return {r[0]: r for r in ws.db.execute(
-        "SELECT s.image_id, s.sha256, s.width, s.height, s.file_name, s.split, s.annotations FROM version_members m "
-        "JOIN version_states s ON s.hash = m.state_hash WHERE m.version_id = ?", [vid])}
+    states = (VersionState(*r) for r in ws.db.execute(
+        f"SELECT {_STATE_COLS} FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
+        "WHERE m.version_id = ?", [vid]))
+    return {s.image_id: s for s in states}
 
 
-def version_images(ws: "Workspace", ref: VersionRef) -> list[tuple[int, str, str, list[dict[str, Any]]]]:
-    """``(image_id, sha256, split, annotations)`` for every image of a version, in image id order."""
+def version_images(ws: "Workspace", ref: VersionRef) -> list[VersionImage]:
+    """Every image of a version (id, content hash, split, annotations), in image id order."""
     states = version_states(ws, ref)
-    return [(i, s[1], s[5], json.loads(s[6])) for i, s in sorted(states.items())]
+    return [VersionImage(i, s.sha256, s.split, json.loads(s.annotations)) for i, s in sorted(states.items())]
+
+
+def member_files(ws: "Workspace", version_id: int) -> Iterator[MemberFile]:
+    """Every member of a version with the file holding its bytes, in image id order: the image's store blob or
+    in-place original; for an image no longer in the catalog (emptied from the trash), its blob while the store still
+    holds it, else the blob path it had (which does not exist: callers leave such members out)."""
+    for row in ws.db.execute(
+            f"SELECT {_STATE_COLS}, i.format, i.in_place, i.original_path FROM version_members m "
+            "JOIN version_states s ON s.hash = m.state_hash LEFT JOIN images i ON i.sha256 = s.sha256 "
+            "WHERE m.version_id = ? ORDER BY s.image_id", [version_id]):
+        state, (fmt, in_place, original) = VersionState(*row[:7]), row[7:]
+        if fmt is not None:
+            path = ws.store.image_file(state.sha256, fmt, in_place, original)
+        else:
+            path = ws.store.find(state.sha256) or ws.store.path(state.sha256, "")
+        yield MemberFile(state, path)
 
 
 def version_classes(ws: "Workspace", ref: VersionRef) -> list[dict[str, Any]]:

@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from cvops import formats
+from cvops.formats import KINDS
+from cvops.formats.common import unique_name
 from cvops.data.annotations import PARTS, is_crowd, polygon_rings
 from cvops.formats.model import IMAGE_MODES, ExportClass, ExportData, ExportItem, ExportShape, FormatError
 from cvops.data.images import ImageFilter
 from cvops.common.jobs import CancelToken, Progress, no_progress, sub_progress
 from cvops.data.workspace import Workspace
+from cvops.versions.materialize import export_data
 
-# The annotation kinds each format can hold; the rest is reported as skipped.
-KINDS = {"yolo": ("box", "polygon"), "coco": ("box", "polygon"), "voc": ("box",), "labelme": ("box", "polygon", "tag")}
 DEFAULT_SPLIT = "train"
 
 
@@ -59,25 +60,11 @@ class ExportReport:
         return asdict(self)
 
 
-def _unique_name(name: str, image_id: int, taken: set[str]) -> str:
-    """``name``, or ``<stem>_<image_id><ext>`` when another image of the export already has that stem (YOLO and VOC
-    name label files by stem, so ``a.jpg`` and ``a.png`` would collide)."""
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    if stem.lower() in taken:
-        stem = f"{stem}_{image_id}"
-    taken.add(stem.lower())
-    return f"{stem}.{ext}" if dot else stem
-
-
 def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
             report: Optional[ExportReport] = None, version: Optional[Union[int, str]] = None) -> ExportData:
     """Gather classes, images (filtered by status) and their annotations for a writer; with ``version`` (a name,
     id or content-hash prefix), exactly that version's frozen classes, images, splits and annotations instead."""
     if version is not None:
-        from cvops.versions.diff import export_data
-
         return export_data(ws, version, KINDS[fmt], fmt, report)
     classes = [ExportClass(i, c.id, c.name, c.color) for i, c in enumerate(ws.classes.list())]
     index = {c.id: c.index for c in classes}
@@ -96,7 +83,7 @@ def collect(ws: Workspace, fmt: str, statuses: Optional[Sequence[str]] = None,
             break
         for image in page:
             split = hints.get(image.id, DEFAULT_SPLIT)
-            name = _unique_name(image.file_name, image.id, taken)
+            name = unique_name(image.file_name, image.id, taken)
             item = ExportItem(image.id, ws.images.path(image), name, image.width, image.height, split)
             items.append(item)
             by_id[image.id] = item

@@ -192,3 +192,28 @@ def test_cli_import_and_export_dataset(tmp_path: Path) -> None:
                               "-w", ws])
     assert bad.exit_code == 2
     assert exporter.KINDS["voc"] == ("box",)
+
+
+def test_yolo_export_gives_every_image_its_own_stem(ws: Workspace, tmp_path: Path) -> None:
+    """``a.png`` renamed for the clash with ``a.jpg`` must not take the stem of an image already named ``a_7``
+    (in a workspace export and in a version's export data alike)."""
+    from cvops.data.ingest import import_paths
+    from cvops.formats import KINDS
+    from cvops.versions.create import create_version
+    from cvops.versions.materialize import export_data
+
+    names = ["a_7.jpg", "a.jpg", "f3.jpg", "f4.jpg", "f5.jpg", "f6.jpg", "a.png"]
+    for n, name in enumerate(names):
+        make_image(tmp_path / f"src{n}" / name, (40, 30), "PNG" if name.endswith(".png") else "JPEG", seed=10 + n)
+        import_paths(ws, [tmp_path / f"src{n}"])
+    by_name = {i.file_name: i.id for i in ws.images.page()}
+    assert by_name["a.png"] == 7 and by_name["a_7.jpg"] < by_name["a.jpg"] < 7  # the clash the test is about
+    report = export_dataset(ws, tmp_path / "out", "yolo")
+    assert report.images == len(names) and not report.skipped
+    images = sorted((tmp_path / "out" / "images" / "train").iterdir())
+    assert len(images) == len(names) and len({p.stem for p in images}) == len(names)
+    assert {"a_7.jpg", "a.jpg"} <= {p.name for p in images}
+    version = create_version(ws, "all")
+    written = [Path(item.file_name) for item in export_data(ws, version.id, KINDS["yolo"], "yolo").items]
+    assert len(written) == len(names) and len({p.stem.lower() for p in written}) == len(names)
+    assert {"a_7.jpg", "a.jpg"} <= {p.name for p in written}

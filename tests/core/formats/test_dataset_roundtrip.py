@@ -17,7 +17,8 @@ from PIL import Image
 
 from cvops import Workspace
 from cvops.data.annotations import NewAnnotation
-from cvops.versions.export import KINDS, export_dataset
+from cvops.formats import KINDS
+from cvops.versions.export import export_dataset
 from cvops.formats.importer import import_dataset
 from cvops.data.ingest import import_paths
 

@@ -1,4 +1,4 @@
-"""``cvops export`` and ``cvops verify``: model exports for deployment and their gate (registered on :data:`cli.cli`).
+"""Model exports for deployment and their gate: ``cvops export`` and ``cvops verify``.
 
 ``cvops export MODEL [--format onnx] [--imgsz N] [--dynamic] [--half] [--int8] [--opset N] [--version V] [--json]``
 exports a registered model; ``cvops export --list-formats`` says which formats are installed; ``cvops export --list
@@ -10,20 +10,15 @@ failed or the job was cancelled; 2 bad input (unknown model or export, unavailab
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
-from rich.table import Table
 
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, fail, out
+from cvops.cli.base import WorkspaceRef, command_options, emit, err, fail, fmt_value, job, out
 from cvops.common.jobs import Cancelled
 
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
 
 
 def _ms(latency: Optional[dict[str, float]]) -> str:
@@ -34,7 +29,7 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1e6:.1f} MB"
 
 
-@cli.command("export")
+@click.command("export")
 @click.argument("model_ref", required=False)
 @click.option("--format", "fmt", default="onnx", show_default=True,
               type=click.Choice(["onnx", "openvino", "tflite", "coreml", "engine"]),
@@ -48,35 +43,34 @@ def _size(nbytes: int) -> str:
               help="Version whose train split calibrates --int8 (default: the model's own).")
 @click.option("--list-formats", "list_formats", is_flag=True, help="List export formats and whether they work here.")
 @click.option("--list", "list_all", is_flag=True, help="List the exports (of MODEL when given) and their gate.")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def export_cmd(ctx: click.Context, model_ref: Optional[str], fmt: str, imgsz: Optional[int], dynamic: bool,
+@command_options(workspace="ref")
+def export_cmd(model_ref: Optional[str], fmt: str, imgsz: Optional[int], dynamic: bool,
                half: bool, int8: bool, opset: Optional[int], version_ref: Optional[str], list_formats: bool,
-               list_all: bool, workspace: Optional[Path], as_json: bool) -> None:
+               list_all: bool, workspace: WorkspaceRef, as_json: bool) -> None:
     """Export a registered model (name, id, champion or latest) for deployment; verify it with cvops verify.
 
     Files go to WORKSPACE/exports/<model>-<precision>-<imgsz>[-dynamic]-<n>/model.onnx. Exit code 2 for an unknown
     model, an unavailable format (the message names the package to install) or bad options.
     """
+    from rich.table import Table
+
     from cvops.deploy.export import available_formats, export_model, list_exports
 
     if list_formats:
         formats = available_formats()
         if as_json:
-            _emit(formats)
+            emit(formats)
             return
         table = Table("format", "available", "notes")
         for f in formats:
             table.add_row(f["format"], "yes" if f["available"] else "no", f["reason"])
         out.print(table)
         return
-    ws = _open(ctx, workspace)
+    ws = workspace.open()
     if list_all:
         items = list_exports(ws, model_ref)
         if as_json:
-            _emit([e.to_dict() for e in items])
+            emit([e.to_dict() for e in items])
             return
         table = Table("export", "model", "format", "precision", "imgsz", "size", "gate", "Δ mAP50-95", "path")
         for e in items:
@@ -89,46 +83,44 @@ def export_cmd(ctx: click.Context, model_ref: Optional[str], fmt: str, imgsz: Op
     if not model_ref:
         raise click.UsageError("give MODEL to export (or --list-formats, --list)")
     try:
-        with _job("export", as_json, library_output=True) as (progress, cancel):
+        with job("export", as_json, library_output=True) as (progress, cancel):
             info = export_model(ws, model_ref, format=fmt, imgsz=imgsz, dynamic=dynamic, half=half, int8=int8,
                                 opset=opset, version_ref=version_ref, progress=progress, cancel=cancel)
     except Cancelled:
         fail(Cancelled("export cancelled; nothing was kept"), as_json)
     if as_json:
-        _emit(info.to_dict())
+        emit(info.to_dict())
         return
     extra = f", calibrated on {info.params['calibration_images']} images" if "calibration_images" in info.params \
         else ""
     out.print(f"export {info.id}: {info.model} → {info.format} {info.precision} {info.imgsz}px"
-              f"{' dynamic' if info.dynamic else ''} opset {_fmt(info.opset)}, {_size(info.size_bytes)}{extra}")
+              f"{' dynamic' if info.dynamic else ''} opset {fmt_value(info.opset)}, {_size(info.size_bytes)}{extra}")
     out.print(f"  {info.path}")
     out.print(f"  sha256 {info.sha256}")
     out.print(f"next: cvops verify {info.id}")
 
 
-@cli.command("verify")
+@click.command("verify")
 @click.argument("export_ref")
 @click.option("--version", "version_ref", default=None, help="Version to verify on (default: the model's own).")
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--latency-runs", type=click.IntRange(min=0), default=50, show_default=True,
               help="Timed forward passes per runtime (0 skips the latency measurement).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def verify_cmd(ctx: click.Context, export_ref: str, version_ref: Optional[str], split: str, latency_runs: int,
-               workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_runs: int,
+               ws: Workspace, as_json: bool) -> None:
     """The export gate: mAP of the ONNX export (onnxruntime) against the PyTorch model on the same inputs.
 
     EXPORT is an export id or the path of its file or folder. Exit code 1 when the mAP50-95 drop exceeds the
     threshold (0.5 points for fp32/fp16, 1.5 for int8), 2 for bad input (unknown export, changed or corrupt file,
     class-count mismatch).
     """
+    from rich.table import Table
+
     from cvops.deploy.verify import verify_export
 
-    ws = _open(ctx, workspace)
     try:
-        with _job("verify", as_json, library_output=True) as (progress, cancel):
+        with job("verify", as_json, library_output=True) as (progress, cancel):
             report = verify_export(ws, export_ref, version_ref, split=split, progress=progress, cancel=cancel,
                                    latency_runs=latency_runs)
     except Cancelled:
@@ -137,23 +129,26 @@ def verify_cmd(ctx: click.Context, export_ref: str, version_ref: Optional[str], 
     verdict = (f"mAP50-95 {r['delta_map50_95']:+.2f} points, mAP50 {r['delta_map50']:+.2f} points "
                f"(allowed drop {r['threshold_points']:.1f} points for {r['precision']})")
     if as_json:
-        _emit(r)
+        emit(r)
     else:
         out.print(f"export {r['export_id']} ({r['model']} {r['precision']}) on {r['version']}/{r['split']} "
                   f"({r['images']} images)")
         table = Table("", "mAP50", "mAP50-95", "latency p50 / p95 ms (batch 1)")
         pt, ex = r["pytorch"], r["export"]
-        table.add_row("PyTorch (CPU)", _fmt(pt["map50"]), _fmt(pt["map50_95"]), _ms(pt["latency_ms"]))
+        table.add_row("PyTorch (CPU)", fmt_value(pt["map50"]), fmt_value(pt["map50_95"]), _ms(pt["latency_ms"]))
         lat = ex["latency_ms"] or {}
-        table.add_row("ONNX (onnxruntime CPU)", _fmt(ex["map50"]), _fmt(ex["map50_95"]), _ms(lat.get("cpu")))
+        table.add_row("ONNX (onnxruntime CPU)", fmt_value(ex["map50"]), fmt_value(ex["map50_95"]), _ms(lat.get("cpu")))
         if lat.get("cuda"):
             table.add_row("ONNX (onnxruntime CUDA)", "", "", _ms(lat["cuda"]))
         table.add_row("Δ (points)", f"{r['delta_map50']:+.2f}", f"{r['delta_map50_95']:+.2f}", "")
         out.print(table)
-        out.print(f"  largest raw output difference {_fmt(r['max_abs_output_diff'], 6)}")
+        out.print(f"  largest raw output difference {fmt_value(r['max_abs_output_diff'], 6)}")
     if r["passed"]:
         if not as_json:
             out.print(f"[green]gate passed[/]: {verdict}")
         return
     err.print(f"[red]gate failed[/]: {verdict}")
     sys.exit(1)
+
+
+COMMANDS: tuple[click.Command, ...] = (export_cmd, verify_cmd)

@@ -1,31 +1,26 @@
-"""``cvops train``, ``cvops runs ...``, ``cvops models ...``, ``cvops weights ...`` and ``cvops evaluate`` (registered
-on :data:`cli.cli`)."""
+"""Training and models: ``train``, ``runs ...``, ``models ...``, ``weights ...`` and ``evaluate``."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
-from rich.table import Column, Table
 
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, err, out
+from cvops.cli.base import command_options, emit, err, fmt_value, job, out
 from cvops.training.presets import PRESETS
 
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
 
 
 def _delta(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
 
-@cli.command("train")
+@click.command("train")
 @click.option("--version", "version_ref", default=None, help="Dataset version to train on (name or id).")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
               help="Model size, image size, epochs, patience and augmentation (see docs/training.md).")
@@ -42,29 +37,23 @@ def _delta(value: Optional[float]) -> str:
 @click.option("--task", type=click.Choice(["detect", "segment"]), default=None,
               help="Train a detector or a segmentation model (default: what the version's shapes support best; "
                    "a detector on polygons learns each object's box).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model: Optional[str],
-              weights: Optional[str], epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str,
-              seed: int, resume_run: Optional[int], task: Optional[str], workspace: Optional[Path],
-              as_json: bool) -> None:
+@command_options()
+def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], weights: Optional[str],
+              epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str, seed: int,
+              resume_run: Optional[int], task: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
     warns before it starts (JSON: "warnings"). Exit code 1 when the run failed or was cancelled.
     """
     from cvops.models.registry import model_for_run
-    from cvops.training import resume, run_result, start_run, supervise
-    from cvops.training.runner import choose_task
+    from cvops.training.runner import choose_task, resume, run_result, start_run, supervise
     from cvops.versions.create import get_version
 
-    ws = _open(ctx, workspace)
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
     why = None
-    with _job("train", as_json) as (progress, cancel):
+    with job("train", as_json) as (progress, cancel):
         if resume_run is not None:
             result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel)
         else:
@@ -79,13 +68,13 @@ def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model
             result = supervise(ws, run_id, progress=progress, cancel=cancel)
     registered = model_for_run(ws, result.run_id)
     if as_json:
-        _emit({**result.to_dict(), "task_reason": why, "model": registered.to_dict() if registered else None})
+        emit({**result.to_dict(), "task_reason": why, "model": registered.to_dict() if registered else None})
     else:
         from cvops.training.history import summarize
 
         head = summarize(registered.metrics if registered else result.metrics)
         out.print(f"run {result.run_id} {result.state} after {result.epochs_done} epochs: "
-                  + "  ".join(f"{k} {_fmt(v)}" for k, v in head.items()))
+                  + "  ".join(f"{k} {fmt_value(v)}" for k, v in head.items()))
         if registered:
             out.print(f"registered model {registered.name} ({registered.weights_sha256[:12]}); "
                       f"cvops models show {registered.name}")
@@ -95,45 +84,43 @@ def train_cmd(ctx: click.Context, version_ref: Optional[str], preset: str, model
         sys.exit(1)
 
 
-@cli.group()
+@click.group()
 def runs() -> None:
     """Training runs: list, show, compare, cancel."""
 
 
 @runs.command("list")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def runs_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def runs_list(ws: Workspace, as_json: bool) -> None:
     """List training runs, newest first, with their headline metrics."""
+    from rich.table import Table
+
     from cvops.training.history import list_runs
 
-    items = list_runs(_open(ctx, workspace))
+    items = list_runs(ws)
     if as_json:
-        _emit(items)
+        emit(items)
         return
     table = Table("run", "state", "version", "preset", "epochs", "mAP50", "mAP50-95", "model", "device")
     for r in items:
         table.add_row(str(r["run_id"]), r["state"], r["version"], r["preset"] or "-",
-                      f"{r['epochs_done']}/{r['epochs']}", _fmt(r["metrics"]["map50"]),
-                      _fmt(r["metrics"]["map50_95"]), r["model"] or "-", r["device"])
+                      f"{r['epochs_done']}/{r['epochs']}", fmt_value(r["metrics"]["map50"]),
+                      fmt_value(r["metrics"]["map50_95"]), r["model"] or "-", r["device"])
     out.print(table)
 
 
 @runs.command("show")
 @click.argument("run_id", type=int)
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def runs_show(ctx: click.Context, run_id: int, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def runs_show(run_id: int, ws: Workspace, as_json: bool) -> None:
     """Show one run: settings, environment, per-epoch metrics and, if it failed, the end of its log."""
+    from rich.table import Table
+
     from cvops.training.history import SUMMARY_KEYS, get_run
 
-    r = get_run(_open(ctx, workspace), run_id)
+    r = get_run(ws, run_id)
     if as_json:
-        _emit(r)
+        emit(r)
         return
     out.print(f"[bold]run {r['run_id']}[/] {r['state']} · version {r['version']} · {r['task'] or '-'} · "
               f"{r['architecture']} · preset {r['preset']} · device {r['device']} · seed {r['seed']}")
@@ -143,7 +130,8 @@ def runs_show(ctx: click.Context, run_id: int, workspace: Optional[Path], as_jso
                   f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
     table = Table("epoch", "box loss", *SUMMARY_KEYS)
     for e in r["epochs_table"]:
-        table.add_row(str(e["epoch"]), _fmt(e.get("train/box_loss")), *(_fmt(e.get(k)) for k in SUMMARY_KEYS.values()))
+        table.add_row(str(e["epoch"]), fmt_value(e.get("train/box_loss")),
+                      *(fmt_value(e.get(k)) for k in SUMMARY_KEYS.values()))
     out.print(table)
     if r["model"]:
         out.print(f"  model {r['model']}")
@@ -155,27 +143,26 @@ def runs_show(ctx: click.Context, run_id: int, workspace: Optional[Path], as_jso
 
 @runs.command("compare")
 @click.argument("run_ids", nargs=-1, type=int, required=True)
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def runs_compare(ctx: click.Context, run_ids: tuple[int, ...], workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def runs_compare(run_ids: tuple[int, ...], ws: Workspace, as_json: bool) -> None:
     """Compare runs: metrics table, per-class AP deltas against the first run, differing hyperparameters."""
+    from rich.table import Table
+
     from cvops.training.history import compare_runs
 
-    c = compare_runs(_open(ctx, workspace), list(run_ids))
+    c = compare_runs(ws, list(run_ids))
     if as_json:
-        _emit(c)
+        emit(c)
         return
     heads = [f"run {r['run_id']}" for r in c["runs"]]
     table = Table("metric", *heads, title="metrics (Δ vs the first run)")
     for key, values in c["metrics"].items():
-        table.add_row(key, *(f"{_fmt(v)} ({_delta(d)})" if i else _fmt(v)
+        table.add_row(key, *(f"{fmt_value(v)} ({_delta(d)})" if i else fmt_value(v)
                              for i, (v, d) in enumerate(zip(values, c["metric_deltas"][key]))))
     out.print(table)
     table = Table("class", *heads, title="per-class AP50 (Δ vs the first run)")
     for row in c["per_class_ap"]:
-        table.add_row(row["class"], *(f"{_fmt(v)} ({_delta(d)})" if i else _fmt(v)
+        table.add_row(row["class"], *(f"{fmt_value(v)} ({_delta(d)})" if i else fmt_value(v)
                                       for i, (v, d) in enumerate(zip(row["ap50"], row["delta_ap50"]))))
     out.print(table)
     table = Table("hyperparameter", *heads, title="hyperparameters that differ")
@@ -186,61 +173,55 @@ def runs_compare(ctx: click.Context, run_ids: tuple[int, ...], workspace: Option
 
 @runs.command("cancel")
 @click.argument("run_id", type=int)
-@_workspace_option
-@click.pass_context
-@_handle_errors
-def runs_cancel(ctx: click.Context, run_id: int, workspace: Optional[Path]) -> None:
+@command_options(json=False)
+def runs_cancel(run_id: int, ws: Workspace) -> None:
     """Ask a running run (started by any process) to stop after its current batch, keeping its checkpoint."""
-    from cvops.training import cancel_run
+    from cvops.training.runner import cancel_run
 
-    cancel_run(_open(ctx, workspace), run_id)
+    cancel_run(ws, run_id)
     out.print(f"asked run {run_id} to stop; cvops train --resume {run_id} continues it")
 
 
-@cli.group()
+@click.group()
 def models() -> None:
     """The model registry: list, show lineage, promote the champion."""
 
 
 @models.command("list")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def models_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def models_list(ws: Workspace, as_json: bool) -> None:
     """List registered models (★ marks the champion)."""
+    from rich.table import Table
+
     from cvops.models.registry import list_models
     from cvops.training.history import summarize
 
-    items = list_models(_open(ctx, workspace))
+    items = list_models(ws)
     if as_json:
-        _emit([m.to_dict() for m in items])
+        emit([m.to_dict() for m in items])
         return
     table = Table("", "model", "task", "version", "run", "architecture", "mAP50", "mAP50-95", "sha256")
     for m in items:
         head = summarize(m.metrics)
         table.add_row("★" if m.champion else "", m.name, m.task, m.version_name, str(m.run_id or "-"),
-                      Path(m.architecture).name, _fmt(head["map50"]), _fmt(head["map50_95"]), m.weights_sha256[:12])
+                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]),
+                      m.weights_sha256[:12])
     out.print(table)
 
 
 @models.command("show")
 @click.argument("model_ref")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def models_show(model_ref: str, ws: Workspace, as_json: bool) -> None:
     """Show a model's full lineage: data version, classes, hyperparameters, environment, metrics, weights."""
     from cvops.models.registry import lineage
     from cvops.training.history import summarize
 
-    ws = _open(ctx, workspace)
     chain = lineage(ws, model_ref)
     m = chain[0]
     library = _library_weights_of_run(ws, m.run_id)
     if as_json:
-        _emit({**m.to_dict(), "lineage": [x.name for x in chain], "base_weights_library": library})
+        emit({**m.to_dict(), "lineage": [x.name for x in chain], "base_weights_library": library})
         return
     out.print(f"[bold]{m.name}[/]{' ★ champion' if m.champion else ''} · {m.task} · trained by run {m.run_id}")
     out.print(f"  data      version {m.version_name} ({m.version_hash[:12]}), classes "
@@ -261,7 +242,7 @@ def models_show(ctx: click.Context, model_ref: str, workspace: Optional[Path], a
     env = m.environment
     out.print(f"  env       python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
               f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
-    out.print("  metrics   " + "  ".join(f"{k} {_fmt(v)}" for k, v in summarize(m.metrics).items()))
+    out.print("  metrics   " + "  ".join(f"{k} {fmt_value(v)}" for k, v in summarize(m.metrics).items()))
     out.print(f"  weights   {m.weights} sha256 {m.weights_sha256}")
 
 
@@ -278,22 +259,19 @@ def _library_weights_of_run(ws: Any, run_id: Optional[int]) -> Optional[dict[str
 
 @models.command("promote")
 @click.argument("model_ref")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def models_promote(ctx: click.Context, model_ref: str, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def models_promote(model_ref: str, ws: Workspace, as_json: bool) -> None:
     """Make MODEL the champion: the model pre-labeling and deployment offer first."""
     from cvops.models.registry import promote
 
-    m = promote(_open(ctx, workspace), model_ref)
+    m = promote(ws, model_ref)
     if as_json:
-        _emit(m.to_dict())
+        emit(m.to_dict())
     else:
         out.print(f"{m.name} is now the champion")
 
 
-@cli.group()
+@click.group()
 def weights() -> None:
     """The weights library: pretrained checkpoints (and models of other workspaces) to start training from."""
 
@@ -301,11 +279,8 @@ def weights() -> None:
 @weights.command("add")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="Library name (default: the file name without .pt, e.g. yolo11n).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def weights_add(file: Path, name: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Check that FILE is an Ultralytics checkpoint and copy it into the library; then train with --weights NAME.
 
     The file is read without running code from it. Exit code 2 when it is missing or not an Ultralytics checkpoint,
@@ -313,11 +288,10 @@ def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: 
     """
     from cvops.models.weights import add_weights
 
-    ws = _open(ctx, workspace)
     with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' first-use notices: stdout holds only the report
         entry, added = add_weights(ws, file, name=name)
     if as_json:
-        _emit({**entry.to_dict(), "added": added})
+        emit({**entry.to_dict(), "added": added})
     elif added:
         out.print(f"added weights {entry.name}: {entry.describe()} · sha256 {entry.sha256[:12]}; "
                   f"cvops train --weights {entry.name}")
@@ -326,17 +300,16 @@ def weights_add(ctx: click.Context, file: Path, name: Optional[str], workspace: 
 
 
 @weights.command("list")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def weights_list(ws: Workspace, as_json: bool) -> None:
     """List the library: name, architecture, task, classes, image size, sha256 and the runs started from each."""
+    from rich.table import Column, Table
+
     from cvops.models.weights import list_weights
 
-    items = list_weights(_open(ctx, workspace))
+    items = list_weights(ws)
     if as_json:
-        _emit([w.to_dict() for w in items])
+        emit([w.to_dict() for w in items])
         return
     table = Table(Column("name", no_wrap=True), "architecture", "task", "classes", "imgsz", "MB", "sha256", "runs",
                   "from")
@@ -352,50 +325,48 @@ def weights_list(ctx: click.Context, workspace: Optional[Path], as_json: bool) -
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Remove even when runs started from these weights (their lineage keeps "
                                             "the name and sha256).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def weights_remove(ctx: click.Context, name: str, force: bool, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def weights_remove(name: str, force: bool, ws: Workspace, as_json: bool) -> None:
     """Remove NAME and its file from the library; refused (exit 2) while runs started from it, unless --force, and
     always while such a run is still going."""
     from cvops.models.weights import remove_weights
 
-    entry = remove_weights(_open(ctx, workspace), name, force=force)
+    entry = remove_weights(ws, name, force=force)
     if as_json:
-        _emit({**entry.to_dict(), "removed": True})
+        emit({**entry.to_dict(), "removed": True})
     else:
         out.print(f"removed weights {entry.name} ({entry.sha256[:12]})")
 
 
-@cli.command("evaluate")
+@click.command("evaluate")
 @click.argument("model_ref")
 @click.option("--version", "version_ref", default=None, help="Version to evaluate on (default: the model's own).")
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, 0, ...")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def evaluate_cmd(ctx: click.Context, model_ref: str, version_ref: Optional[str], split: str, device: str,
-                 workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def evaluate_cmd(model_ref: str, version_ref: Optional[str], split: str, device: str,
+                 ws: Workspace, as_json: bool) -> None:
     """Evaluate any model on any version's split: mAP, per-class precision/recall/AP, confusion matrix, errors."""
+    from rich.table import Table
+
     from cvops.models.evaluation import evaluate
 
-    ws = _open(ctx, workspace)
-    with _job("evaluate", as_json, library_output=True) as (progress, cancel):
+    with job("evaluate", as_json, library_output=True) as (progress, cancel):
         result = evaluate(ws, model_ref, version_ref, split=split, device=device, progress=progress, cancel=cancel)
     data = result.to_dict()
     if as_json:
-        _emit(data)
+        emit(data)
         return
     out.print(f"evaluation {data['id']}: model {model_ref} on {split} ({data['images']} images): "
-              f"mAP50 {_fmt(data['map50'])}  mAP50-95 {_fmt(data['map50_95'])}  "
-              f"precision {_fmt(data['precision'])}  recall {_fmt(data['recall'])}")
+              f"mAP50 {fmt_value(data['map50'])}  mAP50-95 {fmt_value(data['map50_95'])}  "
+              f"precision {fmt_value(data['precision'])}  recall {fmt_value(data['recall'])}")
     table = Table("class", "instances", "precision", "recall", "AP50", "AP50-95")
     for c in data["per_class"]:
-        table.add_row(str(c["name"]), str(c["instances"]), _fmt(c["precision"]), _fmt(c["recall"]),
-                      _fmt(c["ap50"]), _fmt(c["ap"]))
+        table.add_row(str(c["name"]), str(c["instances"]), fmt_value(c["precision"]), fmt_value(c["recall"]),
+                      fmt_value(c["ap50"]), fmt_value(c["ap"]))
     out.print(table)
     if data.get("unknown_classes"):
         out.print(f"[yellow]classes the model does not know (counted as misses): {data['unknown_classes']}[/]")
+
+
+COMMANDS: tuple[click.Command, ...] = (train_cmd, runs, models, weights, evaluate_cmd)

@@ -1,5 +1,4 @@
-"""``cvops prelabel``: model suggestions for unlabeled images, and bulk accept / reject of them (registered on
-:data:`cli.cli`).
+"""``cvops prelabel``: model suggestions for unlabeled images, and bulk accept / reject of them.
 
 ``cvops prelabel [--model M] [--filter unlabeled|all|status=...] [--images ID,...] [--conf 0.25] [--json]`` runs
 the model (default: the champion); ``cvops prelabel accept --above 0.6`` and ``cvops prelabel reject --below 0.3``
@@ -9,14 +8,15 @@ review the pending suggestions in bulk. Exit codes: 0 ok, 1 cancelled, 2 usage e
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
-from cvops.cli_versions import _statuses
-from cvops.data.images import ImageFilter
+from cvops.cli.base import WorkspaceRef, command_options, emit, job, out, parse_statuses
+
+if TYPE_CHECKING:
+    from cvops.data.images import ImageFilter
+    from cvops.data.workspace import Workspace
 
 
 def _image_ids(text: Optional[str]) -> Optional[list[int]]:
@@ -32,14 +32,16 @@ def _image_ids(text: Optional[str]) -> Optional[list[int]]:
 
 def _filter(text: str) -> Optional[ImageFilter]:
     """``unlabeled`` (None: the default scope), ``all``, or ``status=...``."""
+    from cvops.data.images import ImageFilter
+
     if text.strip() == "unlabeled":
         return None
     if text.strip() == "all":
         return ImageFilter()
-    return ImageFilter(statuses=tuple(_statuses(text) or ()))
+    return ImageFilter(statuses=tuple(parse_statuses(text) or ()))
 
 
-@cli.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--model", "model_ref", default="champion", show_default=True,
               help="Registered model: name (m3), id, champion or latest.")
 @click.option("--filter", "flt", default="unlabeled", show_default=True,
@@ -51,28 +53,24 @@ def _filter(text: str) -> Optional[ImageFilter]:
 @click.option("--iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="NMS IoU threshold.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per batch (each batch is one undo step).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def prelabel(ctx: click.Context, model_ref: str, flt: str, images: Optional[str], conf: float, iou: float, batch: int,
-             workspace: Optional[Path], as_json: bool) -> None:
+@command_options(workspace="ref")
+def prelabel(model_ref: str, flt: str, images: Optional[str], conf: float, iou: float, batch: int,
+             workspace: WorkspaceRef, as_json: bool) -> None:
     """Pre-label images with a model (default: the champion): its detections become suggestions to accept or
     reject in the annotator, or in bulk with `prelabel accept --above` / `prelabel reject --below`."""
-    if ctx.invoked_subcommand is not None:
-        ctx.obj = {**(ctx.obj or {}), "prelabel_workspace": workspace}
-        return
+    if click.get_current_context().invoked_subcommand is not None:
+        return  # accept / reject: they use this -w unless given their own
     from cvops.assist.prelabel import prelabel as run
 
     ids = _image_ids(images)
     scope = None if ids is not None else _filter(flt)
-    ws = _open(ctx, workspace)
+    ws = workspace.open()
     # Ultralytics (a first ONNX export) logs to stdout: keep stdout for the report.
-    with _job("prelabel", as_json, library_output=True) as (progress, cancel):
+    with job("prelabel", as_json, library_output=True) as (progress, cancel):
         report = run(ws, model_ref, image_ids=ids, conf=conf, iou=iou, batch=batch, progress=progress,
                      cancel=cancel, flt=scope)
     if as_json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
     else:
         out.print(f"pre-labeled {report.images} images with {report.model} in {report.seconds:.1f} s: "
                   f"{report.suggestions} suggestions on {report.images_with_suggestions} images"
@@ -86,12 +84,12 @@ def prelabel(ctx: click.Context, model_ref: str, flt: str, images: Optional[str]
     sys.exit(1 if report.cancelled else 0)
 
 
-def _review(ws: Any, as_json: bool, key: str, count: int) -> None:
+def _review(ws: Workspace, as_json: bool, key: str, count: int) -> None:
     from cvops.assist.prelabel import pending_count
 
     left = pending_count(ws)
     if as_json:
-        _emit({key: count, "pending": left})
+        emit({key: count, "pending": left})
     else:
         out.print(f"{key} {count} suggestion{'s' if count != 1 else ''}; {left} still pending")
 
@@ -100,16 +98,11 @@ def _review(ws: Any, as_json: bool, key: str, count: int) -> None:
 @click.option("--above", type=click.FloatRange(0, 1), required=True,
               help="Accept pending suggestions with confidence at or above this.")
 @click.option("--images", "images", default=None, help="Only on these image ids (comma-separated).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def prelabel_accept(ctx: click.Context, above: float, images: Optional[str], workspace: Optional[Path],
-                    as_json: bool) -> None:
+@command_options()
+def prelabel_accept(above: float, images: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Accept suggestions in bulk: they become manual annotations (one undo step)."""
     from cvops.assist.prelabel import accept_above
 
-    ws = _open(ctx, workspace or (ctx.obj or {}).get("prelabel_workspace"))
     _review(ws, as_json, "accepted", accept_above(ws, above, _image_ids(images)))
 
 
@@ -117,14 +110,12 @@ def prelabel_accept(ctx: click.Context, above: float, images: Optional[str], wor
 @click.option("--below", type=click.FloatRange(0, 1), required=True,
               help="Reject (delete) pending suggestions with confidence below this.")
 @click.option("--images", "images", default=None, help="Only on these image ids (comma-separated).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def prelabel_reject(ctx: click.Context, below: float, images: Optional[str], workspace: Optional[Path],
-                    as_json: bool) -> None:
+@command_options()
+def prelabel_reject(below: float, images: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Reject suggestions in bulk: they are deleted (one undo step); manual annotations are never touched."""
     from cvops.assist.prelabel import reject_below
 
-    ws = _open(ctx, workspace or (ctx.obj or {}).get("prelabel_workspace"))
     _review(ws, as_json, "rejected", reject_below(ws, below, _image_ids(images)))
+
+
+COMMANDS: tuple[click.Command, ...] = (prelabel,)

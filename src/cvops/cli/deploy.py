@@ -1,28 +1,28 @@
-"""``cvops bundle`` and ``cvops deploy`` (registered on :data:`cli.cli`)."""
+"""Edge bundles: ``cvops bundle`` writes one, ``cvops deploy`` puts it on a device."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
-from cvops.cli import _emit, _handle_errors, _json_option, _open, _resolve, _workspace_option, cli, out
+from cvops.cli.base import WorkspaceRef, command_options, emit, out
+
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
 
 
-@cli.command("bundle")
+@click.command("bundle")
 @click.argument("export_ref", metavar="EXPORT")
 @click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--model", "model_ref", default=None,
               help="The model an .onnx file given as EXPORT was exported from (not needed for an export id).")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write OUT.zip.")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def bundle_cmd(ctx: click.Context, export_ref: str, out_dir: Path, model_ref: Optional[str], make_zip: bool,
-               workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def bundle_cmd(export_ref: str, out_dir: Path, model_ref: Optional[str], make_zip: bool,
+               ws: Workspace, as_json: bool) -> None:
     """Write the edge bundle of EXPORT (an export id, or the path of its .onnx file) into the new folder OUT.
 
     The bundle holds model.onnx, model.json (classes, pre- and post-processing, thresholds, lineage, checksums),
@@ -31,9 +31,9 @@ def bundle_cmd(ctx: click.Context, export_ref: str, out_dir: Path, model_ref: Op
     """
     from cvops.deploy.bundle import make_bundle
 
-    info = make_bundle(_open(ctx, workspace), export_ref, out_dir, zip=make_zip, model_ref=model_ref)
+    info = make_bundle(ws, export_ref, out_dir, zip=make_zip, model_ref=model_ref)
     if as_json:
-        _emit(info.to_dict())
+        emit(info.to_dict())
         return
     out.print(f"bundle {info.path} ({len(info.files)} files, {info.size_bytes / 1e6:.1f} MB) of model {info.model}"
               + (f", export {info.export_id}" if info.export_id else ""))
@@ -42,7 +42,7 @@ def bundle_cmd(ctx: click.Context, export_ref: str, out_dir: Path, model_ref: Op
     out.print(f"check it: python {info.path / 'run.py'} --selftest")
 
 
-@cli.command("deploy")
+@click.command("deploy")
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.option("--to", "target", required=True, metavar="DIR|ssh://user@host[:port]/path",
               help="A folder, or an SSH target (/~/path for a path under the remote home).")
@@ -56,13 +56,10 @@ def bundle_cmd(ctx: click.Context, export_ref: str, out_dir: Path, model_ref: Op
               help="Extra ssh -o option (repeatable).")
 @click.option("--remote-python", default="python3", show_default=True,
               help="Python on the target that runs the selftest (needs numpy, opencv, onnxruntime).")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def deploy_cmd(ctx: click.Context, bundle: Path, target: str, identity: Optional[Path], accept_new_host_key: bool,
+@command_options(workspace="ref")
+def deploy_cmd(bundle: Path, target: str, identity: Optional[Path], accept_new_host_key: bool,
                known_hosts: Optional[Path], ssh_options: tuple[str, ...], remote_python: str,
-               workspace: Optional[Path], as_json: bool) -> None:
+               workspace: WorkspaceRef, as_json: bool) -> None:
     """Deploy BUNDLE (a bundle folder or its .zip) to a folder or over SSH, atomically, then run its selftest there.
 
     The bundle's checksums are verified first; the copy lands in a hidden partial folder and is moved into place
@@ -71,11 +68,11 @@ def deploy_cmd(ctx: click.Context, bundle: Path, target: str, identity: Optional
     """
     from cvops.deploy.deploy import deploy_bundle
 
-    ws = _open(ctx, workspace) if (_resolve(ctx, workspace) / "cvops.db").is_file() else None
+    ws = workspace.open() if (workspace.path / "cvops.db").is_file() else None
     report = deploy_bundle(ws, bundle, target, identity=identity, accept_new_host_key=accept_new_host_key,
                            known_hosts=known_hosts, ssh_options=ssh_options, remote_python=remote_python)
     if as_json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
     elif report.ok:
         sample = report.selftest.get("sample") or {}
         out.print(f"deployed {bundle.name} to {report.deployed_to} in {report.seconds:.1f} s; selftest ok "
@@ -84,3 +81,6 @@ def deploy_cmd(ctx: click.Context, bundle: Path, target: str, identity: Optional
         out.print(f"[red]not deployed:[/] {report.error}")
     if not report.ok:
         sys.exit(1)
+
+
+COMMANDS: tuple[click.Command, ...] = (bundle_cmd, deploy_cmd)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from cvops.data.health import DUPLICATE_IOU
-from cvops.cli import _emit, _handle_errors, _job, _json_option, _open, _workspace_option, cli, out
+from cvops.cli.base import command_options, emit, job, out
+from cvops.data.thresholds import DUPLICATE_IOU
+
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
+
 
 SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
-@cli.command()
+@click.command()
 @click.option("--version", "version_ref", default=None, help="Check this dataset version (default: the workspace).")
 @click.option("--min-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Images smaller than this (either side, px) are reported as tiny.")
@@ -24,27 +27,23 @@ SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
               help="Largest allowed ratio between the most and least frequent class.")
 @click.option("--duplicate-iou", type=click.FloatRange(min=0, max=1, min_open=True), default=DUPLICATE_IOU,
               show_default=True, help="Boxes of one class overlapping at least this IoU are reported as duplicates.")
-@_workspace_option
-@_json_option
-@click.pass_context
-@_handle_errors
-def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_examples: int, imbalance: float,
-          duplicate_iou: float, workspace: Optional[Path], as_json: bool) -> None:
+@command_options()
+def check(version_ref: Optional[str], min_size: int, min_examples: int, imbalance: float,
+          duplicate_iou: float, ws: Workspace, as_json: bool) -> None:
     """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
     unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
     from cvops.data.health import check as check_workspace
     from cvops.versions.check import check_version
 
-    ws = _open(ctx, workspace)
     options: dict[str, Any] = {"min_size": min_size, "min_examples": min_examples, "imbalance_ratio": imbalance,
                                "duplicate_iou": duplicate_iou}
-    with _job("check", as_json) as (progress, cancel):
+    with job("check", as_json) as (progress, cancel):
         if version_ref:
             report = check_version(ws, version_ref, progress=progress, cancel=cancel, **options)
         else:
             report = check_workspace(ws, progress=progress, cancel=cancel, **options)
     if as_json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
     else:
         out.print(f"checked {report.images_checked} images in {report.seconds:.1f} s: "
                   f"{len(report.errors)} errors, {len(report.warnings)} warnings")
@@ -55,3 +54,6 @@ def check(ctx: click.Context, version_ref: Optional[str], min_size: int, min_exa
             out.print(f"  [{color}]{f.severity:<7}[/] {f.kind}{where}: {f.message}"
                       + (f" (images {images})" if images else ""))
     sys.exit(1 if report.errors or report.cancelled else 0)
+
+
+COMMANDS: tuple[click.Command, ...] = (check,)
