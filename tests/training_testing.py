@@ -24,9 +24,12 @@ from cvops.versions.create import get_version, version_classes
 from cvops.data.workspace import CATALOG_NAME, Workspace
 
 COUNT = 40  # demo images: v1 splits 80/10/10, enough validation images for the evaluation and export gate tests
-IMGSZ = 96  # the smallest size at which a 2-3 epoch model already finds shapes (the bundle's selftest sample)
+IMGSZ = 96
 BATCH = 8
-RUNS = ((2, 0), (3, 1))  # (epochs, seed) of the runs that make m1 and m2
+# (epochs, seed) of the runs that make m1 and m2. m1, the model most tests use, gets 3 epochs: the export gate on its
+# own boxes (test_export) passed for 5 of 5 seeds at 3 epochs, but failed for 2 of 4 at 2 epochs (an unsure model's
+# detections flip at the confidence floor between PyTorch and ONNX).
+RUNS = ((3, 0), (2, 1))
 
 
 def build_trained_workspace(root: Path) -> Path:

@@ -1,5 +1,5 @@
 """The export wizard through the real main window: a tiny real model (m1 of the session's shared trained workspace:
-40 demo images, 2 epochs at 96 px, CPU) is
+40 demo images, 3 epochs at 96 px, CPU) is
 exported to ONNX fp32, verified (the gate's table and PASS badge), bundled and deployed to a folder, where the
 selftest passes; the summary and the copied JSON report say so. The SSH cases run against a stand-in for
 ``deploy_bundle``: an unknown host key asks to trust it and retries with ``accept_new_host_key``; a changed one is a

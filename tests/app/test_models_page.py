@@ -1,5 +1,5 @@
 """The Models page through the real main window: two models from tiny real runs (the session's shared trained
-workspace: 40 demo images, 2 and 3 epochs at 96 px, CPU) are
+workspace: 40 demo images, 3 and 2 epochs at 96 px, CPU) are
 listed with their lineage, Promote moves the champion's ★, and Evaluate… runs an evaluation in the background and
 opens its view, where a confusion-matrix cell lists its images and double-clicking one opens the annotator; the Train
 page compares the two runs."""
@@ -14,7 +14,7 @@ from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.evaluation import EvaluationDialog
 from cvops_app.pages.models import EvaluateDialog, ModelsPage
 from cvops_app.pages.train import TrainPage
-from training_testing import open_window
+from training_testing import RUNS, open_window
 
 WAIT_MS = 120_000
 
@@ -105,9 +105,10 @@ def test_compare_two_runs_from_the_train_page(window: MainWindow) -> None:
     assert dialog.run_ids == [1, 2]  # oldest first: deltas are against run 1
     assert "epochs" in dialog.differing_keys()
     row = dialog.differing_keys().index("epochs")
-    assert [dialog.settings_table.item(row, c).text() for c in (1, 2)] == ["2", "3"]
+    epochs = [e for e, _ in RUNS]
+    assert [dialog.settings_table.item(row, c).text() for c in (1, 2)] == [str(e) for e in epochs]
     for chart in dialog.charts:
-        assert len(chart.curves) == 2 and sorted(len(c.getData()[0]) for c in chart.curves.values()) == [2, 3]
+        assert len(chart.curves) == 2 and sorted(len(c.getData()[0]) for c in chart.curves.values()) == sorted(epochs)
     assert dialog.bars.getPlotItem().legend is not None
     bars = [i for i in dialog.bars.getPlotItem().items if i.__class__.__name__ == "BarGraphItem"]
     assert len(bars) == 2  # one group member per run

@@ -1,7 +1,7 @@
 """Evaluation of a registered model: agreement with Ultralytics' validation, stored outcomes and their queries,
 an old model on a newer version, bad input, cancel.
 
-The model is m1 of the session's shared trained workspace (CPU, 96 px, 2 epochs; ``training_testing``), copied once
+The model is m1 of the session's shared trained workspace (CPU, 96 px, 3 epochs; ``training_testing``), copied once
 for the module, where ``v2`` is added, and again for each test, which may write. Such a model finds next to nothing
 at real labels (mAP about 0 both ways), so the end-to-end comparison with ``YOLO.val`` is backed by an exact comparison of the metric
 math with Ultralytics' validator on synthetic predictions, and the stored outcomes are checked on ``v2``, a version
@@ -86,7 +86,7 @@ def _gt_count(ws: Workspace, version: str, split: str) -> dict[int, int]:
 
 
 def test_metrics_agree_with_ultralytics_val(env) -> None:
-    """End to end against ``YOLO.val`` on the real labels of v1 (a 2-epoch model scores about 0 both ways)."""
+    """End to end against ``YOLO.val`` on the real labels of v1 (a 3-epoch model scores about 0 both ways)."""
     ws, model_id, checkpoint = env
     from ultralytics import YOLO
 

@@ -1,6 +1,6 @@
 """Model export (ONNX fp32 / fp16 / int8) and the export gate (ONNX against PyTorch on the same inputs).
 
-The model is m1 of the session's shared trained workspace (CPU, 96 px, 2 epochs; ``training_testing``), exported once
+The model is m1 of the session's shared trained workspace (CPU, 96 px, 3 epochs; ``training_testing``), exported once
 for the module in a copy of it, which each test copies again (tests export and verify: they write). Such a model finds
 next to nothing at the real labels, so
 the gate is also run on ``v2``, a version whose validation labels are the PyTorch model's own three best boxes per

@@ -22,12 +22,12 @@ from cvops.samples.shapes import generate
 from cvops.data.workspace import Workspace
 
 NEW_IMAGES = 6
-CONF = 0.001  # a 2-epoch model is unsure of everything: keep its guesses so that suggestions exist
+CONF = 0.001  # a 3-epoch model is unsure of everything: keep its guesses so that suggestions exist
 
 
 @pytest.fixture(scope="module")
 def trained(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the shared trained workspace with m1 (2 epochs) promoted, its ONNX cached, and 6 unlabeled new
+    """A copy of the shared trained workspace with m1 (3 epochs) promoted, its ONNX cached, and 6 unlabeled new
     images."""
     root = copy_workspace(trained_workspace, tmp_path_factory.mktemp("prelabel") / "ws")
     with Workspace.open(root) as ws:
