@@ -62,8 +62,8 @@ def bare_train_args(data_yaml: Path, epochs: int, imgsz: int, project: Path) -> 
     return train_args(config, "cpu")
 
 
-# offline.py is loaded from its file, not as ``cvops.models.offline``: that would import the cvops package
-# (and with it the catalog), which is part of our overhead, not of a bare run. One callback stamps when training
+# offline.py is loaded from its file, not as ``cvops.models.offline``, so that the bare run imports nothing of the
+# workbench: whatever cvops costs is part of our overhead, not of a bare run. One callback stamps when training
 # starts, so the report can split each side's time into the same three phases.
 BARE = """
 import importlib.util, json, sys, time
