@@ -487,6 +487,44 @@ def _m12_live_images(db: Database) -> None:
         "UPDATE image_status_counts SET n = n + 1 WHERE status = NEW.status AND NEW.trashed_at IS NULL; END")
 
 
+def _m14_pipelines(db: Database) -> None:
+    """Pipeline runs and their steps: each step's input hash (the cache key), outputs, timings, log and decision."""
+    db.execute(
+        """CREATE TABLE pipeline_runs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            file_hash TEXT NOT NULL,
+            trigger TEXT NOT NULL DEFAULT 'manual',
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'cancelled')),
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            error TEXT,
+            pid INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX idx_pipeline_runs_path ON pipeline_runs(path, id)")
+    db.execute(
+        """CREATE TABLE pipeline_steps (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES pipeline_runs(id) ON DELETE CASCADE,
+            step_index INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            input_hash TEXT,
+            inputs TEXT NOT NULL DEFAULT '{}',
+            outputs TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'cached', 'failed', 'cancelled', 'skipped')),
+            started_at REAL,
+            finished_at REAL,
+            seconds REAL,
+            log TEXT NOT NULL DEFAULT '',
+            decision TEXT,
+            UNIQUE (run_id, step_index)
+        )"""
+    )
+    db.execute("CREATE INDEX idx_pipeline_steps_cache ON pipeline_steps(kind, step_index, input_hash)")
+
+
 def status_counts_maintained(db: Database) -> bool:
     """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
     names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
@@ -510,6 +548,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
     (12, "images outside the trash: counts per status kept by triggers; partial indexes for the gallery's id lists",
      _m12_live_images),
+    (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -1,0 +1,169 @@
+"""Pipelines: ``pipeline init|run|status|history|show``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import click
+
+from cvops.cli.base import WorkspaceRef, command_options, emit, err, job, out
+
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
+    from cvops.pipelines.runner import RunReport
+
+DEFAULT_FILE = "pipeline.yaml"  # in the workspace folder when FILE is not given
+STATE_STYLE = {"done": "green", "cached": "cyan", "failed": "red", "cancelled": "yellow", "skipped": "dim",
+               "running": "blue"}
+
+
+@click.group("pipeline")
+def pipeline_group() -> None:
+    """Pipelines: the loop from new images to a deployed model, as a file of cached steps (docs/pipelines.md)."""
+
+
+def _file(file: Optional[Path], root: Path) -> Path:
+    return file if file is not None else root / DEFAULT_FILE
+
+
+@pipeline_group.command("init")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@command_options(workspace="ref")
+def init_cmd(file: Optional[Path], force: bool, workspace: WorkspaceRef, as_json: bool) -> None:
+    """Write a commented default pipeline file to FILE (default: pipeline.yaml in the workspace)."""
+    from cvops.pipelines.spec import write_default
+
+    path = write_default(_file(file, workspace.path), force=force)
+    if as_json:
+        emit({"path": str(path)})
+    else:
+        out.print(f"wrote {path}; edit it, then: cvops pipeline run {path}")
+
+
+def _print_run(report: "RunReport", logs: bool = False) -> None:
+    from rich.table import Table
+
+    seconds = "" if report.seconds is None else f" in {report.seconds:.2f} s"
+    out.print(f"pipeline run {report.id} ({report.name}, {report.path}): "
+              f"[{STATE_STYLE.get(report.state, '')}]{report.state}[/]{seconds}")
+    table = Table(box=None, pad_edge=False)
+    for col in ("#", "step", "state", "seconds", "summary"):
+        table.add_column(col)
+    for s in report.steps:
+        last = s.log.splitlines()[-1] if s.log else ""
+        table.add_row(str(s.index), s.kind, f"[{STATE_STYLE.get(s.state, '')}]{s.state}[/]",
+                      "" if s.seconds is None else f"{s.seconds:.2f}", last)
+    out.print(table)
+    decision = report.decision
+    if decision is not None:
+        out.print(f"gate: {'PROMOTE' if decision['promote'] else 'KEEP THE CHAMPION'}: {decision['reason']}")
+        for c in decision["criteria"]:
+            mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[c["passed"]]
+            out.print(f"  {c['name']}: challenger {c['challenger']}, champion {c['champion']}, "
+                      f"threshold {c['threshold']}: {mark}")
+    if logs:
+        for s in report.steps:
+            if s.log:
+                out.print(f"[bold]{s.index} {s.kind}[/]")
+                out.print(s.log, markup=False, highlight=False)
+    if report.error:
+        err.print(f"[red]error:[/] {report.error}")
+
+
+@pipeline_group.command("run")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trigger", default="manual", show_default=True, help="Why the run started (recorded).")
+@command_options()
+def run_cmd(file: Optional[Path], trigger: str, ws: Workspace, as_json: bool) -> None:
+    """Run the pipeline FILE (default: pipeline.yaml in the workspace): steps whose inputs are unchanged are cached,
+    a failed or cancelled run resumes at the step that failed. Ctrl+C cancels after the current step's unit of work.
+
+    Exit code 0 when the run finished (also when the gate kept the champion), 1 when a step failed or the run was
+    cancelled, 2 for a bad pipeline file (code pipeline_invalid, naming the key).
+    """
+    from cvops.pipelines.runner import run_pipeline
+
+    with job("pipeline", as_json, library_output=True) as (progress, cancel):
+        report = run_pipeline(ws, _file(file, ws.root), trigger=trigger, progress=progress, cancel=cancel)
+    if as_json:
+        emit(report.to_dict())
+    else:
+        _print_run(report)
+    if report.state != "done":
+        sys.exit(1)
+
+
+@pipeline_group.command("status")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@command_options()
+def status_cmd(file: Optional[Path], ws: Workspace, as_json: bool) -> None:
+    """The last run of the pipeline FILE (default: pipeline.yaml in the workspace) and its steps."""
+    from cvops.pipelines.runner import history
+
+    runs = history(ws, _file(file, ws.root), limit=1)
+    if as_json:
+        emit(runs[0].to_dict() if runs else None)
+    elif runs:
+        _print_run(runs[0])
+    else:
+        out.print("this pipeline has not run yet (cvops pipeline run)")
+
+
+def _summary(report: "RunReport") -> dict[str, Any]:
+    states: dict[str, int] = {}
+    for s in report.steps:
+        states[s.state] = states.get(s.state, 0) + 1
+    decision = report.decision
+    return {"id": report.id, "name": report.name, "path": report.path, "trigger": report.trigger,
+            "state": report.state, "started_at": report.started_at, "seconds": report.seconds,
+            "steps": states, "promote": None if decision is None else decision["promote"],
+            "reason": None if decision is None else decision["reason"], "error": report.error}
+
+
+@pipeline_group.command("history")
+@click.option("--file", "file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Only the runs of this pipeline file.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@command_options()
+def history_cmd(file: Optional[Path], limit: int, ws: Workspace, as_json: bool) -> None:
+    """The latest pipeline runs, newest first, with each gate decision."""
+    import datetime
+
+    from rich.table import Table
+
+    from cvops.pipelines.runner import history
+
+    rows = [_summary(r) for r in history(ws, file, limit=limit)]
+    if as_json:
+        emit(rows)
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("run", "started", "name", "trigger", "state", "seconds", "steps", "gate"):
+        table.add_column(col)
+    for r in rows:
+        gate = "" if r["promote"] is None else ("promoted" if r["promote"] else "kept the champion")
+        table.add_row(str(r["id"]), datetime.datetime.fromtimestamp(r["started_at"]).strftime("%Y-%m-%d %H:%M"),
+                      r["name"], r["trigger"], f"[{STATE_STYLE.get(r['state'], '')}]{r['state']}[/]",
+                      "" if r["seconds"] is None else f"{r['seconds']:.1f}",
+                      ", ".join(f"{n} {k}" for k, n in r["steps"].items()), gate)
+    out.print(table)
+
+
+@pipeline_group.command("show")
+@click.argument("run_id", metavar="RUN", type=int)
+@command_options()
+def show_cmd(run_id: int, ws: Workspace, as_json: bool) -> None:
+    """A pipeline run: every step's state, inputs hash, timings, log, and the gate's decision."""
+    from cvops.pipelines.runner import get_run
+
+    report = get_run(ws, run_id)
+    if as_json:
+        emit(report.to_dict())
+    else:
+        _print_run(report, logs=True)
+
+
+COMMANDS = (pipeline_group,)
