@@ -189,8 +189,8 @@ def _run_check(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progress:
         raise Cancelled()
     for f in report.findings[:50]:
         log(f"{f.severity}: {f.message}")
-    out = {"images": report.checked, "errors": len(report.errors), "warnings": len(report.warnings),
-           "kinds": dict(report.kinds)}
+    out = {"images": report.images_checked, "errors": len(report.errors), "warnings": len(report.warnings),
+           "kinds": dict(report.kinds())}
     if out["errors"] > s["max_errors"]:
         raise StepFailed(f"health gate: {out['errors']} error(s), more than max_errors {s['max_errors']}", out)
     if s["max_warnings"] is not None and out["warnings"] > s["max_warnings"]:
