@@ -131,6 +131,8 @@ def test_runs_are_recorded_and_a_rerun_with_nothing_changed_is_all_cached(traine
         assert second.state == "done" and states(second) == ["cached"] * 6
         assert [s.input_hash for s in second.steps] == [s.input_hash for s in first.steps]
         assert second.decision == decision
+        assert second.steps[3].log.startswith(f"cached: inputs unchanged since run {first.id}, its outputs reused\n"
+                                              "challenger m1 on ")
         assert ws.db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == evaluations  # nothing re-ran
         assert ws.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
 

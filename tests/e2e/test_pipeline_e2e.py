@@ -1,6 +1,6 @@
-"""The whole loop through a pipeline, with a real (tiny) training: version → train → evaluate → gate → promote →
-export → verify → bundle → deploy to a folder; a deploy target that cannot be written fails the run, the next run
-resumes at the deploy step; a run with nothing changed re-runs no step."""
+"""The whole loop through a pipeline, with a real (tiny) training: version → train → evaluate → gate →
+promote → export → verify → bundle → deploy to a folder; a deploy target that cannot be written fails the run,
+the next run resumes at the deploy step; a run with nothing changed re-runs no step."""
 
 from __future__ import annotations
 

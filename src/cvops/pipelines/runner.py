@@ -382,8 +382,9 @@ def _run_gate(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progress: 
               cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
     decision = decide(inputs["challenger"], inputs["champion"], s)
     for crit in decision["criteria"]:
+        verdict = {True: "pass", False: "FAIL", None: "n/a"}[crit["passed"]]
         log(f"{crit['name']}: challenger {crit['challenger']}, champion {crit['champion']}, "
-            f"threshold {crit['threshold']}: {'pass' if crit['passed'] else 'n/a' if crit['passed'] is None else 'FAIL'}")
+            f"threshold {crit['threshold']}: {verdict}")
     log(decision["reason"])
     return {"decision": decision, "context": {"promote": decision["promote"]}}
 
@@ -419,7 +420,8 @@ def _run_export(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progress
     n = len(s["precisions"])
     for i, precision in enumerate(s["precisions"]):
         info = export_model(c.ws, c.get("model_id"), imgsz=s["imgsz"], half=precision == "fp16",
-                            int8=precision == "int8", cancel=cancel, progress=sub_progress(progress, i / n, (i + 1) / n))
+                            int8=precision == "int8", cancel=cancel,
+                            progress=sub_progress(progress, i / n, (i + 1) / n))
         log(f"export {info.id}: {info.precision} {info.path} ({info.size_bytes / 1e6:.1f} MB)")
         exports.append({"id": info.id, "precision": info.precision, "sha256": info.sha256, "path": info.path})
     return {"context": {"exports": exports}}
@@ -537,12 +539,14 @@ STEPS: dict[str, tuple[Inputs, Run, Valid]] = {
 
 
 # -- the catalog records -------------------------------------------------------------------------------------------
-def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[tuple[str, dict[str, Any]]]:
+def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[tuple[str, dict[str, Any], int, str]]:
+    """(input hash, outputs, run id, log) of the step's last successful record in a run of the file ``path``."""
     row = ws.db.execute(
-        "SELECT s.input_hash, s.outputs FROM pipeline_steps s JOIN pipeline_runs r ON r.id = s.run_id "
-        "WHERE r.path = ? AND s.step_index = ? AND s.kind = ? AND s.state IN ('done', 'cached') "
+        "SELECT s.input_hash, s.outputs, s.run_id, s.log FROM pipeline_steps s "
+        "JOIN pipeline_runs r ON r.id = s.run_id WHERE r.path = ? AND s.step_index = ? AND s.kind = ? "
+        "AND s.state IN ('done', 'cached') "
         "ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
-    return (row[0], json.loads(row[1])) if row else None
+    return (row[0], json.loads(row[1]), row[2], row[3]) if row else None
 
 
 def _save_step(ws: "Workspace", run_id: int, rec: StepRecord) -> None:
@@ -605,7 +609,8 @@ def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress:
             last = _last_success(ws, key, step)
             if last is not None and last[0] == rec.input_hash and valid_fn(ctx, last[1]):
                 rec.state, rec.outputs = "cached", last[1]
-                log("inputs unchanged since the last successful run: outputs reused")
+                previous = [line for line in last[3].splitlines() if not line.startswith("cached: ")]
+                lines.extend([f"cached: inputs unchanged since run {last[2]}, its outputs reused"] + previous)
             else:
                 _save_step(ws, run_id, rec)
                 step_progress(0.0, step.kind)
