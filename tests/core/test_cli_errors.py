@@ -221,11 +221,12 @@ def test_every_error_code_is_in_the_readme_table() -> None:
     from cvops.common.errors import CvopsError
     from cvops.deploy.deploy import DeployError  # errors defined outside cvops.common.errors count too
     from cvops.formats.importer import DatasetImportError
+    from cvops.pipelines.spec import PipelineInvalid
 
     def subclasses(cls: type) -> list[type]:
         return [cls] + [s for sub in cls.__subclasses__() for s in subclasses(sub)]
 
-    assert {DeployError, DatasetImportError} <= set(subclasses(CvopsError))
+    assert {DeployError, DatasetImportError, PipelineInvalid} <= set(subclasses(CvopsError))
 
     codes = {c.code for c in subclasses(CvopsError) if c is not CvopsError} | {"usage", "io", "cancelled", "internal"}
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ PIPELINE = """\
 name: loop
 steps:
   - version: {split: 80/10/10, seed: 0}
-  - train: {preset: fast, epochs: 3, imgsz: 96, batch: 8, device: cpu, seed: 0}
+  - train: {preset: fast, epochs: 3, imgsz: 96, batch: 8, device: cpu, seed: 0, from: champion}
   - evaluate: {split: val}
   - gate: {floor: 0.0}
   - promote:
@@ -61,5 +61,6 @@ def test_the_loop_trains_promotes_and_deploys_and_resumes_a_failed_deploy(traine
         again = run_pipeline(ws, path)
         print(json.dumps({"no_change_rerun_s": round(time.perf_counter() - started, 3),
                           "first_run_s": first.seconds}))
+        # the champion is the model this pipeline trained: `from: champion` does not fine-tune it again
         assert [s.state for s in again.steps] == ["cached"] * 9
         assert ws.db.execute("SELECT COUNT(*) FROM models").fetchone()[0] == models_before + 1

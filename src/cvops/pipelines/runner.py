@@ -32,11 +32,9 @@ if TYPE_CHECKING:
 LOG_LINES = 200
 
 
-class StepFailed(CvopsError):
-    """A step ran and its result stops the pipeline (health gate, verification, deployment); ``outputs`` say why."""
-
-    code = "pipeline_step_failed"
-    exit_code = 1
+class StepFailed(Exception):
+    """A step ran and its result stops the pipeline (health gate, verification, deployment); ``outputs`` say why.
+    Recorded as the step's failure, never raised to the caller."""
 
     def __init__(self, message: str, outputs: Optional[dict[str, Any]] = None) -> None:
         super().__init__(message)
@@ -132,12 +130,24 @@ def _folder_listing(root: Path) -> list[tuple[str, int, int]]:
     return out
 
 
+@dataclass
+class _Last:
+    """The step's last successful record in a run of the same file."""
+
+    input_hash: str
+    outputs: dict[str, Any]
+    run_id: int
+    log: str
+    inputs: dict[str, Any]
+
+
 class _Context:
     """What the steps so far produced, handed to the next steps."""
 
     def __init__(self, ws: "Workspace", pipeline: Pipeline, run_id: int) -> None:
         self.ws, self.pipeline, self.run_id = ws, pipeline, run_id
         self.values: dict[str, Any] = {}
+        self.last: Optional[_Last] = None  # the current step's last successful record
 
     def get(self, key: str) -> Any:
         return self.values.get(key)
@@ -245,7 +255,14 @@ def _start_weights(c: _Context, s: dict[str, Any]) -> tuple[Optional[str], Optio
 
 
 def _in_train(c: _Context, s: dict[str, Any]) -> dict[str, Any]:
+    """With ``from: champion``, a champion that this step's last successful run trained (and a promote step made
+    champion) counts as the champion that run started from: otherwise every run would fine-tune its own output
+    again, with nothing new to learn."""
     _, sha, champion = _start_weights(c, s)
+    last = c.last
+    if (champion is not None and last is not None
+            and last.outputs.get("context", {}).get("model_sha256") == sha):
+        sha, champion = last.inputs.get("weights_sha256"), last.inputs.get("from_champion")
     keys = ("preset", "epochs", "imgsz", "batch", "seed")
     return {"version_hash": c.get("version_hash"), **{k: s[k] for k in keys}, "weights_sha256": sha,
             "from_champion": champion}
@@ -539,14 +556,13 @@ STEPS: dict[str, tuple[Inputs, Run, Valid]] = {
 
 
 # -- the catalog records -------------------------------------------------------------------------------------------
-def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[tuple[str, dict[str, Any], int, str]]:
-    """(input hash, outputs, run id, log) of the step's last successful record in a run of the file ``path``."""
+def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[_Last]:
     row = ws.db.execute(
-        "SELECT s.input_hash, s.outputs, s.run_id, s.log FROM pipeline_steps s "
+        "SELECT s.input_hash, s.outputs, s.run_id, s.log, s.inputs FROM pipeline_steps s "
         "JOIN pipeline_runs r ON r.id = s.run_id WHERE r.path = ? AND s.step_index = ? AND s.kind = ? "
         "AND s.state IN ('done', 'cached') "
         "ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
-    return (row[0], json.loads(row[1]), row[2], row[3]) if row else None
+    return _Last(row[0], json.loads(row[1]), row[2], row[3], json.loads(row[4])) if row else None
 
 
 def _save_step(ws: "Workspace", run_id: int, rec: StepRecord) -> None:
@@ -604,13 +620,13 @@ def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress:
         try:
             cancel.raise_if_cancelled()
             step_progress(0.0, f"{step.kind}: hashing inputs")
+            last = ctx.last = _last_success(ws, key, step)
             rec.inputs = inputs_fn(ctx, step.settings)
             rec.input_hash = _hash({"kind": step.kind, "inputs": rec.inputs})
-            last = _last_success(ws, key, step)
-            if last is not None and last[0] == rec.input_hash and valid_fn(ctx, last[1]):
-                rec.state, rec.outputs = "cached", last[1]
-                previous = [line for line in last[3].splitlines() if not line.startswith("cached: ")]
-                lines.extend([f"cached: inputs unchanged since run {last[2]}, its outputs reused"] + previous)
+            if last is not None and last.input_hash == rec.input_hash and valid_fn(ctx, last.outputs):
+                rec.state, rec.outputs = "cached", last.outputs
+                previous = [line for line in last.log.splitlines() if not line.startswith("cached: ")]
+                lines.extend([f"cached: inputs unchanged since run {last.run_id}, its outputs reused"] + previous)
             else:
                 _save_step(ws, run_id, rec)
                 step_progress(0.0, step.kind)
