@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cvops import Workspace
-from cvops.benchmarks.sets import (benchmark_items, create_benchmark, get_benchmark, leaderboard, list_benchmarks)
+from cvops.benchmarks.sets import (benchmark_items, create_benchmark, get_benchmark, latest_evaluation, leaderboard,
+                                   list_benchmarks)
 from cvops.cli import cli
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.data.health import check
@@ -311,6 +312,7 @@ def test_leaderboard_keeps_each_models_latest_evaluation_and_breaks_ties_by_time
         create_benchmark(ws, "holdout", "v1")
         items = benchmark_items(ws, "holdout")
         ids = {m: [c["class_id"] for c in get_model(ws, m).classes] for m in ("m1", "m2")}
+        assert latest_evaluation(ws, "m1", "holdout") is None
         first = evaluate_benchmark(ws, "m1", "holdout", predictor=GroundTruthPredictor(items, ids["m1"]))
         evaluate_benchmark(ws, "m2", "holdout", predictor=GroundTruthPredictor(items, ids["m2"]))
         assert [r["model"] for r in leaderboard(ws, "holdout")] == ["m1", "m2"]  # equal scores: earlier first
@@ -323,6 +325,7 @@ def test_leaderboard_keeps_each_models_latest_evaluation_and_breaks_ties_by_time
 
         latest = evaluate_benchmark(ws, "m1", "holdout", predictor=Nothing(items, ids["m1"]))
         board = leaderboard(ws, "holdout")
+        assert latest_evaluation(ws, "m1", "holdout").id == latest.id
     finally:
         ws.close()
     assert [r["model"] for r in board] == ["m2", "m1"]

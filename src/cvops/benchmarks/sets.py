@@ -17,12 +17,13 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation import EvalItem, evaluate
 from cvops.models.evaluation_store import EvaluationResult, get_evaluation
+from cvops.models.registry import get_model
 from cvops.versions.create import get_version, member_files, state_hash, version_classes
 
 if TYPE_CHECKING:
@@ -146,6 +147,15 @@ def benchmark_evaluations(ws: "Workspace", ref: BenchmarkRef) -> list[Evaluation
     bench = get_benchmark(ws, ref)
     return [get_evaluation(ws, eid) for (eid,) in ws.db.execute(
         "SELECT id FROM evaluations WHERE benchmark_id = ? ORDER BY id", [bench.id])]
+
+
+def latest_evaluation(ws: "Workspace", model_ref: Any, ref: BenchmarkRef) -> Optional[EvaluationResult]:
+    """The latest evaluation of a model on benchmark ``ref`` (None when it was never evaluated there), e.g. the
+    champion's score a gate compares a challenger with."""
+    bench, model = get_benchmark(ws, ref), get_model(ws, model_ref)
+    row = ws.db.execute("SELECT MAX(id) FROM evaluations WHERE benchmark_id = ? AND model_id = ?",
+                        [bench.id, model.id]).fetchone()
+    return get_evaluation(ws, row[0]) if row[0] is not None else None
 
 
 def leaderboard(ws: "Workspace", ref: BenchmarkRef) -> list[dict[str, Any]]:
