@@ -533,6 +533,37 @@ def status_counts_maintained(db: Database) -> bool:
     return int(found) == len(STATUS_COUNT_TRIGGERS)
 
 
+def _m13_benchmarks(db: Database) -> None:
+    """Benchmark sets: a named, frozen set of version states (images with their annotations) taken from one split of
+    a version; later versions leave their images out. Evaluations on a benchmark name it (``benchmark_id``)."""
+    db.execute(
+        """CREATE TABLE benchmarks (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            message TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            split TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            images INTEGER NOT NULL,
+            stats TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE benchmark_members (
+            benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
+            image_id INTEGER NOT NULL,
+            state_hash TEXT NOT NULL REFERENCES version_states(hash),
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (benchmark_id, image_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX idx_benchmark_members_image ON benchmark_members(image_id)")
+    db.execute("CREATE INDEX idx_benchmark_members_sha ON benchmark_members(sha256)")
+    db.execute("ALTER TABLE evaluations ADD COLUMN benchmark_id INTEGER REFERENCES benchmarks(id)")
+    db.execute("CREATE INDEX idx_evaluations_benchmark ON evaluations(benchmark_id, model_id)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "core tables: batches, videos, images, classes, annotations", _m1_core),
     (2, "operation log with undo/redo state and audit trail", _m2_operation_log),
@@ -548,6 +579,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
     (12, "images outside the trash: counts per status kept by triggers; partial indexes for the gallery's id lists",
      _m12_live_images),
+    (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -343,17 +343,33 @@ def weights_remove(name: str, force: bool, ws: Workspace, as_json: bool) -> None
 @click.option("--version", "version_ref", default=None, help="Version to evaluate on (default: the model's own).")
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, 0, ...")
+@click.option("--benchmark", "benchmark_ref", default=None, metavar="NAME",
+              help="Evaluate on benchmark NAME's frozen images (instead of --version/--split); ranks the model on its "
+                   "leaderboard.")
 @command_options()
-def evaluate_cmd(model_ref: str, version_ref: Optional[str], split: str, device: str,
+def evaluate_cmd(model_ref: str, version_ref: Optional[str], split: str, device: str, benchmark_ref: Optional[str],
                  ws: Workspace, as_json: bool) -> None:
-    """Evaluate any model on any version's split: mAP, per-class precision/recall/AP, confusion matrix, errors."""
+    """Evaluate any model on any version's split, or on a benchmark set: mAP, per-class precision/recall/AP,
+    confusion matrix, errors."""
     from rich.table import Table
 
-    from cvops.models.evaluation import evaluate
+    if benchmark_ref is not None:
+        source = click.get_current_context().get_parameter_source
+        if version_ref is not None or source("split") != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--benchmark takes its images from the benchmark: drop --version and --split")
+        from cvops.benchmarks.sets import evaluate_benchmark
 
-    with job("evaluate", as_json, library_output=True) as (progress, cancel):
-        result = evaluate(ws, model_ref, version_ref, split=split, device=device, progress=progress, cancel=cancel)
-    data = result.to_dict()
+        with job("evaluate", as_json, library_output=True) as (progress, cancel):
+            result = evaluate_benchmark(ws, model_ref, benchmark_ref, device=device, progress=progress,
+                                        cancel=cancel)
+        split = f"benchmark {benchmark_ref}"
+    else:
+        from cvops.models.evaluation import evaluate
+
+        with job("evaluate", as_json, library_output=True) as (progress, cancel):
+            result = evaluate(ws, model_ref, version_ref, split=split, device=device, progress=progress,
+                              cancel=cancel)
+    data = {**result.to_dict(), **({"benchmark": benchmark_ref} if benchmark_ref is not None else {})}
     if as_json:
         emit(data)
         return

@@ -15,7 +15,7 @@ from cvops.data.annotations import Annotation, polygon_area
 from cvops.common.imageio import ProbeError, decode_full
 from cvops.data.images import ImageFilter, ImageRecord
 from cvops.common.jobs import Cancelled, CancelToken, Progress, no_progress, sub_progress
-from cvops.data.splits import groups
+from cvops.data.splits import groups, near_duplicate_pairs, perceptual_hash
 from cvops.data.thresholds import DUPLICATE_IOU
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("error", "warning", "info")
 REVIEWED = ("done", "approved")
+TRAINING_SPLITS = ("train", "val")
+NEAR_DUPLICATE_BITS = 4  # as :func:`cvops.data.splits.groups`
 BACKGROUND = "background"
 EPSILON = 1e-6
 
@@ -158,6 +160,52 @@ def _duplicates(keys: dict[int, str], pixels: dict[int, str], splits: Optional[d
     return out
 
 
+def _benchmark_leakage(ws: "Workspace", phashes: dict[int, int], splits: Optional[dict[int, str]],
+                       max_bits: int = NEAR_DUPLICATE_BITS) -> list[Finding]:
+    """Checked images that would train or validate (split train or val; any split when none is given) and are near
+    duplicates of an image held by a benchmark set (error: a model would be scored on what it learnt from)."""
+    held: dict[int, list[str]] = defaultdict(list)
+    for image_id, name in ws.db.execute("SELECT m.image_id, b.name FROM benchmark_members m JOIN benchmarks b "
+                                        "ON b.id = m.benchmark_id ORDER BY b.id"):
+        held[image_id].append(name)
+    if not held:
+        return []
+    same_bytes = {i for (i,) in ws.db.execute(  # left out of versions like the members themselves
+        "SELECT id FROM images WHERE sha256 IN (SELECT sha256 FROM benchmark_members)")}
+    candidates = {i: h for i, h in phashes.items()
+                  if i not in held and i not in same_bytes and (splits is None or splits.get(i) in TRAINING_SPLITS)}
+    if not candidates:
+        return []
+    bench_hashes = {i: phashes[i] for i in held if i in phashes}
+    cached = [i for i in held if i not in bench_hashes]
+    for part in range(0, len(cached), 500):
+        ids = cached[part:part + 500]
+        bench_hashes.update((i, p & ((1 << 64) - 1)) for i, p in ws.db.execute(
+            f"SELECT image_id, phash FROM image_phash WHERE image_id IN ({', '.join('?' * len(ids))})", ids))
+    missing = [i for i in held if i not in bench_hashes]
+    if missing:
+        for record in ws.images.many(missing):
+            try:
+                bench_hashes[record.id] = perceptual_hash(ws.images.path(record))
+            except (ProbeError, OSError, ValueError, SyntaxError):
+                continue
+    near_of: dict[int, set[int]] = defaultdict(set)
+    for a, b in near_duplicate_pairs({**candidates, **bench_hashes}, max_bits):
+        if (a in candidates) != (b in candidates):
+            near_of[a if a in candidates else b].add(b if a in candidates else a)
+    out: list[Finding] = []
+    for image_id, found in sorted(near_of.items()):
+        near = sorted(found)
+        where = f" (split {splits[image_id]})" if splits else ""
+        names = sorted({n for b in near for n in held[b]})
+        out.append(Finding("benchmark_leakage", "error",
+                           f"image {image_id}{where} is a near duplicate of benchmark image(s) "
+                           f"{', '.join(map(str, near[:10]))} of {', '.join(names)}: a model trained on it "
+                           f"would be scored on what it learnt", [image_id, *near], [],
+                           splits.get(image_id) if splits else None))
+    return out
+
+
 def _class_findings(images: list[ImageRecord], anns: dict[int, list[Annotation]], names: dict[int, str],
                     splits: Optional[dict[int, str]], min_examples: int, imbalance_ratio: float) -> list[Finding]:
     """Few examples per class (per split) and class imbalance; the background class is left out."""
@@ -249,8 +297,9 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
             decode_progress(checked / len(images), f"checked {checked} of {len(images)} images")
     if not cancelled:
         try:
-            keys, _ = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
+            keys, phashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
             findings.extend(_duplicates(keys, pixels, splits))
+            findings.extend(_benchmark_leakage(ws, phashes, splits))
         except Cancelled:
             cancelled = True
     if unlabeled:

@@ -272,7 +272,8 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
     it had in an earlier version: the split is part of the content, so this makes a new version). Raises
     :class:`EmptyVersionError` when no image matches. ``grouping``
     False skips near-duplicate grouping (each image its own group); ``incremental`` False recomputes every state
-    (the result is the same; for checks and benchmarks).
+    (the result is the same; for checks and benchmarks). Images held by a benchmark set
+    (:func:`benchmark_image_ids`) are left out of the version altogether.
     """
     from cvops.data import splits
 
@@ -287,6 +288,11 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
         live = _live_ids(ws, wanted)
         if not live:
             raise EmptyVersionError(empty_reason(ws, wanted))
+        held = benchmark_image_ids(ws, live)
+        if held and not live - held:
+            raise EmptyVersionError(f"every image matching the filter ({len(held)}) is held by a benchmark set; "
+                                    "a version needs at least one image outside them")
+        live -= held
         hinted = _hints(ws, live) if use_hints else {}
         prev: dict[int, str] = {}  # image_id -> state hash in the parent
         if parent is not None:
@@ -348,6 +354,18 @@ def create_version(ws: "Workspace", message: str, ratios: Optional[str] = None, 
                                                     for c in schema])
     progress(1.0, "done")
     return get_version(ws, vid)
+
+
+def benchmark_image_ids(ws: "Workspace", ids: Iterable[int]) -> set[int]:
+    """The images among ``ids`` that a benchmark set holds: its members, and images with the same bytes (sha256) as
+    a member. :func:`create_version` leaves them out, so no later version trains or validates on a benchmark."""
+    wanted = set(ids)
+    if not ws.db.execute("SELECT 1 FROM benchmark_members LIMIT 1").fetchone():
+        return set()
+    held = {i for (i,) in ws.db.execute("SELECT DISTINCT image_id FROM benchmark_members") if i in wanted}
+    held.update(i for (i,) in ws.db.execute(
+        "SELECT id FROM images WHERE sha256 IN (SELECT sha256 FROM benchmark_members)") if i in wanted)
+    return held
 
 
 def empty_reason(ws: "Workspace", statuses: Optional[Sequence[str]], what: str = "a version") -> str:
