@@ -36,12 +36,16 @@ def test_the_default_file_is_valid_and_fills_in_defaults() -> None:
     assert p.steps[3].settings["epochs"] == 30 and p.steps[3].settings["imgsz"] is None
     assert p.steps[5].settings == {"min_gain": 0.0, "max_class_drop": 0.05, "floor": 0.10, "latency_budget_ms": None}
     assert p.steps[6].settings == {}
+    off = parse("steps:\n - evaluate: {model: m1}\n - gate: {max_class_drop: null, latency_budget_ms: null}\n",
+                Path("/x/p.yaml"))
+    assert off.steps[1].settings["max_class_drop"] is None and off.steps[1].settings["latency_budget_ms"] is None
 
 
 @pytest.mark.parametrize("text, key, problem", [
     ("steps:\n - version:\n - train: {epochs: ten}\n", "steps[1].train.epochs",
      'expected a positive integer, got "ten"'),
     ("steps:\n - version:\n - train: {epochs: 0}\n", "steps[1].train.epochs", "expected a positive integer, got 0"),
+    ("steps:\n - version: {seed: null}\n", "steps[0].version.seed", "expected an integer, got None"),
     ("steps:\n - version: {spilt: 80/20}\n", "steps[0].version.spilt", "unknown key"),
     ("steps:\n - version: {split: 80/ten}\n", "steps[0].version.split", "expected split ratios"),
     ("steps:\n - version: {filter: [done, finished]}\n", "steps[0].version.filter", 'got "finished"'),
@@ -214,17 +218,36 @@ def test_an_output_that_is_gone_is_made_again(trained_workspace_copy: Path) -> N
         assert get_model(ws, "champion").name == "m1"
 
 
-def test_benchmark_evaluation_says_it_is_not_available(trained_workspace_copy: Path) -> None:
-    import importlib.util
+def test_evaluate_on_a_benchmark_set(trained_workspace_copy: Path) -> None:
+    from cvops.benchmarks.sets import create_benchmark, get_benchmark
 
     root = trained_workspace_copy
     path = root / "bench.yaml"
-    path.write_text("steps:\n  - evaluate: {model: m1, benchmark: hard}\n")
+    text = ("steps:\n  - evaluate: {model: MODEL, benchmark: held-out}\n"
+            "  - gate: {min_gain: 0.0, max_class_drop: null}\n  - promote:\n")
+    path.write_text(text.replace("MODEL", "m1"))
     with Workspace.open(root) as ws:
-        report = run_pipeline(ws, path)
-    assert report.state == "failed" and "benchmark 'hard'" in report.error
-    if importlib.util.find_spec("cvops.benchmarks") is None:
-        assert "not available" in report.error
+        missing = run_pipeline(ws, path)
+        assert missing.state == "failed" and "no benchmark 'held-out'" in missing.error
+        create_benchmark(ws, "held-out", "v1", split="test")
+        bench = get_benchmark(ws, "held-out")
+        first = run_pipeline(ws, path)
+        assert first.state == "done", first.error
+        evaluation = first.steps[0].outputs["context"]["evaluation"]
+        assert (evaluation["benchmark"], evaluation["version"], evaluation["split"]) == ("held-out", "v1", "test")
+        assert first.steps[0].inputs["benchmark_hash"] == bench.content_hash
+        linked = ws.db.execute("SELECT benchmark_id FROM evaluations WHERE id = ?",
+                               [evaluation["challenger"]["evaluation_id"]]).fetchone()[0]
+        assert linked == bench.id
+        assert get_model(ws, "champion").name == "m1"
+        assert states(run_pipeline(ws, path)) == ["cached"] * 3
+        path.write_text(text.replace("MODEL", "m2"))
+        second = run_pipeline(ws, path)
+        evaluation = second.steps[0].outputs["context"]["evaluation"]
+        assert evaluation["champion"]["model"] == "m1" and evaluation["challenger"]["model"] == "m2"
+        promoted = evaluation["challenger"]["map50_95"] >= evaluation["champion"]["map50_95"]
+        assert second.decision["promote"] is promoted
+        assert get_model(ws, "champion").name == ("m2" if promoted else "m1")
 
 
 # -- the CLI -------------------------------------------------------------------------------------------------------

@@ -316,23 +316,16 @@ def _eval_target(c: _Context, s: dict[str, Any], model: Any) -> tuple[str, str]:
     return info.name, info.content_hash
 
 
-def _benchmark_unavailable(name: str) -> CvopsError:
-    import importlib.util
-
-    if importlib.util.find_spec("cvops.benchmarks") is None:
-        return ValidationError(f"evaluate: benchmark {name!r}: benchmark sets are not available in this version of "
-                               "CVOps Workbench; evaluate on a version's split instead (split: test)")
-    return ValidationError(f"evaluate: benchmark {name!r}: evaluation on benchmark sets is not wired into "
-                           "pipelines yet; evaluate on a version's split instead (split: test)")
-
-
 def _in_evaluate(c: _Context, s: dict[str, Any]) -> dict[str, Any]:
-    if s["benchmark"]:
-        raise _benchmark_unavailable(s["benchmark"])
     model = _challenger(c, s)
+    if s["benchmark"]:
+        from cvops.benchmarks.sets import get_benchmark
+
+        bench = get_benchmark(c.ws, s["benchmark"])
+        return {"model_sha256": model.weights_sha256, "benchmark": bench.name,
+                "benchmark_hash": bench.content_hash}
     version, version_hash = _eval_target(c, s, model)
-    return {"model_sha256": model.weights_sha256, "version_hash": version_hash, "split": s["split"],
-            "benchmark": s["benchmark"]}
+    return {"model_sha256": model.weights_sha256, "version_hash": version_hash, "split": s["split"]}
 
 
 def _current_champion(c: _Context) -> Any:
@@ -349,22 +342,33 @@ def _run_evaluate(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progre
     from cvops.models.evaluation import evaluate
 
     model = _challenger(c, s)
-    version, _ = _eval_target(c, s, model)
+    if s["benchmark"]:
+        from cvops.benchmarks.sets import evaluate_benchmark, get_benchmark
+
+        bench = get_benchmark(c.ws, s["benchmark"])
+        version, split, where = bench.version, bench.split, f"benchmark {bench.name}"
+
+        def score(model_id: int, prog: Progress) -> Any:
+            return evaluate_benchmark(c.ws, model_id, bench.id, device=s["device"], cancel=cancel, progress=prog)
+    else:
+        version, _ = _eval_target(c, s, model)
+        split, where = s["split"], f"{version}/{s['split']}"
+
+        def score(model_id: int, prog: Progress) -> Any:
+            return evaluate(c.ws, model_id, version, split=split, device=s["device"], cancel=cancel, progress=prog)
     champion = _current_champion(c)
     if champion is not None and champion.id == model.id:
         champion = None
     span = 0.5 if champion else 1.0
-    ours = evaluate(c.ws, model.id, version, split=s["split"], device=s["device"], cancel=cancel,
-                    progress=sub_progress(progress, 0.0, span))
-    log(f"challenger {model.name} on {version}/{s['split']}: mAP50-95 {ours.map50_95:.4f}, mAP50 {ours.map50:.4f}")
+    ours = score(model.id, sub_progress(progress, 0.0, span))
+    log(f"challenger {model.name} on {where}: mAP50-95 {ours.map50_95:.4f}, mAP50 {ours.map50:.4f}")
     theirs = None
     if champion is not None:
-        theirs = evaluate(c.ws, champion.id, version, split=s["split"], device=s["device"], cancel=cancel,
-                          progress=sub_progress(progress, span, 1.0))
+        theirs = score(champion.id, sub_progress(progress, span, 1.0))
         log(f"champion {champion.name}: mAP50-95 {theirs.map50_95:.4f}, mAP50 {theirs.map50:.4f}")
     else:
         log("no champion to compare with")
-    evaluation = {"version": version, "split": s["split"], "challenger": _model_report(ours),
+    evaluation = {"version": version, "split": split, "benchmark": s["benchmark"], "challenger": _model_report(ours),
                   "champion": _model_report(theirs) if theirs else None,
                   "champion_model_id": champion.id if champion else None}
     return {"context": {"evaluation": evaluation, "model": model.name, "model_id": model.id,

@@ -136,6 +136,7 @@ STEP_KINDS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
     "deploy": {"targets": (_list_of(_str), None)},
 }
 REQUIRED = {"ingest": ("folders",), "deploy": ("targets",)}
+NULLABLE = {("gate", "max_class_drop")}  # besides the keys whose default is None
 # What a step needs an earlier step (or its own settings) to have produced.
 NEEDS = {"train": ("version",), "evaluate": ("model",), "gate": ("evaluation",), "promote": ("model",),
          "export": ("model",), "verify": ("exports",), "bundle": ("exports",), "deploy": ("bundle",)}
@@ -203,6 +204,9 @@ def parse(text: str, path: Path) -> Pipeline:
             if key not in schema:
                 known = ", ".join(schema) or "none"
                 raise _fail(path, f"{where}.{kind}.{key}", f"unknown key (expected: {known})")
+            if value is None and (schema[key][1] is None or (kind, key) in NULLABLE):
+                values[key] = None  # "not set" (max_class_drop: null turns the per-class criterion off)
+                continue
             try:
                 values[key] = schema[key][0](value)
             except _Bad as exc:
