@@ -187,6 +187,22 @@ def test_a_failed_run_resumes_at_the_failed_step(trained_workspace_copy: Path) -
         assert states(resumed) == ["cached", "cached", "cached", "done", "done", "done"]
 
 
+def test_the_health_gate_stops_the_run_with_its_findings(trained_workspace_copy: Path) -> None:
+    root = trained_workspace_copy
+    write_images(root / "incoming", 2, seed=5)  # unlabeled: a warning
+    path = root / "strict.yaml"
+    path.write_text("steps:\n  - ingest: {folders: [incoming]}\n  - check: {max_warnings: 0}\n  - version:\n")
+    with Workspace.open(root) as ws:
+        versions = ws.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
+        report = run_pipeline(ws, path)
+        assert report.state == "failed" and states(report) == ["done", "failed"]
+        assert "health gate:" in report.error and "more than max_warnings 0" in report.error
+        check = report.steps[1]
+        assert check.outputs["warnings"] >= 1 and check.outputs["kinds"]["unlabeled"] == 1
+        assert "2 image(s) have no annotations" in check.log
+        assert ws.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == versions  # no version was frozen
+
+
 def test_cancellation_is_recorded_and_the_next_run_resumes(trained_workspace_copy: Path) -> None:
     root = trained_workspace_copy
     write_images(root / "incoming", 2, seed=4)
