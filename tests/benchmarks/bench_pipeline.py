@@ -1,0 +1,132 @@
+"""Pipeline speed: the loop by hand versus the same steps as a pipeline, and a rerun with nothing changed.
+
+Data (untimed): identical demo workspaces of ``--count`` (default 40) synthetic images (``run_demo``, same seed), two
+per round; round 0 warms the process up (first imports), round 1 is reported (both are listed).
+
+Measured:
+
+* by hand: ``create_version``, ``train`` (``--epochs`` 3 at ``--imgsz`` 96, CPU, seed 0), ``evaluate`` on the test
+  split, ``promote``, ``export_model`` (fp32), ``verify_export``, ``make_bundle``, ``deploy_bundle`` to a folder,
+  called one after the other on the first workspace;
+* pipeline: ``run_pipeline`` of a file with the same steps (plus the gate) on the second workspace. Reported: both
+  wall times and their ratio (target <= 1.05; training dominates and varies by a few percent from run to run);
+* no change: ``run_pipeline`` again (every step cached; target <= 2 s), and ``cvops pipeline run`` as a command
+  (median of 3, with the interpreter's start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import emit, environment, log, temp_root
+
+TARGET_RATIO = 1.05
+TARGET_RERUN_S = 2.0
+PIPELINE = """\
+name: bench
+steps:
+  - version: {split: 80/10/10, seed: 0}
+  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, batch: 8, device: cpu, seed: 0}
+  - evaluate: {split: test, device: cpu}
+  - gate: {floor: 0.0}
+  - promote:
+  - export: {precisions: [fp32]}
+  - verify: {split: val, latency_runs: 20}
+  - bundle:
+  - deploy: {targets: [deployed]}
+"""
+
+
+def by_hand(root: Path, epochs: int, imgsz: int) -> float:
+    from cvops.data.workspace import Workspace
+    from cvops.deploy.bundle import make_bundle
+    from cvops.deploy.deploy import deploy_bundle
+    from cvops.deploy.export import export_model
+    from cvops.deploy.verify import verify_export
+    from cvops.models.evaluation import evaluate
+    from cvops.models.registry import model_for_run, promote
+    from cvops.training.runner import train
+    from cvops.versions.create import create_version
+
+    with Workspace.open(root) as ws:
+        started = time.perf_counter()
+        version = create_version(ws, "by hand", ratios="80/10/10", seed=0)
+        result = train(ws, version.id, preset="fast", epochs=epochs, imgsz=imgsz, batch=8, device="cpu", seed=0)
+        model = model_for_run(ws, result.run_id)
+        assert model is not None, result.error
+        evaluate(ws, model.id, version.id, split="test", device="cpu")
+        promote(ws, model.id)
+        export = export_model(ws, model.id)
+        verify_export(ws, export.id, version_ref=version.id, split="val", latency_runs=20)
+        bundle = make_bundle(ws, export.id, root / "pipelines" / "by-hand-bundle")
+        report = deploy_bundle(ws, bundle.path, str(root / "deployed"))
+        assert report.ok, report.error
+        return time.perf_counter() - started
+
+
+def run(count: int, epochs: int, imgsz: int) -> dict[str, Any]:
+    from cvops.data.workspace import Workspace
+    from cvops.pipelines.runner import run_pipeline
+    from cvops.samples.demo import run_demo
+
+    with temp_root("pipeline") as tmp:
+        rounds = []
+        for r in range(2):  # round 0 warms the process up (first imports of torch, onnxruntime, ...): round 1 counts
+            hand_ws, pipe_ws = tmp / f"hand{r}", tmp / f"pipe{r}"
+            for root in (hand_ws, pipe_ws):
+                run_demo(root, count=count)
+            log(f"round {r}: by hand")
+            hand_s = by_hand(hand_ws, epochs, imgsz)
+            path = pipe_ws / "pipeline.yaml"
+            path.write_text(PIPELINE.replace("EPOCHS", str(epochs)).replace("IMGSZ", str(imgsz)))
+            log(f"round {r}: pipeline")
+            with Workspace.open(pipe_ws) as ws:
+                started = time.perf_counter()
+                first = run_pipeline(ws, path)
+                pipe_s = time.perf_counter() - started
+                assert first.state == "done", first.error
+                started = time.perf_counter()
+                again = run_pipeline(ws, path)
+                rerun_s = time.perf_counter() - started
+                cached = all(s.state == "cached" for s in again.steps)
+            rounds.append({"by_hand_s": round(hand_s, 2), "pipeline_s": round(pipe_s, 2)})
+        cli_s = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cvops", "-w", str(pipe_ws), "pipeline", "run", "--json"],
+                           check=True, capture_output=True)
+            cli_s.append(time.perf_counter() - started)
+        steps = {s.kind: s.seconds for s in first.steps}
+    ratio = pipe_s / hand_s
+    return {
+        "benchmark": "pipeline",
+        "images": count, "epochs": epochs, "imgsz": imgsz,
+        "by_hand_s": round(hand_s, 2), "pipeline_s": round(pipe_s, 2), "overhead_ratio": round(ratio, 3),
+        "rounds": rounds, "pipeline_steps_s": steps,
+        "no_change_rerun_s": round(rerun_s, 4), "no_change_all_cached": cached,
+        "no_change_cli_s_median": round(statistics.median(cli_s), 3),
+        "target": {"overhead_ratio_max": TARGET_RATIO, "no_change_rerun_s_max": TARGET_RERUN_S},
+        "pass": {"overhead": ratio <= TARGET_RATIO,
+                 "no_change": cached and statistics.median(cli_s) <= TARGET_RERUN_S},
+        "environment": environment(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=40, help="demo images (default 40)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--imgsz", type=int, default=96)
+    args = parser.parse_args()
+    emit(run(args.count, args.epochs, args.imgsz))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
