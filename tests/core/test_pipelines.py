@@ -266,6 +266,20 @@ def test_evaluate_on_a_benchmark_set(trained_workspace_copy: Path) -> None:
         assert get_model(ws, "champion").name == ("m2" if promoted else "m1")
 
 
+def test_a_run_whose_process_is_gone_shows_as_interrupted(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(gone.stdout)
+    with Workspace.create(tmp_path / "ws") as ws:
+        ws.db.execute("INSERT INTO pipeline_runs (name, path, file_hash, state, started_at, pid) "
+                      "VALUES ('p', '/x/p.yaml', 'h', 'running', 1.0, ?)", [pid])
+        report = get_run(ws, 1)
+        assert report.state == "failed" and report.error.startswith(f"interrupted: process {pid} ended")
+        assert history(ws)[0].state == "failed"
+
+
 # -- the CLI -------------------------------------------------------------------------------------------------------
 def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args))
