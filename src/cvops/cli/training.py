@@ -193,7 +193,7 @@ def models_list(ws: Workspace, as_json: bool) -> None:
     """List registered models (★ marks the champion)."""
     from rich.table import Table
 
-    from cvops.models.registry import list_models
+    from cvops.models.registry import QUALITY_FLOOR, list_models
     from cvops.training.history import summarize
 
     items = list_models(ws)
@@ -203,10 +203,13 @@ def models_list(ws: Workspace, as_json: bool) -> None:
     table = Table("", "model", "task", "version", "run", "architecture", "mAP50", "mAP50-95", "sha256")
     for m in items:
         head = summarize(m.metrics)
+        low = " [red]below floor[/]" if m.below_floor else ""
         table.add_row("★" if m.champion else "", m.name, m.task, m.version_name, str(m.run_id or "-"),
-                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]),
+                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]) + low,
                       m.weights_sha256[:12])
     out.print(table)
+    if any(m.below_floor for m in items):
+        out.print(f"below floor: mAP50-95 at training < {QUALITY_FLOOR} (the export gate fails such a model)")
 
 
 @models.command("show")

@@ -414,6 +414,7 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
     totals = {k: sum(getattr(r, k) for r in image_rows) for k in OUTCOMES}
     totals["predictions"] = totals["tp"] + totals["fp"] + totals["poor_loc"] + totals["wrong_class"]
     totals["ignored"] = ignored
+    totals["missed"] = totals["fn"] - totals["wrong_class"]  # fn rows no wrong-class prediction claimed
     metrics = {**means, "instances": sum(instances.values()), **totals}
     per_class = []
     for i, cid in enumerate(space):
