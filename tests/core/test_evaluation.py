@@ -535,3 +535,24 @@ def test_review_never_lists_an_object_as_missed_and_wrong_class() -> None:
                                                    (10, 11, "fn")]
     missed = [r for r in rows if r[8] == "fn" and r[1] is None]
     assert missed == []  # the only fn was claimed by the wrong-class box
+
+
+def test_stored_settings_and_missed_objects_apart_from_wrong_class(env) -> None:
+    """The result says how it was computed (conf, NMS IoU, imgsz, backend, per-class matching), and the 'missed'
+    error list holds only the objects no wrong-class prediction claimed: no object is listed twice."""
+    ws, model_id, _ = env
+    result = evaluate(ws, model_id, "v2", split="val")
+    settings = result.to_dict()["settings"]
+    assert settings["conf"] == 0.001 and settings["iou"] == 0.7 and settings["imgsz"] == IMGSZ
+    assert "ultralytics predict" in settings["backend"] and settings["matching"].startswith("per class")
+    m = result.metrics
+    assert m["missed"] == m["fn"] - m["wrong_class"] >= 0
+    rows = ws.db.execute("SELECT image_id, class_id, outcome FROM eval_predictions WHERE evaluation_id = ?",
+                         [result.id]).fetchall()
+    unclaimed: dict[int, int] = {}
+    for iid, cid, outcome in rows:
+        if outcome == "fn" and cid is None:
+            unclaimed[iid] = unclaimed.get(iid, 0) + 1
+    assert dict(error_images(ws, result.id, "fn", unclaimed=True)) == unclaimed
+    assert sum(unclaimed.values()) == m["missed"]
+    assert sum(n for _, n in error_images(ws, result.id, "fn")) == m["fn"]  # all fn rows: objects - tp

@@ -363,6 +363,10 @@ def evaluate_cmd(model_ref: str, version_ref: Optional[str], split: str, device:
     out.print(f"evaluation {data['id']}: model {model_ref} on {split} ({data['images']} images): "
               f"mAP50 {fmt_value(data['map50'])}  mAP50-95 {fmt_value(data['map50_95'])}  "
               f"precision {fmt_value(data['precision'])}  recall {fmt_value(data['recall'])}")
+    settings = data["settings"]
+    out.print(f"  settings: conf {settings['conf']}, NMS IoU {settings['iou']}, imgsz {settings['imgsz']}, "
+              f"{settings['backend']}; matching {settings['matching']} (why this can differ a little from the "
+              "training figure: docs/training.md, Evaluation)")
     table = Table("class", "instances", "precision", "recall", "AP50", "AP50-95")
     for c in data["per_class"]:
         table.add_row(str(c["name"]), str(c["instances"]), fmt_value(c["precision"]), fmt_value(c["recall"]),

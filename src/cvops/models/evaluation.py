@@ -70,6 +70,9 @@ __all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvalItem", "EvaluationResul
            "image_predictions", "list_evaluations", "score", "split_items"]
 
 MATCH_IOU = 0.5  # review outcomes and confusion matrix
+MATCHING = "per class (COCO / Ultralytics): a prediction matches only objects of its own class"
+YOLO_BACKEND = ("ultralytics predict (PyTorch): long side shrunk to imgsz with INTER_AREA, minimal-padding "
+                "letterbox, class-wise NMS with one label per box")
 POOR_LOC_IOU = 0.1
 PR_POINTS = 101
 SPLITS = ("train", "val", "test")
@@ -475,9 +478,12 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
     r = _collect(s, split, predictor, conf, iou, progress, cancel, batch, review_conf)
     metrics, image_rows, pred_rows = r["metrics"], r["image_rows"], r["pred_rows"]
     params = {"imgsz": predictor.imgsz, "device": device, "batch": batch, "review_conf": review_conf,
-              "match_iou": MATCH_IOU, "missing_images": r["missing"], "task": model["task"], "boxes_only": True}
-    if not isinstance(predictor, YoloPredictor):
-        params["predictor"] = type(predictor).__name__
+              "match_iou": MATCH_IOU, "missing_images": r["missing"], "task": model["task"], "boxes_only": True,
+              "conf": conf, "iou": iou, "matching": MATCHING}
+    if isinstance(predictor, YoloPredictor):
+        params["backend"] = YOLO_BACKEND
+    else:
+        params["predictor"] = params["backend"] = type(predictor).__name__
     duration = round(time.monotonic() - started, 3)
     created = time.time()
     with transaction(ws.db):

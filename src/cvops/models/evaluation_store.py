@@ -117,7 +117,9 @@ class EvaluationResult:
                 "precision": m.get("precision", 0.0), "recall": m.get("recall", 0.0),
                 "fitness": m.get("fitness", 0.0), "metrics": dict(m), "per_class": self.per_class,
                 "confusion_matrix": self.confusion, "pr_curve": self.pr_curve,
-                "unknown_classes": self.unknown_classes, "params": self.params}
+                "unknown_classes": self.unknown_classes, "params": self.params,
+                "settings": {"conf": self.conf, "iou": self.iou, "imgsz": self.params.get("imgsz"),
+                             "backend": self.params.get("backend"), "matching": self.params.get("matching")}}
 
 
 def _model_row(ws: "Workspace", ref: ModelRef) -> dict[str, Any]:
