@@ -5,10 +5,13 @@ on the images of one split of a version, against the version's *frozen* annotati
 transaction at the end (a cancelled or failed evaluation stores nothing).
 
 Metrics are computed with Ultralytics' own functions (``box_iou``, the validator's ``match_predictions`` at the 10
-IoU thresholds 0.5:0.95, ``ap_per_class``), so mAP50 and mAP50-95 agree with ``YOLO.val`` up to two differences in
-the predictions themselves: ``predict`` runs class-wise NMS with one label per box where ``val`` allows several labels
-per box (``multi_label``), and images are letterboxed slightly differently (no rectangular batches). Both move mAP
-by well under 0.02 on ordinary data.
+IoU thresholds 0.5:0.95, ``ap_per_class``). Matching is per class, as COCO's: a prediction is a true positive only
+for an object of its own class, so a wrong-class box never takes an object from a correct one (tested against
+``COCOeval``; the figures differ from COCO's only by the PR-curve interpolation). mAP50 and mAP50-95 agree with
+``YOLO.val`` up to two differences in the predictions themselves: ``predict`` runs class-wise NMS with one label per
+box where ``val`` allows several labels per box (``multi_label``), and images are letterboxed slightly differently
+(no rectangular batches). Measured on the demo recipe they cost ``val`` 1.2 and 0.5 points of mAP50; docs/training.md
+has the table. The settings used are stored in ``params`` (``conf``, ``iou``, ``imgsz``, ``backend``, ``matching``).
 
 Prediction is pluggable (:class:`Predictor`): :class:`YoloPredictor` (Ultralytics ``predict``, the default) or any
 other runtime, e.g. ``cvops.deploy.verify`` feeding onnxruntime and a raw PyTorch forward the same letterboxed input.
@@ -33,7 +36,8 @@ Review outcomes of the predictions at confidence >= :data:`REVIEW_CONF` (per ima
 ``tp`` the same class at IoU >= 0.5 (one-to-one, greedy by confidence); ``wrong_class`` IoU >= 0.5 with a
 not-yet-claimed object of another class (it claims that object); ``poor_loc`` the same class at 0.1 <= IoU < 0.5 with
 an object no ``tp`` found; ``fp`` anything else. Every object without a ``tp`` gets an ``fn`` row (so fn rows = objects
-- tp); when a ``wrong_class`` prediction claimed it, the row's ``class_id`` is that predicted class. The confusion
+- tp); when a ``wrong_class`` prediction claimed it, the row's ``class_id`` is that predicted class (the *missed*
+error list, ``error_images(..., unclaimed=True)``, leaves those out: they are listed under wrong class). The confusion
 matrix (rows = predicted, columns = true, last = background, as Ultralytics draws it) is built from these outcomes:
 tp and wrong_class in their cells, fp and poor_loc in the background column, unclaimed fn in the background row, so
 each column sums to the objects of its class and each row to the predictions of its class.
