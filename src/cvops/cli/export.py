@@ -151,6 +151,8 @@ def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_
         if lat.get("cuda"):
             table.add_row("ONNX (onnxruntime CUDA)", "", "", _ms(lat["cuda"]))
         table.add_row("Δ (points)", f"{r['delta_map50']:+.2f}", f"{r['delta_map50_95']:+.2f}", "")
+        table.add_row("quality floor", "", f"{q['floor']:.3f}", "passed" if q["passed"] else
+                      "below, overridden" if q["overridden"] else "[red]below[/]")
         out.print(table)
         out.print(f"  largest raw output difference {fmt_value(r['max_abs_output_diff'], 6)}")
     if r["passed"]:

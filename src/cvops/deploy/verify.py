@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from cvops.models.evaluation import Detections
     from cvops.data.workspace import Workspace
 
-__all__ = ["DEFAULT_MIN_MAP50_95", "QUALITY_METRIC", "RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor", "TorchDetector", "VerifyReport", "verify_export"]
+__all__ = ["DEFAULT_MIN_MAP50_95", "QUALITY_METRIC", "RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor",
+           "TorchDetector", "VerifyReport", "quality_check", "verify_export"]
 
 THRESHOLDS = {"fp32": 0.5, "fp16": 0.5, "int8": 1.5}  # largest allowed mAP50-95 drop, in points
 DEFAULT_MIN_MAP50_95 = QUALITY_FLOOR
