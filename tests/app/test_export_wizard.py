@@ -81,6 +81,8 @@ def test_export_verify_bundle_deploy_to_a_folder(qtbot, window: MainWindow, tmp_
         assert "needs" in item.toolTip() if not item.isEnabled() else item.toolTip() == "Installed"
     assert combo.currentData() == "onnx"
     assert wizard.next_button.text() == "Export and verify"
+    assert wizard.options.min_map.value() == 0.05 and not wizard.options.allow_below.isChecked()
+    wizard.options.allow_below.setChecked(True)  # the 3-epoch model scores ~0: below the quality floor
     wizard.next_button.click()
     assert wizard.step == VERIFY and wizard.job is not None and not wizard.back_button.isEnabled()
     qtbot.waitUntil(lambda: wizard.report is not None or wizard.verify_step.error.isVisible(), timeout=WAIT_MS)
@@ -90,6 +92,7 @@ def test_export_verify_bundle_deploy_to_a_folder(qtbot, window: MainWindow, tmp_
     assert table.item(2, 2).text().endswith("ms") and table.item(4, 3).text() not in ("…", "—")
     assert wizard.verify_step.badge.isVisible() and wizard.verify_step.badge.text() == "PASS"
     assert "0.5 points" in wizard.verify_step.verdict.text()
+    assert "allowed by override" in wizard.verify_step.verdict.text() and wizard.report["quality"]["overridden"]
     assert not wizard.verify_step.warning.isVisible()
     _shot(wizard, "step3_verify.png")
 
@@ -262,3 +265,41 @@ def test_cancel_stops_the_export_and_allows_a_retry(qtbot, window: MainWindow,  
     assert panel.label.text() == "Cancelled." and not panel.bar.isVisible()
     assert wizard.export_info is None and wizard.next_button.text() == "Export again"
     assert wizard.back_button.isEnabled() and wizard.next_button.isEnabled()
+
+
+def test_a_model_below_the_quality_floor_fails_the_gate(qtbot, window: MainWindow, tmp_path: Path,  # noqa: ANN001
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Perfect parity, mAP 0.000: FAIL, the verdict names the floor, the warning says retraining (not re-exporting)
+    helps; the floor set in the options reaches verify_export."""
+    seen: list[dict[str, Any]] = []
+
+    def fake_export(ws: Any, model_ref: Any, progress: Any = None, cancel: Any = None, **options: Any) -> ExportInfo:
+        return ExportInfo(id=1, model_id=1, model="m1", format="onnx", precision="fp32", imgsz=96, dynamic=False,
+                          opset=17, path=str(tmp_path / "model.onnx"), sha256="ab" * 32, size_bytes=2_000_000)
+
+    class Report:
+        def __init__(self, floor: float, allow: bool) -> None:
+            seen.append({"floor": floor, "allow": allow})
+            self.quality = {"metric": "map50_95", "value": 0.0, "floor": floor, "passed": False,
+                            "overridden": allow}
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"export_id": 1, "model": "m1", "precision": "fp32", "version": "v1", "split": "val", "images": 3,
+                    "pytorch": {"map50": 0.0, "map50_95": 0.0, "latency_ms": None},
+                    "export": {"map50": 0.0, "map50_95": 0.0, "latency_ms": {"cpu": None}},
+                    "delta_map50": 0.0, "delta_map50_95": 0.0, "max_abs_output_diff": 0.0, "threshold_points": 0.5,
+                    "passed": self.quality["overridden"], "parity_passed": True, "quality": self.quality,
+                    "duration_s": 0.1}
+
+    monkeypatch.setattr(wizard_mod, "export_model", fake_export)
+    monkeypatch.setattr(wizard_mod, "verify_export",
+                        lambda ws, ref, min_map50_95, allow_below_floor, **_: Report(min_map50_95, allow_below_floor))
+    wizard = _open(window)
+    wizard.next_button.click()
+    wizard.options.min_map.setValue(0.2)
+    wizard.next_button.click()
+    qtbot.waitUntil(lambda: wizard.report is not None, timeout=WAIT_MS)
+    step = wizard.verify_step
+    assert seen == [{"floor": 0.2, "allow": False}]
+    assert step.badge.text() == "FAIL" and "below the floor <b>0.200</b>" in step.verdict.text()
+    assert step.warning.isVisible() and "quality floor" in step.warning.text() and "Train" in step.warning.text()

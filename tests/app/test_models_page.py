@@ -113,3 +113,18 @@ def test_compare_two_runs_from_the_train_page(window: MainWindow) -> None:
     bars = [i for i in dialog.bars.getPlotItem().items if i.__class__.__name__ == "BarGraphItem"]
     assert len(bars) == 2  # one group member per run
     dialog.close()
+
+
+def test_models_below_the_quality_floor_are_marked(window: MainWindow) -> None:
+    """The shared tiny models score 0 at training: the mAP50-95 cell says they are below the export gate's floor."""
+    from cvops_app.pages.models import MAP50_95_COLUMN
+
+    from cvops.models.registry import QUALITY_FLOOR
+
+    page = _page(window)
+    for row, model in enumerate(page.models):
+        assert model.map50_95 is not None and model.below_floor is (model.map50_95 < QUALITY_FLOOR)
+        cell = page.table.item(row, MAP50_95_COLUMN)
+        assert ("below floor" in cell.text()) is model.below_floor
+        assert (str(QUALITY_FLOOR) in cell.toolTip()) is model.below_floor
+    assert any(m.below_floor for m in page.models)

@@ -380,3 +380,18 @@ def test_selftest_in_a_fresh_venv_with_only_the_requirements(built: dict[str, An
     assert summary["ok"] is True and summary["sample"]["detected"] > 0
     done = run_py(bundle, str(bundle / "sample.jpg"), python=str(fresh_venv))
     assert done.returncode == 0 and lines(done.stdout)[0]["source"].endswith("sample.jpg")
+
+
+def test_lineage_carries_the_gate_quality_floor() -> None:
+    """A bundle's lineage.verify keeps the gate's quality check (score, floor, override) beside the parity verdict."""
+    from cvops.deploy.bundle import _verify_summary
+
+    quality = {"metric": "map50_95", "value": 0.01, "floor": 0.05, "passed": False, "overridden": True,
+               "message": "mAP50-95 0.010 < floor 0.050 (below the floor, allowed by override)"}
+    row = {"passed": 1, "verified_at": 5.0,
+           "verify": {"delta_map50_95": 0.0, "parity_passed": True, "quality": quality, "pytorch": {"map50": 0.1}}}
+    summary = _verify_summary(row)
+    assert summary is not None
+    assert summary["passed"] is True and summary["parity_passed"] is True and summary["quality"] == quality
+    assert "pytorch" not in summary  # other nested parts stay out, as before
+    assert "quality" not in (_verify_summary({"passed": 1, "verify": {"delta_map50_95": 0.0}}) or {})

@@ -416,3 +416,143 @@ def test_collect_leaves_crowd_regions_out_of_the_objects_and_ignores_predictions
     assert [row[8] for row in r["pred_rows"]] == ["tp", "fp"]
     # the crowd prediction ranks first; counted as an fp it would halve the precision of the first hit
     assert r["metrics"]["map50"] == pytest.approx(0.995)  # Ultralytics' score of a perfect ranking
+
+
+# Hand-built fixture with known answers (crowd-free): image -> [(class, box)] and [(class, box, confidence)].
+_GT = {1: [(0, [10, 10, 60, 60]), (1, [100, 100, 160, 150])],
+       2: [(0, [20, 20, 80, 90]), (0, [120, 30, 170, 80])],
+       3: [(1, [30, 30, 90, 70])],
+       4: [(0, [0, 0, 40, 40]), (1, [50, 50, 110, 120])]}
+_PRED = {1: [(1, [11, 11, 61, 61], 0.95),  # wrong class, more confident, on object 0 ...
+             (0, [12, 12, 60, 62], 0.80),  # ... must not steal it from this correct-class box (IoU 0.89): a tp
+             (1, [102, 100, 160, 152], 0.70)],
+         2: [(0, [20, 22, 82, 90], 0.90), (0, [140, 30, 190, 80], 0.60), (1, [120, 30, 170, 80], 0.85),
+             (0, [200, 200, 230, 230], 0.50)],
+         3: [(1, [32, 28, 88, 74], 0.40), (0, [30, 30, 90, 70], 0.99)],
+         4: [(0, [2, 1, 41, 42], 0.30), (1, [55, 50, 110, 110], 0.65), (1, [0, 0, 40, 40], 0.75)]}
+
+
+def _coco_style_ap(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls: np.ndarray) -> np.ndarray:
+    """COCOeval.accumulate's AP from our per-threshold true positives: per class and threshold, precision made
+    monotone, sampled at 101 recall points by ``searchsorted`` (a step function, no trapezoid), 0 past the last
+    recall. Returns (classes, 10)."""
+    rec_thrs = np.linspace(0, 1, 101)
+    out = []
+    for c in np.unique(target_cls):
+        sel = pred_cls == c
+        order = np.argsort(-conf[sel], kind="mergesort")
+        row = []
+        for t in range(tp.shape[1]):
+            hits = tp[sel][order, t].astype(float)
+            tps, fps = np.cumsum(hits), np.cumsum(1 - hits)
+            rc, pr = tps / (target_cls == c).sum(), tps / np.maximum(tps + fps, np.spacing(1))
+            pr = np.maximum.accumulate(pr[::-1])[::-1]
+            idx = np.searchsorted(rc, rec_thrs, side="left")
+            row.append(np.where(idx < len(pr), pr[np.minimum(idx, len(pr) - 1)], 0.0).mean())
+        out.append(row)
+    return np.array(out)
+
+
+def test_per_class_matching_agrees_with_cocoeval() -> None:
+    """mAP50 and mAP50-95 against pycocotools' COCOeval on a hand-built case where a more confident wrong-class box
+    covers an object that a correct-class box also finds.
+
+    The matching is COCO's: per class, so the wrong-class box never consumes the object (its correct-class box is a
+    true positive at every threshold up to its IoU). The figures differ only by the interpolation of the PR curve:
+    COCOeval samples the precision envelope at 101 recall points as a step function, Ultralytics' ``ap_per_class``
+    (ours, exactly) integrates the envelope at 101 points with the trapezoid rule after adding the end points
+    (recall 0, precision 1) and (recall 1, precision 0). The COCO interpolation computed from *our* true positives
+    equals COCOeval to 1e-9 (same matches), and ours is within 0.01 of it (0.004 here)."""
+    import contextlib
+    import io
+
+    import torch
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from ultralytics.utils.metrics import ap_per_class, box_iou
+
+    anns, dets = [], []
+    for iid in _GT:
+        for c, (x0, y0, x1, y1) in _GT[iid]:
+            anns.append({"id": len(anns) + 1, "image_id": iid, "category_id": c + 1, "iscrowd": 0,
+                         "area": (x1 - x0) * (y1 - y0), "bbox": [x0, y0, x1 - x0, y1 - y0]})
+        for c, (x0, y0, x1, y1), s in _PRED[iid]:
+            dets.append({"image_id": iid, "category_id": c + 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": s})
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i, "width": 300, "height": 300} for i in _GT], "annotations": anns,
+                  "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        coco = COCOeval(gt, gt.loadRes(dets), iouType="bbox")
+        coco.evaluate()
+        coco.accumulate()
+        coco.summarize()
+    coco_map50_95, coco_map50 = float(coco.stats[0]), float(coco.stats[1])
+
+    stats: dict = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
+    for iid in _GT:
+        preds = sorted(_PRED[iid], key=lambda p: -p[2])
+        p_box = np.array([p[1] for p in preds], np.float32)
+        p_cls = np.array([p[0] for p in preds], np.float32)
+        p_conf = np.array([p[2] for p in preds], np.float32)
+        gt_box = np.array([g[1] for g in _GT[iid]], np.float32)
+        gt_cls = np.array([g[0] for g in _GT[iid]], np.float32)
+        ev._score_image(stats, p_box, p_conf, p_cls, gt_box, gt_cls, 2)
+        if iid == 1:  # the steal case: the wrong-class box is no tp, the correct-class box is one up to IoU 0.89
+            iou = float(box_iou(torch.tensor(gt_box[:1]), torch.tensor(p_box[1:2]))[0, 0])
+            assert 0.85 < iou < 0.9
+            assert not stats["tp"][-1][0].any()
+            assert (stats["tp"][-1][1] == (np.linspace(0.5, 0.95, 10) <= iou)).all()
+    cat = {k: np.concatenate(v, 0) for k, v in stats.items()}
+    means, per, _ = ev._metrics(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], 2)
+    # ours is Ultralytics' ap_per_class, exactly
+    ref = ap_per_class(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"], names={0: "a", 1: "b"})[5]
+    assert means["map50"] == pytest.approx(float(ref[:, 0].mean()), abs=1e-12)
+    assert means["map50_95"] == pytest.approx(float(ref.mean()), abs=1e-12)
+    # same matches as COCOeval: COCO's interpolation of our true positives reproduces its figures
+    coco_ours = _coco_style_ap(cat["tp"], cat["conf"], cat["pred_cls"], cat["target_cls"])
+    assert float(coco_ours[:, 0].mean()) == pytest.approx(coco_map50, abs=1e-9)
+    assert float(coco_ours.mean()) == pytest.approx(coco_map50_95, abs=1e-9)
+    # and the interpolation difference is small and stated
+    assert means["map50"] == pytest.approx(coco_map50, abs=0.01)
+    assert means["map50_95"] == pytest.approx(coco_map50_95, abs=0.01)
+    assert 0.4 < means["map50"] < 0.6  # a case with real errors, not all-or-nothing
+
+
+def test_review_never_lists_an_object_as_missed_and_wrong_class() -> None:
+    """The steal case in the review outcomes: the correct-class box is a tp, the confident wrong-class box an fp
+    (its object is found); an object claimed only by a wrong-class box is one wrong_class row plus its fn row
+    (objects - tp), and the 'missed' error list leaves it out (it is listed under wrong class)."""
+    gt_box = np.array([[10, 10, 60, 60], [100, 100, 160, 150]], np.float32)
+    gt_cls = np.array([0, 1], np.float32)
+    p_box = np.array([[11, 11, 61, 61], [12, 12, 60, 62], [100, 100, 160, 150]], np.float32)
+    p_conf = np.array([0.95, 0.8, 0.7], np.float32)
+    p_cls = np.array([1, 0, 0], np.float32)
+    rows: list = []
+    counts = ev._review_image(rows, 1, p_box, p_conf, p_cls, gt_box, gt_cls, [10, 11])
+    assert counts == (1, 1, 1, 0, 1, 0)
+    assert [(r[1], r[2], r[8]) for r in rows] == [(11, None, "fp"), (10, 10, "tp"), (10, 11, "wrong_class"),
+                                                   (10, 11, "fn")]
+    missed = [r for r in rows if r[8] == "fn" and r[1] is None]
+    assert missed == []  # the only fn was claimed by the wrong-class box
+
+
+def test_stored_settings_and_missed_objects_apart_from_wrong_class(env) -> None:
+    """The result says how it was computed (conf, NMS IoU, imgsz, backend, per-class matching), and the 'missed'
+    error list holds only the objects no wrong-class prediction claimed: no object is listed twice."""
+    ws, model_id, _ = env
+    result = evaluate(ws, model_id, "v2", split="val")
+    settings = result.to_dict()["settings"]
+    assert settings["conf"] == 0.001 and settings["iou"] == 0.7 and settings["imgsz"] == IMGSZ
+    assert "ultralytics predict" in settings["backend"] and settings["matching"].startswith("per class")
+    m = result.metrics
+    assert m["missed"] == m["fn"] - m["wrong_class"] >= 0
+    rows = ws.db.execute("SELECT image_id, class_id, outcome FROM eval_predictions WHERE evaluation_id = ?",
+                         [result.id]).fetchall()
+    unclaimed: dict[int, int] = {}
+    for iid, cid, outcome in rows:
+        if outcome == "fn" and cid is None:
+            unclaimed[iid] = unclaimed.get(iid, 0) + 1
+    assert dict(error_images(ws, result.id, "fn", unclaimed=True)) == unclaimed
+    assert sum(unclaimed.values()) == m["missed"]
+    assert sum(n for _, n in error_images(ws, result.id, "fn")) == m["fn"]  # all fn rows: objects - tp

@@ -264,7 +264,7 @@ def test_cli_export_and_verify(env, monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
     assert REPORT_KEYS <= set(report) and report["passed"] is True
-    res = _invoke(ws, "verify", str(Path(info.path).parent), "--latency-runs", "0")
+    res = _invoke(ws, "verify", str(Path(info.path).parent), "--latency-runs", "0", "--allow-below-floor")  # v1: ~0
     assert res.exit_code == 0 and "gate passed" in res.stdout and "mAP50-95" in res.stdout
     res = _invoke(ws, "export", "--list", "m1")
     assert res.exit_code == 0 and "passed" in res.stdout
@@ -284,3 +284,38 @@ def test_cli_export_and_verify(env, monkeypatch: pytest.MonkeyPatch) -> None:
         assert res.exit_code == 2 and "coremltools" in res.stderr
     res = _invoke(ws, "export")
     assert res.exit_code == 2
+
+
+def test_gate_fails_below_the_quality_floor_and_the_override_is_recorded(env) -> None:
+    """Parity is not quality: the 3-epoch model finds nothing at v1's real labels, its export has perfect parity,
+    and the gate fails naming the floor; the override passes it and says so; the registry marks the model."""
+    ws, info = env
+    r = verify_export(ws, info.id, latency_runs=0).to_dict()
+    assert r["version"] == "v1" and r["parity_passed"] is True
+    q = r["quality"]
+    assert q["metric"] == "map50_95" and q["floor"] == verify_mod.DEFAULT_MIN_MAP50_95 == 0.05
+    assert q["value"] == r["export"]["map50_95"] < 0.05 and q["passed"] is False and q["overridden"] is False
+    assert r["passed"] is False and get_export(ws, info.id).passed is False
+    res = _invoke(ws, "verify", str(info.id), "--latency-runs", "0")
+    assert res.exit_code == 1 and "floor 0.050" in res.stderr and "--allow-below-floor" in res.stderr
+    res = _invoke(ws, "verify", str(info.id), "--latency-runs", "0", "--allow-below-floor", "--json")
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["passed"] is True and report["quality"]["overridden"] is True and report["quality"]["passed"] is False
+    stored = get_export(ws, info.id)
+    assert stored.passed is True and stored.verify["quality"]["overridden"] is True  # recorded with the export
+    # a floor of 0 disables the check: passed, nothing overridden; a floor the model reaches on v2 passes as is
+    r0 = verify_export(ws, info.id, latency_runs=0, min_map50_95=0.0).to_dict()
+    assert r0["passed"] is True and r0["quality"] == {**r0["quality"], "passed": True, "overridden": False}
+    r2 = verify_export(ws, info.id, "v2", latency_runs=0, min_map50_95=0.3).to_dict()
+    assert r2["quality"]["value"] > 0.3 and r2["passed"] is True and r2["quality"]["overridden"] is False
+    high = verify_export(ws, info.id, "v2", latency_runs=0, min_map50_95=1.0, allow_below_floor=False).to_dict()
+    assert high["parity_passed"] is True and high["passed"] is False  # a floor above its score fails v2 too
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        verify_export(ws, info.id, latency_runs=0, min_map50_95=1.5)
+    assert _invoke(ws, "verify", str(info.id), "--min-map50-95", "2").exit_code == 2
+    # the registry marks the model: its mAP50-95 at training is below the floor
+    listed = json.loads(_invoke(ws, "models", "list", "--json").stdout)
+    m1 = next(m for m in listed if m["name"] == "m1")
+    assert m1["below_floor"] is True
+    assert "below floor" in _invoke(ws, "models", "list").stdout

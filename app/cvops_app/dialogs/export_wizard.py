@@ -303,6 +303,7 @@ class ExportWizard(QDialog):
         info = self.export_info
         if info is None:
             return None
+        floor, allow = self.options.min_map.value(), self.options.allow_below.isChecked()
 
         def done(report: dict[str, Any]) -> None:
             self.report = report
@@ -317,7 +318,8 @@ class ExportWizard(QDialog):
                                               "the export as not verified)")
 
         return self._run(f"Verify export {info.id}",
-                         lambda ws, p, c: verify_export(ws, info.id, progress=p, cancel=c).to_dict(),
+                         lambda ws, p, c: verify_export(ws, info.id, progress=p, cancel=c, min_map50_95=floor,
+                                                        allow_below_floor=allow).to_dict(),
                          self.verify_step.panel, "Verifying against PyTorch…", done, failed)
 
     def _default_bundle_folder(self) -> Path:

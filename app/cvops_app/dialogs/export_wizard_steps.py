@@ -12,12 +12,13 @@ from typing import Any, Optional, Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QStandardItemModel
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
     QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.models.registry import ModelInfo
+from cvops.models.registry import QUALITY_FLOOR, ModelInfo
 from cvops.training.history import summarize
 from cvops_app.dialogs.common import ErrorLine, browse_row
 from cvops_app.jobs import Job
@@ -210,6 +211,16 @@ class OptionsStep(QWidget):
         self.opset.setSpecialValueText("default (the exporter's choice)")
         self.opset.setValue(OPSET_DEFAULT)
         self.opset.setFixedWidth(260)
+        self.min_map = QDoubleSpinBox(self)
+        self.min_map.setObjectName("wizard-min-map")
+        self.min_map.setRange(0.0, 1.0)
+        self.min_map.setDecimals(3)
+        self.min_map.setSingleStep(0.01)
+        self.min_map.setValue(QUALITY_FLOOR)
+        self.min_map.setFixedWidth(260)
+        self.min_map.setToolTip("The export's own mAP50-95 on the split must reach this floor: parity with a model "
+                                "that finds nothing is no quality (0 disables the check)")
+        self.allow_below = QCheckBox("Allow an export below the floor (recorded in the gate's result)", self)
         self.error = ErrorLine(self)
         form = QFormLayout()
         form.addRow("Format:", self.format)
@@ -217,6 +228,8 @@ class OptionsStep(QWidget):
         form.addRow("Precision:", precision_box)
         form.addRow("", self.dynamic)
         form.addRow("ONNX opset:", self.opset)
+        form.addRow("Quality floor (mAP50-95):", self.min_map)
+        form.addRow("", self.allow_below)
         layout = QVBoxLayout(self)
         layout.addWidget(heading("How to export it. Formats whose package is not installed are greyed out "
                                  "(hover for what to install).", self))
@@ -358,23 +371,43 @@ class VerifyStep(QWidget):
                                        align_right=False))
         self.table.setItem(4, 3, _item(f"{diff:.2e}" if isinstance(diff, (int, float)) else "—"))
         passed = bool(report["passed"])
+        quality = report.get("quality") or {}
         self.badge.setText("PASS" if passed else "FAIL")
         self.badge.setStyleSheet(f"background: {GREEN if passed else RED}; color: white; font-weight: bold; "
                                  "font-size: 15pt; border-radius: 6px; padding: 6px 14px;")
         self.badge.show()
         self.verdict.setText(
             f"mAP50-95 changed by <b>{report['delta_map50_95']:+.2f} points</b>; the {report['precision']} gate "
-            f"allows a drop of at most <b>{threshold:g} points</b>.<br><span style='color:{MUTED}'>"
+            f"allows a drop of at most <b>{threshold:g} points</b>.<br>{_quality_html(quality)}"
+            f"<span style='color:{MUTED}'>"
             f"{report['images']} images of {html.escape(report['version'])}/{html.escape(report['split'])}, "
             f"the same pre- and post-processing for both runtimes; latency at batch 1 on this CPU.</span>")
         self.warning.setVisible(not passed)
-        self.warning.setText("⚠ The export scores worse than the PyTorch model beyond the gate's threshold. Go "
-                             "<b>Back</b> to change the options (fp16 or fp32 instead of int8, another image size), "
-                             "or continue at your own risk: the summary will record the failed gate.")
+        if report.get("parity_passed", True) and quality and not quality.get("passed"):
+            self.warning.setText("⚠ The model itself scores below the quality floor: exporting it differently will "
+                                 "not help. Train it longer or on more data, or go <b>Back</b> and allow an export "
+                                 "below the floor: the summary will record the failed gate.")
+        else:
+            self.warning.setText("⚠ The export scores worse than the PyTorch model beyond the gate's threshold. Go "
+                                 "<b>Back</b> to change the options (fp16 or fp32 instead of int8, another image "
+                                 "size), or continue at your own risk: the summary will record the failed gate.")
 
     def show_skipped(self, fmt: str) -> None:
         """A non-ONNX export: the gate checks ONNX only."""
         self.verdict.setText(f"The gate checks ONNX exports only; this {html.escape(fmt)} export was not verified.")
+
+
+def _quality_html(quality: dict[str, Any]) -> str:
+    """The quality line of the verdict (empty for a report without one)."""
+    if not quality:
+        return ""
+    value, floor = float(quality["value"]), float(quality["floor"])
+    if quality.get("passed"):
+        return f"Quality: the export's mAP50-95 <b>{value:.3f}</b> reaches the floor {floor:.3f}.<br>"
+    color = MUTED if quality.get("overridden") else RED
+    tail = " — below the floor, <b>allowed by override</b>" if quality.get("overridden") else ""
+    return (f"<span style='color:{color}'>Quality: the export's mAP50-95 <b>{value:.3f}</b> is below the floor "
+            f"<b>{floor:.3f}</b>{tail}.</span><br>")
 
 
 class BundleStep(QWidget):

@@ -23,7 +23,7 @@ from cvops_app.context import AppContext
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
-ERROR_KINDS = (("fp", "False positives"), ("fn", "Missed objects (false negatives)"),
+ERROR_KINDS = (("fp", "False positives"), ("fn", "Missed objects (no prediction of any class)"),
                ("poor_loc", "Poor localisation"), ("wrong_class", "Wrong class"))
 OUTCOME_COLORS = {"tp": "#1e8449", "fp": "#c0392b", "fn": "#d68910", "poor_loc": "#8e44ad", "wrong_class": "#2e86c1"}
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -59,7 +59,8 @@ class EvaluationDialog(QDialog):
         self.confusion = self._confusion_table()
         self.errors_kind = QComboBox(self)
         for kind, label in ERROR_KINDS:
-            self.errors_kind.addItem(f"{label} ({int(self.result.metrics.get(kind, 0) or 0)})", kind)
+            key = "missed" if kind == "fn" and "missed" in self.result.metrics else kind
+            self.errors_kind.addItem(f"{label} ({int(self.result.metrics.get(key, 0) or 0)})", kind)
         self.errors_kind.currentIndexChanged.connect(lambda _: self.show_errors())
         errors_tab = QWidget(self)
         errors_layout = QVBoxLayout(errors_tab)
@@ -182,7 +183,7 @@ class EvaluationDialog(QDialog):
     def show_errors(self) -> list[tuple[int, int]]:
         """List the images with the chosen kind of error (most first)."""
         kind = self.errors_kind.currentData()
-        rows = error_images(self.ws, self.result.id, kind)
+        rows = error_images(self.ws, self.result.id, kind, unclaimed=True)  # a claimed miss is a wrong class
         self._list(dict(ERROR_KINDS)[kind], rows)
         return rows
 

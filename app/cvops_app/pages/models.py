@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from cvops.common.errors import CvopsError
 from cvops.models.evaluation_store import list_evaluations
-from cvops.models.registry import ModelInfo, lineage, list_models, promote
+from cvops.models.registry import QUALITY_FLOOR, ModelInfo, lineage, list_models, promote
 from cvops.training.history import summarize
 from cvops.versions.create import list_versions
 from cvops_app.jobs import Job
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 COLUMNS = ["★", "Name", "Task", "Version", "Run", "mAP50", "mAP50-95", "SHA-256"]
+MAP50_95_COLUMN = COLUMNS.index("mAP50-95")
 HASH_PREFIX = 12
 MODEL_ROLE = Qt.ItemDataRole.UserRole
 KEY_PARAMS = ("epochs", "imgsz", "batch", "patience", "optimizer", "lr0", "lrf", "momentum", "weight_decay",
@@ -183,12 +184,17 @@ class ModelsPage(Page):
             metrics = summarize(model.metrics)
             cells = ["★" if model.champion else "", model.name, model.task, model.version_name,
                      str(model.run_id) if model.run_id is not None else "—", _fmt(metrics["map50"]),
-                     _fmt(metrics["map50_95"]), model.weights_sha256[:HASH_PREFIX]]
+                     _fmt(metrics["map50_95"]) + (" ⚠ below floor" if model.below_floor else ""),
+                     model.weights_sha256[:HASH_PREFIX]]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(MODEL_ROLE, model.id)
                 if model.champion:
                     item.setFont(bold)
+                if col == MAP50_95_COLUMN and model.below_floor:
+                    item.setForeground(QBrush(QColor("#c0392b")))
+                    item.setToolTip(f"mAP50-95 at training is below the quality floor {QUALITY_FLOOR}: the export "
+                                    "gate fails this model unless overridden")
                 if col == 0:
                     item.setForeground(QBrush(QColor("#d4ac0d")))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)

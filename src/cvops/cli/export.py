@@ -106,13 +106,18 @@ def export_cmd(model_ref: Optional[str], fmt: str, imgsz: Optional[int], dynamic
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--latency-runs", type=click.IntRange(min=0), default=50, show_default=True,
               help="Timed forward passes per runtime (0 skips the latency measurement).")
+@click.option("--min-map50-95", "min_map50_95", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Quality floor: the export's own mAP50-95 on the split must reach it (0 disables it).")
+@click.option("--allow-below-floor", is_flag=True,
+              help="Pass an export below the quality floor when parity holds (recorded in the gate's result).")
 @command_options()
-def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_runs: int,
-               ws: Workspace, as_json: bool) -> None:
+def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_runs: int, min_map50_95: float,
+               allow_below_floor: bool, ws: Workspace, as_json: bool) -> None:
     """The export gate: mAP of the ONNX export (onnxruntime) against the PyTorch model on the same inputs.
 
     EXPORT is an export id or the path of its file or folder. Exit code 1 when the mAP50-95 drop exceeds the
-    threshold (0.5 points for fp32/fp16, 1.5 for int8), 2 for bad input (unknown export, changed or corrupt file,
+    threshold (0.5 points for fp32/fp16, 1.5 for int8) or the export's own mAP50-95 is below the quality floor
+    (--min-map50-95, unless --allow-below-floor), 2 for bad input (unknown export, changed or corrupt file,
     class-count mismatch).
     """
     from rich.table import Table
@@ -122,12 +127,17 @@ def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_
     try:
         with job("verify", as_json, library_output=True) as (progress, cancel):
             report = verify_export(ws, export_ref, version_ref, split=split, progress=progress, cancel=cancel,
-                                   latency_runs=latency_runs)
+                                   latency_runs=latency_runs, min_map50_95=min_map50_95,
+                                   allow_below_floor=allow_below_floor)
     except Cancelled:
         fail(Cancelled("verification cancelled; nothing was stored"), as_json)
     r = report.to_dict()
-    verdict = (f"mAP50-95 {r['delta_map50_95']:+.2f} points, mAP50 {r['delta_map50']:+.2f} points "
-               f"(allowed drop {r['threshold_points']:.1f} points for {r['precision']})")
+    q = r["quality"]
+    verdict = (f"parity {'ok' if r['parity_passed'] else 'FAILED'}: mAP50-95 {r['delta_map50_95']:+.2f} points, "
+               f"mAP50 {r['delta_map50']:+.2f} points (allowed drop {r['threshold_points']:.1f} points for "
+               f"{r['precision']}); quality {'ok' if q['passed'] else 'overridden' if q['overridden'] else 'FAILED'}: "
+               f"{q['message']}" + ("" if q["passed"] or q["overridden"] else
+                                    " (--min-map50-95 sets the floor, --allow-below-floor overrides it)"))
     if as_json:
         emit(r)
     else:
@@ -141,6 +151,8 @@ def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_
         if lat.get("cuda"):
             table.add_row("ONNX (onnxruntime CUDA)", "", "", _ms(lat["cuda"]))
         table.add_row("Δ (points)", f"{r['delta_map50']:+.2f}", f"{r['delta_map50_95']:+.2f}", "")
+        table.add_row("quality floor", "", f"{q['floor']:.3f}", "passed" if q["passed"] else
+                      "below, overridden" if q["overridden"] else "[red]below[/]")
         out.print(table)
         out.print(f"  largest raw output difference {fmt_value(r['max_abs_output_diff'], 6)}")
     if r["passed"]:

@@ -193,7 +193,7 @@ def models_list(ws: Workspace, as_json: bool) -> None:
     """List registered models (★ marks the champion)."""
     from rich.table import Table
 
-    from cvops.models.registry import list_models
+    from cvops.models.registry import QUALITY_FLOOR, list_models
     from cvops.training.history import summarize
 
     items = list_models(ws)
@@ -203,10 +203,13 @@ def models_list(ws: Workspace, as_json: bool) -> None:
     table = Table("", "model", "task", "version", "run", "architecture", "mAP50", "mAP50-95", "sha256")
     for m in items:
         head = summarize(m.metrics)
+        low = " [red]below floor[/]" if m.below_floor else ""
         table.add_row("★" if m.champion else "", m.name, m.task, m.version_name, str(m.run_id or "-"),
-                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]),
+                      Path(m.architecture).name, fmt_value(head["map50"]), fmt_value(head["map50_95"]) + low,
                       m.weights_sha256[:12])
     out.print(table)
+    if any(m.below_floor for m in items):
+        out.print(f"below floor: mAP50-95 at training < {QUALITY_FLOOR} (the export gate fails such a model)")
 
 
 @models.command("show")
@@ -376,6 +379,10 @@ def evaluate_cmd(model_ref: str, version_ref: Optional[str], split: str, device:
     out.print(f"evaluation {data['id']}: model {model_ref} on {split} ({data['images']} images): "
               f"mAP50 {fmt_value(data['map50'])}  mAP50-95 {fmt_value(data['map50_95'])}  "
               f"precision {fmt_value(data['precision'])}  recall {fmt_value(data['recall'])}")
+    settings = data["settings"]
+    out.print(f"  settings: conf {settings['conf']}, NMS IoU {settings['iou']}, imgsz {settings['imgsz']}, "
+              f"{settings['backend']}; matching {settings['matching']} (why this can differ a little from the "
+              "training figure: docs/training.md, Evaluation)")
     table = Table("class", "instances", "precision", "recall", "AP50", "AP50-95")
     for c in data["per_class"]:
         table.add_row(str(c["name"]), str(c["instances"]), fmt_value(c["precision"]), fmt_value(c["recall"]),

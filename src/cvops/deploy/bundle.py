@@ -91,6 +91,9 @@ def _verify_summary(row: dict[str, Any]) -> Optional[dict[str, Any]]:
         inner = verify.get("summary")
         summary.update(inner if isinstance(inner, dict) else
                        {k: v for k, v in verify.items() if isinstance(v, (int, float, str, bool)) or v is None})
+        quality = verify.get("quality")
+        if isinstance(quality, dict) and quality:  # the gate's quality floor: score, floor, override
+            summary["quality"] = quality
     return summary
 
 

@@ -20,8 +20,13 @@ The report: mAP50 and mAP50-95 of both, their deltas in points (export - PyTorch
 difference between the raw outputs on a few images (:data:`RAW_DIFF_IMAGES`), and the forward latency at batch 1 (p50
 and p95 ms over ``latency_runs`` timed runs after warm-up) of onnxruntime's CPU provider (and CUDA's when it works
 here) against PyTorch on the CPU. ``passed`` when the mAP50-95 delta is at least minus :data:`THRESHOLDS` points for
-the export's precision (0.5 for fp32 and fp16, 1.5 for int8). The report is stored with the export
-(``exports.verify``, ``verified_at``, ``passed``).
+the export's precision (0.5 for fp32 and fp16, 1.5 for int8) *and* the export reaches the quality floor.
+
+Parity is not quality: a model that finds nothing (mAP 0.000 after a few CPU epochs) exports with perfect parity. So
+the report also holds ``quality``: the export's own mAP50-95 on the split against a floor (``min_map50_95``, default
+:data:`DEFAULT_MIN_MAP50_95`), ``{metric, value, floor, passed, overridden}``. Below the floor the gate fails unless
+``allow_below_floor`` overrides it (recorded as ``overridden``). ``parity_passed`` keeps the parity verdict alone.
+The report is stored with the export (``exports.verify``, ``verified_at``, ``passed``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from cvops.deploy.edge_runner import BundleError, Detector
 from cvops.deploy.export import ExportInfo, ExportRef, get_export, read_for_runner
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation_store import _model_row
+from cvops.models.registry import QUALITY_FLOOR
 from cvops.common.jobs import CancelToken, Progress, no_progress
 from cvops.catalog.store import sha256_file
 
@@ -46,9 +52,15 @@ if TYPE_CHECKING:
     from cvops.models.evaluation import Detections
     from cvops.data.workspace import Workspace
 
-__all__ = ["RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor", "TorchDetector", "VerifyReport", "verify_export"]
+__all__ = ["DEFAULT_MIN_MAP50_95", "QUALITY_METRIC", "RAW_DIFF_IMAGES", "THRESHOLDS", "DetectorPredictor",
+           "TorchDetector", "VerifyReport", "quality_check", "verify_export"]
 
 THRESHOLDS = {"fp32": 0.5, "fp16": 0.5, "int8": 1.5}  # largest allowed mAP50-95 drop, in points
+DEFAULT_MIN_MAP50_95 = QUALITY_FLOOR
+"""The default quality floor: far below anything usable, far above what an untrained model scores (0.000 after 3
+CPU epochs on the demo; 20 epochs reach 0.3 and more), so it catches "did not learn" without second-guessing a
+domain's own bar (raise it with ``--min-map50-95``)."""
+QUALITY_METRIC = "map50_95"
 RAW_DIFF_IMAGES = 4
 WARMUP_RUNS = 5
 PREPROCESSING = ("edge_runner decode (JPEGs >= 2x the input size at 1/2-1/8 DCT scale, as run.py) and letterbox "
@@ -77,6 +89,8 @@ class VerifyReport:
     preprocessing: str = PREPROCESSING
     duration_s: float = 0.0
     verified_at: float = 0.0
+    parity_passed: Optional[bool] = None
+    quality: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -203,8 +217,12 @@ def _stage(progress: Progress, lo: float, hi: float) -> Progress:
 
 def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[Any] = None, split: str = "val",
                   progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
-                  latency_runs: int = 50) -> VerifyReport:
+                  latency_runs: int = 50, min_map50_95: float = DEFAULT_MIN_MAP50_95,
+                  allow_below_floor: bool = False) -> VerifyReport:
     """Run the export gate (see the module doc), store the report with the export and return it.
+
+    ``min_map50_95`` is the quality floor for the export's own mAP50-95 (0 disables it); ``allow_below_floor``
+    lets an export below it pass (parity still decides), recorded in ``quality.overridden``.
 
     Raises :class:`NotFoundError` for an unknown export, model or version or a missing file, :class:`ValidationError`
     for a changed or unreadable ONNX file, a class-count mismatch, a non-ONNX export or an empty split, and
@@ -218,6 +236,7 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     )
     from cvops.versions.create import get_version
 
+    quality_check(0.0, min_map50_95)  # a bad floor fails before any work
     progress = progress or no_progress
     started = time.monotonic()
     export = get_export(ws, export_ref)
@@ -256,18 +275,36 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     delta50 = round((ex["map50"] - pt["map50"]) * 100, 4)
     delta = round((ex["map50_95"] - pt["map50_95"]) * 100, 4)
     threshold = THRESHOLDS[export.precision]
+    parity = bool(delta >= -threshold)
+    quality = quality_check(ex[QUALITY_METRIC], min_map50_95, allow_below_floor)
     now = time.time()
     report = VerifyReport(
         export.id, model["name"], export.precision, info.name, split, results["export"]["images"],
         {"map50": pt["map50"], "map50_95": pt["map50_95"], "latency_ms": torch_latency},
         {"map50": ex["map50"], "map50_95": ex["map50_95"], "latency_ms": export_latency},
-        delta50, delta, None if diff is None else round(diff, 8), threshold, bool(delta >= -threshold), providers,
-        PREPROCESSING, round(time.monotonic() - started, 3), now)
+        delta50, delta, None if diff is None else round(diff, 8), threshold,
+        parity and (quality["passed"] or quality["overridden"]), providers, PREPROCESSING,
+        round(time.monotonic() - started, 3), now, parity, quality)
     with transaction(ws.db):
         ws.db.execute("UPDATE exports SET verify = ?, verified_at = ?, passed = ? WHERE id = ?",
                       [_json(report.to_dict()), now, int(report.passed), export.id])
-    progress(1.0, f"export {export.id}: mAP50-95 {delta:+.2f} points, {'passed' if report.passed else 'FAILED'}")
+    progress(1.0, f"export {export.id}: mAP50-95 {delta:+.2f} points, {quality['message']}, "
+                  f"{'passed' if report.passed else 'FAILED'}")
     return report
+
+
+def quality_check(value: float, floor: float = DEFAULT_MIN_MAP50_95, allow_below_floor: bool = False
+                  ) -> dict[str, Any]:
+    """The quality part of the gate: ``{metric, value, floor, passed, overridden, message}``; ``overridden`` is true
+    only when the value is below the floor and ``allow_below_floor`` let it through."""
+    if floor < 0 or floor > 1:
+        raise ValidationError(f"the quality floor (min mAP50-95) must be between 0 and 1, not {floor}")
+    passed = bool(value >= floor)
+    overridden = bool(not passed and allow_below_floor)
+    message = (f"mAP50-95 {value:.3f} {'>=' if passed else '<'} floor {floor:.3f}"
+               + (" (below the floor, allowed by override)" if overridden else ""))
+    return {"metric": QUALITY_METRIC, "value": float(value), "floor": float(floor), "passed": passed,
+            "overridden": overridden, "message": message}
 
 
 def _json(data: dict[str, Any]) -> str:

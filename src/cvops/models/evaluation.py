@@ -5,10 +5,13 @@ on the images of one split of a version, against the version's *frozen* annotati
 transaction at the end (a cancelled or failed evaluation stores nothing).
 
 Metrics are computed with Ultralytics' own functions (``box_iou``, the validator's ``match_predictions`` at the 10
-IoU thresholds 0.5:0.95, ``ap_per_class``), so mAP50 and mAP50-95 agree with ``YOLO.val`` up to two differences in
-the predictions themselves: ``predict`` runs class-wise NMS with one label per box where ``val`` allows several labels
-per box (``multi_label``), and images are letterboxed slightly differently (no rectangular batches). Both move mAP
-by well under 0.02 on ordinary data.
+IoU thresholds 0.5:0.95, ``ap_per_class``). Matching is per class, as COCO's: a prediction is a true positive only
+for an object of its own class, so a wrong-class box never takes an object from a correct one (tested against
+``COCOeval``; the figures differ from COCO's only by the PR-curve interpolation). mAP50 and mAP50-95 agree with
+``YOLO.val`` up to two differences in the predictions themselves: ``predict`` runs class-wise NMS with one label per
+box where ``val`` allows several labels per box (``multi_label``), and images are letterboxed slightly differently
+(no rectangular batches). Measured on the demo recipe they cost ``val`` 1.2 and 0.5 points of mAP50; docs/training.md
+has the table. The settings used are stored in ``params`` (``conf``, ``iou``, ``imgsz``, ``backend``, ``matching``).
 
 Prediction is pluggable (:class:`Predictor`): :class:`YoloPredictor` (Ultralytics ``predict``, the default) or any
 other runtime, e.g. ``cvops.deploy.verify`` feeding onnxruntime and a raw PyTorch forward the same letterboxed input.
@@ -33,7 +36,8 @@ Review outcomes of the predictions at confidence >= :data:`REVIEW_CONF` (per ima
 ``tp`` the same class at IoU >= 0.5 (one-to-one, greedy by confidence); ``wrong_class`` IoU >= 0.5 with a
 not-yet-claimed object of another class (it claims that object); ``poor_loc`` the same class at 0.1 <= IoU < 0.5 with
 an object no ``tp`` found; ``fp`` anything else. Every object without a ``tp`` gets an ``fn`` row (so fn rows = objects
-- tp); when a ``wrong_class`` prediction claimed it, the row's ``class_id`` is that predicted class. The confusion
+- tp); when a ``wrong_class`` prediction claimed it, the row's ``class_id`` is that predicted class (the *missed*
+error list, ``error_images(..., unclaimed=True)``, leaves those out: they are listed under wrong class). The confusion
 matrix (rows = predicted, columns = true, last = background, as Ultralytics draws it) is built from these outcomes:
 tp and wrong_class in their cells, fp and poor_loc in the background column, unclaimed fn in the background row, so
 each column sums to the objects of its class and each row to the predictions of its class.
@@ -70,6 +74,9 @@ __all__ = ["OUTCOMES", "REVIEW_CONF", "Detections", "EvalItem", "EvaluationResul
            "image_predictions", "list_evaluations", "score", "split_items"]
 
 MATCH_IOU = 0.5  # review outcomes and confusion matrix
+MATCHING = "per class (COCO / Ultralytics): a prediction matches only objects of its own class"
+YOLO_BACKEND = ("ultralytics predict (PyTorch): long side shrunk to imgsz with INTER_AREA, minimal-padding "
+                "letterbox, class-wise NMS with one label per box")
 POOR_LOC_IOU = 0.1
 PR_POINTS = 101
 SPLITS = ("train", "val", "test")
@@ -414,6 +421,7 @@ def _collect(s: _Setup, split: str, predictor: Predictor, conf: float, iou: floa
     totals = {k: sum(getattr(r, k) for r in image_rows) for k in OUTCOMES}
     totals["predictions"] = totals["tp"] + totals["fp"] + totals["poor_loc"] + totals["wrong_class"]
     totals["ignored"] = ignored
+    totals["missed"] = totals["fn"] - totals["wrong_class"]  # fn rows no wrong-class prediction claimed
     metrics = {**means, "instances": sum(instances.values()), **totals}
     per_class = []
     for i, cid in enumerate(space):
@@ -474,9 +482,12 @@ def evaluate(ws: "Workspace", model_ref: ModelRef, version_ref: Optional[Version
     r = _collect(s, split, predictor, conf, iou, progress, cancel, batch, review_conf)
     metrics, image_rows, pred_rows = r["metrics"], r["image_rows"], r["pred_rows"]
     params = {"imgsz": predictor.imgsz, "device": device, "batch": batch, "review_conf": review_conf,
-              "match_iou": MATCH_IOU, "missing_images": r["missing"], "task": model["task"], "boxes_only": True}
-    if not isinstance(predictor, YoloPredictor):
-        params["predictor"] = type(predictor).__name__
+              "match_iou": MATCH_IOU, "missing_images": r["missing"], "task": model["task"], "boxes_only": True,
+              "conf": conf, "iou": iou, "matching": MATCHING}
+    if isinstance(predictor, YoloPredictor):
+        params["backend"] = YOLO_BACKEND
+    else:
+        params["predictor"] = params["backend"] = type(predictor).__name__
     duration = round(time.monotonic() - started, 3)
     created = time.time()
     with transaction(ws.db):

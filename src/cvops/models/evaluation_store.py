@@ -117,7 +117,9 @@ class EvaluationResult:
                 "precision": m.get("precision", 0.0), "recall": m.get("recall", 0.0),
                 "fitness": m.get("fitness", 0.0), "metrics": dict(m), "per_class": self.per_class,
                 "confusion_matrix": self.confusion, "pr_curve": self.pr_curve,
-                "unknown_classes": self.unknown_classes, "params": self.params}
+                "unknown_classes": self.unknown_classes, "params": self.params,
+                "settings": {"conf": self.conf, "iou": self.iou, "imgsz": self.params.get("imgsz"),
+                             "backend": self.params.get("backend"), "matching": self.params.get("matching")}}
 
 
 def _model_row(ws: "Workspace", ref: ModelRef) -> dict[str, Any]:
@@ -161,12 +163,16 @@ def _check_evaluation(ws: "Workspace", evaluation_id: int) -> int:
 
 
 def error_images(ws: "Workspace", evaluation_id: int, outcome: str = "fp",
-                 limit: Optional[int] = None) -> list[ErrorImage]:
-    """``(image_id, count)`` of the images with at least one ``outcome`` row, most first (ties by image id)."""
+                 limit: Optional[int] = None, unclaimed: bool = False) -> list[ErrorImage]:
+    """``(image_id, count)`` of the images with at least one ``outcome`` row, most first (ties by image id).
+
+    With ``unclaimed`` and outcome ``fn``: only the objects no wrong-class prediction claimed (truly missed); the
+    claimed ones are listed under ``wrong_class``, so an error list never shows one object twice."""
     if outcome not in OUTCOMES:
         raise ValidationError(f"unknown outcome {outcome!r} (choose from {', '.join(OUTCOMES)})")
     eid = _check_evaluation(ws, evaluation_id)
-    sql = ("SELECT image_id, COUNT(*) AS n FROM eval_predictions WHERE evaluation_id = ? AND outcome = ? "
+    extra = " AND class_id IS NULL" if unclaimed and outcome == "fn" else ""
+    sql = (f"SELECT image_id, COUNT(*) AS n FROM eval_predictions WHERE evaluation_id = ? AND outcome = ?{extra} "
            "GROUP BY image_id ORDER BY n DESC, image_id")
     args: list[Any] = [eid, outcome]
     if limit is not None:

@@ -30,6 +30,9 @@ _COLUMNS = ("id", "name", "run_id", "task", "created_at", "version_id", "version
             "architecture", "base_weights", "base_weights_sha256", "parent_model_id", "params", "seed", "environment",
             "metrics", "weights", "weights_sha256", "champion", "notes")
 _JSON = ("classes", "params", "environment", "metrics")
+QUALITY_FLOOR = 0.05
+"""Default quality floor on mAP50-95: the export gate fails an export below it (``cvops.deploy.verify``) and the
+registry marks models whose training validation is below it (``below_floor``)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,21 @@ class ModelInfo:
     notes: str
     version_name: str = ""
 
+    @property
+    def map50_95(self) -> Optional[float]:
+        """The mAP50-95 of the final validation at training (Ultralytics' validator), None when not recorded."""
+        value = self.metrics.get("metrics/mAP50-95(B)")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def below_floor(self) -> Optional[bool]:
+        """Whether that mAP50-95 is below :data:`QUALITY_FLOOR` (the export gate's default floor); None without it."""
+        value = self.map50_95
+        return None if value is None else value < QUALITY_FLOOR
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (with ``below_floor``)."""
+        return {**asdict(self), "below_floor": self.below_floor}
 
 
 def _info(ws: "Workspace", row: Any) -> ModelInfo:
