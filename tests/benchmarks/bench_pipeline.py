@@ -1,13 +1,15 @@
 """Pipeline speed: the loop by hand versus the same steps as a pipeline, and a rerun with nothing changed.
 
 Data (untimed): identical demo workspaces of ``--count`` (default 40) synthetic images (``run_demo``, same seed), two
-per round; round 0 warms the process up (first imports), round 1 is reported (both are listed).
+per round; round 0 warms the process up (first imports), the medians of the other ``--rounds`` are reported (every
+round is listed).
 
 Measured:
 
 * by hand: ``create_version``, ``train`` (``--epochs`` 3 at ``--imgsz`` 96, CPU, seed 0), ``evaluate`` on the test
   split, ``promote``, ``export_model`` (fp32), ``verify_export``, ``make_bundle``, ``deploy_bundle`` to a folder,
-  called one after the other on the first workspace;
+  called one after the other on the first workspace (the export gate's quality floor overridden: a few CPU epochs
+  stay below it);
 * pipeline: ``run_pipeline`` of a file with the same steps (plus the gate) on the second workspace. Reported: both
   wall times and their ratio (target <= 1.05; training dominates and varies by a few percent from run to run);
 * no change: ``run_pipeline`` again (every step cached; target <= 2 s), and ``cvops pipeline run`` as a command
@@ -17,6 +19,7 @@ Measured:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -37,7 +40,7 @@ steps:
   - gate: {floor: 0.0}
   - promote:
   - export: {precisions: [fp32]}
-  - verify: {split: val, latency_runs: 20}
+  - verify: {split: val, latency_runs: 20, allow_below_floor: true}
   - bundle:
   - deploy: {targets: [deployed]}
 """
@@ -63,21 +66,21 @@ def by_hand(root: Path, epochs: int, imgsz: int) -> float:
         evaluate(ws, model.id, version.id, split="test", device="cpu")
         promote(ws, model.id)
         export = export_model(ws, model.id)
-        verify_export(ws, export.id, version_ref=version.id, split="val", latency_runs=20)
+        verify_export(ws, export.id, version_ref=version.id, split="val", latency_runs=20, allow_below_floor=True)
         bundle = make_bundle(ws, export.id, root / "pipelines" / "by-hand-bundle")
         report = deploy_bundle(ws, bundle.path, str(root / "deployed"))
         assert report.ok, report.error
         return time.perf_counter() - started
 
 
-def run(count: int, epochs: int, imgsz: int) -> dict[str, Any]:
+def run(count: int, epochs: int, imgsz: int, rounds_n: int) -> dict[str, Any]:
     from cvops.data.workspace import Workspace
     from cvops.pipelines.runner import run_pipeline
     from cvops.samples.demo import run_demo
 
     with temp_root("pipeline") as tmp:
         rounds = []
-        for r in range(2):  # round 0 warms the process up (first imports of torch, onnxruntime, ...): round 1 counts
+        for r in range(rounds_n):  # round 0 warms the process up (first imports of torch, onnxruntime, ...)
             hand_ws, pipe_ws = tmp / f"hand{r}", tmp / f"pipe{r}"
             for root in (hand_ws, pipe_ws):
                 run_demo(root, count=count)
@@ -103,6 +106,9 @@ def run(count: int, epochs: int, imgsz: int) -> dict[str, Any]:
                            check=True, capture_output=True)
             cli_s.append(time.perf_counter() - started)
         steps = {s.kind: s.seconds for s in first.steps}
+    counted = rounds[1:] or rounds
+    hand_s = statistics.median(r["by_hand_s"] for r in counted)
+    pipe_s = statistics.median(r["pipeline_s"] for r in counted)
     ratio = pipe_s / hand_s
     return {
         "benchmark": "pipeline",
@@ -123,8 +129,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=40, help="demo images (default 40)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--imgsz", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, the first a warm-up (default 3)")
     args = parser.parse_args()
-    emit(run(args.count, args.epochs, args.imgsz))
+    with contextlib.redirect_stdout(sys.stderr):  # Ultralytics prints notices on stdout, which carries the JSON
+        result = run(args.count, args.epochs, args.imgsz, args.rounds)
+    emit(result)
     return 0
 
 

@@ -460,7 +460,8 @@ def _valid_exports(c: _Context, outputs: dict[str, Any]) -> bool:
 
 def _in_verify(c: _Context, s: dict[str, Any]) -> dict[str, Any]:
     return {"exports": [e["sha256"] for e in c.get("exports")], "version_hash": c.get("version_hash"),
-            "split": s["split"], "latency_runs": s["latency_runs"]}
+            "split": s["split"], "latency_runs": s["latency_runs"], "min_map50_95": s["min_map50_95"],
+            "allow_below_floor": s["allow_below_floor"]}
 
 
 def _run_verify(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
@@ -469,17 +470,20 @@ def _run_verify(c: _Context, s: dict[str, Any], inputs: dict[str, Any], progress
 
     results, latency = [], None
     exports = c.get("exports")
+    floor = {} if s["min_map50_95"] is None else {"min_map50_95": s["min_map50_95"]}
     for i, e in enumerate(exports):
         report = verify_export(c.ws, e["id"], version_ref=c.get("version_id"), split=s["split"],
-                               latency_runs=s["latency_runs"], cancel=cancel,
-                               progress=sub_progress(progress, i / len(exports), (i + 1) / len(exports)))
+                               latency_runs=s["latency_runs"], cancel=cancel, allow_below_floor=s["allow_below_floor"],
+                               progress=sub_progress(progress, i / len(exports), (i + 1) / len(exports)), **floor)
         cpu = (report.export.get("latency_ms") or {}).get("cpu") or {}
         if latency is None and cpu.get("p50") is not None:
             latency = cpu["p50"]
         log(f"export {e['id']} ({e['precision']}): {'PASS' if report.passed else 'FAIL'}, "
             f"mAP50-95 {report.export.get('map50_95')}, delta {report.delta_map50_95:+.4f}, p50 {cpu.get('p50')} ms")
+        if report.quality:
+            log(f"quality: {report.quality.get('message')}")
         results.append({"export_id": e["id"], "passed": report.passed, "delta_map50_95": report.delta_map50_95,
-                        "latency_ms": cpu.get("p50")})
+                        "quality": report.quality, "latency_ms": cpu.get("p50")})
     out = {"results": results, "context": {"latency_ms": latency}}
     failed = [r["export_id"] for r in results if not r["passed"]]
     if failed:

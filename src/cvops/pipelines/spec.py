@@ -131,7 +131,8 @@ STEP_KINDS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
              "latency_budget_ms": (_pos_number, None)},
     "promote": {},
     "export": {"precisions": (_list_of(_choice(*PRECISIONS)), ["fp32"]), "imgsz": (_pos_int, None)},
-    "verify": {"split": (_choice(*SPLITS), "val"), "latency_runs": (_pos_int, 20)},
+    "verify": {"split": (_choice(*SPLITS), "val"), "latency_runs": (_pos_int, 20), "min_map50_95": (_fraction, None),
+               "allow_below_floor": (_bool, False)},
     "bundle": {"zip": (_bool, False)},
     "deploy": {"targets": (_list_of(_str), None)},
 }
