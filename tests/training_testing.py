@@ -48,7 +48,8 @@ def build_trained_workspace(root: Path) -> Path:
 def copy_workspace(src: Path, dest: Path) -> Path:
     """Copy the workspace folder ``src`` to ``dest``: its files, and its catalog through SQLite's backup API (a
     consistent copy even where a connection left a write-ahead log behind)."""
-    from cvops.catalog.db import Database, backup
+    from cvops.catalog.db import Database
+    from cvops.catalog.migrations import backup
 
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(f"{CATALOG_NAME}*"))
     source = sqlite3.connect(str(src / CATALOG_NAME))

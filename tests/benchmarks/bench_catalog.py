@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cvops.catalog.db import STATUSES, transaction
+from cvops.catalog.db import transaction
+from cvops.catalog.statuses import STATUSES
 from cvops.data.images import ImageFilter
 from cvops.data.workspace import CATALOG_NAME, Workspace
 

@@ -44,7 +44,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QListView, QVBoxLayout, QWidget
 
-from cvops.catalog.db import STATUSES, transaction
+from cvops.catalog.db import transaction
+from cvops.catalog.statuses import STATUSES
 from cvops.data.images import ImageFilter
 from cvops.catalog.settings import Settings
 from cvops.data.workspace import CATALOG_NAME, Workspace

@@ -9,7 +9,8 @@ from helpers import make_image
 
 from cvops import Workspace
 
-from cvops.catalog import db as catalog
+from cvops.catalog import db as catalog, migrations
+from cvops.catalog.statuses import STATUSES
 from cvops.data.images import ImageFilter
 from cvops.data.ingest import import_paths
 
@@ -21,7 +22,7 @@ def plan(ws: Workspace, sql: str) -> str:
 
 def counted(ws: Workspace) -> dict[str, int]:
     """Images per status counted from the rows themselves."""
-    out = {s: 0 for s in catalog.STATUSES}
+    out = {s: 0 for s in STATUSES}
     out.update(ws.db.execute("SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"))
     return out
 
@@ -30,7 +31,7 @@ def test_counts_and_ids_read_the_live_indexes_and_stay_right(ws: Workspace, tmp_
     for i in range(6):
         make_image(tmp_path / "src" / f"{i}.jpg", seed=i)
     ids = sorted(import_paths(ws, [tmp_path / "src"]).image_ids)
-    assert catalog.status_counts_maintained(ws.db)
+    assert migrations.status_counts_maintained(ws.db)
     counts = "SELECT status, COUNT(*) FROM images WHERE trashed_at IS NULL GROUP BY status"
     assert "COVERING INDEX idx_images_live_status" in plan(ws, counts)
     assert "COVERING INDEX idx_images_live_id" in plan(ws, "SELECT id FROM images WHERE trashed_at IS NULL ORDER BY id")
@@ -76,7 +77,7 @@ def test_counts_are_counted_when_a_rebuilt_table_lost_the_triggers(ws: Workspace
     ids = sorted(import_paths(ws, [tmp_path / "src"]).image_ids)
     ws.db.execute("DROP TRIGGER trg_images_counts_update")  # as a later migration that rebuilds `images` would
     ws.annotations.set_status(ids[:2], "done")
-    assert not catalog.status_counts_maintained(ws.db)
+    assert not migrations.status_counts_maintained(ws.db)
     assert ws.images.counts_by_status()["done"] == 2 and ws.images.counts_by_status() == counted(ws)
 
 
@@ -85,7 +86,7 @@ def test_migration_12_adds_the_indexes_to_an_older_catalog(tmp_path: Path) -> No
     for sub in ("store", "tmp", "backups"):
         (root / sub).mkdir(parents=True)
     db = catalog.connect(root / "cvops.db")
-    catalog.migrate(db, target=9)
+    migrations.migrate(db, target=9)
     db.execute("INSERT INTO images (sha256, file_name, original_path, format, width, height, byte_size, status, "
                "created_at, updated_at) VALUES ('a', 'a.jpg', '/a.jpg', 'JPEG', 1, 1, 1, 'done', 0, 0), "
                "('b', 'b.jpg', '/b.jpg', 'JPEG', 1, 1, 1, 'done', 0, 0), ('c', 'c.jpg', '/c.jpg', 'JPEG', 1, 1, 1, "
@@ -94,7 +95,7 @@ def test_migration_12_adds_the_indexes_to_an_older_catalog(tmp_path: Path) -> No
     with Workspace.open(root) as ws:
         names = {r[0] for r in ws.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"idx_images_live_status", "idx_images_live_id"} <= names
-        assert catalog.status_counts_maintained(ws.db)
-        assert ws.images.counts_by_status() == {**{s: 0 for s in catalog.STATUSES}, "done": 2, "new": 1}
-        catalog._m12_live_images(ws.db)  # idempotent: another order of migrations may run it again
-        assert catalog.status_counts_maintained(ws.db) and ws.images.counts_by_status() == counted(ws)
+        assert migrations.status_counts_maintained(ws.db)
+        assert ws.images.counts_by_status() == {**{s: 0 for s in STATUSES}, "done": 2, "new": 1}
+        migrations._m12_live_images(ws.db)  # idempotent: another order of migrations may run it again
+        assert migrations.status_counts_maintained(ws.db) and ws.images.counts_by_status() == counted(ws)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvops import NewerSchemaError, Workspace, WorkspaceError
-from cvops.catalog import db as catalog
+from cvops.catalog import db as catalog, migrations
 
 
 def test_create_lays_out_folders_and_catalog(tmp_path: Path) -> None:
@@ -21,9 +21,9 @@ def test_create_lays_out_folders_and_catalog(tmp_path: Path) -> None:
         assert ws.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert ws.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert ws.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
-        assert catalog.schema_version(ws.db) == catalog.SCHEMA_VERSION
+        assert migrations.schema_version(ws.db) == migrations.SCHEMA_VERSION
         versions = [r[0] for r in ws.db.execute("SELECT version FROM migrations ORDER BY version")]
-        assert versions == [m[0] for m in catalog.MIGRATIONS]
+        assert versions == [m[0] for m in migrations.MIGRATIONS]
     finally:
         ws.close()
 
@@ -41,7 +41,7 @@ def test_open_a_folder_without_catalog_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "w")
-    ws.db.execute(f"PRAGMA user_version = {catalog.SCHEMA_VERSION + 5}")
+    ws.db.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION + 5}")
     ws.close()
     before = (tmp_path / "w" / "cvops.db").read_bytes()
     with pytest.raises(NewerSchemaError, match="newer than this CVOps Workbench supports"):
@@ -54,19 +54,19 @@ def test_older_schema_is_backed_up_then_migrated(tmp_path: Path) -> None:
     for sub in ("store", "tmp", "backups"):
         (root / sub).mkdir(parents=True)
     db = catalog.connect(root / "cvops.db")
-    catalog.migrate(db, target=1)
+    migrations.migrate(db, target=1)
     db.execute("INSERT INTO classes (name, color, position, created_at) VALUES ('cat', '#ff0000', 0, 0)")
     db.conn.close()
 
     ws = Workspace.open(root)
     try:
         assert ws.migrated_from == 1
-        assert catalog.schema_version(ws.db) == catalog.SCHEMA_VERSION
+        assert migrations.schema_version(ws.db) == migrations.SCHEMA_VERSION
         assert ws.classes.get("cat").color == "#ff0000"
         backups = list((root / "backups").glob("cvops-schema1-*.db"))
         assert len(backups) == 1
         old = catalog.connect(backups[0])
-        assert catalog.schema_version(old) == 1
+        assert migrations.schema_version(old) == 1
         assert old.execute("SELECT name FROM classes").fetchall() == [("cat",)]
         old.conn.close()
         # The new tables work.

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog.db import STATUSES
+from cvops.catalog.statuses import STATUSES
 from cvops.data.classes import ClassInfo
 
 ID_ROLE = Qt.ItemDataRole.UserRole

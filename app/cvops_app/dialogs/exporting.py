@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog.db import STATUSES
+from cvops.catalog.statuses import STATUSES
 from cvops.formats import EXPORT_FORMATS, FORMATS
 from cvops.versions.export import ExportReport, export_dataset
 from cvops.formats.model import IMAGE_MODES, FormatError

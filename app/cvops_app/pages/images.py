@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog.db import STATUSES
+from cvops.catalog.statuses import STATUSES
 from cvops.data.classes import ClassInfo
 from cvops.common.errors import CvopsError
 from cvops.common.jobs import CancelToken, Progress

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.catalog.db import STATUSES
+from cvops.catalog.statuses import STATUSES
 from cvops.versions.check import check_version
 from cvops.common.errors import CvopsError
 from cvops.data.health import Finding, HealthReport, check

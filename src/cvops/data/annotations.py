@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-from cvops.catalog.db import SOURCES, STATUSES, Database, transaction
+from cvops.catalog.db import SOURCES, Database, transaction
+from cvops.catalog.statuses import STATUSES
 from cvops.data.classes import ClassRef
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.catalog.oplog import Change, OperationLog, row_dict

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.catalog.db import STATUSES, status_counts_maintained
+from cvops.catalog.migrations import status_counts_maintained
+from cvops.catalog.statuses import STATUSES
 from cvops.common.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:

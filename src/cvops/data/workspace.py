@@ -17,9 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from cvops.catalog import db as catalog
+from cvops.catalog import db as catalog, migrations
 from cvops.catalog.db import Database
-from cvops.common.errors import NoWorkspaceError, WorkspaceError
+from cvops.common.errors import NewerSchemaError, NoWorkspaceError, WorkspaceError
 from cvops.catalog.store import ImageStore
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Workspace:
         for sub in ("", "store", "tmp", "backups"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         db = catalog.connect(root / CATALOG_NAME)
-        catalog.migrate(db)
+        migrations.migrate(db)
         return cls(root, db)
 
     @classmethod
@@ -69,18 +69,18 @@ class Workspace:
         if not db_path.is_file():
             raise NoWorkspaceError(f"{root} is not a CVOps workspace (no {CATALOG_NAME}); create one with `cvops init`")
         db = catalog.connect(db_path)
-        version = catalog.schema_version(db)
+        version = migrations.schema_version(db)
         migrated_from = None
-        if version > catalog.SCHEMA_VERSION:
+        if version > migrations.SCHEMA_VERSION:
             db.conn.close()
-            raise catalog.NewerSchemaError(
+            raise NewerSchemaError(
                 f"{db_path}: catalog schema version {version} is newer than this CVOps Workbench supports "
-                f"({catalog.SCHEMA_VERSION}); upgrade CVOps Workbench to open this workspace"
+                f"({migrations.SCHEMA_VERSION}); upgrade CVOps Workbench to open this workspace"
             )
-        if version < catalog.SCHEMA_VERSION and migrate:
+        if version < migrations.SCHEMA_VERSION and migrate:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            catalog.backup(db, root / "backups" / f"cvops-schema{version}-{stamp}.db")
-            catalog.migrate(db)
+            migrations.backup(db, root / "backups" / f"cvops-schema{version}-{stamp}.db")
+            migrations.migrate(db)
             migrated_from = version
         return cls(root, db, migrated_from)
 

@@ -24,7 +24,8 @@ import yaml
 
 from cvops import formats
 from cvops.data.annotations import PARTS, NewAnnotation, clip_box, clip_polygon, polygon_rings
-from cvops.catalog.db import STATUSES, transaction
+from cvops.catalog.db import transaction
+from cvops.catalog.statuses import STATUSES
 from cvops.catalog.store import sha256_file
 from cvops.common.errors import ValidationError
 from cvops.formats.common import read_reason, read_text
