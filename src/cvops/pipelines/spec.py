@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from cvops.catalog.statuses import STATUSES
 from cvops.common.errors import CvopsError
+from cvops.formats import IMPORT_FORMATS
 
 DEFAULT_FILE = "pipeline.yaml"
 SPLITS = ("train", "val", "test")
@@ -117,7 +118,8 @@ def _ratios(v: Any) -> str:
 
 # Each kind's settings: key -> (validator, default). A default of None means "not set".
 STEP_KINDS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
-    "ingest": {"folders": (_list_of(_str), None), "mode": (_choice("copy", "in_place"), "copy")},
+    "ingest": {"folders": (_list_of(_str), None), "mode": (_choice("copy", "in_place"), "copy"),
+               "format": (_choice("images", "auto", *IMPORT_FORMATS), "images")},
     "check": {"max_errors": (_int, 0), "max_warnings": (_int, None), "min_size": (_pos_int, 32),
               "min_examples": (_pos_int, 1), "imbalance_ratio": (_pos_number, 10.0)},
     "version": {"filter": (_list_of(_choice(*STATUSES)), None), "split": (_ratios, "80/10/10"), "seed": (_int, 0),
@@ -249,6 +251,7 @@ steps:
   - ingest:
       folders: [incoming]
       mode: copy            # copy | in_place
+      format: images        # images (unlabelled) | auto | yolo | coco | voc | ...: each subfolder is a labelled batch
   # The health gate: stop when the data has more errors (or warnings) than allowed.
   - check:
       max_errors: 0
