@@ -289,3 +289,28 @@ def test_sigterm_stops_the_watch_cleanly(intake: Any) -> None:
     assert b"watch stopped after 0 run(s)" in stdout
     status = watch_status(ws, path)
     assert status is not None and status.state == "stopped" and status.pid == proc.pid
+
+
+def test_a_watch_resumes_the_run_a_dead_process_left_unfinished(intake: Any) -> None:
+    ws, path = intake
+    write_images(ws.root / "incoming", 2, seed=11)
+    first = run_pipeline(ws, path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ws.db.execute("UPDATE pipeline_runs SET state = 'running', finished_at = NULL, pid = ? WHERE id = ?",
+                  [dead.pid, first.id])
+    ws.db.execute("UPDATE pipeline_steps SET state = 'running' WHERE run_id = ? AND step_index = 2", [first.id])
+    ws.db.conn.commit()
+    events: list[dict[str, Any]] = []
+    reports = watch(ws, path, [Schedule(3600)], poll_s=0.01, on_event=events.append, max_runs=1)
+    assert reports[0].trigger == f"watch: resuming run {first.id} (interrupted: process {dead.pid} ended without " \
+                                 "finishing the run)"
+    assert [s.state for s in reports[0].steps] == ["cached", "cached", "done"]  # the unfinished step runs
+    # the last run finished now: a new watch has nothing to resume (and the schedule waits an hour)
+    assert watch(ws, path, [Schedule(3600)], poll_s=0.01, cancel=_cancel_soon(), max_runs=1) == []
+
+
+def _cancel_soon() -> CancelToken:
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel).start()
+    return token

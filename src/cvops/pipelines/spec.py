@@ -217,8 +217,6 @@ def parse(text: str, path: Path) -> Pipeline:
         for key in REQUIRED.get(kind, ()):
             if key not in values:
                 raise _fail(path, f"{where}.{kind}.{key}", "required")
-        if kind == "train" and "weights" in values and "from" in values:
-            raise _fail(path, f"{where}.train.from", "give weights or from: champion, not both")
         provided = set(have) | ({"model"} if kind == "evaluate" and "model" in values else set())
         for need in NEEDS.get(kind, ()):
             if need not in provided:
@@ -267,7 +265,8 @@ steps:
       preset: fast
       epochs: 30
       # imgsz: 640
-      # from: champion            # or weights: path/to/weights.pt
+      # from: champion            # fine-tune the champion (with weights: too, those start the first one)
+      # weights: path/to/weights.pt  # a local pretrained .pt (nothing is downloaded)
   # Evaluate the challenger (and the champion) on data neither trained on: the version's test split.
   - evaluate:
       split: test

@@ -230,7 +230,8 @@ def _valid_version(c: StepContext, outputs: dict[str, Any]) -> bool:
 
 
 def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """(weights path, its sha256, the champion's name) the train step starts from."""
+    """(weights path, its sha256, the champion's name) the train step starts from: with ``from: champion`` the
+    champion, else (no champion yet) the ``weights`` file if given, else the preset's start."""
     from cvops.catalog.store import sha256_file
     from cvops.models.registry import get_model
 
@@ -238,8 +239,9 @@ def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Op
         try:
             champion = get_model(c.ws, "champion")
         except NotFoundError:
-            return None, None, None  # no champion yet: the preset's start
-        return champion.weights, champion.weights_sha256, champion.name
+            pass  # no champion yet
+        else:
+            return champion.weights, champion.weights_sha256, champion.name
     if s["weights"]:
         path = _resolve(c.pipeline, s["weights"])
         if not path.is_file():

@@ -222,6 +222,35 @@ class DriftAlarm:
         self._seen = []
 
 
+class Unfinished:
+    """Fires once, at the watch's first check, when the file's last run did not finish: its process died
+    (``interrupted``) or a stopped watch cancelled it. The run that follows resumes it: its finished steps are
+    cached, an interrupted training run carries on from its last checkpoint."""
+
+    def __init__(self) -> None:
+        self._checked = False
+
+    def describe(self) -> str:
+        return "an unfinished run"
+
+    def check(self, wc: WatchContext) -> Optional[str]:
+        from cvops.pipelines.runner import history
+
+        if self._checked:
+            return None
+        self._checked = True
+        runs = history(wc.ws, wc.pipeline.path, limit=1)
+        if not runs:
+            return None
+        last = runs[0]
+        interrupted = last.state == "failed" and (last.error or "").startswith("interrupted")
+        stopped = last.state == "cancelled" and last.trigger.startswith("watch")
+        return f"resuming run {last.id} ({last.error or last.state})" if interrupted or stopped else None
+
+    def ran(self, wc: WatchContext, report: "RunReport") -> None:
+        pass
+
+
 def parse_duration(text: str) -> float:
     """``90``, ``90s``, ``15m``, ``6h``, ``1d`` or ``1h30m`` → seconds; raises :class:`ValidationError`."""
     import re
@@ -300,7 +329,8 @@ def watch(ws: "Workspace", path: Path, triggers: list[Trigger], poll_s: float = 
     """Poll ``triggers`` every ``poll_s`` seconds and run the pipeline file ``path`` when one fires, until
     ``cancel`` (or ``max_runs`` runs); returns the runs' reports. ``on_event`` receives ``{"event": "watching" |
     "trigger" | "run" | "busy" | "stopped", ...}``. The file is re-read before every run (edits apply to the next
-    run); a file that became invalid is reported and waited on, not run."""
+    run); a file that became invalid is reported and waited on, not run. An unfinished last run (the process died,
+    or a stopped watch cancelled it) is resumed first (:class:`Unfinished`)."""
     from cvops.pipelines.runner import PipelineBusy, run_pipeline
 
     if not triggers:
@@ -308,7 +338,8 @@ def watch(ws: "Workspace", path: Path, triggers: list[Trigger], poll_s: float = 
     cancel = cancel or CancelToken()
     emit = on_event or (lambda event: None)
     pipeline = load(Path(path))
-    status = WatchStatus(os.getpid(), True, str(pipeline.path), [t.describe() for t in triggers], time.time())
+    triggers = [Unfinished(), *triggers]
+    status = WatchStatus(os.getpid(), True, str(pipeline.path), [t.describe() for t in triggers[1:]], time.time())
     reports: list["RunReport"] = []
     emit({"event": "watching", "path": status.path, "triggers": status.triggers, "poll_s": poll_s})
     try:
