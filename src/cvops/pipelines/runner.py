@@ -26,7 +26,8 @@ from cvops.catalog.locks import WorkspaceBusy, workspace_lock
 from cvops.common.errors import CvopsError, NotFoundError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, process_alive, sub_progress
 from cvops.pipelines.spec import Pipeline, Step, load
-from cvops.pipelines.steps import STEPS, LastSuccess, StepContext, StepFailed, hash_inputs
+from cvops.pipelines.context import LastSuccess, StepContext, StepFailed, hash_inputs
+from cvops.pipelines.steps import STEPS
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace

@@ -1,232 +1,26 @@
-"""The steps a pipeline file can name: for each, what its inputs are (hashed for the cache), how it runs (calling
-the core: ingest, health check, versions, training, evaluation, the gate, the registry, export, verification,
-bundles, deployment) and whether its recorded outputs still exist. :mod:`cvops.pipelines.runner` runs them."""
+"""The steps a pipeline file can name (:data:`STEPS`): for each, what its inputs are (hashed for the cache), how it
+runs (calling the core: training, evaluation, the gate, the registry, export, verification, bundles, deployment; the
+data steps are in :mod:`cvops.pipelines.intake`) and whether its recorded outputs still exist.
+:mod:`cvops.pipelines.runner` runs them."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, sub_progress
+from cvops.pipelines import intake
+from cvops.pipelines.context import StepContext, StepFailed, hash_inputs, resolve
 from cvops.pipelines.gate import decide
-from cvops.pipelines.spec import Pipeline
-
-if TYPE_CHECKING:
-    from cvops.data.workspace import Workspace
 
 
-class StepFailed(Exception):
-    """A step ran and its result stops the pipeline (health gate, verification, deployment); ``outputs`` say why.
-    Recorded as the step's failure, never raised to the caller."""
-
-    def __init__(self, message: str, outputs: Optional[dict[str, Any]] = None) -> None:
-        super().__init__(message)
-        self.outputs = outputs or {}
-
-
-UNIMPORTED_MAX = 10000  # files an ingest left out that the watch does not count as new (duplicates, unreadable)
-
-
-def hash_inputs(data: Any) -> str:
-    """The content hash of a step's inputs (canonical JSON)."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _resolve(pipeline: Pipeline, folder: str) -> Path:
-    path = Path(folder).expanduser()
-    return path if path.is_absolute() else pipeline.path.parent / path
-
-
-def data_fingerprint(ws: "Workspace") -> str:
-    """A content hash of the workspace's live data: images (sha256, status), their annotations and the classes."""
-    digest = hashlib.sha256()
-    q = ws.db.execute
-    for sql in ("SELECT id, sha256, status FROM images WHERE trashed_at IS NULL ORDER BY id",
-                "SELECT a.id, a.image_id, a.class_id, a.kind, a.x, a.y, a.w, a.h, a.points FROM annotations a "
-                "JOIN images i ON i.id = a.image_id WHERE i.trashed_at IS NULL ORDER BY a.id",
-                "SELECT id, name FROM classes ORDER BY id"):
-        for row in q(sql):
-            digest.update(repr(tuple(row)).encode())
-        digest.update(b"|")
-    return digest.hexdigest()
-
-
-def _folder_listing(root: Path) -> list[tuple[str, int, int]]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            p = Path(dirpath) / name
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
-    return out
-
-
-@dataclass
-class LastSuccess:
-    """The step's last successful record in a run of the same file (or its last attempt, with its ``state``)."""
-
-    input_hash: str
-    outputs: dict[str, Any]
-    run_id: int
-    log: str
-    inputs: dict[str, Any]
-    state: str = "done"
-
-
-class StepContext:
-    """What the steps so far produced, handed to the next steps."""
-
-    def __init__(self, ws: "Workspace", pipeline: Pipeline, run_id: int) -> None:
-        self.ws, self.pipeline, self.run_id = ws, pipeline, run_id
-        self.values: dict[str, Any] = {}
-        self.last: Optional[LastSuccess] = None  # the current step's last successful record
-        self.attempt: Optional[LastSuccess] = None  # the current step's last record, whatever its state
-        self.record: Callable[[dict[str, Any]], None] = lambda outputs: None  # save the running step's outputs
-
-    def get(self, key: str) -> Any:
-        return self.values.get(key)
-
-
-# -- the steps: inputs (hashed), run (outputs; "context" is what later steps see), still valid (outputs exist) ------
 def _model_report(evaluation: Any, latency: Optional[float] = None) -> dict[str, Any]:
     return {"model": evaluation.model_name, "evaluation_id": evaluation.id, "map50": evaluation.map50,
             "map50_95": evaluation.map50_95, "latency_ms": latency,
             "per_class": [{"name": c["name"], "ap": c.get("ap"), "ap50": c.get("ap50")}
                           for c in evaluation.per_class]}
-
-
-def _in_ingest(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
-    folders = {}
-    for folder in s["folders"]:
-        path = _resolve(c.pipeline, folder)
-        if not path.is_dir():
-            raise ValidationError(f"ingest folder {path} does not exist or is not a folder")
-        folders[str(path)] = hash_inputs(_folder_listing(path))
-    return {"folders": folders, "mode": s["mode"], "format": s["format"]}
-
-
-def batch_folders(folder: Path) -> list[Path]:
-    """The batches of a watched folder read as datasets: its (non-hidden) subfolders, each one labelled batch."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def batch_hash(batch: Path) -> str:
-    """The content hash of a batch folder's listing (relative paths, sizes, modification times)."""
-    return hash_inputs(_folder_listing(batch))
-
-
-def _import_batches(c: StepContext, s: dict[str, Any], folders: list[Path], progress: Progress,
-                    cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
-    """Each subfolder not imported unchanged before is imported as a dataset (images and their annotations)."""
-    from cvops.common.errors import CvopsError
-    from cvops.formats.importer import import_dataset
-
-    done = dict((c.last.outputs.get("batches") or {}) if c.last else {})
-    todo = [(b, batch_hash(b)) for f in folders for b in batch_folders(f)]
-    todo = [(b, h) for b, h in todo if done.get(str(b)) != h]
-    out = {"imported": 0, "duplicates": 0, "annotations": 0, "errors": 0, "batches": done}
-    for i, (batch, digest) in enumerate(todo):
-        cancel.raise_if_cancelled()
-        try:
-            report = import_dataset(c.ws, batch, format=s["format"], in_place=s["mode"] == "in_place",
-                                    progress=sub_progress(progress, i / len(todo), (i + 1) / len(todo)),
-                                    cancel=cancel)
-        except CvopsError as exc:
-            out["errors"] += 1
-            log(f"skipped batch {batch.name}: {exc}")
-            continue
-        if report.cancelled:
-            raise Cancelled()
-        out["imported"] += report.images_new
-        out["duplicates"] += report.images - report.images_new
-        out["annotations"] += report.annotations
-        out["errors"] += len(report.skipped)
-        done[str(batch)] = digest
-        log(f"batch {batch.name} ({report.format}): {report.images_new} new image(s), {report.annotations} "
-            f"annotation(s), {len(report.skipped)} skipped, {len(report.warnings)} warning(s)")
-    if not todo:
-        log("no new or changed batch folders")
-    return out
-
-
-def _run_ingest(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
-                cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
-    from cvops.data.ingest import import_paths
-
-    folders = [Path(f) for f in inputs["folders"]]
-    if s["format"] != "images":
-        return _import_batches(c, s, folders, progress, cancel, log)
-    report = import_paths(c.ws, folders, in_place=s["mode"] == "in_place", progress=progress, cancel=cancel)
-    if report.cancelled:
-        raise Cancelled()
-    for e in report.errors[:20]:
-        log(f"skipped {e['path']}: {e['reason']}")
-    log(f"imported {report.imported} new image(s), {report.duplicates} already in the workspace")
-    imported = set(report.image_ids)
-    unimported = [p for p, i in report.path_ids.items() if i not in imported] + [e["path"] for e in report.errors]
-    return {"imported": report.imported, "duplicates": report.duplicates, "errors": len(report.errors),
-            "unimported": unimported[:UNIMPORTED_MAX]}
-
-
-def _in_check(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
-    return {"data": data_fingerprint(c.ws), "settings": s}
-
-
-def _run_check(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
-               cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
-    from cvops.data.health import check
-
-    report = check(c.ws, min_size=s["min_size"], min_examples=s["min_examples"],
-                   imbalance_ratio=s["imbalance_ratio"], progress=progress, cancel=cancel)
-    if report.cancelled:
-        raise Cancelled()
-    for f in report.findings[:50]:
-        log(f"{f.severity}: {f.message}")
-    out = {"images": report.images_checked, "errors": len(report.errors), "warnings": len(report.warnings),
-           "kinds": dict(report.kinds())}
-    if out["errors"] > s["max_errors"]:
-        raise StepFailed(f"health gate: {out['errors']} error(s), more than max_errors {s['max_errors']}", out)
-    if s["max_warnings"] is not None and out["warnings"] > s["max_warnings"]:
-        raise StepFailed(f"health gate: {out['warnings']} warning(s), more than max_warnings {s['max_warnings']}",
-                         out)
-    return out
-
-
-def _in_version(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
-    return {"data": data_fingerprint(c.ws), "filter": s["filter"], "split": s["split"], "seed": s["seed"]}
-
-
-def _run_version(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
-                 cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
-    from cvops.versions.create import create_version
-
-    info = create_version(c.ws, s["message"], ratios=s["split"], seed=s["seed"], statuses=s["filter"],
-                          progress=progress, cancel=cancel)
-    log(f"version {info.name} ({'new' if info.created else 'unchanged content: existing version'}), "
-        f"hash {info.content_hash[:12]}")
-    return {"created": info.created, "stats": info.stats,
-            "context": {"version": info.name, "version_id": info.id, "version_hash": info.content_hash}}
-
-
-def _valid_version(c: StepContext, outputs: dict[str, Any]) -> bool:
-    from cvops.versions.create import get_version
-
-    ctx = outputs.get("context", {})
-    try:
-        return get_version(c.ws, ctx["version_id"]).content_hash == ctx["version_hash"]
-    except (NotFoundError, KeyError):
-        return False
 
 
 def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Optional[str], Optional[str]]:
@@ -243,7 +37,7 @@ def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Op
         else:
             return champion.weights, champion.weights_sha256, champion.name
     if s["weights"]:
-        path = _resolve(c.pipeline, s["weights"])
+        path = resolve(c.pipeline, s["weights"])
         if not path.is_file():
             raise ValidationError(f"train weights {path} do not exist")
         return str(path), sha256_file(path), None
@@ -529,7 +323,10 @@ def _run_bundle(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progr
     from cvops.deploy.bundle import make_bundle
 
     export = c.get("exports")[0]
-    out = c.ws.root / "pipelines" / "bundles" / f"run{c.run_id}-export{export['id']}"
+    # the bundle folder is named after the pipeline: a deploy target holds it as TARGET/<name>, replaced atomically
+    # by each deployment, so the edge device always runs the same path
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", c.pipeline.name).strip("-.") or "model"
+    out = c.ws.root / "pipelines" / "bundles" / f"run{c.run_id}-export{export['id']}" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     info = make_bundle(c.ws, export["id"], out, zip=s["zip"])
     log(f"bundle {info.path} ({len(info.files)} files) of model {info.model}")
@@ -542,7 +339,7 @@ def _valid_bundle(c: StepContext, outputs: dict[str, Any]) -> bool:
 
 
 def _targets(c: StepContext, s: dict[str, Any]) -> list[str]:
-    return [t if t.startswith("ssh://") else str(_resolve(c.pipeline, t)) for t in s["targets"]]
+    return [t if t.startswith("ssh://") else str(resolve(c.pipeline, t)) for t in s["targets"]]
 
 
 def _in_deploy(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
@@ -566,21 +363,31 @@ def _run_deploy(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progr
                         "error": report.error})
         if not report.ok:
             raise StepFailed(f"deploy to {target} failed: {report.error}", {"targets": reports})
-    return {"targets": reports}
+    return {"targets": reports, "bundle_sha256": inputs["bundle"]}
 
 
 def _valid_deploy(c: StepContext, outputs: dict[str, Any]) -> bool:
-    return all(t["target"].startswith("ssh://") or Path(t["deployed_to"] or t["target"]).is_dir()
-               for t in outputs.get("targets", []))
+    """Every folder target still holds this bundle (another deployment may have replaced it since)."""
+    from cvops.catalog.store import sha256_file
+
+    for t in outputs.get("targets", []):
+        if t["target"].startswith("ssh://"):
+            continue
+        try:
+            if sha256_file(Path(t["deployed_to"] or t["target"]) / "model.json") != outputs.get("bundle_sha256"):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 Inputs = Callable[[StepContext, dict[str, Any]], dict[str, Any]]
 Run = Callable[[StepContext, dict[str, Any], dict[str, Any], Progress, CancelToken, Callable[[str], None]], dict[str, Any]]
 Valid = Callable[[StepContext, dict[str, Any]], bool]
 STEPS: dict[str, tuple[Inputs, Run, Valid]] = {
-    "ingest": (_in_ingest, _run_ingest, lambda c, o: True),
-    "check": (_in_check, _run_check, lambda c, o: True),
-    "version": (_in_version, _run_version, _valid_version),
+    "ingest": (intake.in_ingest, intake.run_ingest, lambda c, o: True),
+    "check": (intake.in_check, intake.run_check, lambda c, o: True),
+    "version": (intake.in_version, intake.run_version, intake.valid_version),
     "train": (_in_train, _run_train, _valid_model),
     "evaluate": (_in_evaluate, _run_evaluate, _valid_evaluate),
     "gate": (_in_gate, _run_gate, lambda c, o: True),

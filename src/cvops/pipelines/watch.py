@@ -31,7 +31,7 @@ from cvops.common.errors import CvopsError, ValidationError
 from cvops.common.imageio import IMAGE_EXTENSIONS
 from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.pipelines.spec import Pipeline, load
-from cvops.pipelines.steps import batch_hash
+from cvops.pipelines.intake import batch_hash
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
