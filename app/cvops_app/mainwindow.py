@@ -37,6 +37,7 @@ PAGES = {
     "versions": ("cvops_app.pages.versions", "VersionsPage", "Versions"),
     "train": ("cvops_app.pages.train", "TrainPage", "Train"),
     "models": ("cvops_app.pages.models", "ModelsPage", "Models"),
+    "automation": ("cvops_app.pages.automation", "AutomationPage", "Automation"),
 }
 
 
