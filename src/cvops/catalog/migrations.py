@@ -476,6 +476,20 @@ def _m14_pipelines(db: Database) -> None:
     db.execute("CREATE INDEX idx_pipeline_steps_cache ON pipeline_steps(kind, step_index, input_hash)")
 
 
+def _m15_champion_history(db: Database) -> None:
+    """Every promotion: which model became the champion, when and by what (the champion's timeline)."""
+    db.execute(
+        """CREATE TABLE champion_history (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            promoted_at REAL NOT NULL,
+            by TEXT NOT NULL DEFAULT 'manual'
+        )"""
+    )
+    db.execute("INSERT INTO champion_history (model_id, promoted_at, by) "
+               "SELECT id, created_at, 'before the timeline was recorded' FROM models WHERE champion = 1")
+
+
 def status_counts_maintained(db: Database) -> bool:
     """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
     names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
@@ -501,6 +515,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
      _m12_live_images),
     (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
+    (15, "champion history: every promotion, when and by what", _m15_champion_history),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -274,6 +274,37 @@ def models_promote(model_ref: str, ws: Workspace, as_json: bool) -> None:
         out.print(f"{m.name} is now the champion")
 
 
+@models.command("timeline")
+@command_options()
+def models_timeline(ws: Workspace, as_json: bool) -> None:
+    """The champion's timeline: which model served when, promoted by whom, and its deployments meanwhile."""
+    import datetime
+
+    from rich.table import Table
+
+    from cvops.models.registry import champion_timeline
+
+    spans = champion_timeline(ws)
+    if as_json:
+        emit([s._asdict() for s in spans])
+        return
+    if not spans:
+        out.print("no champion yet (cvops models promote MODEL, or a pipeline's promote step)")
+        return
+
+    def when(t: Optional[float]) -> str:
+        return "now" if t is None else datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("model", "from", "until", "by", "mAP50-95", "deployed to"):
+        table.add_column(col)
+    for s in spans:
+        table.add_row(s.model, when(s.since), when(s.until), s.by,
+                      "—" if s.map50_95 is None else f"{s.map50_95:.3f}",
+                      ", ".join(sorted({d["target"] for d in s.deployments if d["ok"]})) or "—")
+    out.print(table)
+
+
 @click.group()
 def weights() -> None:
     """The weights library: pretrained checkpoints (and models of other workspaces) to start training from."""

@@ -16,7 +16,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
@@ -121,16 +121,51 @@ def model_for_run(ws: "Workspace", run_id: int) -> Optional[ModelInfo]:
     return _info(ws, row) if row else None
 
 
-def promote(ws: "Workspace", ref: ModelRef) -> ModelInfo:
-    """Make a model the champion (the previous champion steps down); returns it."""
+def promote(ws: "Workspace", ref: ModelRef, by: str = "manual") -> ModelInfo:
+    """Make a model the champion (the previous champion steps down) and record it in the champion's timeline with
+    ``by`` (``manual``, ``pipeline run 7``); returns it. Promoting the champion again records nothing."""
     model = get_model(ws, ref)
     weights = Path(model.weights)
     if not weights.is_file():
         raise ValidationError(f"model {model.name}: weights file {weights} is missing; it cannot be the champion")
+    if model.champion:
+        return model
     with transaction(ws.db):
         ws.db.execute("UPDATE models SET champion = 0 WHERE champion = 1")
         ws.db.execute("UPDATE models SET champion = 1 WHERE id = ?", [model.id])
+        ws.db.execute("INSERT INTO champion_history (model_id, promoted_at, by) VALUES (?, ?, ?)",
+                      [model.id, time.time(), by])
     return get_model(ws, model.id)
+
+
+class ChampionSpan(NamedTuple):
+    """A stretch of the champion's timeline: ``model`` served from ``since`` to ``until`` (None: it still does),
+    promoted ``by`` (``manual``, ``pipeline run 7``); ``deployments`` are its bundles deployed meanwhile
+    (``{"target", "at", "ok"}``)."""
+
+    model: str
+    model_id: int
+    since: float
+    until: Optional[float]
+    by: str
+    map50_95: Optional[float]
+    deployments: list[dict[str, Any]]
+
+
+def champion_timeline(ws: "Workspace") -> list[ChampionSpan]:
+    """Which model was the champion when, newest first, with the deployments of its exports while it served."""
+    rows = ws.db.execute("SELECT model_id, promoted_at, by FROM champion_history ORDER BY promoted_at, id").fetchall()
+    spans = []
+    for i, (model_id, since, by) in enumerate(rows):
+        until = rows[i + 1][1] if i + 1 < len(rows) else None
+        model = get_model(ws, model_id)
+        deployed = ws.db.execute(
+            "SELECT d.target, d.created_at, d.ok FROM deployments d JOIN exports e ON e.id = d.export_id "
+            "WHERE e.model_id = ? AND d.created_at >= ? AND (? IS NULL OR d.created_at < ?) ORDER BY d.created_at",
+            [model_id, since, until, until]).fetchall()
+        spans.append(ChampionSpan(model.name, model_id, since, until, by, model.map50_95,
+                                  [{"target": t, "at": at, "ok": bool(ok)} for t, at, ok in deployed]))
+    return spans[::-1]
 
 
 def lineage(ws: "Workspace", ref: ModelRef) -> list[ModelInfo]:

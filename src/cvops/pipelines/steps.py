@@ -358,7 +358,7 @@ def _run_promote(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], prog
     from cvops.models.registry import promote
 
     before = _current_champion(c)
-    model = promote(c.ws, c.get("model_id"))
+    model = promote(c.ws, c.get("model_id"), by=f"pipeline run {c.run_id}")
     log(f"{model.name} is the champion" + (f" (was {before.name})" if before and before.id != model.id else ""))
     return {"champion": model.name, "previous": before.name if before else None}
 
