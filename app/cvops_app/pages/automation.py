@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.common.errors import CvopsError
+from cvops.models.registry import ChampionSpan, champion_timeline
 from cvops.pipelines.runner import RunReport, StepRecord, history, run_pipeline
 from cvops.pipelines.spec import DEFAULT_FILE, Pipeline, PipelineInvalid, load
 from cvops_app.charts import delta_bars
@@ -121,14 +122,6 @@ def _watch_status(ws: "Workspace", path: Path) -> Any:
     return watch_status(ws, path)
 
 
-def _champion_timeline(ws: "Workspace") -> list[Any]:
-    try:  # the champion's timeline lands with the rest of issue 14
-        from cvops.models.registry import champion_timeline
-    except ImportError:
-        return []
-    return champion_timeline(ws)
-
-
 def _table(parent: QWidget, name: str, columns: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(columns), parent)
     table.setObjectName(name)
@@ -176,7 +169,8 @@ class AutomationPage(Page):
         self.runs: list[RunReport] = []
         self.shown: Optional[RunReport] = None
         self.job: Optional[Job] = None
-        self.timeline: list[Any] = []
+        self.timeline: list[ChampionSpan] = []
+        self.opened: list[Path] = []  # files shown in this session, listed in the combo as well
 
         self.file = QComboBox(self)
         self.file.setObjectName("pipeline-file")
@@ -294,6 +288,7 @@ class AutomationPage(Page):
         super().set_workspace(ws)
         self.job, self.shown = None, None
         self.path = ws.root / DEFAULT_FILE if ws is not None else None
+        self.opened = []
         self.reload()
 
     def refresh(self, what: set[str]) -> None:
@@ -315,6 +310,8 @@ class AutomationPage(Page):
     def set_path(self, path: Path) -> None:
         """Show the pipeline file ``path`` and its runs."""
         self.path = Path(path).absolute()
+        if self.path not in self.opened:
+            self.opened.append(self.path)
         self.shown = None
         self.reload()
 
@@ -357,10 +354,12 @@ class AutomationPage(Page):
             gate = self.table.item(row, 6)
             if report.decision is not None:
                 gate.setForeground(QBrush(QColor("#1e8449" if report.decision["promote"] else "#b9770e")))
-        self.timeline = _champion_timeline(ws) if ws is not None else []
-        _fill(self.champions, [[span.model, _when(span.since), _when(span.until) if span.until else "now", span.by,
-                                "; ".join(f"{d['target']} ({_when(d.get('at'), '%m-%d %H:%M')})"
-                                          for d in span.deployments) or "—"] for span in self.timeline])
+        self.timeline = champion_timeline(ws) if ws is not None else []
+        _fill(self.champions, [[span.model + (f"  ({span.map50_95:.3f})" if span.map50_95 is not None else ""),
+                                _when(span.since), _when(span.until) if span.until else "now", span.by,
+                                "; ".join(f"{'' if d.get('ok', True) else '✗ '}{d['target']} "
+                                          f"({_when(d.get('at'), '%m-%d %H:%M')})" for d in span.deployments) or "—"]
+                               for span in self.timeline])
         if self.timeline and self.timeline[0].until is None:
             for col in range(len(TIMELINE_COLUMNS)):
                 item = self.champions.item(0, col)
@@ -382,8 +381,7 @@ class AutomationPage(Page):
         if self.ws is not None:
             paths.append(self.ws.root / DEFAULT_FILE)
             paths += [Path(r.path) for r in history(self.ws, None, limit=200)]
-        if self.path is not None:
-            paths.append(self.path)
+        paths += self.opened
         unique = list(dict.fromkeys(p.absolute() for p in paths))
         self.file.blockSignals(True)
         self.file.clear()
