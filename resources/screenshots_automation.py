@@ -29,8 +29,8 @@ from cvops.samples.demo import run_demo  # noqa: E402
 from cvops.training import train  # noqa: E402
 from cvops_app.mainwindow import MainWindow  # noqa: E402
 
-COUNT, IMGSZ = 80, 128
-MODELS = ((12, 0), (2, 1))  # (epochs, seed): m1 the stronger, m2 the weaker
+COUNT, IMGSZ = 160, 160
+MODELS = ((30, 0), (10, 1))  # (epochs, seed): m1 the stronger, m2 the weaker
 PIPELINE = """\
 name: shapes-loop
 steps:

@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
-        self.nav.setFixedWidth(120)
+        self.nav.setFixedWidth(136)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setStyleSheet("QListWidget#navigation { font-size: 13pt; padding-top: 8px; border: none; "
                                "background: palette(window); } "
                                "QListWidget#navigation::item { padding: 10px 12px; }")

@@ -139,7 +139,7 @@ class PipelineGraph(QGraphicsView):
             start, end = QPointF(a.x() + NODE_W, a.y() + NODE_H / 2), QPointF(b.x(), b.y() + NODE_H / 2)
             path.moveTo(start)
             path.lineTo(end)
-            tip, direction = end, QPointF(-1, 0)
+            tip, direction = end, QPointF(1, 0)
         else:
             mid_y = a.y() + NODE_H + ROW_GAP / 2
             start, end = QPointF(a.x() + NODE_W / 2, a.y() + NODE_H), QPointF(b.x() + NODE_W / 2, b.y())

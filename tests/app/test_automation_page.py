@@ -71,6 +71,8 @@ def test_graph_history_and_the_gate_decision(window: MainWindow) -> None:
     page = _page(window)
     root = window.ws.root
     assert page.table.rowCount() == 0 and "No runs yet" in page.reason.text()
+    assert "No pipeline file at" in page.error.text() and "cvops pipeline init" in page.error.text()
+    assert not page.graph.isVisibleTo(page) and not page.run_button.isEnabled()
     assert "No watch running" in page.watch.text() and "cvops pipeline watch pipeline.yaml" in page.watch.text()
     first, second, rejected = _three_runs(root)
     page.reload()
@@ -171,6 +173,23 @@ def test_a_bad_file_shows_its_error_and_run_now_adds_a_run(qtbot, window: MainWi
     assert [r.trigger for r in history(window.ws, path)] == ["gui"]
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
     assert page.file.findData(str(bad)) >= 0 and page.file.findData(str(path)) >= 0
+
+
+def test_cancel_records_a_cancelled_run_and_the_next_run_resumes(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    page = _page(window)
+    page.set_path(write_pipeline(window.ws.root, "m1"))
+    job = page.run_now()
+    assert job is not None and page.run_now() is None  # one run at a time
+    page.cancel_button.click()
+    assert job.cancel.cancelled
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert [page.table.item(0, c).text() for c in (0, 3)] == ["1", "cancelled"]
+    assert page.graph.nodes[0].step.state == "cancelled" and page.graph.nodes[1].step.state == "pending"
+    assert page.details.toPlainText().startswith("step 0: version — cancelled")  # the stopped step is shown
+    page.run_button.click()
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.table.rowCount() == 2 and page.table.item(0, 3).text() == "done"
+    assert [n.step.state for n in page.graph.nodes] == ["done"] * 4
 
 
 def test_the_watch_status_line() -> None:

@@ -48,6 +48,8 @@ TIMELINE_COLUMNS = ["Model", "From", "Until", "By", "Deployments"]
 RUN_STATE_COLORS = {"done": "#1e8449", "failed": "#c0392b", "cancelled": "#b9770e", "running": "#2e86c1"}
 STEP_ORDER = ("done", "cached", "running", "failed", "cancelled", "skipped")
 ROLE = Qt.ItemDataRole.UserRole
+BAD_STYLE = ("background: #fadbd8; color: #78281f; border: 1px solid #e6b0aa; padding: 10px;",  # an invalid file
+             "background: #eef3f7; color: #333; border: 1px solid #d6dbdf; padding: 10px;")  # no file yet
 NEW_IMAGES = re.compile(r"^(\d+) new images?$")
 
 
@@ -200,8 +202,8 @@ class AutomationPage(Page):
         self.error = QLabel(self)
         self.error.setObjectName("pipeline-error")
         self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.RichText)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("background: #fadbd8; color: #78281f; border: 1px solid #e6b0aa; padding: 10px;")
         self.error.hide()
         self.graph = PipelineGraph(self)
         self.graph.setFixedHeight(176)
@@ -335,14 +337,15 @@ class AutomationPage(Page):
         self.runs = history(ws, path, limit=HISTORY_LIMIT) if ws is not None and path is not None else []
         self._fill_files()
         self.pipeline = None
-        if path is not None:
+        self.error.hide()
+        if path is not None and not path.exists():
+            self._show_error(f"No pipeline file at {html.escape(str(path))} yet: <code>cvops pipeline init</code> "
+                             "writes a commented one to edit (docs/pipelines.md), or Open… another.", BAD_STYLE[1])
+        elif path is not None:
             try:
                 self.pipeline = load(path)
-                self.error.hide()
             except PipelineInvalid as exc:
-                self.error.setText(f"<b>This pipeline file cannot be used:</b><br>{html.escape(str(exc))}")
-                self.error.setTextFormat(Qt.TextFormat.RichText)
-                self.error.show()
+                self._show_error(f"<b>This pipeline file cannot be used:</b><br>{html.escape(str(exc))}", BAD_STYLE[0])
         self.graph.setVisible(self.pipeline is not None)
         self.legend.setVisible(self.pipeline is not None)
         _fill(self.table, [[str(r.id), _when(r.started_at), r.trigger, r.state,
@@ -375,6 +378,11 @@ class AutomationPage(Page):
             self.table.selectRow(row)
         self.table.blockSignals(False)
         self._run_selected()
+
+    def _show_error(self, text: str, style: str) -> None:
+        self.error.setText(text)
+        self.error.setStyleSheet(style)
+        self.error.show()
 
     def _fill_files(self) -> None:
         paths: list[Path] = []
