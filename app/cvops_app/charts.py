@@ -176,7 +176,7 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
     plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("#555", width=1)))
     if limit is not None:
         plot.addItem(pg.InfiniteLine(pos=-float(limit), angle=0, label=f"-{limit:g}",
-                                     labelOpts={"position": 0.97, "color": "#c0392b", "anchors": [(1, 1), (1, 1)]},
+                                     labelOpts={"position": 0.02, "color": "#c0392b", "anchors": [(0, 0), (0, 0)]},
                                      pen=pg.mkPen("#c0392b", width=1.5, style=Qt.PenStyle.DashLine)))
     plot.getAxis("bottom").setTicks([list(enumerate(categories))])
     if not categories:
@@ -187,6 +187,9 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
                            pens=brushes)
     plot.addItem(bars)
     plot.setXRange(-0.6, len(categories) - 0.4, padding=0)
-    extent = max([abs(h) for h in heights] + [float(limit or 0.0), 0.01])
-    plot.setYRange(-extent * 1.15, extent * 1.15, padding=0)
+    low = min(heights + [-float(limit or 0.0), 0.0])
+    high = max(heights + [0.0])
+    span = max(high - low, 0.02)
+    plot.setYRange(low - span * 0.1 if low < 0 else -span * 0.1, high + span * 0.1 if high > 0 else span * 0.1,
+                   padding=0)
     return bars

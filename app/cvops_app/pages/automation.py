@@ -61,6 +61,12 @@ def _num(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
+def _short(target: str) -> str:
+    """A deployment target as the table shows it: an SSH target whole, a folder by its last two parts."""
+    parts = Path(target).parts
+    return target if "://" in target or len(parts) <= 2 else "…/" + "/".join(parts[-2:])
+
+
 def verdict(report: RunReport) -> str:
     """The gate's verdict in a run: promoted, kept the champion, or — (no gate ran)."""
     decision = report.decision
@@ -229,12 +235,13 @@ class AutomationPage(Page):
         self.bars_plot.hideButtons()
         self.bars_plot.showGrid(y=True, alpha=0.2)
         self.bars_plot.setTitle("Per-class AP50-95: challenger − champion", color="#333", size="10pt")
-        self.bars_plot.setMinimumHeight(170)
+        self.bars_plot.setMinimumHeight(150)
         self.bars: Optional[pg.BarGraphItem] = None
         self.details = QPlainTextEdit(self)
         self.details.setObjectName("step-details")
         self.details.setReadOnly(True)
         self.details.setFont(QFont("monospace", 9))
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.details.setPlaceholderText("Click a step in the graph to see its log, inputs hash and outputs.")
 
         top = QHBoxLayout()
@@ -250,18 +257,15 @@ class AutomationPage(Page):
                                  self.table))
         left.addWidget(self._box(_heading("Champion timeline — which model served when", self), self.champions))
         left.setSizes([330, 170])
-        gate = QSplitter(Qt.Orientation.Horizontal, self)
-        gate.addWidget(self.criteria)
-        gate.addWidget(self.bars_plot)
-        gate.setSizes([380, 320])
         right = QSplitter(Qt.Orientation.Vertical, self)
-        right.addWidget(self._box(_heading("Gate decision", self), self.reason, gate))
+        right.addWidget(self._box(_heading("Gate decision", self), self.reason, self.criteria))
+        right.addWidget(self.bars_plot)
         right.addWidget(self._box(_heading("Step", self), self.details))
-        right.setSizes([330, 170])
+        right.setSizes([200, 200, 160])
         bottom = QSplitter(Qt.Orientation.Horizontal, self)
         bottom.addWidget(left)
         bottom.addWidget(right)
-        bottom.setSizes([560, 700])
+        bottom.setSizes([650, 610])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.watch)
@@ -286,12 +290,13 @@ class AutomationPage(Page):
 
     # -- workspace, file and data -------------------------------------------------------------------------------------
     def set_workspace(self, ws: Optional["Workspace"]) -> None:
-        """Show the workspace's default pipeline file and its runs."""
+        """Show the workspace's default pipeline file and its runs (now if shown, else when the page is shown)."""
         super().set_workspace(ws)
         self.job, self.shown = None, None
         self.path = ws.root / DEFAULT_FILE if ws is not None else None
         self.opened = []
-        self.reload()
+        if self.isVisible() or ws is None:
+            self.reload()
 
     def refresh(self, what: set[str]) -> None:
         """Models change the champion's timeline; runs are re-read when the page is shown or a run ends."""
@@ -348,7 +353,7 @@ class AutomationPage(Page):
                 self._show_error(f"<b>This pipeline file cannot be used:</b><br>{html.escape(str(exc))}", BAD_STYLE[0])
         self.graph.setVisible(self.pipeline is not None)
         self.legend.setVisible(self.pipeline is not None)
-        _fill(self.table, [[str(r.id), _when(r.started_at), r.trigger, r.state,
+        _fill(self.table, [[str(r.id), _when(r.started_at, "%m-%d %H:%M:%S"), r.trigger, r.state,
                             f"{r.seconds:.2f}" if r.seconds is not None else "…", step_counts(r), verdict(r)]
                            for r in self.runs],
               data=[r.id for r in self.runs])
@@ -359,10 +364,13 @@ class AutomationPage(Page):
                 gate.setForeground(QBrush(QColor("#1e8449" if report.decision["promote"] else "#b9770e")))
         self.timeline = champion_timeline(ws) if ws is not None else []
         _fill(self.champions, [[span.model + (f"  ({span.map50_95:.3f})" if span.map50_95 is not None else ""),
-                                _when(span.since), _when(span.until) if span.until else "now", span.by,
-                                "; ".join(f"{'' if d.get('ok', True) else '✗ '}{d['target']} "
+                                _when(span.since, "%m-%d %H:%M:%S"),
+                                _when(span.until, "%m-%d %H:%M:%S") if span.until else "now", span.by,
+                                "; ".join(f"{'' if d.get('ok', True) else '✗ '}{_short(d['target'])} "
                                           f"({_when(d.get('at'), '%m-%d %H:%M')})" for d in span.deployments) or "—"]
                                for span in self.timeline])
+        for row, span in enumerate(self.timeline):
+            self.champions.item(row, 4).setToolTip("\n".join(d["target"] for d in span.deployments))
         if self.timeline and self.timeline[0].until is None:
             for col in range(len(TIMELINE_COLUMNS)):
                 item = self.champions.item(0, col)
