@@ -55,7 +55,6 @@ def test_the_default_file_is_valid_and_fills_in_defaults() -> None:
     ("steps:\n - evaluate: {model: m1}\n - gate: {floor: 2}\n", "steps[1].gate.floor",
      "expected a number from 0 to 1, got 2"),
     ("steps:\n - train:\n", "steps[0].train", "needs an earlier step that produces the version"),
-    ("steps:\n - version:\n - train: {weights: a.pt, from: champion}\n", "steps[1].train.from", "not both"),
     ("steps:\n - version:\n - train: {from: latest}\n", "steps[1].train.from", "expected one of champion"),
     ("stages: []\n", "stages", "unknown key"),
     ("steps: []\n", "steps", "non-empty list"),

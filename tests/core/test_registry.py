@@ -17,7 +17,7 @@ from training_testing import IMGSZ, RUNS
 from cvops.cli import cli
 from cvops.samples.demo import run_demo
 from cvops.common.errors import NotFoundError, ValidationError
-from cvops.models.registry import get_model, lineage, list_models, promote
+from cvops.models.registry import champion_timeline, get_model, lineage, list_models, promote
 from cvops.catalog.store import sha256_file
 from cvops.training.child import _CsvWatcher, EventWriter, resolve_device, train_args
 from cvops.training.history import compare_runs, get_run, list_runs
@@ -72,6 +72,26 @@ def test_model_refs_and_promote(ws: Workspace) -> None:
     assert [m["champion"] for m in listed] == [False, True]
     assert _cli(ws.root, "models", "promote", "m1", "--json")["champion"] is True
     assert get_model(ws, "champion").name == "m1"
+
+
+def test_the_champion_timeline_records_every_promotion(ws: Workspace) -> None:
+    assert champion_timeline(ws) == []
+    promote(ws, "m1")
+    promote(ws, "m1")  # already the champion: nothing new on the timeline
+    promote(ws, "m2", by="pipeline run 7")
+    m1 = get_model(ws, "m1").id
+    export = ws.db.execute("INSERT INTO exports (model_id, format, precision, path, sha256, size_bytes, imgsz, "
+                           "created_at) VALUES (?, 'onnx', 'fp32', 'x.onnx', 'abc', 1, 64, 0)", [m1]).lastrowid
+    spans = champion_timeline(ws)
+    assert [(s.model, s.by, s.until is None) for s in spans] == [("m2", "pipeline run 7", True), ("m1", "manual", False)]
+    assert spans[1].until == spans[0].since and spans[1].since <= spans[1].until
+    # a deployment of m1's export while m1 served shows on its span
+    ws.db.execute("INSERT INTO deployments (export_id, bundle, target, created_at, ok, report) VALUES (?, 'b', '/edge', "
+                  "?, 1, '{}')", [export, (spans[1].since + spans[1].until) / 2])
+    ws.db.conn.commit()
+    assert champion_timeline(ws)[1].deployments[0]["target"] == "/edge" and champion_timeline(ws)[0].deployments == []
+    rows = _cli(ws.root, "models", "timeline", "--json")
+    assert [r["model"] for r in rows] == ["m2", "m1"] and rows[1]["deployments"][0]["ok"] is True
 
 
 def test_promote_refuses_a_model_without_weights(ws: Workspace, tmp_path: Path) -> None:

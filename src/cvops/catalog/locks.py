@@ -69,13 +69,14 @@ def lock_dir(root: Path) -> Path:
 
 @contextlib.contextmanager
 def workspace_lock(root: Path, exclusive: bool, wait: bool = True,
-                   on_wait: Optional[Callable[[], None]] = None) -> Iterator[None]:
-    """Hold the workspace lock of the workspace at ``root`` for the block.
+                   on_wait: Optional[Callable[[], None]] = None, name: str = LOCK_NAME) -> Iterator[None]:
+    """Hold the workspace lock of the workspace at ``root`` (or the lock file ``name`` in its ``locks/``) for the
+    block.
 
     Without ``wait``, raise :class:`WorkspaceBusy` when it is held in a conflicting mode; with it, call ``on_wait``
     (if given) once and block until it is free.
     """
-    fd = os.open(str(lock_dir(root) / LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(str(lock_dir(root) / name), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         if not _try_lock(fd, exclusive):
             if not wait:

@@ -1,4 +1,4 @@
-"""Pipelines: ``pipeline init|run|status|history|show``."""
+"""Pipelines: ``pipeline init|run|status|history|show|watch|alarm``."""
 
 from __future__ import annotations
 
@@ -164,6 +164,114 @@ def show_cmd(run_id: int, ws: Workspace, as_json: bool) -> None:
         emit(report.to_dict())
     else:
         _print_run(report, logs=True)
+
+
+def _when(t: Optional[float]) -> str:
+    import datetime
+
+    return "" if t is None else datetime.datetime.fromtimestamp(t).strftime("%H:%M:%S")
+
+
+def _print_event(console: Any, event: dict[str, Any]) -> None:
+    import time
+
+    kind = event["event"]
+    now = _when(time.time())
+    if kind == "watching":
+        console.print(f"{now} watching {event['path']}: {', '.join(event['triggers'])} (checks every "
+                  f"{event['poll_s']:g} s; Ctrl+C stops)")
+    elif kind == "trigger":
+        console.print(f"{now} [bold]trigger[/]: {event['reason']}: running the pipeline")
+    elif kind == "run":
+        decision = event.get("decision")
+        gate = "" if decision is None else (" · promoted" if decision["promote"] else " · kept the champion")
+        style = STATE_STYLE.get(event["state"], "")
+        console.print(f"{now} run {event['run']} [{style}]{event['state']}[/] in {event['seconds']:.1f} s{gate}"
+                  + (f" · {event['error']}" if event.get("error") else "") + f" (cvops pipeline show {event['run']})")
+    elif kind == "busy":
+        console.print(f"{now} [yellow]busy[/]: {event['message']}")
+    elif kind == "stopped":
+        console.print(f"{now} watch stopped after {event['runs']} run(s)")
+
+
+@pipeline_group.command("watch")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--min-new", type=click.IntRange(min=1), default=None,
+              help="Run when at least N new images wait in the pipeline's ingest folders.")
+@click.option("--every", "every", default=None, metavar="DURATION",
+              help="Run on a schedule: 30m, 6h, 1d, 1h30m (since the last run of the file started).")
+@click.option("--on-alarm/--ignore-alarms", default=True, show_default=True,
+              help="Run when a drift alarm is raised (monitoring, or cvops pipeline alarm).")
+@click.option("--poll", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Seconds between checks of the triggers.")
+@click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Stop after N runs (default: never).")
+@command_options()
+def watch_cmd(file: Optional[Path], min_new: Optional[int], every: Optional[str], on_alarm: bool, poll: float,
+              max_runs: Optional[int], ws: Workspace, as_json: bool) -> None:
+    """Continuous training: run the pipeline FILE whenever new images arrive (--min-new N), on a schedule
+    (--every DURATION) or when a drift alarm is raised, in the foreground until Ctrl+C (docs/pipelines.md shows how
+    to run it as a service). With --json every event is one JSON line on stdout.
+
+    Exit code 0 when stopped (Ctrl+C, --max-runs), 2 for a bad file or options.
+    """
+    from cvops.pipelines.watch import DriftAlarm, NewImages, Schedule, Trigger, ingest_folders, parse_duration, watch
+    from cvops.pipelines.spec import load
+    from cvops.common.errors import ValidationError
+
+    path = _file(file, ws.root)
+    pipeline = load(path)
+    triggers: list[Trigger] = []
+    if min_new is not None:
+        if not ingest_folders(pipeline):
+            raise ValidationError(f"{path.name}: --min-new needs an ingest step (it counts new images in its folders)")
+        triggers.append(NewImages(min_new))
+    if every is not None:
+        triggers.append(Schedule(parse_duration(every)))
+    if on_alarm:
+        triggers.append(DriftAlarm())
+    if min_new is None and every is None and not on_alarm:
+        raise ValidationError("nothing to watch: give --min-new N, --every DURATION or leave --on-alarm on")
+
+    from rich.console import Console
+
+    stdout = sys.stdout  # the events go here; library output (Ultralytics) goes to stderr during the runs
+    console = Console(file=stdout, highlight=False, soft_wrap=True)
+
+    def on_event(event: dict[str, Any]) -> None:
+        if as_json:
+            import json
+
+            stdout.write(json.dumps(event, default=str) + "\n")
+            stdout.flush()
+        else:
+            _print_event(console, event)
+
+    import signal
+
+    with job("pipeline", True, library_output=True) as (progress, cancel):
+        # a service manager stops the watch with SIGTERM: the same clean stop as Ctrl+C
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancel.cancel())
+        try:
+            watch(ws, path, triggers, poll_s=poll, cancel=cancel, progress=progress, on_event=on_event,
+                  max_runs=max_runs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+
+@pipeline_group.command("alarm")
+@click.argument("message")
+@click.option("--source", default="manual", show_default=True, help="Who raises it (monitoring, a camera, ...).")
+@command_options()
+def alarm_cmd(message: str, source: str, ws: Workspace, as_json: bool) -> None:
+    """Raise a drift alarm: the watches of this workspace (cvops pipeline watch, --on-alarm) run their pipeline."""
+    from cvops.pipelines.watch import raise_alarm
+
+    path = raise_alarm(ws, source, message)
+    if as_json:
+        emit({"alarm": str(path), "source": source, "message": message})
+    else:
+        out.print(f"alarm raised ({path.name}); a watch with --on-alarm runs its pipeline at its next check")
 
 
 COMMANDS = (pipeline_group,)

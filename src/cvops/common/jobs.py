@@ -34,6 +34,10 @@ class CancelToken:
         """True once :meth:`cancel` was called."""
         return self._event.is_set()
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking at once on :meth:`cancel`; True when cancelled."""
+        return self._event.wait(seconds)
+
     def raise_if_cancelled(self) -> None:
         """Raise :class:`Cancelled` if the job was asked to stop."""
         if self._event.is_set():

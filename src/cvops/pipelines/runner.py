@@ -12,6 +12,8 @@ its outputs still exist, the step is ``cached``: its recorded outputs are reused
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import time
@@ -20,15 +22,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.catalog.db import transaction
+from cvops.catalog.locks import WorkspaceBusy, workspace_lock
 from cvops.common.errors import CvopsError, NotFoundError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, process_alive, sub_progress
-from cvops.pipelines.spec import Step, load
+from cvops.pipelines.spec import Pipeline, Step, load
 from cvops.pipelines.steps import STEPS, LastSuccess, StepContext, StepFailed, hash_inputs
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 LOG_LINES = 200
+
+
+class PipelineBusy(CvopsError):
+    """Another run of the same pipeline file is in progress (in this process or another)."""
+
+    code = "pipeline_busy"
+    exit_code = 1
 
 
 @dataclass
@@ -91,6 +101,15 @@ def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[LastSucces
     return LastSuccess(row[0], json.loads(row[1]), row[2], row[3], json.loads(row[4])) if row else None
 
 
+def _last_attempt(ws: "Workspace", path: str, step: Step) -> Optional[LastSuccess]:
+    """The step's last record in a run of the same file, whatever its state (a killed run left it ``running``)."""
+    row = ws.db.execute(
+        "SELECT s.input_hash, s.outputs, s.run_id, s.log, s.inputs, s.state FROM pipeline_steps s "
+        "JOIN pipeline_runs r ON r.id = s.run_id WHERE r.path = ? AND s.step_index = ? AND s.kind = ? "
+        "ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
+    return LastSuccess(row[0], json.loads(row[1]), row[2], row[3], json.loads(row[4]), row[5]) if row else None
+
+
 def _save_step(ws: "Workspace", run_id: int, rec: StepRecord) -> None:
     with transaction(ws.db):
         ws.db.execute(
@@ -107,17 +126,35 @@ def _finish_run(ws: "Workspace", run_id: int, state: str, error: Optional[str]) 
                       [state, time.time(), error, run_id])
 
 
+def _running_run(ws: "Workspace", key: str) -> str:
+    row = ws.db.execute("SELECT id, pid FROM pipeline_runs WHERE path = ? AND state = 'running' ORDER BY id DESC "
+                        "LIMIT 1", [key]).fetchone()
+    return f" (run {row[0]}, process {row[1]})" if row else ""
+
+
 def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress: Optional[Progress] = None,
                  cancel: Optional[CancelToken] = None) -> RunReport:
     """Run the pipeline file ``path`` on the workspace and record the run; see the module doc.
 
     Returns the run's report: state ``done`` (also when the gate rejected the challenger: the steps after the gate
     are then ``skipped``), ``failed`` (the failed step says why) or ``cancelled``. Raises
-    :class:`~cvops.pipelines.spec.PipelineInvalid` for a bad file (nothing is recorded).
+    :class:`~cvops.pipelines.spec.PipelineInvalid` for a bad file and :class:`PipelineBusy` while another run of
+    the same file is in progress (nothing is recorded for either).
     """
     pipeline = load(Path(path))
-    progress = progress or no_progress
-    cancel = cancel or CancelToken()
+    key = str(pipeline.path)
+    lock = f"pipeline-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(workspace_lock(ws.root, exclusive=True, wait=False, name=lock))
+        except WorkspaceBusy:
+            raise PipelineBusy(f"{pipeline.path.name}: another run of this pipeline is in progress"
+                               f"{_running_run(ws, key)}; wait for it or cancel it") from None
+        return _run_locked(ws, pipeline, trigger, progress or no_progress, cancel or CancelToken())
+
+
+def _run_locked(ws: "Workspace", pipeline: "Pipeline", trigger: str, progress: Progress,
+                cancel: CancelToken) -> RunReport:
     key = str(pipeline.path)
     with transaction(ws.db):
         cur = ws.db.execute(
@@ -126,6 +163,12 @@ def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress:
                                                     os.getpid()])
         run_id = int(cur.lastrowid or 0)
     ctx = StepContext(ws, pipeline, run_id)
+    def record(outputs: dict[str, Any]) -> None:
+        """Save what the running step has so far (a training run's id), so a killed run can be resumed."""
+        rec.outputs = outputs
+        _save_step(ws, run_id, rec)
+
+    ctx.record = record
     n = len(pipeline.steps)
     state, error = "done", None
     stop_reason: Optional[str] = None
@@ -147,6 +190,7 @@ def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress:
             cancel.raise_if_cancelled()
             step_progress(0.0, f"{step.kind}: hashing inputs")
             last = ctx.last = _last_success(ws, key, step)
+            ctx.attempt = _last_attempt(ws, key, step)
             rec.inputs = inputs_fn(ctx, step.settings)
             rec.input_hash = hash_inputs({"kind": step.kind, "inputs": rec.inputs})
             if last is not None and last.input_hash == rec.input_hash and valid_fn(ctx, last.outputs):

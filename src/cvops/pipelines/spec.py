@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from cvops.catalog.statuses import STATUSES
 from cvops.common.errors import CvopsError
+from cvops.formats import IMPORT_FORMATS
 
 DEFAULT_FILE = "pipeline.yaml"
 SPLITS = ("train", "val", "test")
@@ -117,7 +118,8 @@ def _ratios(v: Any) -> str:
 
 # Each kind's settings: key -> (validator, default). A default of None means "not set".
 STEP_KINDS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
-    "ingest": {"folders": (_list_of(_str), None), "mode": (_choice("copy", "in_place"), "copy")},
+    "ingest": {"folders": (_list_of(_str), None), "mode": (_choice("copy", "in_place"), "copy"),
+               "format": (_choice("images", "auto", *IMPORT_FORMATS), "images")},
     "check": {"max_errors": (_int, 0), "max_warnings": (_int, None), "min_size": (_pos_int, 32),
               "min_examples": (_pos_int, 1), "imbalance_ratio": (_pos_number, 10.0)},
     "version": {"filter": (_list_of(_choice(*STATUSES)), None), "split": (_ratios, "80/10/10"), "seed": (_int, 0),
@@ -215,8 +217,6 @@ def parse(text: str, path: Path) -> Pipeline:
         for key in REQUIRED.get(kind, ()):
             if key not in values:
                 raise _fail(path, f"{where}.{kind}.{key}", "required")
-        if kind == "train" and "weights" in values and "from" in values:
-            raise _fail(path, f"{where}.train.from", "give weights or from: champion, not both")
         provided = set(have) | ({"model"} if kind == "evaluate" and "model" in values else set())
         for need in NEEDS.get(kind, ()):
             if need not in provided:
@@ -249,6 +249,7 @@ steps:
   - ingest:
       folders: [incoming]
       mode: copy            # copy | in_place
+      format: images        # images (unlabelled) | auto | yolo | coco | voc | ...: each subfolder is a labelled batch
   # The health gate: stop when the data has more errors (or warnings) than allowed.
   - check:
       max_errors: 0
@@ -264,7 +265,8 @@ steps:
       preset: fast
       epochs: 30
       # imgsz: 640
-      # from: champion            # or weights: path/to/weights.pt
+      # from: champion            # fine-tune the champion (with weights: too, those start the first one)
+      # weights: path/to/weights.pt  # a local pretrained .pt (nothing is downloaded)
   # Evaluate the challenger (and the champion) on data neither trained on: the version's test split.
   - evaluate:
       split: test

@@ -29,6 +29,9 @@ class StepFailed(Exception):
         self.outputs = outputs or {}
 
 
+UNIMPORTED_MAX = 10000  # files an ingest left out that the watch does not count as new (duplicates, unreadable)
+
+
 def hash_inputs(data: Any) -> str:
     """The content hash of a step's inputs (canonical JSON)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -71,13 +74,14 @@ def _folder_listing(root: Path) -> list[tuple[str, int, int]]:
 
 @dataclass
 class LastSuccess:
-    """The step's last successful record in a run of the same file."""
+    """The step's last successful record in a run of the same file (or its last attempt, with its ``state``)."""
 
     input_hash: str
     outputs: dict[str, Any]
     run_id: int
     log: str
     inputs: dict[str, Any]
+    state: str = "done"
 
 
 class StepContext:
@@ -87,6 +91,8 @@ class StepContext:
         self.ws, self.pipeline, self.run_id = ws, pipeline, run_id
         self.values: dict[str, Any] = {}
         self.last: Optional[LastSuccess] = None  # the current step's last successful record
+        self.attempt: Optional[LastSuccess] = None  # the current step's last record, whatever its state
+        self.record: Callable[[dict[str, Any]], None] = lambda outputs: None  # save the running step's outputs
 
     def get(self, key: str) -> Any:
         return self.values.get(key)
@@ -107,21 +113,70 @@ def _in_ingest(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
         if not path.is_dir():
             raise ValidationError(f"ingest folder {path} does not exist or is not a folder")
         folders[str(path)] = hash_inputs(_folder_listing(path))
-    return {"folders": folders, "mode": s["mode"]}
+    return {"folders": folders, "mode": s["mode"], "format": s["format"]}
+
+
+def batch_folders(folder: Path) -> list[Path]:
+    """The batches of a watched folder read as datasets: its (non-hidden) subfolders, each one labelled batch."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def batch_hash(batch: Path) -> str:
+    """The content hash of a batch folder's listing (relative paths, sizes, modification times)."""
+    return hash_inputs(_folder_listing(batch))
+
+
+def _import_batches(c: StepContext, s: dict[str, Any], folders: list[Path], progress: Progress,
+                    cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
+    """Each subfolder not imported unchanged before is imported as a dataset (images and their annotations)."""
+    from cvops.common.errors import CvopsError
+    from cvops.formats.importer import import_dataset
+
+    done = dict((c.last.outputs.get("batches") or {}) if c.last else {})
+    todo = [(b, batch_hash(b)) for f in folders for b in batch_folders(f)]
+    todo = [(b, h) for b, h in todo if done.get(str(b)) != h]
+    out = {"imported": 0, "duplicates": 0, "annotations": 0, "errors": 0, "batches": done}
+    for i, (batch, digest) in enumerate(todo):
+        cancel.raise_if_cancelled()
+        try:
+            report = import_dataset(c.ws, batch, format=s["format"], in_place=s["mode"] == "in_place",
+                                    progress=sub_progress(progress, i / len(todo), (i + 1) / len(todo)),
+                                    cancel=cancel)
+        except CvopsError as exc:
+            out["errors"] += 1
+            log(f"skipped batch {batch.name}: {exc}")
+            continue
+        if report.cancelled:
+            raise Cancelled()
+        out["imported"] += report.images_new
+        out["duplicates"] += report.images - report.images_new
+        out["annotations"] += report.annotations
+        out["errors"] += len(report.skipped)
+        done[str(batch)] = digest
+        log(f"batch {batch.name} ({report.format}): {report.images_new} new image(s), {report.annotations} "
+            f"annotation(s), {len(report.skipped)} skipped, {len(report.warnings)} warning(s)")
+    if not todo:
+        log("no new or changed batch folders")
+    return out
 
 
 def _run_ingest(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
                 cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
     from cvops.data.ingest import import_paths
 
-    report = import_paths(c.ws, list(inputs["folders"]), in_place=s["mode"] == "in_place", progress=progress,
-                          cancel=cancel)
+    folders = [Path(f) for f in inputs["folders"]]
+    if s["format"] != "images":
+        return _import_batches(c, s, folders, progress, cancel, log)
+    report = import_paths(c.ws, folders, in_place=s["mode"] == "in_place", progress=progress, cancel=cancel)
     if report.cancelled:
         raise Cancelled()
     for e in report.errors[:20]:
         log(f"skipped {e['path']}: {e['reason']}")
     log(f"imported {report.imported} new image(s), {report.duplicates} already in the workspace")
-    return {"imported": report.imported, "duplicates": report.duplicates, "errors": len(report.errors)}
+    imported = set(report.image_ids)
+    unimported = [p for p, i in report.path_ids.items() if i not in imported] + [e["path"] for e in report.errors]
+    return {"imported": report.imported, "duplicates": report.duplicates, "errors": len(report.errors),
+            "unimported": unimported[:UNIMPORTED_MAX]}
 
 
 def _in_check(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +230,8 @@ def _valid_version(c: StepContext, outputs: dict[str, Any]) -> bool:
 
 
 def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """(weights path, its sha256, the champion's name) the train step starts from."""
+    """(weights path, its sha256, the champion's name) the train step starts from: with ``from: champion`` the
+    champion, else (no champion yet) the ``weights`` file if given, else the preset's start."""
     from cvops.catalog.store import sha256_file
     from cvops.models.registry import get_model
 
@@ -183,8 +239,9 @@ def _start_weights(c: StepContext, s: dict[str, Any]) -> tuple[Optional[str], Op
         try:
             champion = get_model(c.ws, "champion")
         except NotFoundError:
-            return None, None, None  # no champion yet: the preset's start
-        return champion.weights, champion.weights_sha256, champion.name
+            pass  # no champion yet
+        else:
+            return champion.weights, champion.weights_sha256, champion.name
     if s["weights"]:
         path = _resolve(c.pipeline, s["weights"])
         if not path.is_file():
@@ -207,17 +264,50 @@ def _in_train(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
             "from_champion": champion}
 
 
+def _continue_training(c: StepContext, inputs: dict[str, Any], progress: Progress, cancel: CancelToken,
+                       log: Callable[[str], None]) -> Any:
+    """The training run an interrupted attempt of this step (same inputs) left, carried on: followed if its child
+    still runs, resumed from its ``last.pt`` if it was cancelled or failed; None when there is none to carry on."""
+    from cvops.training.runner import FINAL_STATES, resume, run_result, supervise
+
+    attempt = c.attempt
+    run_id = (attempt.outputs.get("run_id") if attempt is not None and attempt.state in ("running", "failed",
+                                                                                          "cancelled") else None)
+    if run_id is None or attempt is None or attempt.input_hash != hash_inputs({"kind": "train", "inputs": inputs}):
+        return None
+    try:
+        result = run_result(c.ws, run_id)
+    except NotFoundError:
+        return None
+    c.record({"run_id": run_id})
+    if result.state not in FINAL_STATES:
+        log(f"training run {run_id} of the interrupted pipeline run {attempt.run_id}: following it")
+        result = supervise(c.ws, run_id, progress=progress, cancel=cancel)
+    if result.state in ("cancelled", "failed"):
+        last = Path(result.run_dir) / "train" / "weights" / "last.pt"
+        if not last.is_file():
+            log(f"training run {run_id} {result.state} without a checkpoint: starting a new run")
+            return None
+        log(f"resuming training run {run_id} from its last checkpoint (epoch {result.epochs_done})")
+        result = resume(c.ws, run_id, progress=progress, cancel=cancel)
+    return result
+
+
 def _run_train(c: StepContext, s: dict[str, Any], inputs: dict[str, Any], progress: Progress,
                cancel: CancelToken, log: Callable[[str], None]) -> dict[str, Any]:
     from cvops.models.registry import model_for_run
-    from cvops.training.runner import train
+    from cvops.training.runner import start_run, supervise
 
-    weights, _, champion = _start_weights(c, s)
-    if champion:
-        log(f"fine-tuning from the champion {champion}")
-    result = train(c.ws, c.get("version_id"), preset=s["preset"], epochs=s["epochs"], imgsz=s["imgsz"],
-                   batch=s["batch"], device=s["device"], seed=s["seed"], weights=weights, progress=progress,
-                   cancel=cancel)
+    result = _continue_training(c, inputs, progress, cancel, log)
+    if result is None:
+        weights, _, champion = _start_weights(c, s)
+        if champion:
+            log(f"fine-tuning from the champion {champion}")
+        run_id = start_run(c.ws, c.get("version_id"), preset=s["preset"], epochs=s["epochs"], imgsz=s["imgsz"],
+                           batch=s["batch"], device=s["device"], seed=s["seed"], weights=weights)
+        c.record({"run_id": run_id})
+        log(f"training run {run_id} started")
+        result = supervise(c.ws, run_id, progress=progress, cancel=cancel)
     log(f"run {result.run_id}: {result.state} after {result.epochs_done} epoch(s)")
     if result.state == "cancelled":
         raise Cancelled()
