@@ -7,15 +7,18 @@ the Train page lists a run that another job (a pipeline's train step) recorded w
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
 
+from cvops.common.jobs import CancelToken
 from cvops.data.workspace import Workspace
 from cvops.pipelines.runner import history, run_pipeline
+from cvops.pipelines.watch import DriftAlarm, NewImages, WatchStatus, watch
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.automation import AutomationPage, watch_line
 from cvops_app.pages.train import TrainPage
@@ -195,15 +198,40 @@ def test_cancel_records_a_cancelled_run_and_the_next_run_resumes(qtbot, window: 
 def test_the_watch_status_line() -> None:
     assert "No watch running" in watch_line(None, "pipeline.yaml")
     now = time.time()
-    status = SimpleNamespace(pid=1234, alive=True, path="/ws/pipeline.yaml",
-                             triggers=["100 new images", "every 1h", "drift alarm"], started_at=now - 60,
-                             last_check_at=now, new_images=37, next_run_at=now + 600, last_trigger=None,
-                             last_run_id=None)
+    status = WatchStatus(pid=1234, alive=True, path="/ws/pipeline.yaml",
+                         triggers=["100 new images", "every 1h", "drift alarm"], started_at=now - 60,
+                         last_check_at=now, new_images=37, next_run_at=now + 600)
     line = watch_line(status, "pipeline.yaml")
-    assert "37/100 new images · every 1h (next " in line and "· drift alarm — pid 1234" in line
-    assert line.startswith("<b>Watching</b>")
-    stopped = SimpleNamespace(**{**vars(status), "alive": False})
-    assert "stopped (pid 1234 ended" in watch_line(stopped, "pipeline.yaml")
+    assert f"37/100 new images · every 1h (next {time.strftime('%H:%M', time.localtime(now + 600))})" in line
+    assert "· drift alarm — pid 1234" in line and line.startswith("<b>Watching</b>")
+    status.state, status.last_trigger, status.last_run_id = "running", "drift alarm from monitor: x", 7
+    assert "running the pipeline now</b> (drift alarm from monitor: x)" in watch_line(status, "pipeline.yaml")
+    status.alive = False
+    assert "stopped (pid 1234 ended" in watch_line(status, "pipeline.yaml")
+
+
+def test_a_live_watch_shows_on_the_page(window: MainWindow) -> None:
+    page = _page(window)
+    path = write_pipeline(window.ws.root, "m1")
+    page.set_path(path)
+    assert "No watch running" in page.watch.text()
+    cancel = CancelToken()
+    with Workspace.open(window.ws.root) as other:  # the watch's own handle, as `cvops pipeline watch` has
+        thread = threading.Thread(target=lambda: watch(other, path, [NewImages(50), DriftAlarm()], poll_s=30,
+                                                       cancel=cancel))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while "Watching" not in page.watch.text() and time.monotonic() < deadline:
+                page._tick()
+                time.sleep(0.05)
+            assert "<b>Watching</b>: 0/50 new images · drift alarm — pid " + str(os.getpid()) == page.watch.text()
+        finally:
+            cancel.cancel()
+            thread.join(30)
+    page._tick()
+    assert page.watch.text().startswith(f"Watch stopped (pid {os.getpid()} ended")
+    assert page.run_button.isEnabled()
 
 
 def test_the_train_page_lists_a_run_another_job_recorded(window: MainWindow) -> None:

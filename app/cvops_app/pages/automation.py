@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from cvops.common.errors import CvopsError
 from cvops.models.registry import ChampionSpan, champion_timeline
 from cvops.pipelines.runner import RunReport, StepRecord, history, run_pipeline
 from cvops.pipelines.spec import DEFAULT_FILE, Pipeline, PipelineInvalid, load
+from cvops.pipelines.watch import WatchStatus, watch_status
 from cvops_app.charts import delta_bars
 from cvops_app.context import AppContext
 from cvops_app.jobs import Job
@@ -100,34 +100,30 @@ def class_deltas(report: RunReport) -> tuple[list[str], list[Optional[float]]]:
     return names, deltas
 
 
-def watch_line(status: Any, file_label: str) -> str:
-    """The watch status line (``status``: a :class:`~cvops.pipelines.watch.WatchStatus` or None)."""
+def watch_line(status: Optional[WatchStatus], file_label: str) -> str:
+    """The watch status line: its triggers with the new images counted so far and the next scheduled run, and its
+    pid; or how to start one (no watch ever ran for the file), or that it stopped."""
     if status is None:
         return f"No watch running — start one with <code>cvops pipeline watch {html.escape(file_label)} --min-new 100</code>"
     if not status.alive:
-        return f"Watch stopped (pid {status.pid} ended; last check {_when(status.last_check_at, '%H:%M')})"
+        return (f"Watch stopped (pid {status.pid} ended; last check {_when(status.last_check_at, '%H:%M')}) — "
+                f"restart it with <code>cvops pipeline watch {html.escape(file_label)}</code>")
     parts = []
     for trigger in status.triggers:
         match = NEW_IMAGES.match(trigger)
-        if match:
+        if match and status.new_images is not None:
             parts.append(f"{status.new_images}/{match.group(1)} new images")
         elif trigger.startswith("every") and status.next_run_at:
             parts.append(f"{trigger} (next {_when(status.next_run_at, '%H:%M')})")
         else:
             parts.append(trigger)
     line = "<b>Watching</b>: " + html.escape(" · ".join(parts) or "no trigger") + f" — pid {status.pid}"
-    if status.last_run_id is not None:
-        line += f" · last run {status.last_run_id}" + (f" ({html.escape(status.last_trigger)})"
-                                                        if status.last_trigger else "")
+    why = f" ({html.escape(status.last_trigger)})" if status.last_trigger else ""
+    if status.state == "running":
+        line += " · <b>running the pipeline now</b>" + why
+    elif status.last_run_id is not None:
+        line += f" · last run {status.last_run_id}" + why
     return line
-
-
-def _watch_status(ws: "Workspace", path: Path) -> Any:
-    try:  # the watch lands with the rest of issue 14
-        from cvops.pipelines.watch import watch_status
-    except ImportError:
-        return None
-    return watch_status(ws, path)
 
 
 def _table(parent: QWidget, name: str, columns: list[str]) -> QTableWidget:
@@ -179,6 +175,7 @@ class AutomationPage(Page):
         self.job: Optional[Job] = None
         self.timeline: list[ChampionSpan] = []
         self.opened: list[Path] = []  # files shown in this session, listed in the combo as well
+        self.watch_running = False  # a watch is running this file now: Run now waits
 
         self.file = QComboBox(self)
         self.file.setObjectName("pipeline-file")
@@ -190,7 +187,6 @@ class AutomationPage(Page):
         self.open_button.clicked.connect(lambda: self.open_file())
         self.run_button = QPushButton("▶  Run now", self)
         self.run_button.setObjectName("run-pipeline")
-        self.run_button.setToolTip("Run the pipeline now: unchanged steps are cached, a failed run resumes")
         font = QFont(self.run_button.font())
         font.setBold(True)
         self.run_button.setFont(font)
@@ -410,12 +406,12 @@ class AutomationPage(Page):
         if self.ws is None or self.path is None:
             self.watch.setText("")
             return
-        try:
-            status = _watch_status(self.ws, self.path)
-        except CvopsError as exc:
-            status = None
-            self.ctx.notify(f"watch status: {exc}")
+        status = watch_status(self.ws, self.path)
         self.watch.setText(watch_line(status, self._label(self.path)))
+        busy = status is not None and status.alive and status.state == "running"
+        if busy != self.watch_running:
+            self.watch_running = busy
+            self._update_buttons()
 
     def _tick(self) -> None:
         """Every 2 s while shown: the watch status, and the history when a run is going or a new one appeared."""
@@ -514,7 +510,10 @@ class AutomationPage(Page):
         return self.job is None
 
     def _update_buttons(self) -> None:
-        self.run_button.setEnabled(self.ws is not None and self.pipeline is not None and self.settled())
+        self.run_button.setEnabled(self.ws is not None and self.pipeline is not None and self.settled()
+                                   and not self.watch_running)
+        self.run_button.setToolTip("The watch is running this pipeline now" if self.watch_running else
+                                   "Run the pipeline now: unchanged steps are cached, a failed run resumes")
         self.cancel_button.setEnabled(self.job is not None)
         self.file.setEnabled(self.settled())
         self.open_button.setEnabled(self.settled())
