@@ -4,8 +4,9 @@ Usage: ``python resources/screenshots_automation.py OUT_DIR [WORK_DIR]`` (``make
 demo workspace in WORK_DIR (default: a temporary folder), trains a stronger model m1 and a weaker m2 (tiny, on the
 CPU: a few minutes), promotes m2 by hand, then runs a pipeline (ingest → check → version → evaluate m1 → gate →
 promote → export → bundle → deploy) twice — m1 replaces m2, then everything is cached — and once more with m2 as
-the challenger, which the gate rejects. Writes OUT_DIR/automation.png (the rejected run: its gate criteria and
-per-class AP deltas) and OUT_DIR/automation-graph.png (the graph of the first run's steps).
+the challenger, which the gate rejects; then 37 new images arrive and a watch (in this process) waits for 100.
+Writes OUT_DIR/automation.png (the rejected run: its gate criteria and per-class AP deltas, and the watch's status)
+and OUT_DIR/automation-graph.png (the graph of the first run's steps).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,9 +23,11 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtWidgets import QApplication  # noqa: E402 (after the platform is chosen)
 
 from cvops.catalog.settings import Settings  # noqa: E402
+from cvops.common.jobs import CancelToken  # noqa: E402
 from cvops.data.workspace import Workspace  # noqa: E402
 from cvops.models.registry import promote  # noqa: E402
 from cvops.pipelines.runner import run_pipeline  # noqa: E402
+from cvops.pipelines.watch import DriftAlarm, NewImages, Schedule, watch, watch_status  # noqa: E402
 from cvops.samples import shapes  # noqa: E402
 from cvops.samples.demo import run_demo  # noqa: E402
 from cvops.training import train  # noqa: E402
@@ -61,6 +65,26 @@ def build(root: Path) -> None:
             report = run_pipeline(ws, path)
             print(f"run {report.id}: {report.state} {report.error or ''} "
                   f"{[s.state for s in report.steps]} {report.decision and report.decision['reason']}", flush=True)
+    shapes.generate(root / "incoming" / "batch-2", count=37, seed=7)
+
+
+def start_watch(root: Path, cancel: CancelToken) -> threading.Thread:
+    """A watch of the pipeline (100 new images, every hour, a drift alarm) in a thread, until ``cancel``."""
+    def run() -> None:
+        with Workspace.open(root) as ws:
+            watch(ws, root / "pipeline.yaml", [NewImages(100), Schedule(3600), DriftAlarm()], poll_s=30,
+                  cancel=cancel)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    with Workspace.open(root) as ws:
+        while time.monotonic() < deadline:
+            status = watch_status(ws, root / "pipeline.yaml")
+            if status is not None and status.alive and status.state == "waiting":
+                break
+            time.sleep(0.05)
+    return thread
 
 
 def settle(app: QApplication, seconds: float = 0.6) -> None:
@@ -86,6 +110,8 @@ def main(argv: list[str]) -> int:
         window = MainWindow(settings=Settings(), settings_path=Path(tmp) / "settings.yaml")
         if not window.load_workspace(root):
             return 1
+        cancel = CancelToken()
+        watcher = start_watch(root, cancel)
         window.resize(1400, 900)
         window.show()
         window.show_page("automation")
@@ -101,6 +127,8 @@ def main(argv: list[str]) -> int:
         window.grab().save(str(out / "automation.png"))
         print(f"saved {out / 'automation.png'}")
         window.close()
+        cancel.cancel()
+        watcher.join(30)
     return 0
 
 
