@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from cvops.common.jobs import CancelToken
 from cvops.data.workspace import Workspace
@@ -115,8 +117,9 @@ def test_graph_history_and_the_gate_decision(window: MainWindow) -> None:
     assert ticks == [c["name"] for c in gate.inputs["challenger"]["per_class"]]
 
     # clicking a step shows its log, inputs hash and outputs
-    page.graph.step_clicked.emit(1)
-    page.show_step(1)
+    center = graph.mapFromScene(graph.nodes[1].sceneBoundingRect().center())
+    QTest.mouseClick(graph.viewport(), Qt.MouseButton.LeftButton, pos=center)
+    assert graph.selected == 1
     text = page.details.toPlainText()
     evaluate = rejected.steps[1]
     assert text.startswith("step 1: evaluate — done") and evaluate.input_hash in text

@@ -331,12 +331,13 @@ class AutomationPage(Page):
             return str(path.relative_to(self.ws.root))
         return str(path)
 
-    def reload(self, select: Optional[int] = None) -> None:
+    def reload(self, select: Optional[int] = None, files: bool = True) -> None:
         """Re-read the file, its run history (select run ``select``, default the newest), the champion's timeline and
-        the watch status."""
+        the watch status (``files``: and the list of pipeline files with runs)."""
         ws, path = self.ws, self.path
         self.runs = history(ws, path, limit=HISTORY_LIMIT) if ws is not None and path is not None else []
-        self._fill_files()
+        if files:
+            self._fill_files()
         self.pipeline = None
         self.error.hide()
         if path is not None and not path.exists():
@@ -392,7 +393,7 @@ class AutomationPage(Page):
         paths: list[Path] = []
         if self.ws is not None:
             paths.append(self.ws.root / DEFAULT_FILE)
-            paths += [Path(r.path) for r in history(self.ws, None, limit=200)]
+            paths += [Path(r.path) for r in history(self.ws, None, limit=HISTORY_LIMIT)]
         paths += self.opened
         unique = list(dict.fromkeys(p.absolute() for p in paths))
         self.file.blockSignals(True)
@@ -422,7 +423,7 @@ class AutomationPage(Page):
         newest = self.runs[0] if self.runs else None
         if latest and (newest is None or latest[0].id != newest.id or latest[0].state != newest.state
                        or newest.state == "running"):
-            self.reload(select=latest[0].id if self.job is not None else self._selected_id())
+            self.reload(select=latest[0].id if self.job is not None else self._selected_id(), files=False)
 
     # -- the selected run ---------------------------------------------------------------------------------------------
     def _selected_id(self) -> Optional[int]:
