@@ -168,9 +168,12 @@ def test_a_bad_file_shows_its_error_and_run_now_adds_a_run(qtbot, window: MainWi
     path = write_pipeline(root, "m1")
     page.set_path(path)
     assert not page.error.isVisibleTo(page) and page.graph.isVisibleTo(page) and page.run_button.isEnabled()
+    changes: list[set[str]] = []
+    window.ctx.data_changed.connect(changes.append)
     page.run_button.click()
     assert page.job is not None and not page.run_button.isEnabled() and page.cancel_button.isEnabled()
     qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert changes == [{"models", "runs", "evaluations"}]  # no ingest step: the live data did not change
     assert page.table.rowCount() == 1
     assert [page.table.item(0, c).text() for c in (2, 3, 6)] == ["gui", "done", "promoted"]
     assert [n.step.state for n in page.graph.nodes] == ["done"] * 4

@@ -32,7 +32,7 @@ from cvops.pipelines.runner import RunReport, StepRecord, history, run_pipeline
 from cvops.pipelines.spec import DEFAULT_FILE, Pipeline, PipelineInvalid, load
 from cvops.pipelines.watch import WatchStatus, watch_status
 from cvops_app.charts import delta_bars
-from cvops_app.context import AppContext
+from cvops_app.context import ALL_DATA, AppContext
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
 from cvops_app.pipeline_graph import STATE_COLORS, GraphStep, PipelineGraph
@@ -537,7 +537,7 @@ class AutomationPage(Page):
         def done(report: RunReport) -> None:
             self.ctx.notify(f"pipeline run {report.id} {report.state}"
                             + (f": {report.error}" if report.error else f" — {verdict(report)}"))
-            self._job_ended(report.id)
+            self._job_ended(report)
 
         self.job = self.ctx.run_job(f"Pipeline {pipeline.name}", job, done, key="pipeline")
         self.job.signals.progress.connect(lambda fraction, message: self.progress.setText(
@@ -555,10 +555,15 @@ class AutomationPage(Page):
             self.job.cancel.cancel()
             self.progress.setText("cancelling…")
 
-    def _job_ended(self, run_id: Optional[int]) -> None:
+    def _job_ended(self, report: Optional[RunReport]) -> None:
+        """Show the run that ended and tell the other pages what it changed (the live data too when it imported
+        images, or when the run's end is unknown)."""
         if self.job is None:
             return
         self.job = None
         self.progress.setText("")
-        self.reload(select=run_id)
-        self.ctx.changed("images", "annotations", "classes", "status", "models", "runs", "evaluations")
+        self.reload(select=report.id if report is not None else None)
+        what = {"models", "runs", "evaluations"}
+        if report is None or any(s.kind == "ingest" and s.state == "done" for s in report.steps):
+            what |= ALL_DATA
+        self.ctx.changed(*sorted(what))
