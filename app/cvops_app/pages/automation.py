@@ -47,7 +47,6 @@ CRITERIA_COLUMNS = ["Criterion", "Challenger", "Champion", "Threshold", "Result"
 TIMELINE_COLUMNS = ["Model", "From", "Until", "By", "Deployments"]
 RUN_STATE_COLORS = {"done": "#1e8449", "failed": "#c0392b", "cancelled": "#b9770e", "running": "#2e86c1"}
 STEP_ORDER = ("done", "cached", "running", "failed", "cancelled", "skipped")
-ROLE = Qt.ItemDataRole.UserRole
 BAD_STYLE = ("background: #fadbd8; color: #78281f; border: 1px solid #e6b0aa; padding: 10px;",  # an invalid file
              "background: #eef3f7; color: #333; border: 1px solid #d6dbdf; padding: 10px;")  # no file yet
 NEW_IMAGES = re.compile(r"^(\d+) new images?$")
@@ -141,18 +140,12 @@ def _table(parent: QWidget, name: str, columns: list[str]) -> QTableWidget:
     return table
 
 
-def _fill(table: QTableWidget, rows: list[list[str]], colors: Optional[dict[int, str]] = None,
-          data: Optional[list[Any]] = None) -> None:
-    """Put ``rows`` in ``table``; column ``c`` of a row is coloured by ``colors[c]`` mapping its text."""
+def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
+    """Put ``rows`` of cell texts in ``table``."""
     table.setRowCount(len(rows))
     for r, cells in enumerate(rows):
         for c, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if data is not None:
-                item.setData(ROLE, data[r])
-            if colors and c in colors:
-                item.setForeground(QBrush(QColor(colors[c])))
-            table.setItem(r, c, item)
+            table.setItem(r, c, QTableWidgetItem(text))
 
 
 def _heading(text: str, parent: QWidget) -> QLabel:
@@ -352,8 +345,7 @@ class AutomationPage(Page):
         self.legend.setVisible(self.pipeline is not None)
         _fill(self.table, [[str(r.id), _when(r.started_at, "%m-%d %H:%M:%S"), r.trigger, r.state,
                             f"{r.seconds:.2f}" if r.seconds is not None else "…", step_counts(r), verdict(r)]
-                           for r in self.runs],
-              data=[r.id for r in self.runs])
+                           for r in self.runs])
         for row, report in enumerate(self.runs):
             self.table.item(row, 3).setForeground(QBrush(QColor(RUN_STATE_COLORS.get(report.state, "#000"))))
             gate = self.table.item(row, 6)
