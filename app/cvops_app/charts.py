@@ -166,3 +166,30 @@ def grouped_bars(plot: pg.PlotWidget, categories: Sequence[str], groups: Sequenc
     plot.getAxis("bottom").setTicks([list(enumerate(categories))])
     if categories:
         plot.setXRange(-0.6, len(categories) - 0.4, padding=0)
+
+
+def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[Optional[float]],
+               limit: Optional[float] = None) -> Optional[pg.BarGraphItem]:
+    """One bar per category of ``deltas`` (None: no bar), green when >= 0 and red when negative, a zero line, and a
+    dashed line at ``-limit`` (a drop beyond it fails); returns the bars (None when there is nothing to draw)."""
+    plot.clear()
+    plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("#555", width=1)))
+    if limit is not None:
+        plot.addItem(pg.InfiniteLine(pos=-float(limit), angle=0, label=f"-{limit:g}",
+                                     labelOpts={"position": 0.02, "color": "#c0392b", "anchors": [(0, 0), (0, 0)]},
+                                     pen=pg.mkPen("#c0392b", width=1.5, style=Qt.PenStyle.DashLine)))
+    plot.getAxis("bottom").setTicks([list(enumerate(categories))])
+    if not categories:
+        return None
+    heights = [float(d) if d is not None else 0.0 for d in deltas]
+    brushes = [("#27ae60" if h >= 0 else "#c0392b") for h in heights]
+    bars = pg.BarGraphItem(x=list(range(len(categories))), height=heights, width=0.6, brushes=brushes,
+                           pens=brushes)
+    plot.addItem(bars)
+    plot.setXRange(-0.6, len(categories) - 0.4, padding=0)
+    low = min(heights + [-float(limit or 0.0), 0.0])
+    high = max(heights + [0.0])
+    span = max(high - low, 0.02)
+    plot.setYRange(low - span * 0.1 if low < 0 else -span * 0.1, high + span * 0.1 if high > 0 else span * 0.1,
+                   padding=0)
+    return bars

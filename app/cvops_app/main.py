@@ -1,4 +1,4 @@
-"""``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate|versions|train|models]
+"""``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate|versions|train|models|automation]
 [--size 1600x1000]``."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cvops-workbench", description="CVOps Workbench desktop application.")
     parser.add_argument("workspace", nargs="?", type=Path, help="workspace folder to open")
     parser.add_argument("--screenshot", type=Path, help="render the window offscreen to this PNG and exit")
-    parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models"), default="images",
+    parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
                         help="page for --screenshot")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ PAGES = {
     "versions": ("cvops_app.pages.versions", "VersionsPage", "Versions"),
     "train": ("cvops_app.pages.train", "TrainPage", "Train"),
     "models": ("cvops_app.pages.models", "ModelsPage", "Models"),
+    "automation": ("cvops_app.pages.automation", "AutomationPage", "Automation"),
 }
 
 
@@ -107,7 +108,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
-        self.nav.setFixedWidth(120)
+        self.nav.setFixedWidth(136)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setStyleSheet("QListWidget#navigation { font-size: 13pt; padding-top: 8px; border: none; "
                                "background: palette(window); } "
                                "QListWidget#navigation::item { padding: 10px 12px; }")

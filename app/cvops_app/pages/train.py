@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from cvops.common.errors import CvopsError
 from cvops.training import PRESETS, cancel_run, resume, run_progress, start_run, supervise, training_warnings
 from cvops.training.runner import photo_count
-from cvops.training.history import get_run, list_runs
+from cvops.training.history import get_run, latest_run_id, list_runs
 from cvops.training.runner import FINAL_STATES, RunResult, batch_message, format_eta
 from cvops.versions.create import list_versions
 from cvops.models.weights import add_weights, list_weights
@@ -317,7 +317,10 @@ class TrainPage(Page):
         self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
 
     def refresh(self, what: set[str]) -> None:
-        """Runs change through this page; versions and models are re-read when the page is shown."""
+        """Runs started elsewhere (a pipeline's train step) ended: re-read them when shown; versions and models are
+        re-read when the page is shown."""
+        if "runs" in what and self.isVisible() and self.settled():
+            self.reload(select=self.selected_run())
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
         """Re-read versions and runs when the page comes into view, and follow the selected run while shown."""
@@ -385,8 +388,15 @@ class TrainPage(Page):
         self._update_buttons()
 
     def _tick(self) -> None:
-        """Follow the selected run while it is going (one catalog read a second)."""
+        """Follow the selected run while it is going, and list a run started elsewhere (a catalog read a second)."""
         if self.ws is None or not self.isVisible():
+            return
+        latest = latest_run_id(self.ws)
+        if latest is not None and all(run["run_id"] != latest for run in self.runs):
+            # a run another job or process started (a pipeline's train step): list it, and follow it unless a live
+            # run is shown
+            idle = self.shown_run is None or self.shown_run["state"] in FINAL_STATES
+            self.reload(select=latest if idle else self.selected_run())
             return
         if self.shown_run is not None and self.shown_run["state"] in FINAL_STATES and self.settled():
             return

@@ -52,6 +52,12 @@ def list_runs(ws: "Workspace") -> list[dict[str, Any]]:
     return [_row_dict(ws, r) for r in ws.db.execute(f"{_SELECT} ORDER BY r.id DESC").fetchall()]
 
 
+def latest_run_id(ws: "Workspace") -> Optional[int]:
+    """The id of the newest run (None without runs): a cheap check for runs recorded by another process or job."""
+    row = ws.db.execute("SELECT MAX(id) FROM runs").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def get_run(ws: "Workspace", run_id: int) -> dict[str, Any]:
     """One run with its per-epoch curves (``epochs``: list of ``{epoch, ...metrics}``) and log tail."""
     row = ws.db.execute(f"{_SELECT} WHERE r.id = ?", [int(run_id)]).fetchone()
