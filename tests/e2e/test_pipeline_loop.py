@@ -85,7 +85,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
                        "--filter", "status=approved")
     bench = cvops_json("-w", str(ws), "benchmark", "create", "field", "--from-version", field["name"])
     (ws / "incoming").mkdir()
-    path = write_pipeline(ws / "pipeline.yaml", epochs=4)
+    write_pipeline(ws / "pipeline.yaml", epochs=4)
 
     # 1. the first run: no champion yet; trained from scratch, the floor decides, deployed
     started = time.monotonic()
