@@ -248,3 +248,19 @@ def test_a_moved_workspace_keeps_its_models(trained_workspace: Path, tmp_path: P
         assert Path(m.weights).parent == moved / "models" and Path(m.weights).is_file()
         assert sha256_file(Path(m.weights)) == m.weights_sha256
         promote(w, "m1")
+
+
+def test_migration_15_puts_an_older_workspaces_champion_on_the_timeline(trained_workspace_copy: Path) -> None:
+    with Workspace.open(trained_workspace_copy) as w:
+        w.db.execute("DROP TABLE champion_history")
+        w.db.execute("UPDATE models SET champion = 1 WHERE name = 'm2'")
+        w.db.execute("DELETE FROM migrations WHERE version = 15")
+        w.db.execute("PRAGMA user_version = 14")
+        w.db.conn.commit()
+    with Workspace.open(trained_workspace_copy) as w:  # migrates
+        m2 = get_model(w, "m2")
+        spans = champion_timeline(w)
+        assert [(s.model, s.since, s.until, s.by) for s in spans] == [
+            ("m2", m2.created_at, None, "before the timeline was recorded")]
+        promote(w, "m1")
+        assert [(s.model, s.until is None) for s in champion_timeline(w)] == [("m1", True), ("m2", False)]
