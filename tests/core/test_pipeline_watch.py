@@ -105,8 +105,8 @@ def test_a_failed_run_is_not_retriggered_by_the_same_files(intake: Any) -> None:
     assert report.state == "failed" and "gone does not exist" in (report.error or "")
     trigger.ran(wc, report)
     assert trigger.check(WatchContext(ws, pipeline, time.time())) is None  # same two files: wait
-    write_images(ws.root / "incoming", 1, seed=3)
-    assert trigger.check(WatchContext(ws, pipeline, time.time())) == "3 new images (at least 1)"
+    write_images(ws.root / "incoming", 1, seed=3)  # only files that arrived since count
+    assert trigger.check(WatchContext(ws, pipeline, time.time())) == "1 new image (at least 1)"
 
 
 def test_schedule_fires_when_the_last_run_is_older_than_the_period(intake: Any) -> None:
@@ -241,12 +241,17 @@ def test_labelled_batches_are_imported_as_datasets_once(intake: Any) -> None:
     assert len(new_image_files(ws, pipeline)) == 3
     second = run_pipeline(ws, path)
     out = second.steps[0].outputs
-    assert out["imported"] == 3 and out["errors"] == 1 and set(out["batches"]) == {
-        str(ws.root / "incoming" / "batch-1"), str(ws.root / "incoming" / "batch-2")}
+    incoming = ws.root / "incoming"
+    assert out["imported"] == 3 and out["errors"] == 1 and out["unreadable"] == [str(incoming / "broken")]
+    assert set(out["batches"]) == {str(incoming / "batch-1"), str(incoming / "batch-2"), str(incoming / "broken")}
     log = second.steps[0].log
     assert "batch batch-2 (yolo): 3 new image(s)" in log and "skipped batch broken" in log
     assert "batch-1" not in log  # imported unchanged before: not read again
+    # loose images beside the batches are not imported in this mode, so the watch does not count them
+    write_images(incoming, 2, seed=12)
     assert new_image_files(ws, pipeline) == []
+    third = run_pipeline(ws, path)
+    assert third.steps[0].state == "done" and "no new or changed batch folders" in third.steps[0].log
 
 
 # -- the command ----------------------------------------------------------------------------------------------------

@@ -190,6 +190,8 @@ def _print_event(console: Any, event: dict[str, Any]) -> None:
                   + (f" · {event['error']}" if event.get("error") else "") + f" (cvops pipeline show {event['run']})")
     elif kind == "busy":
         console.print(f"{now} [yellow]busy[/]: {event['message']}")
+    elif kind == "error":
+        console.print(f"{now} [red]error[/]: {event['message']}")
     elif kind == "stopped":
         console.print(f"{now} watch stopped after {event['runs']} run(s)")
 

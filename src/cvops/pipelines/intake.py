@@ -40,18 +40,20 @@ def _import_batches(c: StepContext, s: dict[str, Any], folders: list[Path], prog
     from cvops.common.errors import CvopsError
     from cvops.formats.importer import import_dataset
 
-    done = dict((c.last.outputs.get("batches") or {}) if c.last else {})
+    seen = dict((c.last.outputs.get("batches") or {}) if c.last else {})
     todo = [(b, batch_hash(b)) for f in folders for b in batch_folders(f)]
-    todo = [(b, h) for b, h in todo if done.get(str(b)) != h]
-    out = {"imported": 0, "duplicates": 0, "annotations": 0, "errors": 0, "batches": done}
+    todo = [(b, h) for b, h in todo if seen.get(str(b)) != h]
+    out = {"imported": 0, "duplicates": 0, "annotations": 0, "errors": 0, "batches": seen, "unreadable": []}
     for i, (batch, digest) in enumerate(todo):
         cancel.raise_if_cancelled()
+        seen[str(batch)] = digest  # read once: a batch is read again only when it changes
         try:
             report = import_dataset(c.ws, batch, format=s["format"], in_place=s["mode"] == "in_place",
                                     progress=sub_progress(progress, i / len(todo), (i + 1) / len(todo)),
                                     cancel=cancel)
         except CvopsError as exc:
             out["errors"] += 1
+            out["unreadable"].append(str(batch))
             log(f"skipped batch {batch.name}: {exc}")
             continue
         if report.cancelled:
@@ -60,7 +62,6 @@ def _import_batches(c: StepContext, s: dict[str, Any], folders: list[Path], prog
         out["duplicates"] += report.images - report.images_new
         out["annotations"] += report.annotations
         out["errors"] += len(report.skipped)
-        done[str(batch)] = digest
         log(f"batch {batch.name} ({report.format}): {report.images_new} new image(s), {report.annotations} "
             f"annotation(s), {len(report.skipped)} skipped, {len(report.warnings)} warning(s)")
     if not todo:

@@ -47,13 +47,19 @@ def _file_key(path: Path) -> str:
 # -- what the triggers look at -------------------------------------------------------------------------------------
 def ingest_folders(pipeline: Pipeline) -> list[Path]:
     """The folders the pipeline's ingest steps read (relative ones resolved against the file's folder)."""
-    folders = []
+    return [folder for folder, _ in _ingest_sources(pipeline)]
+
+
+def _ingest_sources(pipeline: Pipeline) -> list[tuple[Path, bool]]:
+    """(folder, whether its subfolders are labelled batches) of every ingest step."""
+    out = []
     for step in pipeline.steps:
         if step.kind == "ingest":
             for folder in step.settings["folders"]:
                 path = Path(folder).expanduser()
-                folders.append(path if path.is_absolute() else pipeline.path.parent / path)
-    return folders
+                out.append((path if path.is_absolute() else pipeline.path.parent / path,
+                            step.settings["format"] != "images"))
+    return out
 
 
 def _imported(folder: Path, batches: dict[str, str]) -> bool:
@@ -63,7 +69,8 @@ def _imported(folder: Path, batches: dict[str, str]) -> bool:
 
 def new_image_files(ws: "Workspace", pipeline: Pipeline) -> list[str]:
     """Image files in the pipeline's ingest folders that are not in the workspace yet and that its last ingest did
-    not leave out (a duplicate of an image already there, an unreadable file): what the next run would import."""
+    not leave out (a duplicate of an image already there, an unreadable file, a batch it could not read, unchanged
+    since): what the next run would import. With a dataset format, only the files of batch subfolders count."""
     from cvops.common.fsnames import to_text
 
     known = {r[0] for r in ws.db.execute("SELECT original_path FROM images")}
@@ -76,13 +83,16 @@ def new_image_files(ws: "Workspace", pipeline: Pipeline) -> list[str]:
         known.update(outputs.get("unimported", []))
         batches = {str(Path(k).resolve()): v for k, v in (outputs.get("batches") or {}).items()}
     found = []
-    for folder in ingest_folders(pipeline):
+    for folder, batched in _ingest_sources(pipeline):
         if not folder.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(folder.resolve()):
+        top = folder.resolve()
+        for dirpath, dirnames, filenames in os.walk(top):
             # a labelled batch imported unchanged holds nothing new (its duplicates are not in original_path)
             dirnames[:] = [d for d in dirnames if not d.startswith(".")
                            and not _imported(Path(dirpath) / d, batches)]
+            if batched and Path(dirpath) == top:
+                continue  # loose files beside the batches: the ingest leaves them alone
             for name in filenames:
                 if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
                     continue
@@ -148,26 +158,27 @@ class Trigger(Protocol):
 
 
 class NewImages:
-    """Fires when at least ``min_new`` new image files wait in the ingest folders. After a run that did not finish,
-    it waits for more files before it fires again (a failing pipeline is not re-run on the same files forever)."""
+    """Fires when at least ``min_new`` new image files wait in the ingest folders. Files still waiting after a run
+    (it failed before importing them, or could not import them) no longer count: the watch waits for other files
+    rather than running the pipeline on the same ones again and again."""
 
     def __init__(self, min_new: int) -> None:
         if min_new < 1:
             raise ValidationError(f"--min-new must be at least 1, got {min_new}")
         self.min_new = min_new
-        self._failed_on: Optional[int] = None
+        self._stale: set[str] = set()
 
     def describe(self) -> str:
         return f"{self.min_new} new image{'s' if self.min_new != 1 else ''}"
 
     def check(self, wc: WatchContext) -> Optional[str]:
-        count = wc.new_images = len(new_image_files(wc.ws, wc.pipeline))
-        if count < self.min_new or (self._failed_on is not None and count <= self._failed_on):
+        count = wc.new_images = len(set(new_image_files(wc.ws, wc.pipeline)) - self._stale)
+        if count < self.min_new:
             return None
         return f"{count} new image{'s' if count != 1 else ''} (at least {self.min_new})"
 
     def ran(self, wc: WatchContext, report: "RunReport") -> None:
-        self._failed_on = None if report.state == "done" else len(new_image_files(wc.ws, wc.pipeline))
+        self._stale = set(new_image_files(wc.ws, wc.pipeline))
 
 
 class Schedule:
@@ -328,8 +339,8 @@ def watch(ws: "Workspace", path: Path, triggers: list[Trigger], poll_s: float = 
           max_runs: Optional[int] = None) -> list["RunReport"]:
     """Poll ``triggers`` every ``poll_s`` seconds and run the pipeline file ``path`` when one fires, until
     ``cancel`` (or ``max_runs`` runs); returns the runs' reports. ``on_event`` receives ``{"event": "watching" |
-    "trigger" | "run" | "busy" | "stopped", ...}``. The file is re-read before every run (edits apply to the next
-    run); a file that became invalid is reported and waited on, not run. An unfinished last run (the process died,
+    "trigger" | "run" | "busy" | "error" | "stopped", ...}``. The file is re-read before every run (edits apply to
+    the next run); a file that became invalid is reported and waited on, not run. An unfinished last run (the process died,
     or a stopped watch cancelled it) is resumed first (:class:`Unfinished`)."""
     from cvops.pipelines.runner import PipelineBusy, run_pipeline
 
@@ -364,6 +375,9 @@ def watch(ws: "Workspace", path: Path, triggers: list[Trigger], poll_s: float = 
                 except PipelineBusy as exc:
                     status.message = str(exc)
                     emit({"event": "busy", "message": str(exc)})
+                except CvopsError as exc:  # the file changed under the watch and is invalid now, ...
+                    status.message = str(exc)
+                    emit({"event": "error", "message": str(exc)})
                 else:
                     for trigger, _ in fired:
                         trigger.ran(wc, report)
