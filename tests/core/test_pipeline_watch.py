@@ -319,3 +319,25 @@ def _cancel_soon() -> CancelToken:
     token = CancelToken()
     threading.Timer(0.3, token.cancel).start()
     return token
+
+
+def test_a_file_made_invalid_under_the_watch_is_reported_and_not_run(intake: Any) -> None:
+    ws, path = intake
+    cancel = CancelToken()
+    events: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: watch(ws, path, [Schedule(3600)], poll_s=0.02, cancel=cancel,
+                                                   on_event=events.append))
+    path.write_text(PIPELINE.replace("FORMAT", "images"))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while "run" not in [e["event"] for e in events] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    path.write_text(PIPELINE.replace("FORMAT", "tiff"))  # the watch reads the file again at every check
+    while "steps[0].ingest.format" not in (getattr(watch_status(ws, path), "message", "")) \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cancel.cancel()
+    thread.join(10)
+    status = watch_status(ws, path)
+    assert status is not None and "pipeline.yaml: steps[0].ingest.format: expected one of" in status.message
+    assert [e["event"] for e in events].count("run") == 1
