@@ -1,16 +1,30 @@
-"""Render the Automation page offscreen for docs/pipelines.md, on a workspace this script builds and runs pipelines in.
+"""Render the Automation page offscreen for docs/pipelines.md, on the continuous-training loop this script runs.
 
-Usage: ``python resources/screenshots_automation.py OUT_DIR [WORK_DIR]`` (``make screenshots`` runs it). It makes a
-demo workspace in WORK_DIR (default: a temporary folder), trains a stronger model m1 and a weaker m2 (tiny, on the
-CPU: a few minutes), promotes m2 by hand, then runs a pipeline (ingest → check → version → evaluate m1 → gate →
-promote → export → bundle → deploy) twice — m1 replaces m2, then everything is cached — and once more with m2 as
-the challenger, which the gate rejects; then 37 new images arrive and a watch (in this process) waits for 100.
-Writes OUT_DIR/automation.png (the rejected run: its gate criteria and per-class AP deltas, and the watch's status)
-and OUT_DIR/automation-graph.png (the graph of the first run's steps).
+Usage: ``python resources/screenshots_automation.py OUT_DIR [WORK_DIR]`` (``make screenshots`` runs it). It follows
+the e2e loop's recipe (``tests/e2e/test_pipeline_loop.py``) in-process, in WORK_DIR (default: a temporary folder;
+an existing workspace there is shown as it is):
+
+1. the demo workspace (256 shapes images);
+2. the field benchmark: 60 hard shapes images imported as approved, a version of them split 10/10/80, its test
+   split pinned as benchmark ``field``;
+3. ``pipeline.yaml`` (ct-loop: ingest → check → version → train 4 epochs at 128 px from the champion → evaluate on
+   ``field`` → gate → promote → export → verify → bundle → deploy to ``edge/``) and its first run: no champion
+   yet, the floor decides, the model is promoted and deployed;
+4. 100 hard images arrive as a labelled batch in ``incoming/``; a watch (100 new images, every day, drift alarms)
+   runs the pipeline once: the challenger, fine-tuned from the champion, is promoted and deployed;
+5. ``worse.yaml`` (one epoch at 96 px from scratch) runs once: the gate rejects it;
+6. 37 more images arrive and a watch (in a thread of this process) waits for 100.
+
+Two short trainings on the CPU: a few minutes. Prints the runs' seconds and mAP50-95 on the benchmark as JSON.
+Writes OUT_DIR/automation.png (pipeline.yaml's watch-triggered run: every step done, the gate's criteria and the
+per-class AP deltas, the champion timeline, the live watch line), OUT_DIR/automation-rejected.png (worse.yaml's
+rejected run: failed criteria, the steps after the gate skipped) and OUT_DIR/automation-graph.png (the graph of the
+first run's steps).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -20,59 +34,91 @@ from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-from PySide6.QtWidgets import QApplication  # noqa: E402 (after the platform is chosen)
+from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402 (after the platform is chosen)
 
+from cvops.benchmarks.sets import create_benchmark  # noqa: E402
 from cvops.catalog.settings import Settings  # noqa: E402
 from cvops.common.jobs import CancelToken  # noqa: E402
 from cvops.data.workspace import Workspace  # noqa: E402
-from cvops.models.registry import promote  # noqa: E402
-from cvops.pipelines.runner import run_pipeline  # noqa: E402
+from cvops.formats.importer import import_dataset  # noqa: E402
+from cvops.pipelines.runner import RunReport, history, run_pipeline  # noqa: E402
 from cvops.pipelines.watch import DriftAlarm, NewImages, Schedule, watch, watch_status  # noqa: E402
 from cvops.samples import shapes  # noqa: E402
 from cvops.samples.demo import run_demo  # noqa: E402
-from cvops.training import train  # noqa: E402
+from cvops.versions.create import create_version  # noqa: E402
 from cvops_app.mainwindow import MainWindow  # noqa: E402
 
-COUNT, IMGSZ = 160, 160
-MODELS = ((30, 0), (10, 1))  # (epochs, seed): m1 the stronger, m2 the weaker
+DEMO_COUNT = 256
+DAY = 86400
+GATE_STEP = 5  # the gate's index in PIPELINE
 PIPELINE = """\
-name: shapes-loop
+name: ct-loop
 steps:
-  - ingest: {folders: [incoming]}
-  - check: {max_errors: 0, max_warnings: 1000}
-  - version: {split: 80/10/10, seed: 0}
-  - evaluate: {model: MODEL, split: val}
-  - gate: {min_gain: 0.01, max_class_drop: 0.05, floor: 0.0}
+  - ingest: {folders: [incoming], format: auto}
+  - check: {max_errors: 0}
+  - version: {split: 85/15, seed: 0, message: continuous training}
+  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, device: cpu, seed: 0FROM}
+  - evaluate: {benchmark: field}
+  - gate: {floor: 0.02, min_gain: 0.02, max_class_drop: 0.1}
   - promote:
-  - export: {precisions: [fp32], imgsz: IMGSZ}
+  - export: {precisions: [fp32]}
+  - verify: {split: val, latency_runs: 5, min_map50_95: 0.01}
   - bundle:
-  - deploy: {targets: [deployed/camera-1]}
+  - deploy: {targets: [edge]}
 """
 
 
+def write_pipeline(path: Path, epochs: int, imgsz: int, from_champion: bool) -> Path:
+    """The e2e loop's pipeline file with these training settings."""
+    path.write_text(PIPELINE.replace("EPOCHS", str(epochs)).replace("IMGSZ", str(imgsz))
+                    .replace("FROM", ", from: champion" if from_champion else ""))
+    return path
+
+
+def summary(report: RunReport) -> dict:
+    """A run's figures: state, seconds, trigger, steps, the gate's verdict and both mAP50-95 on the benchmark."""
+    decision = report.decision or {}
+    floor = next((c for c in decision.get("criteria", []) if c["name"] == "floor"), {})
+    return {"run": report.id, "state": report.state, "error": report.error, "trigger": report.trigger,
+            "seconds": round(report.seconds or 0.0, 1), "steps": [s.state for s in report.steps],
+            "reason": decision.get("reason"), "challenger_map50_95": floor.get("challenger"),
+            "champion_map50_95": floor.get("champion")}
+
+
 def build(root: Path) -> None:
-    """The workspace, its two models, and the three pipeline runs."""
-    run_demo(root, count=COUNT)
-    shapes.generate(root / "incoming", count=6, seed=99)
-    path = root / "pipeline.yaml"
-    with Workspace.open(root) as ws:
-        for epochs, seed in MODELS:
-            result = train(ws, "v1", epochs=epochs, seed=seed, imgsz=IMGSZ, batch=8, device="cpu")
-            print(f"trained {result.model}: {result.state} {result.metrics}", flush=True)
-        promote(ws, "m2")
-        for model in ("m1", "m1", "m2"):
-            path.write_text(PIPELINE.replace("MODEL", model).replace("IMGSZ", str(IMGSZ)))
-            report = run_pipeline(ws, path)
-            print(f"run {report.id}: {report.state} {report.error or ''} "
-                  f"{[s.state for s in report.steps]} {report.decision and report.decision['reason']}", flush=True)
-    shapes.generate(root / "incoming" / "batch-2", count=37, seed=7)
+    """The workspace, the benchmark, and the loop's three runs (first, watch-triggered challenger, rejected)."""
+    started = time.monotonic()
+    run_demo(root, count=DEMO_COUNT)
+    figures: dict = {"demo_s": round(time.monotonic() - started, 1)}
+    with Workspace.open(root) as ws, tempfile.TemporaryDirectory(prefix="cvops-field-") as tmp:
+        field_dir = Path(tmp) / "field"
+        shapes.write_yolo(field_dir, count=60, seed=100, variant="hard")
+        import_dataset(ws, field_dir, status="approved")
+        field = create_version(ws, "field images", ratios="10/10/80", statuses=["approved"])
+        create_benchmark(ws, "field", field.name, split="test")
+        (root / "incoming").mkdir()
+        path = write_pipeline(root / "pipeline.yaml", epochs=4, imgsz=128, from_champion=True)
+        figures["first"] = summary(run_pipeline(ws, path, trigger="manual"))
+        print(json.dumps({"first": figures["first"]}), flush=True)
+
+        shapes.write_yolo(root / "incoming" / "batch-2026-12-03", count=100, seed=200, variant="hard")
+        reports = watch(ws, path, [NewImages(100), Schedule(DAY), DriftAlarm()], poll_s=0.2, max_runs=1)
+        figures["challenger"] = summary(reports[0])
+        print(json.dumps({"challenger": figures["challenger"]}), flush=True)
+
+        worse = write_pipeline(root / "worse.yaml", epochs=1, imgsz=96, from_champion=False)
+        figures["rejected"] = summary(run_pipeline(ws, worse, trigger="manual"))
+        print(json.dumps({"rejected": figures["rejected"]}), flush=True)
+    shapes.write_yolo(root / "incoming" / "batch-2026-12-04", count=37, seed=300, variant="hard")
+    figures["build_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps({"figures": figures}), flush=True)
 
 
 def start_watch(root: Path, cancel: CancelToken) -> threading.Thread:
-    """A watch of the pipeline (100 new images, every hour, a drift alarm) in a thread, until ``cancel``."""
+    """A watch of pipeline.yaml (100 new images, every day, drift alarms) in a thread, until ``cancel``."""
     def run() -> None:
         with Workspace.open(root) as ws:
-            watch(ws, root / "pipeline.yaml", [NewImages(100), Schedule(3600), DriftAlarm()], poll_s=30,
+            watch(ws, root / "pipeline.yaml", [NewImages(100), Schedule(DAY), DriftAlarm()], poll_s=30,
                   cancel=cancel)
 
     thread = threading.Thread(target=run)
@@ -81,7 +127,7 @@ def start_watch(root: Path, cancel: CancelToken) -> threading.Thread:
     with Workspace.open(root) as ws:
         while time.monotonic() < deadline:
             status = watch_status(ws, root / "pipeline.yaml")
-            if status is not None and status.alive and status.state == "waiting":
+            if status is not None and status.alive and status.state == "waiting" and status.new_images is not None:
                 break
             time.sleep(0.05)
     return thread
@@ -106,29 +152,43 @@ def main(argv: list[str]) -> int:
         root = Path(argv[1]) if len(argv) == 2 else Path(tmp) / "ws"
         if not (root / "cvops.db").exists():
             build(root)
+        with Workspace.open(root) as ws:
+            runs = history(ws, root / "pipeline.yaml", limit=50)
+        first = runs[-1].id
+        challenger = next(r.id for r in runs if r.trigger.startswith("watch"))
         app = QApplication.instance() or QApplication(sys.argv[:1])
         window = MainWindow(settings=Settings(), settings_path=Path(tmp) / "settings.yaml")
         if not window.load_workspace(root):
             return 1
         cancel = CancelToken()
         watcher = start_watch(root, cancel)
-        window.resize(1400, 900)
-        window.show()
-        window.show_page("automation")
-        page = window.pages["automation"]
-        page.table.selectRow(page.table.rowCount() - 1)  # the first run: every step ran
-        page.show_step(None)
-        settle(app)
-        page.graph.grab().save(str(out / "automation-graph.png"))
-        print(f"saved {out / 'automation-graph.png'}")
-        page.table.selectRow(0)  # the rejected run
-        page.show_step(4)  # the gate's log
-        settle(app)
-        window.grab().save(str(out / "automation.png"))
-        print(f"saved {out / 'automation.png'}")
-        window.close()
-        cancel.cancel()
-        watcher.join(30)
+        try:
+            window.resize(1400, 900)
+            window.show()
+            window.show_page("automation")
+            page = window.pages["automation"]
+            for splitter in page.findChildren(QSplitter):  # the step's log a little taller: the gate's whole log
+                if splitter.indexOf(page.details.parentWidget()) >= 0:
+                    splitter.setSizes([205, 155, 200])
+            page.reload(select=first)
+            page.show_step(None)
+            settle(app)
+            page.graph.grab().save(str(out / "automation-graph.png"))
+            print(f"saved {out / 'automation-graph.png'}")
+            page.reload(select=challenger)
+            page.show_step(GATE_STEP)
+            settle(app)
+            window.grab().save(str(out / "automation.png"))
+            print(f"saved {out / 'automation.png'}")
+            page.set_path(root / "worse.yaml")
+            page.show_step(GATE_STEP)
+            settle(app)
+            window.grab().save(str(out / "automation-rejected.png"))
+            print(f"saved {out / 'automation-rejected.png'}")
+            window.close()
+        finally:
+            cancel.cancel()
+            watcher.join(60)
     return 0
 
 

@@ -190,6 +190,7 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
     low = min(heights + [-float(limit or 0.0), 0.0])
     high = max(heights + [0.0])
     span = max(high - low, 0.02)
-    plot.setYRange(low - span * 0.1 if low < 0 else -span * 0.1, high + span * 0.1 if high > 0 else span * 0.1,
+    # room below the lowest line for the limit's label, which hangs under its line
+    plot.setYRange(low - span * 0.2 if low < 0 else -span * 0.1, high + span * 0.1 if high > 0 else span * 0.1,
                    padding=0)
     return bars

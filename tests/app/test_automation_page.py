@@ -204,11 +204,15 @@ def test_cancel_records_a_cancelled_run_and_the_next_run_resumes(qtbot, window: 
 def test_the_watch_status_line() -> None:
     assert "No watch running" in watch_line(None, "pipeline.yaml")
     now = time.time()
+    year, month, day = time.localtime(now)[:3]
+    noon, later = (time.mktime((year, month, day + n, 12, 0, 0, 0, 0, -1)) for n in (0, 2))  # mktime normalises
     status = WatchStatus(pid=1234, alive=True, path="/ws/pipeline.yaml",
                          triggers=["100 new images", "every 1h", "drift alarm"], started_at=now - 60,
-                         last_check_at=now, new_images=37, next_run_at=now + 600)
+                         last_check_at=now, new_images=37, next_run_at=noon)
     line = watch_line(status, "pipeline.yaml")
-    assert f"37/100 new images · every 1h (next {time.strftime('%H:%M', time.localtime(now + 600))})" in line
+    assert "37/100 new images · every 1h (next 12:00)" in line  # today: the hour alone
+    status.next_run_at = later  # another day: with its date
+    assert f"(next {time.strftime('%m-%d', time.localtime(later))} 12:00)" in watch_line(status, "pipeline.yaml")
     assert "· drift alarm — pid 1234" in line and line.startswith("<b>Watching</b>")
     status.state, status.last_trigger, status.last_run_id = "running", "drift alarm from monitor: x", 7
     assert "running the pipeline now</b> (drift alarm from monitor: x)" in watch_line(status, "pipeline.yaml")

@@ -56,6 +56,12 @@ def _when(epoch: Optional[float], fmt: str = "%Y-%m-%d %H:%M") -> str:
     return time.strftime(fmt, time.localtime(epoch)) if epoch else "—"
 
 
+def _day_time(epoch: float) -> str:
+    """The format of a time to come: the hour alone today, with the date (``%m-%d %H:%M``) another day."""
+    today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(epoch))
+    return "%H:%M" if today else "%m-%d %H:%M"
+
+
 def _num(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
@@ -113,7 +119,7 @@ def watch_line(status: Optional[WatchStatus], file_label: str) -> str:
         if match and status.new_images is not None:
             parts.append(f"{status.new_images}/{match.group(1)} new images")
         elif trigger.startswith("every") and status.next_run_at:
-            parts.append(f"{trigger} (next {_when(status.next_run_at, '%H:%M')})")
+            parts.append(f"{trigger} (next {_when(status.next_run_at, _day_time(status.next_run_at))})")
         else:
             parts.append(trigger)
     line = "<b>Watching</b>: " + html.escape(" · ".join(parts) or "no trigger") + f" — pid {status.pid}"
