@@ -36,45 +36,17 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402 (after the platform is chosen)
 
-from cvops.benchmarks.sets import create_benchmark  # noqa: E402
 from cvops.catalog.settings import Settings  # noqa: E402
 from cvops.common.jobs import CancelToken  # noqa: E402
 from cvops.data.workspace import Workspace  # noqa: E402
-from cvops.formats.importer import import_dataset  # noqa: E402
+from cvops.pipelines.demo import GATE_STEP, add_field_benchmark, write_batch, write_loop_pipeline  # noqa: E402
 from cvops.pipelines.runner import RunReport, history, run_pipeline  # noqa: E402
 from cvops.pipelines.watch import DriftAlarm, NewImages, Schedule, watch, watch_status  # noqa: E402
-from cvops.samples import shapes  # noqa: E402
 from cvops.samples.demo import run_demo  # noqa: E402
-from cvops.versions.create import create_version  # noqa: E402
 from cvops_app.mainwindow import MainWindow  # noqa: E402
 
 DEMO_COUNT = 256
 DAY = 86400
-GATE_STEP = 5  # the gate's index in PIPELINE
-PIPELINE = """\
-name: ct-loop
-steps:
-  - ingest: {folders: [incoming], format: auto}
-  - check: {max_errors: 0}
-  - version: {split: 85/15, seed: 0, message: continuous training}
-  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, device: cpu, seed: 0FROM}
-  - evaluate: {benchmark: field}
-  - gate: {floor: 0.02, min_gain: 0.02, max_class_drop: 0.1}
-  - promote:
-  - export: {precisions: [fp32]}
-  - verify: {split: val, latency_runs: 5, min_map50_95: 0.01}
-  - bundle:
-  - deploy: {targets: [edge]}
-"""
-
-
-def write_pipeline(path: Path, epochs: int, imgsz: int, from_champion: bool) -> Path:
-    """The e2e loop's pipeline file with these training settings."""
-    path.write_text(PIPELINE.replace("EPOCHS", str(epochs)).replace("IMGSZ", str(imgsz))
-                    .replace("FROM", ", from: champion" if from_champion else ""))
-    return path
-
-
 def summary(report: RunReport) -> dict:
     """A run's figures: state, seconds, trigger, steps, the gate's verdict and both mAP50-95 on the benchmark."""
     decision = report.decision or {}
@@ -90,26 +62,22 @@ def build(root: Path) -> None:
     started = time.monotonic()
     run_demo(root, count=DEMO_COUNT)
     figures: dict = {"demo_s": round(time.monotonic() - started, 1)}
-    with Workspace.open(root) as ws, tempfile.TemporaryDirectory(prefix="cvops-field-") as tmp:
-        field_dir = Path(tmp) / "field"
-        shapes.write_yolo(field_dir, count=60, seed=100, variant="hard")
-        import_dataset(ws, field_dir, status="approved")
-        field = create_version(ws, "field images", ratios="10/10/80", statuses=["approved"])
-        create_benchmark(ws, "field", field.name, split="test")
+    with Workspace.open(root) as ws:
+        add_field_benchmark(ws)
         (root / "incoming").mkdir()
-        path = write_pipeline(root / "pipeline.yaml", epochs=4, imgsz=128, from_champion=True)
+        path = write_loop_pipeline(root / "pipeline.yaml")
         figures["first"] = summary(run_pipeline(ws, path, trigger="manual"))
         print(json.dumps({"first": figures["first"]}), flush=True)
 
-        shapes.write_yolo(root / "incoming" / "batch-2026-12-03", count=100, seed=200, variant="hard")
+        write_batch(root / "incoming" / "batch-2026-12-03")
         reports = watch(ws, path, [NewImages(100), Schedule(DAY), DriftAlarm()], poll_s=0.2, max_runs=1)
         figures["challenger"] = summary(reports[0])
         print(json.dumps({"challenger": figures["challenger"]}), flush=True)
 
-        worse = write_pipeline(root / "worse.yaml", epochs=1, imgsz=96, from_champion=False)
+        worse = write_loop_pipeline(root / "worse.yaml", epochs=1, imgsz=96, from_champion=False)
         figures["rejected"] = summary(run_pipeline(ws, worse, trigger="manual"))
         print(json.dumps({"rejected": figures["rejected"]}), flush=True)
-    shapes.write_yolo(root / "incoming" / "batch-2026-12-04", count=37, seed=300, variant="hard")
+    write_batch(root / "incoming" / "batch-2026-12-04", count=37, seed=300)
     figures["build_s"] = round(time.monotonic() - started, 1)
     print(json.dumps({"figures": figures}), flush=True)
 

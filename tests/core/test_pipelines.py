@@ -324,3 +324,18 @@ def test_cli_bad_file_is_a_clear_error(tmp_path: Path) -> None:
                      "message": 'bad.yaml: steps[1].train.epochs: expected a positive integer, got "ten"'}
     with W.open(tmp_path / "ws") as ws:
         assert history(ws) == []
+
+
+def test_the_loop_demo_pins_a_field_benchmark_and_writes_a_valid_pipeline(tmp_path: Path) -> None:
+    from cvops.benchmarks.sets import get_benchmark
+    from cvops.pipelines.demo import GATE_STEP, add_field_benchmark, write_loop_pipeline
+
+    with Workspace.create(tmp_path / "ws") as ws:
+        bench = add_field_benchmark(ws, count=10, seed=1)
+        assert get_benchmark(ws, "field").id == bench.id
+        images = ws.db.execute("SELECT COUNT(*), COUNT(DISTINCT status) FROM images").fetchone()
+        assert images == (10, 1) and ws.db.execute("SELECT status FROM images LIMIT 1").fetchone()[0] == "approved"
+        assert 1 <= bench.images <= 10 and ws.db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] > 0
+    pipeline = load(write_loop_pipeline(tmp_path / "p.yaml", epochs=2, imgsz=96))
+    assert pipeline.steps[GATE_STEP].kind == "gate" and pipeline.steps[3].settings["from"] == "champion"
+    assert load(write_loop_pipeline(tmp_path / "w.yaml", from_champion=False)).steps[3].settings["from"] is None

@@ -29,30 +29,8 @@ from typing import Any
 import pytest
 
 from acceptance_testing import CVOPS, cvops_json
+from cvops.pipelines.demo import write_batch, write_loop_pipeline
 from training_testing import copy_workspace
-
-PIPELINE = """\
-name: ct-loop
-steps:
-  - ingest: {folders: [incoming], format: auto}
-  - check: {max_errors: 0}
-  - version: {split: 85/15, seed: 0, message: continuous training}
-  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, device: cpu, seed: 0, from: FROM}
-  - evaluate: {benchmark: field}
-  - gate: {floor: 0.02, min_gain: 0.02, max_class_drop: 0.1}
-  - promote:
-  - export: {precisions: [fp32]}
-  - verify: {split: val, latency_runs: 5, min_map50_95: 0.01}
-  - bundle:
-  - deploy: {targets: [edge]}
-"""
-
-
-def write_pipeline(path: Path, epochs: int, imgsz: int = 128, start: str = "champion") -> Path:
-    text = PIPELINE.replace("EPOCHS", str(epochs)).replace("IMGSZ", str(imgsz))
-    path.write_text(text.replace(", from: FROM", ", from: champion" if start == "champion" else ""))
-    return path
-
 
 def catalog(ws: Path, sql: str, *params: Any) -> list[tuple]:
     con = sqlite3.connect(f"file:{ws / 'cvops.db'}?mode=ro", uri=True, timeout=10)
@@ -74,18 +52,16 @@ def events_of(stdout: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any], tmp_path: Path) -> None:
-    from cvops.samples import shapes
-
     ws = copy_workspace(acceptance["ws"], tmp_path / "ws")
     timings: dict[str, float] = {}
     # the benchmark: field images labelled by the team, a version of them, its test split pinned
-    shapes.write_yolo(tmp_path / "field", count=60, seed=100, variant="hard")
+    write_batch(tmp_path / "field", count=60, seed=100)
     cvops_json("-w", str(ws), "import-dataset", str(tmp_path / "field"), "--status", "approved")
     field = cvops_json("-w", str(ws), "version", "create", "-m", "field images", "--split", "10/10/80",
                        "--filter", "status=approved")
     bench = cvops_json("-w", str(ws), "benchmark", "create", "field", "--from-version", field["name"])
     (ws / "incoming").mkdir()
-    write_pipeline(ws / "pipeline.yaml", epochs=4)
+    write_loop_pipeline(ws / "pipeline.yaml", epochs=4, imgsz=128)
 
     # 1. the first run: no champion yet; trained from scratch, the floor decides, deployed
     started = time.monotonic()
@@ -101,7 +77,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     assert json.loads((edge / "model.json").read_text())["lineage"]["model"] == champion
 
     # 2. new field images arrive; the watch triggers, and is killed mid-training with its training process
-    shapes.write_yolo(ws / "incoming" / "batch-2026-12-03", count=100, seed=200, variant="hard")
+    write_batch(ws / "incoming" / "batch-2026-12-03", count=100, seed=200)
     started = time.monotonic()
     proc = watch(ws)
     deadline = time.monotonic() + 600
@@ -163,7 +139,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     # 3. a deliberately worse challenger: one epoch from scratch; rejected, nothing deployed
     bundle_before = (edge / "model.json").read_bytes()
     deployed_before = sorted(p.name for p in (ws / "edge").iterdir())
-    worse = write_pipeline(ws / "worse.yaml", epochs=1, imgsz=96, start="scratch")
+    worse = write_loop_pipeline(ws / "worse.yaml", epochs=1, imgsz=96, from_champion=False)
     started = time.monotonic()
     rejected = cvops_json("-w", str(ws), "pipeline", "run", str(worse))
     timings["rejected_run_s"] = round(time.monotonic() - started, 1)
