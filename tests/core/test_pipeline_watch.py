@@ -341,3 +341,23 @@ def test_a_file_made_invalid_under_the_watch_is_reported_and_not_run(intake: Any
     status = watch_status(ws, path)
     assert status is not None and "pipeline.yaml: steps[0].ingest.format: expected one of" in status.message
     assert [e["event"] for e in events].count("run") == 1
+
+
+def test_cli_demo_sets_up_the_loop_and_adds_batches(tmp_path: Path) -> None:
+    runner = CliRunner()
+    root = tmp_path / "demo"
+    result = runner.invoke(cli, ["demo", str(root), "--count", "12", "--loop", "--json"])
+    assert result.exit_code == 0, result.output
+    loop = json.loads(result.stdout)["loop"]
+    assert loop["benchmark"] == "field" and loop["benchmark_images"] > 0 and Path(loop["incoming"]).is_dir()
+    pipeline = load(Path(loop["pipeline"]))
+    assert [s.kind for s in pipeline.steps][:5] == ["ingest", "check", "version", "train", "evaluate"]
+    assert pipeline.steps[3].settings["device"] == "auto" and pipeline.steps[4].settings["benchmark"] == "field"
+    for expected in ("batch-001", "batch-002"):
+        result = runner.invoke(cli, ["demo", str(root), "--batch", "3", "--json"])
+        assert result.exit_code == 0, result.output
+        assert Path(json.loads(result.stdout)["batch"]).name == expected
+    with Workspace.open(root) as ws:
+        assert len(new_image_files(ws, pipeline)) == 6
+    result = runner.invoke(cli, ["demo", str(tmp_path / "nothing"), "--batch", "3"])
+    assert result.exit_code == 2 and "is not a cvops workspace" in result.output.lower(), result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
@@ -137,18 +137,33 @@ def thumbnails(ws: Workspace, as_json: bool) -> None:
 @click.option("--count", type=click.IntRange(min=1), default=128, show_default=True, help="Images to generate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing demo workspace in DIRECTORY.")
+@click.option("--loop", is_flag=True,
+              help="Also set up the continuous-training loop: a benchmark of harder 'field' images, pipeline.yaml and "
+                   "an incoming/ folder to watch (docs/pipelines.md).")
+@click.option("--batch", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Instead: add a labelled batch of N harder images to DIRECTORY/incoming/ of an existing demo "
+                   "(new data for cvops pipeline watch).")
 @command_options(workspace=None)
-def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json: bool) -> None:
-    """Generate the synthetic "shapes" dataset, import and label it in a fresh workspace (default: ./demo-workspace)."""
+def demo(directory: Optional[Path], count: int, seed: int, force: bool, loop: bool, batch: Optional[int],
+         as_json: bool) -> None:
+    """Generate the synthetic "shapes" dataset, import and label it in a fresh workspace (default: ./demo-workspace).
+
+    With --loop, also the continuous-training loop to try `cvops pipeline run` and `cvops pipeline watch` on; with
+    --batch N, new labelled images for it."""
     from cvops.samples.demo import reset_demo, run_demo
 
     directory = directory or Path("demo-workspace")
+    if batch is not None:
+        _demo_batch(directory, batch, seed, as_json)
+        return
     if force:
         reset_demo(directory)
     elif (directory / "cvops.db").exists():
         raise WorkspaceError(f"{directory} already holds a workspace; use --force to replace it")
     with job("demo", as_json) as (progress, cancel):
         summary = run_demo(directory, count=count, seed=seed, progress=progress, cancel=cancel)
+        if loop:
+            summary["loop"] = _demo_loop(directory)
     if as_json:
         emit(summary)
         return
@@ -163,7 +178,44 @@ def demo(directory: Optional[Path], count: int, seed: int, force: bool, as_json:
     out.print(f"  health check: {c['errors']} errors, {c['warnings']} warnings "
               f"({', '.join(f'{k} {n}' for k, n in c['kinds'].items()) or 'nothing found'})")
     out.print(f"  froze dataset version {v['name']} ({v['content_hash'][:12]}) of the done images, split 80/10/10")
+    if loop:
+        lp = summary["loop"]
+        out.print(f"  loop: benchmark {lp['benchmark']} ({lp['benchmark_images']} field images, pinned), "
+                  f"{lp['pipeline']}, watched folder {lp['incoming']}")
+        w = summary["workspace"]
+        out.print(f"next: cvops pipeline run -w {w}                       # the first champion, deployed to {w}/edge\n"
+                  f"      cvops pipeline watch -w {w} --min-new 100     # continuous training (Ctrl+C stops)\n"
+                  f"      cvops demo {w} --batch 100                     # meanwhile: new labelled images arrive")
+        return
     out.print(f"next: cvops -w {summary['workspace']} stats | version show {v['name']} | check | doctor")
+
+
+def _demo_loop(directory: Path) -> dict[str, Any]:
+    """Set up the continuous-training loop in the demo workspace: field benchmark, pipeline.yaml, incoming/."""
+    from cvops.data.workspace import Workspace
+    from cvops.pipelines.demo import add_field_benchmark, write_loop_pipeline
+
+    with Workspace.open(directory) as ws:
+        bench = add_field_benchmark(ws)
+        pipeline = write_loop_pipeline(ws.root / "pipeline.yaml", device="auto")
+        (ws.root / "incoming").mkdir(exist_ok=True)
+        return {"benchmark": bench.name, "benchmark_images": bench.images, "pipeline": str(pipeline),
+                "incoming": str(ws.root / "incoming")}
+
+
+def _demo_batch(directory: Path, count: int, seed: int, as_json: bool) -> None:
+    """Write a labelled batch of harder images into the demo workspace's incoming/ folder."""
+    from cvops.data.workspace import Workspace
+    from cvops.pipelines.demo import next_batch, write_batch
+
+    with Workspace.open(directory) as ws:  # a workspace, or a clear error
+        folder = next_batch(ws.root / "incoming")
+    index = int(folder.name.split("-")[1])
+    write_batch(folder, count=count, seed=seed + 1000 * index)
+    if as_json:
+        emit({"batch": str(folder), "images": count})
+    else:
+        out.print(f"wrote {count} labelled images of the harder variant to {folder}")
 
 
 COMMANDS: tuple[click.Command, ...] = (init, stats, undo, redo, history, doctor, gc, thumbnails, demo)

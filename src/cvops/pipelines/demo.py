@@ -22,7 +22,7 @@ steps:
   - ingest: {folders: [incoming], format: auto}
   - check: {max_errors: 0}
   - version: {split: 85/15, seed: 0, message: continuous training}
-  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, device: cpu, seed: 0FROM}
+  - train: {preset: fast, epochs: EPOCHS, imgsz: IMGSZ, device: DEVICE, seed: 0FROM}
   - evaluate: {benchmark: field}
   - gate: {floor: 0.02, min_gain: 0.02, max_class_drop: 0.1}
   - promote:
@@ -34,12 +34,20 @@ steps:
 GATE_STEP = 5  # the gate's index in LOOP_PIPELINE
 
 
-def write_loop_pipeline(path: Path, epochs: int = 4, imgsz: int = 128, from_champion: bool = True) -> Path:
+def write_loop_pipeline(path: Path, epochs: int = 4, imgsz: int = 128, from_champion: bool = True,
+                        device: str = "cpu") -> Path:
     """Write the loop's pipeline file with these training settings (``from_champion`` False: from scratch)."""
     path = Path(path)
     path.write_text(LOOP_PIPELINE.replace("EPOCHS", str(epochs)).replace("IMGSZ", str(imgsz))
-                    .replace("FROM", ", from: champion" if from_champion else ""), encoding="utf-8")
+                    .replace("DEVICE", device).replace("FROM", ", from: champion" if from_champion else ""),
+                    encoding="utf-8")
     return path
+
+
+def next_batch(incoming: Path) -> Path:
+    """The next free ``batch-NNN`` folder in ``incoming``."""
+    taken = {p.name for p in Path(incoming).glob("batch-*")}
+    return Path(incoming) / next(f"batch-{i:03d}" for i in range(1, len(taken) + 2) if f"batch-{i:03d}" not in taken)
 
 
 def write_batch(folder: Path, count: int = 100, seed: int = 200) -> Path:
