@@ -70,7 +70,7 @@ def build(root: Path) -> None:
         print(json.dumps({"first": figures["first"]}), flush=True)
 
         write_batch(root / "incoming" / "batch-2026-12-03")
-        reports = watch(ws, path, [NewImages(100), Schedule(DAY), DriftAlarm()], poll_s=0.2, max_runs=1)
+        reports = watch(ws, path, [NewImages(100, settle_s=0), Schedule(DAY), DriftAlarm()], poll_s=0.2, max_runs=1)
         figures["challenger"] = summary(reports[0])
         print(json.dumps({"challenger": figures["challenger"]}), flush=True)
 

@@ -90,7 +90,7 @@ def watch_check(root: Path, files: int) -> float:
         (sub / f"img_{i:06d}.jpg").write_bytes(b"\xff\xd8 not decoded by the check")
     path = root / "watch.yaml"
     path.write_text("steps:\n - ingest: {folders: [incoming]}\n")
-    trigger, times = NewImages(files), []
+    trigger, times = NewImages(files, settle_s=0), []
     with Workspace.open(root) as ws:
         pipeline = load(path)
         for _ in range(5):

@@ -78,10 +78,10 @@ def test_new_images_are_counted_until_a_run_imports_them(intake: Any) -> None:
     files = write_images(ws.root / "incoming", 3, seed=1)
     (ws.root / "incoming" / "notes.txt").write_text("not an image")
     assert new_image_files(ws, pipeline) == sorted(str(p.resolve()) for p in files)
-    trigger = NewImages(3)
+    trigger = NewImages(3, settle_s=0)
     wc = WatchContext(ws, pipeline, time.time())
     assert trigger.check(wc) == "3 new images (at least 3)" and wc.new_images == 3
-    assert NewImages(4).check(WatchContext(ws, pipeline, time.time())) is None
+    assert NewImages(4, settle_s=0).check(WatchContext(ws, pipeline, time.time())) is None
 
     report = run_pipeline(ws, path)
     assert report.state == "done", report.error
@@ -93,12 +93,28 @@ def test_new_images_are_counted_until_a_run_imports_them(intake: Any) -> None:
     assert new_image_files(ws, pipeline) == []
 
 
+def test_new_images_wait_until_the_folders_settle(intake: Any) -> None:
+    ws, path = intake
+    pipeline = load(path)
+    trigger = NewImages(2, settle_s=10)
+    write_images(ws.root / "incoming", 2, seed=20)
+    t0 = time.time()
+    assert trigger.check(WatchContext(ws, pipeline, t0)) is None  # just arrived
+    assert trigger.check(WatchContext(ws, pipeline, t0 + 5)) is None
+    (ws.root / "incoming" / "labels.txt").write_text("0 0.5 0.5 0.1 0.1\n")  # still being copied
+    assert trigger.check(WatchContext(ws, pipeline, t0 + 11)) is None
+    assert trigger.check(WatchContext(ws, pipeline, t0 + 20)) is None
+    assert trigger.check(WatchContext(ws, pipeline, t0 + 21.5)) == "2 new images (at least 2)"
+    with pytest.raises(ValidationError):
+        NewImages(2, settle_s=-1)
+
+
 def test_a_failed_run_is_not_retriggered_by_the_same_files(intake: Any) -> None:
     ws, path = intake
     write_images(ws.root / "incoming", 2, seed=2)
     path.write_text(PIPELINE.replace("FORMAT", "images").replace("folders: [incoming]", "folders: [incoming, gone]"))
     pipeline = load(path)
-    trigger = NewImages(1)
+    trigger = NewImages(1, settle_s=0)
     wc = WatchContext(ws, pipeline, time.time())
     assert trigger.check(wc) is not None
     report = run_pipeline(ws, path)
@@ -158,7 +174,7 @@ def test_the_watch_runs_on_new_images_records_its_status_and_stops_cleanly(intak
 
     thread_result: list[Any] = []
     thread = threading.Thread(target=lambda: thread_result.append(
-        watch(ws, path, [NewImages(2), DriftAlarm()], poll_s=0.05, cancel=cancel, on_event=on_event, max_runs=2)))
+        watch(ws, path, [NewImages(2, settle_s=0), DriftAlarm()], poll_s=0.05, cancel=cancel, on_event=on_event, max_runs=2)))
     thread.start()
     thread.join(60)
     assert not thread.is_alive()
@@ -259,7 +275,7 @@ def test_cli_watch_alarm_and_errors(intake: Any) -> None:
     ws, path = intake
     runner = CliRunner()
     write_images(ws.root / "incoming", 2, seed=9)
-    result = runner.invoke(cli, ["-w", str(ws.root), "pipeline", "watch", "--min-new", "2", "--poll", "0.05",
+    result = runner.invoke(cli, ["-w", str(ws.root), "pipeline", "watch", "--min-new", "2", "--settle", "0", "--poll", "0.05",
                                  "--max-runs", "1", "--ignore-alarms", "--json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]

@@ -41,8 +41,8 @@ def catalog(ws: Path, sql: str, *params: Any) -> list[tuple]:
 
 
 def watch(ws: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(CVOPS), "-w", str(ws), "pipeline", "watch", "--min-new", "100", "--poll", "0.5",
-                             "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([str(CVOPS), "-w", str(ws), "pipeline", "watch", "--min-new", "100", "--settle", "1",
+                             "--poll", "0.5", "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
 
 

@@ -200,6 +200,9 @@ def _print_event(console: Any, event: dict[str, Any]) -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--min-new", type=click.IntRange(min=1), default=None,
               help="Run when at least N new images wait in the pipeline's ingest folders.")
+@click.option("--settle", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="With --min-new: wait until the ingest folders have not changed for this long (a batch being "
+                   "copied is not taken half-way).")
 @click.option("--every", "every", default=None, metavar="DURATION",
               help="Run on a schedule: 30m, 6h, 1d, 1h30m (since the last run of the file started).")
 @click.option("--on-alarm/--ignore-alarms", default=True, show_default=True,
@@ -208,8 +211,8 @@ def _print_event(console: Any, event: dict[str, Any]) -> None:
               help="Seconds between checks of the triggers.")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Stop after N runs (default: never).")
 @command_options()
-def watch_cmd(file: Optional[Path], min_new: Optional[int], every: Optional[str], on_alarm: bool, poll: float,
-              max_runs: Optional[int], ws: Workspace, as_json: bool) -> None:
+def watch_cmd(file: Optional[Path], min_new: Optional[int], settle: float, every: Optional[str], on_alarm: bool,
+              poll: float, max_runs: Optional[int], ws: Workspace, as_json: bool) -> None:
     """Continuous training: run the pipeline FILE whenever new images arrive (--min-new N), on a schedule
     (--every DURATION) or when a drift alarm is raised, in the foreground until Ctrl+C (docs/pipelines.md shows how
     to run it as a service). With --json every event is one JSON line on stdout.
@@ -226,7 +229,7 @@ def watch_cmd(file: Optional[Path], min_new: Optional[int], every: Optional[str]
     if min_new is not None:
         if not ingest_folders(pipeline):
             raise ValidationError(f"{path.name}: --min-new needs an ingest step (it counts new images in its folders)")
-        triggers.append(NewImages(min_new))
+        triggers.append(NewImages(min_new, settle_s=settle))
     if every is not None:
         triggers.append(Schedule(parse_duration(every)))
     if on_alarm:

@@ -31,6 +31,7 @@ from cvops.common.errors import CvopsError, ValidationError
 from cvops.common.imageio import IMAGE_EXTENSIONS
 from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
 from cvops.pipelines.spec import Pipeline, load
+from cvops.pipelines.context import folder_listing, hash_inputs
 from cvops.pipelines.intake import batch_hash
 
 if TYPE_CHECKING:
@@ -158,15 +159,20 @@ class Trigger(Protocol):
 
 
 class NewImages:
-    """Fires when at least ``min_new`` new image files wait in the ingest folders. Files still waiting after a run
-    (it failed before importing them, or could not import them) no longer count: the watch waits for other files
-    rather than running the pipeline on the same ones again and again."""
+    """Fires when at least ``min_new`` new image files wait in the ingest folders and the folders have not changed
+    for ``settle_s`` seconds (a batch still being copied is not taken half-way, its labels missing). Files still
+    waiting after a run (it failed before importing them, or could not import them) no longer count: the watch waits
+    for other files rather than running the pipeline on the same ones again and again."""
 
-    def __init__(self, min_new: int) -> None:
+    def __init__(self, min_new: int, settle_s: float = 10.0) -> None:
         if min_new < 1:
             raise ValidationError(f"--min-new must be at least 1, got {min_new}")
-        self.min_new = min_new
+        if settle_s < 0:
+            raise ValidationError(f"--settle must not be negative, got {settle_s}")
+        self.min_new, self.settle_s = min_new, settle_s
         self._stale: set[str] = set()
+        self._listing: Optional[str] = None
+        self._since = 0.0
 
     def describe(self) -> str:
         return f"{self.min_new} new image{'s' if self.min_new != 1 else ''}"
@@ -175,6 +181,11 @@ class NewImages:
         count = wc.new_images = len(set(new_image_files(wc.ws, wc.pipeline)) - self._stale)
         if count < self.min_new:
             return None
+        listing = hash_inputs([folder_listing(f) for f in ingest_folders(wc.pipeline) if f.is_dir()])
+        if listing != self._listing:
+            self._listing, self._since = listing, wc.now
+        if wc.now - self._since < self.settle_s:
+            return None  # still arriving
         return f"{count} new image{'s' if count != 1 else ''} (at least {self.min_new})"
 
     def ran(self, wc: WatchContext, report: "RunReport") -> None:
