@@ -1,11 +1,13 @@
 """The CVOps loop on the demo, end to end, through the console script (issue 14's acceptance).
 
-The demo workspace (the session's acceptance run: 256 labelled shapes) gets a pinned benchmark of field images (the
-harder variant: darker, noisier, other backgrounds). A pipeline file with every step, from ingest to deploy:
+``cvops demo ws --loop``, as the walkthrough in docs/pipelines.md starts: 128 labelled shapes, a pinned benchmark of
+field images (the harder variant: darker, noisier, other backgrounds) and a pipeline file with every step, from
+ingest to deploy. Then:
 
 1. the first run trains a model (no champion yet: from scratch), the gate's floor alone decides, and it is
    promoted, exported, verified, bundled and deployed to a folder;
-2. 100 new field images arrive in the watched folder as a labelled batch; ``cvops pipeline watch --min-new 100``
+2. 100 new field images arrive in the watched folder as a labelled batch (``cvops demo ws --batch 100``);
+   ``cvops pipeline watch --min-new 100``
    triggers, freezes a new version and fine-tunes a challenger from the champion — and is killed (with its training
    process) mid-training; the watch started again resumes the unfinished run: the steps before train are cached, the
    training run carries on from its last checkpoint; the gate compares both on the benchmark and the challenger is
@@ -29,8 +31,7 @@ from typing import Any
 import pytest
 
 from acceptance_testing import CVOPS, cvops_json
-from cvops.pipelines.demo import write_batch, write_loop_pipeline
-from training_testing import copy_workspace
+from cvops.pipelines.demo import write_loop_pipeline
 
 def catalog(ws: Path, sql: str, *params: Any) -> list[tuple]:
     con = sqlite3.connect(f"file:{ws / 'cvops.db'}?mode=ro", uri=True, timeout=10)
@@ -51,17 +52,13 @@ def events_of(stdout: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any], tmp_path: Path) -> None:
-    ws = copy_workspace(acceptance["ws"], tmp_path / "ws")
+def test_the_loop_retrains_and_redeploys_on_new_data(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
     timings: dict[str, float] = {}
-    # the benchmark: field images labelled by the team, a version of them, its test split pinned
-    write_batch(tmp_path / "field", count=60, seed=100)
-    cvops_json("-w", str(ws), "import-dataset", str(tmp_path / "field"), "--status", "approved")
-    field = cvops_json("-w", str(ws), "version", "create", "-m", "field images", "--split", "10/10/80",
-                       "--filter", "status=approved")
-    bench = cvops_json("-w", str(ws), "benchmark", "create", "field", "--from-version", field["name"])
-    (ws / "incoming").mkdir()
-    write_loop_pipeline(ws / "pipeline.yaml", epochs=4, imgsz=128)
+    demo = cvops_json("demo", str(ws), "--loop")
+    bench = demo["loop"]
+    assert bench["benchmark"] == "field" and bench["benchmark_images"] >= 40
+    assert [b["name"] for b in cvops_json("-w", str(ws), "benchmark", "list")] == ["field"]
 
     # 1. the first run: no champion yet; trained from scratch, the floor decides, deployed
     started = time.monotonic()
@@ -77,7 +74,8 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     assert json.loads((edge / "model.json").read_text())["lineage"]["model"] == champion
 
     # 2. new field images arrive; the watch triggers, and is killed mid-training with its training process
-    write_batch(ws / "incoming" / "batch-2026-12-03", count=100, seed=200)
+    batch = cvops_json("demo", str(ws), "--batch", "100")
+    assert Path(batch["batch"]) == ws / "incoming" / "batch-001"
     started = time.monotonic()
     proc = watch(ws)
     deadline = time.monotonic() + 600
@@ -110,7 +108,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     assert second["state"] == "done", second["error"]
     assert [s["state"] for s in second["steps"]] == ["cached"] * 3 + ["done"] * 8  # ingest, check, version: done before the kill
     ingested = catalog(ws, "SELECT COUNT(*) FROM images")[0][0]
-    assert ingested == 256 + 60 + 100
+    assert ingested == 128 + 60 + 100
     train = second["steps"][3]
     assert train["outputs"]["run_id"] == run_id  # the killed training run, carried on
     assert f"resuming training run {run_id} from its last checkpoint" in train["log"]
@@ -124,7 +122,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     assert names[:2] == ["floor", "min_gain"] and {"class_drop:circle", "class_drop:square"} <= set(names)
     assert all(c["champion"] is not None for c in decision["criteria"])
     evaluation = second["steps"][4]["outputs"]["context"]["evaluation"]
-    assert evaluation["benchmark"] == bench["name"] and evaluation["champion"]["model"] == champion
+    assert evaluation["benchmark"] == "field" and evaluation["champion"]["model"] == champion
     deployed = second["steps"][10]["outputs"]["targets"][0]
     assert deployed["ok"] is True
     assert json.loads((edge / "model.json").read_text())["lineage"]["model"] == challenger
@@ -139,7 +137,7 @@ def test_the_loop_retrains_and_redeploys_on_new_data(acceptance: dict[str, Any],
     # 3. a deliberately worse challenger: one epoch from scratch; rejected, nothing deployed
     bundle_before = (edge / "model.json").read_bytes()
     deployed_before = sorted(p.name for p in (ws / "edge").iterdir())
-    worse = write_loop_pipeline(ws / "worse.yaml", epochs=1, imgsz=96, from_champion=False)
+    worse = write_loop_pipeline(ws / "worse.yaml", epochs=1, imgsz=64, from_champion=False)
     started = time.monotonic()
     rejected = cvops_json("-w", str(ws), "pipeline", "run", str(worse))
     timings["rejected_run_s"] = round(time.monotonic() - started, 1)

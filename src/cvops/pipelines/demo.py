@@ -34,7 +34,7 @@ steps:
 GATE_STEP = 5  # the gate's index in LOOP_PIPELINE
 
 
-def write_loop_pipeline(path: Path, epochs: int = 4, imgsz: int = 128, from_champion: bool = True,
+def write_loop_pipeline(path: Path, epochs: int = 6, imgsz: int = 128, from_champion: bool = True,
                         device: str = "cpu") -> Path:
     """Write the loop's pipeline file with these training settings (``from_champion`` False: from scratch)."""
     path = Path(path)
