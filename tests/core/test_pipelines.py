@@ -18,7 +18,7 @@ from cvops.cli import cli
 from cvops.common.jobs import CancelToken
 from cvops.data.workspace import Workspace
 from cvops.models.registry import get_model
-from cvops.pipelines.runner import get_run, history, run_pipeline
+from cvops.pipelines.runner import get_run, history, plan, run_pipeline
 from cvops.pipelines.spec import DEFAULT_TEXT, PipelineInvalid, load, parse, write_default
 
 
@@ -139,7 +139,11 @@ def test_runs_are_recorded_and_a_rerun_with_nothing_changed_is_all_cached(traine
         assert ws.db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == evaluations  # nothing re-ran
         assert ws.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
 
+        assert [p["state"] for p in plan(ws, path)] == ["cached"] * 6  # a dry run says so, running nothing
         write_images(root / "incoming", 1, seed=2)  # new data: everything downstream of it runs again
+        planned = plan(ws, path)
+        assert [p["state"] for p in planned] == ["run"] + ["after"] * 5
+        assert planned[0]["reason"] == f"inputs changed since run {second.id}: folders"
         third = run_pipeline(ws, path)
         assert states(third) == ["done"] * 5 + ["cached"], third.error  # m1 is the champion already
         assert third.steps[0].outputs["imported"] == 1
@@ -167,6 +171,9 @@ def test_the_gate_keeps_the_champion_and_skips_the_rest(trained_workspace_copy: 
         assert gain["challenger"] == round(evaluation["challenger"]["map50_95"], 6)
         assert "kept the champion" in report.steps[-1].log
         assert get_model(ws, "champion").name == "m1"
+        planned = plan(ws, pipeline_file(root, "m2", min_gain=0.5))
+        assert [p["state"] for p in planned] == ["cached"] * 5 + ["skipped"]
+        assert planned[-1]["reason"] == f"the gate kept the champion: {decision['reason']}"
 
 
 def test_a_failed_run_resumes_at_the_failed_step(trained_workspace_copy: Path) -> None:
@@ -228,6 +235,12 @@ def test_an_output_that_is_gone_is_made_again(trained_workspace_copy: Path) -> N
     with Workspace.open(root) as ws:
         assert run_pipeline(ws, path).state == "done"
         ws.db.execute("UPDATE models SET champion = 0")  # someone demoted the champion by hand
+        planned = plan(ws, path)
+        assert [p["state"] for p in planned][3:] == ["cached", "cached", "run"]
+        assert planned[5]["reason"].endswith("are gone or superseded")
+        (root / "incoming").rename(root / "elsewhere")
+        assert [p["state"] for p in plan(ws, path)] == ["fails"] + ["after"] * 5
+        (root / "elsewhere").rename(root / "incoming")
         again = run_pipeline(ws, path)
         assert states(again) == ["cached"] * 5 + ["done"]
         assert get_model(ws, "champion").name == "m1"
@@ -288,27 +301,33 @@ def test_cli_init_run_status_history_show(trained_workspace_copy: Path) -> None:
     root = str(trained_workspace_copy)
     result = invoke("-w", root, "pipeline", "init", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["path"] == str(trained_workspace_copy / "pipeline.yaml")
+    assert json.loads(result.stdout)["path"] == str(trained_workspace_copy / "pipeline.yaml")
     assert "already exists" in invoke("-w", root, "pipeline", "init").output
     (trained_workspace_copy / "pipeline.yaml").write_text(
         "steps:\n  - version: {seed: 3}\n  - evaluate: {model: m2, split: val}\n  - gate: {floor: 1.0}\n"
         "  - promote:\n")
     result = invoke("-w", root, "pipeline", "run", "--json")
     assert result.exit_code == 0, result.output
-    run = json.loads(result.output)
+    run = json.loads(result.stdout)
     assert [s["state"] for s in run["steps"]] == ["done", "done", "done", "skipped"]
     assert run["decision"]["promote"] is False and run["decision"]["reason"] == "rejected: floor failed"
     text = invoke("-w", root, "pipeline", "run")
     assert text.exit_code == 0 and "cached" in text.output and "KEEP THE CHAMPION" in text.output
-    status = json.loads(invoke("-w", root, "pipeline", "status", "--json").output)
+    status = json.loads(invoke("-w", root, "pipeline", "status", "--json").stdout)
     assert status["id"] == run["id"] + 1 and [s["state"] for s in status["steps"]][:3] == ["cached"] * 3
-    rows = json.loads(invoke("-w", root, "pipeline", "history", "--json").output)
+    rows = json.loads(invoke("-w", root, "pipeline", "history", "--json").stdout)
     assert [r["id"] for r in rows] == [run["id"] + 1, run["id"]]
     assert rows[0]["promote"] is False and rows[0]["steps"] == {"cached": 3, "skipped": 1}
     shown = invoke("-w", root, "pipeline", "show", str(run["id"]))
     assert shown.exit_code == 0 and "floor: challenger" in shown.output and "mAP50-95" in shown.output
     missing = invoke("-w", root, "pipeline", "show", "999", "--json")
-    assert missing.exit_code == 2 and json.loads(missing.output)["error"]["code"] == "not_found"
+    assert missing.exit_code == 2 and json.loads(missing.stdout)["error"]["code"] == "not_found"
+    dry = invoke("-w", root, "pipeline", "run", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert [s["state"] for s in json.loads(dry.stdout)] == ["cached"] * 3 + ["skipped"]
+    text = invoke("-w", root, "pipeline", "run", "--dry-run")
+    assert "would be" in text.output and "the gate kept the champion" in text.output
+    assert len(json.loads(invoke("-w", root, "pipeline", "history", "--json").stdout)) == 2  # nothing recorded
 
 
 def test_cli_bad_file_is_a_clear_error(tmp_path: Path) -> None:

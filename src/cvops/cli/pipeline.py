@@ -76,16 +76,33 @@ def _print_run(report: "RunReport", logs: bool = False) -> None:
 @pipeline_group.command("run")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--trigger", default="manual", show_default=True, help="Why the run started (recorded).")
+@click.option("--dry-run", is_flag=True,
+              help="Run nothing: say which steps are cached and which step would run first, and why.")
 @command_options()
-def run_cmd(file: Optional[Path], trigger: str, ws: Workspace, as_json: bool) -> None:
+def run_cmd(file: Optional[Path], trigger: str, dry_run: bool, ws: Workspace, as_json: bool) -> None:
     """Run the pipeline FILE (default: pipeline.yaml in the workspace): steps whose inputs are unchanged are cached,
     a failed or cancelled run resumes at the step that failed. Ctrl+C cancels after the current step's unit of work.
 
     Exit code 0 when the run finished (also when the gate kept the champion), 1 when a step failed or the run was
-    cancelled, 2 for a bad pipeline file (code pipeline_invalid, naming the key).
+    cancelled, 2 for a bad pipeline file (code pipeline_invalid, naming the key). --dry-run runs nothing and says
+    which steps would run.
     """
-    from cvops.pipelines.runner import run_pipeline
+    from cvops.pipelines.runner import plan, run_pipeline
 
+    if dry_run:
+        steps = plan(ws, _file(file, ws.root))
+        if as_json:
+            emit(steps)
+            return
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for col in ("#", "step", "would be", "why"):
+            table.add_column(col)
+        for s in steps:
+            table.add_row(str(s["index"]), s["kind"], s["state"], s["reason"])
+        out.print(table)
+        return
     with job("pipeline", as_json, library_output=True) as (progress, cancel):
         report = run_pipeline(ws, _file(file, ws.root), trigger=trigger, progress=progress, cancel=cancel)
     if as_json:

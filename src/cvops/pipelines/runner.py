@@ -164,6 +164,7 @@ def _run_locked(ws: "Workspace", pipeline: "Pipeline", trigger: str, progress: P
                                                     os.getpid()])
         run_id = int(cur.lastrowid or 0)
     ctx = StepContext(ws, pipeline, run_id)
+
     def record(outputs: dict[str, Any]) -> None:
         """Save what the running step has so far (a training run's id), so a killed run can be resumed."""
         rec.outputs = outputs
@@ -236,6 +237,51 @@ def _run_locked(ws: "Workspace", pipeline: "Pipeline", trigger: str, progress: P
         step_progress(1.0, f"{step.kind}: {rec.state}")
     _finish_run(ws, run_id, state, error)
     return get_run(ws, run_id)
+
+
+def plan(ws: "Workspace", path: Path) -> list[dict[str, Any]]:
+    """What :func:`run_pipeline` would do now, without running or recording anything: ``{"index", "kind", "state",
+    "reason"}`` per step, ``state`` one of ``cached`` (inputs unchanged, outputs still there), ``run`` (the first step
+    that would run: never ran, which inputs changed, or its outputs are gone), ``fails`` (its inputs cannot be
+    gathered: a missing folder, an unknown benchmark...), ``after`` (behind a step that runs: it runs or is cached
+    depending on what that step produces) or ``skipped`` (behind a cached gate that kept the champion)."""
+    pipeline = load(Path(path))
+    key = str(pipeline.path)
+    ctx = StepContext(ws, pipeline, 0)
+    out: list[dict[str, Any]] = []
+    stop: Optional[tuple[str, str]] = None
+    for step in pipeline.steps:
+        if stop is not None:
+            out.append({"index": step.index, "kind": step.kind, "state": stop[0], "reason": stop[1]})
+            continue
+        inputs_fn, _, valid_fn = STEPS[step.kind]
+        last = ctx.last = _last_success(ws, key, step)
+        ctx.attempt = _last_attempt(ws, key, step)
+        try:
+            inputs = inputs_fn(ctx, step.settings)
+        except (CvopsError, OSError) as exc:
+            out.append({"index": step.index, "kind": step.kind, "state": "fails", "reason": str(exc)})
+            stop = ("after", f"behind step {step.index} ({step.kind}), which fails")
+            continue
+        digest = hash_inputs({"kind": step.kind, "inputs": inputs})
+        if last is not None and last.input_hash == digest and valid_fn(ctx, last.outputs):
+            out.append({"index": step.index, "kind": step.kind, "state": "cached",
+                        "reason": f"inputs unchanged since run {last.run_id}"})
+            ctx.values.update(last.outputs.get("context", {}))
+            decision = last.outputs.get("decision")
+            if decision is not None and not decision["promote"]:
+                stop = ("skipped", f"the gate kept the champion: {decision['reason']}")
+            continue
+        if last is None:
+            reason = "never ran"
+        elif last.input_hash != digest:
+            changed = sorted(k for k in set(inputs) | set(last.inputs) if inputs.get(k) != last.inputs.get(k))
+            reason = f"inputs changed since run {last.run_id}: {', '.join(changed) or 'their hash'}"
+        else:
+            reason = f"the outputs of run {last.run_id} are gone or superseded"
+        out.append({"index": step.index, "kind": step.kind, "state": "run", "reason": reason})
+        stop = ("after", f"depends on what step {step.index} ({step.kind}) produces")
+    return out
 
 
 # -- reading the history -------------------------------------------------------------------------------------------
