@@ -358,3 +358,50 @@ def test_the_loop_demo_pins_a_field_benchmark_and_writes_a_valid_pipeline(tmp_pa
     pipeline = load(write_loop_pipeline(tmp_path / "p.yaml", epochs=2, imgsz=96))
     assert pipeline.steps[GATE_STEP].kind == "gate" and pipeline.steps[3].settings["from"] == "champion"
     assert load(write_loop_pipeline(tmp_path / "w.yaml", from_champion=False)).steps[3].settings["from"] is None
+
+
+TRAIN = """\
+steps:
+  - version: {split: 70/15/15, seed: 1}
+  - train: {preset: fast, epochs: 3, imgsz: 64, batch: 8, device: cpu, seed: SEED}
+"""
+
+
+def cancelled_in_training(ws: Workspace, path: Path) -> Any:
+    """Run ``path`` and cancel it once its training reports the first epoch: the child saves its checkpoint."""
+    cancel = CancelToken()
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("epoch "):
+            cancel.cancel()
+
+    report = run_pipeline(ws, path, progress=progress, cancel=cancel)
+    assert report.state == "cancelled" and states(report) == ["done", "cancelled"], report.error
+    return report
+
+
+@pytest.mark.slow
+def test_an_interrupted_training_is_resumed_and_a_broken_checkpoint_trains_afresh(
+        trained_workspace_copy: Path) -> None:
+    root = trained_workspace_copy
+    with Workspace.open(root) as ws:
+        path = root / "train.yaml"
+        path.write_text(TRAIN.replace("SEED", "0"))
+        first = cancelled_in_training(ws, path)
+        run_id = first.steps[1].outputs["run_id"]
+        resumed = run_pipeline(ws, path)
+        assert states(resumed) == ["cached", "done"], resumed.error
+        assert resumed.steps[1].outputs["run_id"] == run_id
+        assert f"resuming training run {run_id} from its last checkpoint" in resumed.steps[1].log
+        assert ws.db.execute("SELECT state FROM runs WHERE id = ?", [run_id]).fetchone()[0] == "finished"
+
+        other = root / "other.yaml"
+        other.write_text(TRAIN.replace("SEED", "1"))
+        broken = cancelled_in_training(ws, other).steps[1].outputs["run_id"]
+        checkpoint = Path(ws.db.execute("SELECT run_dir FROM runs WHERE id = ?", [broken]).fetchone()[0])
+        (checkpoint / "train" / "weights" / "last.pt").write_bytes(b"cut short by a kill")
+        again = run_pipeline(ws, other)
+        assert states(again) == ["cached", "done"], again.error
+        log = again.steps[1].log
+        assert f"resuming training run {broken} failed" in log and "starting a new run" in log
+        assert again.steps[1].outputs["run_id"] not in (broken, run_id)

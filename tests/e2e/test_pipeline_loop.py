@@ -84,7 +84,9 @@ def test_the_loop_retrains_and_redeploys_on_new_data(tmp_path: Path) -> None:
         run = catalog(ws, "SELECT r.id, r.pid, r.run_dir FROM runs r WHERE r.id > ? AND EXISTS (SELECT 1 FROM "
                            "run_epochs e WHERE e.run_id = r.id) ORDER BY r.id DESC LIMIT 1",
                       first["steps"][3]["outputs"]["run_id"])
-        if run and (Path(run[0][2]) / "train" / "weights" / "last.pt").is_file():
+        last = Path(run[0][2]) / "train" / "weights" / "last.pt" if run else None
+        # kill between two checkpoints (one is written each epoch): not while last.pt is being written
+        if last is not None and last.is_file() and time.time() - last.stat().st_mtime > 0.5:
             break
         time.sleep(0.2)
     assert run and proc.poll() is None, proc.communicate()

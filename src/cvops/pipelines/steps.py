@@ -61,7 +61,8 @@ def _in_train(c: StepContext, s: dict[str, Any]) -> dict[str, Any]:
 def _continue_training(c: StepContext, inputs: dict[str, Any], progress: Progress, cancel: CancelToken,
                        log: Callable[[str], None]) -> Any:
     """The training run an interrupted attempt of this step (same inputs) left, carried on: followed if its child
-    still runs, resumed from its ``last.pt`` if it was cancelled or failed; None when there is none to carry on."""
+    still runs, resumed from its ``last.pt`` if it was cancelled or failed; None when there is none to carry on (or
+    the resume failed: the step then starts a new run)."""
     from cvops.training.runner import FINAL_STATES, resume, run_result, supervise
 
     attempt = c.attempt
@@ -84,6 +85,9 @@ def _continue_training(c: StepContext, inputs: dict[str, Any], progress: Progres
             return None
         log(f"resuming training run {run_id} from its last checkpoint (epoch {result.epochs_done})")
         result = resume(c.ws, run_id, progress=progress, cancel=cancel)
+        if result.state == "failed":  # e.g. a checkpoint cut short by the kill: train afresh rather than fail
+            log(f"resuming training run {run_id} failed ({result.error}): starting a new run")
+            return None
     return result
 
 
