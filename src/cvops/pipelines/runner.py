@@ -13,7 +13,6 @@ its outputs still exist, the step is ``cached``: its recorded outputs are reused
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -25,7 +24,7 @@ from cvops.catalog.db import transaction
 from cvops.catalog.locks import WorkspaceBusy, workspace_lock
 from cvops.common.errors import CvopsError, NotFoundError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, process_alive, sub_progress
-from cvops.pipelines.spec import Pipeline, Step, load
+from cvops.pipelines.spec import Pipeline, Step, file_key, load
 from cvops.pipelines.context import LastSuccess, StepContext, StepFailed, hash_inputs
 from cvops.pipelines.steps import STEPS
 
@@ -93,22 +92,27 @@ class RunReport:
 
 
 # -- the catalog records -------------------------------------------------------------------------------------------
-def _last_success(ws: "Workspace", path: str, step: Step) -> Optional[LastSuccess]:
-    row = ws.db.execute(
-        "SELECT s.input_hash, s.outputs, s.run_id, s.log, s.inputs FROM pipeline_steps s "
-        "JOIN pipeline_runs r ON r.id = s.run_id WHERE r.path = ? AND s.step_index = ? AND s.kind = ? "
-        "AND s.state IN ('done', 'cached') "
-        "ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
-    return LastSuccess(row[0], json.loads(row[1]), row[2], row[3], json.loads(row[4])) if row else None
-
-
-def _last_attempt(ws: "Workspace", path: str, step: Step) -> Optional[LastSuccess]:
-    """The step's last record in a run of the same file, whatever its state (a killed run left it ``running``)."""
+def _last_record(ws: "Workspace", path: str, step: Step, successful: bool) -> Optional[LastSuccess]:
+    """The step's last record in a run of the same file: its last successful one, or (``successful`` False) its last
+    whatever its state (a killed run left it ``running``)."""
+    done = "AND s.state IN ('done', 'cached') " if successful else ""
     row = ws.db.execute(
         "SELECT s.input_hash, s.outputs, s.run_id, s.log, s.inputs, s.state FROM pipeline_steps s "
         "JOIN pipeline_runs r ON r.id = s.run_id WHERE r.path = ? AND s.step_index = ? AND s.kind = ? "
-        "ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
+        f"{done}ORDER BY s.id DESC LIMIT 1", [path, step.index, step.kind]).fetchone()
     return LastSuccess(row[0], json.loads(row[1]), row[2], row[3], json.loads(row[4]), row[5]) if row else None
+
+
+def _prepare(ctx: StepContext, step: Step) -> tuple[dict[str, Any], str, bool]:
+    """Gather and hash the step's inputs (setting ``ctx.last`` and ``ctx.attempt``): ``(inputs, hash, cached)``,
+    cached when its last success had the same hash and its outputs still hold."""
+    key = str(ctx.pipeline.path)
+    last = ctx.last = _last_record(ctx.ws, key, step, successful=True)
+    ctx.attempt = _last_record(ctx.ws, key, step, successful=False)
+    inputs_fn, _, valid_fn = STEPS[step.kind]
+    inputs = inputs_fn(ctx, step.settings)
+    digest = hash_inputs({"kind": step.kind, "inputs": inputs})
+    return inputs, digest, last is not None and last.input_hash == digest and valid_fn(ctx, last.outputs)
 
 
 def _save_step(ws: "Workspace", run_id: int, rec: StepRecord) -> None:
@@ -144,7 +148,7 @@ def run_pipeline(ws: "Workspace", path: Path, trigger: str = "manual", progress:
     """
     pipeline = load(Path(path))
     key = str(pipeline.path)
-    lock = f"pipeline-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+    lock = f"pipeline-{file_key(pipeline.path)}.lock"
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(workspace_lock(ws.root, exclusive=True, wait=False, name=lock))
@@ -187,22 +191,19 @@ def _run_locked(ws: "Workspace", pipeline: "Pipeline", trigger: str, progress: P
         def log(line: str, _lines: list[str] = lines) -> None:
             _lines.append(line)
 
-        inputs_fn, run_fn, valid_fn = STEPS[step.kind]
         try:
             cancel.raise_if_cancelled()
             step_progress(0.0, f"{step.kind}: hashing inputs")
-            last = ctx.last = _last_success(ws, key, step)
-            ctx.attempt = _last_attempt(ws, key, step)
-            rec.inputs = inputs_fn(ctx, step.settings)
-            rec.input_hash = hash_inputs({"kind": step.kind, "inputs": rec.inputs})
-            if last is not None and last.input_hash == rec.input_hash and valid_fn(ctx, last.outputs):
+            rec.inputs, rec.input_hash, cached = _prepare(ctx, step)
+            last = ctx.last
+            if cached and last is not None:
                 rec.state, rec.outputs = "cached", last.outputs
                 previous = [line for line in last.log.splitlines() if not line.startswith("cached: ")]
                 lines.extend([f"cached: inputs unchanged since run {last.run_id}, its outputs reused"] + previous)
             else:
                 _save_step(ws, run_id, rec)
                 step_progress(0.0, step.kind)
-                rec.outputs = run_fn(ctx, step.settings, rec.inputs, step_progress, cancel, log)
+                rec.outputs = STEPS[step.kind][1](ctx, step.settings, rec.inputs, step_progress, cancel, log)
                 rec.state = "done"
         except Cancelled:
             rec.state, state, error = "cancelled", "cancelled", f"cancelled at step {step.index} ({step.kind})"
@@ -246,7 +247,6 @@ def plan(ws: "Workspace", path: Path) -> list[dict[str, Any]]:
     gathered: a missing folder, an unknown benchmark...), ``after`` (behind a step that runs: it runs or is cached
     depending on what that step produces) or ``skipped`` (behind a cached gate that kept the champion)."""
     pipeline = load(Path(path))
-    key = str(pipeline.path)
     ctx = StepContext(ws, pipeline, 0)
     out: list[dict[str, Any]] = []
     stop: Optional[tuple[str, str]] = None
@@ -254,17 +254,14 @@ def plan(ws: "Workspace", path: Path) -> list[dict[str, Any]]:
         if stop is not None:
             out.append({"index": step.index, "kind": step.kind, "state": stop[0], "reason": stop[1]})
             continue
-        inputs_fn, _, valid_fn = STEPS[step.kind]
-        last = ctx.last = _last_success(ws, key, step)
-        ctx.attempt = _last_attempt(ws, key, step)
         try:
-            inputs = inputs_fn(ctx, step.settings)
+            inputs, digest, cached = _prepare(ctx, step)
         except (CvopsError, OSError) as exc:
             out.append({"index": step.index, "kind": step.kind, "state": "fails", "reason": str(exc)})
             stop = ("after", f"behind step {step.index} ({step.kind}), which fails")
             continue
-        digest = hash_inputs({"kind": step.kind, "inputs": inputs})
-        if last is not None and last.input_hash == digest and valid_fn(ctx, last.outputs):
+        last = ctx.last
+        if cached and last is not None:
             out.append({"index": step.index, "kind": step.kind, "state": "cached",
                         "reason": f"inputs unchanged since run {last.run_id}"})
             ctx.values.update(last.outputs.get("context", {}))

@@ -228,6 +228,11 @@ def parse(text: str, path: Path) -> Pipeline:
     return Pipeline(path, name.strip(), steps, hashlib.sha256(text.encode()).hexdigest())
 
 
+def file_key(path: Path) -> str:
+    """A short stable key of a pipeline file's absolute path (names its lock and its watch's status file)."""
+    return hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:16]
+
+
 def load(path: Path) -> Pipeline:
     """Read and validate the pipeline file ``path``."""
     try:

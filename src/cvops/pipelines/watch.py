@@ -17,7 +17,6 @@ status (pid, triggers, pending new images, next scheduled run, last trigger and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -30,7 +29,7 @@ from cvops.catalog.store import atomic_write_bytes
 from cvops.common.errors import CvopsError, ValidationError
 from cvops.common.imageio import IMAGE_EXTENSIONS
 from cvops.common.jobs import CancelToken, Progress, no_progress, process_alive
-from cvops.pipelines.spec import Pipeline, load
+from cvops.pipelines.spec import Pipeline, file_key, load
 from cvops.pipelines.context import folder_listing, hash_inputs
 from cvops.pipelines.intake import batch_hash
 
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from cvops.pipelines.runner import RunReport
 
 ALARM_DIR = Path("pipelines") / "alarms"
-
-
-def _file_key(path: Path) -> str:
-    return hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:16]
 
 
 # -- what the triggers look at -------------------------------------------------------------------------------------
@@ -324,7 +319,7 @@ class WatchStatus:
 
 def status_path(ws: "Workspace", path: Path) -> Path:
     """Where the watch of the pipeline file ``path`` writes its status."""
-    return ws.root / "pipelines" / f"watch-{_file_key(path)}.json"
+    return ws.root / "pipelines" / f"watch-{file_key(path)}.json"
 
 
 def watch_status(ws: "Workspace", path: Path) -> Optional[WatchStatus]:
