@@ -23,6 +23,7 @@ from training_testing import IMGSZ, copy_workspace
 from cvops.data.annotations import NewAnnotation
 from cvops.cli import cli
 from cvops.deploy import verify as verify_mod
+from cvops.deploy.edge_runner import Detector
 from cvops.deploy.export import available_formats, export_model, get_export, list_exports
 from cvops.deploy.verify import DetectorPredictor, TorchDetector, _torch_module, verify_export
 from cvops.common.errors import NotFoundError, ValidationError
@@ -113,6 +114,15 @@ def test_fp32_export_is_stored_checked_and_findable(env) -> None:
     for ref in (info.id, str(info.id), str(path), str(path.parent)):
         assert get_export(ws, ref).id == info.id
     assert info.id in [e.id for e in list_exports(ws, "m1")]
+    # a second output, the pooled backbone features, for field monitoring: the Detector hands one vector per image
+    assert d["params"]["graph_passes"]["embedding_output"] == 1
+    detector = Detector(path)
+    images = [np.full((IMGSZ, IMGSZ, 3), v, np.uint8) for v in (40, 200)]
+    assert len(detector.predict_arrays(images)) == 2 and len(detector.embeddings) == 2
+    first, second = detector.embeddings
+    assert first is not None and second is not None and first.shape == second.shape == (256,)
+    assert np.all(np.isfinite(first))  # (this fixture's one-epoch model maps every image alike: the demo e2e tests
+    # and test_graph_passes check that embeddings tell images apart)
 
 
 def test_fp32_gate_passes_with_identical_outputs(env) -> None:

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cvops.deploy.graph_passes import apply_graph_passes, conv_per_chunk, softmax_last_axis
+from cvops.deploy.graph_passes import apply_graph_passes, conv_per_chunk, embedding_output, softmax_last_axis
 
 
 def _run(path: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -118,8 +118,22 @@ def test_passes_on_a_real_yolo11n_export(tmp_path: Path, monkeypatch: pytest.Mon
                                                  verbose=False))
     ours = tmp_path / "ours.onnx"
     ours.write_bytes(plain.read_bytes())
-    assert apply_graph_passes(ours) == {"softmax_last_axis": 1, "conv_per_chunk": 9}  # 8 C3k2 blocks and the C2PSA
+    assert apply_graph_passes(ours) == {"embedding_output": 1, "softmax_last_axis": 1,
+                                        "conv_per_chunk": 9}  # 8 C3k2 blocks and the C2PSA
     assert abs(ours.stat().st_size - plain.stat().st_size) < 0.02 * plain.stat().st_size  # no weights left behind
-    feed = {"images": np.random.default_rng(3).random((1, 3, 96, 160), dtype=np.float32)}
-    a, b = _run(plain, feed)[0], _run(ours, feed)[0]
+    images = np.random.default_rng(3).random((2, 3, 96, 160), dtype=np.float32)
+    images[1, :, :48] = 0.0  # half of the second image black
+    feed = {"images": images}
+    (a,), (b, embedding) = _run(plain, feed), _run(ours, feed)
     assert a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-3)
+    assert embedding.shape == (2, 256) and np.all(np.isfinite(embedding))  # SPPF's 256 channels, one row per image
+    assert not np.allclose(embedding[0], embedding[1], rtol=0.01, atol=0)  # it tells images apart (an untrained
+    # model's features are tiny: compare relatively)
+    assert embedding_output(ours) == 0  # once only
+
+
+def test_embedding_output_of_a_graph_without_sppf_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    _softmax_model(path)
+    data = path.read_bytes()
+    assert embedding_output(path) == 0 and path.read_bytes() == data

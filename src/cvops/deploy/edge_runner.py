@@ -226,6 +226,10 @@ class Detector:
         self.dtype = np.float16 if "float16" in self.input.type else np.float32
         self.batch_size = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
         self.task = str(meta.get("task") or props.get("task") or "detect")
+        names_out = [o.name for o in self.session.get_outputs()]
+        self.embedding_index = names_out.index("embedding") if "embedding" in names_out[1:] else None
+        self.embedding: Optional[np.ndarray] = None  # the last batch's, when the model has the output
+        self.embeddings: list[Optional[np.ndarray]] = []  # per image of the last predict, when the model has them
         channels = self.session.get_outputs()[0].shape[1] if len(self.session.get_outputs()[0].shape) == 3 else None
         if self.task == "detect" and isinstance(channels, int) and self.names and channels - 4 != len(self.names):
             raise BundleError(f"{'model.json' if meta.get('names') else 'the model metadata'} lists "
@@ -238,8 +242,10 @@ class Detector:
         return (tensor if self.dtype == np.float32 else tensor.astype(self.dtype)), gain, pad
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
-        """The model's first output for an NCHW batch."""
-        return np.asarray(self.session.run(None, {self.input.name: batch})[0])
+        """The model's first output for an NCHW batch (its ``embedding`` output, if any, in ``self.embedding``)."""
+        outputs = self.session.run(None, {self.input.name: batch})
+        self.embedding = None if self.embedding_index is None else np.asarray(outputs[self.embedding_index])
+        return np.asarray(outputs[0])
 
     def predict(self, images: Sequence[np.ndarray], conf: Optional[float] = None, iou: Optional[float] = None
                 ) -> list[list[dict[str, Any]]]:
@@ -255,22 +261,28 @@ class Detector:
 
     def predict_arrays(self, images: Sequence[np.ndarray], conf: Optional[float] = None,
                        iou: Optional[float] = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per BGR image: boxes (x1, y1, x2, y2 in image pixels), confidences, class indices; best first."""
+        """Per BGR image: boxes (x1, y1, x2, y2 in image pixels), confidences, class indices; best first. The
+        images' embeddings (models exported with one) go to ``self.embeddings``."""
         conf = self.conf if conf is None else conf
         iou = self.iou if iou is None else iou
         results = []
+        self.embeddings = []
         step = self.batch_size or max(1, len(images))
         for start in range(0, len(images), step):
             chunk = list(images[start:start + step])
             prepared = [self.preprocess(img) for img in chunk]
             if len({p[0].shape for p in prepared}) > 1:  # rectangular inputs of different sizes: one at a time
-                outputs = [self.raw(p[0][None])[0] for p in prepared]
+                outputs = []
+                for p in prepared:
+                    outputs.append(self.raw(p[0][None])[0])
+                    self.embeddings.append(None if self.embedding is None else self.embedding[0])
             else:
                 batch = np.stack([p[0] for p in prepared])
                 if self.batch_size and len(chunk) < self.batch_size:  # a static batch: pad with blank inputs
                     batch = np.concatenate([batch, np.zeros((self.batch_size - len(chunk), *batch.shape[1:]),
                                                             batch.dtype)])
                 outputs = list(self.raw(batch))
+                self.embeddings += [None] * len(chunk) if self.embedding is None else list(self.embedding[:len(chunk)])
             for img, (_, gain, (left, top)), output in zip(chunk, prepared, outputs):
                 boxes, scores, classes = postprocess(output, len(self.names), conf, iou, self.max_det)
                 boxes = (boxes - np.array([left, top, left, top], dtype=np.float32)) / gain

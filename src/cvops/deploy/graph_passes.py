@@ -7,13 +7,52 @@ result against PyTorch like any other export.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 
+EMBEDDING_OUTPUT = "embedding"
+
+
 def apply_graph_passes(path: Path) -> dict[str, int]:
     """Run every pass on the ONNX file at ``path`` in place; return how many rewrites each made."""
-    return {"softmax_last_axis": softmax_last_axis(path), "conv_per_chunk": conv_per_chunk(path)}
+    return {"embedding_output": embedding_output(path), "softmax_last_axis": softmax_last_axis(path),
+            "conv_per_chunk": conv_per_chunk(path)}
+
+
+def embedding_output(path: Path) -> int:
+    """Add a second graph output ``embedding``, ``(batch, channels)``: the backbone's last feature map (the output of
+    its SPPF block, found by its MaxPool nodes, stride 32) averaged over space, in place; return 1 when added, 0 when
+    the graph has no SPPF block or already has the output.
+
+    Field monitoring compares these vectors between the training images and what a device sees (drift) and spreads
+    an annotation queue over them (diversity); the detections are unchanged and the pooling costs ~0.1 % of a
+    forward pass."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(o.name == EMBEDDING_OUTPUT for o in graph.output):
+        return 0
+    layers = sorted({m.group(1) for n in graph.node if n.op_type == "MaxPool"
+                     for m in [re.match(r"/model\.(\d+)/", n.name)] if m}, key=int)
+    if not layers:
+        return 0
+    prefix = f"/model.{layers[-1]}/"
+    inside = {out for n in graph.node if n.name.startswith(prefix) for out in n.output}
+    leaving = [i for n in graph.node if not n.name.startswith(prefix) for i in n.input if i in inside]
+    if not leaving:
+        return 0
+    pooled = f"{prefix}embedding/pooled"
+    graph.node.extend([helper.make_node("GlobalAveragePool", [leaving[0]], [pooled], name=f"{prefix}embedding/pool"),
+                       helper.make_node("Flatten", [pooled], [EMBEDDING_OUTPUT], axis=1,
+                                        name=f"{prefix}embedding/flatten")])
+    graph.output.append(helper.make_tensor_value_info(EMBEDDING_OUTPUT, onnx.TensorProto.FLOAT, ["batch", "channels"]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return 1
 
 
 def softmax_last_axis(path: Path) -> int:
