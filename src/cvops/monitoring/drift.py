@@ -7,7 +7,11 @@ Each signal compares a reference sample with a current window and gives a p-valu
   (``scipy.stats.wasserstein_distance``) in units of the reference's standard deviation, so "0.8" reads "shifted by
   0.8 standard deviations" whatever the statistic's scale;
 - embeddings (vectors per image): the squared maximum mean discrepancy with a Gaussian kernel (bandwidth: the median
-  pairwise distance of the pooled sample) and a permutation test for its p-value (Gretton et al., 2012).
+  pairwise distance of the pooled sample) and a permutation test for its p-value (Gretton et al., 2012);
+- counts per category (the class mix of the detections): Pearson's chi-square test of homogeneity
+  (``scipy.stats.chi2_contingency``); the score is the total variation distance between the two mixes (0-1);
+- latency: the one-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``, "slower than the baseline"); the score
+  is the ratio of the medians.
 
 A signal's status is ``alarm`` when its p-value is below ``alarm_p`` *and* its score reaches ``min_score`` (a tiny
 shift that a large window makes significant is not worth waking anyone), ``warn`` below ``warn_p``, else ``ok``;
@@ -25,7 +29,7 @@ from cvops.common.errors import ValidationError
 
 STATUSES = ("ok", "warn", "alarm")
 WARN_P, ALARM_P = 0.01, 0.001
-MIN_SCORE = {"feature": 0.25, "embedding": 0.0}
+MIN_SCORE = {"feature": 0.25, "embedding": 0.0, "counts": 0.1, "latency": 1.5}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Signal:
     reference_n: int
     current_n: int
     detail: str = ""
+    shift: float = 0.0  # for a statistic: the mean's change in reference standard deviations (sign: direction)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -75,7 +80,45 @@ def compare_feature(name: str, reference: Sequence[float], current: Sequence[flo
     score = float(wasserstein_distance(ref, cur)) / spread
     shift = float(np.mean(cur) - np.mean(ref)) / spread
     return Signal(name, "feature", _status(p_value, score, min_score, warn_p, alarm_p), p_value, score, len(ref),
-                  len(cur), f"mean {np.mean(ref):.4g} -> {np.mean(cur):.4g} ({shift:+.2f} sd)")
+                  len(cur), f"mean {np.mean(ref):.4g} -> {np.mean(cur):.4g} ({shift:+.2f} sd)", shift)
+
+
+def compare_counts(name: str, reference: dict[str, int], current: dict[str, int], warn_p: float = WARN_P,
+                   alarm_p: float = ALARM_P, min_score: float = MIN_SCORE["counts"]) -> Signal:
+    """Compare two category mixes (e.g. detections per class): chi-square p-value, total variation score. The
+    ``shift`` is the change in share of the category that moved most."""
+    from scipy.stats import chi2_contingency
+
+    keys = sorted(set(reference) | set(current))
+    ref = np.array([max(0, int(reference.get(k, 0))) for k in keys], dtype=np.float64)
+    cur = np.array([max(0, int(current.get(k, 0))) for k in keys], dtype=np.float64)
+    if ref.sum() < 1 or cur.sum() < 1:
+        raise ValidationError(f"{name}: a sample without any counts")
+    ref_share, cur_share = ref / ref.sum(), cur / cur.sum()
+    score = float(np.abs(ref_share - cur_share).sum() / 2)
+    seen = (ref + cur) > 0
+    p_value = 1.0 if seen.sum() < 2 else float(chi2_contingency(np.vstack([ref[seen], cur[seen]]))[1])
+    most = int(np.argmax(np.abs(cur_share - ref_share)))
+    detail = f"{keys[most]} {ref_share[most]:.0%} -> {cur_share[most]:.0%} of the detections"
+    return Signal(name, "counts", _status(p_value, score, min_score, warn_p, alarm_p), p_value, score,
+                  int(ref.sum()), int(cur.sum()), detail, float(cur_share[most] - ref_share[most]))
+
+
+def compare_latency(name: str, baseline: Sequence[float], current: Sequence[float], warn_p: float = WARN_P,
+                    alarm_p: float = ALARM_P, min_score: float = MIN_SCORE["latency"]) -> Signal:
+    """Is the current window slower than the baseline? One-sided Mann-Whitney U p-value, ratio of medians as the
+    score (an alarm needs it at ``min_score`` or more: a device slower by a few percent is not drifting)."""
+    from scipy.stats import mannwhitneyu
+
+    ref, cur = _sample(baseline, f"{name} (baseline)", 1), _sample(current, f"{name} (current)", 1)
+    p_value = float(mannwhitneyu(cur, ref, alternative="greater").pvalue)
+    base = float(np.median(ref)) or 1e-9
+    score = float(np.median(cur)) / base
+    status = _status(p_value, score, min_score, warn_p, alarm_p)
+    if status == "warn" and score < 1 + (min_score - 1) / 2:
+        status = "ok"  # significant but small: half the alarm's slowdown is needed for a warning
+    return Signal(name, "latency", status, p_value, score, len(ref), len(cur),
+                  f"median {base:.3g} -> {np.median(cur):.3g} ms (x{score:.2f})", score - 1.0)
 
 
 def _sq_distances(x: np.ndarray) -> np.ndarray:
