@@ -145,6 +145,30 @@ def test_folder_forms_and_nothing_found(ws: Workspace, tmp_path: Path) -> None:
         pull(ws, empty)
     with pytest.raises(ValidationError, match=f"{tmp_path / 'absent'}: no such folder"):
         pull(ws, tmp_path / "absent")
+    with pytest.raises(ValidationError, match="it is a device folder itself: give the folder above it"):
+        pull(ws, fdir / "cam-7")
+
+
+def test_a_log_that_cannot_be_read_is_reported_and_the_rest_pulled(ws: Workspace, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fdir = tmp_path / "field"
+    bad, _ = write_device(fdir, "cam", 2, T0, pid=1)
+    good, captures = write_device(fdir, "cam", 4, T0 + 10, pid=2)
+    real = device_files._digest
+
+    def digest(path: str, size: int, complete_lines: bool) -> tuple[str, int]:
+        if path.endswith(bad.name):
+            raise PermissionError(13, "Permission denied")
+        return real(path, size, complete_lines)
+
+    monkeypatch.setattr(device_files, "_digest", digest)
+    report = pull(ws, fdir)
+    assert report.problems == [f"{fdir}/cam/{bad.name}: cannot read: Permission denied"]
+    assert report.records == 4 and report.images_imported == 1 + 2 and not (device_dir(ws, "cam") / "logs" /
+                                                                            bad.name).exists()
+    monkeypatch.setattr(device_files, "_digest", real)
+    again = pull(ws, fdir)
+    assert again.ok and again.files_copied == 1 and again.records == 2
 
 
 def test_an_unreadable_capture_is_reported_and_the_others_imported(ws: Workspace, tmp_path: Path) -> None:
@@ -279,8 +303,17 @@ def test_cli_monitor_pull_json(ws: Workspace, tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert set(data) >= JSON_KEYS and data["devices"] == ["cam-01", "cam-02"] and len(data["problems"]) == 3
     assert data["images_imported"] == sum(len(c) for c in made["captures"].values())
+    with made["active"].open("ab") as fh:
+        stats = {"brightness": 1, "contrast": 1, "sharpness": 1, "width": 1, "height": 1, "aspect": 1}
+        fh.write(json.dumps({"v": 1, "time": 1, "device": "cam-01", "model_sha256": "x", "latency_ms": 1,
+                             "stats": stats, "detections": [[0, 2.0, 0, 0, 1, 1]]}).encode() + b"\n[/red]\n")
     result = CliRunner().invoke(cli, ["-w", str(ws.root), "monitor", "pull", str(target)])
-    assert result.exit_code == 0 and "0 image(s) imported" in result.stdout
+    assert result.exit_code == 1 and "1 file(s) copied" in result.stdout and "0 image(s) imported" in result.stdout
+    assert "line 7: detection [0, 2.0, 0, 0, 1, 1] is not [class_index, confidence 0-1, x, y, w, h]" in \
+        result.stdout.replace("\n", " ")
+    assert "line 8: not JSON" in result.stdout
+    result = CliRunner().invoke(cli, ["-w", str(ws.root), "monitor", "pull", str(target)])
+    assert result.exit_code == 0 and "0 file(s) copied" in result.stdout
     result = CliRunner().invoke(cli, ["-w", str(ws.root), "monitor", "pull", str(tmp_path / "nope"), "--json"])
     assert result.exit_code == 2 and json.loads(result.stdout)["error"]["code"] == "validation"
 

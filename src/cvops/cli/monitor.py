@@ -52,13 +52,16 @@ def pull_cmd(source: str, identity: Optional[Path], known_hosts: Optional[Path],
     if as_json:
         emit(report.to_dict())
     else:
-        out.print(f"pulled {report.field_dir}: {len(report.devices)} device(s), {report.files_copied} file(s) "
-                  f"copied ({report.bytes / 1e6:.1f} MB), {report.files_unchanged} unchanged, {report.records} new "
-                  f"record(s), {report.images_imported} image(s) imported, {report.images_already_present} already "
-                  f"present" + (f", batches {', '.join(map(str, report.batches))}" if report.batches else "")
+        from rich.markup import escape
+
+        out.print(f"pulled {escape(report.field_dir or source)}: {len(report.devices)} device(s), "
+                  f"{report.files_copied} file(s) copied ({report.bytes / 1e6:.1f} MB), {report.files_unchanged} "
+                  f"unchanged, {report.records} new record(s), {report.images_imported} image(s) imported, "
+                  f"{report.images_already_present} already present"
+                  + (f", batches {', '.join(map(str, report.batches))}" if report.batches else "")
                   + (" [yellow](cancelled)[/]" if report.cancelled else "") + f" in {report.seconds:.1f} s")
         for message in report.problems[:SHOWN_PROBLEMS]:
-            out.print(f"  [yellow]problem[/] {message}")
+            out.print(f"  [yellow]problem[/] {escape(message)}")
         if report.problems_total > SHOWN_PROBLEMS:
             out.print(f"  [dim]… and {report.problems_total - SHOWN_PROBLEMS} more problems[/]")
     sys.exit(0 if report.ok else 1)

@@ -477,8 +477,10 @@ def pull(ws: "Workspace", source: Union[str, Path], *, identity: Optional[Union[
         if not found.get("exists"):
             raise ValidationError(f"{src.display}: no such folder")
         if found.get("field") not in ("", device_files.FIELD):
+            hint = " (it is a device folder itself: give the folder above it)" if found.get("device") else ""
             raise ValidationError(f"{src.display}: no field log found: expected device folders "
-                                  "(<device>/field-*.jsonl or <device>/captures/) in it or in its field/ folder")
+                                  "(<device>/field-*.jsonl or <device>/captures/) in it or in its field/ folder"
+                                  + hint)
         job = _Pull(ws, src, report, progress, cancel)
         job.top = os.path.join(str(found.get("root", "")), found["field"]) if found["field"] else str(found["root"])
         job.where = src.display + (f"/{found['field']}" if found["field"] else "")
