@@ -256,8 +256,9 @@ def _checked(device: str, entry: Any) -> Optional[_File]:
 
 
 # -- copying -----------------------------------------------------------------------------------------------------------
-def _receive(reader: IO[bytes], size: int, dest: Path) -> tuple[str, int]:
-    """Write the first ``size`` bytes of ``reader`` to the new file ``dest`` durably; their sha256 and count."""
+def _receive(reader: IO[bytes], size: int, dest: Path, durable: bool) -> tuple[str, int]:
+    """Write the first ``size`` bytes of ``reader`` to the new file ``dest`` (``durable``: fsync it); their sha256
+    and count."""
     digest = hashlib.sha256()
     done = 0
     with dest.open("wb") as out:
@@ -268,8 +269,9 @@ def _receive(reader: IO[bytes], size: int, dest: Path) -> tuple[str, int]:
             digest.update(block)
             out.write(block)
             done += len(block)
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     return digest.hexdigest(), done
 
 
@@ -331,10 +333,11 @@ class _Pull:
                 self.report.problem(f"{self.location(f.rel)}: changed or removed on the device before it was "
                                     "copied; pulled again next time")
 
-    def copy(self, f: _File, reader: IO[bytes], dest: Path) -> bool:
-        """Copy into ``dest`` and check size and sha256 against the listing; False (reported) when they differ."""
+    def copy(self, f: _File, reader: IO[bytes], dest: Path, durable: bool) -> bool:
+        """Copy into ``dest`` and check size and sha256 against the listing; False (reported) when they differ.
+        ``durable`` for a file kept as it is (a log); a staged capture is made durable by the import."""
         try:
-            sha, size = _receive(reader, f.size or 0, dest)
+            sha, size = _receive(reader, f.size or 0, dest, durable)
         except OSError as exc:
             dest.unlink(missing_ok=True)
             self.report.problem(f"{self.location(f.rel)}: cannot copy to {dest.parent}: {exc.strerror or exc}")
@@ -355,7 +358,7 @@ class _Pull:
             folder.mkdir(parents=True, exist_ok=True)
             dest = folder / f.name
             tmp = folder / f".{f.name}.partial-{secrets.token_hex(4)}"
-            if not self.copy(f, reader, tmp):
+            if not self.copy(f, reader, tmp, durable=True):
                 continue
             old_records, old_problems = read_log(dest) if dest.exists() else ([], [])
             os.replace(tmp, dest)
@@ -399,7 +402,7 @@ class _Pull:
                 parent, name = f.name.rsplit("/", 1)
                 dest = staging / parent / f"{device}_{name}"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                if self.copy(f, reader, dest):
+                if self.copy(f, reader, dest, durable=False):
                     staged[str(dest.resolve())] = f
                 self.step(f.size or 0, f"copied {f.rel}")
             if staged and not self.report.cancelled:
