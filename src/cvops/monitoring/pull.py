@@ -168,7 +168,7 @@ class _Ssh:
         if rc == 127:
             return PullError(f"{self.display}: the device has no {self.python} (give the Python there with "
                              f"--remote-python): {stderr.strip()[-300:]}")
-        return PullError(f"{self.display}: listing the field folder on the device failed (exit {rc}): "
+        return PullError(f"{self.display}: {self.python} on the device failed (exit {rc}): "
                          f"{stderr.strip()[-1500:] or 'no message'}")
 
     def listing(self, known: dict[str, list[int]]) -> dict[str, Any]:
@@ -285,6 +285,7 @@ class _Pull:
         self.where = src.display
         self.total = 1
         self.done = 0
+        self.times: dict[str, float] = {}  # capture (device/relpath) -> the time of the record naming it
 
     def location(self, rel: str) -> str:
         """Where a file is on the device, for messages and ``images.original_path``."""
@@ -350,67 +351,87 @@ class _Pull:
         self.report.bytes += size
         return True
 
-    def logs(self, files: list[_File], times: dict[str, float]) -> None:
-        """Copy the changed log files into the device's ``logs/``, count their new records, report their problems;
-        ``times`` gets each capture's record time."""
-        for f, reader in self.fetch(files):
-            folder = device_dir(self.ws, f.device) / "logs"
-            folder.mkdir(parents=True, exist_ok=True)
-            dest = folder / f.name
-            tmp = folder / f".{f.name}.partial-{secrets.token_hex(4)}"
-            if not self.copy(f, reader, tmp, durable=True):
-                continue
-            old_records, old_problems = read_log(dest) if dest.exists() else ([], [])
-            os.replace(tmp, dest)
-            fsync_dir(folder)
-            with transaction(self.ws.db) as conn:
-                self.save(conn, f, f.size or 0, f.sha256 or "")
-            records, problems = read_log(dest)
-            self.report.files_copied += 1
-            self.report.records += max(len(records) - len(old_records), 0)
-            seen = set(old_problems)
-            for message in problems:
-                if message not in seen:
-                    self.report.problem(message.replace(str(dest), self.location(f.rel), 1))
-            for record in records:
-                if isinstance(record.get("capture"), str):
-                    times[f"{f.device}/{record['capture']}"] = float(record["time"])
-            self.step(f.size or 0, f"copied {f.rel}")
-
-    def captures(self, device: str, files: list[_File], times: dict[str, float]) -> None:
-        """Copy the device's new captures to a staging folder and import them as one batch."""
-        known = {}
-        for f in files:  # content already in the catalog: nothing to copy
-            row = self.ws.db.execute("SELECT id FROM images WHERE sha256 = ?", [f.sha256]).fetchone()
-            if row is not None:
-                known[f.rel] = int(row[0])
-        if known:
-            with transaction(self.ws.db) as conn:
-                for f in files:
-                    if f.rel in known:
-                        self.save(conn, f, f.size or 0, f.sha256 or "", known[f.rel],
-                                  captured_at=times.get(f.rel, f.source_mtime_ns / 1e9))
-            self.report.images_already_present += len(known)
-        todo = [f for f in files if f.rel not in known]
-        if not todo:
+    def log(self, f: _File, reader: IO[bytes]) -> None:
+        """Copy a changed log file into the device's ``logs/``, count its new records, report its new problems;
+        :attr:`times` gets the record time of each capture it names."""
+        folder = device_dir(self.ws, f.device) / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / f.name
+        for stale in folder.glob(f".{f.name}.partial-*"):  # left by a killed pull
+            stale.unlink(missing_ok=True)
+        tmp = folder / f".{f.name}.partial-{secrets.token_hex(4)}"
+        if not self.copy(f, reader, tmp, durable=True):
             return
-        staging = self.ws.root / "tmp" / f"monitor-pull-{device}"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            staged: dict[str, _File] = {}
-            for f, reader in self.fetch(todo):
-                parent, name = f.name.rsplit("/", 1)
-                dest = staging / parent / f"{device}_{name}"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if self.copy(f, reader, dest, durable=False):
-                    staged[str(dest.resolve())] = f
-                self.step(f.size or 0, f"copied {f.rel}")
-            if staged and not self.report.cancelled:
-                self.ingest(device, staged, times)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        old_records, old_problems = read_log(dest) if dest.exists() else ([], [])
+        os.replace(tmp, dest)
+        fsync_dir(folder)
+        with transaction(self.ws.db) as conn:
+            self.save(conn, f, f.size or 0, f.sha256 or "")
+        records, problems = read_log(dest)
+        self.report.files_copied += 1
+        self.report.records += max(len(records) - len(old_records), 0)
+        seen = set(old_problems)
+        for message in problems:
+            if message not in seen:
+                self.report.problem(message.replace(str(dest), self.location(f.rel), 1))
+        for record in records:
+            if isinstance(record.get("capture"), str):
+                self.times[f"{f.device}/{record['capture']}"] = float(record["time"])
 
-    def ingest(self, device: str, staged: dict[str, _File], times: dict[str, float]) -> None:
+    def present(self, files: list[_File]) -> dict[str, int]:
+        """The captures among ``files`` whose content is already in the catalog (nothing to copy): their image ids."""
+        found = {}
+        for f in files:
+            if f.kind == "capture":
+                row = self.ws.db.execute("SELECT id FROM images WHERE sha256 = ?", [f.sha256]).fetchone()
+                if row is not None:
+                    found[f.rel] = int(row[0])
+        return found
+
+    def record_present(self, files: list[_File], present: dict[str, int]) -> None:
+        """Record the captures :meth:`present` found, with the capture times the logs just read give."""
+        if not present:
+            return
+        with transaction(self.ws.db) as conn:
+            for f in files:
+                if f.rel in present:
+                    self.save(conn, f, f.size or 0, f.sha256 or "", present[f.rel],
+                              captured_at=self.times.get(f.rel, f.source_mtime_ns / 1e9))
+        self.report.images_already_present += len(present)
+
+    def transfer(self, files: list[_File]) -> None:
+        """Copy ``files`` (in one stream from the device): the logs into place, the captures to a staging folder
+        per device; then, unless cancelled, import each device's captures as one batch."""
+        staged: dict[str, dict[str, _File]] = {}
+        devices = {f.device for f in files}
+        for device in devices:  # left by a killed pull
+            shutil.rmtree(self.staging(device), ignore_errors=True)
+        try:
+            for f, reader in self.fetch(files):
+                if f.kind == "log":
+                    self.log(f, reader)
+                else:
+                    parent, name = f.name.rsplit("/", 1)
+                    dest = self.staging(f.device) / parent / f"{f.device}_{name}"
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if self.copy(f, reader, dest, durable=False):
+                        staged.setdefault(f.device, {})[str(dest.resolve())] = f
+                self.step(f.size or 0, f"copied {f.rel}")
+            for device, paths in staged.items():
+                if self.report.cancelled or self.cancel.cancelled:
+                    self.report.cancelled = True
+                    break
+                self.ingest(device, paths)
+        finally:
+            for device in devices:
+                shutil.rmtree(self.staging(device), ignore_errors=True)
+
+    def staging(self, device: str) -> Path:
+        """Where a device's captures wait for their import (removed before and after each pull)."""
+        return self.ws.root / "tmp" / f"monitor-pull-{device}"
+
+    def ingest(self, device: str, staged: dict[str, _File]) -> None:
+        """Import the staged captures of a device as one batch; record each one's image in the manifest."""
         from cvops.data.ingest import import_paths
 
         def progress(fraction: float, message: str) -> None:
@@ -427,7 +448,7 @@ class _Pull:
                 if image_id is None:
                     continue
                 self.save(conn, f, f.size or 0, f.sha256 or "", image_id, result.batch_id,
-                          times.get(f.rel, f.source_mtime_ns / 1e9))
+                          self.times.get(f.rel, f.source_mtime_ns / 1e9))
                 if image_id in new:
                     conn.execute("UPDATE images SET original_path = ? WHERE id = ?", [self.location(f.rel), image_id])
                 self.report.files_copied += 1
@@ -455,6 +476,38 @@ def _known(ws: "Workspace", manifest: dict[str, tuple[str, int, str, int, int]])
             continue  # the active log's cut-short last line, or a copy removed here: look again
         known[rel] = [source_size, mtime_ns]
     return known
+
+
+def _plan(ws: "Workspace", found: dict[str, Any], manifest: dict[str, tuple[str, int, str, int, int]],
+          report: PullReport, where: str) -> list[_File]:
+    """The files of the listing ``found`` to copy, by device, logs first; the devices, the unchanged files and the
+    entries refused go into ``report``."""
+    files: list[_File] = []
+    for device, entries in sorted((found.get("devices") or {}).items()):
+        if not isinstance(device, str) or device_folder_name(device) != device or \
+                not device_files.NAME.match(device) or not isinstance(entries, list):
+            report.problem(f"{where}/{device}: not a device folder name, skipped")
+            continue
+        report.devices.append(device)
+        todo: list[_File] = []
+        for entry in entries:
+            f = _checked(device, entry)
+            if f is None:
+                report.problem(f"{where}: unexpected entry from the device, skipped: {str(entry)[:200]}")
+                continue
+            pulled = manifest.get(f.rel)
+            if f.sha256 is None or (pulled is not None and pulled[1:3] == (f.size, f.sha256) and
+                                    (f.kind == "capture" or (device_dir(ws, device) / "logs" / f.name).is_file())):
+                report.files_unchanged += 1
+                if f.sha256 is not None:  # touched, same content: remember its new size and time
+                    with transaction(ws.db) as conn:
+                        conn.execute("UPDATE field_files SET source_size = ?, source_mtime_ns = ? "
+                                     "WHERE device = ? AND relpath = ?",
+                                     [f.source_size, f.source_mtime_ns, device, f.name])
+                continue
+            todo.append(f)
+        files += sorted(todo, key=lambda f: f.kind != "log")
+    return files
 
 
 def pull(ws: "Workspace", source: Union[str, Path], *, identity: Optional[Union[str, Path]] = None,
@@ -490,42 +543,16 @@ def pull(ws: "Workspace", source: Union[str, Path], *, identity: Optional[Union[
         report.field_dir = job.where
         for message in found.get("problems") or []:
             report.problem(f"{job.where}/{message}")
-        plan: dict[str, tuple[list[_File], list[_File]]] = {}
-        for device, entries in sorted((found.get("devices") or {}).items()):
-            if not isinstance(device, str) or device_folder_name(device) != device or \
-                    not device_files.NAME.match(device) or not isinstance(entries, list):
-                report.problem(f"{job.where}/{device}: not a device folder name, skipped")
-                continue
-            report.devices.append(device)
-            logs: list[_File] = []
-            captures: list[_File] = []
-            for entry in entries:
-                f = _checked(device, entry)
-                if f is None:
-                    report.problem(f"{job.where}: unexpected entry from the device, skipped: {str(entry)[:200]}")
-                    continue
-                pulled = manifest.get(f.rel)
-                if f.sha256 is None or (pulled is not None and pulled[1:3] == (f.size, f.sha256) and
-                                        (f.kind == "capture" or (device_dir(ws, device) / "logs" / f.name).is_file())):
-                    report.files_unchanged += 1
-                    if f.sha256 is not None:  # touched, same content: remember the new size and time
-                        with transaction(ws.db) as conn:
-                            conn.execute("UPDATE field_files SET source_size = ?, source_mtime_ns = ? "
-                                         "WHERE device = ? AND relpath = ?",
-                                         [f.source_size, f.source_mtime_ns, device, f.name])
-                    continue
-                (logs if f.kind == "log" else captures).append(f)
-            plan[device] = (logs, captures)
-        job.total = max(sum(f.size or 0 for logs, caps in plan.values() for f in logs + caps), 1)
-        for device, (logs, captures) in plan.items():
-            if cancel.cancelled:
-                report.cancelled = True
-                break
-            times: dict[str, float] = {}
-            if logs:
-                job.logs(logs, times)
-            if captures and not report.cancelled:
-                job.captures(device, captures, times)
+        files = _plan(ws, found, manifest, report, job.where)
+        present = job.present(files)
+        todo = [f for f in files if f.rel not in present]
+        job.total = max(sum(f.size or 0 for f in todo), 1)
+        if cancel.cancelled:
+            report.cancelled = True
+        else:
+            if todo:
+                job.transfer(todo)
+            job.record_present(files, present)
     report.seconds = time.perf_counter() - started
     progress(1.0, "cancelled" if report.cancelled else "done")
     return report
