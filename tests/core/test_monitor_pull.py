@@ -1,5 +1,5 @@
-"""``cvops monitor pull``: fake device field folders (tests/field_testing.py) pulled from a folder and over SSH to a real
-OpenSSH server: copies and imports, idempotence, the growing active log, malformed lines, interruptions (cancel and
+"""``cvops monitor pull``: fake device field folders (tests/field_testing.py) pulled from a folder and over SSH to a
+real OpenSSH server: copies and imports, idempotence, the growing active log, malformed lines, interruptions (cancel and
 kill), paths the device must not name, the CLI's JSON."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_pull_a_deploy_target_then_again_nothing(ws: Workspace, tmp_path: Path) 
                                                             field_images(ws, "cam-01")[0]["capture"])
     # again: nothing new, nothing copied, nothing imported
     again = pull(ws, target)
-    assert (again.files_copied, again.images_imported, again.records, again.batches, again.problems) == (0, 0, 0, [], [])
+    assert (again.files_copied, again.images_imported, again.records, again.batches) == (0, 0, 0, [])
     assert again.files_unchanged == report.files_copied and again.ok
     # an image thrown away in the catalog is not brought back by the next pull
     ws.annotations.trash([image.id])
@@ -351,6 +351,8 @@ def test_ssh_pull_checks_the_host_key_then_pulls_incrementally(ws: Workspace, tm
     again = pull(ws, sshd.url(target), **kw)
     assert (again.files_copied, again.images_imported, again.records) == (2, 1, 2) and again.ok
     assert again.bytes == log.stat().st_size + (target / "field" / "cam-02" / more[0]).stat().st_size
-    # a field folder that is not there: the error names the source
-    with pytest.raises(ValidationError, match="no such folder"):
+    # a field folder that is not there, no Python on the device: the errors say so
+    with pytest.raises(ValidationError, match=f"{sshd.url(tmp_path / 'absent')}: no such folder"):
         pull(ws, sshd.url(tmp_path / "absent"), **kw)
+    with pytest.raises(PullError, match="the device has no /nonexistent/python3 .*--remote-python"):
+        pull(ws, sshd.url(target), **{**kw, "remote_python": "/nonexistent/python3"})

@@ -111,8 +111,9 @@ def _utf8(name: str) -> bool:
 
 def listing(root: str, known: dict) -> dict:
     """The field folder under ``root`` (see the module docs): ``{"root", "exists", "device" (root is a device
-    folder), "field", "devices": {device: [entry, ...]}, "problems"}``, paths relative to the field folder (``device/field-….jsonl``,
-    ``device/captures/…``); ``known`` maps such a path to the ``[file size, mtime_ns]`` it had when last pulled."""
+    folder), "field", "devices": {device: [entry, ...]}, "problems"}``, paths relative to the field folder
+    (``device/field-….jsonl``, ``device/captures/…``); ``known`` maps such a path to the ``[file size, mtime_ns]``
+    it had when last pulled."""
     root = os.path.abspath(os.path.expanduser(root))
     rel = field_dir(root)
     out = {"root": root, "exists": os.path.isdir(root), "device": is_device_folder(root), "field": rel,
