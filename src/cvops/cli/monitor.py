@@ -1,10 +1,11 @@
-"""Field monitoring: ``cvops monitor pull`` collects what the deployed devices saw."""
+"""Field monitoring: ``cvops monitor pull`` collects what the deployed devices saw, ``cvops monitor report`` says
+whether it still looks like the training data."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
@@ -18,7 +19,7 @@ SHOWN_PROBLEMS = 20
 
 @click.group("monitor")
 def monitor_group() -> None:
-    """Field monitoring: collect the devices' field logs and captured images."""
+    """Field monitoring: collect the devices' field logs and captured images; report drift."""
 
 
 @monitor_group.command("pull")
@@ -65,6 +66,63 @@ def pull_cmd(source: str, identity: Optional[Path], known_hosts: Optional[Path],
         if report.problems_total > SHOWN_PROBLEMS:
             out.print(f"  [dim]… and {report.problems_total - SHOWN_PROBLEMS} more problems[/]")
     sys.exit(0 if report.ok else 1)
+
+
+@monitor_group.command("report")
+@click.option("--device", "-d", default=None, metavar="D", help="One device (default: each device pulled).")
+@click.option("--since", default=None, metavar="T",
+              help="Window start: a duration back from now (24h, 7d) or an ISO date/time (UTC). "
+                   "Default: the last --window images.")
+@click.option("--until", default=None, metavar="T", help="Window end (same forms as --since).")
+@click.option("--window", default=200, show_default=True, type=click.IntRange(min=2),
+              help="Images per device when no --since is given (its newest ones).")
+@click.option("--alarm/--no-alarm", "raise_alarms", default=True, show_default=True,
+              help="Raise a drift alarm for `cvops pipeline watch --on-alarm` when the report is in alarm.")
+@click.option("--fail-on", type=click.Choice(["warn", "alarm"]), default=None,
+              help="Exit 1 when the report is at this status or worse (for CI).")
+@command_options()
+def report_cmd(device: Optional[str], since: Optional[str], until: Optional[str], window: int, raise_alarms: bool,
+               fail_on: Optional[str], ws: Workspace, as_json: bool) -> None:
+    """Does the field still look like the training data? Each device's window of pulled field records against
+    the deployed model's reference (its version's held-out images): image statistics, embeddings, predictions,
+    latency; ok / warn / alarm with p-values and scores."""
+    from cvops.monitoring.drift import STATUSES
+    from cvops.monitoring.report import monitor_report, parse_time
+
+    start = parse_time(since) if since else None
+    end = parse_time(until) if until else None
+    with job("report", as_json) as (progress, cancel):
+        report = monitor_report(ws, device, start, end, window, raise_alarms, progress, cancel)
+    if as_json:
+        emit(report.to_dict())
+    else:
+        _print_report(report)
+    if fail_on and STATUSES.index(report.status) >= STATUSES.index(fail_on):
+        sys.exit(1)
+
+
+def _print_report(report: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    colors = {"ok": "green", "warn": "yellow", "alarm": "red"}
+    if report.reference:
+        out.print(f"reference: {report.reference['described']}")
+    for d in report.devices:
+        table = Table(title=f"{d.device}: {d.images} images", title_justify="left")
+        for column in ("signal", "status", "p-value", "score", "detail"):
+            table.add_column(column, justify="right" if column in ("p-value", "score") else "left")
+        for s in d.signals:
+            table.add_row(s.name, f"[{colors[s.status]}]{s.status}[/]", f"{s.p_value:.2g}", f"{s.score:.3g}",
+                          escape(s.detail))
+        out.print(table)
+        out.print(f"[{colors[d.status]}]{escape(d.verdict)}[/]")
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        out.print(f"  [yellow]problem[/] {escape(problem)}")
+    if len(report.problems) > SHOWN_PROBLEMS:
+        out.print(f"  [dim]… and {len(report.problems) - SHOWN_PROBLEMS} more problems[/]")
+    if report.alarm_raised:
+        out.print(f"drift alarm raised for the pipeline watches ({Path(report.alarm_raised).name})")
 
 
 COMMANDS: tuple[click.Command, ...] = (monitor_group,)
