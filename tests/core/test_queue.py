@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from queue_testing import add_unlabeled_samples, is_wrong, queue_quality
 from training_testing import copy_workspace
 
 from cvops.assist import prelabel as P
@@ -20,13 +21,11 @@ from cvops.cli import queue as cli_queue
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken
 from cvops.data.images import ImageFilter
-from cvops.data.ingest import import_paths
 from cvops.data.pixels import load_pixels
 from cvops.data.workspace import Workspace
 from cvops.deploy.edge_runner import Detector
 from cvops.models.registry import get_model, promote
 from cvops.monitoring import queue as Q
-from cvops.samples.shapes import generate
 
 NEW_IMAGES = 10
 CONF = 0.003  # the exported model (2 epochs at 96 px) scores 0.001-0.004 everywhere: an operating threshold it reaches
@@ -83,18 +82,20 @@ def test_k_center_without_labelled_images_starts_at_the_most_typical() -> None:
 
 # -- build / show / clear / next on the exported model -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def base(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the exported workspace with the exported model (m2) promoted and 10 unlabeled new images."""
+def base(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory
+         ) -> tuple[Path, dict[int, Any]]:
+    """A copy of the exported workspace with the exported model (m2) promoted and 10 unlabeled new images, and their
+    ground truth."""
     root = copy_workspace(exported_workspace[0], tmp_path_factory.mktemp("queue") / "ws")
     with Workspace.open(root) as ws:
         promote(ws, "m2")
-        import_paths(ws, [s.path for s in generate(root.parent / "new", count=NEW_IMAGES, size=128, seed=11)])
-    return root
+        truth = add_unlabeled_samples(ws, root.parent / "new", count=NEW_IMAGES, seed=11, size=128)
+    return root, truth
 
 
 @pytest.fixture
-def ws(base: Path, tmp_path: Path) -> Iterator[Workspace]:
-    workspace = Workspace.open(copy_workspace(base, tmp_path / "ws"))
+def ws(base: tuple[Path, dict[int, Any]], tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace.open(copy_workspace(base[0], tmp_path / "ws"))
     yield workspace
     workspace.close()
 
@@ -252,3 +253,25 @@ def test_cli_build_show_clear_json(ws: Workspace) -> None:
     none = run("queue", "build", "--budget", "3", "-w", root, "--json")
     assert none.exit_code == 2
     assert json.loads(none.output)["error"] == {"code": "not_found", "message": P.NO_CHAMPION}
+
+
+# -- the quality measurement (tests/queue_testing.py) -------------------------------------------------------------------
+def test_is_wrong_counts_false_positives_and_misses_class_aware() -> None:
+    truth = [("circle", (10.0, 10.0, 20.0, 20.0)), ("square", (50.0, 50.0, 20.0, 20.0))]
+    right = [("circle", 0.9, (11.0, 10.0, 20.0, 20.0)), ("square", 0.8, (50.0, 52.0, 20.0, 20.0))]
+    assert not is_wrong(right, truth) and not is_wrong([], [])
+    assert is_wrong(right[:1], truth)  # a missed square
+    assert is_wrong(right + [("circle", 0.3, (80.0, 80.0, 10.0, 10.0))], truth)  # a false positive
+    assert is_wrong([("square", 0.9, (10.0, 10.0, 20.0, 20.0)), right[1]], truth)  # the wrong class
+    assert is_wrong([("circle", 0.9, (20.0, 20.0, 20.0, 20.0)), right[1]], truth)  # IoU 1/7 < 0.5
+    assert is_wrong(right + [("circle", 0.5, (10.0, 10.0, 20.0, 20.0))], truth)  # a duplicate is a false positive
+
+
+def test_queue_quality_on_the_fixture(ws: Workspace, base: tuple[Path, dict[int, Any]]) -> None:
+    quality = queue_quality(ws, "champion", base[1], budget=3, seeds=range(5))
+    assert (quality["budget"], quality["candidates"], quality["seeds"]) == (3, NEW_IMAGES, 5)
+    assert quality["error_rate"] == 1.0  # the 2-epoch model finds nothing at 0.25: every image has a missed object
+    assert set(quality["strategies"]) == set(Q.STRATEGIES)
+    for result in quality["strategies"].values():
+        assert (result["top_error_rate"], result["random_error_rate"], result["ratio"], result["queued"]) == \
+            (1.0, 1.0, 1.0, 3)
