@@ -32,22 +32,23 @@ CONF = 0.003  # the exported model (2 epochs at 96 px) scores 0.001-0.004 everyw
 
 
 # -- the score and k-center on planted inputs ---------------------------------------------------------------------------
-def test_decision_probability_puts_the_operating_threshold_at_one_half() -> None:
-    p = Q.decision_probability(np.array([0.0, 0.25, 0.5, 1.0]), conf=0.25)
-    assert p == pytest.approx([0.0, 0.5, 0.75, 1.0])
-    assert Q.decision_probability(np.array([0.4]), conf=0.4)[0] == pytest.approx(0.5)
+def test_decision_error_is_the_least_confidence_of_the_decision_at_the_threshold() -> None:
+    q = Q.decision_error(np.array([0.0, 0.1, 0.25, 0.6, 1.0]), conf=0.25)
+    assert q == pytest.approx([0.0, 0.1, 0.75, 0.4, 0.0])  # dropped: a miss with c; kept: a false positive with 1 - c
+    assert Q.decision_error(np.array([0.3]), conf=0.4)[0] == pytest.approx(0.3)
 
 
 def test_image_uncertainty_ranks_borderline_images_first() -> None:
     assert Q.image_uncertainty([]) == 0.0
-    assert Q.image_uncertainty([0.04, 0.01]) == 0.0  # below the floor: certain-empty
-    assert Q.image_uncertainty([0.25]) == pytest.approx(0.5)  # at the threshold: a coin toss
-    assert Q.image_uncertainty([0.5]) == pytest.approx(0.25)  # p = 0.75, wrong with 0.25
-    assert Q.image_uncertainty([0.5, 0.5]) == pytest.approx(1 - 0.75 ** 2)  # two such decisions: noisy-or
+    assert Q.image_uncertainty([0.04, 0.01]) == 0.0  # below the floor (a fifth of 0.25): certain-empty
+    assert Q.image_uncertainty([0.04], conf=0.1) == pytest.approx(0.04)  # the floor follows the threshold
+    assert Q.image_uncertainty([0.3]) == pytest.approx(0.7)  # kept just over the threshold: likely a false positive
+    assert Q.image_uncertainty([0.2]) == pytest.approx(0.2)  # dropped just under it: a miss with 0.2
+    assert Q.image_uncertainty([0.5, 0.5]) == pytest.approx(1 - 0.5 ** 2)  # two such decisions: noisy-or
     images = {"empty": [], "confident": [0.97, 0.95, 0.93], "one borderline": [0.95, 0.27],
               "two borderline": [0.3, 0.2, 0.9], "clutter": [0.06, 0.07]}
     ranked = sorted(images, key=lambda k: -Q.image_uncertainty(images[k]))
-    assert ranked == ["two borderline", "one borderline", "clutter", "confident", "empty"]
+    assert ranked == ["two borderline", "one borderline", "confident", "clutter", "empty"]
 
 
 def clusters(rng: np.random.Generator, centers: np.ndarray, n: int, spread: float = 0.05) -> np.ndarray:
