@@ -216,6 +216,18 @@ def test_bad_input_is_refused_and_a_cancel_keeps_the_queue(ws: Workspace) -> Non
     assert str(caught.value) == P.NO_CHAMPION
 
 
+def test_an_unreadable_candidate_is_named_and_skipped(ws: Workspace) -> None:
+    new = unlabeled(ws)
+    broken = ws.images.path(ws.images.get(new[1]))
+    broken.write_bytes(b"not an image")
+    report = Q.build_queue(ws, "uncertainty", budget=NEW_IMAGES)
+    assert (report.candidates, report.skipped, report.queued) == (NEW_IMAGES, 1, NEW_IMAGES - 1)
+    assert len(report.problems) == 1 and report.problems[0].startswith(f"{broken}: ")
+    assert f"image {new[1]} skipped" in report.problems[0] and new[1] not in [i.image_id for i in report.items]
+    done = run("queue", "build", "--budget", "3", "-w", str(ws.root))
+    assert done.exit_code == 0 and str(broken) in done.output.replace("\n", "")
+
+
 def test_nothing_unlabeled_queues_nothing(ws: Workspace) -> None:
     ws.annotations.trash(unlabeled(ws))
     report = Q.build_queue(ws, "mixed", budget=5)

@@ -54,6 +54,10 @@ def queue_build(strategy: str, budget: int, model_ref: str, conf: float, workspa
         out.print(f"queued {report.queued} of {report.candidates} unlabeled images by {strategy} with "
                   f"{report.model} in {report.seconds:.1f} s; {report.suggestions} suggestions attached"
                   + (f"; {report.skipped} unreadable images skipped" if report.skipped else ""))
+        from rich.markup import escape
+
+        for problem in report.problems:
+            out.print(f"  [yellow]{escape(problem)}[/]")
         _table(report.items[:20], with_done=False)
         if report.queued > 20:
             out.print(f"  … {report.queued - 20} more: cvops queue show")

@@ -98,9 +98,9 @@ class QueueItem:
 
 @dataclass
 class QueueReport:
-    """What a build did: ``candidates`` unlabeled images considered (``skipped``: unreadable), ``queued`` of them
-    ranked into the queue, ``suggestions`` stored on them, ``labelled_reference``: labelled images whose embeddings
-    were the covered set (diversity, mixed)."""
+    """What a build did: ``candidates`` unlabeled images considered (``skipped``: unreadable, each named in
+    ``problems``), ``queued`` of them ranked into the queue, ``suggestions`` stored on them, ``labelled_reference``:
+    labelled images whose embeddings were the covered set (diversity, mixed)."""
 
     strategy: str
     budget: int
@@ -113,13 +113,15 @@ class QueueReport:
     cancelled: bool = False
     seconds: float = 0.0
     items: list[QueueItem] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``cvops queue build --json``)."""
         return {"strategy": self.strategy, "budget": self.budget, "model": self.model,
                 "candidates": self.candidates, "queued": self.queued, "suggestions": self.suggestions,
                 "skipped": self.skipped, "labelled_reference": self.labelled_reference, "cancelled": self.cancelled,
-                "seconds": round(self.seconds, 3), "items": [i.to_dict(with_done=False) for i in self.items]}
+                "seconds": round(self.seconds, 3), "items": [i.to_dict(with_done=False) for i in self.items],
+                "problems": self.problems}
 
 
 # -- scores -----------------------------------------------------------------------------------------------------------
@@ -207,31 +209,33 @@ def _embedding_onnx(ws: "Workspace", onnx: Path) -> Path:
 
 
 def _run(ws: "Workspace", detector: "Detector", ids: Sequence[int], floor: float, progress: Progress,
-         cancel: Optional[CancelToken], label: str) -> tuple[dict[int, tuple[Any, Any, Any]], dict[int, Optional[np.ndarray]], int]:
-    """The detections (above the floor) and embeddings of ``ids``, batch by batch; and how many were unreadable.
-    Raises :class:`Cancelled` between batches."""
+         cancel: Optional[CancelToken], label: str
+         ) -> tuple[dict[int, tuple[Any, Any, Any]], dict[int, Optional[np.ndarray]], list[str]]:
+    """The detections (above the floor) and embeddings of ``ids``, batch by batch, and ``"FILE: why"`` for each
+    image that could not be read. Raises :class:`Cancelled` between batches."""
     from cvops.data.pixels import load_pixels
 
     found: dict[int, tuple[Any, Any, Any]] = {}
     vectors: dict[int, Optional[np.ndarray]] = {}
-    unreadable = 0
+    problems: list[str] = []
     for start in range(0, len(ids), BATCH):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("queue build cancelled")
         pixels, kept = [], []
         for record in ws.images.many(ids[start:start + BATCH]):
+            path = ws.images.path(record)
             try:
-                pixels.append(load_pixels(ws.images.path(record)))
+                pixels.append(load_pixels(path))
                 kept.append(record.id)
-            except ProbeError:
-                unreadable += 1
+            except ProbeError as exc:
+                problems.append(f"{path}: {exc} (image {record.id} skipped)")
         if pixels:
             for image_id, result in zip(kept, detector.predict_arrays(pixels, floor, NMS_IOU)):
                 found[image_id] = result
             vectors.update(zip(kept, detector.embeddings))
         done = min(start + BATCH, len(ids))
         progress(done / len(ids), f"{label}: {done}/{len(ids)} images")
-    return found, vectors, unreadable
+    return found, vectors, problems
 
 
 def _labelled_sample(ws: "Workspace", cap: int = COVERED_CAP, seed: int = 0) -> list[int]:
@@ -286,11 +290,13 @@ def build_queue(ws: "Workspace", strategy: str = "uncertainty", budget: int = 50
             labelled = _labelled_sample(ws) if needs_embeddings else []
             share = len(ids) / (len(ids) + len(labelled))
             floor = FLOOR_RATIO * conf
-            found, vectors, report.skipped = _run(ws, detector, ids, floor, sub_progress(report_, 0.0, 0.9 * share),
-                                                  cancel, "candidates")
+            found, vectors, report.problems = _run(ws, detector, ids, floor,
+                                                   sub_progress(report_, 0.0, 0.9 * share), cancel, "candidates")
+            report.skipped = len(report.problems)
             if labelled:
-                _, reference, _ = _run(ws, detector, labelled, floor, sub_progress(report_, 0.9 * share, 0.9), cancel,
-                                       "labelled images")
+                _, reference, unreadable = _run(ws, detector, labelled, floor,
+                                                sub_progress(report_, 0.9 * share, 0.9), cancel, "labelled images")
+                report.problems += unreadable
             report.labelled_reference = len(reference)
     except Cancelled:
         report.cancelled, report.seconds = True, time.perf_counter() - started
