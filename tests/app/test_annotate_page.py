@@ -431,7 +431,8 @@ def test_next_from_queue_walks_the_unlabelled_queue_with_its_suggestions(qtbot: 
         ws.annotations.add_box(new[0], ws.classes.list()[0].id, (5, 5, 40, 40))  # labelled elsewhere: skipped
         key(window, Qt.Key.Key_Q)
         assert page.image.id == new[1] and window.messages[-1] == "Queue: 1 of 3 labelled, 2 to go"
-        ws.annotations.add_box(new[1], ws.classes.list()[0].id, (5, 5, 40, 40))
+        key(window, Qt.Key.Key_Return, CTRL)  # done with nothing to label (Ctrl+Enter): labelled as empty
+        assert ws.images.get(new[1]).status == "done"
         key(window, Qt.Key.Key_Q)  # wraps to the first
         assert page.image.id == new[2]
         key(window, Qt.Key.Key_Q)

@@ -187,7 +187,9 @@ def test_next_walks_the_queue_skipping_labelled_and_trashed_and_clear(ws: Worksp
     assert Q.next_in_queue(ws, c) == b and [i.image_id for i in Q.show_queue(ws)] == [c, a, b]
     ws.annotations.add_box(b, "square", (1, 1, 10, 10))
     assert Q.next_in_queue(ws, c) == c  # the only one left
-    ws.annotations.add_box(c, "square", (1, 1, 10, 10))
+    ws.annotations.set_status([c], "needs_review")  # not finished: still to label
+    assert Q.next_in_queue(ws, c) == c
+    ws.annotations.set_status([c], "done")  # nothing to label on it: marked done without a box
     assert Q.next_in_queue(ws, c) is None and Q.queue_progress(ws) == (3, 3)
     ws.annotations.empty_trash()  # a deleted image leaves the queue with it
     assert ws.db.execute("SELECT COUNT(*) FROM label_queue").fetchone()[0] == 3
@@ -226,6 +228,15 @@ def test_an_unreadable_candidate_is_named_and_skipped(ws: Workspace) -> None:
     assert f"image {new[1]} skipped" in report.problems[0] and new[1] not in [i.image_id for i in report.items]
     done = run("queue", "build", "--budget", "3", "-w", str(ws.root))
     assert done.exit_code == 0 and str(broken) in done.output.replace("\n", "")
+
+
+def test_images_marked_done_or_approved_without_boxes_are_not_candidates(ws: Workspace) -> None:
+    new = unlabeled(ws)
+    ws.annotations.set_status(new[:2], "done")
+    ws.annotations.set_status(new[2:3], "approved")
+    ws.annotations.set_status(new[3:4], "in_progress")
+    report = Q.build_queue(ws, "uncertainty", budget=NEW_IMAGES)
+    assert report.candidates == NEW_IMAGES - 3 and {i.image_id for i in report.items} == set(new[3:])
 
 
 def test_nothing_unlabeled_queues_nothing(ws: Workspace) -> None:

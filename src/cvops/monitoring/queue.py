@@ -1,7 +1,8 @@
 """The labeling queue (active learning): which unlabeled images to annotate first, ranked with the champion.
 
-Candidates are the workspace's *unlabeled* images: not in the trash, no manual annotations (field captures pulled
-from devices are such images). The champion (or ``model_ref``) runs once over them in onnxruntime, through the
+Candidates are the workspace's *unlabeled* images: not in the trash, no manual annotations, and not marked ``done``
+or ``approved`` (an image with nothing to label is finished that way); field captures pulled from devices are such
+images. The champion (or ``model_ref``) runs once over them in onnxruntime, through the
 pre-labeling machinery (:func:`cvops.assist.prelabel.model_onnx`, :class:`cvops.deploy.edge_runner.Detector`),
 keeping every detection scoring at least a fifth of the operating threshold (:data:`FLOOR_RATIO`: 0.05 at the
 default 0.25). Strategies (:func:`build_queue`):
@@ -32,7 +33,8 @@ default 0.25). Strategies (:func:`build_queue`):
 The queued images get the model's detections at the operating threshold as suggestions (pre-labels), stored as
 ``cvops prelabel`` stores them (:func:`cvops.assist.prelabel.store_suggestions`: that model's pending suggestions on
 those images are replaced, one undo step). The queue is the ``label_queue`` table (migration 16); a build replaces
-it. An entry is *done* when its image has manual annotations now; trashed or deleted images drop out.
+it. An entry is *done* when its image is labelled now (manual annotations, or marked ``done`` / ``approved`` with
+none: nothing to label); trashed or deleted images drop out.
 
 An ONNX file without the ``embedding`` output (an export registered before it existed, or the pre-label cache) is
 copied to ``WORKSPACE/cache/queue/<sha256>.onnx`` and the output added there
@@ -73,6 +75,7 @@ OPERATING_CONF = 0.25  # the default operating threshold: suggestions at or abov
 NMS_IOU = 0.7
 MIXED_POOL = 3  # mixed: k-center among the MIXED_POOL x budget most uncertain candidates
 COVERED_CAP = 2000  # diversity: at most this many labelled images' embeddings as the covered set
+FINISHED = ("done", "approved")  # review statuses that make an image without annotations labelled (as empty)
 BATCH = 8
 
 
@@ -238,6 +241,15 @@ def _run(ws: "Workspace", detector: "Detector", ids: Sequence[int], floor: float
     return found, vectors, problems
 
 
+def _unlabeled(ws: "Workspace") -> list[int]:
+    """The candidates: pre-labeling's unlabeled images less those marked finished (module doc)."""
+    ids, _ = target_images(ws)
+    finished = {r[0] for r in ws.db.execute(
+        f"SELECT id FROM images WHERE status IN ({', '.join('?' * len(FINISHED))}) AND trashed_at IS NULL",
+        FINISHED)}
+    return [i for i in ids if i not in finished]
+
+
 def _labelled_sample(ws: "Workspace", cap: int = COVERED_CAP, seed: int = 0) -> list[int]:
     """At most ``cap`` labelled images (manual annotations, not trashed): a seeded random sample, in id order."""
     ids = [r[0] for r in ws.db.execute(
@@ -271,7 +283,7 @@ def build_queue(ws: "Workspace", strategy: str = "uncertainty", budget: int = 50
     model = resolve_model(ws, model_ref)
     report = QueueReport(strategy=strategy, budget=budget, model=model.name)
     mapping, _unknown = class_map(ws, model)
-    ids, _ = target_images(ws)
+    ids = _unlabeled(ws)
     report.candidates = len(ids)
     needs_embeddings = strategy != "uncertainty"
     found: dict[int, tuple[Any, Any, Any]] = {}
@@ -339,13 +351,14 @@ def save_queue(ws: "Workspace", ranked: Sequence[tuple[int, float]], strategy: s
     return len(ranked)
 
 
-_ITEMS = ("SELECT q.rank, q.image_id, i.file_name, q.score, q.strategy, EXISTS (SELECT 1 FROM annotations a "
-          "WHERE a.image_id = q.image_id AND a.source = 'manual') FROM label_queue q JOIN images i ON i.id = "
-          "q.image_id WHERE i.trashed_at IS NULL ORDER BY q.rank")
+_ITEMS = (f"SELECT q.rank, q.image_id, i.file_name, q.score, q.strategy, i.status IN "
+          f"({', '.join(repr(s) for s in FINISHED)}) OR EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = "
+          f"q.image_id AND a.source = 'manual') FROM label_queue q JOIN images i ON i.id = q.image_id "
+          f"WHERE i.trashed_at IS NULL ORDER BY q.rank")
 
 
 def show_queue(ws: "Workspace", limit: Optional[int] = None) -> list[QueueItem]:
-    """The queue in rank order (trashed images left out), each with whether it is labelled now."""
+    """The queue in rank order (trashed images left out), each with whether it is labelled now (module doc)."""
     rows = ws.db.execute(_ITEMS + (" LIMIT ?" if limit is not None else ""),
                          [int(limit)] if limit is not None else []).fetchall()
     return [QueueItem(int(r[0]), int(r[1]), str(r[2]), float(r[3]), str(r[4]), bool(r[5])) for r in rows]
