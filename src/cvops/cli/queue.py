@@ -84,7 +84,7 @@ def _table(items: list, with_done: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the first N entries.")
 @command_options()
 def queue_show(limit: Optional[int], ws: Workspace, as_json: bool) -> None:
-    """List the queue in rank order; done = the image has manual annotations now."""
+    """List the queue in rank order; done = labelled since (manual annotations, or marked done / approved)."""
     from cvops.monitoring.queue import queue_progress, show_queue
 
     items = show_queue(ws, limit)

@@ -81,7 +81,7 @@ BATCH = 8
 
 @dataclass
 class QueueItem:
-    """One queued image. ``done``: it has manual annotations now."""
+    """One queued image. ``done``: it is labelled now (manual annotations, or marked done / approved)."""
 
     rank: int
     image_id: int
