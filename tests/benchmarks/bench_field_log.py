@@ -97,7 +97,7 @@ def run(n: int, imgsz: int, rounds: int, threads: int, size: tuple[int, int]) ->
     import onnxruntime as ort
 
     from cvops.deploy import field_log
-    from cvops.deploy.edge_runner import Detector, _full_image, read_image
+    from cvops.deploy.edge_runner import Detector, read_image
 
     with temp_root("field-log") as tmp:
         full, plain = build_models(tmp, imgsz)
@@ -105,10 +105,10 @@ def run(n: int, imgsz: int, rounds: int, threads: int, size: tuple[int, int]) ->
         meta = {"names": NAMES, "imgsz": imgsz, "nms": {"conf": 0.25, "iou": 0.7}}
         with_emb, without = Detector(full, meta, threads=threads), Detector(plain, meta, threads=threads)
         assert with_emb.embedding_index is not None and without.embedding_index is None
-        args = SimpleNamespace(device="bench", field_log=tmp / "field", log=None, log_max_mb=10.0, log_keep_mb=100.0,
-                               capture_low_conf=None, capture_near_threshold=None, capture_rate=None,
+        args = SimpleNamespace(device="bench", field_log=tmp / "field", log=None, conf=None, log_max_mb=10.0,
+                               log_keep_mb=100.0, capture_low_conf=None, capture_near_threshold=None, capture_rate=None,
                                capture_seed=None, capture_daily_cap=200, capture_disk_mb=500.0)
-        recorder = field_log.Recorder(with_emb, args, _full_image)
+        recorder = field_log.Recorder(with_emb, args)
         out = open(os.devnull, "w")
 
         def line(source: str, image: Any, scale: tuple[float, float], dets: list) -> None:

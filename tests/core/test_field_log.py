@@ -112,18 +112,19 @@ def test_run_py_writes_valid_records_with_stats_and_embeddings(bundle: Path, ima
 
 def test_observe_is_what_run_py_does(detector: edge_runner.Detector, images: Path) -> None:
     image = cv2.imread(str(images / "a.jpg"))
-    dets, rec = field_log.observe(detector, image, conf=0.01, source="a.jpg")
-    assert dets == detector.detections(image, 0.01)
+    dets, rec = field_log.observe(detector, image, conf=0.003, source="a.jpg")  # the weak model's best: ~0.004
+    assert dets and dets == detector.detections(image, 0.003)
     assert rec["device"] == "reference" and rec["capture"] is None and rec["frame"] is None
     assert field._problem(json.loads(json.dumps(rec))) is None
     assert rec["stats"] == pytest.approx(field_log.image_stats(image, detector.imgsz), abs=1e-3)
     # near-threshold: one post-processing at conf - band, split afterwards, gives the same detections
-    near_dets, near_rec, near = field_log._observe(detector, image, (1.0, 1.0), 0.3, None, "a.jpg", None, "x", 0.29)
-    assert near_dets == detector.detections(image, 0.3) and near_rec["detections"] == \
-        [[d["class_index"], d["confidence"], *d["box"]] for d in near_dets]
-    confs = detector.predict_arrays([image], 0.001)[0][1]
-    assert near == bool(np.any(np.abs(confs - 0.3) <= 0.29))
-    assert field_log._observe(detector, image, (1.0, 1.0), 0.3, None, "", None, "x", 0.0)[2] is False
+    scores = detector.predict_arrays([image], 0.0001)[0][1]
+    assert np.any((scores > 0.0005) & (scores <= 0.003)), "candidates below the threshold, inside the band"
+    near_dets, near_rec, near = field_log._observe(detector, image, (1.0, 1.0), 0.003, None, "a.jpg", None, "x",
+                                                   0.0025)
+    assert near_dets == dets and near_rec["detections"] == rec["detections"] and near is True
+    assert field_log._observe(detector, image, (1.0, 1.0), 0.3, None, "", None, "x", 0.1)[2] is False
+    assert field_log._observe(detector, image, (1.0, 1.0), 0.003, None, "", None, "x", 0.0)[2] is False
 
 
 def test_image_stats_as_the_model_sees_the_image() -> None:
@@ -226,6 +227,22 @@ def test_run_py_captures_full_size_frames(bundle: Path, images: Path, tmp_path: 
     assert cv2.imread(str(tmp_path / "big" / rec["capture"])).shape == full.shape, big.stderr  # not the reduced decode
     bad = run_py(bundle, str(images), "--field-log", str(tmp_path), "--capture-rate", "2")
     assert bad.returncode == edge_runner.EXIT_USAGE and "--capture-rate must be between 0 and 1" in bad.stderr
+    bad = run_py(bundle, str(images), "--field-log", str(tmp_path), "--capture-near-threshold", "0.3")
+    assert bad.returncode == edge_runner.EXIT_USAGE and "below the confidence threshold (0.25)" in bad.stderr
+
+
+def test_run_py_near_threshold_captures(bundle: Path, images: Path, tmp_path: Path,
+                                        detector: edge_runner.Detector) -> None:
+    done = run_py(bundle, str(images), "--conf", "0.003", "--field-log", str(tmp_path), "--device", "cam",
+                  "--capture-near-threshold", "0.0015")  # the fixture's weak model scores about 0.004 at best
+    assert done.returncode == 0, done.stderr
+    expected = []
+    for line in stdout_lines(done.stdout):
+        image, fx, fy = edge_runner.read_image(Path(line["source"]), detector.imgsz)  # type: ignore[misc]
+        assert line["detections"] == detector.detections(image, 0.003, None, (fx, fy))  # the output is unchanged
+        scores = detector.predict_arrays([image], 0.0001)[0][1]
+        expected.append("near_threshold" if np.any(np.abs(scores - 0.003) <= 0.0015) else None)
+    assert [r["capture_reason"] for r in read_all(tmp_path / "cam")] == expected and "near_threshold" in expected
 
 
 def test_a_full_disk_never_stops_inference(bundle: Path, images: Path, tmp_path: Path,
@@ -283,9 +300,9 @@ def test_the_bundle_ships_and_verifies_fieldlog(bundle: Path, images: Path, tmp_
 
 
 def test_prediction_log_args_without_field_log(bundle: Path, images: Path, tmp_path: Path) -> None:
-    args = SimpleNamespace(device=None, field_log=None, log=tmp_path / "pred.jsonl")
+    args = SimpleNamespace(device=None, field_log=None, log=tmp_path / "pred.jsonl", conf=None)
     detector = edge_runner.Detector(bundle / "model.onnx", edge_runner.read_meta(bundle))
-    recorder = field_log.Recorder(detector, args, lambda source: None)
+    recorder = field_log.Recorder(detector, args)
     dets = recorder.observe(cv2.imread(str(images / "a.jpg")), (1.0, 1.0), "a.jpg", None, 0.01, None)
     recorder.close()
     [line] = stdout_lines(args.log.read_text())

@@ -558,11 +558,6 @@ def field_log_module() -> Any:
     return module
 
 
-def _full_image(source: str) -> Optional[np.ndarray]:
-    decoded = read_image(Path(source))
-    return None if decoded is None else decoded[0]
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run.py", description="Run a CVOps Workbench edge bundle: object "
                                      "detection on images, folders, videos or a camera, JSON lines on stdout.")
@@ -581,18 +576,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--selftest", action="store_true",
                         help="check the bundle's checksums and sample; print a JSON summary; exit 0 or 1")
     field = parser.add_argument_group("field log (with --field-log DIR; each capture rule is off unless given)")
-    for flag, kind, default, text in (
-            ("--field-log", Path, None, "write the field log (one record per image) under DIR/<device>/"),
-            ("--device", str, None, "the device's name in the field log (default: the host name)"),
-            ("--log-max-mb", float, 10.0, "start a new log file at this size (default 10)"),
-            ("--log-keep-mb", float, 100.0, "delete the oldest log files beyond this total (default 100)"),
-            ("--capture-low-conf", float, None, "capture images whose top confidence is below T (or without any)"),
-            ("--capture-near-threshold", float, None, "capture images with a candidate within BAND of --conf"),
-            ("--capture-rate", float, None, "capture this random fraction (0-1) of the images"),
-            ("--capture-seed", int, None, "seed of --capture-rate's random draws"),
-            ("--capture-daily-cap", int, 200, "at most N captures per UTC day (default 200)"),
-            ("--capture-disk-mb", float, 500.0, "captures never take more than M MB (default 500)")):
-        field.add_argument(flag, type=kind, default=default, metavar=flag.split("-")[-1].upper(), help=text)
+    for flag, metavar, kind, default, text in (
+            ("--field-log", "DIR", Path, None, "write the field log (one record per image) under DIR/<device>/"),
+            ("--device", "NAME", str, None, "the device's name in the field log (default: the host name)"),
+            ("--log-max-mb", "M", float, 10.0, "start a new log file at this size (default 10)"),
+            ("--log-keep-mb", "M", float, 100.0, "delete the oldest log files beyond this total (default 100)"),
+            ("--capture-low-conf", "T", float, None, "capture images whose top confidence is below T (or no box)"),
+            ("--capture-near-threshold", "BAND", float, None, "capture images with a candidate within BAND of --conf"),
+            ("--capture-rate", "R", float, None, "capture this random fraction (0-1) of the images"),
+            ("--capture-seed", "S", int, None, "seed of --capture-rate's random draws"),
+            ("--capture-daily-cap", "N", int, 200, "at most N captures per UTC day (default 200)"),
+            ("--capture-disk-mb", "M", float, 500.0, "captures never take more than M MB (default 500)")):
+        field.add_argument(flag, metavar=metavar, type=kind, default=default, help=text)
     return parser
 
 
@@ -628,7 +623,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.providers == "cuda" and "CUDAExecutionProvider" not in detector.session.get_providers():
         print("run.py: warning: CUDA is not available to onnxruntime; running on the CPU", file=sys.stderr)
     try:
-        recorder = field.Recorder(detector, args, _full_image) if field else None
+        recorder = field.Recorder(detector, args) if field else None
     except (ValueError, OSError) as exc:  # a bad option value, an unwritable --log
         print(f"run.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -645,9 +640,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       "width": int(round(image.shape[1] * scale[0])), "height": int(round(image.shape[0] * scale[1]))}
             print(json.dumps({**record, "detections": dets}), flush=True)
             if args.save_dir:
-                full = image if scale == (1.0, 1.0) else _full_image(source)  # drawn at full size
+                full = (image,) if scale == (1.0, 1.0) else read_image(Path(source))  # drawn at full size
                 if full is not None:
-                    cv2.imwrite(str(args.save_dir / _save_name(source, frame, used)), draw(full, dets, detector.colors))
+                    cv2.imwrite(str(args.save_dir / _save_name(source, frame, used)),
+                                draw(full[0], dets, detector.colors))
     except KeyboardInterrupt:
         pass
     finally:

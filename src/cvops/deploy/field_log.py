@@ -308,15 +308,18 @@ class FieldLog:
 
 class Recorder:
     """What ``run.py`` does per image when ``--log`` or ``--field-log`` is given (``args``: its parsed options):
-    detect, time it, append the prediction log line, write the field-log record with its capture. ``reread``
-    decodes a source at full size, for a capture of a JPEG that was decoded at reduced scale."""
+    detect, time it, append the prediction log line, write the field-log record with its capture (of the full-size
+    frame: a JPEG decoded at reduced scale is read again at full size, only when it is captured)."""
 
-    def __init__(self, detector: Any, args: Any, reread: Callable[[str], Optional[np.ndarray]]) -> None:
-        self.detector, self.reread = detector, reread
+    def __init__(self, detector: Any, args: Any) -> None:
+        self.detector = detector
         self.device = args.device or socket.gethostname() or "device"
         self.field = FieldLog(args.field_log, self.device, args.log_max_mb, args.log_keep_mb, args.capture_low_conf,
                               args.capture_near_threshold, args.capture_rate, args.capture_seed,
                               args.capture_daily_cap, args.capture_disk_mb) if args.field_log else None
+        conf = detector.conf if args.conf is None else args.conf
+        if self.field and self.field.near_band >= conf:
+            raise ValueError(f"--capture-near-threshold must be below the confidence threshold ({conf:g})")
         self.log = args.log.open("a", encoding="utf-8", buffering=1) if args.log else None  # line-buffered
 
     def observe(self, image: np.ndarray, scale: tuple[float, float], source: str, frame: Optional[int],
@@ -335,8 +338,14 @@ class Recorder:
             self.log.write(json.dumps(prediction_record(source, frame, dets, ms)) + "\n")
         return dets
 
-    def _full_size(self, image: np.ndarray, scale: tuple[float, float], source: str) -> np.ndarray:
-        full = None if scale == (1.0, 1.0) else self.reread(source)
+    @staticmethod
+    def _full_size(image: np.ndarray, scale: tuple[float, float], source: str) -> np.ndarray:
+        if scale == (1.0, 1.0):
+            return image
+        try:  # decoded as run.py decodes at full size: EXIF orientation applied
+            full = cv2.imdecode(np.fromfile(source, np.uint8), cv2.IMREAD_COLOR)
+        except (OSError, ValueError):
+            full = None
         return image if full is None else full
 
     def close(self) -> None:
