@@ -59,9 +59,14 @@ def encode_embedding(vector: Any) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
 
 
-@lru_cache(maxsize=8)
 def file_sha256(path: str) -> str:
-    """The sha256 of a file's bytes (computed once per path and process)."""
+    """The sha256 of a file's bytes, computed once per path, size and modification time."""
+    stat = os.stat(path)
+    return _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
