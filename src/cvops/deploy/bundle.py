@@ -217,6 +217,9 @@ line per frame (time, latency, detections and confidences per class) for monitor
 input size is decoded at 1/2, 1/4 or 1/8 scale, which is faster and what the export gate verified; `--full-decode`
 decodes every image at full size.
 Thresholds default to `model.json`'s `nms` (conf {meta['nms']['conf']}, IoU {meta['nms']['iou']}).
+`--providers cuda` needs `onnxruntime-gpu` instead of `onnxruntime`.
+
+Exit codes: 0 ok, 1 selftest failed, 2 usage error, 3 a bundle file missing or corrupt, 4 unreadable sources.
 
 ## Field log (drift monitoring)
 
@@ -227,11 +230,8 @@ detections, latency, the model's embedding; `fieldlog.py` holds the code) and ke
 under `../field/cam-01/captures/<date>/`. Keep it outside this folder, which each deployment replaces; the
 workbench collects it with `cvops monitor pull`. Capture rules (all off unless given): `--capture-low-conf T`,
 `--capture-near-threshold BAND`, `--capture-rate R`; limits: `--capture-daily-cap 200`, `--capture-disk-mb 500`.
-Log files rotate at `--log-max-mb 10` and the oldest go beyond `--log-keep-mb 100`. A full disk never stops
+Log files rotate at `--log-max-mb 10`; the oldest are deleted beyond `--log-keep-mb 100` in all. A full disk never stops
 inference: the field log pauses (one warning on stderr) and retries every minute.
-`--providers cuda` needs `onnxruntime-gpu` instead of `onnxruntime`.
-
-Exit codes: 0 ok, 1 selftest failed, 2 usage error, 3 a bundle file missing or corrupt, 4 unreadable sources.
 """
 
 
