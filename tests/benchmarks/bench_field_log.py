@@ -65,9 +65,15 @@ def build_models(tmp: Path, imgsz: int) -> tuple[Path, Path]:
     (tmp / "model").mkdir()
     yaml_path = tmp / "model" / "yolo11n.yaml"
     yaml_path.write_text(json.dumps(cfg))  # JSON is YAML
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exported = Path(YOLO(str(yaml_path)).export(format="onnx", imgsz=imgsz, simplify=False, verbose=False))
+    cwd = Path.cwd()
+    os.chdir(yaml_path.parent)  # Ultralytics writes the export of a model built from a YAML into the working folder
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            made = YOLO(str(yaml_path)).export(format="onnx", imgsz=imgsz, simplify=False, verbose=False)
+        exported = Path(made).resolve()
+    finally:
+        os.chdir(cwd)
     plain = exported.with_name("no_embedding.onnx")
     shutil.copyfile(exported, plain)
     graph_passes.softmax_last_axis(plain)
