@@ -19,8 +19,8 @@ over the images. ``forward_only``: one letterboxed input
 through onnxruntime, with and without the embedding output, 200 runs each in alternation; the cost is the median of
 the per-pair differences (on a shared machine the end-to-end medians differ by more than the field log costs).
 
-``field_log_overhead``: the field log's own code (``field_log_code_ms``) plus the embedding output's forward-pass cost, in
-ms and in % of the baseline end to end; ``end_to_end_difference_ms`` is the noisier direct difference of medians.
+``field_log_overhead``: the field log's own code (``field_log_code_ms``) plus the embedding output's forward-pass
+cost, in ms and in % of the baseline end to end; ``end_to_end_difference_ms`` is the noisier direct difference of medians.
 
 Targets: the embedding output costs <= 10 % of the forward pass (the issue's target), and the field log as a whole
 (with the embedding) <= 15 % of the baseline end to end.
@@ -192,7 +192,8 @@ def run(n: int, imgsz: int, rounds: int, threads: int, size: tuple[int, int]) ->
         "forward_only": {"input": list(tensor.shape), **{f"{k}_ms": round(v, 3) for k, v in forward.items()},
                          "embedding_cost_pct": round(100 * embedding_cost, 2)},
         "field_log_overhead": {"ms": round(overhead, 3), "pct": round(100 * overhead / med["plain_no_embedding"], 2),
-                               "field_log_code_ms": round(own, 3), "embedding_output_ms": round(forward["difference"], 3),
+                               "field_log_code_ms": round(own, 3),
+                               "embedding_output_ms": round(forward["difference"], 3),
                                "end_to_end_difference_ms": round(med["field_log"] - med["plain_no_embedding"], 3),
                                "record_bytes": round(record_bytes)},
         "target": {"embedding_cost_max_pct": 100 * EMBEDDING_MAX, "field_log_overhead_max_pct": 100 * FIELD_LOG_MAX},

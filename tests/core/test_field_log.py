@@ -257,6 +257,13 @@ def test_a_full_disk_never_stops_inference(bundle: Path, images: Path, tmp_path:
     assert len(warnings) == 1 and "No space left on device" in warnings[0] and "inference goes on" in warnings[0]
 
 
+def test_a_full_disk_stops_the_prediction_log_not_inference(bundle: Path, images: Path) -> None:
+    done = run_py(bundle, str(images), "--log", "/dev/full")  # every write: ENOSPC
+    assert done.returncode == 0 and len(stdout_lines(done.stdout)) == 3
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "prediction log /dev/full stopped" in warnings[0], done.stderr
+
+
 def test_the_field_log_resumes_after_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
     log = field_log.FieldLog(tmp_path, "cam", retry_s=0.0, warn=said.append)

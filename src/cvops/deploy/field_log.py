@@ -238,7 +238,10 @@ class FieldLog:
     def _close(self) -> None:
         if self._fd is not None:
             fd, self._fd, self._path = self._fd, None, None
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:  # a failing disk may report its error on close: the lines are written or lost already
+                pass
 
     def _reason(self, record: dict[str, Any], near: bool) -> Optional[str]:
         top = max((d[1] for d in record["detections"]), default=None)
@@ -340,7 +343,12 @@ class Recorder:
             ms = record["latency_ms"]
             self.field.write(record, lambda: self._full_size(image, scale, source), near)
         if self.log:
-            self.log.write(json.dumps(prediction_record(source, frame, dets, ms)) + "\n")
+            try:
+                self.log.write(json.dumps(prediction_record(source, frame, dets, ms)) + "\n")
+            except OSError as exc:  # a full disk stops the prediction log, never inference
+                _warn(f"warning: the prediction log {self.log.name} stopped, inference goes on "
+                      f"({exc.strerror or exc})")
+                self._close_log()
         return dets
 
     @staticmethod
@@ -355,7 +363,14 @@ class Recorder:
 
     def close(self) -> None:
         """Close the log files."""
-        if self.log:
-            self.log.close()
+        self._close_log()
         if self.field:
             self.field.close()
+
+    def _close_log(self) -> None:
+        log, self.log = self.log, None
+        try:
+            if log:
+                log.close()
+        except OSError:  # what was left in its buffer could not be written either
+            pass
