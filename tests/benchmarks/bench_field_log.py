@@ -20,7 +20,8 @@ through onnxruntime, with and without the embedding output, 200 runs each in alt
 the per-pair differences (on a shared machine the end-to-end medians differ by more than the field log costs).
 
 ``field_log_overhead``: the field log's own code (``field_log_code_ms``) plus the embedding output's forward-pass
-cost, in ms and in % of the baseline end to end; ``end_to_end_difference_ms`` is the noisier direct difference of medians.
+cost, in ms and in % of the baseline end to end; ``end_to_end_difference_ms`` is the noisier direct difference of
+medians.
 
 Targets: the embedding output costs <= 10 % of the forward pass (the issue's target), and the field log as a whole
 (with the embedding) <= 15 % of the baseline end to end.
