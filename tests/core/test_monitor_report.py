@@ -193,3 +193,44 @@ def test_cli_report(planted: Workspace) -> None:
     result = CliRunner().invoke(cli, ["-w", str(ws.root), "monitor", "report", "--device", "cam-2", "--fail-on",
                                       "alarm"])
     assert result.exit_code == 1 and "ALARM" in result.stdout and "brightness" in result.stdout
+
+
+def test_the_reference_is_the_device_code_on_the_versions_held_out_images(exported_workspace: tuple[Path, int],
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from training_testing import copy_workspace
+
+    from cvops.catalog.store import sha256_file
+    from cvops.deploy import field_log
+    from cvops.deploy.edge_runner import Detector, read_image
+    from cvops.deploy.graph_passes import embedding_output
+    from cvops.monitoring import reference as reference_mod
+    from cvops.monitoring.reference import reference_for
+
+    root = copy_workspace(exported_workspace[0], tmp_path / "ws")
+    with Workspace.open(root) as ws:
+        path = Path(ws.root / ws.db.execute("SELECT path FROM exports WHERE id = ?",
+                                            [exported_workspace[1]]).fetchone()[0])
+        assert embedding_output(path) == 1  # as every export made by the workbench has it
+        sha = sha256_file(path)
+        ws.db.execute("UPDATE exports SET sha256 = ? WHERE id = ?", [sha, exported_workspace[1]])
+        ws.db.conn.commit()
+        ref = reference_for(ws, sha)
+        held_out = ws.db.execute("SELECT COUNT(*) FROM version_members m JOIN version_states s ON s.hash = "
+                                 "m.state_hash WHERE m.version_id = ? AND s.split IN ('val', 'test')",
+                                 [ref.version_id]).fetchone()[0]
+        assert ref.splits[:1] == ["val"] and (len(ref.records) == held_out or "train" in ref.splits)
+        assert ref.describe().startswith(f"model {ref.model} (export {exported_workspace[1]}, ONNX {sha[:8]})")
+        first = ref.records[0]
+        assert first["device"] == "reference" and first["model_sha256"] == sha
+        assert first["embedding"] is not None and first["embedding"].shape == (256,)
+        image_id = int(first["source"].split()[-1])
+        detector = Detector(path)
+        image, sx, sy = read_image(ws.images.path(ws.images.get(image_id)), detector.imgsz)
+        _, expected = field_log.observe(detector, image, (sx, sy))
+        assert first["stats"] == expected["stats"] and first["detections"] == expected["detections"]
+        monkeypatch.setattr(reference_mod, "_observe", lambda *a: pytest.fail("computed twice"))
+        again = reference_for(ws, sha)  # kept in the workspace
+        assert len(again.records) == len(ref.records) and again.names == ref.names
+        with pytest.raises(NotFoundError, match="not an export of this workspace"):
+            reference_for(ws, "0" * 64)

@@ -124,7 +124,7 @@ def reference_for(ws: "Workspace", model_sha256: str, progress: Optional[Progres
 
 def _encoded(record: dict[str, Any]) -> dict[str, Any]:
     embedding = record.get("embedding")
-    return {**record, "embedding": None if embedding is None or isinstance(embedding, str)
+    return {**record, "embedding": embedding if embedding is None or isinstance(embedding, str)
             else encode_embedding(embedding)}
 
 
