@@ -101,7 +101,8 @@ def test_a_device_shows_its_timelines_and_the_report_verdict(qtbot, window: Main
     assert brightness == pytest.approx([evidence(e["signals"]["brightness"]["p_value"]) for e in page.entries])
     levels = sorted(round(line.value(), 3) for line in page.drift_plots[0].plotItem.items
                     if type(line).__name__ == "InfiniteLine")
-    assert levels == [3.0, round(-np.log10(0.01 / len(page.entries[2]["signals"])), 3)]
+    warn = -np.log10(0.01 / len(page.entries[2]["signals"]))
+    assert levels == ([3.0] if abs(warn - 3.0) <= 0.2 else sorted([3.0, round(warn, 3)]))
     assert "embedding" in {c.name() for c in page.drift_plots[1].plotItem.listDataItems()}
     assert "120 images over 3 day(s)" in page.timeline_note.text()
 

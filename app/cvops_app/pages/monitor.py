@@ -61,10 +61,11 @@ DRIFT_GROUPS = (("Drift — image statistics", STAT_KEYS),
                                                      "latency")))
 DRIFT_HELP = ("Each line: how strongly that day's images differ from the reference on one signal, as −log₁₀ of the "
               "test's p-value (2 means p = 0.01, 3 means p = 0.001; higher is stronger evidence of a change).\n"
-              "Orange dashed line: warning level (p below 0.01 divided by the number of signals, so a day like the "
-              "training data warns about 1 time in 100).\nRed dashed line: alarm level (p < 0.001); a point is an "
-              "alarm (red) only if the change is also large enough to matter (e.g. 0.25 standard deviations for an "
-              "image statistic). Values above {cap:g} are drawn at {cap:g}.")
+              "Red dashed line: the alarm level (p < 0.001); a point is an alarm (red) only if the change is also "
+              "large enough to matter (e.g. 0.25 standard deviations for an image statistic).\n"
+              "A point is a warning (orange) above the warning level: p below 0.01 divided by the number of signals "
+              "(so that a day like the training data warns about 1 time in 100). With 10 signals that is p = 0.001 "
+              "too; otherwise an orange dashed line shows it.\nValues above {cap:g} are drawn at {cap:g}.")
 
 
 def _when(epoch: Optional[float], fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -103,12 +104,12 @@ def _chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
     plot.setTitle(title, color="#333", size="10pt")
     if left:
         plot.setLabel("left", left)
-    plot.setMinimumSize(200, 150)
+    plot.setMinimumSize(160, 140)
     return plot
 
 
 def _legend(plot: pg.PlotWidget) -> Any:
-    legend = plot.plotItem.legend or plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-6,
+    legend = plot.plotItem.legend or plot.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6,
                                                      brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
     legend.clear()
     return legend
@@ -206,8 +207,11 @@ class MonitorPage(Page):
         # timelines
         timelines = QWidget(self)
         self.images_plot = _chart("Images per day", timelines)
-        self.confidence_plot = _chart("Mean confidence of the detections", timelines)
-        self.mix_plot = _chart("Class mix (share of the day's detections)", timelines)
+        self.confidence_plot = _chart("Mean confidence", timelines)
+        self.confidence_plot.setToolTip("The mean confidence of the day's detections (those at or above the "
+                                        "device's threshold)")
+        self.mix_plot = _chart("Class mix", timelines)
+        self.mix_plot.setToolTip("Each class's share of the day's detections")
         self.drift_plots = [_chart(f"{title} (−log₁₀ p)", timelines) for title, _ in DRIFT_GROUPS]
         for plot in self.drift_plots:
             plot.setToolTip(DRIFT_HELP.format(cap=P_CAP))
@@ -269,6 +273,8 @@ class MonitorPage(Page):
         captured_layout.addWidget(self.captures_note)
         captured_layout.addWidget(self.capture_command)
         captured_layout.addWidget(self.grid, 1)
+        self.captures_spacer = QWidget(captured)  # keeps the empty state's text at the top
+        captured_layout.addWidget(self.captures_spacer, 1)
         captured_layout.addLayout(actions)
 
         self.tabs = QTabWidget(self)
@@ -473,12 +479,14 @@ class MonitorPage(Page):
                           symbolPen=brushes, name=name)
             legend.setVisible(bool(drawn))
             if count:
+                plot.addItem(pg.InfiniteLine(pos=-math.log10(drift.ALARM_P), angle=0, label="alarm", labelOpts={
+                    "position": 0.97, "color": "#c0392b", "anchors": [(1, 1), (1, 1)]},
+                    pen=pg.mkPen("#c0392b", width=1.5, style=Qt.PenStyle.DashLine)))
                 warn = -math.log10(drift.WARN_P / count)
-                for level, ink, label in ((warn, "#f39c12", "warning"), (-math.log10(drift.ALARM_P), "#c0392b",
-                                                                          "alarm")):
-                    plot.addItem(pg.InfiniteLine(
-                        pos=level, angle=0, pen=pg.mkPen(ink, width=1.5, style=Qt.PenStyle.DashLine),
-                        label=label, labelOpts={"position": 0.03, "color": ink, "anchors": [(0, 1), (0, 1)]}))
+                if abs(warn - -math.log10(drift.ALARM_P)) > 0.2:  # with 10 signals both levels are p = 0.001
+                    plot.addItem(pg.InfiniteLine(pos=warn, angle=0, label="warning", labelOpts={
+                        "position": 0.97, "color": "#b9770e", "anchors": [(1, 0), (1, 0)]},
+                        pen=pg.mkPen("#f39c12", width=1.5, style=Qt.PenStyle.DashLine)))
             plot.setYRange(0.0, max([evidence(s["p_value"]) for e in entries for k, s in e["signals"].items()
                                      if k in names] + [4.0]) * 1.08, padding=0)
         if entries:
@@ -523,6 +531,7 @@ class MonitorPage(Page):
                    f"<code>{PULL_COMMAND}</code>)." if missing else ""))
         self.capture_command.setVisible(not self.captures)
         self.grid.setVisible(bool(self.shown_ids))
+        self.captures_spacer.setVisible(not self.shown_ids)
         self.tabs.setTabText(1, f"Captured images ({len(self.captures)})")
         self._update_buttons()
 
