@@ -28,7 +28,7 @@ SMALL = {
     "bench_edge_runner.py": ["--n", "3", "--imgsz", "64", "--train-n", "16"],
     "bench_responsiveness.py": ["--n", "20", "--train-n", "16", "--epochs", "1"],
     "bench_cli_startup.py": ["--repeats", "2"],
-    "bench_drift.py": ["--n", "500", "--reference", "200", "--mmd-sample", "50"],
+    "bench_drift.py": ["--n", "500", "--reference", "200"],
     "bench_pipeline.py": ["--count", "16", "--epochs", "1", "--imgsz", "64", "--rounds", "1", "--watch-files", "50"],
 }
 

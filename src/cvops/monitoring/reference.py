@@ -45,6 +45,7 @@ class Reference:
     version: str
     version_id: int
     splits: list[str]
+    names: list[str]  # the model's class names, by class index
     records: list[dict[str, Any]] = field(repr=False)
 
     def describe(self) -> str:
@@ -56,7 +57,8 @@ class Reference:
         """JSON-ready, without the records."""
         return {"model": self.model, "model_id": self.model_id, "export_id": self.export_id,
                 "model_sha256": self.model_sha256, "version": self.version, "version_id": self.version_id,
-                "splits": self.splits, "images": len(self.records), "described": self.describe()}
+                "splits": self.splits, "classes": self.names, "images": len(self.records),
+                "described": self.describe()}
 
 
 def export_of(ws: "Workspace", model_sha256: str) -> Any:
@@ -99,6 +101,7 @@ def reference_for(ws: "Workspace", model_sha256: str, progress: Optional[Progres
     export = export_of(ws, model_sha256)
     model = get_model(ws, export.model_id)
     version = get_version(ws, model.version_id)
+    names = [str(c.get("name")) for c in sorted(model.classes, key=lambda c: c["index"])]
     path = ws.root / REFERENCE_DIR / f"{model_sha256[:16]}-v{version.id}.jsonl"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
@@ -106,7 +109,7 @@ def reference_for(ws: "Workspace", model_sha256: str, progress: Optional[Progres
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if not problems and records:
             return Reference(model.name, model.id, export.id, model_sha256, version.name, version.id,
-                             list(meta.get("splits", [])), records)
+                             list(meta.get("splits", [])), names, records)
     items, splits = _items(ws, version.id)
     records = _observe(Path(export.path), items, progress, cancel)
     if not records:
@@ -115,7 +118,7 @@ def reference_for(ws: "Workspace", model_sha256: str, progress: Optional[Progres
     atomic_write_bytes(path, b"".join(json.dumps(_encoded(r)).encode() + b"\n" for r in records))
     atomic_write_bytes(meta_path, json.dumps({"model": model.name, "export_id": export.id, "version": version.name,
                                               "splits": splits, "images": len(records)}).encode())
-    return Reference(model.name, model.id, export.id, model_sha256, version.name, version.id, splits,
+    return Reference(model.name, model.id, export.id, model_sha256, version.name, version.id, splits, names,
                      read_log(path)[0])
 
 

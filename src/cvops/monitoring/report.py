@@ -133,12 +133,11 @@ def _class_counts(records: Sequence[dict[str, Any]], names: Sequence[str]) -> di
 
 def _embeddings(records: Sequence[dict[str, Any]]) -> Optional[np.ndarray]:
     vectors = [r["embedding"] for r in records if r.get("embedding") is not None]
+    if len(vectors) > MAX_EMBEDDINGS:  # a fixed random sample: the permutation test is quadratic in it
+        vectors = [vectors[i] for i in np.random.default_rng(0).choice(len(vectors), MAX_EMBEDDINGS, replace=False)]
     if len(vectors) < 2 or len({v.shape for v in vectors}) > 1:
         return None
-    array = np.stack(vectors).astype(np.float64)
-    if len(array) > MAX_EMBEDDINGS:
-        array = array[np.random.default_rng(0).choice(len(array), MAX_EMBEDDINGS, replace=False)]
-    return array
+    return np.stack(vectors).astype(np.float64)
 
 
 def compare_window(reference: Sequence[dict[str, Any]], window: Sequence[dict[str, Any]],
@@ -193,9 +192,9 @@ def verdict(device: str, status: str, signals: Sequence[drift.Signal], reference
 def _device_report(ws: "Workspace", device: str, since: Optional[float], until: Optional[float], window: int,
                    references: dict[str, Reference], problems: list[str], progress: Progress,
                    cancel: Optional[CancelToken]) -> tuple[Optional[DeviceReport], Optional[Reference]]:
-    records, issues = load_records(ws, device, since, until)
+    every, issues = load_records(ws, device)
     problems += issues
-    every, _ = load_records(ws, device) if since is not None or until is not None else (records, [])
+    records = [r for r in every if (since is None or r["time"] >= since) and (until is None or r["time"] < until)]
     if not records:
         problems.append(f"{device}: no field records{' in the window' if since or until else ''}")
         return None, None
@@ -210,10 +209,7 @@ def _device_report(ws: "Workspace", device: str, since: Optional[float], until: 
     ref = references[sha]
     start = current[0]["time"]
     baseline = [r for r in every if r["model_sha256"] == sha and r["time"] < start][:window]
-    from cvops.models.registry import get_model
-
-    names = [str(c.get("name")) for c in sorted(get_model(ws, ref.model_id).classes, key=lambda c: c["index"])]
-    signals = compare_window(ref.records, current, baseline, names)
+    signals = compare_window(ref.records, current, baseline, ref.names)
     status = drift.worst(signals)
     return DeviceReport(device, status, len(current), current[0]["time"], current[-1]["time"], signals,
                         len(records) - len(mine), verdict(device, status, signals, ref.describe())), ref
@@ -290,8 +286,6 @@ def timeline(ws: "Workspace", device: str, bucket_s: float = 86400.0, progress: 
     ``mean_confidence``, ``class_mix`` (detections per class) and ``signals`` (name → ``{"score", "p_value",
     "status", "min_score"}``, each bucket compared with the reference of its newest model; buckets of fewer than 2
     images have none)."""
-    from cvops.models.registry import get_model
-
     records, _ = load_records(ws, device)
     buckets: dict[int, list[dict[str, Any]]] = {}
     for r in records:
@@ -312,11 +306,10 @@ def timeline(ws: "Workspace", device: str, bucket_s: float = 86400.0, progress: 
             out.append(entry)
             continue
         ref = references[sha]
-        names = [str(c.get("name")) for c in sorted(get_model(ws, ref.model_id).classes, key=lambda c: c["index"])]
-        entry["class_mix"] = _class_counts(rows, names)
+        entry["class_mix"] = _class_counts(rows, ref.names)
         mine = [r for r in rows if r["model_sha256"] == sha]
         if len(mine) >= 2:
-            for s in compare_window(ref.records, mine, (), names):
+            for s in compare_window(ref.records, mine, (), ref.names):
                 entry["signals"][s.name] = {"score": s.score, "p_value": s.p_value, "status": s.status,
                                             "min_score": drift.MIN_SCORE[s.kind]}
         out.append(entry)
