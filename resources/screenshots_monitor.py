@@ -3,7 +3,7 @@
 Usage: ``python resources/screenshots_monitor.py OUT_DIR [WORK_DIR]``. In WORK_DIR (default: a temporary folder;
 an existing workspace there is shown as it is):
 
-1. the demo workspace (128 shapes images, version v1) and a tiny model trained on it (5 epochs at 128 px, CPU);
+1. the demo workspace (256 shapes images, version v1) and a small model trained on it (12 epochs at 128 px, CPU);
 2. its ONNX export and edge bundle in ``edge/shapes``;
 3. two devices run the bundle's ``run.py --field-log edge/field`` with a capture policy (top confidence below 0.5,
    candidates within 0.1 of the threshold, daily cap 15), one run per day for five days, each on new images. The
@@ -87,9 +87,9 @@ def build(root: Path) -> dict:
     from cvops.training import train
 
     started = time.monotonic()
-    run_demo(root, count=128)
+    run_demo(root, count=256)
     with Workspace.open(root) as ws:
-        result = train(ws, "v1", epochs=5, seed=0, imgsz=128, batch=16, device="cpu")
+        result = train(ws, "v1", epochs=12, seed=0, imgsz=128, batch=16, device="cpu")
         assert result.state == "finished", result.error
         export = export_model(ws, "m1")
         make_bundle(ws, export.id, root / "edge" / "shapes")
@@ -115,7 +115,7 @@ def build(root: Path) -> dict:
 def settle(app: QApplication, page, seconds: float = 0.8) -> None:  # noqa: ANN001
     """Let the page load in the background, lay out and paint."""
     deadline = time.monotonic() + 120
-    while not page.settled() and time.monotonic() < deadline:
+    while (not page.settled() or page.ctx.jobs.running) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
     deadline = time.monotonic() + seconds

@@ -60,5 +60,24 @@ def days(rng: np.random.Generator, counts: list[int], dark_from: Optional[int] =
 def reference(model_id: int, version_id: int, count: int = 150, seed: int = 1) -> Reference:
     """A reference of ``count`` records like the undrifted field."""
     rng = np.random.default_rng(seed)
-    return Reference("m1", model_id, 1, SHA, "v1", version_id, ["val", "test"],
-                     [record(rng, START - DAY, "reference") for _ in range(count)])
+    return Reference(model="m1", model_id=model_id, export_id=1, model_sha256=SHA, version="v1",
+                     version_id=version_id, splits=["val", "test"], names=["circle", "square", "triangle"],
+                     records=[record(rng, START - DAY, "reference") for _ in range(count)])
+
+
+def device_folder(field: Path, device: str, records: list[dict[str, Any]], seed: int = 0) -> Path:
+    """A device's field folder as run.py leaves it: ``field/<device>/field-….jsonl`` with ``records`` and, for each
+    record with a ``capture``, a shapes JPEG at that path."""
+    from cvops.samples import shapes
+
+    folder = field / device
+    captures = [r["capture"] for r in records if r.get("capture")]
+    made = shapes.generate(folder / "generated", count=len(captures), size=64, seed=seed, ext=".jpg")
+    for rel, sample in zip(captures, made):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        sample.path.replace(folder / rel)
+    (folder / "generated").rmdir()
+    with (folder / "field-20251203T000000Z-1.jsonl").open("w", encoding="utf-8") as out:
+        for r in records:
+            out.write(json.dumps({**r, "embedding": encode_embedding(r["embedding"])}) + "\n")
+    return folder

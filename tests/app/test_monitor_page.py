@@ -149,3 +149,58 @@ def test_cancel_stops_a_report(qtbot, window: MainWindow, monkeypatch: pytest.Mo
     qtbot.waitUntil(page.settled, timeout=WAIT_MS)
     assert last_report(window.ws) is None and "No report yet" in page.banner.text()
     assert page.run_button.isEnabled()
+
+
+def test_captured_images_most_unsure_first_and_sent_to_labeling(qtbot, window: MainWindow,  # noqa: ANN001
+                                                                 tmp_path: Path) -> None:
+    from cvops.monitoring.pull import pull
+    from cvops.monitoring.queue import next_in_queue, show_queue
+    from monitor_testing import device_folder, record
+
+    page = _page(window)
+    rng = np.random.default_rng(0)
+    day = "captures/2025-12-03/"
+    rows = [record(rng, START + 60 * i) for i in range(10)]
+    for n, (scores, reason) in enumerate((([0.9], "random"), ([0.3, 0.8], "near_threshold"), ([], "low_confidence"),
+                                          ([0.6], "low_confidence"))):
+        rows.append(record(rng, START + 1000 + n, scores=scores, capture=f"{day}{n}.jpg", reason=reason))
+    device_folder(tmp_path / "field", "cam-01", rows)
+    pull(window.ws, tmp_path / "field")
+    page.reload()
+    page.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tabs.tabText(1) == "Captured images (4)"
+    assert [c.capture for c in page.captures] == [f"{day}{n}.jpg" for n in (2, 1, 3, 0)]
+    assert page.shown_ids == [c.image_id for c in page.captures] and page.grid.isVisible()
+    texts = [page.grid.item(r).text() for r in range(page.grid.count())]
+    assert texts[0].startswith("unsure 1.00 (nothing found)\nlow confidence · ")
+    assert texts[1].startswith("unsure 0.93 (box 0.30)\nnear threshold · ")
+    assert not page.capture_command.isVisible()
+    assert not page.send_button.isEnabled() and page.send_selected() == 0
+    for row in range(4):  # the thumbnails replaced the plain placeholder tiles
+        tile = page.grid.item(row).icon().pixmap(64).toImage()
+        assert len({tile.pixel(x, y) for x in range(0, tile.width(), 5) for y in range(0, tile.height(), 5)}) > 5
+
+    # select the first and the third, send them: at the front of the labeling queue, most unsure first
+    page.grid.item(2).setSelected(True)
+    page.grid.item(0).setSelected(True)
+    assert page.send_button.isEnabled() and page.select_label.text() == "2 selected"
+    assert page.send_selected() == 2
+    sent = [page.shown_ids[0], page.shown_ids[2]]
+    assert [q.image_id for q in show_queue(window.ws)] == sent and next_in_queue(window.ws) == sent[0]
+    assert page.open_button.isVisible() and "2 image(s) at the front" in page.sent_label.text()
+    opened = []
+    window.ctx.open_images.connect(lambda image_id, sequence: opened.append((image_id, sequence)))
+    page.open_button.click()
+    assert opened == [(sent[0], sent)]
+
+
+def test_a_device_without_captures_says_how_to_turn_the_capture_policy_on(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    page = _page(window)
+    write_log(window.ws, "cam-01", days(np.random.default_rng(0), [5]))
+    page.reload()
+    page.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tabs.tabText(1) == "Captured images (0)" and not page.grid.isVisible()
+    assert "capture policy is off by default" in page.captures_note.text()
+    assert page.capture_command.isVisible() and "--capture-low-conf" in page.capture_command.text.text()

@@ -52,3 +52,42 @@ def test_captured_images_most_unsure_first(ws) -> None:  # noqa: ANN001
     assert len(problems) == 1 and "line 7" in problems[0]
     assert captured_images(ws, "cam-01", since=START + 5.5)[0][0].capture.endswith("e.jpg")
     assert captured_images(ws, "cam-02") == ([], [])
+
+
+def test_pulled_captures_join_their_images_and_go_to_the_front_of_the_queue(ws, tmp_path) -> None:  # noqa: ANN001
+    from cvops.common.errors import ValidationError
+    from cvops.monitoring.captures import send_to_labeling
+    from cvops.monitoring.pull import pull
+    from cvops.monitoring.queue import next_in_queue, save_queue, show_queue
+    from monitor_testing import device_folder
+
+    day = "captures/2025-12-03/"
+    device_folder(tmp_path / "field", "cam-01", [
+        _rec([0.9], t=START + 1, capture=day + "a.jpg", reason="random"),
+        _rec([0.3], t=START + 2, capture=day + "b.jpg", reason="near_threshold"),
+        _rec([0.5], t=START + 3),
+        _rec([], t=START + 4, capture=day + "c.jpg", reason="low_confidence"),
+        _rec([0.6], t=START + 5, capture=day + "d.jpg", reason="low_confidence")])
+    assert pull(ws, tmp_path / "field").images_imported == 4
+    found, problems = captured_images(ws, "cam-01")
+    assert problems == [] and [c.capture for c in found] == [day + n for n in ("c.jpg", "b.jpg", "d.jpg", "a.jpg")]
+    ids = [c.image_id for c in found]
+    assert None not in ids and len(set(ids)) == 4
+    ws.annotations.trash([ids[3]])
+    assert captured_images(ws, "cam-01")[0][3].image_id is None  # in the trash: not offered for labeling
+
+    # the queue had one image; the two most unsure captures go in front of it, in the order given
+    save_queue(ws, [(ids[2], 0.4)], "uncertainty")
+    assert send_to_labeling(ws, ids[:2], [found[0].unsure, found[1].unsure]) == 3
+    queue = show_queue(ws)
+    assert [(q.image_id, q.strategy) for q in queue] == [(ids[0], "field"), (ids[1], "field"), (ids[2], "uncertainty")]
+    assert [q.rank for q in queue] == [1, 2, 3] and queue[0].score == pytest.approx(1.0)
+    assert next_in_queue(ws) == ids[0]  # what the annotator's "Next from queue" opens
+    # sent again: an image queued already moves to the front, nothing is queued twice
+    assert send_to_labeling(ws, [ids[2]]) == 3
+    assert [q.image_id for q in show_queue(ws)] == [ids[2], ids[0], ids[1]]
+    with pytest.raises(ValidationError, match="image 999"):
+        send_to_labeling(ws, [999])
+    with pytest.raises(ValidationError, match="in the trash"):
+        send_to_labeling(ws, [ids[3]])
+    assert [q.image_id for q in show_queue(ws)] == [ids[2], ids[0], ids[1]]  # a refused send changes nothing

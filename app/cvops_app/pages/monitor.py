@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 DAY = 86400.0
 ICON = 112  # thumbnail side in the captures grid
-MAX_TILES = 500  # the most unsure captures shown
+MAX_TILES = 200  # the most unsure captures shown (below the thumbnail loader's 256 requests kept)
 P_CAP = 12.0  # −log₁₀ p drawn at most this high (p < 1e-12 all reads "overwhelming")
 PULL_COMMAND = "cvops monitor pull TARGET"
 CAPTURE_COMMAND = "python run.py SOURCE --field-log DIR --capture-low-conf 0.5 --capture-near-threshold 0.1"
@@ -55,7 +55,7 @@ BANNER = {  # status -> (background, border, text colour, headline)
     None: ("#eef3f7", "#d6dbdf", "#333333", "No report yet"),
 }
 STATUS_BRUSH = {"ok": None, "warn": "#f39c12", "alarm": "#c0392b"}
-REASONS = {"low_confidence": "low confidence", "near_threshold": "near the threshold", "random": "random sample"}
+REASONS = {"low_confidence": "low confidence", "near_threshold": "near threshold", "random": "random sample"}
 DRIFT_GROUPS = (("Drift — image statistics", STAT_KEYS),
                 ("Drift — content and predictions", ("embedding", "confidence", "detections_per_image", "class_mix",
                                                      "latency")))
@@ -88,9 +88,8 @@ def device_report(report: Optional[dict[str, Any]], device: str) -> Optional[dic
 
 def tile_text(capture: Capture) -> str:
     """What a capture's tile says: how unsure, why it was captured, when."""
-    found = ("nothing found" if capture.least_confidence is None
-             else f"least sure box {capture.least_confidence:.2f}")
-    return (f"unsure {capture.unsure:.2f} · {found}\n{REASONS.get(capture.reason or '', capture.reason or '—')} · "
+    found = "nothing found" if capture.least_confidence is None else f"box {capture.least_confidence:.2f}"
+    return (f"unsure {capture.unsure:.2f} ({found})\n{REASONS.get(capture.reason or '', capture.reason or '—')} · "
             f"{_when(capture.time, '%m-%d %H:%M')}")
 
 
@@ -149,6 +148,7 @@ class MonitorPage(Page):
         self.captures: list[Capture] = []
         self.shown_ids: list[int] = []  # image ids of the grid's tiles, in order
         self.sent: list[int] = []  # the images last sent to labeling
+        self.waiting: set[int] = set()  # tiles whose thumbnail has not arrived yet
         self.job: Optional[Job] = None  # Run report
         self.loading: Optional[Job] = None  # the device's timeline and captures
         self.loaded_for: Optional[str] = None
@@ -244,7 +244,8 @@ class MonitorPage(Page):
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setIconSize(QSize(ICON, ICON))
-        self.grid.setGridSize(QSize(ICON + 64, ICON + 2 * self.fontMetrics().height() + 18))
+        widest = self.fontMetrics().horizontalAdvance("unsure 0.00 (nothing found)") + 16
+        self.grid.setGridSize(QSize(max(ICON, widest) + 8, ICON + 2 * self.fontMetrics().height() + 14))
         self.grid.setWordWrap(True)
         self.grid.setUniformItemSizes(True)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -306,6 +307,7 @@ class MonitorPage(Page):
         """Follow the workspace (read now if shown, else when the page is shown)."""
         super().set_workspace(ws)
         self.loader.close()
+        self.waiting = set()
         self.job = self.loading = None
         self.loaded_for = None
         self.sent = []
@@ -393,7 +395,7 @@ class MonitorPage(Page):
 
     def settled(self) -> bool:
         """True when nothing of this page runs in the background (tests, screenshots)."""
-        return self.job is None and self.loading is None and not self.loader.pending()
+        return self.job is None and self.loading is None and not self.waiting
 
     # -- the verdict --------------------------------------------------------------------------------------------------
     def _show_verdict(self, device: str) -> None:
@@ -497,6 +499,7 @@ class MonitorPage(Page):
     def _fill_grid(self) -> None:
         self.grid.clear()
         self.shown_ids = []
+        self.waiting = set()
         imported = [c for c in self.captures if c.image_id is not None]
         records = {r.id: r for r in self.ws.images.many([c.image_id for c in imported[:MAX_TILES]])} \
             if self.ws is not None and imported else {}
@@ -515,6 +518,7 @@ class MonitorPage(Page):
                                if capture.least_confidence is not None else "")
                             + f"\nunsure {capture.unsure:.3f} · image {capture.image_id} ({record.status})")
             self.shown_ids.append(capture.image_id)
+            self.waiting.add(capture.image_id)
             self.loader.request(record)
         missing = len(self.captures) - len(imported)
         device = html.escape(self.loaded_for or "")
@@ -536,7 +540,8 @@ class MonitorPage(Page):
         self._update_buttons()
 
     def _thumbnail_ready(self, image_id: int, image: QImage) -> None:
-        if image.isNull():
+        self.waiting.discard(image_id)
+        if image.isNull():  # cannot be decoded: the plain tile stays
             return
         icon = QIcon(QPixmap.fromImage(image))
         for row, shown in enumerate(self.shown_ids):

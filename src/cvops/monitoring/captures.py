@@ -2,9 +2,8 @@
 to the front of the labeling queue (the Monitor page's grid and its "Send to labeling").
 
 A captured image is a pulled field record with a ``capture`` path (relative to the device's field folder, see
-:mod:`cvops.monitoring.field`). ``cvops monitor pull`` imports the file into the catalog and notes, in its manifest
-(the ``field_files`` table: device folder, path, image id), which image it became; :func:`captured_images` joins the
-two. How unsure the model was (:func:`unsureness`): the field log keeps the detections at or above the threshold
+:mod:`cvops.monitoring.field`). ``cvops monitor pull`` imports the file into the catalog and notes in its manifest
+which image it became (:func:`cvops.monitoring.pull.field_images`); :func:`captured_images` joins the two. How unsure the model was (:func:`unsureness`): the field log keeps the detections at or above the threshold
 ``conf`` the device ran with, so the model's least sure decision is its least confident kept box; the closer that
 box is to the threshold, the likelier the decision is wrong. ``unsure = 1 - (c_min - conf) / (1 - conf)``, 1 at the
 threshold and 0 for a box of confidence 1. An image without any detection at or above the threshold (the model
@@ -62,16 +61,20 @@ def unsureness(record: dict[str, Any]) -> float:
 
 
 def _imported(ws: "Workspace", device: str) -> dict[str, int]:
-    """The pull manifest's capture path -> catalog image id (images not in the trash) of a device; empty while
-    nothing was pulled (or before the manifest's migration)."""
-    try:
-        rows = ws.db.execute(
-            "SELECT f.relpath, f.image_id FROM field_files f JOIN images i ON i.id = f.image_id "
-            "WHERE f.device = ? AND f.kind = 'capture' AND i.trashed_at IS NULL", [device_folder_name(device)]
-        ).fetchall()
-    except sqlite3.OperationalError:  # no field_files table: no pull ever ran on this catalog
+    """The capture path -> catalog image id of a device's pulled captures (:func:`cvops.monitoring.pull.field_images`,
+    the pull manifest), images in the trash left out."""
+    from cvops.monitoring.pull import field_images
+
+    pulled = {str(r["capture"]): int(r["image_id"]) for r in field_images(ws, device_folder_name(device))}
+    if not pulled:
         return {}
-    return {str(r[0]): int(r[1]) for r in rows}
+    ids = sorted(set(pulled.values()))
+    live: set[int] = set()
+    for first in range(0, len(ids), 900):  # SQLite's limit on parameters
+        chunk = ids[first:first + 900]
+        live.update(int(r[0]) for r in ws.db.execute(
+            f"SELECT id FROM images WHERE id IN ({','.join('?' * len(chunk))}) AND trashed_at IS NULL", chunk))
+    return {path: image_id for path, image_id in pulled.items() if image_id in live}
 
 
 def captured_images(ws: "Workspace", device: str, since: Optional[float] = None, until: Optional[float] = None
