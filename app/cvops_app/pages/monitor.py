@@ -456,7 +456,7 @@ class MonitorPage(Page):
         if conf:
             self.confidence_plot.plot([c[0] for c in conf], [c[1] for c in conf], pen=pg.mkPen("#2e86c1", width=2),
                                       symbol="o", symbolSize=6, symbolBrush="#2e86c1", symbolPen="#2e86c1")
-        self.confidence_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.confidence_plot.setYRange(0.0, 1.0, padding=0.06)
         legend = _legend(self.mix_plot)
         classes = sorted({name for e in entries for name in e["class_mix"]})
         for n, name in enumerate(classes):
@@ -465,7 +465,7 @@ class MonitorPage(Page):
             self.mix_plot.plot([s[0] for s in shares], [s[1] for s in shares], pen=pg.mkPen(color(n), width=2),
                                symbol="o", symbolSize=5, symbolBrush=color(n), symbolPen=color(n), name=name)
         legend.setVisible(bool(classes))
-        self.mix_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.mix_plot.setYRange(0.0, 1.0, padding=0.06)
         count = max((len(e["signals"]) for e in entries), default=0)
         for plot, (_, names) in zip(self.drift_plots, DRIFT_GROUPS):
             legend = _legend(plot)
