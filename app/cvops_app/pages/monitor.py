@@ -244,7 +244,8 @@ class MonitorPage(Page):
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setIconSize(QSize(ICON, ICON))
-        widest = self.fontMetrics().horizontalAdvance("unsure 0.00 (nothing found)") + 16
+        widest = max(self.fontMetrics().horizontalAdvance(text) for text in (
+            "unsure 0.00 (nothing found)", "low confidence · 12-31 23:59", "random sample · 12-31 23:59")) + 16
         self.grid.setGridSize(QSize(max(ICON, widest) + 8, ICON + 2 * self.fontMetrics().height() + 14))
         self.grid.setWordWrap(True)
         self.grid.setUniformItemSizes(True)
