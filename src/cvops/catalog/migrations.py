@@ -490,6 +490,30 @@ def _m15_champion_history(db: Database) -> None:
                "SELECT id, created_at, 'before the timeline was recorded' FROM models WHERE champion = 1")
 
 
+def _m17_field_files(db: Database) -> None:
+    """The pull manifest of ``cvops monitor pull``: every file copied from a device's field folder (its log files and
+    captured images), its checksum and, for a capture, the catalog image it became."""
+    db.execute(
+        """CREATE TABLE field_files (
+            id INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            relpath TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('log', 'capture')),
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            source_size INTEGER NOT NULL,
+            source_mtime_ns INTEGER NOT NULL,
+            pulled_at REAL NOT NULL,
+            captured_at REAL,
+            image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
+            batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL,
+            UNIQUE (device, relpath)
+        )"""
+    )
+    db.execute("CREATE INDEX idx_field_files_image ON field_files(image_id)")
+
+
 def status_counts_maintained(db: Database) -> bool:
     """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
     names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
@@ -516,6 +540,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
     (15, "champion history: every promotion, when and by what", _m15_champion_history),
+    (17, "field files pulled from devices: logs and captured images, checksums, the images they became",
+     _m17_field_files),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -169,8 +169,10 @@ def _deploy_folder(bundle: Path, names: list[str], target: Path, report: DeployR
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _ssh_base(target: SshTarget, identity: Optional[Path], accept_new: bool, known_hosts: Optional[Path],
-              ssh_options: Sequence[str]) -> list[str]:
+def ssh_base(target: SshTarget, identity: Optional[Path], accept_new: bool, known_hosts: Optional[Path],
+             ssh_options: Sequence[str]) -> list[str]:
+    """The ``ssh`` command line (up to the remote command) of the module docs: batch mode, host keys verified
+    (``accept_new``: trust an unknown one), ``identity``, ``known_hosts`` and extra ``-o`` ``ssh_options``."""
     cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
            "-o", f"StrictHostKeyChecking={'accept-new' if accept_new else 'yes'}",
            "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
@@ -188,19 +190,21 @@ def _ssh_base(target: SshTarget, identity: Optional[Path], accept_new: bool, kno
     return cmd + [target.destination]
 
 
-def _ssh_error(target: SshTarget, stderr: str, rc: int) -> DeployError:
+def ssh_error(target: SshTarget, stderr: str, rc: int, action: str = "deploy") -> DeployError:
+    """The :class:`DeployError` for a failed ``ssh`` command (exit ``rc``, its ``stderr``): a changed or unknown host
+    key, refused authentication, an unreachable host, or its last words; ``action`` names what was refused."""
     text = stderr.strip()
     where = f"{target.host}:{target.port or 22}"
     entry = target.host if (target.port or 22) == 22 else f"[{target.host}]:{target.port}"
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key for" in text and "has changed" in text:
         return DeployError(f"host key changed for {where}: the server's host key differs from the one in "
                            "known_hosts (a reinstalled server, or someone intercepting the connection). Refusing to "
-                           f"deploy; if the change is expected, remove the old key (ssh-keygen -R '{entry}') "
+                           f"{action}; if the change is expected, remove the old key (ssh-keygen -R '{entry}') "
                            "and verify the new one")
     if "Host key verification failed" in text or "No ED25519 host key is known" in text or \
             re.search(r"No \S+ host key is known", text):
         return DeployError(f"host key of {where} is not known: add it to known_hosts after checking its "
-                           "fingerprint, or deploy with --accept-new-host-key to trust it on first use")
+                           f"fingerprint, or {action} with --accept-new-host-key to trust it on first use")
     if "Permission denied" in text:
         return DeployError(f"authentication to {target.destination} ({where}) failed: only key authentication is "
                            "used, never a password; give --identity KEY or load the key into ssh-agent")
@@ -227,7 +231,7 @@ def _deploy_ssh(bundle: Path, names: list[str], target: SshTarget, report: Deplo
     final = f"{target.path}/{name}"
     done = ssh(f"mkdir -p {folder} && cd {folder} && mktemp -d .{shlex.quote(name)}.partial-XXXXXXXX")
     if done.returncode != 0:
-        raise _ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
+        raise ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
     partial = f"{target.path}/{done.stdout.decode().strip().splitlines()[-1]}"
     try:
         buf = io.BytesIO()
@@ -237,12 +241,12 @@ def _deploy_ssh(bundle: Path, names: list[str], target: SshTarget, report: Deplo
         done = ssh(f"tar -xf - -C {shlex.quote(partial)} && chmod 755 {shlex.quote(partial)}", buf.getvalue(),
                    timeout=600)
         if done.returncode != 0:
-            raise _ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
+            raise ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
         done = ssh(f"cd {shlex.quote(partial)} && {shlex.quote(remote_python)} run.py --selftest",
                    timeout=SELFTEST_TIMEOUT_S)
         out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
         if done.returncode == 255 and not out:
-            raise _ssh_error(target, err, done.returncode)
+            raise ssh_error(target, err, done.returncode)
         report.selftest = _selftest_json(out) or {"ok": False, "problems": [err.strip()[-2000:] or
                                                                             f"exit {done.returncode}"]}
         report.ok = done.returncode == 0 and bool(report.selftest.get("ok"))
@@ -255,7 +259,7 @@ def _deploy_ssh(bundle: Path, names: list[str], target: SshTarget, report: Deplo
                 f"rm -rf {shlex.quote(old)}")
         done = ssh(swap)
         if done.returncode != 0:
-            raise _ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
+            raise ssh_error(target, done.stderr.decode(errors="replace"), done.returncode)
         partial = ""
         shown = final if final.startswith("/") else f"/~/{final}"
         report.deployed_to = f"ssh://{target.destination}{':' + str(target.port) if target.port else ''}{shown}"
@@ -283,7 +287,7 @@ def deploy_bundle(ws: Optional["Workspace"], bundle: Union[str, Path], target: s
         try:
             if str(target).startswith("ssh://"):
                 ssh = SshTarget.parse(str(target))
-                base = _ssh_base(ssh, Path(identity) if identity else None, accept_new_host_key,
+                base = ssh_base(ssh, Path(identity) if identity else None, accept_new_host_key,
                                  Path(known_hosts) if known_hosts else None, ssh_options)
                 _deploy_ssh(bundle, names, ssh, report, base, remote_python)
             else:

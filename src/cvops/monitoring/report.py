@@ -264,8 +264,8 @@ def _raise(ws: "Workspace", report: MonitorReport) -> Optional[str]:
 def _keep(ws: "Workspace", report: MonitorReport) -> Path:
     folder = ws.root / REPORTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(report.created_at))
-    path = folder / f"report-{stamp}-{time.time_ns() % 10**6:06d}.json"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(report.created_at))
+    path = folder / f"report-{stamp}.{int(report.created_at * 1e6) % 10**6:06d}Z.json"  # sorts by time
     atomic_write_bytes(path, json.dumps(report.to_dict(), indent=1).encode())
     return path
 
