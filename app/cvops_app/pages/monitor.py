@@ -248,7 +248,7 @@ class MonitorPage(Page):
             "unsure 0.00 (nothing found)", "low confidence · 12-31 23:59", "random sample · 12-31 23:59")) + 16
         self.grid.setGridSize(QSize(max(ICON, widest) + 8, ICON + 2 * self.fontMetrics().height() + 14))
         self.grid.setWordWrap(True)
-        self.grid.setUniformItemSizes(True)
+        self.grid.setUniformItemSizes(False)  # uniform: every text as wide as the first tile's, longer ones elided
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.grid.itemSelectionChanged.connect(self._update_buttons)
         self.grid.itemDoubleClicked.connect(self._open_item)
