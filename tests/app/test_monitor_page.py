@@ -21,6 +21,7 @@ from monitor_testing import DAY, START, days, reference, write_log
 from training_testing import make_model
 
 WAIT_MS = 30_000
+DAY_DIR = "captures/2025-12-03/"
 
 
 @pytest.fixture
@@ -151,26 +152,29 @@ def test_cancel_stops_a_report(qtbot, window: MainWindow, monkeypatch: pytest.Mo
     assert page.run_button.isEnabled()
 
 
-def test_captured_images_most_unsure_first_and_sent_to_labeling(qtbot, window: MainWindow,  # noqa: ANN001
-                                                                 tmp_path: Path) -> None:
+def _pulled_page(qtbot, window: MainWindow, tmp_path: Path) -> MonitorPage:  # noqa: ANN001
+    """The page on cam-01 with ten records and four captures, pulled; its captures tab shown."""
     from cvops.monitoring.pull import pull
-    from cvops.monitoring.queue import next_in_queue, show_queue
     from monitor_testing import device_folder, record
 
     page = _page(window)
     rng = np.random.default_rng(0)
-    day = "captures/2025-12-03/"
     rows = [record(rng, START + 60 * i) for i in range(10)]
     for n, (scores, reason) in enumerate((([0.9], "random"), ([0.3, 0.8], "near_threshold"), ([], "low_confidence"),
                                           ([0.6], "low_confidence"))):
-        rows.append(record(rng, START + 1000 + n, scores=scores, capture=f"{day}{n}.jpg", reason=reason))
+        rows.append(record(rng, START + 1000 + n, scores=scores, capture=f"{DAY_DIR}{n}.jpg", reason=reason))
     device_folder(tmp_path / "field", "cam-01", rows)
     pull(window.ws, tmp_path / "field")
     page.reload()
     page.tabs.setCurrentIndex(1)
     qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    return page
+
+
+def test_captured_images_most_unsure_first(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    page = _pulled_page(qtbot, window, tmp_path)
     assert page.tabs.tabText(1) == "Captured images (4)"
-    assert [c.capture for c in page.captures] == [f"{day}{n}.jpg" for n in (2, 1, 3, 0)]
+    assert [c.capture for c in page.captures] == [f"{DAY_DIR}{n}.jpg" for n in (2, 1, 3, 0)]
     assert page.shown_ids == [c.image_id for c in page.captures] and page.grid.isVisible()
     texts = [page.grid.item(r).text() for r in range(page.grid.count())]
     assert texts[0].startswith("unsure 1.00 (nothing found)\nlow confidence · ")
@@ -180,13 +184,21 @@ def test_captured_images_most_unsure_first_and_sent_to_labeling(qtbot, window: M
     for row in range(4):  # the thumbnails replaced the plain placeholder tiles
         tile = page.grid.item(row).icon().pixmap(64).toImage()
         assert len({tile.pixel(x, y) for x in range(0, tile.width(), 5) for y in range(0, tile.height(), 5)}) > 5
+    opened = []
+    window.ctx.open_images.connect(lambda image_id, sequence: opened.append((image_id, sequence)))
+    page._open_item(page.grid.item(1))  # a double-click: the annotator on it, walking the grid's order
+    assert opened == [(page.shown_ids[1], page.shown_ids)]
 
-    # select the first and the third, send them: at the front of the labeling queue, most unsure first
+
+def test_send_to_labeling_queues_the_selected_first(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    from cvops.monitoring.queue import next_in_queue, show_queue
+
+    page = _pulled_page(qtbot, window, tmp_path)
     page.grid.item(2).setSelected(True)
     page.grid.item(0).setSelected(True)
     assert page.send_button.isEnabled() and page.select_label.text() == "2 selected"
     assert page.send_selected() == 2
-    sent = [page.shown_ids[0], page.shown_ids[2]]
+    sent = [page.shown_ids[0], page.shown_ids[2]]  # most unsure first, whatever the order of selection
     assert [q.image_id for q in show_queue(window.ws)] == sent and next_in_queue(window.ws) == sent[0]
     assert page.open_button.isVisible() and "2 image(s) at the front" in page.sent_label.text()
     opened = []

@@ -54,11 +54,9 @@ def test_captured_images_most_unsure_first(ws) -> None:  # noqa: ANN001
     assert captured_images(ws, "cam-02") == ([], [])
 
 
-def test_pulled_captures_join_their_images_and_go_to_the_front_of_the_queue(ws, tmp_path) -> None:  # noqa: ANN001
-    from cvops.common.errors import ValidationError
-    from cvops.monitoring.captures import send_to_labeling
+def _pulled(ws, tmp_path) -> list:  # noqa: ANN001
+    """Four captures of cam-01 pulled into ``ws`` (and one record without a capture); their Captures."""
     from cvops.monitoring.pull import pull
-    from cvops.monitoring.queue import next_in_queue, save_queue, show_queue
     from monitor_testing import device_folder
 
     day = "captures/2025-12-03/"
@@ -71,11 +69,26 @@ def test_pulled_captures_join_their_images_and_go_to_the_front_of_the_queue(ws, 
     assert pull(ws, tmp_path / "field").images_imported == 4
     found, problems = captured_images(ws, "cam-01")
     assert problems == [] and [c.capture for c in found] == [day + n for n in ("c.jpg", "b.jpg", "d.jpg", "a.jpg")]
+    return found
+
+
+def test_pulled_captures_join_their_catalog_images(ws, tmp_path) -> None:  # noqa: ANN001
+    found = _pulled(ws, tmp_path)
     ids = [c.image_id for c in found]
     assert None not in ids and len(set(ids)) == 4
+    assert {ws.images.get(i).status for i in ids} == {"new"}
     ws.annotations.trash([ids[3]])
-    assert captured_images(ws, "cam-01")[0][3].image_id is None  # in the trash: not offered for labeling
+    assert [c.image_id for c in captured_images(ws, "cam-01")[0]] == ids[:3] + [None]  # trashed: not offered
 
+
+def test_send_to_labeling_puts_images_at_the_front_of_the_queue(ws, tmp_path) -> None:  # noqa: ANN001
+    from cvops.common.errors import ValidationError
+    from cvops.monitoring.captures import send_to_labeling
+    from cvops.monitoring.queue import next_in_queue, save_queue, show_queue
+
+    found = _pulled(ws, tmp_path)
+    ids = [c.image_id for c in found]
+    ws.annotations.trash([ids[3]])
     # the queue had one image; the two most unsure captures go in front of it, in the order given
     save_queue(ws, [(ids[2], 0.4)], "uncertainty")
     assert send_to_labeling(ws, ids[:2], [found[0].unsure, found[1].unsure]) == 3
