@@ -129,10 +129,6 @@ class CommandLine(QWidget):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.copy)
 
-    def set_command(self, command: str) -> None:
-        """Show another command."""
-        self.text.setText(command)
-
 
 class MonitorPage(Page):
     """Per device: the last report's verdict, Run report, the timelines and the captured images to label."""
@@ -382,6 +378,8 @@ class MonitorPage(Page):
 
         self.loading = self.ctx.jobs.start(f"Monitor: {device}", job, lambda r: self._loaded(*r),
                                            on_error=self._load_failed, key=("monitor", "load"))
+        self.loading.signals.progress.connect(  # the first timeline of a model computes its reference: minutes
+            lambda _, message: self.timeline_note.setText(f"Loading {device}'s timeline… {message}"))
 
     def _loaded(self, entries: list[dict[str, Any]], captures: list[Capture], problems: list[str]) -> None:
         self.loading = None
@@ -414,7 +412,6 @@ class MonitorPage(Page):
             return
         assert self.report is not None
         reference = (self.report.get("reference") or {}).get("described", "—")
-        moved = [s for s in mine.get("signals", []) if s.get("status") != "ok"]
         span = f"{mine.get('images', 0)} images, {_when(mine.get('first'), '%m-%d %H:%M')} to " \
                f"{_when(mine.get('last'), '%m-%d %H:%M')}"
         self.banner.setText(
@@ -427,8 +424,6 @@ class MonitorPage(Page):
         self.banner.setToolTip("\n".join(
             f"{s['name']}: {s['status']} (p = {s['p_value']:.2g}, score {s['score']:.3g}) {s.get('detail', '')}"
             for s in mine.get("signals", [])) or "no signals")
-        if moved and not mine.get("verdict"):
-            self.banner.setText(self.banner.text() + "<br>" + ", ".join(s["name"] for s in moved))
 
     # -- the timelines ------------------------------------------------------------------------------------------------
     def _show_data(self, entries: list[dict[str, Any]], captures: list[Capture], problems: list[str]) -> None:
@@ -544,6 +539,7 @@ class MonitorPage(Page):
         self.waiting.discard(image_id)
         if image.isNull():  # cannot be decoded: the plain tile stays
             return
+        image.setDevicePixelRatio(self.devicePixelRatioF())
         icon = QIcon(QPixmap.fromImage(image))
         for row, shown in enumerate(self.shown_ids):
             if shown == image_id:
