@@ -18,30 +18,38 @@ from cvops.versions.create import create_version, get_version
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.monitor import MonitorPage, evidence
 from monitor_testing import DAY, START, days, reference, write_log
-from training_testing import make_model
+from training_testing import copy_workspace, make_model
 
 WAIT_MS = 30_000
 DAY_DIR = "captures/2025-12-03/"
 
 
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:  # noqa: ANN001
-    """The main window on a 12-image demo workspace with model m1 on v1 (no field data), on its Monitor page."""
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    root = tmp_path / "ws"
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    """A 12-image demo workspace with model m1 on v1 and no field data: ``(folder, model id, version id)``."""
+    folder = tmp_path_factory.mktemp("monitor")
+    root = folder / "ws"
     run_demo(root, count=12)
-    checkpoint = tmp_path / "m1.pt"
+    checkpoint = folder / "m1.pt"
     checkpoint.write_bytes(b"weights")
     with Workspace.open(root) as ws:
         ws.annotations.set_status([im.id for im in ws.images.page(limit=100)], "done")
         create_version(ws, "v1", ratios="80/10/10", statuses=("done",))
         model_id = make_model(ws, checkpoint, classes=[{"index": i, "class_id": c.id, "name": c.name}
                                                        for i, c in enumerate(ws.classes.list())])
-        version_id = get_version(ws, "v1").id
-    ref = reference(model_id, version_id)
+        return root, model_id, get_version(ws, "v1").id
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, base: tuple[Path, int, int],  # noqa: ANN001
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    """The main window on a copy of ``base``, on its Monitor page; the reference is planted."""
+    from PySide6.QtCore import QSettings
+
+    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    root = copy_workspace(base[0], tmp_path / "ws")
+    ref = reference(base[1], base[2])
     monkeypatch.setattr(report_mod, "reference_for", lambda *a, **k: ref)
     main = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
     qtbot.addWidget(main)
