@@ -345,6 +345,7 @@ class MonitorPage(Page):
         self.empty.setVisible(ws is not None and not has)
         self.tabs.setVisible(has)
         self.banner.setVisible(has)
+        self.device.setEnabled(has)
         if not has:
             self.error.hide()
             self.loaded_for = None
