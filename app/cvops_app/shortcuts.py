@@ -41,6 +41,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("next_image", ("D",), "Annotator", "Next image (within the gallery's filter)"),
     Shortcut("done_and_next", ("Ctrl+Return",), "Annotator", "Mark done and go to the next image"),
     Shortcut("next_review", ("R",), "Annotator", "Next image that needs review"),
+    Shortcut("next_in_queue", ("Q",), "Annotator",
+             "Next image from the labeling queue not labelled yet (cvops queue build)"),
     # Annotator: tools
     Shortcut("tool_select", ("V",), "Annotator", "Select / move / resize tool"),
     Shortcut("tool_box", ("W",), "Annotator", "Box tool (drag)"),

@@ -13,7 +13,7 @@ from timing_testing import WAIT_MS
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QToolButton
 
 from cvops import Workspace
 from cvops.samples.demo import run_demo
@@ -395,3 +395,53 @@ def test_through_the_main_window(qtbot: Any, demo: Path) -> None:
     QTest.keyClick(page.canvas, Qt.Key.Key_D)
     assert page.image.id == ids[1]
     window.close()
+
+
+def test_next_from_queue_walks_the_unlabelled_queue_with_its_suggestions(qtbot: Any, tmp_path: Path) -> None:
+    """Q opens the next queued image not labelled yet (its suggestions shown dashed), skips what gets labelled,
+    and says when the queue is empty or done."""
+    from cvops.data.annotations import NewAnnotation
+    from cvops.monitoring.queue import save_queue
+
+    run_demo(tmp_path / "ws", count=4)
+    with Workspace.open(tmp_path / "ws") as ws:
+        for n in range(3):
+            make_image(tmp_path / "field" / f"capture{n}.jpg", (320, 240), seed=10 + n)
+        import_paths(ws, [tmp_path / "field"])
+        new = [i for i in ws.images.ids() if not ws.annotations.for_image(i)]
+        assert len(new) == 3
+        ws.annotations.add_many([NewAnnotation(new[2], ws.classes.list()[0].id, "box", box=(20, 30, 80, 60),
+                                               source="model", model_id="m1", confidence=0.6)])
+    window = start(qtbot, tmp_path / "ws")
+    try:
+        page, ws = window.page, window.ws
+        assert ws is not None
+        page.next_from_queue()
+        assert window.messages[-1] == "The labeling queue is empty — build one with cvops queue build"
+        assert page.image is None
+        save_queue(ws, [(new[2], 0.9), (new[0], 0.5), (new[1], 0.1)], "uncertainty")
+        qtbot.keyClick(page.canvas, Qt.Key.Key_Q)  # the shortcut, from the canvas
+        assert page.image is not None and page.image.id == new[2]
+        assert list(page.sequence) == [new[2], new[0], new[1]]
+        qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+        suggested = [a for a in ws.annotations.for_image(new[2]) if a.source == "model"]
+        assert len(suggested) == 1 and page.suggestions.on_image() == [(0.6, suggested[0].id)]
+        assert page.canvas.shape_layer.pen_for(suggested[0].id).style() == Qt.PenStyle.DashLine
+        assert window.messages[-1] == "Queue: 0 of 3 labelled, 3 to go"
+        ws.annotations.add_box(new[0], ws.classes.list()[0].id, (5, 5, 40, 40))  # labelled elsewhere: skipped
+        key(window, Qt.Key.Key_Q)
+        assert page.image.id == new[1] and window.messages[-1] == "Queue: 1 of 3 labelled, 2 to go"
+        key(window, Qt.Key.Key_Return, CTRL)  # done with nothing to label (Ctrl+Enter): labelled as empty
+        assert ws.images.get(new[1]).status == "done"
+        key(window, Qt.Key.Key_Q)  # wraps to the first
+        assert page.image.id == new[2]
+        key(window, Qt.Key.Key_Q)
+        assert page.image.id == new[2] and window.messages[-1] == "This is the last image of the queue still to label"
+        page.suggestions.panel.accept_button.click()  # accepting the suggestion (0.6 ≥ 0.5) labels the image
+        key(window, Qt.Key.Key_Q)
+        assert window.messages[-1] == "Queue done: 3 of 3 labelled — build a new one with cvops queue build"
+        button = next(b for b in page.findChildren(QToolButton) if b.text() == "Next from queue")
+        assert "(Q)" in button.toolTip()
+    finally:
+        if window.ws is not None:
+            window.ws.close()

@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from training_testing import IMGSZ
 
-from cvops.deploy import edge_runner
+from cvops.deploy import edge_runner, field_log
 from cvops.deploy.bundle import REQUIREMENTS, make_bundle
 from cvops.deploy.export import get_export
 from cvops.common.errors import NotFoundError, ValidationError
@@ -31,7 +31,8 @@ from cvops.models.registry import get_model
 from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
-FILES = {"model.onnx", "model.json", "run.py", "requirements.txt", "README.md", "sample.jpg", "sample_expected.json"}
+FILES = {"model.onnx", "model.json", "run.py", "fieldlog.py", "requirements.txt", "README.md", "sample.jpg",
+         "sample_expected.json"}
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +49,19 @@ def built(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPat
 
 
 def test_the_requirements_are_what_run_py_imports() -> None:
-    """Each third-party module run.py imports comes from one of the bundle's requirements, and nothing else is
-    required (distributions matched by project name, whatever variant is installed here: -headless, -gpu)."""
+    """Each third-party module run.py and fieldlog.py import comes from one of the bundle's requirements, and
+    nothing else is required (distributions matched by project name, whatever variant is installed here: -headless,
+    -gpu); neither imports the workbench."""
     def project(dist: str) -> str:
         return re.sub(r"-(headless|gpu)$", "", canonicalize_name(dist))
 
-    tree = ast.parse(Path(edge_runner.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+    trees = [ast.parse(Path(module.__file__).read_text()) for module in (edge_runner, field_log)]
+    nodes = [node for tree in trees for node in ast.walk(tree)]
+    imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in nodes
                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    relative = [node for node in nodes if isinstance(node, ast.ImportFrom) and node.level]
+    assert [(n.module, [a.name for a in n.names]) for n in relative] == [(None, ["field_log"])]  # the workbench's
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     providers = {name: {project(d) for d in packages_distributions().get(name, [])} for name in third_party}
     required = {project(Requirement(r).name) for r in REQUIREMENTS}
@@ -122,7 +126,7 @@ def test_selftest_passes_in_the_bundle_and_from_elsewhere(built: dict[str, Any],
         done = run_py(built["dir"], "--selftest", cwd=cwd)
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
-        assert summary["ok"] is True and summary["files_checked"] == 6 and not summary["problems"]
+        assert summary["ok"] is True and summary["files_checked"] == 7 and not summary["problems"]
         assert summary["sample"]["detected"] == summary["sample"]["expected"] > 0
 
 

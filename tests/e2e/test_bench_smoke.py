@@ -29,6 +29,7 @@ SMALL = {
     "bench_responsiveness.py": ["--n", "20", "--train-n", "16", "--epochs", "1"],
     "bench_cli_startup.py": ["--repeats", "2"],
     "bench_drift.py": ["--n", "500", "--reference", "200"],
+    "bench_field_log.py": ["--n", "3", "--rounds", "1"],
     "bench_pipeline.py": ["--count", "16", "--epochs", "1", "--imgsz", "64", "--rounds", "1", "--watch-files", "50"],
 }
 

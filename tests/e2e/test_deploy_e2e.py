@@ -29,7 +29,7 @@ CVOPS = Path(sys.executable).parent / "cvops"
 FP32_MAX_DELTA = 0.5  # points of mAP50-95, the gate's fp32 threshold
 VERIFY_KEYS = {"export_id", "model", "precision", "version", "split", "images", "pytorch", "export", "delta_map50",
                "delta_map50_95", "max_abs_output_diff", "threshold_points", "passed", "providers", "duration_s"}
-BUNDLE_FILES = {"model.onnx", "model.json", "run.py", "requirements.txt", "README.md", "sample.jpg",
+BUNDLE_FILES = {"model.onnx", "model.json", "run.py", "fieldlog.py", "requirements.txt", "README.md", "sample.jpg",
                 "sample_expected.json"}
 
 
@@ -130,7 +130,7 @@ def test_deploy_to_a_folder_runs_the_selftest(champion: dict[str, Any], fp32: di
     deployed = target / "edge-bundle"
     assert report["ok"] is True and report["error"] is None and report["deployed_to"] == str(deployed)
     selftest = report["selftest"]
-    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 6
+    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 7
     assert selftest["sample"]["detected"] == selftest["sample"]["expected"] > 0
     print(f"  folder deploy: selftest ok, {selftest['sample']['detected']} sample detections, "
           f"{report['seconds']:.1f} s")
@@ -167,7 +167,7 @@ def test_deploy_over_ssh_runs_the_remote_selftest(champion: dict[str, Any], fp32
     assert report["ok"] is True and report["error"] is None, report
     assert report["deployed_to"] == server.url(remote / "edge-bundle")
     selftest = report["selftest"]
-    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 6
+    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 7
     assert selftest["bundle"] == str(remote / "edge-bundle")
     assert {p.name for p in (remote / "edge-bundle").iterdir()} == BUNDLE_FILES
     assert [p.name for p in remote.iterdir()] == ["edge-bundle"]  # no partial folder left behind

@@ -434,7 +434,8 @@ class BundleStep(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Package the export for the device: <b>model.onnx</b>, <b>model.json</b> (classes, "
                                  "pre-processing, checksums), <b>run.py</b> (the edge runner: numpy, OpenCV and "
-                                 "onnxruntime only), requirements.txt, a README, and a sample image with its "
+                                 "onnxruntime only), <b>fieldlog.py</b> (its field log for drift monitoring), "
+                                 "requirements.txt, a README, and a sample image with its "
                                  "expected detections for the selftest.", self))
         layout.addLayout(form)
         layout.addWidget(self.panel)

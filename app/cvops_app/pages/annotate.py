@@ -105,7 +105,8 @@ class AnnotatePage(Page):
         self.tool_buttons["select"].setChecked(True)
         for text, action, slot in (("Fit", "fit", self.canvas.fit), ("1:1", "actual_size", self.canvas.actual_size),
                                    ("Labels", "toggle_labels", self.toggle_labels),
-                                   ("◀", "previous_image", self.previous_image), ("▶", "next_image", self.next_image)):
+                                   ("◀", "previous_image", self.previous_image), ("▶", "next_image", self.next_image),
+                                   ("Next from queue", "next_in_queue", self.next_from_queue)):
             button = QToolButton(self)
             button.setText(text)
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
@@ -133,6 +134,7 @@ class AnnotatePage(Page):
         return {
             "previous_image": self.previous_image, "next_image": self.next_image,
             "done_and_next": self.done_and_next, "next_review": self.next_review,
+            "next_in_queue": self.next_from_queue,
             "tool_select": lambda: self.set_tool("select"), "tool_box": lambda: self.set_tool("box"),
             "tool_polygon": lambda: self.set_tool("polygon"), "finish_polygon": self.suggestions.enter,
             "cancel_drawing": self.cancel, "delete": self.delete, "class_picker": self.palette_.open_picker,
@@ -439,3 +441,24 @@ class AnnotatePage(Page):
         at = bisect_right(waiting, current) % len(waiting)
         self.sequence, self.position = waiting, at
         self._load(waiting[at])
+
+    def next_from_queue(self) -> None:
+        """The next image of the labeling queue not labelled yet (Q), in rank order after this one, wrapping; the
+        queue becomes the sequence that previous / next walk. Says so when the queue is empty or done."""
+        if self.ws is None:
+            return
+        from cvops.monitoring.queue import next_in_queue, queue_progress, show_queue
+
+        current = self.image.id if self.image is not None else None
+        target = next_in_queue(self.ws, current)
+        labelled, total = queue_progress(self.ws)
+        if target is None:
+            self.ctx.notify(f"Queue done: {labelled} of {total} labelled — build a new one with cvops queue build"
+                            if total else "The labeling queue is empty — build one with cvops queue build")
+            return
+        left = total - labelled
+        if target == current:
+            self.ctx.notify("This is the last image of the queue still to label")
+            return
+        self.show_image(target, [item.image_id for item in show_queue(self.ws)])
+        self.ctx.notify(f"Queue: {labelled} of {total} labelled, {left} to go")

@@ -29,7 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from cvops.data.annotations import Annotation, NewAnnotation, _to_annotation
 from cvops.common.errors import NotFoundError, ValidationError
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 __all__ = ["PrelabelReport", "accept", "accept_above", "class_map", "model_onnx", "pending", "pending_count",
-           "prelabel", "reject", "reject_below", "target_images"]
+           "prelabel", "reject", "reject_below", "store_suggestions", "target_images"]
 
 NO_CHAMPION = "no champion model: promote a model first: cvops models promote M"
 _offline_ready = False
@@ -233,6 +233,35 @@ def _old_suggestions(ws: "Workspace", model_name: str, image_ids: Sequence[int])
     return out
 
 
+Detections = tuple[Any, Any, Any]  # per image: boxes (x1, y1, x2, y2 in image pixels), scores, model class indices
+
+
+def store_suggestions(ws: "Workspace", model_name: str, mapping: dict[int, int],
+                      detections: Mapping[int, Detections]) -> tuple[int, int]:
+    """Store detections (per image id, as :meth:`Detector.predict_arrays` gives them) as ``model_name``'s
+    suggestions, replacing its pending suggestions on those images, as one operation of the log (one undo step);
+    detections of classes not in ``mapping`` (model index → workspace class id) and empty boxes are dropped.
+    Returns how many suggestions were stored and on how many images."""
+    items: list[NewAnnotation] = []
+    images = 0
+    for image_id, (boxes, scores, classes) in detections.items():
+        found = 0
+        for (x1, y1, x2, y2), score, index in zip(boxes.tolist(), scores.tolist(), classes.tolist()):
+            class_id = mapping.get(int(index))
+            if class_id is None or x2 - x1 <= 0 or y2 - y1 <= 0:
+                continue
+            items.append(NewAnnotation(image_id, class_id, "box", box=(x1, y1, x2 - x1, y2 - y1),
+                                       source="model", model_id=model_name,
+                                       confidence=round(min(max(float(score), 0.0), 1.0), 5)))
+            found += 1
+        images += 1 if found else 0
+    old = _old_suggestions(ws, model_name, list(detections))
+    if items or old:
+        ws.annotations.replace(old, items, f"pre-label {len(detections)} image(s) with {model_name}",
+                               action="annotation.prelabel")
+    return len(items), images
+
+
 def prelabel(ws: "Workspace", model_ref: ModelRef = "champion", image_ids: Optional[Sequence[int]] = None,
              conf: float = 0.25, iou: float = 0.7, batch: int = 8, progress: Optional[Progress] = None,
              cancel: Optional[CancelToken] = None, flt: Optional[ImageFilter] = None) -> PrelabelReport:
@@ -279,26 +308,12 @@ def prelabel(ws: "Workspace", model_ref: ModelRef = "champion", image_ids: Optio
                 kept.append(record.id)
             except ProbeError:
                 report.skipped_images += 1
-        items: list[NewAnnotation] = []
-        for image_id, (boxes, scores, classes) in zip(kept, detector.predict_arrays(pixels, conf, iou)
-                                                      if pixels else []):
-            found = 0
-            for (x1, y1, x2, y2), score, index in zip(boxes.tolist(), scores.tolist(), classes.tolist()):
-                class_id = mapping.get(int(index))
-                if class_id is None or x2 - x1 <= 0 or y2 - y1 <= 0:
-                    continue
-                items.append(NewAnnotation(image_id, class_id, "box", box=(x1, y1, x2 - x1, y2 - y1),
-                                           source="model", model_id=model.name,
-                                           confidence=round(min(max(float(score), 0.0), 1.0), 5)))
-                found += 1
-            report.images_with_suggestions += 1 if found else 0
-        old = _old_suggestions(ws, model.name, kept)
-        if items or old:
-            ws.annotations.replace(old, items, f"pre-label {len(kept)} image(s) with {model.name}",
-                                   action="annotation.prelabel")
+        found = dict(zip(kept, detector.predict_arrays(pixels, conf, iou) if pixels else []))
+        stored, with_suggestions = store_suggestions(ws, model.name, mapping, found)
+        report.images_with_suggestions += with_suggestions
         report.images += len(kept)
         report.image_ids += kept
-        report.suggestions += len(items)
+        report.suggestions += stored
         done = min(start + batch, len(ids))
         report_(done / len(ids), f"{done}/{len(ids)} images, {report.suggestions} suggestions")
     report.seconds = time.perf_counter() - started

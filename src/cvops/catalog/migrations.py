@@ -490,6 +490,21 @@ def _m15_champion_history(db: Database) -> None:
                "SELECT id, created_at, 'before the timeline was recorded' FROM models WHERE champion = 1")
 
 
+def _m16_label_queue(db: Database) -> None:
+    """The labeling queue (active learning): images ranked for annotation, by which strategy and model, and when.
+    Whether an entry is done is not stored: it is labelled when its image has manual annotations now."""
+    db.execute(
+        """CREATE TABLE label_queue (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL UNIQUE,
+            score REAL NOT NULL,
+            strategy TEXT NOT NULL,
+            model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
+            built_at REAL NOT NULL
+        )"""
+    )
+
+
 def _m17_field_files(db: Database) -> None:
     """The pull manifest of ``cvops monitor pull``: every file copied from a device's field folder (its log files and
     captured images), its checksum and, for a capture, the catalog image it became."""
@@ -540,6 +555,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
     (15, "champion history: every promotion, when and by what", _m15_champion_history),
+    (16, "labeling queue: images ranked for annotation by the champion (active learning)", _m16_label_queue),
     (17, "field files pulled from devices: logs and captured images, checksums, the images they became",
      _m17_field_files),
 ]

@@ -9,6 +9,8 @@ never a half-written bundle):
   other file, and the lineage (model, run, dataset version and hash, weights sha256, export id, verification summary);
 * ``run.py`` — :mod:`cvops.deploy.edge_runner`, verbatim (it imports only the standard library, numpy, cv2 and
   onnxruntime);
+* ``fieldlog.py`` — :mod:`cvops.deploy.field_log`, verbatim: the field log and prediction log ``run.py`` loads for
+  ``--field-log`` and ``--log``;
 * ``requirements.txt`` — those three with version ranges;
 * ``README.md`` — how to install and run it;
 * ``sample.jpg`` — a validation image of the model's dataset version, and ``sample_expected.json`` — the detections
@@ -29,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.deploy import edge_runner
+from cvops.deploy import edge_runner, field_log
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.registry import ModelInfo, get_model
 from cvops.catalog.store import fsync_dir, sha256_file
@@ -218,6 +220,18 @@ Thresholds default to `model.json`'s `nms` (conf {meta['nms']['conf']}, IoU {met
 `--providers cuda` needs `onnxruntime-gpu` instead of `onnxruntime`.
 
 Exit codes: 0 ok, 1 selftest failed, 2 usage error, 3 a bundle file missing or corrupt, 4 unreadable sources.
+
+## Field log (drift monitoring)
+
+    .venv/bin/python run.py 0 --field-log ../field --device cam-01 --capture-low-conf 0.4 --capture-rate 0.01
+
+writes `../field/cam-01/field-<UTC time>-<pid>.jsonl` (one JSON line per image or frame: image statistics,
+detections, latency, the model's embedding; `fieldlog.py` holds the code) and keeps the images a capture rule picks
+under `../field/cam-01/captures/<date>/`. Keep it outside this folder, which each deployment replaces; the
+workbench collects it with `cvops monitor pull`. Capture rules (all off unless given): `--capture-low-conf T`,
+`--capture-near-threshold BAND`, `--capture-rate R`; limits: `--capture-daily-cap 200`, `--capture-disk-mb 500`.
+Log files rotate at `--log-max-mb 10`; the oldest are deleted beyond `--log-keep-mb 100` in all. A full disk never stops
+inference: the field log pauses (one warning on stderr) and retries every minute.
 """
 
 
@@ -301,6 +315,7 @@ def make_bundle(ws: "Workspace", export_ref: ExportRef, out: Union[str, Path], z
                             "run.py --selftest reproduces them"}
         _write(tmp / "sample_expected.json", json.dumps(expected, indent=2) + "\n")
         _write(tmp / "run.py", Path(edge_runner.__file__).read_bytes())
+        _write(tmp / "fieldlog.py", Path(field_log.__file__).read_bytes())
         _write(tmp / "requirements.txt", "\n".join(REQUIREMENTS) + "\n")
         _write(tmp / "README.md", _readme(meta, out.name))
         meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != "model.json"}

@@ -14,7 +14,7 @@ original image.
 As a bundle's ``run.py`` it is a command line program (``python run.py --help``)::
 
     python run.py SOURCE... [--conf C] [--iou I] [--save-dir DIR] [--log FILE] [--providers cpu|cuda]
-                  [--max-frames N] [--full-decode]
+                  [--max-frames N] [--full-decode] [--field-log DIR [--device NAME] [--capture-... ]]
     python run.py --selftest
 
 SOURCE is an image file, a folder (its images and videos, recursively, in name order), a video file or a camera
@@ -22,7 +22,9 @@ index (``0``). One JSON line per image or video frame goes to stdout: ``{"source
 "width", "height", "detections": [{"class_id", "class_index", "name", "confidence", "box": [x, y, w, h]}]}`` with
 boxes in full-size image pixels. JPEGs at least twice the model's input size are decoded at 1/2, 1/4 or 1/8 scale
 (:func:`decode_image`; ``--full-decode`` turns that off). ``--save-dir`` writes annotated images, ``--log`` appends
-a monitoring log (JSON lines: time, source, frame, latency, detections per class and their confidences).
+a prediction log (time, source, frame, latency, detections per class); ``--field-log DIR`` writes the field log
+(image statistics, detections, embedding per image) and captures images by rule; both are the bundle's
+``fieldlog.py`` (:mod:`cvops.deploy.field_log`), loaded only then.
 ``--selftest`` checks the sha256 of every file listed in the bundle's ``model.json``, runs ``sample.jpg`` and
 compares the detections with ``sample_expected.json`` (same detections, boxes within 1 px, confidences within 1e-3),
 prints a JSON summary and exits 0 or 1.
@@ -297,7 +299,11 @@ class Detector:
         """One BGR image's detections as a bundle reports them: ``{"class_id" (the workbench class id),
         "class_index" (the model's), "name", "confidence", "box": [x, y, w, h]}`` in image pixels times ``scale``
         (see :func:`decode_image`), best first."""
-        boxes, scores, classes = self.predict_arrays([image], conf, iou)[0]
+        return self.to_detections(*self.predict_arrays([image], conf, iou)[0], scale=scale)
+
+    def to_detections(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                      scale: tuple[float, float] = (1.0, 1.0)) -> list[dict[str, Any]]:
+        """One image's :meth:`predict_arrays` result as :meth:`detections` reports it."""
         boxes = boxes * np.array([scale[0], scale[1], scale[0], scale[1]], dtype=np.float32)
         out = []
         for b, s, c in zip(boxes, scores, classes):
@@ -537,15 +543,19 @@ def _save_name(source: str, frame: Optional[int], used: set[str]) -> str:
     return name
 
 
-def _log_record(source: str, frame: Optional[int], dets: list[dict[str, Any]], ms: float) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    confs: dict[str, list[float]] = {}
-    for d in dets:
-        counts[d["name"]] = counts.get(d["name"], 0) + 1
-        confs.setdefault(d["name"], []).append(d["confidence"])
-    return {"time": round(time.time(), 3), "source": source, "frame": frame, "latency_ms": round(ms, 2),
-            "count": len(dets), "counts": counts, "confidences": confs,
-            "mean_confidence": round(sum(d["confidence"] for d in dets) / len(dets), 5) if dets else None}
+def field_log_module() -> Any:
+    """The field log's code (``--field-log``, ``--log``), loaded on demand: ``cvops.deploy.field_log`` in the
+    workbench, ``fieldlog.py`` next to ``run.py`` in a bundle (by path, whatever ``sys.path`` holds); OSError when
+    that file is missing."""
+    if __package__:  # imported as cvops.deploy.edge_runner
+        from . import field_log
+        return field_log
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fieldlog", Path(__file__).resolve().with_name("fieldlog.py"))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -565,6 +575,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="bundle folder (default: the folder of this file)")
     parser.add_argument("--selftest", action="store_true",
                         help="check the bundle's checksums and sample; print a JSON summary; exit 0 or 1")
+    field = parser.add_argument_group("field log (with --field-log DIR; each capture rule is off unless given)")
+    for flag, metavar, kind, default, text in (
+            ("--field-log", "DIR", Path, None, "write the field log (one record per image) under DIR/<device>/"),
+            ("--device", "NAME", str, None, "the device's name in the field log (default: the host name)"),
+            ("--log-max-mb", "M", float, 10.0, "start a new log file at this size (default 10)"),
+            ("--log-keep-mb", "M", float, 100.0, "delete the oldest log files beyond this total (default 100)"),
+            ("--capture-low-conf", "T", float, None, "capture images whose top confidence is below T (or no box)"),
+            ("--capture-near-threshold", "BAND", float, None, "capture images with a candidate within BAND of --conf"),
+            ("--capture-rate", "R", float, None, "capture this random fraction (0-1) of the images"),
+            ("--capture-seed", "S", int, None, "seed of --capture-rate's random draws"),
+            ("--capture-daily-cap", "N", int, 200, "at most N captures per UTC day (default 200)"),
+            ("--capture-disk-mb", "M", float, 500.0, "captures never take more than M MB (default 500)")):
+        field.add_argument(flag, metavar=metavar, type=kind, default=default, help=text)
     return parser
 
 
@@ -593,22 +616,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         meta = read_meta(args.bundle)
         detector = Detector(args.bundle / meta.get("model_file", "model.onnx"), meta, providers)
-    except BundleError as exc:
+        field = field_log_module() if args.log or args.field_log else None
+    except (BundleError, OSError) as exc:  # OSError: fieldlog.py is missing
         print(f"run.py: error: {exc}", file=sys.stderr)
         return EXIT_BUNDLE
     if args.providers == "cuda" and "CUDAExecutionProvider" not in detector.session.get_providers():
         print("run.py: warning: CUDA is not available to onnxruntime; running on the CPU", file=sys.stderr)
+    try:
+        recorder = field.Recorder(detector, args) if field else None
+    except (ValueError, OSError) as exc:  # a bad option value, an unwritable --log
+        print(f"run.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.save_dir:
         args.save_dir.mkdir(parents=True, exist_ok=True)
-    log = args.log.open("a", encoding="utf-8", buffering=1) if args.log else None  # line-buffered
     errors: list[str] = []
     used: set[str] = set()
     try:
         imgsz = None if args.full_decode else detector.imgsz
         for source, frame, image, scale in iter_frames(args.sources, errors, args.max_frames, imgsz):
-            started = time.perf_counter()
-            dets = detector.detections(image, args.conf, args.iou, scale)
-            ms = (time.perf_counter() - started) * 1000
+            dets = recorder.observe(image, scale, source, frame, args.conf, args.iou) if recorder else \
+                detector.detections(image, args.conf, args.iou, scale)
             record = {"source": source, **({} if frame is None else {"frame": frame}),
                       "width": int(round(image.shape[1] * scale[0])), "height": int(round(image.shape[0] * scale[1]))}
             print(json.dumps({**record, "detections": dets}), flush=True)
@@ -617,13 +644,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if full is not None:
                     cv2.imwrite(str(args.save_dir / _save_name(source, frame, used)),
                                 draw(full[0], dets, detector.colors))
-            if log:
-                log.write(json.dumps(_log_record(source, frame, dets, ms)) + "\n")
     except KeyboardInterrupt:
         pass
     finally:
-        if log:
-            log.close()
+        if recorder:
+            recorder.close()
     for problem in errors:
         print(f"run.py: error: {problem}", file=sys.stderr)
     return EXIT_SOURCE if errors else EXIT_OK

@@ -184,18 +184,18 @@ def moved(signals: Sequence[Signal], at_least: str = "alarm") -> list[str]:
     return [s.name for s in signals if STATUSES.index(s.status) >= level]
 
 
-def image_stats(image: np.ndarray) -> dict[str, float]:
+def image_stats(image: np.ndarray, imgsz: Optional[int] = None,
+                full_size: Optional[tuple[float, float]] = None) -> dict[str, float]:
     """The scalar statistics of one image (BGR or grey, as OpenCV reads it): brightness and contrast (mean and
-    standard deviation of the grey levels, 0-255), sharpness (variance of the Laplacian), width, height, aspect."""
-    import cv2
+    standard deviation of the grey levels, 0-255), sharpness (variance of the Laplacian), width, height, aspect —
+    the device's own code, :func:`cvops.deploy.field_log.image_stats` (``imgsz``: as the model of that input size
+    sees the image; ``full_size``: the full-size image's (width, height))."""
+    from cvops.deploy.field_log import image_stats as device_image_stats
 
-    if image is None or image.ndim not in (2, 3) or image.size == 0:
-        raise ValidationError("image_stats: expected a non-empty image array")
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    height, width = grey.shape[:2]
-    return {"brightness": float(grey.mean()), "contrast": float(grey.std()),
-            "sharpness": float(cv2.Laplacian(grey, cv2.CV_64F).var()), "width": float(width),
-            "height": float(height), "aspect": float(width) / float(height)}
+    try:
+        return device_image_stats(image, imgsz, full_size)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def compare_stats(reference: Sequence[dict[str, float]], current: Sequence[dict[str, float]],
