@@ -3,7 +3,8 @@
 Usage: ``python resources/screenshots_monitor.py OUT_DIR [WORK_DIR]``. In WORK_DIR (default: a temporary folder;
 an existing workspace there is shown as it is):
 
-1. the demo workspace (256 shapes images, version v1) and a small model trained on it (40 epochs at 128 px: a few minutes on a CPU);
+1. the demo workspace (256 shapes images, version v1) and a small model trained on it (40 epochs at 128 px: a
+   few minutes on a CPU);
 2. its ONNX export and edge bundle in ``edge/shapes``;
 3. two devices run the bundle's ``run.py --field-log edge/field`` with a capture policy (top confidence below 0.5,
    candidates within 0.1 of the threshold, daily cap 15), one run per day for five days, each on new images. The

@@ -215,7 +215,7 @@ def test_send_to_labeling_queues_the_selected_first(qtbot, window: MainWindow, t
     assert opened == [(sent[0], sent)]
 
 
-def test_a_device_without_captures_says_how_to_turn_the_capture_policy_on(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_without_captures_it_says_how_to_turn_the_capture_policy_on(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     page = _page(window)
     write_log(window.ws, "cam-01", days(np.random.default_rng(0), [5]))
     page.reload()

@@ -3,11 +3,12 @@ to the front of the labeling queue (the Monitor page's grid and its "Send to lab
 
 A captured image is a pulled field record with a ``capture`` path (relative to the device's field folder, see
 :mod:`cvops.monitoring.field`). ``cvops monitor pull`` imports the file into the catalog and notes in its manifest
-which image it became (:func:`cvops.monitoring.pull.field_images`); :func:`captured_images` joins the two. How unsure the model was (:func:`unsureness`): the field log keeps the detections at or above the threshold
-``conf`` the device ran with, so the model's least sure decision is its least confident kept box; the closer that
-box is to the threshold, the likelier the decision is wrong. ``unsure = 1 - (c_min - conf) / (1 - conf)``, 1 at the
-threshold and 0 for a box of confidence 1. An image without any detection at or above the threshold (the model
-found nothing it would report: an empty scene, or a missed object) counts as at the threshold: 1.
+which image it became (:func:`cvops.monitoring.pull.field_images`); :func:`captured_images` joins the two. How
+unsure the model was (:func:`unsureness`): the field log keeps the detections at or above the threshold ``conf`` the
+device ran with, so the model's least sure decision is its least confident kept box; the closer that box is to the
+threshold, the likelier the decision is wrong. ``unsure = 1 - (c_min - conf) / (1 - conf)``, 1 at the threshold and
+0 for a box of confidence 1. An image without any detection at or above the threshold (the model found nothing it
+would report: an empty scene, or a missed object) counts as at the threshold: 1.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def send_to_labeling(ws: "Workspace", image_ids: Sequence[int], score: Optional[
             now = time.time()
             rows = [(i, by_id[i], SENT_STRATEGY, None, now) for i in ids] + [tuple(r) for r in rest]
             ws.db.conn.executemany(
-                "INSERT INTO label_queue (image_id, rank, score, strategy, model_id, built_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO label_queue (image_id, rank, score, strategy, model_id, built_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [(r[0], rank, r[1], r[2], r[3], r[4]) for rank, r in enumerate(rows, 1)])
     except sqlite3.OperationalError as exc:
         if "label_queue" in str(exc):
