@@ -38,6 +38,7 @@ PAGES = {
     "train": ("cvops_app.pages.train", "TrainPage", "Train"),
     "models": ("cvops_app.pages.models", "ModelsPage", "Models"),
     "automation": ("cvops_app.pages.automation", "AutomationPage", "Automation"),
+    "monitor": ("cvops_app.pages.monitor", "MonitorPage", "Monitor"),
 }
 
 

@@ -20,6 +20,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     # Anywhere
     Shortcut("open_images_page", ("Ctrl+1",), "Anywhere", "Images page"),
     Shortcut("open_annotate_page", ("Ctrl+2",), "Anywhere", "Annotate page"),
+    Shortcut("open_versions_page", ("Ctrl+3",), "Anywhere", "Versions page"),
+    Shortcut("open_train_page", ("Ctrl+4",), "Anywhere", "Train page"),
+    Shortcut("open_models_page", ("Ctrl+5",), "Anywhere", "Models page"),
+    Shortcut("open_automation_page", ("Ctrl+6",), "Anywhere", "Automation page"),
+    Shortcut("open_monitor_page", ("Ctrl+7",), "Anywhere", "Monitor page: field devices, drift, captured images"),
     Shortcut("undo", ("Ctrl+Z",), "Anywhere", "Undo (unlimited; survives restarts)"),
     Shortcut("redo", ("Ctrl+Shift+Z",), "Anywhere", "Redo"),
     Shortcut("import_images", ("Ctrl+I",), "Anywhere", "Import images…"),
