@@ -106,7 +106,7 @@ def test_report_over_pulled_logs(planted: Workspace) -> None:
     device = ok.devices[0]
     assert device.images == 200 and device.other_models == 0  # the default window: the last 200
     assert {s.name for s in device.signals} >= {"brightness", "embedding", "confidence", "class_mix", "latency"}
-    assert ok.reference["model"] == "m1" and Path(ok.path).is_file()
+    assert ok.reference["model"] == "m1" and device.reference == ok.reference and Path(ok.path).is_file()
     assert last_report(ws)["status"] == "ok"
 
     write_log(ws, "cam-1", records(80, 2, brightness=60, sharpness=100, start=now - 3600, step=10),

@@ -412,7 +412,7 @@ class MonitorPage(Page):
             self.banner.setToolTip("")
             return
         assert self.report is not None
-        reference = (self.report.get("reference") or {}).get("described", "—")
+        reference = (mine.get("reference") or self.report.get("reference") or {}).get("described", "—")
         span = f"{mine.get('images', 0)} images, {_when(mine.get('first'), '%m-%d %H:%M')} to " \
                f"{_when(mine.get('last'), '%m-%d %H:%M')}"
         self.banner.setText(

@@ -66,6 +66,7 @@ class DeviceReport:
     signals: list[drift.Signal]
     other_models: int = 0
     verdict: str = ""
+    reference: Optional[dict[str, Any]] = None  # what this device's window was compared with
 
     @property
     def moved(self) -> list[str]:
@@ -76,13 +77,14 @@ class DeviceReport:
         """JSON-ready."""
         return {"device": self.device, "status": self.status, "images": self.images, "first": self.first,
                 "last": self.last, "moved": self.moved, "warned": drift.moved(self.signals, "warn"),
-                "other_models": self.other_models, "verdict": self.verdict,
+                "other_models": self.other_models, "verdict": self.verdict, "reference": self.reference,
                 "signals": [s.to_dict() for s in self.signals]}
 
 
 @dataclass
 class MonitorReport:
-    """A report over one or more devices; ``status`` is the worst of theirs."""
+    """A report over one or more devices; ``status`` is the worst of theirs; ``reference`` the last device's (each
+    device's own is in its report: devices may run different models)."""
 
     status: str
     reference: Optional[dict[str, Any]]
@@ -212,7 +214,8 @@ def _device_report(ws: "Workspace", device: str, since: Optional[float], until: 
     signals = compare_window(ref.records, current, baseline, ref.names)
     status = drift.worst(signals)
     return DeviceReport(device, status, len(current), current[0]["time"], current[-1]["time"], signals,
-                        len(records) - len(mine), verdict(device, status, signals, ref.describe())), ref
+                        len(records) - len(mine), verdict(device, status, signals, ref.describe()),
+                        ref.to_dict()), ref
 
 
 def monitor_report(ws: "Workspace", device: Optional[str] = None, since: Optional[float] = None,
