@@ -70,6 +70,18 @@ def test_the_services_run_a_watch_with_valid_triggers() -> None:
     assert "TimeoutStopSec=" in service and "[Install]" in service
 
 
+def test_the_monitor_service_pulls_then_reports_every_hour() -> None:
+    service = (TEMPLATES / "cvops-monitor.service").read_text()
+    starts = [line[len("ExecStart="):] for line in service.splitlines() if line.startswith("ExecStart=")]
+    assert starts[0].startswith("-")  # an unreachable device does not stop the report
+    (pull, pull_params), (report, report_params) = (parse_command(cvops_args(s.lstrip("-"))) for s in starts)
+    assert pull == "monitor pull" and pull_params["source"].startswith("ssh://") and pull_params["identity"]
+    assert report == "monitor report" and report_params["since"] == "24h" and report_params["raise_alarms"] is True
+    assert "Type=oneshot" in service
+    timer = (TEMPLATES / "cvops-monitor.timer").read_text()
+    assert "OnCalendar=hourly" in timer and "[Install]" in timer
+
+
 @pytest.mark.parametrize("args", [["pipeline", "run", "--jsonn"], ["pipeline", "wtch"],
                                   ["pipeline", "watch", "--min-new", "many"]])
 def test_a_broken_command_fails_to_parse(args: list[str]) -> None:
