@@ -19,6 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from prerequisites import pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402 (pytest hooks)
+from ssh_testing import SKIP_REASON, Sshd, sshd_missing  # noqa: E402
 
 __all__ = ["pytest_runtest_makereport", "pytest_terminal_summary"]  # the hooks pytest finds here
 
@@ -81,3 +82,17 @@ def ws(tmp_path: Path):
     workspace = Workspace.create(tmp_path / "ws")
     yield workspace
     workspace.close()
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A real OpenSSH server on 127.0.0.1 for this test (``ssh_testing.Sshd``); skipped with the reason where sshd
+    is missing (a failure under CI=true, as every prerequisite)."""
+    if sshd_missing():
+        pytest.skip(SKIP_REASON)
+    folder = tmp_path / "sshd"
+    folder.mkdir()
+    server = Sshd(folder)
+    server.start()
+    yield server
+    server.stop()

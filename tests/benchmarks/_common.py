@@ -48,6 +48,21 @@ def temp_root(name: str) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 to stderr meanwhile (Ultralytics prints its export and predict
+    chatter on stdout, which carries only the JSON result)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def flush_writes() -> None:
     """Write dirty pages to disk so background writeback of one phase does not slow down the next."""
     os.sync()

@@ -36,7 +36,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from _common import emit, environment, log, percentile, temp_root, write_photos
+from _common import emit, environment, log, percentile, stdout_to_stderr, temp_root, write_photos
 
 ROUNDS = 3
 RAW_RUNS = 30
@@ -205,15 +205,8 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720", help="image width x height (default 1280x720)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)  # Ultralytics prints its export and predict chatter on stdout, which carries only the JSON result
-    try:
+    with stdout_to_stderr():
         result = run(args.n, args.imgsz, args.train_n, args.epochs, args.threads, size)  # type: ignore[arg-type]
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
     emit(result)
     return 0
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from training_testing import copy_workspace
 
-from ssh_testing import SKIP_REASON, Sshd, free_port, sshd_missing
+from ssh_testing import Sshd, free_port
 
 from cvops.deploy.bundle import make_bundle
 from cvops.deploy.deploy import DeployError, SshTarget, deploy_bundle
@@ -160,17 +160,7 @@ def test_ssh_target_parsing() -> None:
         SshTarget.parse("ssh://edge")
 
 
-# -- SSH against a real OpenSSH server ---------------------------------------------------------------------------------
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if sshd_missing():
-        pytest.skip(SKIP_REASON)
-    folder = tmp_path / "sshd"
-    folder.mkdir()
-    server = Sshd(folder)
-    server.start()
-    yield server
-    server.stop()
+# -- SSH against a real OpenSSH server (the ``sshd`` fixture of tests/conftest.py) ----------------------------------
 
 
 def test_ssh_deploy_host_keys_unknown_accepted_changed(built: dict[str, Any], wsd: Workspace, sshd: Sshd,

@@ -9,13 +9,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from field_testing import append, write_device
 
-from ssh_testing import SKIP_REASON, Sshd, sshd_missing
+from ssh_testing import Sshd
 
 from cvops.catalog.store import sha256_file
 from cvops.common.errors import ValidationError
@@ -318,17 +318,7 @@ def test_cli_monitor_pull_json(ws: Workspace, tmp_path: Path) -> None:
     assert result.exit_code == 2 and json.loads(result.stdout)["error"]["code"] == "validation"
 
 
-# -- SSH against a real OpenSSH server ---------------------------------------------------------------------------------
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if sshd_missing():
-        pytest.skip(SKIP_REASON)
-    folder = tmp_path / "sshd"
-    folder.mkdir()
-    server = Sshd(folder)
-    server.start()
-    yield server
-    server.stop()
+# -- SSH against a real OpenSSH server (the ``sshd`` fixture of tests/conftest.py) ----------------------------------
 
 
 def test_ssh_pull_checks_the_host_key_then_pulls_incrementally(ws: Workspace, tmp_path: Path, sshd: Sshd) -> None:
