@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ssh_testing import SKIP_REASON, Sshd, sshd_missing
+from ssh_testing import Sshd
 from training_testing import copy_workspace
 
 pytestmark = pytest.mark.slow
@@ -146,24 +146,16 @@ def test_deploy_to_a_folder_runs_the_selftest(champion: dict[str, Any], fp32: di
     assert record["count"] == len(lines[0]["detections"]) and record["latency_ms"] > 0
 
 
-def test_deploy_over_ssh_runs_the_remote_selftest(champion: dict[str, Any], fp32: dict[str, Any],
+def test_deploy_over_ssh_runs_the_remote_selftest(champion: dict[str, Any], fp32: dict[str, Any], sshd: Sshd,
                                                   tmp_path: Path) -> None:
-    if sshd_missing():
-        pytest.skip(SKIP_REASON)
-    folder = tmp_path / "sshd"
-    folder.mkdir()
-    server = Sshd(folder)
-    server.start()
-    try:
-        remote = tmp_path / "remote" / "models"
-        url = server.url(remote)
-        assert url == f"ssh://{server.user}@127.0.0.1:{server.port}{remote}"
-        assert not server.known_hosts.exists()
-        report = _cvops("-w", champion["ws"], "deploy", str(fp32["bundle"]), "--to", url, "--identity",
-                        str(server.client_key), "--accept-new-host-key", "--known-hosts", str(server.known_hosts),
-                        "--remote-python", sys.executable)
-    finally:
-        server.stop()
+    server = sshd
+    remote = tmp_path / "remote" / "models"
+    url = server.url(remote)
+    assert url == f"ssh://{server.user}@127.0.0.1:{server.port}{remote}"
+    assert not server.known_hosts.exists()
+    report = _cvops("-w", champion["ws"], "deploy", str(fp32["bundle"]), "--to", url, "--identity",
+                    str(server.client_key), "--accept-new-host-key", "--known-hosts", str(server.known_hosts),
+                    "--remote-python", sys.executable)
     assert report["ok"] is True and report["error"] is None, report
     assert report["deployed_to"] == server.url(remote / "edge-bundle")
     selftest = report["selftest"]
