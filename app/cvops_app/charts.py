@@ -194,3 +194,26 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
     plot.setYRange(low - span * 0.2 if low < 0 else -span * 0.1, high + span * 0.1 if high > 0 else span * 0.1,
                    padding=0)
     return bars
+
+
+def time_chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
+    """A fixed (no mouse, no menu) chart with a UTC date axis, a light grid and a title."""
+    plot = pg.PlotWidget(parent, background="w", axisItems={"bottom": pg.DateAxisItem(orientation="bottom",
+                                                                                       utcOffset=0)})
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setTitle(title, color="#333", size="10pt")
+    if left:
+        plot.setLabel("left", left)
+    plot.setMinimumSize(160, 140)
+    return plot
+
+
+def fresh_legend(plot: pg.PlotWidget) -> Any:
+    """The plot's legend, emptied (made on first use): compact, on a translucent white background."""
+    legend = plot.plotItem.legend or plot.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6,
+                                                     brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
+    legend.clear()
+    return legend

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QStyle, QVBoxLayout,
-    QWidget,
+    QApplication, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QStyle,
+    QVBoxLayout, QWidget,
 )
 
 MAX_LISTED = 200  # problems listed in a report box; the rest are counted
@@ -106,3 +107,19 @@ def browse_row(edit: QLineEdit, *buttons: QPushButton) -> QWidget:
     for button in buttons:
         layout.addWidget(button)
     return row
+
+
+class CommandLine(QWidget):
+    """A command to copy: read-only text and a Copy button."""
+
+    def __init__(self, command: str, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.text = QLineEdit(command, self)
+        self.text.setReadOnly(True)
+        self.text.setFont(QFont("monospace", 9))
+        self.copy = QPushButton("Copy", self)
+        self.copy.clicked.connect(lambda: QApplication.clipboard().setText(self.text.text()))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.copy)

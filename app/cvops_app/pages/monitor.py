@@ -25,16 +25,17 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont, QIcon, QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListView,
-    QListWidget, QListWidgetItem, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+    QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from cvops.monitoring import drift
 from cvops.monitoring.captures import Capture, captured_images, send_to_labeling
 from cvops.monitoring.field import STAT_KEYS, devices
 from cvops.monitoring.report import last_report, monitor_report, timeline
-from cvops_app.charts import color
+from cvops_app.charts import color, fresh_legend, time_chart
 from cvops_app.context import AppContext
+from cvops_app.dialogs.common import CommandLine
 from cvops_app.gallery import ThumbnailLoader
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
@@ -91,43 +92,6 @@ def tile_text(capture: Capture) -> str:
     found = "nothing found" if capture.least_confidence is None else f"box {capture.least_confidence:.2f}"
     return (f"unsure {capture.unsure:.2f} ({found})\n{REASONS.get(capture.reason or '', capture.reason or '—')} · "
             f"{_when(capture.time, '%m-%d %H:%M')}")
-
-
-def _chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
-    plot = pg.PlotWidget(parent, background="w", axisItems={"bottom": pg.DateAxisItem(orientation="bottom",
-                                                                                       utcOffset=0)})
-    plot.setMenuEnabled(False)
-    plot.setMouseEnabled(x=False, y=False)
-    plot.hideButtons()
-    plot.showGrid(x=True, y=True, alpha=0.2)
-    plot.setTitle(title, color="#333", size="10pt")
-    if left:
-        plot.setLabel("left", left)
-    plot.setMinimumSize(160, 140)
-    return plot
-
-
-def _legend(plot: pg.PlotWidget) -> Any:
-    legend = plot.plotItem.legend or plot.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6,
-                                                     brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
-    legend.clear()
-    return legend
-
-
-class CommandLine(QWidget):
-    """A command to copy: read-only text and a Copy button."""
-
-    def __init__(self, command: str, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.text = QLineEdit(command, self)
-        self.text.setReadOnly(True)
-        self.text.setFont(QFont("monospace", 9))
-        self.copy = QPushButton("Copy", self)
-        self.copy.clicked.connect(lambda: QApplication.clipboard().setText(self.text.text()))
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(self.copy)
 
 
 class MonitorPage(Page):
@@ -202,13 +166,13 @@ class MonitorPage(Page):
 
         # timelines
         timelines = QWidget(self)
-        self.images_plot = _chart("Images per day", timelines)
-        self.confidence_plot = _chart("Mean confidence", timelines)
+        self.images_plot = time_chart("Images per day", timelines)
+        self.confidence_plot = time_chart("Mean confidence", timelines)
         self.confidence_plot.setToolTip("The mean confidence of the day's detections (those at or above the "
                                         "device's threshold)")
-        self.mix_plot = _chart("Class mix", timelines)
+        self.mix_plot = time_chart("Class mix", timelines)
         self.mix_plot.setToolTip("Each class's share of the day's detections")
-        self.drift_plots = [_chart(f"{title} (−log₁₀ p)", timelines) for title, _ in DRIFT_GROUPS]
+        self.drift_plots = [time_chart(f"{title} (−log₁₀ p)", timelines) for title, _ in DRIFT_GROUPS]
         for plot in self.drift_plots:
             plot.setToolTip(DRIFT_HELP.format(cap=P_CAP))
         self.timeline_note = QLabel(timelines)
@@ -454,7 +418,7 @@ class MonitorPage(Page):
             self.confidence_plot.plot([c[0] for c in conf], [c[1] for c in conf], pen=pg.mkPen("#2e86c1", width=2),
                                       symbol="o", symbolSize=6, symbolBrush="#2e86c1", symbolPen="#2e86c1")
         self.confidence_plot.setYRange(0.0, 1.0, padding=0.06)
-        legend = _legend(self.mix_plot)
+        legend = fresh_legend(self.mix_plot)
         classes = sorted({name for e in entries for name in e["class_mix"]})
         for n, name in enumerate(classes):
             shares = [(x, e["class_mix"].get(name, 0) / total) for x, e in zip(xs, entries)
@@ -465,7 +429,7 @@ class MonitorPage(Page):
         self.mix_plot.setYRange(0.0, 1.0, padding=0.06)
         count = max((len(e["signals"]) for e in entries), default=0)
         for plot, (_, names) in zip(self.drift_plots, DRIFT_GROUPS):
-            legend = _legend(plot)
+            legend = fresh_legend(plot)
             drawn = 0
             for n, name in enumerate(names):
                 points = [(x, e["signals"][name]) for x, e in zip(xs, entries) if name in e["signals"]]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from cvops.catalog.db import ANNOTATION_KINDS, SOURCES, Database, transaction
+from cvops.catalog.migrations_loop import LOOP_MIGRATIONS
 from cvops.catalog.statuses import STATUSES
 from cvops.common.errors import NewerSchemaError
 def _m1_core(db: Database) -> None:
@@ -407,128 +408,6 @@ def _m12_live_images(db: Database) -> None:
         "UPDATE image_status_counts SET n = n + 1 WHERE status = NEW.status AND NEW.trashed_at IS NULL; END")
 
 
-def _m13_benchmarks(db: Database) -> None:
-    """Benchmark sets: a named, frozen set of version states (images with their annotations) taken from one split of
-    a version; later versions leave their images out. Evaluations on a benchmark name it (``benchmark_id``)."""
-    db.execute(
-        """CREATE TABLE benchmarks (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            message TEXT NOT NULL DEFAULT '',
-            created_at REAL NOT NULL,
-            version_id INTEGER NOT NULL REFERENCES versions(id),
-            split TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            images INTEGER NOT NULL,
-            stats TEXT NOT NULL
-        )"""
-    )
-    db.execute(
-        """CREATE TABLE benchmark_members (
-            benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
-            image_id INTEGER NOT NULL,
-            state_hash TEXT NOT NULL REFERENCES version_states(hash),
-            sha256 TEXT NOT NULL,
-            PRIMARY KEY (benchmark_id, image_id)
-        ) WITHOUT ROWID"""
-    )
-    db.execute("CREATE INDEX idx_benchmark_members_image ON benchmark_members(image_id)")
-    db.execute("CREATE INDEX idx_benchmark_members_sha ON benchmark_members(sha256)")
-    db.execute("ALTER TABLE evaluations ADD COLUMN benchmark_id INTEGER REFERENCES benchmarks(id)")
-    db.execute("CREATE INDEX idx_evaluations_benchmark ON evaluations(benchmark_id, model_id)")
-
-
-def _m14_pipelines(db: Database) -> None:
-    """Pipeline runs and their steps: each step's input hash (the cache key), outputs, timings, log and decision."""
-    db.execute(
-        """CREATE TABLE pipeline_runs (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            path TEXT NOT NULL,
-            file_hash TEXT NOT NULL,
-            trigger TEXT NOT NULL DEFAULT 'manual',
-            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'cancelled')),
-            started_at REAL NOT NULL,
-            finished_at REAL,
-            error TEXT,
-            pid INTEGER
-        )"""
-    )
-    db.execute("CREATE INDEX idx_pipeline_runs_path ON pipeline_runs(path, id)")
-    db.execute(
-        """CREATE TABLE pipeline_steps (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES pipeline_runs(id) ON DELETE CASCADE,
-            step_index INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            input_hash TEXT,
-            inputs TEXT NOT NULL DEFAULT '{}',
-            outputs TEXT NOT NULL DEFAULT '{}',
-            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'cached', 'failed', 'cancelled', 'skipped')),
-            started_at REAL,
-            finished_at REAL,
-            seconds REAL,
-            log TEXT NOT NULL DEFAULT '',
-            decision TEXT,
-            UNIQUE (run_id, step_index)
-        )"""
-    )
-    db.execute("CREATE INDEX idx_pipeline_steps_cache ON pipeline_steps(kind, step_index, input_hash)")
-
-
-def _m15_champion_history(db: Database) -> None:
-    """Every promotion: which model became the champion, when and by what (the champion's timeline)."""
-    db.execute(
-        """CREATE TABLE champion_history (
-            id INTEGER PRIMARY KEY,
-            model_id INTEGER NOT NULL REFERENCES models(id),
-            promoted_at REAL NOT NULL,
-            by TEXT NOT NULL DEFAULT 'manual'
-        )"""
-    )
-    db.execute("INSERT INTO champion_history (model_id, promoted_at, by) "
-               "SELECT id, created_at, 'before the timeline was recorded' FROM models WHERE champion = 1")
-
-
-def _m16_label_queue(db: Database) -> None:
-    """The labeling queue (active learning): images ranked for annotation, by which strategy and model, and when.
-    Whether an entry is done is not stored: it is labelled when its image has manual annotations now."""
-    db.execute(
-        """CREATE TABLE label_queue (
-            image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
-            rank INTEGER NOT NULL UNIQUE,
-            score REAL NOT NULL,
-            strategy TEXT NOT NULL,
-            model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
-            built_at REAL NOT NULL
-        )"""
-    )
-
-
-def _m17_field_files(db: Database) -> None:
-    """The pull manifest of ``cvops monitor pull``: every file copied from a device's field folder (its log files and
-    captured images), its checksum and, for a capture, the catalog image it became."""
-    db.execute(
-        """CREATE TABLE field_files (
-            id INTEGER PRIMARY KEY,
-            device TEXT NOT NULL,
-            relpath TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('log', 'capture')),
-            size INTEGER NOT NULL,
-            sha256 TEXT NOT NULL,
-            source TEXT NOT NULL,
-            source_size INTEGER NOT NULL,
-            source_mtime_ns INTEGER NOT NULL,
-            pulled_at REAL NOT NULL,
-            captured_at REAL,
-            image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
-            batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL,
-            UNIQUE (device, relpath)
-        )"""
-    )
-    db.execute("CREATE INDEX idx_field_files_image ON field_files(image_id)")
-
-
 def status_counts_maintained(db: Database) -> bool:
     """True when ``image_status_counts`` is kept up to date by its triggers (migration 12, not undone since)."""
     names = ", ".join("?" * len(STATUS_COUNT_TRIGGERS))
@@ -552,12 +431,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "weights library; runs: library weights name, start warnings, live batch progress", _m11_weights_library),
     (12, "images outside the trash: counts per status kept by triggers; partial indexes for the gallery's id lists",
      _m12_live_images),
-    (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
-    (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
-    (15, "champion history: every promotion, when and by what", _m15_champion_history),
-    (16, "labeling queue: images ranked for annotation by the champion (active learning)", _m16_label_queue),
-    (17, "field files pulled from devices: logs and captured images, checksums, the images they became",
-     _m17_field_files),
+    *LOOP_MIGRATIONS,
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
