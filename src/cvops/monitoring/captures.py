@@ -14,11 +14,9 @@ would report: an empty scene, or a missed object) counts as at the threshold: 1.
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from cvops.catalog.db import transaction
 from cvops.common.errors import ValidationError
 from cvops.monitoring.field import device_folder_name, load_records
 
@@ -114,20 +112,11 @@ def send_to_labeling(ws: "Workspace", image_ids: Sequence[int], score: Optional[
     missing = [i for i in ids if i not in live]
     if missing:
         raise ValidationError(f"not in the catalog (or in the trash): image {', '.join(map(str, missing[:10]))}")
+    from cvops.monitoring.queue import put_first
+
     try:
-        with transaction(ws.db):
-            rest = ws.db.execute(
-                f"SELECT image_id, score, strategy, model_id, built_at FROM label_queue WHERE image_id NOT IN "
-                f"({names}) ORDER BY rank", ids).fetchall()
-            ws.db.execute("DELETE FROM label_queue")
-            now = time.time()
-            rows = [(i, by_id[i], SENT_STRATEGY, None, now) for i in ids] + [tuple(r) for r in rest]
-            ws.db.conn.executemany(
-                "INSERT INTO label_queue (image_id, rank, score, strategy, model_id, built_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(r[0], rank, r[1], r[2], r[3], r[4]) for rank, r in enumerate(rows, 1)])
+        return put_first(ws, [(i, by_id[i]) for i in ids], SENT_STRATEGY)
     except sqlite3.OperationalError as exc:
         if "label_queue" in str(exc):
             raise ValidationError("this catalog has no labeling queue (open it with a newer workbench)") from None
         raise
-    return len(rows)

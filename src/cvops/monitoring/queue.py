@@ -339,16 +339,33 @@ def build_queue(ws: "Workspace", strategy: str = "uncertainty", budget: int = 50
 
 
 # -- the stored queue -------------------------------------------------------------------------------------------------
-def save_queue(ws: "Workspace", ranked: Sequence[tuple[int, float]], strategy: str,
-               model_id: Optional[int] = None) -> int:
-    """Replace the queue by ``ranked`` ``(image id, score)`` in rank order (rank 1 first); return how many."""
-    now = time.time()
+def _replace(ws: "Workspace", rows: Sequence[tuple[Any, ...]]) -> int:
+    """Replace the queue by ``rows`` ``(image id, score, strategy, model id, built at)`` in rank order."""
     with transaction(ws.db):
         ws.db.execute("DELETE FROM label_queue")
         ws.db.conn.executemany(
             "INSERT INTO label_queue (image_id, rank, score, strategy, model_id, built_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [(int(i), rank, float(score), strategy, model_id, now) for rank, (i, score) in enumerate(ranked, 1)])
-    return len(ranked)
+            [(r[0], rank, *r[1:]) for rank, r in enumerate(rows, 1)])
+    return len(rows)
+
+
+def save_queue(ws: "Workspace", ranked: Sequence[tuple[int, float]], strategy: str,
+               model_id: Optional[int] = None) -> int:
+    """Replace the queue by ``ranked`` ``(image id, score)`` in rank order (rank 1 first); return how many."""
+    now = time.time()
+    return _replace(ws, [(int(i), float(score), strategy, model_id, now) for i, score in ranked])
+
+
+def put_first(ws: "Workspace", ranked: Sequence[tuple[int, float]], strategy: str) -> int:
+    """Put ``ranked`` ``(image id, score)`` at the front of the queue in this order (an image queued already moves
+    up; the others keep their order); return how many are queued now."""
+    ids = [int(i) for i, _ in ranked]
+    now = time.time()
+    with transaction(ws.db):
+        rest = ws.db.execute(f"SELECT image_id, score, strategy, model_id, built_at FROM label_queue WHERE image_id "
+                             f"NOT IN ({','.join('?' * len(ids))}) ORDER BY rank", ids).fetchall()
+        return _replace(ws, [(i, float(score), strategy, None, now) for i, score in zip(ids, (s for _, s in ranked))]
+                        + [tuple(r) for r in rest])
 
 
 _ITEMS = (f"SELECT q.rank, q.image_id, i.file_name, q.score, q.strategy, i.status IN "
