@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from cvops.catalog.db import Database, transaction
 
-EDITABLE_TABLES = ("annotations", "images", "classes")
+EDITABLE_TABLES = ("annotations", "images", "classes", "tags", "image_tags")
 
 Change = dict[str, Any]
 
