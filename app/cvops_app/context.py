@@ -19,7 +19,7 @@ from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
 from cvops_app.jobs import Job, JobFn, JobManager
 
-ALL_DATA = frozenset({"images", "annotations", "classes", "status"})
+ALL_DATA = frozenset({"images", "annotations", "classes", "status", "tags"})
 
 
 class AppContext(QObject):
@@ -74,8 +74,8 @@ class AppContext(QObject):
 
     # -- edits and messages -------------------------------------------------------------------------------------------
     def changed(self, *what: str) -> None:
-        """Tell every view that data changed (after an edit); no argument means images, annotations, classes and
-        status."""
+        """Tell every view that data changed (after an edit); no argument means images, annotations, classes,
+        status and tags."""
         self.data_changed.emit(set(what) or set(ALL_DATA))
 
     def edit(self, fn: Callable[[], Any], *what: str) -> Any:

@@ -295,13 +295,28 @@ def test_tags_and_comment(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     ws, page = window.ws, window.page
     assert ws is not None
+    classes = [c.name for c in ws.classes.list()]
+    assert page.tags.list.count() == 0  # the vocabulary, not the classes
+    page.tags.new.setFocus()
+    QTest.keyClicks(page.tags.new, "dusk 1d")  # typed, not shortcuts
+    QTest.keyClick(page.tags.new, Qt.Key.Key_Return)  # creates the tag and puts it on the image, one undo step
+    ws.tags.create("night")
+    window.ctx.changed("tags")
+    assert [page.tags.list.item(r).text() for r in range(2)] == ["dusk 1d", "night"]
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["dusk 1d"] and page.position == 0
     page.tags.list.item(1).setCheckState(Qt.CheckState.Checked)
-    (tag,) = shapes(window, "tag")
-    assert tag.class_id == page.classes[1].id
-    page.tags.list.item(1).setCheckState(Qt.CheckState.Unchecked)
-    assert not shapes(window, "tag")
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["dusk 1d", "night"]
+    page.tags.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["night"]
+    assert not shapes(window, "tag") and [c.name for c in ws.classes.list()] == classes  # no class, no annotation
     window.undo()
-    assert page.tags.list.item(1).checkState() == Qt.CheckState.Checked
+    assert page.tags.list.item(0).checkState() == Qt.CheckState.Checked
+    ws.annotations.add_tag(page.image.id, classes[1])  # an image-level class label (a CVAT or COCO import's)
+    window.ctx.changed("annotations")
+    label = page.tags.list.item(2)
+    assert label.text() == f"{classes[1]} (class label)" and label.checkState() == Qt.CheckState.Checked
+    label.setCheckState(Qt.CheckState.Unchecked)
+    assert not shapes(window, "tag") and page.tags.list.count() == 2
     page.review.comment.setFocus()
     QTest.keyClicks(page.review.comment, "blurry; d and 1 are typed, not shortcuts")
     QTest.keyClick(page.review.comment, Qt.Key.Key_Return)

@@ -83,6 +83,8 @@ class AnnotatePage(Page):
         self.palette_.chosen.connect(self.choose_class)
         self.palette_.done.connect(self.canvas.setFocus)
         self.tags.toggled.connect(self._tag_toggled)
+        self.tags.created.connect(self._tag_created)
+        self.tags.label_removed.connect(self._label_removed)
         self.review.status_chosen.connect(self.set_status)
         self.review.comment_edited.connect(self._comment_edited)
         self.setFocusProxy(self.canvas)
@@ -233,7 +235,9 @@ class AnnotatePage(Page):
             return
         annotations = self.ws.annotations.for_image(self.image.id)
         self.canvas.set_shapes(annotations)
-        self.tags.set_tags(self.classes, {a.class_id for a in annotations if a.kind == "tag"})
+        labels = {a.class_id for a in annotations if a.kind == "tag"}
+        self.tags.set_tags(self.ws.tags.list(), {t.id for t in self.ws.tags.of_image(self.image.id)},
+                           [c for c in self.classes if c.id in labels])
         self.suggestions.update_counts()
         self._update_info()
 
@@ -257,7 +261,7 @@ class AnnotatePage(Page):
                 self._show_nothing(f"Image {self.image.id} no longer exists.")
                 return
             self._show_review()
-        if what & {"annotations", "classes"}:
+        if what & {"annotations", "classes", "tags"}:
             self._reload_shapes()
 
     def _update_info(self, *_: object) -> None:
@@ -298,13 +302,24 @@ class AnnotatePage(Page):
             ws = self.ws
             self._commit(lambda: ws.annotations.update_many(edits, description=description), "annotations")
 
-    def _tag_toggled(self, class_id: int, checked: bool) -> None:
+    def _tag_toggled(self, tag_id: int, checked: bool) -> None:
         if self.ws is None or self.image is None:
             return
         ws, image = self.ws, self.image.id
         if checked:
-            self._commit(lambda: ws.annotations.add_tag(image, class_id), "annotations")
+            self._commit(lambda: ws.tags.tag([image], tag_id), "tags")
         else:
+            self._commit(lambda: ws.tags.untag([image], tag_id), "tags")
+
+    def _tag_created(self, name: str) -> None:
+        """Put a tag on the image, creating it when no tag has that name (one undo step)."""
+        if self.ws is not None and self.image is not None:
+            ws, image = self.ws, self.image.id
+            self._commit(lambda: ws.tags.tag([image], name, create=True), "tags")
+
+    def _label_removed(self, class_id: int) -> None:
+        if self.ws is not None and self.image is not None:
+            ws, image = self.ws, self.image.id
             ids = [a.id for a in ws.annotations.for_image(image) if a.kind == "tag" and a.class_id == class_id]
             self._commit(lambda: ws.annotations.delete(ids), "annotations")
 

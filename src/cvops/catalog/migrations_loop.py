@@ -1,6 +1,6 @@
 """The catalog's schema steps of the CVOps loop (migrations 13-17: benchmark sets, pipelines, champion history, the
-labeling queue, field files pulled from devices) and after it (18: the image tag vocabulary), registered in :data:`cvops.catalog.migrations.MIGRATIONS`. Never
-edit a released step; append a new one."""
+labeling queue, field files pulled from devices) and after it (18: the image tag vocabulary), registered in
+:data:`cvops.catalog.migrations.MIGRATIONS`. Never edit a released step; append a new one."""
 
 from __future__ import annotations
 

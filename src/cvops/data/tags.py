@@ -76,7 +76,8 @@ class TagManager:
     # -- reading ------------------------------------------------------------------------------------------------------
     def list(self) -> list[TagInfo]:
         """Every tag, in display order."""
-        return [TagInfo(*r) for r in self.db.execute("SELECT id, name, color, position FROM tags ORDER BY position, id")]
+        rows = self.db.execute("SELECT id, name, color, position FROM tags ORDER BY position, id")
+        return [TagInfo(*r) for r in rows]
 
     def find(self, name: str) -> Optional[TagInfo]:
         """A tag by case-insensitive name, or None."""
