@@ -138,9 +138,9 @@ def _m18_image_tags(db: Database) -> None:
     class, no export, no version sees them.
 
     Existing data is left as it is. Annotations of kind ``tag`` are image-level *class labels*: the CVAT (``<tag>``),
-    COCO (annotations without geometry) and labelme (``flags``) readers create them, the COCO and labelme writers
-    write them back, and versions freeze them with the other annotations, so they cannot be told apart from a
-    classification dataset's labels and are not moved. A class that only ever served as a tag can be turned into a
+    COCO (annotations without geometry) and labelme (``flags``) readers create them, the labelme writer writes them
+    back, and versions freeze them with the other annotations, so they cannot be told apart from a classification
+    dataset's labels and are not moved. A class that only ever served as a tag can be turned into a
     vocabulary tag on request (``cvops tags from-class``, one undo step)."""
     db.execute(
         """CREATE TABLE tags (

@@ -5,7 +5,7 @@ A tag has a stable id, a name unique case-insensitively, an optional colour and 
 is one operation in the log (one undo step), however many images it touches.
 
 Annotations of kind ``tag`` are something else: image-level *class labels* (classification), which the CVAT, COCO and
-labelme formats read and write. :meth:`TagManager.from_class` turns a class that only served as such a label into a
+labelme formats read (labelme writes them back) and versions freeze. :meth:`TagManager.from_class` turns a class that only served as such a label into a
 vocabulary tag, on request.
 """
 
