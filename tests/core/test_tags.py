@@ -151,6 +151,9 @@ def test_filters_by_tag_any_all_untagged(ws: Workspace, five: list[int]) -> None
     ws.annotations.trash([five[1]])
     assert ws.tags.counts() == {night: 2, blurry: 2} and ws.stats()["tagged_images"] == 3
     assert ids(ws, tag_ids=(night,)) == [five[0], five[2]]
+    ws.annotations.empty_trash()  # deleting an image for good takes its tags with it
+    assert ws.db.execute("SELECT COUNT(*) FROM image_tags WHERE image_id = ?", [five[1]]).fetchone()[0] == 0
+    assert ws.tags.counts() == {night: 2, blurry: 2}
 
 
 def test_versions_and_exports_do_not_see_tags(ws: Workspace, five: list[int], tmp_path: Path) -> None:

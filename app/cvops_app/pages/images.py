@@ -1,9 +1,9 @@
 """The Images page: the gallery over the catalog with filters, sort, live counts and bulk review actions.
 
-Catalog queries that grow with the catalog (the ids of a filter, counts per status) run
-on a private job runner with its own workspace handle (:class:`CatalogQueries`); records and thumbnails are
-fetched for the painted rows only (:mod:`cvops_app.gallery`). Edits go through ``ws.annotations``, so Ctrl+Z undoes
-them; a big selection is edited in a background job.
+Catalog queries that grow with the catalog (the ids of a filter, counts per status) run on a private job runner with
+its own workspace handle (:class:`CatalogQueries`); records and thumbnails are fetched for the painted rows only
+(:mod:`cvops_app.gallery`). Edits go through ``ws.annotations`` and ``ws.tags`` (the tag vocabulary, never the
+classes: :mod:`cvops_app.pages.image_tags`), so Ctrl+Z undoes them; a big selection is edited in a background job.
 """
 
 from __future__ import annotations

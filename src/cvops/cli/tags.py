@@ -34,7 +34,8 @@ def tags_list(ws: Workspace, as_json: bool) -> None:
         table.add_row(str(r["id"]), r["name"], f"[{r['color']}]■[/] {r['color']}" if r["color"] else "-",
                       str(r["images"]))
     out.print(table)
-    untagged = ws.stats()["images"] - ws.stats()["tagged_images"]
+    stats = ws.stats()
+    untagged = stats["images"] - stats["tagged_images"]
     out.print(f"{len(rows)} tags; {untagged} images untagged")
 
 
