@@ -161,12 +161,12 @@ class Workspace:
         kinds = {k: 0 for k in catalog.ANNOTATION_KINDS}
         suggested = {k: 0 for k in catalog.ANNOTATION_KINDS}
         live = "image_id NOT IN (SELECT id FROM images WHERE trashed_at IS NOT NULL)"
-        for kind, source, n in q(f"SELECT kind, source, COUNT(*) FROM annotations WHERE {live} GROUP BY kind, source"):
-            (kinds if source == "manual" else suggested)[kind] += n
-        annotated = q(f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live} AND source = 'manual'"
-                      ).fetchone()[0]
-        with_suggestions = q(f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live} AND source != 'manual'"
-                             ).fetchone()[0]
+        for kind, manual, model in q(f"SELECT kind, SUM(source = 'manual'), SUM(source != 'manual') FROM annotations "
+                                     f"WHERE {live} GROUP BY kind"):
+            kinds[kind], suggested[kind] = manual, model
+        distinct = f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live} AND source"
+        annotated = q(f"{distinct} = 'manual'").fetchone()[0]
+        with_suggestions = q(f"{distinct} != 'manual'").fetchone()[0]
         tagged = q("SELECT COUNT(DISTINCT l.image_id) FROM image_tags l JOIN images i ON i.id = l.image_id "
                    "WHERE i.trashed_at IS NULL").fetchone()[0]
         return {
