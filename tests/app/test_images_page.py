@@ -236,6 +236,24 @@ def test_tag_menu_uses_the_tag_vocabulary_never_the_classes(window: Gallery, qtb
     assert warned and "control character" in warned[0] and ws.tags.list() == []
 
 
+def test_tag_filter_follows_tag_changes_made_elsewhere(window: Gallery, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    ws.tags.tag(rows(page)[:2], "night", create=True)  # e.g. the CLI, in another process
+    window.changed("tags")
+    choose(page.tag_box, ws.tags.get("night").id)
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert len(rows(page)) == 2
+    ws.tags.rename("night", "dark")
+    window.changed("tags")
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tag_box.currentText() == "dark" and len(rows(page)) == 2
+    ws.tags.delete("dark")
+    window.changed("tags")
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tag_box.currentData() is None and rows(page) == list(ws.images.ids())
+    assert page.tag_menu.tag_actions == {}
+
+
 def test_move_to_trash_confirms_and_undo_restores(window: Gallery, qtbot,  # noqa: ANN001
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     page, ws = window.page, window.ws
