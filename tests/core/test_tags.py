@@ -204,6 +204,8 @@ def test_cli_tags_and_image_tagging_with_json(ws: Workspace, five: list[int]) ->
     assert run("images", "list", "--tag", "night", "--tag", "dusk", *w)["total"] == 3
     assert run("images", "list", "--tag", "night", "--tag", "dusk", "--match", "all", *w)["total"] == 0
     assert [i["id"] for i in run("images", "list", "--untagged", *w)["images"]] == [five[0], five[4]]
+    assert [i["tags"] for i in run("images", "list", "--limit", "4", *w)["images"]] == [[], ["night"], ["night"],
+                                                                                      ["dusk"]]
     assert run("tags", "rename", "blurry", "soft", *w)["tag"]["name"] == "soft"
     assert run("tags", "recolor", "soft", "#00FF00", *w)["tag"]["color"] == "#00ff00"
     assert run("tags", "merge", "dusk", "night", *w) == {"merged": "dusk", "into": "night", "images": 1}

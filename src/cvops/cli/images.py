@@ -42,12 +42,15 @@ def images_list(status: Optional[str], cls: Optional[str], search: Optional[str]
     flt = ImageFilter(status=status, class_id=class_id, annotated=annotated, search=search,
                       tag_ids=ws.tags.ids(tags) if tags else None, tag_match=match, untagged=untagged)
     page = ws.images.page(flt, after_id=after, limit=limit)
+    tag_names = ws.tags.names_of_images([r.id for r in page])
     if as_json:
-        emit({"total": ws.images.count(flt), "images": [r.to_dict() for r in page]})
+        emit({"total": ws.images.count(flt),
+              "images": [{**r.to_dict(), "tags": tag_names.get(r.id, [])} for r in page]})
         return
-    table = Table("id", "file", "size", "format", "status", "sha256")
+    table = Table("id", "file", "size", "format", "status", "tags", "sha256")
     for r in page:
-        table.add_row(str(r.id), r.file_name, f"{r.width}x{r.height}", r.format, r.status, r.sha256[:12])
+        table.add_row(str(r.id), r.file_name, f"{r.width}x{r.height}", r.format, r.status,
+                      ", ".join(tag_names.get(r.id, [])), r.sha256[:12])
     out.print(table)
     out.print(f"{len(page)} of {ws.images.count(flt)} matching images")
 

@@ -107,6 +107,16 @@ class TagManager:
             "SELECT t.id, t.name, t.color, t.position FROM tags t JOIN image_tags l ON l.tag_id = t.id "
             "WHERE l.image_id = ? ORDER BY t.position, t.id", [image_id])]
 
+    def names_of_images(self, image_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The tag names of each of these images that has tags, in display order."""
+        out: dict[int, list[str]] = {}
+        for part in _chunks(list(image_ids)):
+            for image_id, name in self.db.execute(
+                    f"SELECT l.image_id, t.name FROM image_tags l JOIN tags t ON t.id = l.tag_id "
+                    f"WHERE l.image_id IN ({', '.join('?' * len(part))}) ORDER BY t.position, t.id", part):
+                out.setdefault(image_id, []).append(name)
+        return out
+
     def counts(self) -> dict[int, int]:
         """Per tag id: how many images outside the trash carry it (every tag, zero included)."""
         out = {t.id: 0 for t in self.list()}
