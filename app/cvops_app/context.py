@@ -32,6 +32,7 @@ class AppContext(QObject):
     open_images = Signal(int, object)  # show this image in the annotator; the id order to walk (None: the gallery's)
     page_requested = Signal(str)  # show this page
     export_model_requested = Signal(object)  # open the export wizard on this model id (None: the champion)
+    history_applied = Signal(object)  # after an undo or redo (and its data_changed): the annotation ids it touched
 
     def __init__(self, settings: Optional[Settings] = None, settings_path: Optional[Path] = None,
                  parent: Optional[QObject] = None) -> None:
@@ -92,20 +93,22 @@ class AppContext(QObject):
         return result
 
     def undo(self) -> None:
-        """Undo the last edit in the workspace (operation log)."""
+        """Undo the last edit in the workspace (operation log); the annotator selects the shapes it brought back."""
         if self._ws is not None:
             op = self._ws.log.undo()
-            self.notify(f"undid: {op.description}" if op else "nothing to undo")
+            self.notify(f"Undid: {op.description}" if op else "Nothing to undo")
             if op:
                 self.changed()
+                self.history_applied.emit(self._ws.log.row_ids(op.id, "annotations"))
 
     def redo(self) -> None:
-        """Redo the last undone edit."""
+        """Redo the last undone edit; the annotator selects the shapes it brought back."""
         if self._ws is not None:
             op = self._ws.log.redo()
-            self.notify(f"redid: {op.description}" if op else "nothing to redo")
+            self.notify(f"Redid: {op.description}" if op else "Nothing to redo")
             if op:
                 self.changed()
+                self.history_applied.emit(self._ws.log.row_ids(op.id, "annotations"))
 
     def notify(self, text: str, msecs: int = 6000) -> None:
         """A transient status-bar message."""

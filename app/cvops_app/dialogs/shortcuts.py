@@ -98,16 +98,13 @@ class SheetColumn(QTreeWidget):
 
     def content_size(self) -> QSize:
         """The size that shows every row (shown or not) and both columns in full."""
-        rows = 0
         height = 0
         for g in range(self.topLevelItemCount()):
             group = self.topLevelItem(g)
             height += self.rowHeight(self.indexFromItem(group))
-            rows += 1
             for c in range(group.childCount()):
                 height += self.rowHeight(self.indexFromItem(group.child(c)))
-                rows += 1
-        width = self.columnWidth(0) + self.columnWidth(1) + 2 * self.frameWidth() + 8
+            width = self.columnWidth(0) + self.columnWidth(1) + 2 * self.frameWidth() + 8
         return QSize(width, height + self.header().sizeHint().height() + 2 * self.frameWidth() + 4)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt)

@@ -85,6 +85,7 @@ class AnnotatePage(Page):
         self.tags.toggled.connect(self._tag_toggled)
         self.review.status_chosen.connect(self.set_status)
         self.review.comment_edited.connect(self._comment_edited)
+        ctx.history_applied.connect(self.canvas.select)  # undo / redo: select the shapes it brought back
         self.setFocusProxy(self.canvas)
         self._show_nothing()
 
@@ -336,7 +337,7 @@ class AnnotatePage(Page):
         if selected and self.ws is not None:
             ws = self.ws
             edits = [AnnotationEdit(aid, class_id=class_id) for aid in selected]
-            self._commit(lambda: ws.annotations.update_many(edits, description="change class"), "annotations")
+            self._commit(lambda: ws.annotations.update_many(edits, description="changed the class"), "annotations")
 
     def choose_class_number(self, n: int) -> None:
         """Class ``n`` (1-based) of the palette."""
@@ -381,7 +382,7 @@ class AnnotatePage(Page):
 
     def paste(self) -> None:
         """Paste the copied shapes onto this image."""
-        self._paste(self.clipboard, "paste")
+        self._paste(self.clipboard, "")
 
     def paste_previous(self) -> None:
         """Paste every shape of the previous image in the sequence."""
@@ -389,7 +390,7 @@ class AnnotatePage(Page):
             self.ctx.notify("no previous image")
             return
         shapes = [a for a in self.ws.annotations.for_image(self.sequence[self.position - 1]) if a.kind != "tag"]
-        self._paste(shapes, "paste the previous image's shapes")
+        self._paste(shapes, "pasted the previous image's shapes")
 
     def _paste(self, shapes: list[Annotation], description: str) -> None:
         if self.ws is None or self.image is None or not shapes:
