@@ -1,7 +1,8 @@
 """The application context: what pages, dialogs and the canvas share, without knowing the main window.
 
 It holds the open workspace, the settings and the job runner, and carries the app's messages as signals:
-notifications (status-bar text), failed jobs, data changes, and navigation requests (open images in the annotator,
+notifications (status-bar text), failed jobs, data changes (the app's own, and those another process commits to the
+catalog: :mod:`cvops_app.catalog_watch`), and navigation requests (open images in the annotator,
 show a page, export a model). The main window creates the context and connects these signals to its status bar,
 page stack and dialogs; tests build a real context on a workspace and watch the same signals.
 """
@@ -17,9 +18,12 @@ from cvops.catalog import settings as settings_mod
 from cvops.catalog.settings import Settings
 from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
+from cvops_app.catalog_watch import CatalogWatcher
 from cvops_app.jobs import Job, JobFn, JobManager
 
 ALL_DATA = frozenset({"images", "annotations", "classes", "status"})
+# what a change by another process (the CLI, a pipeline) may have touched: every page re-reads what it shows
+EXTERNAL_DATA = ALL_DATA | {"versions", "models", "runs", "evaluations", "monitor"}
 
 
 class AppContext(QObject):
@@ -41,6 +45,8 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else settings_mod.load(settings_path)
         self.jobs = JobManager(self)
         self._ws: Optional[Workspace] = None
+        self.watcher = CatalogWatcher(self)  # changes by other processes reach the pages as data_changed
+        self.watcher.changed.connect(lambda: self.changed(*sorted(EXTERNAL_DATA)))
 
     # -- workspace ----------------------------------------------------------------------------------------------------
     @property
