@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from test_annotate_page import Annotator, key, show, start
 from timing_testing import WAIT_MS
 
@@ -88,7 +89,11 @@ def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, win
     assert manual.id not in {a.id for a in ws.annotations.for_image(page.image.id)}
 
 
-def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annotator) -> None:
+def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annotator,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or answers.pop(0))
     show(qtbot, window)
     page, ws = window.page, window.ws
     panel = page.suggestions.panel
@@ -98,8 +103,12 @@ def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annot
     assert P.pending_count(ws) == 4 and panel.image_count == 1
     qtbot.waitUntil(lambda: panel.total_count == 4)
     panel.threshold.setValue(0.3)
-    panel.everywhere_button.click()
-    assert P.pending_count(ws) == 0
+    panel.everywhere_button.click()  # asks first: Cancel changes nothing
+    assert asked == ["Accept 4 suggestions with confidence ≥ 0.30 on 2 images? They become manual annotations "
+                     "(Ctrl+Z undoes this)."]
+    assert P.pending_count(ws) == 4
+    panel.everywhere_button.click()  # Yes
+    assert len(asked) == 2 and P.pending_count(ws) == 0
     assert "No model suggestions" in panel.counts.text()
     window.undo()
     assert P.pending_count(ws) == 4
@@ -115,7 +124,7 @@ def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained_workspace_
         show(qtbot, window)
         image = window.page.image.id
         dialog = PrelabelDialog(window.ctx, selected=[image], parent=window.page)
-        assert dialog.model.currentText() == "m1 (champion)" and dialog.chosen.isChecked()
+        assert dialog.model.currentText().startswith("m1 (champion) — mAP50-95 ") and dialog.chosen.isChecked()
         dialog.conf.setValue(0.001)
         dialog.accept()
         job = dialog.job

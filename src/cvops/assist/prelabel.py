@@ -374,7 +374,8 @@ def reject(ws: "Workspace", annotation_ids: Iterable[int]) -> int:
         raise NotFoundError(f"no annotation {min(missing)}")
     if not model_ids:
         return 0
-    ws.annotations.replace(model_ids, [], f"rejected {counted(len(model_ids), 'suggestion')}", action="annotation.reject")
+    ws.annotations.replace(model_ids, [], f"rejected {counted(len(model_ids), 'suggestion')}",
+                           action="annotation.reject")
     return len(model_ids)
 
 
@@ -382,7 +383,16 @@ def accept_above(ws: "Workspace", threshold: float, image_ids: Optional[Sequence
     """Accept every pending suggestion with confidence >= ``threshold`` (on ``image_ids``, default every image not
     in the trash), as one undo step; return how many."""
     ids = [r[0] for r in _query(ws, "id", "confidence >= ?", [float(threshold)], _scope(None, image_ids))]
-    return ws.annotations.accept_suggestions(ids, f"accepted {counted(len(ids), 'suggestion')} ≥ {threshold:g}") if ids else 0
+    if not ids:
+        return 0
+    return ws.annotations.accept_suggestions(ids, f"accepted {counted(len(ids), 'suggestion')} ≥ {threshold:g}")
+
+
+def pending_above(ws: "Workspace", threshold: float) -> tuple[int, int]:
+    """``(suggestions, images)``: the pending suggestions with confidence >= ``threshold`` on the images not in the
+    trash, and on how many images they are (what :func:`accept_above` on every image would accept)."""
+    rows = _query(ws, "image_id", "confidence >= ?", [float(threshold)], None)
+    return len(rows), len({r[0] for r in rows})
 
 
 def reject_below(ws: "Workspace", threshold: float, image_ids: Optional[Sequence[int]] = None) -> int:
