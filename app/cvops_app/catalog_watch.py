@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
-    from cvops_app.context import AppContext
+    from cvops_app.jobs import JobManager
 
 INTERVAL_MS = 1000
 
@@ -31,21 +31,23 @@ def data_version(ws: "Workspace") -> Optional[int]:
 
 
 class CatalogWatcher(QObject):
-    """Polls the open workspace's ``data_version`` every ``interval_ms``; :attr:`changed` when another connection
-    has committed since the last look."""
+    """Polls the workspace's ``data_version`` every ``interval_ms`` while none of ``jobs`` runs; :attr:`changed`
+    when another connection has committed since the last look."""
 
     changed = Signal()
 
-    def __init__(self, ctx: "AppContext", interval_ms: int = INTERVAL_MS) -> None:
-        super().__init__(ctx)
-        self.ctx = ctx
+    def __init__(self, jobs: "JobManager", parent: Optional[QObject] = None, interval_ms: int = INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.ws: Optional["Workspace"] = None
         self.version: Optional[int] = None
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.poll)
-        ctx.workspace_changed.connect(self._follow)
 
-    def _follow(self, ws: Optional["Workspace"]) -> None:
+    def set_workspace(self, ws: Optional["Workspace"]) -> None:
+        """Watch ``ws`` from its state now (None: stop watching)."""
+        self.ws = ws
         self.version = data_version(ws) if ws is not None else None
         if ws is None:
             self.timer.stop()
@@ -54,8 +56,8 @@ class CatalogWatcher(QObject):
 
     def poll(self) -> bool:
         """Look once (the timer calls this); True when a change was announced."""
-        ws = self.ctx.ws
-        if ws is None or self.ctx.jobs.busy():
+        ws = self.ws
+        if ws is None or self.jobs.busy():
             return False
         version = data_version(ws)
         if version is None or version == self.version:

@@ -45,7 +45,7 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else settings_mod.load(settings_path)
         self.jobs = JobManager(self)
         self._ws: Optional[Workspace] = None
-        self.watcher = CatalogWatcher(self)  # changes by other processes reach the pages as data_changed
+        self.watcher = CatalogWatcher(self.jobs, self)  # changes by other processes reach the pages as data_changed
         self.watcher.changed.connect(lambda: self.changed(*sorted(EXTERNAL_DATA)))
 
     # -- workspace ----------------------------------------------------------------------------------------------------
@@ -59,6 +59,7 @@ class AppContext(QObject):
         self.close_workspace()
         if ws is not None:
             self._ws = ws
+            self.watcher.set_workspace(ws)
             self.workspace_changed.emit(ws)
 
     def close_workspace(self) -> None:
@@ -69,6 +70,7 @@ class AppContext(QObject):
         self.jobs.cancel_all()
         self.jobs.wait()
         ws, self._ws = self._ws, None
+        self.watcher.set_workspace(None)
         self.workspace_changed.emit(None)
         ws.close()
 
