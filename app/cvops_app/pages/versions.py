@@ -27,6 +27,7 @@ from cvops.data.images import ImageFilter
 from cvops.data.splits import parse_ratios
 from cvops.versions.diff import diff_versions
 from cvops.versions.create import VersionInfo, create_version, list_versions, version_summary
+from cvops_app.charts import legend_below
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
@@ -212,7 +213,7 @@ class SplitChart(pg.PlotWidget):
         self.setObjectName("class-chart")
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = legend_below(self, columns=3)
         self.showGrid(y=True, alpha=0.3)
         self.setLabel("left", "annotations")
 
