@@ -22,8 +22,6 @@ from cvops_app.catalog_watch import CatalogWatcher
 from cvops_app.jobs import Job, JobFn, JobManager
 
 ALL_DATA = frozenset({"images", "annotations", "classes", "status"})
-# what a change by another process (the CLI, a pipeline) may have touched: every page re-reads what it shows
-EXTERNAL_DATA = ALL_DATA | {"versions", "models", "runs", "evaluations", "monitor"}
 
 
 class AppContext(QObject):
@@ -46,7 +44,7 @@ class AppContext(QObject):
         self.jobs = JobManager(self)
         self._ws: Optional[Workspace] = None
         self.watcher = CatalogWatcher(self.jobs, self)  # changes by other processes reach the pages as data_changed
-        self.watcher.changed.connect(lambda: self.changed(*sorted(EXTERNAL_DATA)))
+        self.watcher.changed.connect(lambda kinds: self.changed(*sorted(kinds)))
 
     # -- workspace ----------------------------------------------------------------------------------------------------
     @property

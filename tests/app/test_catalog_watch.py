@@ -14,6 +14,7 @@ from monitor_testing import START, device_folder, record
 from PySide6.QtCore import QSettings
 from training_testing import make_model
 
+from cvops.catalog.db import transaction
 from cvops.data.ingest import import_paths
 from cvops.data.workspace import Workspace
 from cvops.monitoring.pull import pull
@@ -58,15 +59,22 @@ def cli(window: MainWindow) -> Iterator[Workspace]:
     other.close()
 
 
-def test_own_edits_are_not_external_changes(window: MainWindow, cli: Workspace) -> None:
+def test_own_edits_are_not_external_changes_and_the_kinds_are_told(window: MainWindow, cli: Workspace) -> None:
     ws = window.ws
     assert ws is not None
     watcher = window.ctx.watcher
+    told: list[set[str]] = []
+    watcher.changed.connect(told.append)
     assert not watcher.poll()
     ws.annotations.set_status(list(ws.images.ids())[:2], "approved")  # the app's own connection
     assert not watcher.poll()
     cli.annotations.set_status(list(cli.images.ids())[:2], "rejected")
     assert watcher.poll() and not watcher.poll()
+    assert told == [{"images", "annotations", "classes", "status"}]
+    with transaction(cli.db):  # a commit of nothing any page shows (a labeling queue): no reload
+        cli.db.execute("INSERT INTO label_queue (image_id, rank, score, strategy, built_at) VALUES (?, 1, 0.5, "
+                       "'uncertainty', 0)", [next(iter(cli.images.ids()))])
+    assert not watcher.poll() and len(told) == 1
 
 
 def test_a_version_from_the_cli_shows_on_the_versions_page(qtbot, window: MainWindow,  # noqa: ANN001
