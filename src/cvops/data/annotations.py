@@ -441,7 +441,8 @@ class AnnotationEditor:
                 changes.append({"table": "annotations", "op": "update", "id": aid,
                                 "before": {k: row[k] for k in after}, "after": after})
             if changes:
-                self.log.record("annotation.accept", description or f"accepted {counted(len(changes), 'suggestion')}", changes)
+                text = description or f"accepted {counted(len(changes), 'suggestion')}"
+                self.log.record("annotation.accept", text, changes)
         return len(changes)
 
     def paste(self, image_id: int, shapes: Sequence[Annotation], description: str = "") -> list[int]:
@@ -462,7 +463,8 @@ class AnnotationEditor:
                 continue  # entirely outside this (smaller) image
             items.append(NewAnnotation(image_id, a.class_id, a.kind, box=a.box, points=a.points,
                                        attributes=dict(a.attributes)))
-        return self.add_many(items, description=description or f"pasted {counted(len(items), 'shape')} on image {image_id}")
+        text = description or f"pasted {counted(len(items), 'shape')} on image {image_id}"
+        return self.add_many(items, description=text)
 
     # -- trash ----------------------------------------------------------------------------------------------------
     def trash(self, image_ids: Iterable[int]) -> int:
@@ -519,7 +521,8 @@ class AnnotationEditor:
                                     "before": {"status": row[0], "updated_at": row[1]},
                                     "after": {"status": status, "updated_at": now}})
             if changes:
-                self.log.record("image.status", f"marked {counted(len(changes), 'image')} as {status_words(status)}", changes)
+                self.log.record("image.status", f"marked {counted(len(changes), 'image')} as {status_words(status)}",
+                                changes)
         return len(changes)
 
     def set_comment(self, image_id: int, comment: str) -> None:

@@ -199,7 +199,8 @@ class ClassManager:
                                 "after": {"class_id": dst.id, "updated_at": now}})
                 moved += 1
             changes.append({"table": "classes", "op": "delete", "row": row_dict(conn, "classes", src.id)})
-            self.log.record("class.merge", f"merged class {src.name!r} into {dst.name!r} ({counted(moved, 'annotation')})",
+            self.log.record("class.merge",
+                            f"merged class {src.name!r} into {dst.name!r} ({counted(moved, 'annotation')})",
                             changes)
         return moved
 
@@ -225,5 +226,6 @@ class ClassManager:
                 )
             changes: list[Change] = [{"table": "annotations", "op": "delete", "row": r} for r in rows]
             changes.append({"table": "classes", "op": "delete", "row": row_dict(conn, "classes", info.id)})
-            self.log.record("class.delete", f"deleted class {info.name!r} ({counted(len(rows), 'annotation')} dropped)", changes)
+            self.log.record("class.delete",
+                            f"deleted class {info.name!r} ({counted(len(rows), 'annotation')} dropped)", changes)
         return {"reassigned": 0, "dropped": len(rows)}
