@@ -26,7 +26,10 @@ EDITS = ("images", "annotations", "classes", "status")  # what an operation-log 
 # kind(s) of data -> the aggregate that changes when another process changes that data
 SIGNATURE: tuple[tuple[tuple[str, ...], str], ...] = (
     (EDITS, "SELECT MAX(rowid) FROM audit"),
-    (("images",), "SELECT MAX(rowid) || ':' || COUNT(*) FROM images"),
+    # imports add rows, emptying the trash drops trashed ones (a partial index counts those); no full-table count:
+    # a million images would cost 100 ms
+    (("images",), "SELECT MAX(rowid) || ':' || (SELECT COUNT(*) FROM images WHERE trashed_at IS NOT NULL) "
+                  "FROM images"),
     (("versions",), "SELECT MAX(rowid) || ':' || COUNT(*) FROM versions"),
     (("models", "evaluations"), "SELECT MAX(rowid) || ':' || COUNT(*) || ':' || TOTAL(champion * rowid) FROM models"),
     (("models", "evaluations"), "SELECT MAX(rowid) FROM evaluations"),
@@ -34,7 +37,7 @@ SIGNATURE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("models",), "SELECT MAX(rowid) FROM deployments"),
     (("runs",), "SELECT MAX(rowid) || ':' || TOTAL(epochs_done) || ':' || COUNT(finished_at) FROM runs"),
     (("runs",), "SELECT MAX(rowid) || ':' || COUNT(finished_at) FROM pipeline_runs"),
-    (("monitor", "images"), "SELECT MAX(rowid) || ':' || COUNT(*) FROM field_files"),
+    (("monitor", "images"), "SELECT MAX(rowid) FROM field_files"),
 )
 EVERYTHING = frozenset(kind for kinds, _ in SIGNATURE for kind in kinds)
 
@@ -85,7 +88,7 @@ class CatalogWatcher(QObject):
         """Watch ``ws`` from its state now (None: stop watching)."""
         self.ws = ws
         self.version = data_version(ws) if ws is not None else None
-        self.signature = signature(ws) if ws is not None else None
+        self.signature = None  # read at the first look, after the pages showed the workspace
         if ws is None:
             self.timer.stop()
         else:
@@ -97,12 +100,21 @@ class CatalogWatcher(QObject):
         if ws is None or self.jobs.busy():
             return False
         version = data_version(ws)
-        if version is None or version == self.version:
+        if version is None:
             return False
-        self.version = version
-        now = signature(ws)
-        kinds = changed_kinds(self.signature, now)
-        self.signature = now
+        if self.signature is None:  # the first look takes the baseline; a commit since the opening: everything
+            self.signature = signature(ws)
+            if version == self.version:
+                return False
+            self.version = version
+            kinds = set(EVERYTHING)
+        else:
+            if version == self.version:
+                return False
+            self.version = version
+            now = signature(ws)
+            kinds = changed_kinds(self.signature, now)
+            self.signature = now
         if kinds:
             self.changed.emit(kinds)
         return bool(kinds)

@@ -140,3 +140,14 @@ def test_the_monitor_page_follows_a_pull(qtbot, window: MainWindow, cli: Workspa
     device_folder(tmp_path / "target" / "field", "cam-01", [record(rng, START + 60 * i) for i in range(3)])
     pull(cli, tmp_path / "target")
     qtbot.waitUntil(lambda: page.devices == ["cam-01"], timeout=WAIT_MS)
+
+
+def test_a_commit_before_the_first_look_announces_everything(window: MainWindow, cli: Workspace) -> None:
+    watcher = window.ctx.watcher
+    assert window.ws is not None
+    watcher.set_workspace(window.ws)  # as just opened: no baseline yet (it is read at the first look)
+    told: list[set[str]] = []
+    watcher.changed.connect(told.append)
+    cli.annotations.set_status(list(cli.images.ids())[:1], "rejected")
+    assert watcher.poll() and told and {"images", "versions", "models", "runs", "monitor"} <= told[0]
+    assert not watcher.poll()
