@@ -100,7 +100,6 @@ def main(argv: list[str]) -> int:
         classes.table.selectRow(0)
         grab(app, classes, out / "classes.png")
         sheet = ShortcutsDialog(window)
-        sheet.resize(640, 620)
         grab(app, sheet, out / "shortcuts.png")
         window.close()
     if len(argv) == 3:

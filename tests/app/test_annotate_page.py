@@ -142,8 +142,20 @@ def test_draw_a_box_then_undo_and_redo(qtbot: Any, window: Annotator) -> None:
     assert window.page.canvas.model().get(new.id) is not None and window.page.canvas.selected_ids() == [new.id]
     window.undo()
     assert len(shapes(window, "box")) == before and window.page.canvas.model().get(new.id) is None
+    assert window.page.canvas.selected_ids() == []
+    assert window.messages[-1] == f"Undid: added a box on image {new.image_id}"
     window.redo()
     assert window.page.canvas.model().get(new.id) is not None
+    assert window.page.canvas.selected_ids() == [new.id]  # the restored box is selected
+    assert window.messages[-1] == f"Redid: added a box on image {new.image_id}"
+    window.page.canvas.select([])
+    key(window, Qt.Key.Key_Escape)
+    window.page.canvas.select([new.id])
+    key(window, Qt.Key.Key_Delete)
+    assert window.page.canvas.model().get(new.id) is None
+    window.undo()  # undoing a delete selects the box it brought back
+    assert window.page.canvas.selected_ids() == [new.id]
+    assert window.messages[-1] == "Undid: deleted 1 annotation"
 
 
 def test_draw_and_edit_a_polygon(qtbot: Any, window: Annotator) -> None:

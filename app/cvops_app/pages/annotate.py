@@ -87,6 +87,7 @@ class AnnotatePage(Page):
         self.tags.label_removed.connect(self._label_removed)
         self.review.status_chosen.connect(self.set_status)
         self.review.comment_edited.connect(self._comment_edited)
+        ctx.history_applied.connect(self.canvas.select)  # undo / redo: select the shapes it brought back
         self.setFocusProxy(self.canvas)
         self._show_nothing()
 
@@ -351,7 +352,7 @@ class AnnotatePage(Page):
         if selected and self.ws is not None:
             ws = self.ws
             edits = [AnnotationEdit(aid, class_id=class_id) for aid in selected]
-            self._commit(lambda: ws.annotations.update_many(edits, description="change class"), "annotations")
+            self._commit(lambda: ws.annotations.update_many(edits, description="changed the class"), "annotations")
 
     def choose_class_number(self, n: int) -> None:
         """Class ``n`` (1-based) of the palette."""
@@ -396,7 +397,7 @@ class AnnotatePage(Page):
 
     def paste(self) -> None:
         """Paste the copied shapes onto this image."""
-        self._paste(self.clipboard, "paste")
+        self._paste(self.clipboard, "")
 
     def paste_previous(self) -> None:
         """Paste every shape of the previous image in the sequence."""
@@ -404,7 +405,7 @@ class AnnotatePage(Page):
             self.ctx.notify("no previous image")
             return
         shapes = [a for a in self.ws.annotations.for_image(self.sequence[self.position - 1]) if a.kind != "tag"]
-        self._paste(shapes, "paste the previous image's shapes")
+        self._paste(shapes, "pasted the previous image's shapes")
 
     def _paste(self, shapes: list[Annotation], description: str) -> None:
         if self.ws is None or self.image is None or not shapes:

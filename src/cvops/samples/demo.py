@@ -39,7 +39,7 @@ def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Pro
                 sample = by_name[image.file_name]
                 ids.append(image.id)
                 items += [NewAnnotation(image.id, sh.label, "box", box=sh.box) for sh in sample.shapes]
-            ws.annotations.add_many(items, description="demo labels")
+            ws.annotations.add_many(items, description="added the demo labels")
             # A realistic mix of review states: most done, some waiting for review, a few untouched.
             ws.annotations.set_status(ids[: int(len(ids) * 0.8)], "done")
             ws.annotations.set_status(ids[int(len(ids) * 0.8): int(len(ids) * 0.9)], "needs_review")
