@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from cvops_app.jobs import JobManager
 
 INTERVAL_MS = 1000
-EDITS = ("images", "annotations", "classes", "status")  # what an operation-log edit (or its undo) may touch
+EDITS = ("images", "annotations", "classes", "status", "tags")  # what an operation-log edit (or its undo) may touch
 # kind(s) of data -> the aggregate that changes when another process changes that data
 SIGNATURE: tuple[tuple[tuple[str, ...], str], ...] = (
     (EDITS, "SELECT MAX(rowid) FROM audit"),

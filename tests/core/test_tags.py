@@ -118,7 +118,7 @@ def test_vocabulary_changes_are_undoable(ws: Workspace, five: list[int]) -> None
 def test_tagging_many_images_is_one_undo_step_and_never_a_class(ws: Workspace, five: list[int]) -> None:
     classes = ws.classes.list()
     assert ws.tags.tag([five[0], five[1], five[1]], "night", create=True) == 2
-    assert ws.tags.tag(five, "night") == 3 and ws.log.history(1)[0].description == "tag 3 images 'night'"
+    assert ws.tags.tag(five, "night") == 3 and ws.log.history(1)[0].description == "tagged 3 images with 'night'"
     assert ws.tags.tag(five, "night") == 0
     assert ws.classes.list() == classes and ws.stats()["annotations"] == 0
     ws.log.undo()

@@ -19,6 +19,7 @@ from typing import Iterable, Optional, Sequence, Union
 from cvops.catalog.db import Database, transaction
 from cvops.catalog.oplog import Change, OperationLog, row_dict
 from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.text import counted
 from cvops.data.classes import ClassManager, ClassRef, _check_color
 
 MAX_TAG_NAME = 64
@@ -60,10 +61,6 @@ def check_tag_name(name: object) -> str:
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield list(ids[start:start + _CHUNK])
-
-
-def _plural(n: int) -> str:
-    return f"{n:,} image{'s' if n != 1 else ''}"
 
 
 class TagManager:
@@ -144,7 +141,7 @@ class TagManager:
         """Add a tag at the end of the order (one undo step); the name must be new, case-insensitively."""
         with transaction(self.db):
             row, change = self._new_tag(name, color)
-            self.log.record("tag.add", f"add tag {row['name']!r}", [change])
+            self.log.record("tag.add", f"added tag {row['name']!r}", [change])
         return self.get(int(row["id"]))  # type: ignore[arg-type]
 
     def _update(self, ref: TagRef, action: str, description: str, **after: object) -> TagInfo:
@@ -163,12 +160,12 @@ class TagManager:
         info, other = self.get(ref), self.find(new_name)
         if other is not None and other.id != info.id:
             raise ValidationError(f"a tag named {other.name!r} already exists; merge instead of renaming")
-        return self._update(info.id, "tag.rename", f"rename tag {{name!r}} to {new_name!r}", name=new_name)
+        return self._update(info.id, "tag.rename", f"renamed tag {{name!r}} to {new_name!r}", name=new_name)
 
     def recolor(self, ref: TagRef, color: Optional[str]) -> TagInfo:
         """Set a tag's colour (#rrggbb), or clear it with None or ""."""
         value = _check_color(color) if color else None
-        return self._update(ref, "tag.recolor", f"recolour tag {{name!r}} to {value or 'none'}", color=value)
+        return self._update(ref, "tag.recolor", f"recoloured tag {{name!r}} to {value or 'none'}", color=value)
 
     def _links(self, tag_id: int, image_ids: Optional[Sequence[int]] = None) -> list[list[object]]:
         """The ``image_tags`` rows of a tag (of these images only, if given), as lists in :data:`LINK_COLUMNS`."""
@@ -193,7 +190,7 @@ class TagManager:
                 changes.append({"table": "image_tags", "op": "delete_rows", "columns": list(LINK_COLUMNS),
                                 "rows": links})
             changes.append({"table": "tags", "op": "delete", "row": row_dict(conn, "tags", info.id)})
-            self.log.record("tag.delete", f"delete tag {info.name!r} ({_plural(len(links))})", changes)
+            self.log.record("tag.delete", f"deleted tag {info.name!r} ({counted(len(links), 'image')})", changes)
         return len(links)
 
     def merge(self, source: TagRef, target: TagRef) -> int:
@@ -212,7 +209,8 @@ class TagManager:
             changes += gained
             changes.append({"table": "tags", "op": "delete", "row": row_dict(conn, "tags", src.id)})
             moved = len(gained[0]["rows"]) if gained else 0
-            self.log.record("tag.merge", f"merge tag {src.name!r} into {dst.name!r} ({_plural(moved)} gained it)",
+            self.log.record("tag.merge",
+                            f"merged tag {src.name!r} into {dst.name!r} ({counted(moved, 'image')} gained it)",
                             changes)
         return moved
 
@@ -260,7 +258,7 @@ class TagManager:
             changes += links
             count = len(links[0]["rows"]) if links else 0
             if changes:
-                self.log.record("image.tag", f"tag {_plural(count)} {name!r}", changes)
+                self.log.record("image.tag", f"tagged {counted(count, 'image')} with {name!r}", changes)
         return count
 
     def untag(self, image_ids: Iterable[int], ref: TagRef) -> int:
@@ -270,7 +268,7 @@ class TagManager:
             info = self.get(ref)
             links = self._links(info.id, ids)
             if links:
-                self.log.record("image.untag", f"untag {_plural(len(links))} {info.name!r}", [
+                self.log.record("image.untag", f"removed tag {info.name!r} from {counted(len(links), 'image')}", [
                     {"table": "image_tags", "op": "delete_rows", "columns": list(LINK_COLUMNS), "rows": links}])
         return len(links)
 
@@ -303,5 +301,6 @@ class TagManager:
                 tag_id = info.id
             images = list(dict.fromkeys(int(a[cols.index("image_id")]) for a in annotations))
             changes += self._link_changes(images, tag_id)
-            self.log.record("tag.from_class", f"turn class {name!r} into a tag ({_plural(len(images))})", changes)
+            self.log.record("tag.from_class",
+                            f"turned class {name!r} into a tag ({counted(len(images), 'image')})", changes)
         return self.get(tag_id), len(images)
