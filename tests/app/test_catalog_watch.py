@@ -70,7 +70,7 @@ def test_own_edits_are_not_external_changes_and_the_kinds_are_told(window: MainW
     assert not watcher.poll()
     cli.annotations.set_status(list(cli.images.ids())[:2], "rejected")
     assert watcher.poll() and not watcher.poll()
-    assert told == [{"images", "annotations", "classes", "status"}]
+    assert told == [{"images", "annotations", "classes", "status", "tags"}]
     with transaction(cli.db):  # a commit of nothing any page shows (a labeling queue): no reload
         cli.db.execute("INSERT INTO label_queue (image_id, rank, score, strategy, built_at) VALUES (?, 1, 0.5, "
                        "'uncertainty', 0)", [next(iter(cli.images.ids()))])
