@@ -22,7 +22,7 @@ from cvops.samples.demo import run_demo
 from cvops.versions.create import create_version
 from cvops_app.mainwindow import MainWindow
 
-WAIT_MS = 10_000
+WAIT_MS = 30_000  # generous: a busy machine must not fail the test (it returns as soon as the page follows)
 
 
 @pytest.fixture(scope="module")
