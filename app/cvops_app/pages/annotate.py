@@ -209,6 +209,7 @@ class AnnotatePage(Page):
         self.canvas.set_image(self.ws.images.path(self.image), self.image.width, self.image.height)
         self._reload_shapes()
         self._show_review()
+        self.ctx.image_shown.emit(image_id)
 
     def _show_nothing(self, message: str = "No image: open one from the Images page.") -> None:
         self.image = None
