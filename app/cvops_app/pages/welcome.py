@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
 from cvops.common.jobs import CancelToken, Progress
@@ -86,7 +87,8 @@ class WelcomePage(QWidget):
         self.new_button = self._button("new-workspace", "New workspace…",
                                        "Create a workspace in an empty folder, then import your images (Ctrl+I).",
                                        window.new_workspace)
-        self.open_button = self._button("open-workspace", "Open workspace…", "Open a workspace folder made here or with the cvops command.",
+        self.open_button = self._button("open-workspace", "Open workspace…",
+                                        "Open a workspace folder made here or with the cvops command.",
                                         window.open_workspace)
         self.demo_button = self._button("open-demo", "Open the demo",
                                         f"A ready-made workspace of {DEMO_IMAGES} labelled synthetic images (circles, "
@@ -214,7 +216,8 @@ class WelcomePage(QWidget):
         self.demo_status.setText(f"Building the demo in {path}…")
         count = self.demo_images
         job = self.ctx.run_job("Build the demo workspace",
-                               lambda progress, cancel: build_demo(path, progress, cancel, count), on_done=self._demo_built)
+                               lambda progress, cancel: build_demo(path, progress, cancel, count),
+                               on_done=self._demo_built)
         job.signals.progress.connect(
             lambda fraction, message: self.demo_status.setText(f"Building the demo in {path}: {message} "
                                                                f"({fraction:.0%}) — Cancel in the status bar"))
