@@ -292,6 +292,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         """Stop jobs, remember the geometry, close the workspace."""
         QSettings("CVOps", "Workbench").setValue("geometry", self.saveGeometry())
+        self.ctx.jobs.cancel_all()  # a job without a workspace too (the demo being built)
         self._close_workspace()
         super().closeEvent(event)
 

@@ -57,7 +57,7 @@ def test_the_demo_is_one_click_then_opens_directly(qtbot: Any, window: MainWindo
 def test_a_cancelled_demo_leaves_nothing(qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     failures: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: failures.append(text))
-    window.welcome.demo_images = 128
+    window.welcome.demo_images = 32  # cancelled long before its images are made
     job = window.welcome.open_demo()
     assert job is not None
     cancel = window.jobs_widget.findChild(QPushButton, f"cancel-job-{id(job)}")
@@ -69,6 +69,19 @@ def test_a_cancelled_demo_leaves_nothing(qtbot: Any, window: MainWindow, monkeyp
     assert not demo.exists() and not demo.with_name(demo.name + ".building").exists()
     assert failures == [] and "cancelled" in window.welcome.demo_status.text()
     assert window.welcome.demo_button.isEnabled()
+
+
+def test_a_demo_built_while_another_workspace_opened_only_joins_the_recent_list(window: MainWindow,
+                                                                               tmp_path: Path) -> None:
+    Workspace.create(tmp_path / "other").close()
+    window.load_workspace(tmp_path / "other")
+    demo = window.welcome.demo_path
+    Workspace.create(demo).close()
+    window.welcome._demo_built(demo)  # what the job delivers when it is done
+    assert window.ws.root == (tmp_path / "other").resolve()
+    assert window.settings.recent_workspaces[0] == str(demo.resolve())
+    assert window.recent_menu.actions()[0].text() == str(demo.resolve())
+    assert "demo is ready" in window.statusBar().currentMessage()
 
 
 def test_a_folder_in_the_way_is_a_message(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,3 +152,12 @@ def test_screenshot_without_a_workspace_shows_the_welcome_page(qtbot: Any, windo
     assert window.stack.currentWidget() is window.welcome
     with Image.open(out) as im:
         assert len(im.convert("L").getcolors(1 << 20) or []) > 16  # text and buttons, not a blank window
+
+
+def test_closing_the_window_stops_the_demo(window: MainWindow) -> None:
+    window.welcome.demo_images = 32  # cancelled long before its images are made
+    assert window.welcome.open_demo() is not None
+    window.close()
+    assert window.jobs.wait()
+    demo = window.welcome.demo_path
+    assert not demo.exists() and not demo.with_name(demo.name + ".building").exists()

@@ -228,7 +228,14 @@ class WelcomePage(QWidget):
 
     def _demo_built(self, path: Path) -> None:
         self._demo_ended("")
-        self.window_.load_workspace(path)
+        if self.ctx.ws is None:
+            self.window_.load_workspace(path)
+            return
+        self.ctx.settings.remember(path)  # another workspace was opened meanwhile: it stays open
+        self.ctx.save_settings()
+        self.update_recent(self.ctx.settings.recent_workspaces)
+        self.recent_changed.emit()
+        self.ctx.notify(f"The demo is ready in {path}: File ▸ Open recent", 15_000)
 
     def _demo_ended(self, text: str) -> None:
         self.demo_job = None
