@@ -50,12 +50,14 @@ def selection_text(selected: int, shown: int) -> str:
 
 
 class EmptyOverlay(QWidget):
-    """A message with a button over the middle of an empty item view (it follows the view's size)."""
+    """A message with a button over the middle of an empty item view (it follows the view's size). It is a child of
+    the view, not of its viewport, so scrolling never moves it."""
 
     clicked = Signal(str)  # the action id of the button
 
     def __init__(self, view: QAbstractScrollArea) -> None:
-        super().__init__(view.viewport())
+        super().__init__(view)
+        self.viewport = view.viewport()
         self.setObjectName("empty-overlay")
         self.action = ""
         self.label = QLabel(self)
@@ -86,14 +88,14 @@ class EmptyOverlay(QWidget):
         self.button.setText(button)
         self.button.setVisible(bool(button))
         self.action = action
-        self.setGeometry(self.parentWidget().rect())
+        self.setGeometry(self.viewport.geometry())
         self.show()
         self.raise_()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
         """Cover the viewport whenever it is resized."""
-        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.parentWidget().rect())
+        if watched is self.viewport and event.type() == QEvent.Type.Resize:
+            self.setGeometry(self.viewport.geometry())
         return super().eventFilter(watched, event)
 
     def message(self) -> Optional[str]:
