@@ -22,7 +22,7 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("workspace", nargs="?", type=Path, help="workspace folder to open")
     parser.add_argument("--screenshot", type=Path, help="render the window offscreen to this PNG and exit")
     parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
-                        help="page for --screenshot")
+                        help="page for --screenshot (without a workspace: the welcome page)")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
     args = parser.parse_args(argv)
     try:
