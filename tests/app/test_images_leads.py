@@ -128,10 +128,12 @@ def test_menu_buttons_draw_a_real_arrow(window: MainWindow) -> None:
 def test_the_gallery_follows_the_annotator(qtbot: Any, window: MainWindow) -> None:
     page = window.pages["images"]
     ids = list(page.current_ids())
-    window.open_annotator(ids[0], ids)
+    select(page, 0, 2)
+    page.view.selectionModel().setCurrentIndex(page.model.index(0, 0), QItemSelectionModel.SelectionFlag.NoUpdate)
+    QTest.keyClick(page.view, Qt.Key.Key_Return)  # open the current image: the selection of three stays
     annotate = window.pages["annotate"]
     qtbot.waitUntil(annotate.settled, timeout=WAIT_MS)
-    assert page.selected_ids() == [ids[0]]
+    assert annotate.image.id == ids[0] and page.selected_ids() == ids[:3]
     annotate.actions_by_id["next_image"].trigger()  # D
     annotate.actions_by_id["next_image"].trigger()
     assert page.view.currentIndex().row() == 2 and page.selected_ids() == [ids[2]]

@@ -405,7 +405,8 @@ class ImagesPage(Page):
         return out
 
     def follow(self, image_id: int) -> None:
-        """Make ``image_id`` the current and only selected image (the annotator moved to it), when it is listed."""
+        """Make ``image_id`` the current and only selected image (the annotator moved to it), when it is listed and
+        not the current one already."""
         ids, current = self.model.ids, self.view.currentIndex().row()
         row = next((r for r in (current + 1, current - 1, current) if 0 <= r < len(ids) and ids[r] == image_id), -1)
         if row < 0:
@@ -414,6 +415,8 @@ class ImagesPage(Page):
             except ValueError:
                 return
         index = self.model.index(row, 0)
+        if row == current and self.view.selectionModel().isSelected(index):
+            return  # opened from here: a selection of several images stays
         self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.view.scrollTo(index)
 
