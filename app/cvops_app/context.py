@@ -32,6 +32,7 @@ class AppContext(QObject):
     message = Signal(str, int)  # a notification for the status bar: text, milliseconds shown
     job_failed = Signal(str, str)  # a background job failed: title, detail
     open_images = Signal(int, object)  # show this image in the annotator; the id order to walk (None: the gallery's)
+    image_shown = Signal(int)  # the annotator shows this image now (the gallery's current image follows)
     page_requested = Signal(str)  # show this page
     export_model_requested = Signal(object)  # open the export wizard on this model id (None: the champion)
     history_applied = Signal(object)  # after an undo or redo (and its data_changed): the annotation ids it touched

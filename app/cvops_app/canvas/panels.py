@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+    QComboBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
 from cvops.catalog.statuses import STATUSES
@@ -33,6 +34,7 @@ class ClassPalette(QGroupBox):
 
     chosen = Signal(int)  # class id
     done = Signal()  # the picker was left (Enter or Esc): focus goes back to the canvas
+    add_requested = Signal()  # "Add classes…" while there are none
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("Classes", parent)
@@ -42,9 +44,19 @@ class ClassPalette(QGroupBox):
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget(self)
         self.list.setObjectName("class-palette")
+        self.empty = QLabel("No classes yet. Add the classes you label (car, person…), or draw a box and name "
+                            "its class.", self)
+        self.empty.setObjectName("no-classes")
+        self.empty.setWordWrap(True)
+        self.add_button = QPushButton("Add classes…", self)
+        self.add_button.setObjectName("add-classes")
+        self.add_button.clicked.connect(lambda _=False: self.add_requested.emit())
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.list)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.add_button)
+        layout.addStretch(1)
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self._pick_first)
         self.search.installEventFilter(self)
@@ -62,6 +74,10 @@ class ClassPalette(QGroupBox):
             item.setData(NAME_ROLE, info.name.casefold())
             item.setToolTip(info.description or info.name)
         self.list.blockSignals(False)
+        for widget in (self.search, self.list):
+            widget.setVisible(bool(classes))
+        self.empty.setVisible(not classes)
+        self.add_button.setVisible(not classes)
         self.set_current(current)
         self._filter(self.search.text())
 

@@ -10,16 +10,17 @@ from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QButtonGroup, QHBoxLayout, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QButtonGroup, QDialog, QHBoxLayout, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from cvops.data.annotations import Annotation, AnnotationEdit
 from cvops.data.classes import ClassInfo
 from cvops.common.errors import NotFoundError
 from cvops.data.images import ImageFilter, ImageRecord
+from cvops_app.canvas.new_class import NewClassPopup, ask_first_class
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
@@ -59,6 +60,7 @@ class AnnotatePage(Page):
         self.classes: list[ClassInfo] = []
         self.current_class: Optional[int] = None
         self.clipboard: list[Annotation] = []
+        self.class_popup: Optional[NewClassPopup] = None  # the last "name the first class" popup
         self.canvas = CanvasView(self)
         self.canvas.setObjectName("annotate-canvas")
         self.palette_ = ClassPalette(self)
@@ -82,6 +84,7 @@ class AnnotatePage(Page):
         self.canvas.tool_changed.connect(self._tool_changed)
         self.palette_.chosen.connect(self.choose_class)
         self.palette_.done.connect(self.canvas.setFocus)
+        self.palette_.add_requested.connect(self.edit_classes)
         self.tags.toggled.connect(self._tag_toggled)
         self.tags.created.connect(self._tag_created)
         self.tags.label_removed.connect(self._label_removed)
@@ -212,6 +215,7 @@ class AnnotatePage(Page):
         self.canvas.set_image(self.ws.images.path(self.image), self.image.width, self.image.height)
         self._reload_shapes()
         self._show_review()
+        self.ctx.image_shown.emit(image_id)
 
     def _show_nothing(self, message: str = "No image: open one from the Images page.") -> None:
         self.image = None
@@ -282,21 +286,33 @@ class AnnotatePage(Page):
         return self.ctx.edit(fn, *what)
 
     def _box_drawn(self, box: tuple[float, float, float, float]) -> None:
-        self._add_shape(lambda ws, image, cls: ws.annotations.add_box(image, cls, box))
+        x, y, w, h = box
+        self._add_shape(lambda ws, image, cls: ws.annotations.add_box(image, cls, box), "box",
+                        [QPointF(x, y), QPointF(x + w, y), QPointF(x + w, y + h), QPointF(x, y + h)])
 
     def _polygon_drawn(self, points: list[list[float]]) -> None:
-        self._add_shape(lambda ws, image, cls: ws.annotations.add_polygon(image, cls, points))
+        self._add_shape(lambda ws, image, cls: ws.annotations.add_polygon(image, cls, points), "polygon",
+                        [QPointF(px, py) for px, py in points])
 
-    def _add_shape(self, add: Callable[["Workspace", int, int], int]) -> None:
+    def _add_shape(self, add: Callable[["Workspace", int, int], int], kind: str, outline: list[QPointF]) -> None:
         if self.ws is None or self.image is None:
             return
-        if self.current_class is None:
-            self.ctx.notify(f"Add a class first ({_keys('classes')})")
+        if self.current_class is None:  # no class yet: name one here, the shape gets it
+            image = self.image.id
+            self.class_popup = ask_first_class(self.canvas, kind, outline,
+                                               lambda name: self._first_class(name, image, add, kind, outline))
             return
         ws, image, cls = self.ws, self.image.id, self.current_class
         new_id = self._commit(lambda: add(ws, image, cls), "annotations")
         if new_id is not None:
             self.canvas.select([new_id])
+
+    def _first_class(self, name: str, image: int, add: Callable[["Workspace", int, int], int], kind: str,
+                     outline: list[QPointF]) -> None:
+        ws = self.ws
+        if ws is not None and self._commit(lambda: ws.classes.add(name), "classes") is not None:
+            if self.image is not None and self.image.id == image:
+                self._add_shape(add, kind, outline)
 
     def _edited(self, edits: list[AnnotationEdit], description: str) -> None:
         if self.ws is not None:
@@ -353,6 +369,14 @@ class AnnotatePage(Page):
             ws = self.ws
             edits = [AnnotationEdit(aid, class_id=class_id) for aid in selected]
             self._commit(lambda: ws.annotations.update_many(edits, description="changed the class"), "annotations")
+
+    def edit_classes(self) -> QDialog:
+        """The Classes dialog (the empty palette's "Add classes…")."""
+        from cvops_app.dialogs.classes import ClassesDialog
+
+        dialog = ClassesDialog(self.ctx, parent=self)
+        dialog.open()
+        return dialog
 
     def choose_class_number(self, n: int) -> None:
         """Class ``n`` (1-based) of the palette."""

@@ -15,7 +15,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget,
 )
 
 from cvops.catalog.statuses import STATUSES
@@ -26,6 +26,7 @@ from cvops.data.images import ImageFilter
 from cvops.data.tags import TagInfo, check_tag_name
 from cvops_app.context import AppContext
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
+from cvops_app.pages.images_extras import EmptyOverlay, action_button, menu_button, selection_text
 from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
 from cvops_app.pages.image_tags import UNTAGGED, ImageTagMenu, ask_tag_name, filter_items
@@ -153,8 +154,11 @@ class ImagesPage(Page):
             if label:
                 filters.addWidget(QLabel(label, self))
             filters.addWidget(widget, 2 if widget is self.search else 0)
+        self.selection_count = QLabel(self)
+        self.selection_count.setObjectName("selection-count")
         actions = QHBoxLayout()
         actions.addWidget(self.counts, 1)
+        actions.addWidget(self.selection_count)
         for button in self.buttons:
             actions.addWidget(button)
         layout = QVBoxLayout(self)
@@ -165,6 +169,10 @@ class ImagesPage(Page):
         self.view.open_requested.connect(self._open)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.modelReset.connect(self._update_actions)  # a reset drops the selection without a signal
+        self.empty = EmptyOverlay(self.view)
+        self.empty.clicked.connect(self._empty_action)
+        ctx.image_shown.connect(self.follow)
         self._selection_changed()
 
     # -- widgets ------------------------------------------------------------------------------------------------------
@@ -176,15 +184,8 @@ class ImagesPage(Page):
         box.currentIndexChanged.connect(lambda _: self.reload())
         return box
 
-    def _button(self, what: QMenu | QAction) -> QToolButton:
-        button = QToolButton(self)
-        if isinstance(what, QMenu):
-            button.setText(what.title())
-            button.setMenu(what)
-            button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        else:
-            button.setDefaultAction(what)
-        return button
+    def _button(self, what: QMenu | QAction) -> QPushButton:
+        return menu_button(what, self) if isinstance(what, QMenu) else action_button(what, self)
 
     @staticmethod
     def _refill(box: QComboBox, items: list[tuple[str, Any]]) -> bool:
@@ -222,13 +223,7 @@ class ImagesPage(Page):
         self.shown_filter = None
         self._head = None
         self._stale = False
-        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
-            box.blockSignals(True)
-            box.setCurrentIndex(0)
-            box.blockSignals(False)
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
+        self._reset_filters()
         self._fill_classes()
         self._fill_tags()
         self._update_counts()
@@ -343,6 +338,7 @@ class ImagesPage(Page):
         self._update_counts()
 
     def _update_counts(self) -> None:
+        self._update_empty()
         if self.ws is None:
             self.counts.setText("")
             return
@@ -358,6 +354,37 @@ class ImagesPage(Page):
             parts = [images_text(len(self.model.ids))]
         parts += [f"{status_label(s)} {n:,}" for s, n in (self.by_status or {}).items() if n]
         self.counts.setText(" · ".join(parts))
+
+    def _update_empty(self) -> None:
+        """Lead out of an empty gallery: clear the filters, or import the first images."""
+        if self.ws is None or self.shown_filter is None or len(self.model.ids):
+            self.empty.show_message("")
+        elif self.shown_filter != ImageFilter():
+            self.empty.show_message("No images match these filters.", "Clear filters", "clear")
+        else:
+            self.empty.show_message("No images in this workspace yet.", "Import images…", "import")
+
+    def _empty_action(self, action: str) -> None:
+        if action == "clear":
+            self.clear_filters()
+        elif action == "import" and self.ws is not None:
+            from cvops_app.dialogs.importing import ImportImagesDialog
+
+            ImportImagesDialog(self.ctx, parent=self).open()
+
+    def clear_filters(self) -> None:
+        """Back to every image: each filter to "any", the search emptied (the sort stays)."""
+        self._reset_filters()
+        self.reload()
+
+    def _reset_filters(self) -> None:
+        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
+            box.blockSignals(True)
+            box.setCurrentIndex(0)
+            box.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
 
     def _query_failed(self, error: str) -> None:
         self.counts.setText(f"cannot read the catalog: {error}")
@@ -376,6 +403,22 @@ class ImagesPage(Page):
             out.extend(ids[top:bottom + 1])
         return out
 
+    def follow(self, image_id: int) -> None:
+        """Make ``image_id`` the current and only selected image (the annotator moved to it), when it is listed and
+        not the current one already."""
+        ids, current = self.model.ids, self.view.currentIndex().row()
+        row = next((r for r in (current + 1, current - 1, current) if 0 <= r < len(ids) and ids[r] == image_id), -1)
+        if row < 0:
+            try:
+                row = ids.index(image_id)
+            except ValueError:
+                return
+        index = self.model.index(row, 0)
+        if row == current and self.view.selectionModel().isSelected(index):
+            return  # opened from here: a selection of several images stays
+        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(index)
+
     def settled(self) -> bool:
         """True when no query, search or thumbnail is pending."""
         return not self.queries.busy() and not self.search_timer.isActive() and self.model.settled()
@@ -387,6 +430,8 @@ class ImagesPage(Page):
 
     def _update_actions(self) -> None:
         selected = self.view.selectionModel().hasSelection()
+        count = sum(r.height() for r in self.view.selectionModel().selection()) if selected else 0
+        self.selection_count.setText(selection_text(count, len(self.model.ids)))
         for item, enabled in ((self.trash_action, selected), (self.status_menu.menuAction(), selected),
                               (self.tag_menu.menuAction(), selected), (self.buttons[0], selected),
                               (self.buttons[1], selected)):
