@@ -68,9 +68,10 @@ class EvaluationDialog(QDialog):
         self.errors_kind.currentIndexChanged.connect(lambda _: self.show_errors())
         errors_tab = QWidget(self)
         errors_layout = QVBoxLayout(errors_tab)
-        errors_layout.addWidget(QLabel(f"Predictions at confidence ≥ {self.result.params.get('review_conf', 0.25)} "
-                                       "are reviewed; pick a kind of error to list the images that have it.",
-                                       errors_tab))
+        errors_note = QLabel(f"Predictions at confidence ≥ {self.result.params.get('review_conf', 0.25)} are "
+                             "reviewed; pick a kind of error to list the images that have it.", errors_tab)
+        errors_note.setWordWrap(True)
+        errors_layout.addWidget(errors_note)
         errors_layout.addWidget(self.errors_kind)
         errors_layout.addStretch(1)
         self.tabs = QTabWidget(self)
@@ -116,11 +117,11 @@ class EvaluationDialog(QDialog):
         splitter.addWidget(self.tabs)
         splitter.addWidget(side)
         splitter.addWidget(view)
-        splitter.setSizes([400, 290, 510])
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(splitter, 1)
         self.resize(1200, 720)
+        splitter.setSizes([400, 290, 510])  # room for two columns of thumbnails
 
     def _summary(self) -> str:
         r, m = self.result, self.result.metrics
