@@ -5,6 +5,7 @@ started from the page finishes with live curves, history and a registered model 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -80,7 +81,9 @@ def test_train_from_the_page_without_stalling_the_gui(qtbot, window: MainWindow)
     print(f"\nGUI thread during a training run: longest gap {longest * 1000:.1f} ms (bound {bound * 1000:.0f} ms)")
     assert longest <= bound, f"the GUI thread was blocked for {longest * 1000:.0f} ms"
     assert "running" in seen_running  # the page followed the run live
-    assert any("| epoch 1/3 · batch " in h and "ETA" in h for h in headers)  # progress before epoch 1 ends
+    # the progress row followed the batches (which epoch the 1 s refresh catches depends on the machine's speed;
+    # that batches report before the first epoch ends is test_weights' check on the events)
+    assert any(re.search(r"\| epoch [123]/3 · batch \d+/\d+ · ETA", h) for h in headers), headers[-3:]
 
     qtbot.waitUntil(lambda: page.shown_run is not None and page.shown_run["state"] == "finished", timeout=WAIT_MS)
     run = page.shown_run
