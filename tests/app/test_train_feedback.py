@@ -125,6 +125,8 @@ def test_without_versions_the_page_leads_to_the_versions_page(qtbot, tmp_path: P
     assert page.no_versions.isVisible() and "Create a version first" in page.no_versions.findChild(QLabel).text()
     assert not page.settings.train_button.isEnabled()
     assert "create a version first" in page.header.text()
+    note = page.no_versions.findChild(QLabel)
+    assert _inside(page.no_versions, page) and _label_fits(note)  # whole, at the default window size
     page.no_versions.button.click()
     assert main.stack.currentWidget() is main.pages["versions"]
     main.close()
