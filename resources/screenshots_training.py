@@ -29,8 +29,8 @@ from cvops.training import run_progress, start_run, supervise  # noqa: E402
 from cvops_app.mainwindow import MainWindow  # noqa: E402
 from cvops_app.pages.evaluation import EvaluationDialog  # noqa: E402
 
-EPOCHS = 16
-SHOT_AT_EPOCH = 4  # the Train page is grabbed during this epoch: a few points on each curve
+EPOCHS = 20
+SHOT_AT_EPOCH = 12  # the Train page is grabbed during this epoch: mAP rising
 
 
 def settle(app: QApplication, seconds: float) -> None:
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "demo"
-        run_demo(root, count=60)
+        run_demo(root, count=128)
         with Workspace.open(root) as ws:
             run_id = start_run(ws, "v1", epochs=EPOCHS, imgsz=160, batch=8, device="cpu")
         ended: dict[str, Any] = {}

@@ -183,7 +183,7 @@ class PredictionPreview(QWidget):
             style = Qt.PenStyle.DashLine if row["outcome"] == "fn" else Qt.PenStyle.SolidLine
             painter.setPen(QPen(color, 3.5 if chosen else 1.6, style))
             painter.drawRect(rect)
-            if chosen or len(self.rows) <= 6:
+            if chosen or len(self.rows) <= 3:  # more labels would cover each other: the table names them
                 self._tag(painter, rect, row, color, chosen)
 
     def _tag(self, painter: QPainter, rect: QRectF, row: dict[str, Any], color: QColor, chosen: bool) -> None:
