@@ -2,8 +2,9 @@
 
 Usage: ``python resources/screenshots_training.py OUT_DIR`` (``make screenshots`` runs it). Builds a demo workspace
 in a temporary folder (nothing of the user's is touched), starts a short CPU run on it, grabs the Train page once
-the run is a few epochs in (``train-running.png``: progress row, curves), lets the run finish, evaluates its model
-and grabs the evaluation view on its false positives, else its missed objects (``evaluation-errors.png``).
+the run is a few epochs in (``train-running.png``: progress row, curves), lets the run finish (``train.png``: the
+finished run and its model), evaluates its model and grabs the evaluation view on its false positives, else its
+missed objects (``evaluation-errors.png``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ def main(argv: list[str]) -> int:
         if result is None or result.model is None:
             print(f"run {run_id} ended without a model: {result}", file=sys.stderr)
             return 1
+        window.pages["train"].reload()
+        settle(app, 1.5)
+        window.grab().save(str(out / "train.png"))  # the finished run, with its model
+        print(f"saved {out / 'train.png'}")
         with Workspace.open(root) as ws:
             evaluation = evaluate(ws, result.model)
             kind = "fp" if error_images(ws, evaluation.id, "fp") else "fn"
