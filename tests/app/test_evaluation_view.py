@@ -15,7 +15,7 @@ from cvops.models.evaluation import evaluate
 from cvops.models.evaluation_store import error_images
 from cvops_app.mainwindow import MainWindow
 from cvops_app.pages.evaluation import EvaluationDialog
-from cvops_app.pages.evaluation_views import OUTCOME_COLORS
+from cvops_app.pages.evaluation_views import ID_ROLE, OUTCOME_COLORS
 from training_testing import open_window
 
 
@@ -86,3 +86,24 @@ def test_a_false_positive_is_drawn_and_highlighted_over_the_image(qtbot, view: E
     if others:  # picking another row of the table highlights it instead
         view.predictions.setCurrentCell(others[0], 0)
         assert preview.highlighted == preview.rows[others[0]]["id"]
+
+
+def test_a_long_gallery_asks_for_thumbnails_as_tiles_come_into_view(qtbot, view: EvaluationDialog,  # noqa: ANN001
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from cvops_app.pages import evaluation_views
+
+    monkeypatch.setattr(evaluation_views, "REQUEST_AHEAD", 1)
+    asked: list[int] = []
+    request = view.images.loader.request
+    monkeypatch.setattr(view.images.loader, "request", lambda record: (asked.append(record.id), request(record)))
+    _choose(view, "fn")
+    asked.clear()
+    view.show_errors()  # the missed objects listed anew
+    first = view.images.item(0).data(ID_ROLE)
+    assert asked == [first]  # only the first tile so far
+    qtbot.waitUntil(lambda: view.images.has_thumbnail(0), timeout=20_000)
+    view.images.request_visible()  # what a scroll does
+    shown = [view.images.item(n).data(ID_ROLE) for n in range(view.images.count())
+             if view.images.visualItemRect(view.images.item(n)).intersects(view.images.viewport().rect())]
+    assert len(shown) > 1 and set(asked) == set(shown) and asked.count(first) == 1  # a made one is not asked again
+    qtbot.waitUntil(lambda: all(view.images.has_thumbnail(n) for n in range(len(shown))), timeout=20_000)

@@ -30,6 +30,7 @@ OUTCOME_COLORS = {"tp": "#1e8449", "fp": "#c0392b", "fn": "#d68910", "poor_loc":
 OUTCOME_NAMES = {"tp": "correct", "fp": "false positive", "fn": "missed", "poor_loc": "poor localisation",
                  "wrong_class": "wrong class"}
 THUMB = 96
+REQUEST_AHEAD = 64  # thumbnails asked for when a list is shown; the others when scrolled into view
 PREVIEW_MAX = 1024  # the preview decodes the image at most this large
 
 
@@ -52,6 +53,8 @@ class ErrorGallery(QListWidget):
         self.loader = ThumbnailLoader(self)
         self.loader.ready.connect(self._thumbnail)
         self._items: dict[int, QListWidgetItem] = {}
+        self._records: dict[int, Any] = {}  # image id -> ImageRecord of the tiles without a thumbnail yet
+        self.verticalScrollBar().valueChanged.connect(lambda _: self.request_visible())
         blank = QPixmap(THUMB, THUMB)
         blank.fill(QColor("#d5d8dc"))
         self._placeholder = QIcon(blank)
@@ -69,6 +72,7 @@ class ErrorGallery(QListWidget):
         self.clear()
         self._items = {}
         records = {r.id: r for r in ws.images.many([image_id for image_id, _ in rows])}
+        self._records = dict(records)
         for image_id, count in rows:
             record = records.get(image_id)
             name = record.file_name if record is not None else f"image {image_id} (gone)"
@@ -77,11 +81,25 @@ class ErrorGallery(QListWidget):
             item.setToolTip(f"{name} (image {image_id})" + (f": {count} listed" if count is not None else ""))
             item.setSizeHint(self.gridSize())
             self._items[image_id] = item
+        self._request([image_id for image_id, _ in rows[:REQUEST_AHEAD]])
+
+    def _request(self, ids: Sequence[int]) -> None:
+        """Ask for the thumbnails of ``ids``, the first last: the loader makes the newest request first."""
+        for image_id in reversed(ids):
+            record = self._records.get(image_id)
             if record is not None:
                 self.loader.request(record)
 
+    def request_visible(self) -> None:
+        """Ask for the thumbnails of the tiles in view that have none yet (after a scroll)."""
+        view = self.viewport().rect()
+        self._request([self.item(row).data(ID_ROLE) for row in range(self.count())
+                       if self.visualItemRect(self.item(row)).intersects(view)
+                       and self.item(row).data(ID_ROLE) in self._records])
+
     def _thumbnail(self, image_id: int, image: QImage) -> None:
         item = self._items.get(image_id)
+        self._records.pop(image_id, None)
         if item is not None and not image.isNull():
             item.setIcon(QIcon(QPixmap.fromImage(image)))
 
