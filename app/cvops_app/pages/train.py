@@ -5,9 +5,11 @@ Training goes through the core (:mod:`cvops.training`): :func:`~cvops.training.s
 :func:`~cvops.training.supervise` both run in one background job on its own workspace handle, so the GUI thread never
 waits on the child process; a 1 s timer re-reads the selected run's epochs and batch progress (with the ETA) from the
 catalog while the page is shown: the progress row (:mod:`cvops_app.pages.train_progress`) moves once per batch.
-Without a version the page says to create one first and leads to the Versions page. Pretrained weights come from the workspace's weights library (:mod:`cvops.models.weights`):
-**Add weights…** checks a .pt file and adds it in a background job. A warning above the Train button says when the
-chosen settings would train from scratch on real photographs (:func:`cvops.training.training_warnings`).
+Without a version the page says to create one first and leads to the Versions page. The settings panel
+(:mod:`cvops_app.pages.train_settings`) takes pretrained weights from the workspace's weights library
+(:mod:`cvops.models.weights`): **Add weights…** checks a .pt file and adds it in a background job. A warning above
+the Train button says when the chosen settings would train from scratch on real photographs
+(:func:`cvops.training.training_warnings`).
 """
 
 from __future__ import annotations
