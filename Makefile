@@ -90,6 +90,7 @@ screenshots: $(STAMP)
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/models.png --page models --size 1400x860
 	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 	$(BIN)/python resources/screenshots_automation.py docs/screenshots
+	$(BIN)/python resources/screenshots_training.py docs/screenshots
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

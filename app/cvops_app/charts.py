@@ -9,7 +9,8 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
 
 PALETTE = ("#2e86c1", "#e67e22", "#28b463", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d", "#7f8c8d")
 
@@ -21,6 +22,7 @@ PR_CURVES = [("metrics/precision(B)", "precision"), ("metrics/recall(B)", "recal
 STAGGER_MS = 30
 DEFAULT_LOSS_MAX = 5.0  # YOLO's first-epoch losses are usually below 5: the loss axis rarely changes mid-run
 RUN_CHARTS = (("Losses", "loss", LOSS_CURVES), ("mAP", "mAP", MAP_CURVES), ("Precision & recall", "score", PR_CURVES))
+ROW_MIN_WIDTH = 720  # narrower than this, the run's three charts take two columns instead of one row
 
 
 def color(n: int) -> str:
@@ -86,7 +88,7 @@ class LineChart(pg.PlotWidget):
             self.setLabel("left", left)
         self.legend = legend_below(self)
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(150)
         # Axes, title and legend change rarely: paint them from a pixmap cache, so a refresh repaints curves only.
         cached = [self.getAxis(side) for side in ("left", "bottom", "top", "right")]
         cached += [self.plotItem.titleLabel, self.legend]
@@ -130,24 +132,44 @@ class RunCharts(QWidget):
 
     Kept cheap for a live refresh: the curves and legends exist from the start, the ranges are set explicitly (x from
     the run's epoch budget, y 0..1 for the metrics and a rounded-up maximum for the losses) so axes are only
-    redrawn when a range really changes, and an unchanged epochs table is not replotted.
+    redrawn when a range really changes, and an unchanged epochs table is not replotted. Points are marked, so the
+    first epoch shows as a dot; epoch ticks are whole numbers. Narrower than :data:`ROW_MIN_WIDTH` the charts take
+    two columns.
     """
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
         self.charts = [LineChart(title, left, self) for title, left, _ in RUN_CHARTS]
         self._shown: Any = None
+        self._columns = 0
         self._ranges: dict[int, tuple[float, float, float]] = {}
         for chart, (_, _, curves) in zip(self.charts, RUN_CHARTS):
-            layout.addWidget(chart)
             chart.enableAutoRange(False)
             for n, (key, label) in enumerate(curves):
                 style = Qt.PenStyle.DashLine if key.startswith("val/") else Qt.PenStyle.SolidLine
-                chart.set_curve(label, [], [], color(n), style)
+                chart.set_curve(label, [], [], color(n), style, symbols=True)
+        self._arrange(len(self.charts))
         for index in range(len(self.charts)):
             self._set_range(index, self._ranges_for(index, 10, DEFAULT_LOSS_MAX))
+
+    def _arrange(self, columns: int) -> None:
+        """Lay the charts out in ``columns`` columns (3: one row)."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for chart in self.charts:
+            self.grid.removeWidget(chart)
+        for n, chart in enumerate(self.charts):
+            self.grid.addWidget(chart, n // columns, n % columns)
+        for column in range(len(self.charts)):
+            self.grid.setColumnStretch(column, 1 if column < columns else 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt)
+        """One row when wide enough, else two columns."""
+        super().resizeEvent(event)
+        self._arrange(len(self.charts) if event.size().width() >= ROW_MIN_WIDTH else 2)
 
     def _ranges_for(self, index: int, epochs: int, loss_max: float) -> tuple[float, float, float]:
         return 1.0, float(max(epochs, 2)), loss_max if index == 0 else 1.0
@@ -156,6 +178,8 @@ class RunCharts(QWidget):
         if self._ranges.get(index) != wanted:  # a new range redraws the axes: only when it really changes
             self._ranges[index] = wanted
             self.charts[index].setXRange(wanted[0], wanted[1], padding=0.04)
+            step = max(1, int(nice_ceiling((wanted[1] - wanted[0]) / 6)))  # whole epochs, about six ticks
+            self.charts[index].getAxis("bottom").setTickSpacing(step, step)
             self.charts[index].setYRange(0.0, wanted[2], padding=0.02)
 
     def show_epochs(self, epochs: Sequence[dict[str, Any]], total: Optional[int] = None) -> None:

@@ -166,3 +166,21 @@ def test_killed_child_leaves_a_failed_run(ws: Workspace) -> None:
     report = doctor(ws, quick=True)
     assert report.ok, report.problems
     assert ws.db.execute("SELECT COUNT(*) FROM runs WHERE state = 'running'").fetchone()[0] == 0
+
+
+def test_eta_clock_counts_batches_then_validations() -> None:
+    from cvops.training.child import EtaClock
+
+    clock = EtaClock()
+    assert clock.eta(10, 2) is None  # nothing measured yet
+    clock.epoch_start(100.0)
+    clock.batch_end(102.0)  # the first batch took 2 s: an ETA at once
+    assert clock.eta(9, 2) == pytest.approx(18.0)
+    clock.batch_end(106.0)  # 2 batches in 6 s: refined to 3 s a batch
+    assert clock.eta(8, 2) == pytest.approx(24.0)
+    clock.train_end(106.0)
+    clock.validated(110.0)  # a validation takes 4 s: the validations left now count
+    assert clock.eta(8, 2) == pytest.approx(24.0 + 8.0)
+    clock.epoch_start(111.0)  # the pause between epochs is not a batch
+    clock.batch_end(114.0)
+    assert clock.eta(1, 1) == pytest.approx(3.0 + 4.0)

@@ -247,8 +247,8 @@ def test_supervise_turns_batch_events_into_progress_with_an_eta(demo_root: Path,
         (run_dir / "events.jsonl").write_text(json.dumps(batch) + "\n")
         seen: list[tuple[float, str]] = []
         supervise(ws, run_id, progress=lambda f, m: seen.append((f, m)))  # no process: the run ends failed
-        assert (0.0625, "batch 3/12 of epoch 1/4 · ETA 2 min 05 s") in seen
-        assert not any(m.startswith("epoch") for _, m in seen)
+        assert (0.0625, "epoch 1/4 · batch 3/12 · ETA 2 min 05 s") in seen
+        assert all("batch" in m for _, m in seen if m.startswith("epoch"))  # no epoch ended
         assert ws.db.execute("SELECT COUNT(*) FROM run_epochs WHERE run_id = ?", [run_id]).fetchone()[0] == 0
         stored = json.loads(ws.db.execute("SELECT progress FROM runs WHERE id = ?", [run_id]).fetchone()[0])
         assert (stored["batch"], stored["batches"], stored["eta_s"]) == (3, 12, 125.0)

@@ -1,6 +1,8 @@
 """The evaluation view: one stored evaluation (:mod:`cvops.models.evaluation_store`) with its summary, per-class table,
-confusion matrix (click a cell to list its images), error lists (false positives, missed objects, poor localisation,
-wrong class) and the predictions of the chosen image. Double-click an image to open it in the annotator.
+confusion matrix (click a cell to list its images), error galleries (false positives, missed objects, poor
+localisation, wrong class: thumbnails with file names), and the chosen image drawn with its manual labels and the
+model's predictions, the error highlighted (:mod:`cvops_app.pages.evaluation_views`); pick a row of its predictions
+table to highlight another. Double-click an image to open it in the annotator.
 
 Only the query side of evaluations is used here: nothing imports Ultralytics or torch on the GUI thread.
 """
@@ -13,20 +15,22 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDialog, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDialog, QHeaderView, QLabel, QListWidgetItem, QSplitter, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from cvops.common.errors import CvopsError
 from cvops.models.evaluation_store import confusion_cell_images, error_images, get_evaluation, image_predictions
 from cvops_app.context import AppContext
+from cvops_app.pages.evaluation_views import (
+    ID_ROLE, OUTCOME_COLORS, ErrorGallery, PredictionPreview, load_preview,
+)
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 ERROR_KINDS = (("fp", "False positives"), ("fn", "Missed objects (no prediction of any class)"),
                ("poor_loc", "Poor localisation"), ("wrong_class", "Wrong class"))
-OUTCOME_COLORS = {"tp": "#1e8449", "fp": "#c0392b", "fn": "#d68910", "poor_loc": "#8e44ad", "wrong_class": "#2e86c1"}
-ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 def _fmt(value: Any) -> str:
@@ -64,9 +68,10 @@ class EvaluationDialog(QDialog):
         self.errors_kind.currentIndexChanged.connect(lambda _: self.show_errors())
         errors_tab = QWidget(self)
         errors_layout = QVBoxLayout(errors_tab)
-        errors_layout.addWidget(QLabel(f"Predictions at confidence ≥ {self.result.params.get('review_conf', 0.25)} "
-                                       "are reviewed; pick a kind of error to list the images that have it.",
-                                       errors_tab))
+        errors_note = QLabel(f"Predictions at confidence ≥ {self.result.params.get('review_conf', 0.25)} are "
+                             "reviewed; pick a kind of error to list the images that have it.", errors_tab)
+        errors_note.setWordWrap(True)
+        errors_layout.addWidget(errors_note)
         errors_layout.addWidget(self.errors_kind)
         errors_layout.addStretch(1)
         self.tabs = QTabWidget(self)
@@ -77,32 +82,46 @@ class EvaluationDialog(QDialog):
 
         self.images_label = QLabel("Click a confusion-matrix cell or pick an error kind to list images.", self)
         self.images_label.setWordWrap(True)
-        self.images = QListWidget(self)
-        self.images.setObjectName("evaluation-images")
+        self.images = ErrorGallery(self)
+        self.images.open(ws)
         self.images.currentItemChanged.connect(lambda item, _: self._show_predictions(item))
         self.images.itemActivated.connect(self._open_image)
+        self.listed_outcomes: tuple[str, ...] = ()  # the outcomes the listed images were chosen for
+        self.rows: list[dict[str, Any]] = []  # the review rows of the chosen image, as in the predictions table
+        self.finished.connect(lambda _: self.images.close_loader())  # no thumbnail work outlives the view
+        self.preview = PredictionPreview(self)
         self.predictions = QTableWidget(0, 5, self)
         self.predictions.setObjectName("image-predictions")
         self.predictions.setHorizontalHeaderLabels(["Outcome", "Predicted", "True", "Confidence", "IoU"])
         self.predictions.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.predictions.verticalHeader().hide()
+        self.predictions.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.predictions.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.predictions.currentCellChanged.connect(lambda row, *_: self._highlight_row(row))
         _readonly(self.predictions)
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.images_label)
-        side_layout.addWidget(self.images, 2)
-        side_layout.addWidget(QLabel("Predictions and missed objects of the image (double-click the image to open "
-                                     "it in the annotator):", side))
-        side_layout.addWidget(self.predictions, 1)
+        side_layout.addWidget(self.images, 1)
+        view = QWidget(self)
+        view_layout = QVBoxLayout(view)
+        view_layout.setContentsMargins(0, 0, 0, 0)
+        hint = QLabel("The model's predictions (solid) and missed objects (dashed) over the manual labels (grey); "
+                      "pick a row to highlight it, double-click the image in the gallery to fix its labels.", view)
+        hint.setWordWrap(True)
+        view_layout.addWidget(hint)
+        view_layout.addWidget(self.preview, 3)
+        view_layout.addWidget(self.predictions, 1)
         splitter = QSplitter(self)
         splitter.addWidget(self.tabs)
         splitter.addWidget(side)
-        splitter.setSizes([720, 440])
+        splitter.addWidget(view)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(splitter, 1)
         self.resize(1200, 720)
+        splitter.setSizes([400, 290, 510])  # room for two columns of thumbnails
 
     def _summary(self) -> str:
         r, m = self.result, self.result.metrics
@@ -161,13 +180,13 @@ class EvaluationDialog(QDialog):
         return table
 
     # -- image lists ---------------------------------------------------------------------------------------------------
-    def _list(self, title: str, rows: Sequence[tuple[int, Optional[int]]]) -> None:
+    def _list(self, title: str, rows: Sequence[tuple[int, Optional[int]]], outcomes: tuple[str, ...] = ()) -> None:
+        """Show ``rows`` in the gallery; ``outcomes`` are the errors they were listed for (highlighted first)."""
         self.images_label.setText(f"{title}: {len(rows)} image{'s' if len(rows) != 1 else ''}")
-        self.images.clear()
+        self.listed_outcomes = outcomes
         self.predictions.setRowCount(0)
-        for image_id, count in rows:
-            item = QListWidgetItem(f"image {image_id}" + (f"  ({count})" if count is not None else ""), self.images)
-            item.setData(ID_ROLE, image_id)
+        self.preview.clear_image("Pick an image to see the model's predictions on it.")
+        self.images.set_images(self.ws, rows)
 
     def show_cell(self, row: int, column: int) -> list[int]:
         """List the images behind a confusion-matrix cell; returns their ids."""
@@ -177,14 +196,17 @@ class EvaluationDialog(QDialog):
             return []
         ids = confusion_cell_images(self.ws, self.result.id, predicted, true)
         name = {None: "background", **self.names}
-        self._list(f"Predicted {name.get(predicted, predicted)}, true {name.get(true, true)}", [(i, None) for i in ids])
+        outcomes = (("fp", "poor_loc") if true is None else ("fn",) if predicted is None else
+                    ("tp",) if predicted == true else ("wrong_class",))
+        self._list(f"Predicted {name.get(predicted, predicted)}, true {name.get(true, true)}",
+                   [(i, None) for i in ids], outcomes)
         return ids
 
     def show_errors(self) -> list[tuple[int, int]]:
         """List the images with the chosen kind of error (most first)."""
         kind = self.errors_kind.currentData()
         rows = error_images(self.ws, self.result.id, kind, unclaimed=True)  # a claimed miss is a wrong class
-        self._list(dict(ERROR_KINDS)[kind], rows)
+        self._list(dict(ERROR_KINDS)[kind], rows, (kind,))
         return rows
 
     def listed_ids(self) -> list[int]:
@@ -193,6 +215,13 @@ class EvaluationDialog(QDialog):
 
     def _show_predictions(self, item: Optional[QListWidgetItem]) -> None:
         rows = image_predictions(self.ws, self.result.id, item.data(ID_ROLE)) if item is not None else []
+        if self.listed_outcomes == ("fn",):  # a listed miss is one no wrong-class prediction claimed
+            first = next((r for r in rows if r["outcome"] == "fn" and r["class_id"] is None), None)
+        else:
+            first = next((r for r in rows if r["outcome"] in self.listed_outcomes), None)
+        self.rows = rows
+        self._show_image(item.data(ID_ROLE) if item is not None else None, rows, first)
+        self.predictions.blockSignals(True)
         self.predictions.setRowCount(len(rows))
         name = {None: "—", **self.names}
         for r, p in enumerate(rows):
@@ -203,6 +232,29 @@ class EvaluationDialog(QDialog):
                 if c == 0:
                     cell.setForeground(QBrush(QColor(OUTCOME_COLORS.get(p["outcome"], "#000000"))))
                 self.predictions.setItem(r, c, cell)
+        if first is not None:
+            self.predictions.selectRow(rows.index(first))
+        self.predictions.blockSignals(False)
+
+    def _show_image(self, image_id: Optional[int], rows: list[dict[str, Any]],
+                    highlight: Optional[dict[str, Any]]) -> None:
+        """Draw the image with its manual labels and ``rows``, ``highlight`` highlighted."""
+        if image_id is None:
+            self.preview.clear_image("Pick an image to see the model's predictions on it.")
+            return
+        try:
+            record = self.ws.images.get(image_id)
+            labels = [a.box for a in self.ws.annotations.for_image(image_id) if a.box is not None]
+        except CvopsError as exc:
+            self.preview.clear_image(str(exc))
+            return
+        name: dict[Optional[int], str] = {None: "—", **self.names}
+        self.preview.show_image(load_preview(self.ws.images.path(record)), (record.width, record.height), labels,
+                                rows, name, highlight["id"] if highlight else None)
+
+    def _highlight_row(self, row: int) -> None:
+        if 0 <= row < len(self.rows):
+            self.preview.highlight(self.rows[row]["id"])
 
     def _open_image(self, item: QListWidgetItem) -> None:
         ids = self.listed_ids()

@@ -4,9 +4,12 @@ and recall per epoch), cancel and resume it, and browse the run history (select 
 Training goes through the core (:mod:`cvops.training`): :func:`~cvops.training.start_run` and
 :func:`~cvops.training.supervise` both run in one background job on its own workspace handle, so the GUI thread never
 waits on the child process; a 1 s timer re-reads the selected run's epochs and batch progress (with the ETA) from the
-catalog while the page is shown. Pretrained weights come from the workspace's weights library (:mod:`cvops.models.weights`):
-**Add weights…** checks a .pt file and adds it in a background job. A warning above the Train button says when the
-chosen settings would train from scratch on real photographs (:func:`cvops.training.training_warnings`).
+catalog while the page is shown: the progress row (:mod:`cvops_app.pages.train_progress`) moves once per batch.
+Without a version the page says to create one first and leads to the Versions page. The settings panel
+(:mod:`cvops_app.pages.train_settings`) takes pretrained weights from the workspace's weights library
+(:mod:`cvops.models.weights`): **Add weights…** checks a .pt file and adds it in a background job. A warning above
+the Train button says when the chosen settings would train from scratch on real photographs
+(:func:`cvops.training.training_warnings`).
 """
 
 from __future__ import annotations
@@ -18,22 +21,23 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-    QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QScrollArea,
+    QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from cvops.common.errors import CvopsError
-from cvops.training import PRESETS, cancel_run, resume, run_progress, start_run, supervise, training_warnings
+from cvops.training import cancel_run, resume, run_progress, start_run, supervise, training_warnings
 from cvops.training.runner import photo_count
 from cvops.training.history import get_run, latest_run_id, list_runs
-from cvops.training.runner import FINAL_STATES, RunResult, batch_message, format_eta
+from cvops.training.runner import FINAL_STATES, RunResult, format_eta
 from cvops.versions.create import list_versions
 from cvops.models.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
 from cvops_app.context import AppContext
 from cvops_app.pages import Page
+from cvops_app.pages.train_progress import NoVersionsNote, RunProgress
+from cvops_app.pages.train_settings import SettingsPanel
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -42,11 +46,6 @@ REFRESH_MS = 1000
 RUN_ROLE = Qt.ItemDataRole.UserRole
 STATE_COLORS = {"finished": "#1e8449", "failed": "#c0392b", "cancelled": "#7f8c8d", "running": "#2e86c1",
                 "queued": "#2e86c1"}
-WEIGHTS_HELP = ("Pretrained weights start the model from features learned on other images: it converges faster and "
-                "is more accurate on small datasets. Nothing is downloaded — Add weights… copies a local .pt file "
-                "(e.g. yolo11n.pt, or a model of another workspace) into this workspace's library. Without weights "
-                "the model starts from random initialisation.")
-NO_WEIGHTS = "none: random initialisation"
 COLUMNS = ["Run", "State", "Version", "Preset", "Epochs", "mAP50", "Model"]
 
 
@@ -56,164 +55,6 @@ def _brush(hex_color: str) -> QBrush:
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "—"
-
-
-class SettingsPanel(QWidget):
-    """What to train: version, preset (with its notes), advanced overrides, pretrained weights, and the Train button."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.version = QComboBox(self)
-        self.version.setObjectName("train-version")
-        self.preset = QComboBox(self)
-        self.preset.setObjectName("train-preset")
-        for name in PRESETS:
-            self.preset.addItem(name, name)
-        self.preset_notes = QLabel(self)
-        self.preset_notes.setObjectName("preset-notes")
-        self.preset_notes.setWordWrap(True)
-        self.preset_notes.setStyleSheet("color: palette(placeholder-text);")
-        self.preset.currentIndexChanged.connect(lambda _: self._show_preset())
-
-        self.advanced = QToolButton(self)  # a disclosure button: the overrides apply only while it is open
-        self.advanced.setObjectName("train-advanced")
-        self.advanced.setText("Advanced: epochs, image size, batch, device, task")
-        self.advanced.setCheckable(True)
-        self.advanced.setAutoRaise(True)
-        self.advanced.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced.setToolTip("Open to override the preset's epochs, image size and batch, or choose the device "
-                                 "and the task")
-        self.epochs = self._spin(0, 10_000, 1, "epochs")
-        self.imgsz = self._spin(0, 4096, 32, "image size")
-        self.batch = self._spin(0, 1024, 1, "batch")
-        self.device = QComboBox(self)
-        self.device.setObjectName("train-device")
-        self.device.addItem("auto (GPU if present)", "auto")
-        self.device.addItem("cpu", "cpu")
-        self.task = QComboBox(self)  # as `cvops train --task`: a choice, not an accident of the shapes
-        self.task.setObjectName("train-task")
-        self.task.addItem("auto (what the version's shapes support)", None)
-        self.task.addItem("detect: boxes (a polygon trains as its box)", "detect")
-        self.task.addItem("segment: outlines (needs polygons)", "segment")
-        inner = QWidget(self)
-        adv_form = QFormLayout(inner)
-        adv_form.setContentsMargins(18, 0, 0, 0)
-        adv_form.addRow("Epochs", self.epochs)
-        adv_form.addRow("Image size", self.imgsz)
-        adv_form.addRow("Batch", self.batch)
-        adv_form.addRow("Device", self.device)
-        adv_form.addRow("Task", self.task)
-        inner.setVisible(False)
-        self.advanced.toggled.connect(inner.setVisible)
-        self.advanced.toggled.connect(lambda on: self.advanced.setArrowType(
-            Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
-
-        self.weights = QComboBox(self)
-        self.weights.setObjectName("train-weights")
-        self.weights.setToolTip("Pretrained weights from the workspace's library (cvops weights list)")
-        self.weights_button = QToolButton(self)
-        self.weights_button.setObjectName("add-weights")
-        self.weights_button.setText("Add weights…")
-        self.weights_button.setToolTip("Check a local .pt file (Ultralytics checkpoint) and add it to the library")
-        weights_help = QLabel(WEIGHTS_HELP, self)
-        weights_help.setWordWrap(True)
-        weights_help.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
-        self.warning = QLabel(self)
-        self.warning.setObjectName("train-warning")
-        self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("background: #fdebd0; color: #784212; border: 1px solid #e59866; padding: 6px;")
-        self.warning.hide()
-        self.set_weights([])
-
-        self.train_button = QPushButton("Train", self)
-        self.train_button.setObjectName("train-button")
-        self.train_button.setMinimumHeight(44)
-        font = QFont(self.train_button.font())
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        self.train_button.setFont(font)
-
-        form = QFormLayout()
-        form.addRow("Version", self.version)
-        form.addRow("Preset", self.preset)
-        form.addRow("", self.preset_notes)
-        form.addRow("Weights", self.weights)
-        weights_row = QHBoxLayout()
-        weights_row.addStretch(1)
-        weights_row.addWidget(self.weights_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("<b>New training run</b>", self))
-        layout.addLayout(form)
-        layout.addWidget(self.advanced)
-        layout.addWidget(inner)
-        layout.addLayout(weights_row)
-        layout.addWidget(weights_help)
-        layout.addSpacing(8)
-        layout.addWidget(self.warning)
-        layout.addWidget(self.train_button)
-        layout.addStretch(1)
-        self._show_preset()
-
-    def _spin(self, low: int, high: int, step: int, what: str) -> QSpinBox:
-        spin = QSpinBox(self)
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
-        spin.setSpecialValueText("preset")
-        spin.setObjectName(f"train-{what.replace(' ', '-')}")
-        spin.setToolTip(f"{what}; 'preset' keeps the preset's value")
-        return spin
-
-    def _show_preset(self) -> None:
-        preset = PRESETS.get(self.preset.currentData() or "")
-        if preset is not None:
-            self.preset_notes.setText(f"{preset.model.removesuffix('.yaml')}, {preset.imgsz} px, {preset.epochs} "
-                                      f"epochs, batch {preset.batch}: {preset.notes}")
-
-    def pick_weights_file(self) -> Optional[str]:
-        """Ask for a .pt file to add to the library."""
-        path, _ = QFileDialog.getOpenFileName(self, "Add pretrained weights", str(Path.home()),
-                                              "PyTorch weights (*.pt);;All files (*)")
-        return path or None
-
-    def set_weights(self, entries: list[tuple[str, str]], select: Optional[str] = None) -> None:
-        """Fill the weights combo with library ``(name, description)`` entries after "none", keeping the choice."""
-        current = select if select is not None else self.weights.currentData()
-        self.weights.blockSignals(True)
-        self.weights.clear()
-        self.weights.addItem(NO_WEIGHTS, None)
-        for name, description in entries:
-            self.weights.addItem(f"{name} — {description}", name)
-        index = self.weights.findData(current) if current else 0
-        self.weights.setCurrentIndex(max(index, 0))
-        self.weights.blockSignals(False)
-        self.weights.currentIndexChanged.emit(self.weights.currentIndex())
-
-    def show_warnings(self, warnings: list[str]) -> None:
-        """Show what to know before training (empty: hidden)."""
-        self.warning.setText("\n\n".join(f"⚠ {w}" for w in warnings))
-        self.warning.setVisible(bool(warnings))
-
-    def set_versions(self, versions: list[tuple[int, str]]) -> None:
-        """Fill the version combo (newest first), keeping the current choice when it still exists."""
-        current = self.version.currentData()
-        self.version.blockSignals(True)
-        self.version.clear()
-        for vid, name in versions:
-            self.version.addItem(name, vid)
-        index = self.version.findData(current)
-        self.version.setCurrentIndex(index if index >= 0 else 0)
-        self.version.blockSignals(False)
-
-    def values(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`cvops.training.start_run` (besides the version)."""
-        advanced = self.advanced.isChecked()
-        return {"preset": self.preset.currentData(), "epochs": (self.epochs.value() or None) if advanced else None,
-                "imgsz": (self.imgsz.value() or None) if advanced else None,
-                "batch": (self.batch.value() or None) if advanced else None,
-                "device": self.device.currentData() if advanced else "auto",
-                "task": self.task.currentData() if advanced else None, "weights": self.weights.currentData()}
 
 
 class TrainPage(Page):
@@ -231,7 +72,7 @@ class TrainPage(Page):
         self.shown_run: Optional[dict[str, Any]] = None
         self.photo_counts: dict[int, tuple[int, int]] = {}  # per version id: frozen content, counted once
         self.settings = SettingsPanel(self)
-        self.settings.setFixedWidth(340)
+        self.no_versions = NoVersionsNote(lambda: self.ctx.show_page("versions"), self)
         self.settings.train_button.clicked.connect(self.train)
         self.settings.weights_button.clicked.connect(lambda: self.add_weights())
         for combo in (self.settings.version, self.settings.preset, self.settings.weights):
@@ -244,6 +85,14 @@ class TrainPage(Page):
         self.header.setObjectName("run-header")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # text changes never relayout
+        self.details = QLabel(self)  # the header's second line, the page's full width: what the run trains
+        self.details.setObjectName("run-details")
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setWordWrap(True)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.details.setFixedHeight(self.details.fontMetrics().lineSpacing() * 2 + 2)  # wraps once when narrow
+        self.progress = RunProgress(self)
         self.cancel_button = QPushButton("Cancel run", self)
         self.cancel_button.setObjectName("cancel-run")
         self.cancel_button.clicked.connect(self.cancel)
@@ -281,15 +130,17 @@ class TrainPage(Page):
         header_row.addWidget(self.cancel_button)
         header_row.addWidget(self.resume_button)
         top_layout.addLayout(header_row)
+        top_layout.addWidget(self.details)
+        top_layout.addWidget(self.progress)
         top_layout.addWidget(self.charts, 1)
         top_layout.addWidget(self.log)
         bottom = QWidget(self)
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         history_row = QHBoxLayout()
-        history_label = QLabel("<b>Run history</b> — select a run to see its curves; select two or more to compare",
-                               self)
-        history_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        history_label = QLabel("<b>Run history</b> — select a run for its curves, two or more to compare", self)
+        history_label.setWordWrap(True)
+        history_label.setObjectName("history-label")
         history_row.addWidget(history_label, 1)
         history_row.addWidget(self.compare_button)
         bottom_layout.addLayout(history_row)
@@ -298,9 +149,22 @@ class TrainPage(Page):
         right.addWidget(top)
         right.addWidget(bottom)
         right.setSizes([560, 260])
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.addWidget(self.no_versions)
+        left_layout.addWidget(self.settings, 1)
+        scroll = QScrollArea(self)  # an open Advanced section and a warning may be taller than a small window
+        scroll.setObjectName("train-settings-scroll")
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(270)
+        scroll.setMaximumWidth(350)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.settings)
-        layout.addWidget(right, 1)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(right, 3)
         self.setFocusProxy(self.settings.train_button)
 
         self.timer = QTimer(self)
@@ -343,6 +207,7 @@ class TrainPage(Page):
             self.settings.set_versions([(v.id, v.name) for v in reversed(list_versions(self.ws))])
             self.settings.set_weights([(w.name, w.describe()) for w in list_weights(self.ws)])
             self.runs = list_runs(self.ws)
+        self.no_versions.setVisible(self.ws is not None and self.settings.version.count() == 0)
         self._update_warning()
         selected = {select} if select is not None else set(self.selected_runs())
         self.table.blockSignals(True)
@@ -414,8 +279,11 @@ class TrainPage(Page):
         if run_id is None or self.ws is None:
             self.shown_run = None
             self.charts.show_epochs([])
-            self.header.setText("No runs yet: pick a version and a preset, then press Train."
-                                if self.ws is not None else "")
+            self.progress.show_run(None)
+            no_versions = self.ws is not None and self.settings.version.count() == 0
+            self.details.setText("")
+            self.header.setText("" if self.ws is None else "No runs yet: create a version first (Versions page)."
+                                if no_versions else "No runs yet: pick a version and a preset, then press Train.")
             self.log.hide()
             return
         try:
@@ -426,6 +294,8 @@ class TrainPage(Page):
         self.shown_run = run
         self.charts.show_epochs(run["epochs_table"], run["epochs"])
         self.header.setText(self._header(run))
+        self.details.setText(self._details(run))
+        self.progress.show_run(run)
         if run["state"] == "failed" or (run["state"] == "cancelled" and run["error"]):
             self.log.setPlainText(f"{run['error'] or 'failed'}\n\n{run.get('log_tail') or ''}".rstrip())
             self.log.show()
@@ -433,18 +303,27 @@ class TrainPage(Page):
             self.log.hide()
 
     def _header(self, run: dict[str, Any]) -> str:
+        """The run, its state, its epoch and its time (left or taken)."""
         state = run["state"]
         total = run["epochs"] or "?"
-        parts = [f"<b>Run {run['run_id']}</b>", f"<span style='color:{STATE_COLORS.get(state, '#000')}'>"
-                 f"<b>{state}</b></span>", f"epoch {run['epochs_done']}/{total}", f"device {run['device']}",
-                 f"{run['version']} · {run['preset'] or '—'} · {Path(str(run['architecture'])).name}"]
-        if run.get("progress"):
-            parts.append(batch_message(run["progress"]).replace("ETA", "ETA ≈"))
-        elif state == "running" and run["started_at"] and run["epochs_done"] and run["epochs"]:
+        progress = run.get("progress")
+        running = state == "running" and isinstance(run["epochs"], int) and run["epochs_done"] < run["epochs"]
+        # the epoch under way, not the last one finished
+        epoch = progress["epoch"] if progress else run["epochs_done"] + 1 if running else run["epochs_done"]
+        first = [f"<b>Run {run['run_id']}</b>", f"<span style='color:{STATE_COLORS.get(state, '#000')}'>"
+                 f"<b>{state}</b></span>", f"epoch {epoch}/{total}"]
+        if state == "running" and not progress and run["started_at"] and run["epochs_done"] and run["epochs"]:
             mean = (time.time() - run["started_at"]) / run["epochs_done"]
-            parts.append(f"ETA ≈ {format_eta(mean * max(run['epochs'] - run['epochs_done'], 0))}")
-        elif run["duration_s"]:
-            parts.append(f"took {format_eta(run['duration_s'])}")
+            first.append(f"ETA ≈ {format_eta(mean * max(run['epochs'] - run['epochs_done'], 0))}")
+        elif state != "running" and run["duration_s"]:
+            first.append(f"took {format_eta(run['duration_s'])}")
+        return " &nbsp;·&nbsp; ".join(first)
+
+    @staticmethod
+    def _details(run: dict[str, Any]) -> str:
+        """What the run trains, where, and the model it made."""
+        parts = [f"{run['version']} · {run['preset'] or '—'} · {Path(str(run['architecture'])).name}",
+                 f"device {run['device']}"]
         if run["model"]:
             parts.append(f"model <b>{run['model']}</b> · mAP50 {_fmt(run['metrics'].get('map50'))}")
         return " &nbsp;·&nbsp; ".join(parts)

@@ -529,6 +529,10 @@ def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:
     """The outlines of a multi-part polygon joined into one, as Ultralytics' own COCO converter joins them
     (``ultralytics.data.converter.merge_multi_segment``: each part linked to the next at their closest points)."""
     import numpy as np
+
+    from cvops.common.quiet import quiet_ultralytics
+
+    quiet_ultralytics()
     from ultralytics.data.converter import merge_multi_segment
 
     joined = np.concatenate(merge_multi_segment([[c for p in ring for c in p] for ring in rings]), axis=0)

@@ -131,6 +131,9 @@ def make_offline(config_dir: Path, block_network: bool = True) -> None:
     child, wrong for a long-lived process that deploys over SSH (the GUI), which passes False and relies on the
     stubs and settings alone.
     """
+    from cvops.common.quiet import quiet_ultralytics
+
+    quiet_ultralytics()  # before Ultralytics' first import, which may create its settings file and say so
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)

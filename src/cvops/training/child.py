@@ -7,8 +7,8 @@ stdout and stderr going to the run's log file. Progress goes the other way as JS
 * ``{"event": "started", "environment": {...}, "args": {...}, "device": ...}`` when Ultralytics begins training,
   with the software and hardware it runs on and every resolved hyperparameter,
 * ``{"event": "batch", "epoch": n, "epochs": N, "batch": i, "batches": b, "fraction": f, "eta_s": s}`` during an
-  epoch, at most one a second (:data:`BATCH_EVENT_S`) and always for the run's first batch: live progress and an ETA
-  from the first batches (the parent never stores them per batch),
+  epoch, at most two a second (:data:`BATCH_EVENT_S`) and always for the run's first batch: live progress and an
+  ETA from the first batches on (:class:`EtaClock`; the parent never stores them per batch),
 * ``{"event": "epoch", "epoch": n, "metrics": {...}}`` after each epoch (validation metrics, losses, learning rates),
 * ``{"event": "checkpoint", "last": path, "best": path}`` after each checkpoint save,
 * one final ``finished`` (with the final validation's ``metrics`` and ``per_class`` AP), ``cancelled`` or ``failed``
@@ -36,7 +36,55 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-BATCH_EVENT_S = 1.0
+BATCH_EVENT_S = 0.5
+
+
+class EtaClock:
+    """The time left of a run, from what this attempt has measured so far.
+
+    Training time per batch (the time from an epoch's start or the previous batch to each batch's end) times the
+    batches left, plus the mean validation time (from an epoch's last batch to its metrics) times the validations
+    left, the final validation of ``best.pt`` included. Before the first validation ends only the batches count;
+    each batch and each validation refines both means.
+    """
+
+    def __init__(self) -> None:
+        self.train_s = 0.0
+        self.batches = 0
+        self.val_s = 0.0
+        self.vals = 0
+        self._mark: Optional[float] = None
+        self._val_from: Optional[float] = None
+
+    def epoch_start(self, now: float) -> None:
+        """An epoch's first batch starts now."""
+        self._mark = now
+
+    def batch_end(self, now: float) -> None:
+        """A batch ended now."""
+        if self._mark is not None:
+            self.train_s += now - self._mark
+            self.batches += 1
+        self._mark = now
+
+    def train_end(self, now: float) -> None:
+        """An epoch's batches are done; its validation starts now."""
+        self._val_from, self._mark = now, None
+
+    def validated(self, now: float) -> None:
+        """An epoch's validation ended now."""
+        if self._val_from is not None:
+            self.val_s += now - self._val_from
+            self.vals += 1
+        self._val_from = None
+
+    def eta(self, batches_left: int, validations_left: int) -> Optional[float]:
+        """Seconds left for ``batches_left`` batches and ``validations_left`` validations; None before a batch."""
+        if not self.batches:
+            return None
+        per_val = self.val_s / self.vals if self.vals else 0.0
+        return self.train_s / self.batches * max(batches_left, 0) + per_val * max(validations_left, 0)
+
 
 class EventWriter:
     """Appends JSON-line events to ``events.jsonl``."""
@@ -178,7 +226,7 @@ class _Session:
         self.final_eval = False
         self.batch = 0
         self.batches_run = 0
-        self.started_at = 0.0
+        self.clock = EtaClock()
         self.last_batch_event = 0.0
 
     def _check_cancel(self, trainer: Any) -> None:
@@ -206,34 +254,38 @@ class _Session:
                          save_dir=str(trainer.save_dir), device=device, task=str(trainer.args.task),
                          environment=environment(device), args=_jsonable(vars(trainer.args)),
                          warnings=self.warnings)
-        self.started_at = time.monotonic()
 
     def on_train_epoch_start(self, trainer: Any) -> None:
         self.batch = 0
+        self.clock.epoch_start(time.monotonic())
 
     def on_train_batch_end(self, trainer: Any) -> None:
         self.batch += 1
         self.batches_run += 1
         now = time.monotonic()
+        self.clock.batch_end(now)
         if self.batches_run == 1 or now - self.last_batch_event >= BATCH_EVENT_S:
             self.last_batch_event = now
             self._emit_batch(trainer, now)
         self._check_cancel(trainer)
 
     def _emit_batch(self, trainer: Any, now: float) -> None:
-        """Progress of the whole run and its ETA, from the time per batch of this attempt so far."""
+        """Progress of the whole run and its ETA (:class:`EtaClock`)."""
         batches = max(len(getattr(trainer, "train_loader", None) or []), self.batch, 1)
         epochs, epoch = int(trainer.epochs), int(trainer.epoch)
         fraction = min((epoch + self.batch / batches) / max(epochs, 1), 1.0)
-        done = self.batches_run
         left = (epochs - epoch) * batches - self.batch
-        eta = (now - self.started_at) / done * left if done else None
+        eta = self.clock.eta(left, epochs - epoch + 1)  # this epoch's validation, the later ones', the final one
         self.events.emit("batch", epoch=epoch + 1, epochs=epochs, batch=self.batch, batches=batches,
                          fraction=fraction, eta_s=eta)
+
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        self.clock.train_end(time.monotonic())
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if self.final_eval:
             return
+        self.clock.validated(time.monotonic())
         metrics = _floats(dict(trainer.label_loss_items(trainer.tloss, prefix="train")))
         metrics.update(_floats(dict(trainer.metrics or {})))
         metrics.update(_floats(dict(getattr(trainer, "lr", {}) or {})))
@@ -275,8 +327,8 @@ def run(config: dict[str, Any]) -> str:
         if resume and config.get("epochs"):
             _set_checkpoint_epochs(Path(resume), int(config["epochs"]))
         model = YOLO(resume or config["model"])
-        for name in ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_fit_epoch_end",
-                     "on_model_save"):
+        for name in ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_train_epoch_end",
+                     "on_fit_epoch_end", "on_model_save"):
             model.add_callback(name, getattr(session, name))
         args = train_args(config, device)
         if "," in device:  # DDP: Ultralytics' worker processes do not run our callbacks

@@ -101,8 +101,8 @@ def format_eta(seconds: Optional[float]) -> str:
 
 
 def batch_message(ev: dict[str, Any]) -> str:
-    """The progress line of a ``batch`` event: ``batch 3/12 of epoch 1/30 · ETA 4 min 10 s``."""
-    return (f"batch {ev['batch']}/{ev['batches']} of epoch {ev['epoch']}/{ev['epochs']} · "
+    """The progress line of a ``batch`` event: ``epoch 1/30 · batch 3/12 · ETA 4 min 10 s``."""
+    return (f"epoch {ev['epoch']}/{ev['epochs']} · batch {ev['batch']}/{ev['batches']} · "
             f"ETA {format_eta(ev.get('eta_s'))}")
 
 
