@@ -74,9 +74,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from cvops_app.mainwindow import MainWindow
+    from cvops_app.theme import app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CVOps Workbench")
+    app.setDesktopFileName("cvops-workbench")  # Wayland finds the icon and menu entry by the .desktop file's name
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     target = args.workspace or (Path(window.settings.recent_workspaces[0])
                                 if window.settings.recent_workspaces and not args.screenshot else None)

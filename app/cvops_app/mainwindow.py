@@ -28,6 +28,7 @@ from cvops.data.workspace import Workspace
 from cvops_app.context import AppContext
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
+from cvops_app.theme import app_icon
 
 APP_NAME = "CVOps Workbench"
 # the pages in navigation order: name -> (module, class, title)
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.ctx = AppContext(settings, settings_path, self)
         self.export_wizard: Optional[QWidget] = None  # the last export wizard opened
         self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
         self.nav.setFixedWidth(136)
