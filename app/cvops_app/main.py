@@ -24,6 +24,8 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
                         help="page for --screenshot")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
+    parser.add_argument("--theme", choices=("system", "light", "dark"),
+                        help="look for this run (default: the settings' theme, View ▸ Theme)")
     args = parser.parse_args(argv)
     try:
         args.width, args.height = (int(v) for v in args.size.lower().split("x"))
@@ -81,6 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app.setDesktopFileName("cvops-workbench")  # Wayland finds the icon and menu entry by the .desktop file's name
     app.setWindowIcon(app_icon())
     window = MainWindow()
+    if args.theme:
+        window.theme.apply(args.theme)
     target = args.workspace or (Path(window.settings.recent_workspaces[0])
                                 if window.settings.recent_workspaces and not args.screenshot else None)
     if target is not None and not window.load_workspace(target) and args.screenshot:
