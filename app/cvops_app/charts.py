@@ -11,6 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
 
+from cvops_app.plot_style import ThemedPlot
+
 PALETTE = ("#2e86c1", "#e67e22", "#28b463", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d", "#7f8c8d")
 
 # chart title -> [(metric key in the epochs table, legend label)]
@@ -39,11 +41,11 @@ def series(epochs: Sequence[dict[str, Any]], key: str) -> tuple[list[float], lis
     return xs, ys
 
 
-class LineChart(pg.PlotWidget):
+class LineChart(ThemedPlot):
     """A small line chart with a title, a legend and named curves that are updated in place."""
 
     def __init__(self, title: str, left: str = "", parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
@@ -198,8 +200,7 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
 
 def time_chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
     """A fixed (no mouse, no menu) chart with a UTC date axis, a light grid and a title."""
-    plot = pg.PlotWidget(parent, background="w", axisItems={"bottom": pg.DateAxisItem(orientation="bottom",
-                                                                                       utcOffset=0)})
+    plot = ThemedPlot(parent, axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
     plot.setMenuEnabled(False)
     plot.setMouseEnabled(x=False, y=False)
     plot.hideButtons()

@@ -30,7 +30,9 @@ from PIL import Image
 from PySide6.QtCore import (
     QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal,
 )
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QStandardItemModel
+from PySide6.QtGui import (
+    QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QStandardItemModel,
+)
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from cvops.common.jobs import CancelToken, Progress
@@ -63,6 +65,7 @@ STATUS_COLORS = {
     "needs_review": QColor("#fb8c00"), "approved": QColor("#00897b"), "rejected": QColor("#e53935"),
 }
 TILE = QColor("#d8d8d8")
+DARK_TILE = QColor("#3c3c3c")  # the placeholder on a dark palette
 
 
 def status_label(status: str) -> str:
@@ -484,7 +487,8 @@ class GalleryDelegate(QStyledItemDelegate):
         if pixmap is model.placeholder:
             width = height = side
             left, top = x + (rect.width() - side) // 2, y + PAD
-            painter.fillRect(left, top, side, side, TILE)
+            painter.fillRect(left, top, side, side, DARK_TILE if option.palette.color(  # type: ignore[attr-defined]
+                QPalette.ColorRole.Window).lightness() < 128 else TILE)
         else:
             width, height = round(pixmap.width() / self.ratio), round(pixmap.height() / self.ratio)
             left, top = x + (rect.width() - width) // 2, y + PAD + (side - height) // 2

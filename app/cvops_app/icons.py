@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QAbstractButton
+from PySide6.QtWidgets import QAbstractButton, QMenu, QToolButton
 
 FONT = "materialdesignicons6-webfont-6.9.96.ttf"
 CHARMAP = "materialdesignicons6-webfont-charmap-6.9.96.json"
@@ -72,6 +72,18 @@ ICONS = {
     "keyboard": "mdi6.keyboard-outline",
     "folder": "mdi6.folder-outline",
     "check": "mdi6.check",
+    "status": "mdi6.list-status",
+    "select": "mdi6.cursor-default-outline",
+    "box": "mdi6.vector-rectangle",
+    "polygon": "mdi6.vector-polygon",
+    "actual-size": "mdi6.magnify-expand",
+    "labels": "mdi6.label-outline",
+    "queue": "mdi6.playlist-play",
+    "cancel": "mdi6.close-circle-outline",
+    "resume": "mdi6.play-pause",
+    "send": "mdi6.send-outline",
+    "browse": "mdi6.folder-search-outline",
+    "copy": "mdi6.content-copy",
 }
 
 
@@ -159,6 +171,10 @@ def icon(action: str, color: Optional[Union[QColor, str]] = None) -> QIcon:
     return QIcon(GlyphEngine(ICONS.get(action, action), QColor(color) if color is not None else None))
 
 
-def set_icon(target: Union[QAbstractButton, QAction], action: str) -> None:
-    """Give a button or a menu/toolbar action the icon of ``action``."""
+def set_icon(target: Union[QAbstractButton, QAction, QMenu], action: str, text: bool = True) -> None:
+    """Give a button, action or menu the icon of ``action``; a tool button keeps its text beside the icon unless
+    ``text`` is False (then the text is its tooltip's business)."""
     target.setIcon(icon(action))
+    if isinstance(target, QToolButton):
+        target.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon if text
+                                  else Qt.ToolButtonStyle.ToolButtonIconOnly)

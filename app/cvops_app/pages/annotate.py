@@ -24,6 +24,7 @@ from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
 from cvops_app.context import AppContext
+from cvops_app.icons import set_icon
 from cvops_app.pages import Page
 from cvops_app.shortcuts import SHORTCUTS, by_action
 
@@ -39,6 +40,9 @@ SHARED_KEYS = {"accept_suggestion": "finish_polygon", "reject_suggestion": "dele
 # Table rows that describe mouse gestures, not key bindings.
 GESTURES = frozenset({"zoom", "pan"})
 TOOLS = (("select", "tool_select", "Select"), ("box", "tool_box", "Box"), ("polygon", "tool_polygon", "Polygon"))
+# the view buttons' icons (cvops_app.icons) by action, and whether their text shows beside the icon
+VIEW_ICONS = {"fit": ("zoom-fit", True), "actual_size": ("actual-size", True), "toggle_labels": ("labels", True),
+              "previous_image": ("previous", False), "next_image": ("next", False), "next_in_queue": ("queue", True)}
 
 
 def _keys(action: str) -> str:
@@ -96,6 +100,7 @@ class AnnotatePage(Page):
         for tool, action, text in TOOLS:
             button = QToolButton(self)
             button.setText(text)
+            set_icon(button, tool)
             button.setCheckable(True)
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
@@ -109,6 +114,7 @@ class AnnotatePage(Page):
                                    ("Next from queue", "next_in_queue", self.next_from_queue)):
             button = QToolButton(self)
             button.setText(text)
+            set_icon(button, *VIEW_ICONS[action])
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(slot)
             bar.addWidget(button)

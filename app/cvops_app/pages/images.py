@@ -25,6 +25,7 @@ from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageFilter
 from cvops_app.context import AppContext
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
+from cvops_app.icons import icon, set_icon
 from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
 
@@ -142,6 +143,10 @@ class ImagesPage(Page):
         self.trash_action.triggered.connect(self.trash)
         self.view.addAction(self.trash_action)
         self.buttons = [self._button(self.status_menu), self._button(self.tag_menu), self._button(self.trash_action)]
+        for button, name in zip(self.buttons, ("status", "tag", "delete")):
+            set_icon(button.menu() or button.defaultAction(), name)
+            set_icon(button, name)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
 
         filters = QHBoxLayout()
         for label, widget in (("Status", self.status_box), ("Class", self.class_box), ("Tag", self.tag_box),
