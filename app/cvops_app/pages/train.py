@@ -33,7 +33,6 @@ from cvops.models.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
 from cvops_app.context import AppContext
-from cvops_app.icons import icon
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ class SettingsPanel(QWidget):
         self.warning.hide()
         self.set_weights([])
 
-        self.train_button = QPushButton(icon("start"), "Train", self)
+        self.train_button = QPushButton("Train", self)
         self.train_button.setObjectName("train-button")
         self.train_button.setMinimumHeight(44)
         font = QFont(self.train_button.font())
@@ -245,10 +244,10 @@ class TrainPage(Page):
         self.header.setObjectName("run-header")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # text changes never relayout
-        self.cancel_button = QPushButton(icon("stop"), "Cancel run", self)
+        self.cancel_button = QPushButton("Cancel run", self)
         self.cancel_button.setObjectName("cancel-run")
         self.cancel_button.clicked.connect(self.cancel)
-        self.resume_button = QPushButton(icon("resume"), "Resume", self)
+        self.resume_button = QPushButton("Resume", self)
         self.resume_button.setObjectName("resume-run")
         self.resume_button.setToolTip("Continue a cancelled or failed run from its last checkpoint")
         self.resume_button.clicked.connect(self.resume)
@@ -269,7 +268,7 @@ class TrainPage(Page):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.compare_button = QPushButton(icon("compare"), "Compare", self)
+        self.compare_button = QPushButton("Compare", self)
         self.compare_button.setObjectName("compare-runs")
         self.compare_button.setToolTip("Select two or more runs (Ctrl+click) to compare their curves and settings")
         self.compare_button.clicked.connect(self.compare)
