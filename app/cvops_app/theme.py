@@ -92,10 +92,13 @@ class Theme(QObject):
         if look == "native":
             app.setStyle(app.property("cvopsNativeStyle"))
             app.setPalette(QPalette())  # back to the platform's palette
-            return
-        fusion = QStyleFactory.create("Fusion")
-        app.setStyle(fusion)
-        app.setPalette(dark_palette() if dark else fusion.standardPalette())
+        else:
+            fusion = QStyleFactory.create("Fusion")
+            app.setStyle(fusion)
+            app.setPalette(dark_palette() if dark else fusion.standardPalette())
+        for widget in app.allWidgets():  # style sheets read palette(...) once: read it again
+            if widget.styleSheet():
+                widget.setStyleSheet(widget.styleSheet())
 
 
 def theme_menu(parent: QMenu, current: str, choose: Callable[[str], None]) -> QMenu:

@@ -142,6 +142,8 @@ def test_dark_theme_gives_a_dark_window_light_text_and_dark_charts(window: MainW
     assert window.settings.theme == "dark"
     image = window.grab().toImage()
     assert image.pixelColor(image.width() // 2, image.height() - 8).lightness() < 80  # the status bar
+    nav = window.nav.grab().toImage()  # a style sheet's palette(window) is read again
+    assert nav.pixelColor(nav.width() // 2, nav.height() - 8).lightness() < 80
     window.set_theme("light")
     QApplication.processEvents()
     assert window.palette().color(QPalette.ColorRole.Window).lightness() > 180
