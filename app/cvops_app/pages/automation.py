@@ -201,7 +201,7 @@ class AutomationPage(Page):
         self.watch = QLabel(self)
         self.watch.setObjectName("watch-status")
         self.watch.setTextFormat(Qt.TextFormat.RichText)
-        self.watch.setStyleSheet("padding: 4px 6px; background: #eef3f7; border-radius: 4px;")
+        self.watch.setStyleSheet("padding: 4px 6px; background: palette(alternate-base); border-radius: 4px;")
         self.error = QLabel(self)
         self.error.setObjectName("pipeline-error")
         self.error.setWordWrap(True)
@@ -214,7 +214,7 @@ class AutomationPage(Page):
         self.legend = QLabel("  ".join(
             f"<span style='color:{STATE_COLORS[s][0] if s != 'pending' else '#7f8c8d'}'>■</span> "
             f"{'not run' if s == 'pending' else s}" for s in STATE_COLORS), self)
-        self.legend.setStyleSheet("color: #555; font-size: 9pt;")
+        self.legend.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
 
         self.table = _table(self, "pipeline-history", HISTORY_COLUMNS)
         self.table.itemSelectionChanged.connect(self._run_selected)

@@ -179,7 +179,7 @@ class MonitorPage(Page):
         self.timeline_note = QLabel(timelines)
         self.timeline_note.setObjectName("timeline-note")
         self.timeline_note.setWordWrap(True)
-        self.timeline_note.setStyleSheet("color: #555;")
+        self.timeline_note.setStyleSheet("color: palette(placeholder-text);")
         grid = QGridLayout(timelines)
         grid.setContentsMargins(2, 4, 2, 2)
         grid.addWidget(self.timeline_note, 0, 0, 1, 6)
