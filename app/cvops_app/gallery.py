@@ -30,15 +30,14 @@ from PIL import Image
 from PySide6.QtCore import (
     QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal,
 )
-from PySide6.QtGui import (
-    QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QStandardItemModel,
-)
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageRecord
 from cvops.data.thumbnails import ThumbnailCache
 from cvops_app.jobs import JobManager
+from cvops_app.theme import is_dark
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -487,8 +486,8 @@ class GalleryDelegate(QStyledItemDelegate):
         if pixmap is model.placeholder:
             width = height = side
             left, top = x + (rect.width() - side) // 2, y + PAD
-            painter.fillRect(left, top, side, side, DARK_TILE if option.palette.color(  # type: ignore[attr-defined]
-                QPalette.ColorRole.Window).lightness() < 128 else TILE)
+            dark = is_dark(option.palette)  # type: ignore[attr-defined]
+            painter.fillRect(left, top, side, side, DARK_TILE if dark else TILE)
         else:
             width, height = round(pixmap.width() / self.ratio), round(pixmap.height() / self.ratio)
             left, top = x + (rect.width() - width) // 2, y + PAD + (side - height) // 2

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Optional, Union
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QAction, QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QAction, QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap,
+)
 from PySide6.QtWidgets import QAbstractButton, QMenu, QToolButton
 
 FONT = "materialdesignicons6-webfont-6.9.96.ttf"
@@ -107,10 +109,10 @@ def glyphs() -> tuple[str, dict[str, int]]:
     return (families[0] if families else ""), {name: int(code, 16) for name, code in charmap.items()}
 
 
-def glyph_color(mode: QIcon.Mode, palette: Optional[QPalette] = None) -> QColor:
-    """The colour an icon is painted in for ``mode``: the palette's button text (dimmed when disabled, the
-    highlighted text when selected)."""
-    palette = palette or QGuiApplication.palette()
+def glyph_color(mode: QIcon.Mode) -> QColor:
+    """The colour an icon is painted in for ``mode``: the application palette's button text (dimmed when disabled,
+    the highlighted text when selected)."""
+    palette = QGuiApplication.palette()
     if mode == QIcon.Mode.Disabled:
         return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText)
     if mode == QIcon.Mode.Selected:
@@ -121,10 +123,9 @@ def glyph_color(mode: QIcon.Mode, palette: Optional[QPalette] = None) -> QColor:
 class GlyphEngine(QIconEngine):
     """Paints one glyph of the icon font, in the palette's colour, at any size and pixel ratio."""
 
-    def __init__(self, name: str, color: Optional[QColor] = None) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self.color = color
 
     def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:  # noqa: D102
         family, codes = glyphs()
@@ -137,7 +138,7 @@ class GlyphEngine(QIconEngine):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         painter.setFont(font)
-        painter.setPen(self.color if self.color is not None and mode != QIcon.Mode.Disabled else glyph_color(mode))
+        painter.setPen(glyph_color(mode))
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, chr(code))
         painter.restore()
 
@@ -156,7 +157,7 @@ class GlyphEngine(QIconEngine):
         return pixmap
 
     def clone(self) -> QIconEngine:  # noqa: D102
-        return GlyphEngine(self.name, self.color)
+        return GlyphEngine(self.name)
 
     def key(self) -> str:  # noqa: D102
         return "cvops-glyph"
@@ -165,10 +166,9 @@ class GlyphEngine(QIconEngine):
         return False
 
 
-def icon(action: str, color: Optional[Union[QColor, str]] = None) -> QIcon:
-    """The icon of an action or page in :data:`ICONS` (or a qtawesome name such as ``"mdi6.tag"``); ``color``
-    fixes its colour instead of following the palette."""
-    return QIcon(GlyphEngine(ICONS.get(action, action), QColor(color) if color is not None else None))
+def icon(action: str) -> QIcon:
+    """The icon of an action or page in :data:`ICONS` (or a qtawesome name such as ``"mdi6.tag"``)."""
+    return QIcon(GlyphEngine(ICONS.get(action, action)))
 
 
 def set_icon(target: Union[QAbstractButton, QAction, QMenu], action: str, text: bool = True) -> None:

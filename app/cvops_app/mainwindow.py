@@ -26,9 +26,9 @@ from cvops.catalog.settings import Settings
 from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
 from cvops_app.context import AppContext
+from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
-from cvops_app.icons import icon
 from cvops_app.theme import Theme, app_icon, theme_menu
 
 APP_NAME = "CVOps Workbench"
@@ -208,7 +208,8 @@ class MainWindow(QMainWindow):
         self.workspace_actions += [
             self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo, "undo"),
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z", "redo"),
-            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K", "classes"),
+            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K",
+                         "classes"),
             self._action(edit, "&Pre-label…", self.prelabel, icon_name="prelabel"),
         ]
         view = self.menuBar().addMenu("&View")

@@ -55,7 +55,8 @@ def dark_palette() -> QPalette:
 def is_dark(palette: QPalette | None = None) -> bool:
     """Whether ``palette`` (default: the application's) has light text on a dark window."""
     palette = palette or QGuiApplication.palette()
-    return palette.color(QPalette.ColorRole.Window).lightness() < palette.color(QPalette.ColorRole.WindowText).lightness()
+    role = QPalette.ColorRole
+    return palette.color(role.Window).lightness() < palette.color(role.WindowText).lightness()
 
 
 def system_is_dark() -> bool:

@@ -133,13 +133,15 @@ def test_dark_theme_gives_a_dark_window_light_text_and_dark_charts(window: MainW
     settle(window)
     chart = window.pages["train"].charts.charts[0]
     light_background = chart.backgroundBrush().color().lightness()
-    window.set_theme("dark")
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    themes = next(a.menu() for a in view.actions() if a.menu() is not None and a.text() == "&Theme")
+    next(a for a in themes.actions() if a.data() == "dark").trigger()  # View ▸ Theme ▸ Dark
     QApplication.processEvents()
     palette = window.palette()
     assert palette.color(QPalette.ColorRole.Window).lightness() < 80
     assert palette.color(QPalette.ColorRole.WindowText).lightness() > 180
     assert light_background > 200 and chart.backgroundBrush().color().lightness() < 80
-    assert window.settings.theme == "dark"
+    assert window.settings.theme == "dark" and "theme: dark" in (tmp_path / "config" / "settings.yaml").read_text()
     image = window.grab().toImage()
     assert image.pixelColor(image.width() // 2, image.height() - 8).lightness() < 80  # the status bar
     nav = window.nav.grab().toImage()  # a style sheet's palette(window) is read again
