@@ -1,5 +1,5 @@
 """``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate|versions|train|models|automation]
-[--size 1600x1000]``."""
+[--size 1600x1000] [--theme system|light|dark]``."""
 
 from __future__ import annotations
 

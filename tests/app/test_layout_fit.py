@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from PySide6.QtCore import QRect, QSettings
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QRect, QSettings, Qt
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton, QAbstractScrollArea, QApplication, QLabel, QScrollBar, QTabBar, QWidget,
 )
 
+from cvops_app import theme
 from cvops_app.mainwindow import PAGES, MainWindow
 from training_testing import copy_workspace
 
@@ -150,3 +151,23 @@ def test_dark_theme_gives_a_dark_window_light_text_and_dark_charts(window: MainW
     QApplication.processEvents()
     assert window.palette().color(QPalette.ColorRole.Window).lightness() > 180
     assert chart.backgroundBrush().color().lightness() > 200
+
+
+def test_the_system_theme_follows_the_systems_colour_scheme(qapp, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    system_dark = [False]
+    monkeypatch.setattr(theme, "system_is_dark", lambda: system_dark[0])
+    follower = theme.Theme("system")
+    try:
+        assert not theme.is_dark()
+        system_dark[0] = True  # the desktop turns dark: Qt emits colorSchemeChanged
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert theme.is_dark() and QApplication.style().name() == "fusion"
+        follower.apply("light")  # a fixed choice ignores the system from then on
+        assert not theme.is_dark()
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert not theme.is_dark()
+    finally:
+        system_dark[0] = False
+        follower.apply("system")
+        follower.deleteLater()
+    assert not theme.is_dark()
