@@ -1,7 +1,7 @@
 """Render the workbench's dialogs offscreen for the docs and refresh the annotator's guide's shortcut table.
 
 Usage: ``python resources/screenshots.py WORKSPACE OUT_DIR [GUIDE.md]`` (``make screenshots`` runs it after the page
-screenshots). Writes OUT_DIR/{import-images,export,classes,shortcuts,jobs}.png.
+screenshots). Writes OUT_DIR/{welcome,import-images,export,classes,shortcuts,jobs}.png.
 """
 
 from __future__ import annotations
@@ -60,6 +60,19 @@ def grab_jobs(app: QApplication, window: MainWindow, out: Path) -> None:
     print(f"saved {out}")
 
 
+def grab_welcome(app: QApplication, workspace: Path, config: Path, out: Path) -> None:
+    """The welcome page (no workspace open) with a recent workspace and one that is gone."""
+    recent = [str(workspace.resolve()), str(Path.home() / "projects" / "old-survey")]
+    window = MainWindow(settings=Settings(recent_workspaces=recent), settings_path=config / "welcome.yaml")
+    window.resize(1100, 640)
+    window.show()
+    for _ in range(5):
+        app.processEvents()
+    window.grab().save(str(out))
+    window.close()
+    print(f"saved {out}")
+
+
 def update_guide(guide: Path) -> None:
     """Replace the guide's generated shortcut table with the current one."""
     text = guide.read_text(encoding="utf-8")
@@ -80,6 +93,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as config:  # leave the user's settings alone
+        grab_welcome(app, workspace, Path(config), out / "welcome.png")
         window = MainWindow(settings=Settings(), settings_path=Path(config) / "settings.yaml")
         if not window.load_workspace(workspace):
             return 1
@@ -100,7 +114,6 @@ def main(argv: list[str]) -> int:
         classes.table.selectRow(0)
         grab(app, classes, out / "classes.png")
         sheet = ShortcutsDialog(window)
-        sheet.resize(640, 620)
         grab(app, sheet, out / "shortcuts.png")
         window.close()
     if len(argv) == 3:

@@ -9,6 +9,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
 
 from cvops_app.plot_style import ThemedPlot
@@ -41,6 +42,39 @@ def series(epochs: Sequence[dict[str, Any]], key: str) -> tuple[list[float], lis
     return xs, ys
 
 
+class LegendRow(pg.LegendItem):
+    """A legend in a row of its own under the plot's x axis (in the plot item's layout, not over the view box): it
+    takes room of its own, so it never covers a curve or a bar."""
+
+    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph)
+        """Ask the plot's layout for the room the entries need (a floating legend resizes itself instead)."""
+        if self.size is not None:
+            return
+        hint = self.layout.preferredSize()
+        self.setMinimumSize(hint)
+        self.setPreferredSize(hint)
+        self.setMaximumHeight(hint.height())
+        self.updateGeometry()
+
+
+LEGEND_ROW = 4  # the plot item's layout: title 0, top axis 1, view box 2, bottom axis 3
+
+
+def legend_below(plot: pg.PlotWidget, columns: int = 2, **options: Any) -> pg.LegendItem:
+    """The plot's legend, emptied (made on first use): ``columns`` entries a row, under the x axis, never over the
+    data. Items plotted with a ``name`` join it."""
+    item = plot.getPlotItem()
+    legend = item.legend
+    if not isinstance(legend, LegendRow):
+        legend = LegendRow(colCount=columns, verSpacing=-6, labelTextColor=plot.palette().color(QPalette.ColorRole.Text),
+                           **options)
+        item.layout.addItem(legend, LEGEND_ROW, 1)
+        item.legend = legend
+    legend.clear()
+    legend.setColumnCount(max(columns, 1))
+    return legend
+
+
 class LineChart(ThemedPlot):
     """A small line chart with a title, a legend and named curves that are updated in place."""
 
@@ -54,7 +88,7 @@ class LineChart(ThemedPlot):
         self.setLabel("bottom", "epoch")
         if left:
             self.setLabel("left", left)
-        self.legend = self.addLegend(offset=(-8, 8), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend = legend_below(self)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.setMinimumHeight(180)
         # Axes, title and legend change rarely: paint them from a pixmap cache, so a refresh repaints curves only.
@@ -158,8 +192,7 @@ class RunCharts(QWidget):
 def grouped_bars(plot: pg.PlotWidget, categories: Sequence[str], groups: Sequence[tuple[str, Sequence[Any]]]) -> None:
     """Bars of ``groups`` (name, one value per category; None = no bar) side by side per category, with a legend."""
     plot.clear()
-    legend = plot.plotItem.legend or plot.addLegend(offset=(-8, 8))
-    legend.clear()
+    legend_below(plot, columns=min(len(groups), 4))
     width = 0.8 / max(len(groups), 1)
     for n, (name, values) in enumerate(groups):
         xs = [i - 0.4 + width * (n + 0.5) for i in range(len(categories))]
@@ -212,9 +245,6 @@ def time_chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
     return plot
 
 
-def fresh_legend(plot: pg.PlotWidget) -> Any:
-    """The plot's legend, emptied (made on first use): compact, on a translucent white background."""
-    legend = plot.plotItem.legend or plot.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6,
-                                                     brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
-    legend.clear()
-    return legend
+def fresh_legend(plot: pg.PlotWidget, columns: int = 3) -> Any:
+    """The plot's legend, emptied (made on first use): compact, under the x axis (:func:`legend_below`)."""
+    return legend_below(plot, columns, labelTextSize="8pt")

@@ -1,7 +1,8 @@
 """The application context: what pages, dialogs and the canvas share, without knowing the main window.
 
 It holds the open workspace, the settings and the job runner, and carries the app's messages as signals:
-notifications (status-bar text), failed jobs, data changes, and navigation requests (open images in the annotator,
+notifications (status-bar text), failed jobs, data changes (the app's own, and those another process commits to the
+catalog: :mod:`cvops_app.catalog_watch`), and navigation requests (open images in the annotator,
 show a page, export a model). The main window creates the context and connects these signals to its status bar,
 page stack and dialogs; tests build a real context on a workspace and watch the same signals.
 """
@@ -17,9 +18,10 @@ from cvops.catalog import settings as settings_mod
 from cvops.catalog.settings import Settings
 from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
+from cvops_app.catalog_watch import CatalogWatcher
 from cvops_app.jobs import Job, JobFn, JobManager
 
-ALL_DATA = frozenset({"images", "annotations", "classes", "status"})
+ALL_DATA = frozenset({"images", "annotations", "classes", "status", "tags"})
 
 
 class AppContext(QObject):
@@ -30,8 +32,10 @@ class AppContext(QObject):
     message = Signal(str, int)  # a notification for the status bar: text, milliseconds shown
     job_failed = Signal(str, str)  # a background job failed: title, detail
     open_images = Signal(int, object)  # show this image in the annotator; the id order to walk (None: the gallery's)
+    image_shown = Signal(int)  # the annotator shows this image now (the gallery's current image follows)
     page_requested = Signal(str)  # show this page
     export_model_requested = Signal(object)  # open the export wizard on this model id (None: the champion)
+    history_applied = Signal(object)  # after an undo or redo (and its data_changed): the annotation ids it touched
 
     def __init__(self, settings: Optional[Settings] = None, settings_path: Optional[Path] = None,
                  parent: Optional[QObject] = None) -> None:
@@ -40,6 +44,8 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else settings_mod.load(settings_path)
         self.jobs = JobManager(self)
         self._ws: Optional[Workspace] = None
+        self.watcher = CatalogWatcher(self.jobs, self)  # changes by other processes reach the pages as data_changed
+        self.watcher.changed.connect(lambda kinds: self.changed(*sorted(kinds)))
 
     # -- workspace ----------------------------------------------------------------------------------------------------
     @property
@@ -52,6 +58,7 @@ class AppContext(QObject):
         self.close_workspace()
         if ws is not None:
             self._ws = ws
+            self.watcher.set_workspace(ws)
             self.workspace_changed.emit(ws)
 
     def close_workspace(self) -> None:
@@ -62,6 +69,7 @@ class AppContext(QObject):
         self.jobs.cancel_all()
         self.jobs.wait()
         ws, self._ws = self._ws, None
+        self.watcher.set_workspace(None)
         self.workspace_changed.emit(None)
         ws.close()
 
@@ -74,8 +82,8 @@ class AppContext(QObject):
 
     # -- edits and messages -------------------------------------------------------------------------------------------
     def changed(self, *what: str) -> None:
-        """Tell every view that data changed (after an edit); no argument means images, annotations, classes and
-        status."""
+        """Tell every view that data changed (after an edit); no argument means images, annotations, classes,
+        status and tags."""
         self.data_changed.emit(set(what) or set(ALL_DATA))
 
     def edit(self, fn: Callable[[], Any], *what: str) -> Any:
@@ -92,20 +100,22 @@ class AppContext(QObject):
         return result
 
     def undo(self) -> None:
-        """Undo the last edit in the workspace (operation log)."""
+        """Undo the last edit in the workspace (operation log); the annotator selects the shapes it brought back."""
         if self._ws is not None:
             op = self._ws.log.undo()
-            self.notify(f"undid: {op.description}" if op else "nothing to undo")
+            self.notify(f"Undid: {op.description}" if op else "Nothing to undo")
             if op:
                 self.changed()
+                self.history_applied.emit(self._ws.log.row_ids(op.id, "annotations"))
 
     def redo(self) -> None:
-        """Redo the last undone edit."""
+        """Redo the last undone edit; the annotator selects the shapes it brought back."""
         if self._ws is not None:
             op = self._ws.log.redo()
-            self.notify(f"redid: {op.description}" if op else "nothing to redo")
+            self.notify(f"Redid: {op.description}" if op else "Nothing to redo")
             if op:
                 self.changed()
+                self.history_applied.emit(self._ws.log.row_ids(op.id, "annotations"))
 
     def notify(self, text: str, msecs: int = 6000) -> None:
         """A transient status-bar message."""

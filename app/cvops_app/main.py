@@ -22,7 +22,7 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("workspace", nargs="?", type=Path, help="workspace folder to open")
     parser.add_argument("--screenshot", type=Path, help="render the window offscreen to this PNG and exit")
     parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
-                        help="page for --screenshot")
+                        help="page for --screenshot (without a workspace: the welcome page)")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
     parser.add_argument("--theme", choices=("system", "light", "dark"),
                         help="look for this run (default: the settings' theme, View ▸ Theme)")
@@ -41,10 +41,12 @@ def has_display() -> bool:
 
 
 def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s: float = 20.0) -> None:
-    """Show ``page``, let background work (thumbnails, image loading) settle, and save the window as PNG."""
-    window.show_page(page)
+    """Show ``page``, let background work (thumbnails, image loading) settle, and save the window as PNG. Without
+    a workspace the window shows the welcome page, whatever ``page`` says."""
+    if window.ws is not None:
+        window.show_page(page)
     deadline = time.monotonic() + timeout_s
-    if page == "annotate":
+    if page == "annotate" and window.ws is not None:
         gallery = window.pages["images"]
         while not gallery.settled() and time.monotonic() < deadline:  # the gallery loads its ids in the background
             app.processEvents()
@@ -63,6 +65,16 @@ def screenshot(window: "object", app: "object", out: Path, page: str, timeout_s:
         app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))
+
+
+def startup_workspace(given: Optional[Path], recent: Sequence[str]) -> Optional[Path]:
+    """The workspace to open at start: the one given, else the last one used while it still is a workspace (when it
+    is gone, the welcome page shows it greyed in its recent list rather than a message box)."""
+    if given is not None:
+        return given
+    if recent and (Path(recent[0]) / "cvops.db").is_file():
+        return Path(recent[0])
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -85,8 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     window = MainWindow()
     if args.theme:
         window.theme.apply(args.theme)
-    target = args.workspace or (Path(window.settings.recent_workspaces[0])
-                                if window.settings.recent_workspaces and not args.screenshot else None)
+    target = startup_workspace(args.workspace, [] if args.screenshot else window.settings.recent_workspaces)
     if target is not None and not window.load_workspace(target) and args.screenshot:
         return 2
     if args.screenshot:

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
-    QStackedWidget, QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QStackedWidget,
+    QWidget,
 )
 
 from cvops.catalog.settings import Settings
@@ -29,6 +29,7 @@ from cvops_app.context import AppContext
 from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
+from cvops_app.pages.welcome import WelcomePage
 from cvops_app.theme import Theme, app_icon, theme_menu
 
 APP_NAME = "CVOps Workbench"
@@ -75,31 +76,6 @@ class Pages(Mapping[str, Page]):
         return [self._built[name] for name in PAGES if name in self._built]
 
 
-class WelcomePage(QWidget):
-    """Shown while no workspace is open: create, open, or pick a recent one."""
-
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        layout = QVBoxLayout(self)
-        layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title = QLabel(f"<h1>{APP_NAME}</h1><p>Open a workspace folder, or create a new one.</p>", self)
-        layout.addWidget(title)
-        for text, slot in (("Create workspace…", window.new_workspace), ("Open workspace…", window.open_workspace)):
-            button = QPushButton(text, self)
-            button.clicked.connect(slot)
-            layout.addWidget(button)
-        self.recent = QListWidget(self)
-        self.recent.itemActivated.connect(lambda item: window.load_workspace(Path(item.text())))
-        layout.addWidget(QLabel("Recent workspaces:", self))
-        layout.addWidget(self.recent)
-        self.update_recent(window.settings.recent_workspaces)
-
-    def update_recent(self, paths: Sequence[str]) -> None:
-        """Show the recent-workspace list."""
-        self.recent.clear()
-        self.recent.addItems(list(paths))
-
-
 class MainWindow(QMainWindow):
     """Holds the application context and the pages. Pages and dialogs talk to the core through the context
     (``ctx.ws`` on the GUI thread, ``ctx.run_job`` in the background, ``ctx.changed`` after an edit)."""
@@ -119,7 +95,8 @@ class MainWindow(QMainWindow):
                                "background: palette(window); } "
                                "QListWidget#navigation::item { padding: 10px 6px; }")
         self.stack = QStackedWidget(self)
-        self.welcome = WelcomePage(self)
+        self.welcome = WelcomePage(self.ctx, self)
+        self.welcome.recent_changed.connect(self._fill_recent)
         self.stack.addWidget(self.welcome)
         self.pages = Pages(self)
         for name, (_, _, title) in PAGES.items():
@@ -253,6 +230,7 @@ class MainWindow(QMainWindow):
             ws = Workspace.create(path) if create else Workspace.open(path)
         except CvopsError as exc:
             QMessageBox.warning(self, APP_NAME, str(exc))
+            self.welcome.update_recent(self.settings.recent_workspaces)  # a recent folder may be gone
             return False
         self.ctx.set_workspace(ws)  # the built pages follow
         self.settings.remember(ws.root)
@@ -331,6 +309,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         """Stop jobs, remember the geometry, close the workspace."""
         QSettings("CVOps", "Workbench").setValue("geometry", self.saveGeometry())
+        self.ctx.jobs.cancel_all()  # a job without a workspace too (the demo being built)
         self._close_workspace()
         super().closeEvent(event)
 

@@ -31,6 +31,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("import_dataset", ("Ctrl+Shift+I",), "Anywhere", "Import dataset…"),
     Shortcut("export_dataset", ("Ctrl+E",), "Anywhere", "Export dataset…"),
     Shortcut("classes", ("Ctrl+K",), "Anywhere", "Classes dialog"),
+    Shortcut("new_workspace", ("Ctrl+N",), "Anywhere", "New workspace…"),
+    Shortcut("open_workspace", ("Ctrl+O",), "Anywhere", "Open workspace…"),
+    Shortcut("quit", ("Ctrl+Q",), "Anywhere", "Quit"),
     Shortcut("help", ("F1",), "Anywhere", "This shortcut sheet"),
     # Images page
     Shortcut("gallery_open", ("Return",), "Images page", "Open the current image in the annotator (or double-click)"),

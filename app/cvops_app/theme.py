@@ -23,6 +23,7 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 APP_ICON = RESOURCES / "cvops-workbench.svg"
 THEME_TITLES = {"system": "Follow the &system", "light": "&Light", "dark": "&Dark"}
 _APPLIED = "cvopsTheme"  # application property: the look applied last ("native", "light" or "dark")
+_MODE = "cvopsThemeMode"  # application property: the mode applied last (one of THEMES)
 
 
 def app_icon() -> QIcon:
@@ -65,17 +66,23 @@ def system_is_dark() -> bool:
 
 
 class Theme(QObject):
-    """Applies ``settings.theme`` to the application and, for ``system``, follows the system's changes."""
+    """Applies ``settings.theme`` to the application and, for ``system``, follows the system's changes. The mode
+    and the look applied are the application's (properties of the ``QApplication``): every ``Theme`` object (one
+    per main window) agrees on them."""
 
     def __init__(self, mode: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.mode = mode if mode in THEMES else "system"
         app = QApplication.instance()
         if app.property(_APPLIED) is None:  # the platform's own look, before any theme was applied
             app.setProperty(_APPLIED, "native")
             app.setProperty("cvopsNativeStyle", app.style().name())
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._system_changed)
-        self.apply(self.mode)
+        self.apply(mode if mode in THEMES else "system")
+
+    @property
+    def mode(self) -> str:
+        """The mode applied last: ``system``, ``light`` or ``dark``."""
+        return QApplication.instance().property(_MODE) or "system"
 
     def _system_changed(self, _scheme: Qt.ColorScheme) -> None:
         if self.mode == "system":
@@ -83,10 +90,10 @@ class Theme(QObject):
 
     def apply(self, mode: str) -> None:
         """Switch to ``mode`` (``system``, ``light`` or ``dark``); nothing happens when that look is already on."""
-        self.mode = mode
+        app = QApplication.instance()
+        app.setProperty(_MODE, mode)
         dark = mode == "dark" or (mode == "system" and system_is_dark())
         look = "dark" if dark else ("light" if system_is_dark() else "native")
-        app = QApplication.instance()
         if app.property(_APPLIED) == look:
             return
         app.setProperty(_APPLIED, look)

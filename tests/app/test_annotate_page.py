@@ -142,8 +142,20 @@ def test_draw_a_box_then_undo_and_redo(qtbot: Any, window: Annotator) -> None:
     assert window.page.canvas.model().get(new.id) is not None and window.page.canvas.selected_ids() == [new.id]
     window.undo()
     assert len(shapes(window, "box")) == before and window.page.canvas.model().get(new.id) is None
+    assert window.page.canvas.selected_ids() == []
+    assert window.messages[-1] == f"Undid: added a box on image {new.image_id}"
     window.redo()
     assert window.page.canvas.model().get(new.id) is not None
+    assert window.page.canvas.selected_ids() == [new.id]  # the restored box is selected
+    assert window.messages[-1] == f"Redid: added a box on image {new.image_id}"
+    window.page.canvas.select([])
+    key(window, Qt.Key.Key_Escape)
+    window.page.canvas.select([new.id])
+    key(window, Qt.Key.Key_Delete)
+    assert window.page.canvas.model().get(new.id) is None
+    window.undo()  # undoing a delete selects the box it brought back
+    assert window.page.canvas.selected_ids() == [new.id]
+    assert window.messages[-1] == "Undid: deleted 1 annotation"
 
 
 def test_draw_and_edit_a_polygon(qtbot: Any, window: Annotator) -> None:
@@ -295,13 +307,28 @@ def test_tags_and_comment(qtbot: Any, window: Annotator) -> None:
     show(qtbot, window)
     ws, page = window.ws, window.page
     assert ws is not None
+    classes = [c.name for c in ws.classes.list()]
+    assert page.tags.list.count() == 0  # the vocabulary, not the classes
+    page.tags.new.setFocus()
+    QTest.keyClicks(page.tags.new, "dusk 1d")  # typed, not shortcuts
+    QTest.keyClick(page.tags.new, Qt.Key.Key_Return)  # creates the tag and puts it on the image, one undo step
+    ws.tags.create("night")
+    window.ctx.changed("tags")
+    assert [page.tags.list.item(r).text() for r in range(2)] == ["dusk 1d", "night"]
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["dusk 1d"] and page.position == 0
     page.tags.list.item(1).setCheckState(Qt.CheckState.Checked)
-    (tag,) = shapes(window, "tag")
-    assert tag.class_id == page.classes[1].id
-    page.tags.list.item(1).setCheckState(Qt.CheckState.Unchecked)
-    assert not shapes(window, "tag")
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["dusk 1d", "night"]
+    page.tags.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert [t.name for t in ws.tags.of_image(page.image.id)] == ["night"]
+    assert not shapes(window, "tag") and [c.name for c in ws.classes.list()] == classes  # no class, no annotation
     window.undo()
-    assert page.tags.list.item(1).checkState() == Qt.CheckState.Checked
+    assert page.tags.list.item(0).checkState() == Qt.CheckState.Checked
+    ws.annotations.add_tag(page.image.id, classes[1])  # an image-level class label (a CVAT or COCO import's)
+    window.ctx.changed("annotations")
+    label = page.tags.list.item(2)
+    assert label.text() == f"{classes[1]} (class label)" and label.checkState() == Qt.CheckState.Checked
+    label.setCheckState(Qt.CheckState.Unchecked)
+    assert not shapes(window, "tag") and page.tags.list.count() == 2
     page.review.comment.setFocus()
     QTest.keyClicks(page.review.comment, "blurry; d and 1 are typed, not shortcuts")
     QTest.keyClick(page.review.comment, Qt.Key.Key_Return)

@@ -116,7 +116,7 @@ def test_select_move_resize_and_vertex_edits(view: CanvasView) -> None:
     assert view.selected_ids() == [1]
     drag(view, (120, 110), (130, 115))  # move
     drag(view, (150, 125), (160, 135))  # bottom-right handle (moved box is at 110, 105, 40, 20)
-    assert [d for _, d in edits] == ["move 1 shape", "edit box"]
+    assert [d for _, d in edits] == ["moved 1 shape", "edited a box"]
     assert edits[0][0][0].box == pytest.approx((110, 105, 40, 20), abs=0.6)
     assert edits[1][0][0].box == pytest.approx((110, 105, 50, 30), abs=0.6)
     click(view, 230, 130, SHIFT)
@@ -127,14 +127,14 @@ def test_select_move_resize_and_vertex_edits(view: CanvasView) -> None:
     click(view, 230, 130)
     drag(view, (200, 100), (200, 90))  # drag vertex 0
     QTest.mouseClick(view.viewport(), LEFT, CTRL, at(view, 230, 95))  # insert on edge 0-1
-    assert [d for _, d in edits[2:]] == ["edit polygon", "insert vertex"]
+    assert [d for _, d in edits[2:]] == ["edited a polygon", "inserted a vertex"]
     assert edits[2][0][0].points[0] == pytest.approx([200, 90], abs=0.6)
     assert len(edits[3][0][0].points) == 5
     QTest.mouseMove(view.viewport(), at(view, 260, 160))
     assert view.delete_vertex() and len(edits[4][0][0].points) == 4
     assert [260, 160] not in edits[4][0][0].points  # the hovered vertex went
     QTest.mouseDClick(view.viewport(), LEFT, NONE, at(view, 230, 130))  # on the edge (260, 100)-(200, 160)
-    assert edits[-1][1] == "insert vertex" and len(edits[-1][0][0].points) == 5
+    assert edits[-1][1] == "inserted a vertex" and len(edits[-1][0][0].points) == 5
 
 
 def test_rubber_band_and_escape(view: CanvasView) -> None:
@@ -238,7 +238,7 @@ def test_multi_part_polygon_is_drawn_hit_and_moved_as_one_object(view: CanvasVie
     item = view.item(1)
     assert item is not None and item.handle_points() == []  # moved and deleted as one, vertices not editable
     drag(view, (230, 50), (240, 60))
-    assert [d for _, d in edits] == ["move 1 shape"]
+    assert [d for _, d in edits] == ["moved 1 shape"]
     moved = edits[0][0][0].points
     assert len(moved) == 8 and sum(moved, []) == pytest.approx([v + 10 for p in parts.points for v in p], abs=0.6)
     assert not view.delete_vertex()

@@ -28,7 +28,6 @@ from cvops_app.dialogs.exporting import ExportDatasetDialog
 from cvops_app.dialogs.importing import ImportDatasetDialog, ImportImagesDialog
 from cvops_app.dialogs.shortcuts import ShortcutsDialog
 from cvops_app.jobs import Job, JobsWidget
-from cvops_app.shortcuts import SHORTCUTS
 
 JOB_TIMEOUT_MS = 120_000
 
@@ -344,20 +343,6 @@ def test_classes_dialog_undo_shortcut(qtbot, window, labelled, monkeypatch) -> N
 
 
 # -- shortcuts -------------------------------------------------------------------------------------------------------
-def test_shortcut_sheet_groups_and_searches(qtbot) -> None:
-    dialog = ShortcutsDialog()
-    qtbot.addWidget(dialog)
-    assert dialog.tree.topLevelItemCount() == len({s.context for s in SHORTCUTS})
-    assert len(dialog.visible_actions()) == len(SHORTCUTS)
-    dialog.search.setText("POLYGON")
-    shown = dialog.visible_actions()
-    assert shown and all("olygon" in s for s in shown)
-    dialog.search.setText("ctrl+shift+z")
-    assert dialog.visible_actions() == ["Redo"]
-    dialog.search.setText("")
-    assert len(dialog.visible_actions()) == len(SHORTCUTS)
-
-
 @pytest.mark.parametrize("shortcut, dialog", [
     ("Ctrl+I", ImportImagesDialog), ("Ctrl+Shift+I", ImportDatasetDialog), ("Ctrl+E", ExportDatasetDialog),
     ("Ctrl+K", ClassesDialog), ("F1", ShortcutsDialog)])

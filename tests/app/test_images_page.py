@@ -91,15 +91,17 @@ def test_rows_equal_the_core_ids_for_every_filter_and_sort(window: Gallery, qtbo
     page, ws = window.page, window.ws
     assert rows(page) == list(ws.images.ids()) and len(rows(page)) == 24
     circle = ws.classes.get("circle").id
-    ws.annotations.add_tags(rows(page)[:3], circle)
-    window.changed("annotations")
-    qtbot.waitUntil(lambda: page.tag_box.count() == 2, timeout=WAIT_MS)
+    ws.tags.tag(rows(page)[:3], "night", create=True)
+    window.changed("tags")
+    night = ws.tags.get("night").id
+    assert [page.tag_box.itemData(i) for i in range(page.tag_box.count())] == [None, images_mod.UNTAGGED, night]
     cases: list[tuple[Callable[[], None], ImageFilter]] = [
         (lambda: choose(page.status_box, "needs_review"), ImageFilter(status="needs_review")),
         (lambda: choose(page.status_box, None), ImageFilter()),
         (lambda: choose(page.class_box, circle), ImageFilter(class_id=circle)),
         (lambda: choose(page.class_box, None), ImageFilter()),
-        (lambda: choose(page.tag_box, circle), ImageFilter(tag_class_id=circle)),
+        (lambda: choose(page.tag_box, night), ImageFilter(tag_ids=(night,))),
+        (lambda: choose(page.tag_box, images_mod.UNTAGGED), ImageFilter(untagged=True)),
         (lambda: choose(page.tag_box, None), ImageFilter()),
         (lambda: choose(page.annotated_box, True), ImageFilter(annotated=True)),
         (lambda: choose(page.annotated_box, False), ImageFilter(annotated=False)),
@@ -203,18 +205,53 @@ def test_refresh_keeps_the_scroll_position(window: Gallery, qtbot) -> None:  # n
     assert bar.value() > 0
 
 
-def test_add_tag_through_the_tag_menu(window: Gallery, qtbot) -> None:  # noqa: ANN001
+def test_tag_menu_uses_the_tag_vocabulary_never_the_classes(window: Gallery, qtbot,  # noqa: ANN001
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     page, ws = window.page, window.ws
-    square = ws.classes.get("square").id
+    classes = [c.name for c in ws.classes.list()]
     select_rows(page, 3, 4)
     chosen = page.selected_ids()
-    page.tag_actions[square].trigger()
-    assert list(ws.images.ids(ImageFilter(tag_class_id=square))) == chosen
-    qtbot.waitUntil(lambda: page.tag_box.findText("square") > 0, timeout=WAIT_MS)
-    page.tag_actions[square].trigger()
-    assert window.messages[-1].startswith("0 images tagged square")
+    assert page.tag_menu.tag_actions == {} and page.tag_menu.menuAction().isEnabled()
+    assert [a.text() for a in page.tag_menu.actions()] == ["New tag…", "Remove tag"]
+    monkeypatch.setattr(images_mod, "ask_tag_name", lambda parent: "night")
+    page.tag_menu.new_action.trigger()  # "New tag…": create it and tag the selection, one undo step
+    night = ws.tags.get("night").id
+    assert list(ws.images.ids(ImageFilter(tag_ids=(night,)))) == chosen
+    assert [c.name for c in ws.classes.list()] == classes and ws.stats()["by_kind"]["tag"] == 0
+    assert list(page.tag_menu.tag_actions) == [night] and page.tag_box.findText("night") > 0
+    assert window.messages[-1].startswith("2 images tagged night")
+    page.tag_menu.tag_actions[night].trigger()
+    assert window.messages[-1].startswith("0 images tagged night")
+    select_rows(page, 4)
+    page.tag_menu.untag_actions[night].trigger()
+    assert list(ws.images.ids(ImageFilter(tag_ids=(night,)))) == chosen[:1]
     ws.log.undo()
-    assert list(ws.images.ids(ImageFilter(tag_class_id=square))) == []
+    assert list(ws.images.ids(ImageFilter(tag_ids=(night,)))) == chosen
+    ws.log.undo()  # the tag itself goes with the step that created it
+    assert ws.tags.list() == []
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: warned.append(text))
+    monkeypatch.setattr(images_mod, "ask_tag_name", lambda parent: "a\x07b")
+    page.tag_menu.new_action.trigger()
+    assert warned and "control character" in warned[0] and ws.tags.list() == []
+
+
+def test_tag_filter_follows_tag_changes_made_elsewhere(window: Gallery, qtbot) -> None:  # noqa: ANN001
+    page, ws = window.page, window.ws
+    ws.tags.tag(rows(page)[:2], "night", create=True)  # e.g. the CLI, in another process
+    window.changed("tags")
+    choose(page.tag_box, ws.tags.get("night").id)
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert len(rows(page)) == 2
+    ws.tags.rename("night", "dark")
+    window.changed("tags")
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tag_box.currentText() == "dark" and len(rows(page)) == 2
+    ws.tags.delete("dark")
+    window.changed("tags")
+    qtbot.waitUntil(page.settled, timeout=WAIT_MS)
+    assert page.tag_box.currentData() is None and rows(page) == list(ws.images.ids())
+    assert page.tag_menu.tag_actions == {}
 
 
 def test_move_to_trash_confirms_and_undo_restores(window: Gallery, qtbot,  # noqa: ANN001

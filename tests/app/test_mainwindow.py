@@ -77,9 +77,10 @@ def test_undo_and_redo_from_the_edit_menu(window: MainWindow, demo_ws: Path) -> 
     redo = next(a for a in window.workspace_actions if a.text() == "&Redo")
     undo.trigger()
     assert len(ws.annotations.for_image(image_id)) == before
-    assert "undid" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage() == f"Undid: added a box on image {image_id}"
     redo.trigger()
     assert len(ws.annotations.for_image(image_id)) == before + 1
+    assert window.statusBar().currentMessage() == f"Redid: added a box on image {image_id}"
     undo.trigger()
     reopened = Workspace.open(demo_ws)
     assert len(reopened.annotations.for_image(image_id)) == before

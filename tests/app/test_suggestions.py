@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtWidgets import QMessageBox
 from test_annotate_page import Annotator, key, show, start
 from timing_testing import WAIT_MS
 
@@ -88,7 +89,11 @@ def test_enter_accepts_and_del_rejects_then_the_next_is_selected(qtbot: Any, win
     assert manual.id not in {a.id for a in ws.annotations.for_image(page.image.id)}
 
 
-def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annotator) -> None:
+def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annotator,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or answers.pop(0))
     show(qtbot, window)
     page, ws = window.page, window.ws
     panel = page.suggestions.panel
@@ -98,8 +103,12 @@ def test_accept_all_above_on_this_image_and_everywhere(qtbot: Any, window: Annot
     assert P.pending_count(ws) == 4 and panel.image_count == 1
     qtbot.waitUntil(lambda: panel.total_count == 4)
     panel.threshold.setValue(0.3)
-    panel.everywhere_button.click()
-    assert P.pending_count(ws) == 0
+    panel.everywhere_button.click()  # asks first: Cancel changes nothing
+    assert asked == ["Accept 4 suggestions with confidence ≥ 0.30 on 2 images? They become manual annotations "
+                     "(Ctrl+Z undoes this)."]
+    assert P.pending_count(ws) == 4
+    panel.everywhere_button.click()  # Yes
+    assert len(asked) == 2 and P.pending_count(ws) == 0
     assert "No model suggestions" in panel.counts.text()
     window.undo()
     assert P.pending_count(ws) == 4
@@ -115,7 +124,7 @@ def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained_workspace_
         show(qtbot, window)
         image = window.page.image.id
         dialog = PrelabelDialog(window.ctx, selected=[image], parent=window.page)
-        assert dialog.model.currentText() == "m1 (champion)" and dialog.chosen.isChecked()
+        assert dialog.model.currentText().startswith("m1 (champion) — mAP50-95 ") and dialog.chosen.isChecked()
         dialog.conf.setValue(0.001)
         dialog.accept()
         job = dialog.job
@@ -126,3 +135,58 @@ def test_prelabel_dialog_runs_a_job_to_completion(qtbot: Any, trained_workspace_
         assert any(m.startswith("Pre-labeled 1 image with m1") for m in window.messages)
     finally:
         window.ws.close()
+
+
+def test_labels_of_stacked_suggestions_do_not_overlap(qtbot: Any, window: Annotator) -> None:
+    ws = window.ws
+    image = list(ws.images.ids())[0]
+    cls = ws.classes.list()[0].id
+    ws.annotations.add_many([NewAnnotation(image, cls, "box", box=(150 + dx, 20 + dy, 60, 40), source="model",
+                                           model_id="m2", confidence=c)
+                             for dx, dy, c in ((0, 0, 0.9), (0, 0, 0.8), (0, 0, 0.7), (4, 3, 0.6))])
+    show(qtbot, window)
+    canvas = window.page.canvas
+    layer = canvas.shape_layer
+
+    def drawn() -> list:
+        canvas.viewport().grab()  # paint a frame
+        assert layer.last_mode == "direct"
+        return list(layer.label_rects)
+
+    def assert_apart(rects: list) -> None:
+        for n, a in enumerate(rects):
+            for b in rects[n + 1:]:
+                assert not a.intersects(b), (a, b)
+
+    rects = drawn()
+    shown = len(ws.annotations.for_image(image)) - sum(a.kind == "tag" for a in ws.annotations.for_image(image))
+    assert len(rects) == shown
+    assert_apart(rects)
+    stacked = [a.id for a in P.pending(ws, image) if a.model_id == "m2"]
+    canvas.select([stacked[1]])  # a selected suggestion's label stays at its corner; the others keep clear of it
+    item_label = canvas.item(stacked[1]).label
+    fixed = QRectF(QPointF(canvas.mapFromScene(item_label.scenePos())), item_label.rect().size())
+    rects = drawn()
+    assert len(rects) == shown - 1
+    assert_apart(rects + [fixed])
+
+
+def test_place_labels_stacks_piles_and_keeps_the_fixed_ones() -> None:
+    import numpy as np
+
+    from cvops_app.canvas.label_layout import GAP, place_labels
+
+    rng = np.random.default_rng(0)
+    anchors = np.r_[np.tile([[50.0, 50.0]], (5, 1)), rng.uniform(200, 500, (40, 2))]  # a pile, and a crowd
+    sizes = np.c_[rng.uniform(40, 90, len(anchors)), np.full(len(anchors), 16.0)]
+    spots = place_labels(anchors, sizes, fixed=1)
+    assert tuple(spots[0]) == (50.0, 50.0)  # fixed
+    assert (spots[:, 0] == anchors[:, 0]).all() and (spots[:, 1] >= anchors[:, 1]).all()  # only ever down
+    assert sorted(spots[:5, 1]) == [50.0 + n * (16.0 + GAP) for n in range(5)]  # a pile becomes a column
+    for i in range(len(spots)):
+        for j in range(i + 1, len(spots)):
+            apart = (spots[i, 0] + sizes[i, 0] <= spots[j, 0] or spots[j, 0] + sizes[j, 0] <= spots[i, 0] or
+                     spots[i, 1] + sizes[i, 1] <= spots[j, 1] or spots[j, 1] + sizes[j, 1] <= spots[i, 1])
+            assert apart, (i, j)
+    sparse = np.c_[np.arange(10) * 100.0, np.zeros(10)]
+    assert (place_labels(sparse, np.full((10, 2), 20.0)) == sparse).all()  # nothing to move: nothing moves

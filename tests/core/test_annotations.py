@@ -126,8 +126,8 @@ def test_audit_trail_records_do_undo_redo(ws: Workspace, image_id: int) -> None:
     ws.log.undo()
     ws.log.redo()
     events = [(e.event, e.description) for e in ws.log.audit(3)]
-    assert events == [("redo", f"add box on image {image_id}"), ("undo", f"add box on image {image_id}"),
-                      ("do", f"add box on image {image_id}")]
+    assert events == [("redo", f"added a box on image {image_id}"), ("undo", f"added a box on image {image_id}"),
+                      ("do", f"added a box on image {image_id}")]
     assert all(e.at > 0 for e in ws.log.audit())
 
 

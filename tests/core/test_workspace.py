@@ -255,3 +255,14 @@ def test_a_batch_of_a_dead_process_on_this_host_is_interrupted_at_once(tmp_path:
     dead = _running_batch(ws, socket.gethostname(), time.time(), pid=proc.pid)
     assert gc(ws).interrupted_batches == 1 and _state(ws, dead) == "interrupted"
     ws.close()
+
+
+def test_a_cancelled_demo_raises_cancelled(tmp_path: Path) -> None:
+    """Cancelling the demo (the GUI's Cancel, Ctrl+C) stops it with Cancelled, not a confusing later error."""
+    from cvops.common.jobs import CancelToken, Cancelled
+    from cvops.samples.demo import run_demo
+
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):
+        run_demo(tmp_path / "demo", count=4, cancel=cancel)

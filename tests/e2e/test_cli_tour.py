@@ -65,7 +65,7 @@ def test_readme_tour(tmp_path: Path) -> None:
     assert [c["name"] for c in json.loads(cvops("classes", "list", "-w", "ws", "--json", cwd=tmp_path))] == [
         "person", "car"]
     assert "redid" in cvops("redo", "-w", "ws", cwd=tmp_path)
-    assert "merge class 'person' into 'car'" in cvops("history", "-w", "ws", cwd=tmp_path)
+    assert "merged class 'person' into 'car'" in cvops("history", "-w", "ws", cwd=tmp_path)
 
     assert "no problems" in cvops("doctor", "-w", "ws", cwd=tmp_path)
     cvops("gc", "-w", "ws", cwd=tmp_path)

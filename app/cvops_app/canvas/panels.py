@@ -8,14 +8,17 @@ from typing import Optional, Sequence
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+    QComboBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
 from cvops.catalog.statuses import STATUSES
 from cvops.data.classes import ClassInfo
+from cvops.data.tags import TagInfo
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # an image-level class label in the tag panel
 HOTKEYS = 9
 
 
@@ -31,6 +34,7 @@ class ClassPalette(QGroupBox):
 
     chosen = Signal(int)  # class id
     done = Signal()  # the picker was left (Enter or Esc): focus goes back to the canvas
+    add_requested = Signal()  # "Add classes…" while there are none
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("Classes", parent)
@@ -40,9 +44,19 @@ class ClassPalette(QGroupBox):
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget(self)
         self.list.setObjectName("class-palette")
+        self.empty = QLabel("No classes yet. Add the classes you label (car, person…), or draw a box and name "
+                            "its class.", self)
+        self.empty.setObjectName("no-classes")
+        self.empty.setWordWrap(True)
+        self.add_button = QPushButton("Add classes…", self)
+        self.add_button.setObjectName("add-classes")
+        self.add_button.clicked.connect(lambda _=False: self.add_requested.emit())
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.list)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.add_button)
+        layout.addStretch(1)
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self._pick_first)
         self.search.installEventFilter(self)
@@ -60,6 +74,10 @@ class ClassPalette(QGroupBox):
             item.setData(NAME_ROLE, info.name.casefold())
             item.setToolTip(info.description or info.name)
         self.list.blockSignals(False)
+        for widget in (self.search, self.list):
+            widget.setVisible(bool(classes))
+        self.empty.setVisible(not classes)
+        self.add_button.setVisible(not classes)
         self.set_current(current)
         self._filter(self.search.text())
 
@@ -119,28 +137,60 @@ class ClassPalette(QGroupBox):
 
 
 class TagPanel(QGroupBox):
-    """Image-level tags: one checkable row per class."""
+    """The image's tags: one checkable row per tag of the vocabulary (not the classes), a field that creates a tag
+    and puts it on the image, and, below, the image-level class labels the image has (annotations of kind ``tag``,
+    e.g. from a CVAT or COCO import), which can be unchecked to remove them."""
 
-    toggled = Signal(int, bool)  # class id, checked
+    toggled = Signal(int, bool)  # tag id, checked
+    created = Signal(str)  # a new tag's name (typed in the field, Enter)
+    label_removed = Signal(int)  # class id of an image-level class label unchecked
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("Image tags", parent)
         self.list = QListWidget(self)
         self.list.setObjectName("image-tags")
-        QVBoxLayout(self).addWidget(self.list)
-        self.list.itemChanged.connect(
-            lambda item: self.toggled.emit(int(item.data(ID_ROLE)), item.checkState() == Qt.CheckState.Checked))
+        self.new = QLineEdit(self)
+        self.new.setObjectName("new-tag")
+        self.new.setPlaceholderText("New tag… (Enter)")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(self.new)
+        self.list.itemChanged.connect(self._changed)
+        self.new.returnPressed.connect(self._create)
 
-    def set_tags(self, classes: Sequence[ClassInfo], tagged: set[int]) -> None:
-        """Show every class, checked where the image has that tag."""
+    def set_tags(self, tags: Sequence[TagInfo], tagged: set[int], labels: Sequence[ClassInfo] = ()) -> None:
+        """Show every tag, checked where the image has it, then the image's class labels (checked)."""
         self.list.blockSignals(True)
         self.list.clear()
-        for info in classes:
-            item = QListWidgetItem(swatch(info.color), info.name, self.list)
+        for info in tags:
+            item = QListWidgetItem(info.name, self.list)
+            if info.color:
+                item.setIcon(swatch(info.color))
             item.setData(ID_ROLE, info.id)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if info.id in tagged else Qt.CheckState.Unchecked)
+        for info in labels:
+            item = QListWidgetItem(swatch(info.color), f"{info.name} (class label)", self.list)
+            item.setData(ID_ROLE, info.id)
+            item.setData(LABEL_ROLE, True)
+            item.setToolTip("An image-level class label (exported with the annotations); uncheck to remove it")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
         self.list.blockSignals(False)
+
+    def _changed(self, item: QListWidgetItem) -> None:
+        checked = item.checkState() == Qt.CheckState.Checked
+        if item.data(LABEL_ROLE):
+            if not checked:
+                self.label_removed.emit(int(item.data(ID_ROLE)))
+            return
+        self.toggled.emit(int(item.data(ID_ROLE)), checked)
+
+    def _create(self) -> None:
+        name = self.new.text().strip()
+        if name:
+            self.new.clear()
+            self.created.emit(name)
 
 
 class ReviewPanel(QGroupBox):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from cvops.data.annotations import Annotation
 from cvops.data.classes import ClassInfo
+from cvops_app.canvas.label_layout import place_labels
 from cvops_app.canvas.style import dashed, suggestion_text
 
 DIRECT_LIMIT = 600  # in box equivalents (see ShapeModel.costs)
@@ -39,6 +40,7 @@ FILL_ALPHA = 40
 FILL_BUDGET = 1.5  # fills are left out when they would cover the view more than this many times over
 HATCH = Qt.BrushStyle.BDiagPattern  # crowd (ignore) regions
 Geometry = Union[QRectF, QPolygonF, QPainterPath]
+NO_SHAPES = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,8 @@ class ShapeLayer(QGraphicsObject):
         self._idle.setInterval(IDLE_MS)
         self._idle.timeout.connect(self._when_idle)
         self.last_mode = "direct"  # "direct" or "raster": how the last frame was drawn (for tests and benchmarks)
+        self.label_rects: list[QRectF] = []  # where the last frame drew labels, in view pixels (for tests)
+        self._label_offsets: Optional[tuple[tuple, np.ndarray]] = None  # the last label layout, by what it depends on
 
     # -- content ------------------------------------------------------------------------------------------------------
     def set_bounds(self, rect: QRectF, overview_scale: float) -> None:
@@ -326,7 +330,11 @@ class ShapeLayer(QGraphicsObject):
             fill = self._fill_area(in_sight, in_view) <= FILL_BUDGET  # decided for the whole view: strips agree
             self.draw(painter, np.flatnonzero(self.model.mask(exposed) & self._shown), cheap=False, fill=fill)
             if self.labels and count <= LABEL_LIMIT:
-                self._draw_labels(painter, in_sight, transform, widget.devicePixelRatioF() if widget else 1.0)
+                selected = np.flatnonzero(self.model.mask(in_view) & ~self._shown)  # their items draw their labels
+                self._draw_labels(painter, in_sight, transform, widget.devicePixelRatioF() if widget else 1.0,
+                                  selected)
+            else:
+                self.label_rects = []
             painter.restore()
             self._refine_due, self._overview_due = False, cost > DIRECT_LIMIT // 3
             self._idle.start()
@@ -404,21 +412,35 @@ class ShapeLayer(QGraphicsObject):
         return self._pen(self.styles.get(int(self.model.class_ids[i]), UNKNOWN_STYLE), False,
                          bool(self.model.suggested[i]))
 
-    def _draw_labels(self, painter: QPainter, indices: np.ndarray, transform: QTransform, ratio: float) -> None:
-        """Blit each shape's label tab (rendered once per class; for suggestions per class and confidence) at its
-        top-left corner, in device pixels."""
-        corners = self.model.bounds[indices, :2] * (transform.m11(), transform.m22()) + (transform.dx(), transform.dy())
+    def _label(self, i: int, ratio: float) -> QImage:
+        """Shape ``i``'s label tab (rendered once per class; for suggestions per class and confidence)."""
+        class_id = int(self.model.class_ids[i])
+        style = self.styles.get(class_id, UNKNOWN_STYLE)
+        text = (suggestion_text(style.name, self.model.shapes[i].confidence) if self.model.suggested[i] else
+                f"{style.name} · crowd (ignored)" if self.model.crowd[i] else None)
+        key = class_id if text is None else (class_id, text)
+        image = self._labels.get(key)
+        if image is None or image.devicePixelRatio() != ratio:
+            image = self._labels[key] = label_image(style, ratio, text)
+        return image
+
+    def _draw_labels(self, painter: QPainter, indices: np.ndarray, transform: QTransform, ratio: float,
+                     selected: np.ndarray = NO_SHAPES) -> None:
+        """Blit each shape's label tab at its top-left corner in view pixels, moved down below the labels it would
+        cover (:func:`~cvops_app.canvas.label_layout.place_labels`; the selected shapes' labels stay put)."""
+        every = np.r_[selected, indices].astype(int)
+        scaled = self.model.bounds[every, :2] * (transform.m11(), transform.m22())
+        images = [self._label(int(i), ratio) for i in every]
+        sizes = np.array([(image.width() / ratio, image.height() / ratio) for image in images]).reshape(-1, 2)
+        key = (self._version, transform.m11(), transform.m22(), ratio, len(selected), every.tobytes())
+        if self._label_offsets is None or self._label_offsets[0] != key:  # a pan moves every label alike
+            self._label_offsets = (key, place_labels(scaled, sizes, fixed=len(selected)) - scaled)
+        spots = scaled + self._label_offsets[1] + (transform.dx(), transform.dy())
         painter.resetTransform()
-        for i, (x, y) in zip(indices, corners):
-            class_id = int(self.model.class_ids[i])
-            style = self.styles.get(class_id, UNKNOWN_STYLE)
-            text = (suggestion_text(style.name, self.model.shapes[i].confidence) if self.model.suggested[i] else
-                    f"{style.name} · crowd (ignored)" if self.model.crowd[i] else None)
-            key = class_id if text is None else (class_id, text)
-            image = self._labels.get(key)
-            if image is None or image.devicePixelRatio() != ratio:
-                image = self._labels[key] = label_image(style, ratio, text)
+        self.label_rects = []
+        for image, (x, y), (w, h) in zip(images[len(selected):], spots[len(selected):], sizes[len(selected):]):
             painter.drawImage(QPointF(x, y), image)
+            self.label_rects.append(QRectF(x, y, w, h))
 
     def render(self, scale: float, in_view: QRectF) -> Raster:
         """Draw the shapes into an image at ``scale``: the whole layer when small enough, else the view and a margin

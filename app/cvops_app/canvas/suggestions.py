@@ -1,7 +1,7 @@
 """Model suggestions in the annotator (see :mod:`cvops.assist.prelabel`): how they look (dashed outline, confidence in the
-label), the Suggestions panel (pending counts, "Accept all ≥ threshold" on this image or every image, reject the
-rest), and the review keys: Enter accepts the selected suggestions, Del rejects them; either then selects the
-image's next suggestion (highest confidence first), so Enter / Del walk through them.
+label), the Suggestions panel (pending counts, "Accept all ≥ threshold" on this image or, once confirmed, on every
+image, reject the rest), and the review keys: Enter accepts the selected suggestions, Del rejects them; either then
+selects the image's next suggestion (highest confidence first), so Enter / Del walk through them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QWidget,
+    QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QMessageBox, QPushButton, QWidget,
 )
 
 from cvops_app.canvas.view import CanvasView
@@ -168,13 +168,27 @@ class SuggestionReview:
             self._run(lambda: accept_above(ws, threshold, [image]), "accepted")
 
     def accept_everywhere_above(self, threshold: float) -> None:
-        """Accept every image's suggestions at or above ``threshold``."""
+        """Accept every image's suggestions at or above ``threshold``, once the user confirms how many on how many
+        images."""
         ws = self.ctx.ws
-        if ws is not None:
-            from cvops.assist.prelabel import accept_above
+        if ws is None:
+            return
+        from cvops.assist.prelabel import accept_above, pending_above
+        from cvops.common.text import counted
 
-            self._run(lambda: accept_above(ws, threshold), "accepted")
-            self.update_total()
+        suggestions, images = pending_above(ws, threshold)
+        if not suggestions:
+            self.ctx.notify(f"No pending suggestion has a confidence of {threshold:.2f} or more")
+            return
+        answer = QMessageBox.question(
+            self.panel, "Accept suggestions on every image",
+            f"Accept {counted(suggestions, 'suggestion')} with confidence ≥ {threshold:.2f} on "
+            f"{counted(images, 'image')}? They become manual annotations (Ctrl+Z undoes this).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._run(lambda: accept_above(ws, threshold), "accepted")
+        self.update_total()
 
     def reject_rest(self) -> None:
         """Reject the suggestions still pending on this image."""

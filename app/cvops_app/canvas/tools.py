@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
+from cvops.common.text import counted
 from cvops_app.canvas.items import (
     BOX_HANDLE_CURSORS, HANDLE_REACH, BoxItem, PolygonItem, ShapeItem, clamp, handle_at,
 )
@@ -193,11 +194,11 @@ class SelectTool(Tool):
             item = self.handle[0]
             self.handle = None
             if self.inserted or item.changed():
-                view.commit([item], "insert vertex" if self.inserted else f"edit {item.kind}")
+                view.commit([item], "inserted a vertex" if self.inserted else f"edited a {item.kind}")
         elif mode == "move":
             items = [i for i in view.selected_items() if i.changed()]
             if items:
-                view.commit(items, f"move {len(items)} shape{'s' if len(items) != 1 else ''}")
+                view.commit(items, f"moved {counted(len(items), 'shape')}")
 
     def double_click(self, pos: QPointF, at: QPointF, modifiers: Modifiers) -> None:
         to_view = self.view.viewportTransform()
@@ -208,7 +209,7 @@ class SelectTool(Tool):
             item = self.handle[0] if self.handle else None
             self.handle = None
             if item is not None:
-                self.view.commit([item], "insert vertex")
+                self.view.commit([item], "inserted a vertex")
 
     def vertex_target(self) -> Optional[tuple[int, int]]:
         """The polygon vertex Del removes, ``(annotation id, index)``: the one under the pointer, else the one last

@@ -231,7 +231,7 @@ class CanvasView(QGraphicsView):
         del points[target[1]]
         item.set_points(points)
         self.select_tool.hot = self.select_tool.vertex = None
-        self.commit([item], "delete vertex")
+        self.commit([item], "deleted a vertex")
         return True
 
     # -- zoom and pan -------------------------------------------------------------------------------------------------

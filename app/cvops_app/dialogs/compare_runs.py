@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.training.history import compare_runs
-from cvops_app.charts import LOSS_CURVES, MAP_CURVES, PR_CURVES, LineChart, color, grouped_bars, series
+from cvops_app.charts import (
+    LOSS_CURVES, MAP_CURVES, PR_CURVES, LineChart, color, grouped_bars, legend_below, series,
+)
 from cvops_app.plot_style import ThemedPlot
 
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ class CompareRunsDialog(QDialog):
         self.bars.setObjectName("per-class-bars")
         self.bars.setMenuEnabled(False)
         self.bars.setMouseEnabled(x=False, y=False)
-        self.bars.addLegend(offset=(-8, 8), labelTextColor="#333")
+        legend_below(self.bars, columns=4)
         self.bars.showGrid(y=True, alpha=0.3)
         self.bars.setLabel("left", "AP50")
         self.bars.setYRange(0, 1.05, padding=0)

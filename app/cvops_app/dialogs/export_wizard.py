@@ -119,6 +119,8 @@ class ExportWizard(QDialog):
         buttons.addStretch(1)
         for b in (self.back_button, self.next_button, self.close_button):
             buttons.addWidget(b)
+        for b in self.findChildren(QPushButton):  # focus (Close, a step's Cancel or Browse…) never takes Enter
+            b.setAutoDefault(False)
         line = QFrame(self)
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -168,6 +170,7 @@ class ExportWizard(QDialog):
         self.copy_button.setVisible(step == SUMMARY)
         self.next_button.setVisible(step != SUMMARY)
         self.close_button.setText("Finish" if step == SUMMARY else "Close")
+        (self.close_button if step == SUMMARY else self.next_button).setDefault(True)  # Enter: Next, or Finish
         text, enabled = "Next >", not busy
         if step == MODEL:
             enabled = enabled and self.model_step.model() is not None

@@ -1,9 +1,10 @@
-"""Edit ▸ Pre-label…: run a registered model (the champion by default) over the unlabeled or the selected images as
-a background job with progress and Cancel; its detections become suggestions to review on the Annotate page."""
+"""Edit ▸ Pre-label…: run a registered model (the champion by default, else the best scoring one: each model shows its
+mAP50-95) over the unlabeled or the selected images as a background job with progress and Cancel; its detections
+become suggestions to review on the Annotate page."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -13,10 +14,41 @@ from PySide6.QtWidgets import (
 
 from cvops.common.jobs import CancelToken, Progress
 from cvops.assist.prelabel import PrelabelReport, prelabel
-from cvops.models.registry import list_models
+from cvops.models.evaluation_store import list_evaluations
+from cvops.models.registry import ModelInfo, list_models
+from cvops.training.history import summarize
 from cvops_app.context import AppContext
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.jobs import Job
+
+if TYPE_CHECKING:
+    from cvops.data.workspace import Workspace
+
+
+Score = Optional[tuple[float, str]]  # mAP50-95 and where it comes from
+
+
+def model_scores(ws: "Workspace", models: Sequence[ModelInfo]) -> dict[int, Score]:
+    """Each model's mAP50-95: its latest evaluation's (``"v1 test"``), else the one measured at training
+    (``"training"``), else None."""
+    latest = {e.model_id: e for e in list_evaluations(ws)}  # oldest first: the last one wins
+    out: dict[int, Score] = {}
+    for info in models:
+        evaluation = latest.get(info.id)
+        trained = summarize(info.metrics).get("map50_95")
+        if evaluation is not None:
+            out[info.id] = (evaluation.map50_95, f"{evaluation.version_name} {evaluation.split}")
+        elif trained is not None:
+            out[info.id] = (float(trained), "training")
+        else:
+            out[info.id] = None
+    return out
+
+
+def model_label(info: ModelInfo, score: Score) -> str:
+    """``m2 (champion) — mAP50-95 0.412 (v1 test)``, or ``… — not evaluated``."""
+    name = f"{info.name} (champion)" if info.champion else info.name
+    return f"{name} — mAP50-95 {score[0]:.3f} ({score[1]})" if score else f"{name} — not evaluated"
 
 
 class PrelabelDialog(QDialog):
@@ -32,8 +64,11 @@ class PrelabelDialog(QDialog):
         self.model = QComboBox(self)
         self.model.setObjectName("prelabel-model")
         models = list_models(ctx.ws) if ctx.ws is not None else []
-        for info in sorted(models, key=lambda m: (not m.champion, -m.id)):  # the champion first, then newest
-            self.model.addItem(f"{info.name} (champion)" if info.champion else info.name, info.name)
+        scores = model_scores(ctx.ws, models) if ctx.ws is not None else {}
+        # the champion first, then the best score (unscored last), then the newest: the first is preselected
+        for info in sorted(models, key=lambda m: (not m.champion, -(scores[m.id][0] if scores[m.id] else -1.0),
+                                                  -m.id)):
+            self.model.addItem(model_label(info, scores[info.id]), info.name)
         self.conf = QDoubleSpinBox(self)
         self.conf.setObjectName("prelabel-conf")
         self.conf.setRange(0.0, 1.0)

@@ -10,16 +10,17 @@ from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QButtonGroup, QHBoxLayout, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QButtonGroup, QDialog, QHBoxLayout, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from cvops.data.annotations import Annotation, AnnotationEdit
 from cvops.data.classes import ClassInfo
 from cvops.common.errors import NotFoundError
 from cvops.data.images import ImageFilter, ImageRecord
+from cvops_app.canvas.new_class import NewClassPopup, ask_first_class
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
@@ -40,9 +41,10 @@ SHARED_KEYS = {"accept_suggestion": "finish_polygon", "reject_suggestion": "dele
 # Table rows that describe mouse gestures, not key bindings.
 GESTURES = frozenset({"zoom", "pan"})
 TOOLS = (("select", "tool_select", "Select"), ("box", "tool_box", "Box"), ("polygon", "tool_polygon", "Polygon"))
-# the view buttons' icons (cvops_app.icons) by action, and whether their text shows beside the icon
-VIEW_ICONS = {"fit": ("zoom-fit", True), "actual_size": ("actual-size", True), "toggle_labels": ("labels", True),
-              "previous_image": ("previous", False), "next_image": ("next", False), "next_in_queue": ("queue", True)}
+# the view buttons' icons (cvops_app.icons) by action; the tools and these show only their icon (the text is in the
+# tooltip with the keys), except "Next from queue"
+VIEW_ICONS = {"fit": "zoom-fit", "actual_size": "actual-size", "toggle_labels": "labels", "previous_image": "previous",
+              "next_image": "next", "next_in_queue": "queue"}
 
 
 def _keys(action: str) -> str:
@@ -63,6 +65,7 @@ class AnnotatePage(Page):
         self.classes: list[ClassInfo] = []
         self.current_class: Optional[int] = None
         self.clipboard: list[Annotation] = []
+        self.class_popup: Optional[NewClassPopup] = None  # the last "name the first class" popup
         self.canvas = CanvasView(self)
         self.canvas.setObjectName("annotate-canvas")
         self.palette_ = ClassPalette(self)
@@ -86,9 +89,13 @@ class AnnotatePage(Page):
         self.canvas.tool_changed.connect(self._tool_changed)
         self.palette_.chosen.connect(self.choose_class)
         self.palette_.done.connect(self.canvas.setFocus)
+        self.palette_.add_requested.connect(self.edit_classes)
         self.tags.toggled.connect(self._tag_toggled)
+        self.tags.created.connect(self._tag_created)
+        self.tags.label_removed.connect(self._label_removed)
         self.review.status_chosen.connect(self.set_status)
         self.review.comment_edited.connect(self._comment_edited)
+        ctx.history_applied.connect(self.canvas.select)  # undo / redo: select the shapes it brought back
         self.setFocusProxy(self.canvas)
         self._show_nothing()
 
@@ -100,7 +107,7 @@ class AnnotatePage(Page):
         for tool, action, text in TOOLS:
             button = QToolButton(self)
             button.setText(text)
-            set_icon(button, tool)
+            set_icon(button, tool, text=False)
             button.setCheckable(True)
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
@@ -114,7 +121,7 @@ class AnnotatePage(Page):
                                    ("Next from queue", "next_in_queue", self.next_from_queue)):
             button = QToolButton(self)
             button.setText(text)
-            set_icon(button, *VIEW_ICONS[action])
+            set_icon(button, VIEW_ICONS[action], text=action == "next_in_queue")
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(slot)
             bar.addWidget(button)
@@ -215,6 +222,7 @@ class AnnotatePage(Page):
         self.canvas.set_image(self.ws.images.path(self.image), self.image.width, self.image.height)
         self._reload_shapes()
         self._show_review()
+        self.ctx.image_shown.emit(image_id)
 
     def _show_nothing(self, message: str = "No image: open one from the Images page.") -> None:
         self.image = None
@@ -239,7 +247,9 @@ class AnnotatePage(Page):
             return
         annotations = self.ws.annotations.for_image(self.image.id)
         self.canvas.set_shapes(annotations)
-        self.tags.set_tags(self.classes, {a.class_id for a in annotations if a.kind == "tag"})
+        labels = {a.class_id for a in annotations if a.kind == "tag"}
+        self.tags.set_tags(self.ws.tags.list(), {t.id for t in self.ws.tags.of_image(self.image.id)},
+                           [c for c in self.classes if c.id in labels])
         self.suggestions.update_counts()
         self._update_info()
 
@@ -263,7 +273,7 @@ class AnnotatePage(Page):
                 self._show_nothing(f"Image {self.image.id} no longer exists.")
                 return
             self._show_review()
-        if what & {"annotations", "classes"}:
+        if what & {"annotations", "classes", "tags"}:
             self._reload_shapes()
 
     def _update_info(self, *_: object) -> None:
@@ -283,34 +293,57 @@ class AnnotatePage(Page):
         return self.ctx.edit(fn, *what)
 
     def _box_drawn(self, box: tuple[float, float, float, float]) -> None:
-        self._add_shape(lambda ws, image, cls: ws.annotations.add_box(image, cls, box))
+        x, y, w, h = box
+        self._add_shape(lambda ws, image, cls: ws.annotations.add_box(image, cls, box), "box",
+                        [QPointF(x, y), QPointF(x + w, y), QPointF(x + w, y + h), QPointF(x, y + h)])
 
     def _polygon_drawn(self, points: list[list[float]]) -> None:
-        self._add_shape(lambda ws, image, cls: ws.annotations.add_polygon(image, cls, points))
+        self._add_shape(lambda ws, image, cls: ws.annotations.add_polygon(image, cls, points), "polygon",
+                        [QPointF(px, py) for px, py in points])
 
-    def _add_shape(self, add: Callable[["Workspace", int, int], int]) -> None:
+    def _add_shape(self, add: Callable[["Workspace", int, int], int], kind: str, outline: list[QPointF]) -> None:
         if self.ws is None or self.image is None:
             return
-        if self.current_class is None:
-            self.ctx.notify(f"Add a class first ({_keys('classes')})")
+        if self.current_class is None:  # no class yet: name one here, the shape gets it
+            image = self.image.id
+            self.class_popup = ask_first_class(self.canvas, kind, outline,
+                                               lambda name: self._first_class(name, image, add, kind, outline))
             return
         ws, image, cls = self.ws, self.image.id, self.current_class
         new_id = self._commit(lambda: add(ws, image, cls), "annotations")
         if new_id is not None:
             self.canvas.select([new_id])
 
+    def _first_class(self, name: str, image: int, add: Callable[["Workspace", int, int], int], kind: str,
+                     outline: list[QPointF]) -> None:
+        ws = self.ws
+        if ws is not None and self._commit(lambda: ws.classes.add(name), "classes") is not None:
+            if self.image is not None and self.image.id == image:
+                self._add_shape(add, kind, outline)
+
     def _edited(self, edits: list[AnnotationEdit], description: str) -> None:
         if self.ws is not None:
             ws = self.ws
             self._commit(lambda: ws.annotations.update_many(edits, description=description), "annotations")
 
-    def _tag_toggled(self, class_id: int, checked: bool) -> None:
+    def _tag_toggled(self, tag_id: int, checked: bool) -> None:
         if self.ws is None or self.image is None:
             return
         ws, image = self.ws, self.image.id
         if checked:
-            self._commit(lambda: ws.annotations.add_tag(image, class_id), "annotations")
+            self._commit(lambda: ws.tags.tag([image], tag_id), "tags")
         else:
+            self._commit(lambda: ws.tags.untag([image], tag_id), "tags")
+
+    def _tag_created(self, name: str) -> None:
+        """Put a tag on the image, creating it when no tag has that name (one undo step)."""
+        if self.ws is not None and self.image is not None:
+            ws, image = self.ws, self.image.id
+            self._commit(lambda: ws.tags.tag([image], name, create=True), "tags")
+
+    def _label_removed(self, class_id: int) -> None:
+        if self.ws is not None and self.image is not None:
+            ws, image = self.ws, self.image.id
             ids = [a.id for a in ws.annotations.for_image(image) if a.kind == "tag" and a.class_id == class_id]
             self._commit(lambda: ws.annotations.delete(ids), "annotations")
 
@@ -342,7 +375,15 @@ class AnnotatePage(Page):
         if selected and self.ws is not None:
             ws = self.ws
             edits = [AnnotationEdit(aid, class_id=class_id) for aid in selected]
-            self._commit(lambda: ws.annotations.update_many(edits, description="change class"), "annotations")
+            self._commit(lambda: ws.annotations.update_many(edits, description="changed the class"), "annotations")
+
+    def edit_classes(self) -> QDialog:
+        """The Classes dialog (the empty palette's "Add classes…")."""
+        from cvops_app.dialogs.classes import ClassesDialog
+
+        dialog = ClassesDialog(self.ctx, parent=self)
+        dialog.open()
+        return dialog
 
     def choose_class_number(self, n: int) -> None:
         """Class ``n`` (1-based) of the palette."""
@@ -387,7 +428,7 @@ class AnnotatePage(Page):
 
     def paste(self) -> None:
         """Paste the copied shapes onto this image."""
-        self._paste(self.clipboard, "paste")
+        self._paste(self.clipboard, "")
 
     def paste_previous(self) -> None:
         """Paste every shape of the previous image in the sequence."""
@@ -395,7 +436,7 @@ class AnnotatePage(Page):
             self.ctx.notify("no previous image")
             return
         shapes = [a for a in self.ws.annotations.for_image(self.sequence[self.position - 1]) if a.kind != "tag"]
-        self._paste(shapes, "paste the previous image's shapes")
+        self._paste(shapes, "pasted the previous image's shapes")
 
     def _paste(self, shapes: list[Annotation], description: str) -> None:
         if self.ws is None or self.image is None or not shapes:

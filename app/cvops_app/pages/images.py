@@ -1,9 +1,9 @@
 """The Images page: the gallery over the catalog with filters, sort, live counts and bulk review actions.
 
-Catalog queries that grow with the catalog (the ids of a filter, counts per status, the classes used as tags) run
-on a private job runner with its own workspace handle (:class:`CatalogQueries`); records and thumbnails are
-fetched for the painted rows only (:mod:`cvops_app.gallery`). Edits go through ``ws.annotations``, so Ctrl+Z undoes
-them; a big selection is edited in a background job.
+Catalog queries that grow with the catalog (the ids of a filter, counts per status) run on a private job runner with
+its own workspace handle (:class:`CatalogQueries`); records and thumbnails are fetched for the painted rows only
+(:mod:`cvops_app.gallery`). Edits go through ``ws.annotations`` and ``ws.tags`` (the tag vocabulary, never the
+classes: :mod:`cvops_app.pages.image_tags`), so Ctrl+Z undoes them; a big selection is edited in a background job.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget,
 )
 
 from cvops.catalog.statuses import STATUSES
@@ -23,11 +23,14 @@ from cvops.data.classes import ClassInfo
 from cvops.common.errors import CvopsError
 from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageFilter
+from cvops.data.tags import TagInfo, check_tag_name
 from cvops_app.context import AppContext
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
 from cvops_app.icons import icon, set_icon
+from cvops_app.pages.images_extras import EmptyOverlay, action_button, menu_button, selection_text
 from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
+from cvops_app.pages.image_tags import UNTAGGED, ImageTagMenu, ask_tag_name, filter_items
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -100,7 +103,7 @@ class ImagesPage(Page):
         self.setFocusProxy(self.view)
         self.queries = CatalogQueries(self, self._query_failed)
         self.classes: list[ClassInfo] = []
-        self.tag_class_ids: list[int] = []
+        self.tags: list[TagInfo] = []
         self.by_status: Optional[dict[str, int]] = None
         self.shown_filter: Optional[ImageFilter] = None  # the filter of the rows shown; None before the first load
         self.shown_order = ""
@@ -135,16 +138,19 @@ class ImagesPage(Page):
             action = self.status_menu.addAction(status_label(status))
             action.triggered.connect(lambda checked=False, s=status: self.set_status(s))
             self.status_actions[status] = action
-        self.tag_menu = QMenu("Add tag", self)
-        self.tag_actions: dict[int, QAction] = {}
+        self.tag_menu = ImageTagMenu(self)
+        self.tag_menu.tag_chosen.connect(self.add_tag)
+        self.tag_menu.untag_chosen.connect(self.remove_tag)
+        self.tag_menu.new_requested.connect(self.new_tag)
         self.trash_action = QAction("Move to trash", self)
         self.trash_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self.trash_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.trash_action.triggered.connect(self.trash)
         self.view.addAction(self.trash_action)
         self.buttons = [self._button(self.status_menu), self._button(self.tag_menu), self._button(self.trash_action)]
-        for button, name in zip(self.buttons, ("status", "tag", "delete")):
-            set_icon(button.menu() or button.defaultAction(), name)
+        for target, button, name in zip((self.status_menu, self.tag_menu, self.trash_action), self.buttons,
+                                        ("status", "tag", "delete")):
+            set_icon(target, name)  # in the context menu too
             set_icon(button, name)
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
 
@@ -154,8 +160,11 @@ class ImagesPage(Page):
             if label:
                 filters.addWidget(QLabel(label, self))
             filters.addWidget(widget, 2 if widget is self.search else 0)
+        self.selection_count = QLabel(self)
+        self.selection_count.setObjectName("selection-count")
         actions = QHBoxLayout()
         actions.addWidget(self.counts, 1)
+        actions.addWidget(self.selection_count)
         for button in self.buttons:
             actions.addWidget(button)
         layout = QVBoxLayout(self)
@@ -166,6 +175,10 @@ class ImagesPage(Page):
         self.view.open_requested.connect(self._open)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.modelReset.connect(self._update_actions)  # a reset drops the selection without a signal
+        self.empty = EmptyOverlay(self.view)
+        self.empty.clicked.connect(self._empty_action)
+        ctx.image_shown.connect(self.follow)
         self._selection_changed()
 
     # -- widgets ------------------------------------------------------------------------------------------------------
@@ -177,15 +190,8 @@ class ImagesPage(Page):
         box.currentIndexChanged.connect(lambda _: self.reload())
         return box
 
-    def _button(self, what: QMenu | QAction) -> QToolButton:
-        button = QToolButton(self)
-        if isinstance(what, QMenu):
-            button.setText(what.title())
-            button.setMenu(what)
-            button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        else:
-            button.setDefaultAction(what)
-        return button
+    def _button(self, what: QMenu | QAction) -> QPushButton:
+        return menu_button(what, self) if isinstance(what, QMenu) else action_button(what, self)
 
     @staticmethod
     def _refill(box: QComboBox, items: list[tuple[str, Any]]) -> bool:
@@ -202,22 +208,16 @@ class ImagesPage(Page):
         return current is not None and kept == 0
 
     def _fill_classes(self) -> None:
-        """Class filter, tag filter and tag menu from the workspace's classes."""
+        """The class filter from the workspace's classes."""
         self.classes = self.ws.classes.list() if self.ws is not None else []
-        self.tag_menu.clear()
-        self.tag_actions = {}
-        for info in self.classes:
-            action = self.tag_menu.addAction(info.name)
-            action.triggered.connect(lambda checked=False, c=info.id: self.add_tag(c))
-            self.tag_actions[info.id] = action
-        self._update_actions()
-        lost = self._refill(self.class_box, [(c.name, c.id) for c in self.classes])
-        if self._fill_tags() or lost:
+        if self._refill(self.class_box, [(c.name, c.id) for c in self.classes]):
             self.reload()
 
     def _fill_tags(self) -> bool:
-        tagged = set(self.tag_class_ids)
-        return self._refill(self.tag_box, [(c.name, c.id) for c in self.classes if c.id in tagged])
+        """The tag filter and tag menu from the workspace's tag vocabulary; True when the chosen tag went."""
+        self.tags = self.ws.tags.list() if self.ws is not None else []
+        self.tag_menu.set_tags(self.tags)
+        return self._refill(self.tag_box, filter_items(self.tags))
 
     # -- workspace and data -------------------------------------------------------------------------------------------
     def set_workspace(self, ws: Optional["Workspace"]) -> None:
@@ -226,18 +226,12 @@ class ImagesPage(Page):
         self.queries.reset(ws)
         self.model.set_workspace(ws)
         self.by_status = None
-        self.tag_class_ids = []
         self.shown_filter = None
         self._head = None
         self._stale = False
-        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
-            box.blockSignals(True)
-            box.setCurrentIndex(0)
-            box.blockSignals(False)
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
+        self._reset_filters()
         self._fill_classes()
+        self._fill_tags()
         self._update_counts()
         self.reload(keep=False)
         self._count()
@@ -248,7 +242,9 @@ class ImagesPage(Page):
             return
         if "classes" in what:
             self._fill_classes()
-        if what & {"images", "annotations", "status", "classes"}:
+        if "tags" in what:
+            self._fill_tags()
+        if what & {"images", "annotations", "status", "classes", "tags"}:
             if self.isVisible():
                 self.reload()
                 self._count()
@@ -265,9 +261,11 @@ class ImagesPage(Page):
 
     def current_filter(self) -> ImageFilter:
         """The filter the widgets describe."""
+        tag = self.tag_box.currentData()
         return ImageFilter(status=self.status_box.currentData(), class_id=self.class_box.currentData(),
-                           tag_class_id=self.tag_box.currentData(), annotated=self.annotated_box.currentData(),
-                           search=self.search.text().strip() or None)
+                           annotated=self.annotated_box.currentData(), search=self.search.text().strip() or None,
+                           tag_ids=(tag,) if isinstance(tag, int) else None,
+                           untagged=True if tag == UNTAGGED else None)
 
     def reload(self, keep: bool = True) -> None:
         """Load the ids of the current filter and sort in the background; ``keep`` keeps the selection."""
@@ -339,16 +337,14 @@ class ImagesPage(Page):
 
     def _count(self) -> None:
         if self.ws is not None:
-            self.queries.submit("counts", lambda ws: (ws.images.counts_by_status(), ws.classes.tag_class_ids()),
-                                self._show_counts)
+            self.queries.submit("counts", lambda ws: ws.images.counts_by_status(), self._show_counts)
 
-    def _show_counts(self, result: tuple[dict[str, int], list[int]]) -> None:
-        self.by_status, self.tag_class_ids = result
-        if self._fill_tags():
-            self.reload()
+    def _show_counts(self, result: dict[str, int]) -> None:
+        self.by_status = result
         self._update_counts()
 
     def _update_counts(self) -> None:
+        self._update_empty()
         if self.ws is None:
             self.counts.setText("")
             return
@@ -364,6 +360,37 @@ class ImagesPage(Page):
             parts = [images_text(len(self.model.ids))]
         parts += [f"{status_label(s)} {n:,}" for s, n in (self.by_status or {}).items() if n]
         self.counts.setText(" · ".join(parts))
+
+    def _update_empty(self) -> None:
+        """Lead out of an empty gallery: clear the filters, or import the first images."""
+        if self.ws is None or self.shown_filter is None or len(self.model.ids):
+            self.empty.show_message("")
+        elif self.shown_filter != ImageFilter():
+            self.empty.show_message("No images match these filters.", "Clear filters", "clear")
+        else:
+            self.empty.show_message("No images in this workspace yet.", "Import images…", "import")
+
+    def _empty_action(self, action: str) -> None:
+        if action == "clear":
+            self.clear_filters()
+        elif action == "import" and self.ws is not None:
+            from cvops_app.dialogs.importing import ImportImagesDialog
+
+            ImportImagesDialog(self.ctx, parent=self).open()
+
+    def clear_filters(self) -> None:
+        """Back to every image: each filter to "any", the search emptied (the sort stays)."""
+        self._reset_filters()
+        self.reload()
+
+    def _reset_filters(self) -> None:
+        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
+            box.blockSignals(True)
+            box.setCurrentIndex(0)
+            box.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
 
     def _query_failed(self, error: str) -> None:
         self.counts.setText(f"cannot read the catalog: {error}")
@@ -382,6 +409,22 @@ class ImagesPage(Page):
             out.extend(ids[top:bottom + 1])
         return out
 
+    def follow(self, image_id: int) -> None:
+        """Make ``image_id`` the current and only selected image (the annotator moved to it), when it is listed and
+        not the current one already."""
+        ids, current = self.model.ids, self.view.currentIndex().row()
+        row = next((r for r in (current + 1, current - 1, current) if 0 <= r < len(ids) and ids[r] == image_id), -1)
+        if row < 0:
+            try:
+                row = ids.index(image_id)
+            except ValueError:
+                return
+        index = self.model.index(row, 0)
+        if row == current and self.view.selectionModel().isSelected(index):
+            return  # opened from here: a selection of several images stays
+        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(index)
+
     def settled(self) -> bool:
         """True when no query, search or thumbnail is pending."""
         return not self.queries.busy() and not self.search_timer.isActive() and self.model.settled()
@@ -393,9 +436,11 @@ class ImagesPage(Page):
 
     def _update_actions(self) -> None:
         selected = self.view.selectionModel().hasSelection()
-        tag = selected and bool(self.tag_actions)
+        count = sum(r.height() for r in self.view.selectionModel().selection()) if selected else 0
+        self.selection_count.setText(selection_text(count, len(self.model.ids)))
         for item, enabled in ((self.trash_action, selected), (self.status_menu.menuAction(), selected),
-                              (self.tag_menu.menuAction(), tag), (self.buttons[0], selected), (self.buttons[1], tag)):
+                              (self.tag_menu.menuAction(), selected), (self.buttons[0], selected),
+                              (self.buttons[1], selected)):
             item.setEnabled(enabled)
 
     def _open(self, index: QModelIndex) -> None:
@@ -419,11 +464,30 @@ class ImagesPage(Page):
         self._edit(f"Mark images {label}", lambda ws, ids: ws.annotations.set_status(ids, status),
                    lambda n: f"{images_text(n)} marked {label} — Ctrl+Z to undo", "status")
 
-    def add_tag(self, class_id: int) -> None:
-        """Tag the selected images with a class (one undo step; images that have the tag already are left)."""
-        name = next((c.name for c in self.classes if c.id == class_id), str(class_id))
-        self._edit(f"Tag images {name}", lambda ws, ids: ws.annotations.add_tags(ids, class_id),
-                   lambda n: f"{images_text(n)} tagged {name} — Ctrl+Z to undo", "annotations")
+    def add_tag(self, tag: int | str, create: bool = False) -> None:
+        """Put a tag (id, or name with ``create``) on the selected images (one undo step; images that have it
+        already are left). Never a class: tags are their own vocabulary."""
+        name = next((t.name for t in self.tags if t.id == tag), str(tag))
+        self._edit(f"Tag images {name}", lambda ws, ids: ws.tags.tag(ids, tag, create=create),
+                   lambda n: f"{images_text(n)} tagged {name} — Ctrl+Z to undo", "tags")
+
+    def new_tag(self) -> None:
+        """"New tag…": ask for a name, then create the tag and put it on the selection in one undo step."""
+        name = ask_tag_name(self)
+        if name is None:
+            return
+        try:
+            check_tag_name(name)
+        except CvopsError as exc:
+            QMessageBox.warning(self, "New tag", str(exc))
+            return
+        self.add_tag(name, create=True)
+
+    def remove_tag(self, tag: int) -> None:
+        """Take a tag off the selected images (one undo step)."""
+        name = next((t.name for t in self.tags if t.id == tag), str(tag))
+        self._edit(f"Untag images {name}", lambda ws, ids: ws.tags.untag(ids, tag),
+                   lambda n: f"{images_text(n)} untagged {name} — Ctrl+Z to undo", "tags")
 
     def trash(self) -> None:
         """Move the selected images to the trash (after a confirmation if the settings ask for one)."""

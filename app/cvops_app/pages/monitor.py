@@ -280,8 +280,9 @@ class MonitorPage(Page):
             self.reload()
 
     def refresh(self, what: set[str]) -> None:
-        """Trashed or restored images leave or join the grid."""
-        if what & {"images"} and self.isVisible() and self.loaded_for is not None:
+        """Trashed or restored images leave or join the grid; a pull or a report by another process (the catalog
+        watcher says "monitor") shows (a hidden page re-reads everything when shown)."""
+        if self.isVisible() and ("monitor" in what or ("images" in what and self.loaded_for is not None)):
             self.reload(force=True)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)

@@ -317,9 +317,9 @@ class TrainPage(Page):
         self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
 
     def refresh(self, what: set[str]) -> None:
-        """Runs started elsewhere (a pipeline's train step) ended: re-read them when shown; versions and models are
-        re-read when the page is shown."""
-        if "runs" in what and self.isVisible() and self.settled():
+        """Runs, versions or models changed elsewhere (a pipeline's train step, the CLI): re-read them when shown;
+        a hidden page re-reads them when it is next shown."""
+        if what & {"runs", "versions", "models"} and self.isVisible() and self.settled():
             self.reload(select=self.selected_run())
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
     QLineEdit, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTreeWidget,
@@ -27,6 +27,7 @@ from cvops.data.images import ImageFilter
 from cvops.data.splits import parse_ratios
 from cvops.versions.diff import diff_versions
 from cvops.versions.create import VersionInfo, create_version, list_versions, version_summary
+from cvops_app.charts import legend_below
 from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
@@ -214,7 +215,7 @@ class SplitChart(ThemedPlot):
         self.setObjectName("class-chart")
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = legend_below(self, columns=3)
         self.showGrid(y=True, alpha=0.3)
         self.setLabel("left", "annotations")
 
@@ -244,6 +245,7 @@ class VersionsPage(Page):
         self.versions: list[VersionInfo] = []
         self.jobs: list[Job] = []
         self.gate: Optional[HealthGateDialog] = None
+        self._stale = False
         self.table = QTableWidget(0, 5, self)
         self.table.setObjectName("versions-table")
         self.table.setHorizontalHeaderLabels(["Name", "Message", "Created", "Images", "Content hash"])
@@ -251,7 +253,10 @@ class VersionsPage(Page):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # the message takes the room left
+        header.setStretchLastSection(False)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.setFocusProxy(self.table)
         self.new_button = QPushButton(icon("add"), "New version…", self)
@@ -286,6 +291,7 @@ class VersionsPage(Page):
         self.findings.setObjectName("findings")
         self.findings.open_images.connect(lambda ids: self.ctx.open_annotator(ids[0], ids))
         self.health_label = QLabel("Press Check… to run the health check on the selected version.", self)
+        self.health_label.setWordWrap(True)  # a long line would keep the tabs (and so the list) from giving room
         health = QWidget(self)
         health_layout = QVBoxLayout(health)
         health_layout.addWidget(self.health_label)
@@ -307,7 +313,7 @@ class VersionsPage(Page):
         splitter = QSplitter(self)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
-        splitter.setSizes([560, 800])
+        splitter.setSizes([600, 400])  # the list (its Message column) gets the room first
         QVBoxLayout(self).addWidget(splitter)
 
     # -- workspace and data -------------------------------------------------------------------------------------------
@@ -318,10 +324,27 @@ class VersionsPage(Page):
         self.reload()
 
     def refresh(self, what: set[str]) -> None:
-        """Versions change only through this page; a class rename shows in the chart of new versions only."""
+        """Versions made elsewhere (the CLI, a pipeline: the catalog watcher says "versions") show, now if the page
+        is shown, else when it is next shown; a class rename shows in the chart of new versions only."""
+        if "versions" in what and self.ws is not None:
+            if self.isVisible():
+                self.reload(select=self._selected_id())
+            else:
+                self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
+        """Catch up with versions made while the page was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self.reload(select=self._selected_id())
+
+    def _selected_id(self) -> Optional[int]:
+        info = self.selected()
+        return info.id if info is not None else None
 
     def reload(self, select: Optional[int] = None) -> None:
         """Re-read the version list and select version id ``select`` (default: the newest)."""
+        self._stale = False
         self.versions = list_versions(self.ws) if self.ws is not None else []
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.versions))
@@ -333,8 +356,6 @@ class VersionsPage(Page):
                 item = QTableWidgetItem(text)
                 item.setData(IDS_ROLE, info.id)
                 self.table.setItem(row, col, item)
-        self.table.resizeColumnToContents(0)
-        self.table.resizeColumnToContents(2)
         self.table.blockSignals(False)
         rows = [r for r, info in enumerate(self.versions) if info.id == select] or [len(self.versions) - 1]
         if self.versions:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from cvops.data.annotations import Annotation, NewAnnotation, _to_annotation
 from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.text import counted
 from cvops.common.imageio import ProbeError
 from cvops.data.images import ImageFilter
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress
@@ -257,7 +258,7 @@ def store_suggestions(ws: "Workspace", model_name: str, mapping: dict[int, int],
         images += 1 if found else 0
     old = _old_suggestions(ws, model_name, list(detections))
     if items or old:
-        ws.annotations.replace(old, items, f"pre-label {len(detections)} image(s) with {model_name}",
+        ws.annotations.replace(old, items, f"pre-labelled {counted(len(detections), 'image')} with {model_name}",
                                action="annotation.prelabel")
     return len(items), images
 
@@ -373,7 +374,8 @@ def reject(ws: "Workspace", annotation_ids: Iterable[int]) -> int:
         raise NotFoundError(f"no annotation {min(missing)}")
     if not model_ids:
         return 0
-    ws.annotations.replace(model_ids, [], f"reject {len(model_ids)} suggestion(s)", action="annotation.reject")
+    ws.annotations.replace(model_ids, [], f"rejected {counted(len(model_ids), 'suggestion')}",
+                           action="annotation.reject")
     return len(model_ids)
 
 
@@ -381,7 +383,16 @@ def accept_above(ws: "Workspace", threshold: float, image_ids: Optional[Sequence
     """Accept every pending suggestion with confidence >= ``threshold`` (on ``image_ids``, default every image not
     in the trash), as one undo step; return how many."""
     ids = [r[0] for r in _query(ws, "id", "confidence >= ?", [float(threshold)], _scope(None, image_ids))]
-    return ws.annotations.accept_suggestions(ids, f"accept {len(ids)} suggestion(s) >= {threshold:g}") if ids else 0
+    if not ids:
+        return 0
+    return ws.annotations.accept_suggestions(ids, f"accepted {counted(len(ids), 'suggestion')} ≥ {threshold:g}")
+
+
+def pending_above(ws: "Workspace", threshold: float) -> tuple[int, int]:
+    """``(suggestions, images)``: the pending suggestions with confidence >= ``threshold`` on the images not in the
+    trash, and on how many images they are (what :func:`accept_above` on every image would accept)."""
+    rows = _query(ws, "image_id", "confidence >= ?", [float(threshold)], None)
+    return len(rows), len({r[0] for r in rows})
 
 
 def reject_below(ws: "Workspace", threshold: float, image_ids: Optional[Sequence[int]] = None) -> int:

@@ -1,6 +1,6 @@
 """The catalog's schema steps of the CVOps loop (migrations 13-17: benchmark sets, pipelines, champion history, the
-labeling queue, field files pulled from devices), registered in :data:`cvops.catalog.migrations.MIGRATIONS`. Never
-edit a released step; append a new one."""
+labeling queue, field files pulled from devices) and after it (18: the image tag vocabulary), registered in
+:data:`cvops.catalog.migrations.MIGRATIONS`. Never edit a released step; append a new one."""
 
 from __future__ import annotations
 
@@ -131,6 +131,38 @@ def _m17_field_files(db: Database) -> None:
     db.execute("CREATE INDEX idx_field_files_image ON field_files(image_id)")
 
 
+def _m18_image_tags(db: Database) -> None:
+    """Image tags as their own vocabulary (``tags``: a name unique case-insensitively, an optional colour, a
+    position) and the link of images to tags (``image_tags``, one row per tagged image, with its own id so that the
+    operation log can insert and delete links). Tags are workspace metadata for finding and organising images: no
+    class, no export, no version sees them.
+
+    Existing data is left as it is. Annotations of kind ``tag`` are image-level *class labels*: the CVAT (``<tag>``),
+    COCO (annotations without geometry) and labelme (``flags``) readers create them, the labelme writer writes them
+    back, and versions freeze them with the other annotations, so they cannot be told apart from a classification
+    dataset's labels and are not moved. A class that only ever served as a tag can be turned into a
+    vocabulary tag on request (``cvops tags from-class``, one undo step)."""
+    db.execute(
+        """CREATE TABLE tags (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            color TEXT,
+            position INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE image_tags (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            UNIQUE (image_id, tag_id)
+        )"""
+    )
+    db.execute("CREATE INDEX idx_image_tags_tag ON image_tags(tag_id, image_id)")
+
+
 LOOP_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
@@ -138,4 +170,5 @@ LOOP_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (16, "labeling queue: images ranked for annotation by the champion (active learning)", _m16_label_queue),
     (17, "field files pulled from devices: logs and captured images, checksums, the images they became",
      _m17_field_files),
+    (18, "image tag vocabulary: tags and the images they are on (tag annotations stay class labels)", _m18_image_tags),
 ]

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from cvops.catalog.db import Database, transaction
 
-EDITABLE_TABLES = ("annotations", "images", "classes")
+EDITABLE_TABLES = ("annotations", "images", "classes", "tags", "image_tags")
 
 Change = dict[str, Any]
 
@@ -213,3 +213,22 @@ class OperationLog:
             "SELECT at, operation_id, event, description FROM audit ORDER BY id DESC LIMIT ?", [limit]
         ).fetchall()
         return [AuditEntry(*r) for r in rows]
+
+    def row_ids(self, op_id: int, table: str) -> list[int]:
+        """The ids of the ``table`` rows an operation inserts, updates or deletes, in its order (the GUI selects the
+        shapes an undo or redo brought back)."""
+        row = self.db.execute("SELECT changes FROM operations WHERE id = ?", [op_id]).fetchone()
+        if row is None:
+            raise KeyError(op_id)
+        ids: list[int] = []
+        for change in json.loads(row[0]):
+            if change["table"] != table:
+                continue
+            if change["op"] in ("insert_rows", "delete_rows"):
+                at = change["columns"].index("id")
+                ids += [r[at] for r in change["rows"]]
+            elif change["op"] == "update":
+                ids.append(change["id"])
+            elif change["row"].get("id") is not None:
+                ids.append(change["row"]["id"])
+        return list(dict.fromkeys(ids))

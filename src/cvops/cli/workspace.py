@@ -34,7 +34,8 @@ def init(directory: Path, as_json: bool) -> None:
 @click.command()
 @command_options()
 def stats(ws: Workspace, as_json: bool) -> None:
-    """Counts of images, annotations, classes, and images per review status."""
+    """Counts of images, annotations (manual ones: what a version freezes), classes, images per review status,
+    pending model suggestions and image tags."""
     data = ws.stats()
     if as_json:
         emit({**data, **{f"status_{k}": v for k, v in data["by_status"].items()}})
@@ -42,6 +43,8 @@ def stats(ws: Workspace, as_json: bool) -> None:
     out.print(f"[bold]{ws.root}[/]")
     out.print(f"images {data['images']}  annotations {data['annotations']}  classes {data['classes']}  "
               f"videos {data['videos']}  annotated images {data['annotated_images']}")
+    out.print(f"suggestions pending: {data['suggestions']} on {data['images_with_suggestions']} images  "
+              f"tags {data['tags']} on {data['tagged_images']} images")
     out.print("status  " + "  ".join(f"{k} {v}" for k, v in data["by_status"].items()))
 
 

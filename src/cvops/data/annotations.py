@@ -23,6 +23,7 @@ from cvops.catalog.db import SOURCES, Database, transaction
 from cvops.catalog.statuses import STATUSES
 from cvops.data.classes import ClassRef
 from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.text import counted, status_words
 from cvops.catalog.oplog import Change, OperationLog, row_dict
 
 Box = tuple[float, float, float, float]
@@ -298,24 +299,24 @@ class AnnotationEditor:
             columns = ["id", *rows[0]]
             change: Change = {"table": "annotations", "op": "insert_rows", "columns": columns,
                               "rows": [[aid, *row.values()] for aid, row in zip(ids, rows)]}
-            text = description or f"add {len(rows)} annotation{'s' if len(rows) != 1 else ''}"
+            text = description or f"added {counted(len(rows), 'annotation')}"
             self.log.record("annotation.add", text, [change])
         return ids
 
     def add_box(self, image_id: int, class_id: ClassRef, box: Sequence[float], **kw: Any) -> int:
         """Add a box ``(x, y, w, h)``; return its id."""
         return self.add_many([NewAnnotation(image_id, class_id, "box", box=box, **kw)],
-                             description=f"add box on image {image_id}")[0]
+                             description=f"added a box on image {image_id}")[0]
 
     def add_polygon(self, image_id: int, class_id: ClassRef, points: Sequence[Sequence[float]], **kw: Any) -> int:
         """Add a polygon (>= 3 points); return its id."""
         return self.add_many([NewAnnotation(image_id, class_id, "polygon", points=points, **kw)],
-                             description=f"add polygon on image {image_id}")[0]
+                             description=f"added a polygon on image {image_id}")[0]
 
     def add_tag(self, image_id: int, class_id: ClassRef, **kw: Any) -> int:
         """Add an image-level tag; return its id."""
         return self.add_many([NewAnnotation(image_id, class_id, "tag", **kw)],
-                             description=f"tag image {image_id}")[0]
+                             description=f"tagged image {image_id}")[0]
 
     def add_tags(self, image_ids: Iterable[int], class_id: ClassRef) -> int:
         """Tag several images with one class (one undo step), leaving out images that have that tag already; return
@@ -331,7 +332,7 @@ class AnnotationEditor:
                     f"AND image_id IN ({', '.join('?' * len(part))})", [cid, *part]))
             todo = [i for i in ids if i not in have]
             self.add_many([NewAnnotation(i, cid, "tag") for i in todo],
-                          description=f"tag {len(todo)} image(s) with class {cid}")
+                          description=f"tagged {counted(len(todo), 'image')} with class {cid}")
         return len(todo)
 
     # -- changing -----------------------------------------------------------------------------------------------------
@@ -370,7 +371,7 @@ class AnnotationEditor:
                clip: bool = True) -> Annotation:
         """Change an annotation's class, geometry or attributes (one undo step)."""
         self.update_many([AnnotationEdit(annotation_id, class_id, box, points, attributes)],
-                         description=f"change annotation {annotation_id}", clip=clip)
+                         description=f"changed annotation {annotation_id}", clip=clip)
         return self.get(annotation_id)
 
     def update_many(self, edits: Iterable[AnnotationEdit], description: str = "", clip: bool = True) -> int:
@@ -380,7 +381,7 @@ class AnnotationEditor:
             now = time.time()
             changes = [c for c in (self._change(conn, e, clip, now) for e in edits) if c is not None]
             if changes:
-                text = description or f"change {len(changes)} annotation{'s' if len(changes) != 1 else ''}"
+                text = description or f"changed {counted(len(changes), 'annotation')}"
                 self.log.record("annotation.update", text, changes)
         return len(changes)
 
@@ -395,7 +396,7 @@ class AnnotationEditor:
                     raise NotFoundError(f"no annotation {aid}")
                 changes.append({"table": "annotations", "op": "delete", "row": row})
             if changes:
-                self.log.record("annotation.delete", f"delete {len(changes)} annotation(s)", changes)
+                self.log.record("annotation.delete", f"deleted {counted(len(changes), 'annotation')}", changes)
         return len(ids)
 
     def replace(self, remove_ids: Iterable[int], items: Iterable[NewAnnotation], description: str,
@@ -440,7 +441,8 @@ class AnnotationEditor:
                 changes.append({"table": "annotations", "op": "update", "id": aid,
                                 "before": {k: row[k] for k in after}, "after": after})
             if changes:
-                self.log.record("annotation.accept", description or f"accept {len(changes)} suggestion(s)", changes)
+                text = description or f"accepted {counted(len(changes), 'suggestion')}"
+                self.log.record("annotation.accept", text, changes)
         return len(changes)
 
     def paste(self, image_id: int, shapes: Sequence[Annotation], description: str = "") -> list[int]:
@@ -461,7 +463,8 @@ class AnnotationEditor:
                 continue  # entirely outside this (smaller) image
             items.append(NewAnnotation(image_id, a.class_id, a.kind, box=a.box, points=a.points,
                                        attributes=dict(a.attributes)))
-        return self.add_many(items, description=description or f"paste {len(items)} shape(s) on image {image_id}")
+        text = description or f"pasted {counted(len(items), 'shape')} on image {image_id}"
+        return self.add_many(items, description=text)
 
     # -- trash ----------------------------------------------------------------------------------------------------
     def trash(self, image_ids: Iterable[int]) -> int:
@@ -484,10 +487,9 @@ class AnnotationEditor:
                     changes.append({"table": "images", "op": "update", "id": iid, "before": {"trashed_at": row[0]},
                                     "after": {"trashed_at": when}})
             if changes:
-                verb = "move" if when is not None else "restore"
-                where = "to the trash" if when is not None else "from the trash"
+                what = "moved {} to the trash" if when is not None else "restored {} from the trash"
                 self.log.record("image.trash" if when is not None else "image.restore",
-                                f"{verb} {len(changes)} image(s) {where}", changes)
+                                what.format(counted(len(changes), "image")), changes)
         return len(changes)
 
     def empty_trash(self) -> int:
@@ -519,7 +521,8 @@ class AnnotationEditor:
                                     "before": {"status": row[0], "updated_at": row[1]},
                                     "after": {"status": status, "updated_at": now}})
             if changes:
-                self.log.record("image.status", f"mark {len(changes)} image(s) {status}", changes)
+                self.log.record("image.status", f"marked {counted(len(changes), 'image')} as {status_words(status)}",
+                                changes)
         return len(changes)
 
     def set_comment(self, image_id: int, comment: str) -> None:
@@ -529,7 +532,7 @@ class AnnotationEditor:
             if row is None:
                 raise NotFoundError(f"no image {image_id}")
             if row[0] != comment:
-                self.log.record("image.comment", f"comment on image {image_id}", [
+                self.log.record("image.comment", f"commented on image {image_id}", [
                     {"table": "images", "op": "update", "id": image_id,
                      "before": {"comment": row[0], "updated_at": row[1]},
                      "after": {"comment": comment, "updated_at": time.time()}}])

@@ -11,6 +11,7 @@ from typing import Optional, Union
 
 from cvops.catalog.db import Database, transaction
 from cvops.common.errors import NotFoundError, ValidationError
+from cvops.common.text import counted
 from cvops.catalog.oplog import Change, OperationLog, row_dict
 
 # A qualitative palette that stays distinguishable on photos (Tableau 20, reordered for contrast).
@@ -121,7 +122,7 @@ class ClassManager:
             color = _check_color(color) if color else PALETTE[count % len(PALETTE)]
             row = {"name": name, "color": color, "position": max_pos + 1, "description": description or "",
                    "created_at": time.time()}
-            _, done = self.log.record("class.add", f"add class {name!r}", [{"table": "classes", "op": "insert",
+            _, done = self.log.record("class.add", f"added class {name!r}", [{"table": "classes", "op": "insert",
                                                                              "row": row}])
         return self.get(int(done[0]["row"]["id"]))
 
@@ -145,15 +146,15 @@ class ClassManager:
         info = self.get(ref)
         if other and other.id != info.id:
             raise ValidationError(f"a class named {other.name!r} already exists; merge instead of renaming")
-        return self._update(info.id, "class.rename", f"rename class {{name!r}} to {new_name!r}", name=new_name)
+        return self._update(info.id, "class.rename", f"renamed class {{name!r}} to {new_name!r}", name=new_name)
 
     def recolor(self, ref: ClassRef, color: str) -> ClassInfo:
         """Change a class's color (#rrggbb)."""
-        return self._update(ref, "class.recolor", f"recolor class {{name!r}} to {color}", color=_check_color(color))
+        return self._update(ref, "class.recolor", f"recoloured class {{name!r}} to {color}", color=_check_color(color))
 
     def describe(self, ref: ClassRef, description: str) -> ClassInfo:
         """Change a class's description."""
-        return self._update(ref, "class.describe", "describe class {name!r}", description=str(description))
+        return self._update(ref, "class.describe", "described class {name!r}", description=str(description))
 
     def reorder(self, ordered: list[ClassRef]) -> list[ClassInfo]:
         """Set the display order: ``ordered`` must name every class exactly once."""
@@ -169,7 +170,7 @@ class ClassManager:
                 for i, cid in enumerate(ids) if pos[cid] != i
             ]
             if changes:
-                self.log.record("class.reorder", "reorder classes", changes)
+                self.log.record("class.reorder", "reordered the classes", changes)
         return self.list()
 
     def merge(self, source: ClassRef, target: ClassRef) -> int:
@@ -198,7 +199,8 @@ class ClassManager:
                                 "after": {"class_id": dst.id, "updated_at": now}})
                 moved += 1
             changes.append({"table": "classes", "op": "delete", "row": row_dict(conn, "classes", src.id)})
-            self.log.record("class.merge", f"merge class {src.name!r} into {dst.name!r} ({moved} annotations)",
+            self.log.record("class.merge",
+                            f"merged class {src.name!r} into {dst.name!r} ({counted(moved, 'annotation')})",
                             changes)
         return moved
 
@@ -224,5 +226,6 @@ class ClassManager:
                 )
             changes: list[Change] = [{"table": "annotations", "op": "delete", "row": r} for r in rows]
             changes.append({"table": "classes", "op": "delete", "row": row_dict(conn, "classes", info.id)})
-            self.log.record("class.delete", f"delete class {info.name!r} ({len(rows)} annotations dropped)", changes)
+            self.log.record("class.delete",
+                            f"deleted class {info.name!r} ({counted(len(rows), 'annotation')} dropped)", changes)
         return {"reassigned": 0, "dropped": len(rows)}

@@ -19,6 +19,7 @@ COLUMNS = ("id", "sha256", "file_name", "original_path", "in_place", "format", "
            "status", "comment", "batch_id", "video_id", "frame_index", "timestamp_ms", "file_mtime_ns", "trashed_at")
 ORDERS = {"id": "id", "-id": "id DESC", "file_name": "file_name COLLATE NOCASE, id", "status": "status, id",
           "-created": "created_at DESC, id DESC"}
+TAG_MATCHES = ("any", "all")
 
 
 def insert_image(conn: sqlite3.Connection, row: dict[str, Any]) -> Optional[int]:
@@ -62,8 +63,10 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class ImageFilter:
-    """Gallery filters; every field is optional and they combine with AND. ``tag_class_id`` keeps images tagged with
-    that class (image-level tag); ``trashed`` False (default) hides trashed images, True shows only them, None both."""
+    """Gallery filters; every field is optional and they combine with AND. ``tag_class_id`` keeps images with an
+    image-level label (annotation of kind ``tag``) of that class; ``tag_ids`` keeps images with any (``tag_match``
+    "any") or all ("all") of these vocabulary tags (:mod:`cvops.data.tags`); ``untagged`` True keeps images without
+    a tag, False images with one; ``trashed`` False (default) hides trashed images, True shows only them, None both."""
 
     status: Optional[str] = None
     statuses: Optional[tuple[str, ...]] = None
@@ -72,6 +75,9 @@ class ImageFilter:
     annotated: Optional[bool] = None
     search: Optional[str] = None
     trashed: Optional[bool] = False
+    tag_ids: Optional[tuple[int, ...]] = None
+    tag_match: str = "any"
+    untagged: Optional[bool] = None
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters for these filters."""
@@ -94,6 +100,18 @@ class ImageFilter:
             parts.append("EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = images.id AND a.class_id = ? "
                          "AND a.kind = 'tag')")
             params.append(self.tag_class_id)
+        if self.tag_ids:
+            if self.tag_match not in TAG_MATCHES:
+                raise ValidationError(f"unknown tag match {self.tag_match!r} (use any or all)")
+            wanted_tags = tuple(dict.fromkeys(self.tag_ids))
+            inner = (f"FROM image_tags t WHERE t.image_id = images.id AND t.tag_id IN "
+                     f"({', '.join('?' * len(wanted_tags))})")
+            parts.append(f"EXISTS (SELECT 1 {inner})" if self.tag_match == "any" else
+                         f"(SELECT COUNT(*) {inner}) = {len(wanted_tags)}")
+            params.extend(wanted_tags)
+        if self.untagged is not None:
+            parts.append(("NOT " if self.untagged else "") +
+                         "EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id)")
         if self.trashed is not None:
             parts.append("trashed_at IS NOT NULL" if self.trashed else "trashed_at IS NULL")
         if self.annotated is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cvops.data.annotations import AnnotationEditor
     from cvops.data.classes import ClassManager
     from cvops.data.images import ImageQueries
+    from cvops.data.tags import TagManager
     from cvops.catalog.oplog import OperationLog
     from cvops.data.thumbnails import ThumbnailCache
 
@@ -131,6 +132,13 @@ class Workspace:
         return AnnotationEditor(self.db, self.log)
 
     @cached_property
+    def tags(self) -> "TagManager":
+        """The image tag vocabulary and which images carry which tags."""
+        from cvops.data.tags import TagManager
+
+        return TagManager(self.db, self.log)
+
+    @cached_property
     def images(self) -> "ImageQueries":
         """Image queries: filters, pages, counts."""
         from cvops.data.images import ImageQueries
@@ -145,14 +153,22 @@ class Workspace:
         return ThumbnailCache(self)
 
     def stats(self) -> dict:
-        """Counts of images (trashed ones apart), annotations and classes, and images per status."""
+        """Counts of images (trashed ones apart), annotations and classes, images per status, pending model
+        suggestions and image tags. ``annotations``, ``by_kind`` and ``annotated_images`` count manual annotations
+        only (what a version freezes); the model's pending suggestions are ``suggestions`` (``suggestions_by_kind``)."""
         q = self.db.execute
         by_status = self.images.counts_by_status()
         kinds = {k: 0 for k in catalog.ANNOTATION_KINDS}
+        suggested = {k: 0 for k in catalog.ANNOTATION_KINDS}
         live = "image_id NOT IN (SELECT id FROM images WHERE trashed_at IS NOT NULL)"
-        for kind, n in q(f"SELECT kind, COUNT(*) FROM annotations WHERE {live} GROUP BY kind"):
-            kinds[kind] = n
-        annotated = q(f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live}").fetchone()[0]
+        for kind, manual, model in q(f"SELECT kind, SUM(source = 'manual'), SUM(source != 'manual') FROM annotations "
+                                     f"WHERE {live} GROUP BY kind"):
+            kinds[kind], suggested[kind] = manual, model
+        distinct = f"SELECT COUNT(DISTINCT image_id) FROM annotations WHERE {live} AND source"
+        annotated = q(f"{distinct} = 'manual'").fetchone()[0]
+        with_suggestions = q(f"{distinct} != 'manual'").fetchone()[0]
+        tagged = q("SELECT COUNT(DISTINCT l.image_id) FROM image_tags l JOIN images i ON i.id = l.image_id "
+                   "WHERE i.trashed_at IS NULL").fetchone()[0]
         return {
             "images": sum(by_status.values()),
             "annotations": sum(kinds.values()),
@@ -162,4 +178,9 @@ class Workspace:
             "annotated_images": annotated,
             "by_status": by_status,
             "by_kind": kinds,
+            "suggestions": sum(suggested.values()),
+            "suggestions_by_kind": suggested,
+            "images_with_suggestions": with_suggestions,
+            "tags": q("SELECT COUNT(*) FROM tags").fetchone()[0],
+            "tagged_images": tagged,
         }

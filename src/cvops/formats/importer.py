@@ -28,6 +28,7 @@ from cvops.catalog.db import transaction
 from cvops.catalog.statuses import STATUSES
 from cvops.catalog.store import sha256_file
 from cvops.common.errors import ValidationError
+from cvops.common.text import counted
 from cvops.formats.common import read_reason, read_text
 from cvops.formats.model import DatasetItem, FormatError, LabelShape, ParsedDataset, Problem
 from cvops.common.imageio import ImageInfo, ProbeError, probe
@@ -497,8 +498,8 @@ def _annotations(ws: Workspace, prepared: list[_Prepared], ids: dict[Path, int],
             items.append(NewAnnotation(image_id, class_id, shape.kind, box=geometry.get("box"),
                                        points=geometry.get("points"), attributes=shape.attributes))
     if items:
-        ws.annotations.add_many(items, description=f"import {report.format} dataset {source.name}: "
-                                                   f"{len(items)} annotations", prevalidated=True)
+        ws.annotations.add_many(items, description=f"imported {report.format} dataset {source.name}: "
+                                                   f"{counted(len(items), 'annotation')}", prevalidated=True)
     report.annotations = len(items)
 
 

@@ -22,7 +22,8 @@ from cvops.data.workspace import Workspace
 
 def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Progress] = None,
              cancel: Optional[CancelToken] = None) -> dict:
-    """Create a demo workspace at ``path`` (which must not hold one) and return a summary of what was done."""
+    """Create a demo workspace at ``path`` (which must not hold one) and return a summary of what was done. A
+    ``cancel`` raises :class:`~cvops.common.jobs.Cancelled`, leaving the workspace as far as it got."""
     progress = progress or no_progress
     ws = Workspace.create(path)
     try:
@@ -30,6 +31,8 @@ def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Pro
             progress(0.0, f"generating {count} shapes images")
             samples = shapes.generate(Path(tmp), count=count, seed=seed)
             report = import_paths(ws, [tmp], progress=sub_progress(progress, 0.2, 0.6), cancel=cancel)
+            if cancel is not None:
+                cancel.raise_if_cancelled()  # a half import makes no demo
             by_name = {s.path.name: s for s in samples}
             for name in shapes.CLASSES:
                 ws.classes.add(name)
@@ -39,12 +42,14 @@ def run_demo(path: Path, count: int = 128, seed: int = 0, progress: Optional[Pro
                 sample = by_name[image.file_name]
                 ids.append(image.id)
                 items += [NewAnnotation(image.id, sh.label, "box", box=sh.box) for sh in sample.shapes]
-            ws.annotations.add_many(items, description="demo labels")
+            ws.annotations.add_many(items, description="added the demo labels")
             # A realistic mix of review states: most done, some waiting for review, a few untouched.
             ws.annotations.set_status(ids[: int(len(ids) * 0.8)], "done")
             ws.annotations.set_status(ids[int(len(ids) * 0.8): int(len(ids) * 0.9)], "needs_review")
             thumbs = ws.thumbnails.generate(progress=sub_progress(progress, 0.6, 0.8), cancel=cancel)
         health = check(ws, progress=sub_progress(progress, 0.8, 0.95), cancel=cancel)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         version = create_version(ws, "demo: first version", ratios="80/10/10", seed=seed,
                                  statuses=("done", "approved"))
         summary = {
