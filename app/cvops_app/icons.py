@@ -86,6 +86,12 @@ ICONS = {
     "send": "mdi6.send-outline",
     "browse": "mdi6.folder-search-outline",
     "copy": "mdi6.content-copy",
+    "rename": "mdi6.form-textbox",
+    "color": "mdi6.palette-outline",
+    "up": "mdi6.arrow-up",
+    "down": "mdi6.arrow-down",
+    "merge": "mdi6.call-merge",
+    "file": "mdi6.file-outline",
 }
 
 
