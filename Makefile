@@ -84,6 +84,7 @@ docs: $(STAMP)
 screenshots: $(STAMP)
 	@test -f $(DEMO_DIR)/cvops.db || $(BIN)/cvops demo $(DEMO_DIR)
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/images.png --page images --size 1400x860
+	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/images-dark.png --page images --size 1400x860 --theme dark
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/annotate.png --page annotate --size 1400x860
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/versions.png --page versions --size 1400x860
 	$(BIN)/cvops-workbench $(DEMO_DIR) --screenshot docs/screenshots/train.png --page train --size 1400x860

@@ -9,8 +9,10 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
+
+from cvops_app.plot_style import ThemedPlot
 
 PALETTE = ("#2e86c1", "#e67e22", "#28b463", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d", "#7f8c8d")
 
@@ -65,7 +67,8 @@ def legend_below(plot: pg.PlotWidget, columns: int = 2, **options: Any) -> pg.Le
     item = plot.getPlotItem()
     legend = item.legend
     if not isinstance(legend, LegendRow):
-        legend = LegendRow(colCount=columns, verSpacing=-6, labelTextColor="#333", **options)
+        legend = LegendRow(colCount=columns, verSpacing=-6, labelTextColor=plot.palette().color(QPalette.ColorRole.Text),
+                           **options)
         item.layout.addItem(legend, LEGEND_ROW, 1)
         item.legend = legend
     legend.clear()
@@ -73,11 +76,11 @@ def legend_below(plot: pg.PlotWidget, columns: int = 2, **options: Any) -> pg.Le
     return legend
 
 
-class LineChart(pg.PlotWidget):
+class LineChart(ThemedPlot):
     """A small line chart with a title, a legend and named curves that are updated in place."""
 
     def __init__(self, title: str, left: str = "", parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
@@ -253,8 +256,7 @@ def delta_bars(plot: pg.PlotWidget, categories: Sequence[str], deltas: Sequence[
 
 def time_chart(title: str, parent: QWidget, left: str = "") -> pg.PlotWidget:
     """A fixed (no mouse, no menu) chart with a UTC date axis, a light grid and a title."""
-    plot = pg.PlotWidget(parent, background="w", axisItems={"bottom": pg.DateAxisItem(orientation="bottom",
-                                                                                       utcOffset=0)})
+    plot = ThemedPlot(parent, axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
     plot.setMenuEnabled(False)
     plot.setMouseEnabled(x=False, y=False)
     plot.hideButtons()

@@ -37,6 +37,7 @@ from cvops.common.jobs import CancelToken, Progress
 from cvops.data.images import ImageRecord
 from cvops.data.thumbnails import ThumbnailCache
 from cvops_app.jobs import JobManager
+from cvops_app.theme import is_dark
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -63,6 +64,7 @@ STATUS_COLORS = {
     "needs_review": QColor("#fb8c00"), "approved": QColor("#00897b"), "rejected": QColor("#e53935"),
 }
 TILE = QColor("#d8d8d8")
+DARK_TILE = QColor("#3c3c3c")  # the placeholder on a dark palette
 
 
 def status_label(status: str) -> str:
@@ -484,7 +486,8 @@ class GalleryDelegate(QStyledItemDelegate):
         if pixmap is model.placeholder:
             width = height = side
             left, top = x + (rect.width() - side) // 2, y + PAD
-            painter.fillRect(left, top, side, side, TILE)
+            dark = is_dark(option.palette)  # type: ignore[attr-defined]
+            painter.fillRect(left, top, side, side, DARK_TILE if dark else TILE)
         else:
             width, height = round(pixmap.width() / self.ratio), round(pixmap.height() / self.ratio)
             left, top = x + (rect.width() - width) // 2, y + PAD + (side - height) // 2

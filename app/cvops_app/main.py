@@ -1,5 +1,5 @@
 """``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate|versions|train|models|automation]
-[--size 1600x1000]``."""
+[--size 1600x1000] [--theme system|light|dark]``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
                         help="page for --screenshot (without a workspace: the welcome page)")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
+    parser.add_argument("--theme", choices=("system", "light", "dark"),
+                        help="look for this run (default: the settings' theme, View ▸ Theme)")
     args = parser.parse_args(argv)
     try:
         args.width, args.height = (int(v) for v in args.size.lower().split("x"))
@@ -86,10 +88,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from cvops_app.mainwindow import MainWindow
+    from cvops_app.theme import app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CVOps Workbench")
+    app.setDesktopFileName("cvops-workbench")  # Wayland finds the icon and menu entry by the .desktop file's name
+    app.setWindowIcon(app_icon())
     window = MainWindow()
+    if args.theme:
+        window.theme.apply(args.theme)
     target = startup_workspace(args.workspace, [] if args.screenshot else window.settings.recent_workspaces)
     if target is not None and not window.load_workspace(target) and args.screenshot:
         return 2

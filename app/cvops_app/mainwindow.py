@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QStackedWidget,
@@ -26,9 +26,11 @@ from cvops.catalog.settings import Settings
 from cvops.common.errors import CvopsError
 from cvops.data.workspace import Workspace
 from cvops_app.context import AppContext
+from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
 from cvops_app.pages.welcome import WelcomePage
+from cvops_app.theme import Theme, app_icon, theme_menu
 
 APP_NAME = "CVOps Workbench"
 # the pages in navigation order: name -> (module, class, title)
@@ -83,21 +85,25 @@ class MainWindow(QMainWindow):
         self.ctx = AppContext(settings, settings_path, self)
         self.export_wizard: Optional[QWidget] = None  # the last export wizard opened
         self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
+        self.theme = Theme(self.settings.theme, self)
         self.nav = QListWidget(self)
         self.nav.setObjectName("navigation")
-        self.nav.setFixedWidth(136)
+        self.nav.setIconSize(QSize(18, 18))
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.nav.setStyleSheet("QListWidget#navigation { font-size: 13pt; padding-top: 8px; border: none; "
+        self.nav.setStyleSheet("QListWidget#navigation { font-size: 12pt; padding-top: 8px; border: none; "
                                "background: palette(window); } "
-                               "QListWidget#navigation::item { padding: 10px 12px; }")
+                               "QListWidget#navigation::item { padding: 10px 6px; }")
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self.ctx, self)
         self.welcome.recent_changed.connect(self._fill_recent)
         self.stack.addWidget(self.welcome)
         self.pages = Pages(self)
         for name, (_, _, title) in PAGES.items():
-            item = QListWidgetItem(title, self.nav)
+            item = QListWidgetItem(icon(name), title, self.nav)
             item.setData(Qt.ItemDataRole.UserRole, name)
+        # wide enough for the longest title beside its icon (fonts differ between platforms)
+        self.nav.setFixedWidth(max(136, self.nav.sizeHintForColumn(0) + 2))
         self.nav.currentItemChanged.connect(
             lambda item, _: item is not None and self.show_page(item.data(Qt.ItemDataRole.UserRole)))
         central = QWidget(self)
@@ -145,8 +151,9 @@ class MainWindow(QMainWindow):
         return self.ctx.jobs
 
     # -- menus --------------------------------------------------------------------------------------------------------
-    def _action(self, menu: Any, text: str, slot: Callable, shortcut: Optional[Any] = None) -> QAction:
-        action = QAction(text, self)
+    def _action(self, menu: Any, text: str, slot: Callable, shortcut: Optional[Any] = None,
+                icon_name: Optional[str] = None) -> QAction:
+        action = QAction(icon(icon_name), text, self) if icon_name else QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
@@ -157,35 +164,39 @@ class MainWindow(QMainWindow):
         from cvops_app.dialogs import classes, exporting, importing, shortcuts
 
         file = self.menuBar().addMenu("&File")
-        self._action(file, "&New workspace…", self.new_workspace, QKeySequence.StandardKey.New)
-        self._action(file, "&Open workspace…", self.open_workspace, QKeySequence.StandardKey.Open)
+        self._action(file, "&New workspace…", self.new_workspace, QKeySequence.StandardKey.New, "new")
+        self._action(file, "&Open workspace…", self.open_workspace, QKeySequence.StandardKey.Open, "open")
         self.recent_menu = file.addMenu("Open &recent")
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
             self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+I"),
+                         "Ctrl+I", "import-images"),
             self._action(file, "Import &dataset…",
-                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I"),
+                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I",
+                         "import"),
             self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+E"),
-            self._action(file, "Export &model…", lambda: self.export_model()),
+                         "Ctrl+E", "export"),
+            self._action(file, "Export &model…", lambda: self.export_model(), icon_name="export-model"),
         ]
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = self.menuBar().addMenu("&Edit")
         self.workspace_actions += [
-            self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo),
-            self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z"),
-            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K"),
-            self._action(edit, "&Pre-label…", self.prelabel),
+            self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo, "undo"),
+            self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z", "redo"),
+            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K",
+                         "classes"),
+            self._action(edit, "&Pre-label…", self.prelabel, icon_name="prelabel"),
         ]
         view = self.menuBar().addMenu("&View")
         for n, (name, (_, _, title)) in enumerate(PAGES.items(), start=1):
             self.workspace_actions.append(
-                self._action(view, title, lambda checked=False, p=name: self.show_page(p), f"Ctrl+{n}"))
+                self._action(view, title, lambda checked=False, p=name: self.show_page(p), f"Ctrl+{n}", name))
+        view.addSeparator()
+        theme_menu(view, self.settings.theme, self.set_theme)
         help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", lambda: shortcuts.ShortcutsDialog(self).exec(), "F1")
+        self._action(help_menu, "&Keyboard shortcuts", lambda: shortcuts.ShortcutsDialog(self).exec(), "F1", "keyboard")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, APP_NAME, f"<b>{APP_NAME}</b><br>Offline computer-vision workbench.<br>AGPL-3.0-or-later."))
 
@@ -272,6 +283,12 @@ class MainWindow(QMainWindow):
             previous.deleteLater()  # closed, with nothing running any more
         self.export_wizard = open_export_wizard(self.ctx, self, model_id)
         return self.export_wizard
+
+    def set_theme(self, mode: str) -> None:
+        """View ▸ Theme: follow the system, or always light or dark; remembered in the settings."""
+        self.settings.theme = mode
+        self.ctx.save_settings()
+        self.theme.apply(mode)
 
     def undo(self) -> None:
         """Undo the last edit in the workspace (``ctx.undo``)."""

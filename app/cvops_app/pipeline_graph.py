@@ -93,7 +93,6 @@ class PipelineGraph(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setBackgroundBrush(QBrush(QColor("#fbfcfc")))
         self.steps: list[GraphStep] = []
         self.nodes: list[StepNode] = []
         self.selected: Optional[int] = None

@@ -34,3 +34,13 @@ def test_bad_values_fall_back_to_defaults_and_are_reported(tmp_path: Path) -> No
 def test_env_var_moves_the_file(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "cfg"))
     assert settings_mod.settings_path() == tmp_path / "cfg" / "settings.yaml"
+
+
+def test_theme_is_one_of_system_light_dark(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    assert settings_mod.load(path).theme == "system"
+    path.write_text("theme: dark\n")
+    assert settings_mod.load(path).theme == "dark"
+    path.write_text("theme: purple\n")
+    s = settings_mod.load(path)
+    assert s.theme == "system" and len(s.problems) == 1 and "theme = 'purple'" in s.problems[0]

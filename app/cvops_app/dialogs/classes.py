@@ -16,6 +16,7 @@ from cvops.data.classes import ClassInfo
 from cvops.common.errors import CvopsError
 from cvops_app.context import AppContext
 from cvops_app.dialogs.common import plural
+from cvops_app.icons import icon
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -103,7 +104,7 @@ class ClassesDialog(QDialog):
             ("down", "Move down", lambda: self.move_selected(1)), ("merge", "Merge into…", self.merge_selected),
             ("delete", "Delete…", self.delete_selected),
         ):
-            button = QPushButton(text, self)
+            button = QPushButton(icon({"recolor": "color", "delete": "delete"}.get(key, key)), text, self)
             button.clicked.connect(slot)
             side.addWidget(button)
             self.buttons[key] = button

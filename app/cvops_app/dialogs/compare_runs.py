@@ -16,6 +16,7 @@ from cvops.training.history import compare_runs
 from cvops_app.charts import (
     LOSS_CURVES, MAP_CURVES, PR_CURVES, LineChart, color, grouped_bars, legend_below, series,
 )
+from cvops_app.plot_style import ThemedPlot
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -132,7 +133,7 @@ class CompareRunsDialog(QDialog):
         tab = QWidget(self)
         layout = QVBoxLayout(tab)
         per_class = self.data["per_class_ap"]
-        self.bars = pg.PlotWidget(tab, background="w")
+        self.bars = ThemedPlot(tab)
         self.bars.setObjectName("per-class-bars")
         self.bars.setMenuEnabled(False)
         self.bars.setMouseEnabled(x=False, y=False)

@@ -23,6 +23,7 @@ from cvops.common.jobs import CancelToken, Progress, sub_progress
 from cvops.data.thumbnails import ThumbnailReport
 from cvops_app.context import AppContext
 from cvops_app.dialogs.common import ErrorLine, browse_row, plural, problem_lines, show_report
+from cvops_app.icons import icon
 from cvops_app.jobs import Job
 
 IMPORT_SHARE = 0.7  # of the progress bar; thumbnails take the rest
@@ -59,9 +60,9 @@ class ImportImagesDialog(QDialog):
         self.list.setObjectName("import-paths")
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         buttons = QHBoxLayout()
-        for text, slot in (("Add files…", self.pick_files), ("Add folder…", self.pick_folder),
-                           ("Remove", self.remove_selected)):
-            button = QPushButton(text, self)
+        for text, slot, name in (("Add files…", self.pick_files, "file"), ("Add folder…", self.pick_folder, "folder"),
+                                 ("Remove", self.remove_selected, "remove")):
+            button = QPushButton(icon(name), text, self)
             button.clicked.connect(slot)
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -201,7 +202,7 @@ class ImportDatasetDialog(QDialog):
         self.resize(640, 300)
         self.path = QLineEdit(str(path) if path else "", self)
         self.path.setPlaceholderText("dataset folder, or an annotation file (COCO JSON, CVAT XML…)")
-        folder, file = QPushButton("Folder…", self), QPushButton("File…", self)
+        folder, file = QPushButton(icon("folder"), "Folder…", self), QPushButton(icon("file"), "File…", self)
         folder.clicked.connect(self.pick_folder)
         file.clicked.connect(self.pick_file)
         self.format = QComboBox(self)

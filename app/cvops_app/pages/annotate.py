@@ -25,6 +25,7 @@ from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
 from cvops_app.context import AppContext
+from cvops_app.icons import set_icon
 from cvops_app.pages import Page
 from cvops_app.shortcuts import SHORTCUTS, by_action
 
@@ -40,6 +41,10 @@ SHARED_KEYS = {"accept_suggestion": "finish_polygon", "reject_suggestion": "dele
 # Table rows that describe mouse gestures, not key bindings.
 GESTURES = frozenset({"zoom", "pan"})
 TOOLS = (("select", "tool_select", "Select"), ("box", "tool_box", "Box"), ("polygon", "tool_polygon", "Polygon"))
+# the view buttons' icons (cvops_app.icons) by action; the tools and these show only their icon (the text is in the
+# tooltip with the keys), except "Next from queue"
+VIEW_ICONS = {"fit": "zoom-fit", "actual_size": "actual-size", "toggle_labels": "labels", "previous_image": "previous",
+              "next_image": "next", "next_in_queue": "queue"}
 
 
 def _keys(action: str) -> str:
@@ -102,6 +107,7 @@ class AnnotatePage(Page):
         for tool, action, text in TOOLS:
             button = QToolButton(self)
             button.setText(text)
+            set_icon(button, tool, text=False)
             button.setCheckable(True)
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
@@ -115,6 +121,7 @@ class AnnotatePage(Page):
                                    ("Next from queue", "next_in_queue", self.next_from_queue)):
             button = QToolButton(self)
             button.setText(text)
+            set_icon(button, VIEW_ICONS[action], text=action == "next_in_queue")
             button.setToolTip(f"{by_action(action).description} ({_keys(action)})")
             button.clicked.connect(slot)
             bar.addWidget(button)

@@ -33,9 +33,11 @@ from cvops.pipelines.spec import DEFAULT_FILE, Pipeline, PipelineInvalid, load
 from cvops.pipelines.watch import WatchStatus, watch_status
 from cvops_app.charts import delta_bars
 from cvops_app.context import ALL_DATA, AppContext
+from cvops_app.icons import icon
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
 from cvops_app.pipeline_graph import STATE_COLORS, GraphStep, PipelineGraph
+from cvops_app.plot_style import ThemedPlot
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -181,16 +183,16 @@ class AutomationPage(Page):
         self.file.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.file.setToolTip("The pipeline file: the workspace's pipeline.yaml, the files with runs, or one opened")
         self.file.activated.connect(lambda _: self.set_path(Path(self.file.currentData())))
-        self.open_button = QPushButton("Open…", self)
+        self.open_button = QPushButton(icon("open"), "Open…", self)
         self.open_button.setObjectName("open-pipeline")
         self.open_button.clicked.connect(lambda: self.open_file())
-        self.run_button = QPushButton("▶  Run now", self)
+        self.run_button = QPushButton(icon("start"), "Run now", self)
         self.run_button.setObjectName("run-pipeline")
         font = QFont(self.run_button.font())
         font.setBold(True)
         self.run_button.setFont(font)
         self.run_button.clicked.connect(lambda: self.run_now())
-        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button = QPushButton(icon("stop"), "Cancel", self)
         self.cancel_button.setObjectName("cancel-pipeline")
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QLabel(self)
@@ -199,7 +201,7 @@ class AutomationPage(Page):
         self.watch = QLabel(self)
         self.watch.setObjectName("watch-status")
         self.watch.setTextFormat(Qt.TextFormat.RichText)
-        self.watch.setStyleSheet("padding: 4px 6px; background: #eef3f7; border-radius: 4px;")
+        self.watch.setStyleSheet("padding: 4px 6px; background: palette(alternate-base); border-radius: 4px;")
         self.error = QLabel(self)
         self.error.setObjectName("pipeline-error")
         self.error.setWordWrap(True)
@@ -212,7 +214,7 @@ class AutomationPage(Page):
         self.legend = QLabel("  ".join(
             f"<span style='color:{STATE_COLORS[s][0] if s != 'pending' else '#7f8c8d'}'>■</span> "
             f"{'not run' if s == 'pending' else s}" for s in STATE_COLORS), self)
-        self.legend.setStyleSheet("color: #555; font-size: 9pt;")
+        self.legend.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
 
         self.table = _table(self, "pipeline-history", HISTORY_COLUMNS)
         self.table.itemSelectionChanged.connect(self._run_selected)
@@ -223,7 +225,7 @@ class AutomationPage(Page):
         self.reason.setTextFormat(Qt.TextFormat.RichText)
         self.criteria = _table(self, "gate-criteria", CRITERIA_COLUMNS)
         self.criteria.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.bars_plot = pg.PlotWidget(self, background="w")
+        self.bars_plot = ThemedPlot(self)
         self.bars_plot.setObjectName("class-deltas")
         self.bars_plot.setMenuEnabled(False)
         self.bars_plot.setMouseEnabled(x=False, y=False)

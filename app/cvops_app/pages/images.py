@@ -26,6 +26,7 @@ from cvops.data.images import ImageFilter
 from cvops.data.tags import TagInfo, check_tag_name
 from cvops_app.context import AppContext
 from cvops_app.gallery import GalleryModel, GalleryView, relocate, status_label
+from cvops_app.icons import icon, set_icon
 from cvops_app.pages.images_extras import EmptyOverlay, action_button, menu_button, selection_text
 from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
@@ -147,6 +148,11 @@ class ImagesPage(Page):
         self.trash_action.triggered.connect(self.trash)
         self.view.addAction(self.trash_action)
         self.buttons = [self._button(self.status_menu), self._button(self.tag_menu), self._button(self.trash_action)]
+        for target, button, name in zip((self.status_menu, self.tag_menu, self.trash_action), self.buttons,
+                                        ("status", "tag", "delete")):
+            set_icon(target, name)  # in the context menu too
+            set_icon(button, name)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
 
         filters = QHBoxLayout()
         for label, widget in (("Status", self.status_box), ("Class", self.class_box), ("Tag", self.tag_box),

@@ -11,8 +11,12 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QAbstractScrollArea, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
+
+from cvops_app.icons import icon
+
+ACTION_ICONS = {"clear": "clear-filter", "import": "import-images"}  # the overlay's button: action -> icon
 
 
 def menu_button(menu: QMenu, parent: QWidget) -> QPushButton:
@@ -86,6 +90,7 @@ class EmptyOverlay(QWidget):
             return
         self.label.setText(text)
         self.button.setText(button)
+        self.button.setIcon(icon(ACTION_ICONS[action]) if action in ACTION_ICONS else QIcon())
         self.button.setVisible(bool(button))
         self.action = action
         self.setGeometry(self.viewport.geometry())

@@ -26,6 +26,7 @@ from cvops.training.history import summarize
 from cvops.versions.create import list_versions
 from cvops_app.jobs import Job
 from cvops_app.context import AppContext
+from cvops_app.icons import icon
 from cvops_app.pages import Page
 
 if TYPE_CHECKING:
@@ -104,14 +105,14 @@ class ModelsPage(Page):
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.setFocusProxy(self.table)
-        self.promote_button = QPushButton("★ Promote to champion", self)
+        self.promote_button = QPushButton(icon("champion"), "Promote to champion", self)
         self.promote_button.setObjectName("promote")
         self.promote_button.setToolTip("The champion is the model pre-labeling and deployment offer first")
         self.promote_button.clicked.connect(self.promote_selected)
-        self.evaluate_button = QPushButton("Evaluate…", self)
+        self.evaluate_button = QPushButton(icon("evaluate"), "Evaluate…", self)
         self.evaluate_button.setObjectName("evaluate")
         self.evaluate_button.clicked.connect(self.evaluate_selected)
-        self.export_button = QPushButton("Export…", self)
+        self.export_button = QPushButton(icon("export-model"), "Export…", self)
         self.export_button.setObjectName("export-model")
         self.export_button.setToolTip("Export the selected model to ONNX, verify it against PyTorch, bundle and "
                                       "deploy it")

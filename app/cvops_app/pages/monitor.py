@@ -36,6 +36,7 @@ from cvops.monitoring.report import last_report, monitor_report, timeline
 from cvops_app.charts import color, fresh_legend, time_chart
 from cvops_app.context import AppContext
 from cvops_app.dialogs.common import CommandLine
+from cvops_app.icons import icon
 from cvops_app.gallery import ThumbnailLoader
 from cvops_app.jobs import Job
 from cvops_app.pages import Page
@@ -121,7 +122,7 @@ class MonitorPage(Page):
         self.progress = QLabel(self)
         self.progress.setObjectName("monitor-progress")
         self.progress.setStyleSheet("color: #2e86c1;")
-        self.run_button = QPushButton("▶  Run report", self)
+        self.run_button = QPushButton(icon("start"), "Run report", self)
         self.run_button.setObjectName("run-report")
         bold = QFont(self.run_button.font())
         bold.setBold(True)
@@ -129,7 +130,7 @@ class MonitorPage(Page):
         self.run_button.setToolTip("Compare each device's latest images with its model's training data (a drift "
                                    "report, as `cvops monitor report`)")
         self.run_button.clicked.connect(lambda: self.run_report())
-        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button = QPushButton(icon("stop"), "Cancel", self)
         self.cancel_button.setObjectName("cancel-report")
         self.cancel_button.clicked.connect(self.cancel)
 
@@ -178,7 +179,7 @@ class MonitorPage(Page):
         self.timeline_note = QLabel(timelines)
         self.timeline_note.setObjectName("timeline-note")
         self.timeline_note.setWordWrap(True)
-        self.timeline_note.setStyleSheet("color: #555;")
+        self.timeline_note.setStyleSheet("color: palette(placeholder-text);")
         grid = QGridLayout(timelines)
         grid.setContentsMargins(2, 4, 2, 2)
         grid.addWidget(self.timeline_note, 0, 0, 1, 6)
@@ -212,7 +213,7 @@ class MonitorPage(Page):
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.grid.itemSelectionChanged.connect(self._update_buttons)
         self.grid.itemDoubleClicked.connect(self._open_item)
-        self.send_button = QPushButton("Send to labeling", captured)
+        self.send_button = QPushButton(icon("send"), "Send to labeling", captured)
         self.send_button.setObjectName("send-to-labeling")
         self.send_button.setToolTip("Put the selected images at the front of the labeling queue (the annotator's "
                                     "Next from queue walks it)")
@@ -220,7 +221,7 @@ class MonitorPage(Page):
         self.select_label = QLabel(captured)
         self.sent_label = QLabel(captured)
         self.sent_label.setObjectName("sent-label")
-        self.open_button = QPushButton("Open the annotator", captured)
+        self.open_button = QPushButton(icon("annotate"), "Open the annotator", captured)
         self.open_button.setObjectName("open-sent")
         self.open_button.clicked.connect(self.open_sent)
         self.open_button.hide()

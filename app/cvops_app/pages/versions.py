@@ -32,7 +32,9 @@ from cvops_app.dialogs.common import ErrorLine, plural
 from cvops_app.gallery import status_label
 from cvops_app.jobs import Job
 from cvops_app.context import AppContext
+from cvops_app.icons import icon
 from cvops_app.pages import Page
+from cvops_app.plot_style import ThemedPlot
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -205,11 +207,11 @@ class HealthGateDialog(QDialog):
         self.resize(820, 420)
 
 
-class SplitChart(pg.PlotWidget):
+class SplitChart(ThemedPlot):
     """Annotations per class as bars grouped by split, with a legend and the class names as x ticks."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent)
         self.setObjectName("class-chart")
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
@@ -257,9 +259,9 @@ class VersionsPage(Page):
         header.setStretchLastSection(False)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.setFocusProxy(self.table)
-        self.new_button = QPushButton("New version…", self)
+        self.new_button = QPushButton(icon("add"), "New version…", self)
         self.new_button.clicked.connect(self.new_version)
-        self.check_button = QPushButton("Check…", self)
+        self.check_button = QPushButton(icon("check"), "Check…", self)
         self.check_button.setToolTip("Run the health check on the selected version")
         self.check_button.clicked.connect(self.check_selected)
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from cvops.common.jobs import CancelToken, Progress
 from cvops.data.workspace import CATALOG_NAME
 from cvops_app.context import AppContext
+from cvops_app.icons import icon, set_icon
 
 if TYPE_CHECKING:
     from cvops_app.jobs import Job
@@ -93,6 +94,8 @@ class WelcomePage(QWidget):
         self.demo_button = self._button("open-demo", "Open the demo",
                                         f"A ready-made workspace of {DEMO_IMAGES} labelled synthetic images (circles, "
                                         "squares, triangles) to try everything on: one click.", self.open_demo)
+        for button, name in ((self.new_button, "new"), (self.open_button, "open"), (self.demo_button, "demo")):
+            set_icon(button, name)
         self.demo_status = QLabel(self)
         self.demo_status.setObjectName("demo-status")
         self.demo_status.setWordWrap(True)
@@ -101,7 +104,7 @@ class WelcomePage(QWidget):
         self.recent.setSpacing(3)
         self.recent.itemActivated.connect(self._activated)
         self.recent.currentItemChanged.connect(lambda *_: self._update_remove())
-        self.remove_button = QPushButton("Remove from list", self)
+        self.remove_button = QPushButton(icon("remove"), "Remove from list", self)
         self.remove_button.setObjectName("remove-recent")
         self.remove_button.clicked.connect(self.remove_current)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.recent, self.remove_current,

@@ -17,6 +17,7 @@ import yaml
 from cvops.catalog.store import atomic_write_bytes
 
 MAX_RECENT = 10
+THEMES = ("system", "light", "dark")  # the GUI's look: follow the system, or always light or dark
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Settings:
     show_labels: bool = True
     confirm_trash: bool = True
     weights_folder: Optional[str] = None
+    theme: str = "system"
     problems: list[str] = field(default_factory=list, metadata={"transient": True})
 
     def remember(self, workspace: Path) -> None:
@@ -73,6 +75,9 @@ def load(path: Optional[Path] = None) -> Settings:
             setattr(settings, f.name, value)
         else:
             settings.problems.append(f"{path}: {f.name} = {value!r} is not of type {expected.__name__}; using the default")
+    if settings.theme not in THEMES:
+        settings.problems.append(f"{path}: theme = {settings.theme!r} is not one of {', '.join(THEMES)}; using system")
+        settings.theme = "system"
     return settings
 
 
