@@ -35,6 +35,7 @@ from cvops.models.weights import add_weights, list_weights
 from cvops_app.charts import RunCharts
 from cvops_app.jobs import Job
 from cvops_app.context import AppContext
+from cvops_app.icons import set_icon
 from cvops_app.pages import Page
 from cvops_app.pages.train_progress import NoVersionsNote, RunProgress
 from cvops_app.pages.train_settings import SettingsPanel
@@ -94,9 +95,11 @@ class TrainPage(Page):
         self.details.setFixedHeight(self.details.fontMetrics().lineSpacing() * 2 + 2)  # wraps once when narrow
         self.progress = RunProgress(self)
         self.cancel_button = QPushButton("Cancel run", self)
+        set_icon(self.cancel_button, "stop")
         self.cancel_button.setObjectName("cancel-run")
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button = QPushButton("Resume", self)
+        set_icon(self.resume_button, "resume")
         self.resume_button.setObjectName("resume-run")
         self.resume_button.setToolTip("Continue a cancelled or failed run from its last checkpoint")
         self.resume_button.clicked.connect(self.resume)
@@ -118,6 +121,7 @@ class TrainPage(Page):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.compare_button = QPushButton("Compare", self)
+        set_icon(self.compare_button, "compare")
         self.compare_button.setObjectName("compare-runs")
         self.compare_button.setToolTip("Select two or more runs (Ctrl+click) to compare their curves and settings")
         self.compare_button.clicked.connect(self.compare)

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cvops.training.runner import batch_message
+from cvops_app.icons import set_icon
 
 STARTING = "starting: loading the model and the dataset…"
 
@@ -74,6 +75,7 @@ class NoVersionsNote(QWidget):
                       "labelled images and their train / val / test splits. Make one on the Versions page.", self)
         text.setWordWrap(True)
         self.button = QPushButton("Go to Versions", self)
+        set_icon(self.button, "versions")
         self.button.setObjectName("go-to-versions")
         self.button.clicked.connect(go_to_versions)
         layout = QVBoxLayout(self)

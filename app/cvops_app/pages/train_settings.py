@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.training import PRESETS
+from cvops_app.icons import set_icon
 
 WEIGHTS_HELP = ("Pretrained weights start the model from features learned on other images: it converges faster and "
                 "is more accurate on small datasets. Nothing is downloaded — Add weights… copies a local .pt file "
@@ -91,6 +92,7 @@ class SettingsPanel(QWidget):
         self.set_weights([])
 
         self.train_button = QPushButton("Train", self)
+        set_icon(self.train_button, "start")
         self.train_button.setObjectName("train-button")
         self.train_button.setMinimumHeight(44)
         font = QFont(self.train_button.font())
