@@ -57,11 +57,12 @@ echo "== tarball"
 mkdir -p "$OUT"
 STAGE=$WORK/tarball/$NAME
 rm -rf "$WORK/tarball" && mkdir -p "$STAGE/share/applications"
-cp -a "$APP" "$STAGE/cvops-workbench"
+cp -al "$APP" "$STAGE/cvops-workbench" 2>/dev/null || cp -a "$APP" "$STAGE/cvops-workbench"  # hard links: no copy
 cp -a "$ICONS/hicolor" "$STAGE/share/icons"
 cp installer/linux/cvops-workbench.desktop "$STAGE/share/applications/"
 cp installer/linux/install.sh installer/linux/uninstall.sh "$STAGE/"
 "${NICE[@]}" tar -C "$WORK/tarball" -czf "$OUT/$NAME.tar.gz" "$NAME"
+rm -rf "$WORK/tarball"
 
 # 5. The .deb: /opt/cvops-workbench, /usr/bin links, the menu entry and icons under /usr/share
 echo "== deb"

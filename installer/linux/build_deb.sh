@@ -10,10 +10,11 @@ APP=${1:?APP_DIR}; ICONS=${2:?ICONS}; VERSION=${3:?VERSION}; VARIANT=${4:?VARIAN
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKG=cvops-workbench-$VARIANT
 OTHER=cvops-workbench-$([ "$VARIANT" = cpu ] && echo cuda || echo cpu)
-ROOTFS=$(mktemp -d "${TMPDIR:-/tmp}/cvops-deb.XXXXXX")
+# beside the build, so that the folder goes in as hard links rather than a second copy
+ROOTFS=$(mktemp -d "$(dirname "$APP")/.deb-root.XXXXXX")
 trap 'rm -rf "$ROOTFS"' EXIT
 mkdir -p "$ROOTFS/DEBIAN" "$ROOTFS/opt" "$ROOTFS/usr/bin" "$ROOTFS/usr/share/applications" "$ROOTFS/usr/share/icons"
-cp -a "$APP" "$ROOTFS/opt/cvops-workbench"
+cp -al "$APP" "$ROOTFS/opt/cvops-workbench" 2>/dev/null || cp -a "$APP" "$ROOTFS/opt/cvops-workbench"
 ln -s /opt/cvops-workbench/cvops "$ROOTFS/usr/bin/cvops"
 ln -s /opt/cvops-workbench/cvops-workbench "$ROOTFS/usr/bin/cvops-workbench"
 cp "$HERE/cvops-workbench.desktop" "$ROOTFS/usr/share/applications/"
