@@ -150,3 +150,25 @@ def test_prune_removes_only_what_cannot_be_loaded(tmp_path: Path) -> None:
     left = {p.relative_to(internal).as_posix() for p in internal.rglob("*") if p.is_file()}
     assert left == {"torch/bin/torch_shm_manager", "torch/lib/libtorch_cpu.so", "other/tests/test_x.py",
                     "lib/tests/libfoo.so", "numpy/core/x.py", "pkg-1.0.dist-info/licenses/test/LICENSE"}
+
+
+def test_make_icons_draws_every_size_from_the_svg(tmp_path: Path, qapp: object) -> None:
+    make_icons = load("make_icons")
+    svg = tmp_path / "icon.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect x="1" y="1" width="6" '
+                   'height="6" fill="#2b6cb0"/></svg>', encoding="utf-8")
+    make_icons.make_icons(svg, tmp_path / "out")
+    from PIL import Image
+
+    for size in make_icons.SIZES:
+        with Image.open(tmp_path / "out" / "hicolor" / f"{size}x{size}" / "apps" / "cvops-workbench.png") as im:
+            assert im.size == (size, size)
+            assert im.getpixel((size // 2, size // 2))[:3] == (0x2B, 0x6C, 0xB0)  # drawn, not blank
+            assert im.getpixel((0, 0))[3] == 0  # transparent around the drawing
+    with Image.open(tmp_path / "out" / "cvops-workbench.ico") as ico:
+        assert {(16, 16), (32, 32), (256, 256)} <= set(ico.info["sizes"])
+    with Image.open(tmp_path / "out" / "cvops-workbench.icns") as icns:
+        assert icns.format == "ICNS"
+    (tmp_path / "bad.svg").write_text("<svg", encoding="utf-8")
+    with pytest.raises(SystemExit, match="not a valid SVG"):
+        make_icons.make_icons(tmp_path / "bad.svg", tmp_path / "bad")
