@@ -53,10 +53,11 @@ Name: "{group}\Uninstall CVOps Workbench"; Filename: "{uninstallexe}"
 Name: "{autodesktop}\CVOps Workbench"; Filename: "{app}\cvops-workbench.exe"; Tasks: desktopicon
 
 [Registry]
-; "Open with CVOps Workbench" on folders (Explorer's context menu), removed by the uninstaller
-Root: HKCU; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench"; ValueType: string; ValueName: ""; ValueData: "Open with CVOps Workbench"; Flags: uninsdeletekey
-Root: HKCU; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench"; ValueType: string; ValueName: "Icon"; ValueData: """{app}\cvops-workbench.exe"",0"
-Root: HKCU; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench\command"; ValueType: string; ValueName: ""; ValueData: """{app}\cvops-workbench.exe"" ""%1"""
+; "Open with CVOps Workbench" on folders (Explorer's context menu), removed by the uninstaller. HKA: the user's
+; classes in a per-user install, the machine's when installed for all users.
+Root: HKA; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench"; ValueType: string; ValueName: ""; ValueData: "Open with CVOps Workbench"; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench"; ValueType: string; ValueName: "Icon"; ValueData: """{app}\cvops-workbench.exe"",0"
+Root: HKA; Subkey: "Software\Classes\Directory\shell\CVOpsWorkbench\command"; ValueType: string; ValueName: ""; ValueData: """{app}\cvops-workbench.exe"" ""%1"""
 Root: HKCU; Subkey: "Environment"; ValueType: expandsz; ValueName: "Path"; ValueData: "{olddata};{app}"; Tasks: addtopath; Check: NeedsAddPath(ExpandConstant('{app}'))
 
 [Run]
@@ -70,4 +71,23 @@ begin
   if not RegQueryStringValue(HKEY_CURRENT_USER, 'Environment', 'Path', Path) then
     Path := '';
   Result := Pos(';' + Uppercase(Dir) + ';', ';' + Uppercase(Path) + ';') = 0;
+end;
+
+procedure CurUninstallStepChanged(CurUninstallStep: TUninstallStep);
+var
+  Path, Dir: string;
+  P: Integer;
+begin
+  { the uninstaller takes the folder out of the user's PATH again (the "addtopath" task put it there) }
+  if CurUninstallStep <> usPostUninstall then
+    exit;
+  if not RegQueryStringValue(HKEY_CURRENT_USER, 'Environment', 'Path', Path) then
+    exit;
+  Dir := ';' + ExpandConstant('{app}');
+  P := Pos(Uppercase(Dir), Uppercase(Path));
+  if P > 0 then
+  begin
+    Delete(Path, P, Length(Dir));
+    RegWriteExpandStringValue(HKEY_CURRENT_USER, 'Environment', 'Path', Path);
+  end;
 end;

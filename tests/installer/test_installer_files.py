@@ -66,6 +66,7 @@ def test_inno_setup_script_has_menu_entry_folder_verb_and_uninstaller() -> None:
     assert {"Setup", "Files", "Icons", "Registry"} <= sections
     assert re.search(r'Name: "\{group\}\\Uninstall CVOps Workbench"; Filename: "\{uninstallexe\}"', iss)
     assert re.search(r'Subkey: "Software\\Classes\\Directory\\shell\\CVOpsWorkbench".*uninsdeletekey', iss)
+    assert "usPostUninstall" in iss  # the uninstaller takes the folder out of PATH again
     assert '"%1"' in iss and "SetupIconFile" in iss
     assert f'#define AppVersion "{VERSION}"' in iss
 
