@@ -6,8 +6,9 @@
 #   build/installer-venv-VARIANT/       the build environment (never the project's .venv)
 #   build/installer/VARIANT/dist/cvops-workbench/   the one-folder build (both executables)
 #   build/installer/out/                the .tar.gz, the .deb and sizes-VARIANT.json
-# Variables: PYTHON (python3.11+ with a shared libpython), ICON_SVG (the application icon),
-# PIP_EXTRA (more pip arguments, e.g. --extra-index-url for the PyTorch CPU wheels), SMOKE=0 to skip the smoke test.
+# Variables: PYTHON (python3.11+ with a shared libpython), ICON_SVG (the application icon), TORCH_CPU_INDEX (where
+# the CPU variant's +cpu torch/torchvision come from; default PyTorch's CPU index, empty: only pip's own indexes),
+# PIP_EXTRA (more pip arguments), DEB_COMPRESS (xz or gzip), SMOKE=0 to skip the smoke test.
 set -euo pipefail
 VARIANT=${1:-${VARIANT:-cpu}}
 case "$VARIANT" in cpu|cuda) ;; *) echo "build.sh: VARIANT must be cpu or cuda, not '$VARIANT'" >&2; exit 2 ;; esac
@@ -31,8 +32,17 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$PYTHON" installer/requirements.py "$VARIANT" > "$VENV/requirements.txt"
     "$PYTHON" installer/requirements.py "$VARIANT" --constraints > "$VENV/constraints.txt"
-    "${NICE[@]}" "$VENV/bin/python" -m pip install --quiet -r "$VENV/requirements.txt" -c "$VENV/constraints.txt" \
-        ${PIP_EXTRA:-}
+    EXTRA=${PIP_EXTRA:-}
+    if [ "$VARIANT" = cpu ] && [ -n "${TORCH_CPU_INDEX-https://download.pytorch.org/whl/cpu}" ]; then
+        # the +cpu torch and torchvision wheels (installer/README.md: why not PyPI's torchvision)
+        EXTRA="$EXTRA --extra-index-url ${TORCH_CPU_INDEX-https://download.pytorch.org/whl/cpu}"
+    fi
+    if ! "${NICE[@]}" "$VENV/bin/python" -m pip install --quiet -r "$VENV/requirements.txt" \
+            -c "$VENV/constraints.txt" $EXTRA; then
+        echo "build.sh: installing the $VARIANT build environment failed (pip's message above). The CPU variant" \
+             "needs PyTorch's CPU wheels: TORCH_CPU_INDEX=URL names their index, PIP_EXTRA adds pip arguments." >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
 
