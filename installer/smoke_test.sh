@@ -33,7 +33,7 @@ echo "smoke: network ${NET[*]:-not cut off (no unshare here)}"
 clean() {  # run a command with nothing inherited: a fresh HOME, system PATH only (Windows: its own home too)
     env -i HOME="$SCRATCH/home" USERPROFILE="$SCRATCH/home" APPDATA="$SCRATCH/home" LOCALAPPDATA="$SCRATCH/home" \
         TMPDIR="$SCRATCH/tmp" TEMP="$SCRATCH/tmp" PATH=/usr/bin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        ${SYSTEMROOT:+SYSTEMROOT="$SYSTEMROOT"} "${NET[@]}" "$@"
+        ${SYSTEMROOT:+SYSTEMROOT="$SYSTEMROOT"} ${NET[@]+"${NET[@]}"} "$@"
 }
 step() { echo; echo "== smoke: $*"; local t0=$SECONDS; clean "$@"; echo "   ($((SECONDS - t0)) s)"; }
 

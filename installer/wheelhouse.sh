@@ -27,7 +27,7 @@ if [ "$VARIANT" = cpu ] && [ -n "${TORCH_CPU_INDEX-https://download.pytorch.org/
 fi
 echo "== wheels of the dependencies ($VARIANT${PLATFORM:+, $PLATFORM}) into $DEST"
 "$PYTHON" -m pip download --quiet --dest "$DEST" -r "$DEST/requirements.txt" -c "$DEST/constraints.txt" \
-    "${TARGET[@]}" $EXTRA
+    ${TARGET[@]+"${TARGET[@]}"} $EXTRA
 echo "== the project's wheel"
 rm -f "$DEST"/cvops_workbench-*.whl
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$DEST" .
