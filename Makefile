@@ -8,7 +8,7 @@ DEMO_DIR ?= demo-workspace
 # `make LOCK= test` installs from pyproject.toml's ranges alone, as a library user would.
 LOCK ?= constraints.txt
 
-.PHONY: run demo test check bench screenshots docs clean-demo lock
+.PHONY: run demo test check bench screenshots docs clean-demo lock installer wheelhouse
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,18 @@ screenshots: $(STAMP)
 	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 	$(BIN)/python resources/screenshots_automation.py docs/screenshots
 	$(BIN)/python resources/screenshots_training.py docs/screenshots
+
+## installer: the self-contained Linux application for VARIANT=cpu (default) or VARIANT=cuda: a PyInstaller
+## one-folder build with both executables, a .tar.gz (install.sh into ~/.local) and a .deb under build/installer/,
+## smoke-tested from a clean environment (installer/README.md). ICON_SVG=path overrides the icon's source.
+VARIANT ?= cpu
+installer:
+	VARIANT=$(VARIANT) PYTHON=$(PYTHON) installer/build.sh $(VARIANT)
+
+## wheelhouse: every wheel the workbench needs on this platform (PLATFORM=win_amd64 PY_VERSION=3.11 for another)
+## for VARIANT=cpu|cuda into build/wheelhouse-$(VARIANT), with install-offline.sh / .ps1 to install it with no network
+wheelhouse:
+	VARIANT=$(VARIANT) PYTHON=$(PYTHON) installer/wheelhouse.sh $(VARIANT)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
