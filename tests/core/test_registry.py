@@ -238,6 +238,24 @@ def test_offline_requirement_check_accepts_installed_packages_only() -> None:
     assert _no_requirements(["surely-not-installed"], install=False) is False
 
 
+def test_a_corrupt_image_stays_a_corrupt_image_once_ultralytics_is_loaded(tmp_path: Path) -> None:
+    """Ultralytics swaps PIL's Image.open for one that pip-installs pi-heif on a file Pillow cannot identify; offline
+    that must not turn every corrupt image into an OfflineError."""
+    from PIL import Image, UnidentifiedImageError
+
+    from cvops.models.offline import make_offline
+
+    make_offline(tmp_path / "config", block_network=False)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image at all")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(broken)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (4, 3)).save(good)
+    with Image.open(good) as image:
+        assert image.size == (4, 3)
+
+
 def test_a_moved_workspace_keeps_its_models(trained_workspace: Path, tmp_path: Path) -> None:
     import shutil
 

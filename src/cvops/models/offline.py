@@ -124,6 +124,23 @@ def _patch_loaded_modules() -> int:
     return patched
 
 
+def _keep_pillow_open() -> None:
+    """Put Pillow's own ``Image.open`` back where Ultralytics replaced it and pi-heif is not installed.
+
+    Ultralytics' replacement answers a file Pillow cannot identify by pip-installing pi-heif (for HEIC photos); offline
+    that raises :class:`OfflineError` instead of ``UnidentifiedImageError``, so a corrupt image anywhere in this
+    process (an import, a health check) would no longer read as a corrupt image.
+    """
+    patches = sys.modules.get("ultralytics.utils.patches")
+    original = getattr(patches, "_image_open", None)
+    if original is None or _installed("pi-heif"):
+        return
+    from PIL import Image
+
+    if Image.open is getattr(patches, "image_open", None):
+        Image.open = original
+
+
 def make_offline(config_dir: Path, block_network: bool = True) -> None:
     """Make this process safe to train offline; ``config_dir`` receives Ultralytics' settings file.
 
@@ -152,3 +169,4 @@ def make_offline(config_dir: Path, block_network: bool = True) -> None:
     for name in ("ultralytics.data.utils", "ultralytics.engine.trainer"):  # load the users of these helpers first
         importlib.import_module(name)
     _patch_loaded_modules()
+    _keep_pillow_open()
