@@ -274,12 +274,14 @@ def test_huge_images_are_reported_by_name(ws: Workspace, tmp_path: Path) -> None
     assert reasons["bomb.png"].startswith("image too large")
 
 
-def test_corrupt_files_get_a_reason_even_after_ultralytics_patched_pillow(ws: Workspace, tmp_path: Path) -> None:
-    """Importing Ultralytics wraps PIL.Image.open with a pip-install of a HEIF plugin on unidentified files."""
-    import ultralytics.utils.patches  # noqa: F401  (installs the wrapper)
+def test_corrupt_files_get_a_reason_even_after_ultralytics_patched_pillow(ws: Workspace, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing Ultralytics wraps PIL.Image.open with a pip-install of a HEIF plugin on unidentified files (the
+    offline set-up puts Pillow's own back, but the core must not depend on it: the wrapper is forced here)."""
+    import ultralytics.utils.patches
     from PIL import Image
 
-    assert Image.open is ultralytics.utils.patches.image_open
+    monkeypatch.setattr(Image, "open", ultralytics.utils.patches.image_open)
     (tmp_path / "garbage.jpg").write_bytes(os.urandom(3000))
     report = import_paths(ws, [tmp_path / "garbage.jpg"])
     assert "not a recognized image" in report.errors[0]["reason"]
