@@ -17,7 +17,7 @@ from cvops.data.annotations import NewAnnotation
 from cvops.common.errors import ValidationError
 from cvops.versions.export import export_dataset
 from cvops.formats.importer import import_dataset
-from cvops.formats.yolo import merge_parts
+from cvops.formats.common import merge_parts
 from cvops.training.runner import choose_task
 from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version

@@ -225,3 +225,17 @@ def unique_name(file_name: str, image_id: int, taken: set[str]) -> str:
         name = str(p.with_name(f"{p.stem}_{image_id}{'_' + str(n) if n > 1 else ''}{p.suffix}"))
     taken.add(str(PurePosixPath(name).with_suffix("")).lower())
     return name
+
+
+def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:
+    """The outlines of a multi-part polygon joined into one, as Ultralytics' own COCO converter joins them
+    (``ultralytics.data.converter.merge_multi_segment``: each part linked to the next at their closest points)."""
+    import numpy as np
+
+    from cvops.common.quiet import quiet_ultralytics
+
+    quiet_ultralytics()
+    from ultralytics.data.converter import merge_multi_segment
+
+    joined = np.concatenate(merge_multi_segment([[c for p in ring for c in p] for ring in rings]), axis=0)
+    return joined.tolist()

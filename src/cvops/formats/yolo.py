@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-from cvops.formats.common import present, read_reason, read_text
+from cvops.formats.common import merge_parts, present, read_reason, read_text
 from cvops.data.annotations import is_crowd, polygon_rings
 from cvops.formats.model import (DatasetItem, ExportData, ExportItem, ExportShape, FormatError, LabelShape,
                                  ParsedDataset, Problem, place_image, resolve_inside)
@@ -523,20 +523,6 @@ def read(path: Path, progress: Optional[Progress] = None, cancel: Optional[Cance
     classes = reader.classes()
     return ParsedDataset("yolo", reader.root, classes, items, reader.problems, warnings=reader.warnings,
                          class_source=reader.class_source)
-
-
-def merge_parts(rings: list[list[list[float]]]) -> list[list[float]]:
-    """The outlines of a multi-part polygon joined into one, as Ultralytics' own COCO converter joins them
-    (``ultralytics.data.converter.merge_multi_segment``: each part linked to the next at their closest points)."""
-    import numpy as np
-
-    from cvops.common.quiet import quiet_ultralytics
-
-    quiet_ultralytics()
-    from ultralytics.data.converter import merge_multi_segment
-
-    joined = np.concatenate(merge_multi_segment([[c for p in ring for c in p] for ring in rings]), axis=0)
-    return joined.tolist()
 
 
 def _label_line(shape: ExportShape, item: ExportItem, task: Optional[str] = None) -> Optional[str]:
