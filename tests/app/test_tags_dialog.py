@@ -264,3 +264,45 @@ def test_manage_tags_opens_the_dialog_from_the_filter_and_the_edit_menu(qtbot, h
     action.trigger()
     assert len(opened) == 2 and opened[1].parent() is window
     window.close()
+
+
+def test_the_annotators_tag_panel_follows_the_dialog(qtbot, host: Host, ws: Workspace, ids: list[int],  # noqa: ANN001
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from cvops_app.pages.annotate import AnnotatePage
+
+    annotate = AnnotatePage(host.ctx)
+    qtbot.addWidget(annotate)
+    annotate.set_workspace(ws)
+    annotate.show_image(ids[1], ids)
+    qtbot.waitUntil(annotate.settled, timeout=WAIT_MS)
+
+    def panel() -> list[tuple[str, bool]]:
+        items = [annotate.tags.list.item(r) for r in range(annotate.tags.list.count())]
+        return [(i.text(), i.checkState() == Qt.CheckState.Checked) for i in items]
+
+    assert panel() == [("night", True), ("blurry", True)]
+    answers = Answers(monkeypatch)
+    dialog = dialog_for(qtbot, host)
+    dialog.select("night")
+    answers.text = ("dark", True)
+    dialog.buttons["rename"].click()
+    assert panel() == [("dark", True), ("blurry", True)]
+    dialog.buttons["delete"].click()
+    assert panel() == [("blurry", True)]
+    host.ctx.undo()
+    assert panel() == [("dark", True), ("blurry", True)]
+
+
+def test_ticking_tags_keeps_the_filter_menu_open(qtbot, host: Host, ws: Workspace, ids: list[int]) -> None:  # noqa: ANN001
+    button = host.page.tag_filter
+    menu = button.menu()
+    menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+    qtbot.waitUntil(menu.isVisible)
+    for name in ("night", "blurry"):
+        action = button.tag_actions[ws.tags.get(name).id]
+        qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+        assert action.isChecked() and menu.isVisible()  # several tags in one go
+    qtbot.waitUntil(host.page.settled, timeout=WAIT_MS)
+    assert button.text() == "Tags: night, blurry (any)" and rows(host.page) == ids[:4]
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(button.clear_action).center())
+    assert not menu.isVisible() and button.text() == "Tags: any"  # a plain entry closes it
