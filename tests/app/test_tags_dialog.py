@@ -306,3 +306,18 @@ def test_ticking_tags_keeps_the_filter_menu_open(qtbot, host: Host, ws: Workspac
     assert button.text() == "Tags: night, blurry (any)" and rows(host.page) == ids[:4]
     qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(button.clear_action).center())
     assert not menu.isVisible() and button.text() == "Tags: any"  # a plain entry closes it
+
+
+def test_the_filter_button_stays_short_with_many_or_long_tags(qtbot, host: Host, ws: Workspace,  # noqa: ANN001
+                                                              ids: list[int]) -> None:
+    names = ["a-rather-long-tag-name-for-the-site", "dusk", "fog", "rain", "snow"]
+    for name in names:
+        ws.tags.create(name)
+    host.ctx.changed("tags")
+    button = host.page.tag_filter
+    button.set_selection(ws.tags.ids(names), "all")
+    assert button.text() == "Tags: a-rather-long-t…, dusk, fog +2 (all)"
+    assert button.toolTip() == "Images with all of: " + ", ".join(names)
+    qtbot.waitUntil(host.page.settled, timeout=WAIT_MS)
+    assert rows(host.page) == []  # no image has them all: the empty gallery leads out
+    assert host.page.empty.message() == "No images match these filters."

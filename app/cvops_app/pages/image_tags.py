@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QInputDialog, QLineEdit, QMenu, QPushButton, QWidg
 from cvops.data.tags import TagInfo
 from cvops_app.icons import icon
 
-SHOWN_NAMES = 3  # the filter button names this many tags, then counts the rest
-NAME_CHARS = 16  # a longer tag name is cut on the button (the tooltip has it whole)
+NAME_CHARS = 16  # a longer tag name is cut on the filter button (the tooltip has it whole)
+NAMES_CHARS = 30  # the button names ticked tags up to about this many characters, then counts the rest
 
 
 def ask_tag_name(parent: QWidget) -> Optional[str]:
@@ -92,11 +92,6 @@ class TagFilterButton(QPushButton):
         """True when the filter asks for the images without a tag."""
         return self.untagged_action.isChecked()
 
-    def filter_fields(self) -> dict[str, object]:
-        """The tag fields of an ``ImageFilter`` for what is chosen (nothing: every image)."""
-        return {"tag_ids": self.tag_ids() or None, "tag_match": self.match() if self.checked else "any",
-                "untagged": True if self.untagged() else None}
-
     def set_selection(self, tag_ids: Sequence[int] = (), match: str = "any", untagged: bool = False) -> None:
         """Choose tags (unknown ids are left out), how they match, or the untagged images; ``changed`` is emitted."""
         self._choose(tag_ids, match, untagged)
@@ -166,8 +161,13 @@ class TagFilterButton(QPushButton):
         elif not chosen:
             text, tip = "Tags: any", "Filter by image tags: tick one or several"
         else:
-            shown = ", ".join(_short(n) for n in chosen[:SHOWN_NAMES])
-            more = f" +{len(chosen) - SHOWN_NAMES}" if len(chosen) > SHOWN_NAMES else ""
+            names_shown = [_short(chosen[0])]
+            for name in map(_short, chosen[1:]):
+                if len(", ".join(names_shown + [name])) > NAMES_CHARS:
+                    break
+                names_shown.append(name)
+            shown = ", ".join(names_shown)
+            more = f" +{len(chosen) - len(names_shown)}" if len(chosen) > len(names_shown) else ""
             how = f" ({self.match()})" if len(chosen) > 1 else ""
             text = f"Tags: {shown}{more}{how}"
             tip = (f"Images with {'all' if self.match() == 'all' else 'any'} of: " if len(chosen) > 1 else

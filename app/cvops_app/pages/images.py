@@ -263,9 +263,11 @@ class ImagesPage(Page):
 
     def current_filter(self) -> ImageFilter:
         """The filter the widgets describe."""
+        tags = self.tag_filter
         return ImageFilter(status=self.status_box.currentData(), class_id=self.class_box.currentData(),
                            annotated=self.annotated_box.currentData(), search=self.search.text().strip() or None,
-                           **self.tag_filter.filter_fields())  # type: ignore[arg-type]
+                           tag_ids=tags.tag_ids() or None, tag_match=tags.match() if tags.tag_ids() else "any",
+                           untagged=True if tags.untagged() else None)
 
     def reload(self, keep: bool = True) -> None:
         """Load the ids of the current filter and sort in the background; ``keep`` keeps the selection."""
