@@ -29,6 +29,8 @@ WHEEL_STEP = 1.25  # zoom factor per wheel notch
 SCENE_MARGIN = 0.1  # empty space around the image, as a fraction of its longer side
 HIT_TOLERANCE = 4  # device pixels
 FIT_PADDING = 8  # device pixels around a fitted image
+FOCUS_SHARE = 0.25  # focus_on zooms until the box fills this share of the view ...
+FOCUS_MAX_ZOOM = 2.0  # ... but no more than this many times the fit zoom
 BACKGROUND = QColor(32, 32, 32)
 
 
@@ -87,6 +89,7 @@ class CanvasView(QGraphicsView):
         self.horizontalScrollBar().valueChanged.connect(self.view_changed)
         self.verticalScrollBar().valueChanged.connect(self.view_changed)
         self._fit_pending = True
+        self._focus: Optional[QRectF] = None  # the area focus_on keeps in view until the user zooms or pans
         self.set_image(None, 1, 1)
 
     # -- content ------------------------------------------------------------------------------------------------------
@@ -247,9 +250,21 @@ class CanvasView(QGraphicsView):
 
     def fit(self) -> None:
         """Fit the image in the view (F)."""
-        self._fit_pending = True
+        self._fit_pending, self._focus = True, None
         self.setTransform(QTransform.fromScale(self.fit_zoom(), self.fit_zoom()))
         self.centerOn(self.image_rect().center())
+        self.view_changed.emit()
+
+    def focus_on(self, rect: QRectF) -> None:
+        """Centre the view on ``rect`` (scene coordinates), zoomed in until it fills :data:`FOCUS_SHARE` of the view
+        (between the fit zoom and :data:`FOCUS_MAX_ZOOM` times it); kept across resizes until the user zooms or pans."""
+        port = self.viewport().rect()
+        fit = self.fit_zoom()
+        zoom = min(port.width() * FOCUS_SHARE / max(rect.width(), 1.0),
+                   port.height() * FOCUS_SHARE / max(rect.height(), 1.0), fit * FOCUS_MAX_ZOOM, MAX_ZOOM)
+        self._fit_pending, self._focus = False, QRectF(rect)
+        self.setTransform(QTransform.fromScale(max(zoom, fit), max(zoom, fit)))
+        self.centerOn(rect.center())
         self.view_changed.emit()
 
     def actual_size(self) -> None:
@@ -258,7 +273,7 @@ class CanvasView(QGraphicsView):
 
     def zoom_to(self, zoom: float, anchor: QPointF) -> None:
         """Zoom keeping the image point under ``anchor`` (viewport coordinates) in place."""
-        self._fit_pending = False
+        self._fit_pending, self._focus = False, None
         zoom = min(max(zoom, min(self.fit_zoom() / 2, 1.0)), MAX_ZOOM)
         target = self.viewportTransform().inverted()[0].map(anchor)
         port = self.viewport()
@@ -284,6 +299,8 @@ class CanvasView(QGraphicsView):
         self.shape_layer.set_overview_scale(self.fit_zoom())
         if self._fit_pending:
             self.fit()
+        elif self._focus is not None:
+            self.focus_on(self._focus)
 
     def _pan(self, at: QPointF) -> None:
         if self._pan_from is None:
@@ -302,10 +319,10 @@ class CanvasView(QGraphicsView):
         self.setFocus()
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._pan_key_down):
-            self._pan_from = event.position()
+            self._pan_from, self._focus = event.position(), None
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         elif button == Qt.MouseButton.LeftButton:
-            self._fit_pending = False
+            self._fit_pending, self._focus = False, None
             self.tool.press(self._scene_pos(event), event.position(), event.modifiers())
         event.accept()
 
