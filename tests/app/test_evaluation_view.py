@@ -126,7 +126,8 @@ def _open(qtbot, view: EvaluationDialog, kind: str):  # noqa: ANN001, ANN202
     return window, page
 
 
-def test_opening_a_false_positive_shows_the_prediction_over_the_annotator(qtbot, view: EvaluationDialog) -> None:  # noqa: ANN001
+def test_opening_a_false_positive_shows_the_prediction_over_the_annotator(qtbot,  # noqa: ANN001
+                                                                          view: EvaluationDialog) -> None:
     before = _annotations(view)
     window, page = _open(qtbot, view, "fp")
     reviewer, canvas = page.predictions, page.canvas
@@ -152,7 +153,6 @@ def test_opening_a_false_positive_shows_the_prediction_over_the_annotator(qtbot,
     # the manual labels are not touched; none of the predictions is one of the image's shapes
     shapes = [a.id for a in view.ws.annotations.for_image(image_id) if a.kind != "tag"]
     assert sorted(canvas.model().index) == sorted(shapes)
-    window.grab().save("/tmp/evalopen_fp.png")
     # the toggle hides the overlay, and shows it again
     reviewer.bar.toggle.click()
     assert not reviewer.layer.isVisible()

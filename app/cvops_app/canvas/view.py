@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush, QColor, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QTransform, QWheelEvent,
@@ -19,7 +20,8 @@ from cvops.data.annotations import Annotation, AnnotationEdit
 from cvops.data.classes import ClassInfo
 from cvops_app.canvas.image_layer import ImageLayer
 from cvops_app.canvas.items import BoxItem, MultiPolygonItem, PolygonItem, ShapeItem
-from cvops_app.canvas.shapes import UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
+from cvops_app.canvas.label_layout import place_labels
+from cvops_app.canvas.shapes import LABEL_LIMIT, UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
 from cvops_app.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 from cvops_app.jobs import JobManager
 from cvops_app.shortcuts import by_action
@@ -90,6 +92,8 @@ class CanvasView(QGraphicsView):
         self.verticalScrollBar().valueChanged.connect(self.view_changed)
         self._fit_pending = True
         self._focus: Optional[QRectF] = None  # the area focus_on keeps in view until the user zooms or pans
+        self._labels_zoom = 0.0  # the zoom the selected shapes' labels were laid out at
+        self.view_changed.connect(self._zoom_changed)
         self.set_image(None, 1, 1)
 
     # -- content ------------------------------------------------------------------------------------------------------
@@ -199,6 +203,28 @@ class CanvasView(QGraphicsView):
                 item.setBrush(style.hatch)
             scene.addItem(item)
             self._items[aid] = item
+        self.layout_item_labels()
+
+    def layout_item_labels(self) -> None:
+        """Move the selected shapes' labels (stacked suggestions selected together) down below each other where
+        they would overlap (:func:`~cvops_app.canvas.label_layout.place_labels`, in view pixels); the shape layer
+        keeps its labels clear of them where they are."""
+        items = self.selected_items()
+        self._labels_zoom = self.zoom()
+        offsets = np.zeros(len(items))
+        if 1 < len(items) <= LABEL_LIMIT:
+            to_view = self.viewportTransform()
+            anchors = np.array([[p.x(), p.y()] for p in (to_view.map(item.label.pos()) for item in items)])
+            sizes = np.array([item.label.size for item in items])
+            offsets = place_labels(anchors, sizes)[:, 1] - anchors[:, 1]
+        for item, dy in zip(items, offsets):
+            item.label.set_offset(float(dy))
+        self.shape_layer.set_label_offsets({item.annotation_id: float(dy) for item, dy in zip(items, offsets) if dy})
+
+    def _zoom_changed(self) -> None:
+        """Zooming changes which labels would overlap (a pan does not)."""
+        if len(self._items) > 1 and self.zoom() != self._labels_zoom:
+            self.layout_item_labels()
 
     def shape_at(self, pos: QPointF) -> Optional[int]:
         """The shape under a scene position: a selected one first, else the smallest one there."""
