@@ -13,6 +13,7 @@ drops the overlay.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -229,8 +230,8 @@ class PredictionReviewer:
                   f"{len(shown.false_positives)} false positive{'s' if len(shown.false_positives) != 1 else ''}, "
                   f"{len(shown.missed)} missed")
         headline = describe(focus) if focus else "The model's predictions"
-        self.bar.text.setText(f"<b>{headline}</b> — evaluation #{shown.evaluation_id} of {shown.model_name}: "
-                              f"{counts} on this image (read-only, not saved)")
+        self.bar.text.setText(f"<b>{html.escape(headline, quote=False)}</b> — evaluation #{shown.evaluation_id} of "
+                              f"{html.escape(shown.model_name, quote=False)}: {counts} on this image (read-only, not saved)")
         self.bar.toggle.setChecked(True)
         self.layer.setVisible(True)
         self.bar.show()
