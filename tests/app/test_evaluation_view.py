@@ -128,10 +128,12 @@ def _open(qtbot, view: EvaluationDialog, kind: str):  # noqa: ANN001, ANN202
 
 def test_opening_a_false_positive_shows_the_prediction_over_the_annotator(qtbot,  # noqa: ANN001
                                                                           view: EvaluationDialog) -> None:
+    image_id = error_images(view.ws, view.result.id, "fp")[0].image_id
+    label = view.ws.annotations.add_box(image_id, view.ws.classes.list()[0].id, (10, 36, 40, 30))  # under the FP
     before = _annotations(view)
     window, page = _open(qtbot, view, "fp")
     reviewer, canvas = page.predictions, page.canvas
-    image_id = view.images.item(0).data(ID_ROLE)
+    assert view.images.item(0).data(ID_ROLE) == image_id
     assert page.image is not None and page.image.id == image_id
     focus = reviewer.layer.focus_row()
     assert focus is not None and focus["outcome"] == "fp" and focus["box"] == [10, 12, 30, 24]
@@ -150,9 +152,14 @@ def test_opening_a_false_positive_shows_the_prediction_over_the_annotator(qtbot,
     red = QColor(OUTCOME_COLORS["fp"])
     assert abs(edge.red() - red.red()) < 50 and abs(edge.green() - red.green()) < 50, edge.name()
     assert reviewer.layer.label_rects  # its class and confidence, drawn
+    labels = list(canvas.shape_layer.label_rects)  # the manual labels' tabs: the overlay's keep clear of them
+    corner = canvas.mapFromScene(QPointF(10, 36))
+    assert any(r.contains(QPointF(corner.x() + 2, corner.y() + 2)) for r in labels)  # where the FP's tab would go
+    for tab in reviewer.layer.label_rects:
+        assert not any(tab.intersects(r) for r in labels), (tab, labels)
     # the manual labels are not touched; none of the predictions is one of the image's shapes
     shapes = [a.id for a in view.ws.annotations.for_image(image_id) if a.kind != "tag"]
-    assert sorted(canvas.model().index) == sorted(shapes)
+    assert sorted(canvas.model().index) == sorted(shapes) and label in shapes
     # the toggle hides the overlay, and shows it again
     reviewer.bar.toggle.click()
     assert not reviewer.layer.isVisible()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
@@ -97,6 +97,7 @@ class PredictionOverlay(QGraphicsObject):
         self.focus: Optional[int] = None  # a row id
         self.bounds = QRectF()
         self.label_rects: list[QRectF] = []  # where the last frame drew the tabs, in view pixels (for tests)
+        self.obstacles: Callable[[], list[QRectF]] = list  # labels drawn before the tabs (view pixels): kept clear
 
     def set_rows(self, rows: list[dict[str, Any]], focus: Optional[int], bounds: QRectF) -> None:
         """Draw ``rows`` (``box`` as ``[x, y, w, h]``), row ``focus`` highlighted, within ``bounds``."""
@@ -142,8 +143,8 @@ class PredictionOverlay(QGraphicsObject):
         painter.restore()
 
     def _draw_tabs(self, painter: QPainter, rows: list[dict[str, Any]]) -> None:
-        """Each row's tab just below its box's bottom-left corner (clear of the manual labels at the top-left), the
-        focus's first and fixed, the others moved down until no two overlap."""
+        """Each row's tab just below its box's bottom-left corner (the manual labels sit at the top-left), moved
+        down until it covers no other tab and none of the :attr:`obstacles` (the shape labels drawn this frame)."""
         transform = painter.worldTransform()
         font = label_font()
         metrics = QFontMetricsF(font)
@@ -151,7 +152,9 @@ class PredictionOverlay(QGraphicsObject):
         sizes = np.array([(metrics.horizontalAdvance(t) + 6, metrics.height() + 2) for t in texts]).reshape(-1, 2)
         anchors = np.array([(p.x(), p.y()) for p in (transform.map(self.rect(r).bottomLeft()) for r in rows)],
                            dtype=float).reshape(-1, 2) + (0.0, 2.0)
-        spots = place_labels(anchors, sizes, fixed=1 if rows and rows[0]["id"] == self.focus else 0)
+        taken = self.obstacles()
+        fixed = np.array([(r.x(), r.y(), r.width(), r.height()) for r in taken], dtype=float).reshape(-1, 4)
+        spots = place_labels(np.r_[fixed[:, :2], anchors], np.r_[fixed[:, 2:], sizes], fixed=len(taken))[len(taken):]
         painter.resetTransform()
         painter.setFont(font)
         self.label_rects = []
@@ -196,6 +199,7 @@ class PredictionReviewer:
         self.ctx = ctx
         self.canvas = canvas
         self.layer = PredictionOverlay()
+        self.layer.obstacles = self._shape_labels
         canvas.scene().addItem(self.layer)
         self.bar = ReviewBar(parent)
         self.bar.toggle.toggled.connect(self.set_visible)
@@ -237,6 +241,16 @@ class PredictionReviewer:
         self.bar.show()
         if focus is not None:
             self.canvas.focus_on(self.layer.rect(focus))
+
+    def _shape_labels(self) -> list[QRectF]:
+        """Where the canvas draws shape labels now, in view pixels: the shape layer's and the selected shapes'."""
+        canvas, layer = self.canvas, self.canvas.shape_layer
+        if not canvas.labels_visible:
+            return []
+        rects = list(layer.label_rects) if len(layer.model) and layer.last_mode == "direct" else []
+        to_view = canvas.viewportTransform()
+        return rects + [item.label.rect().translated(to_view.map(item.label.scenePos()))
+                        for item in canvas.selected_items()]
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the overlay (the bar's toggle)."""
