@@ -154,7 +154,11 @@ class PredictionOverlay(QGraphicsObject):
                            dtype=float).reshape(-1, 2) + (0.0, 2.0)
         taken = self.obstacles()
         fixed = np.array([(r.x(), r.y(), r.width(), r.height()) for r in taken], dtype=float).reshape(-1, 4)
-        spots = place_labels(np.r_[fixed[:, :2], anchors], np.r_[fixed[:, 2:], sizes], fixed=len(taken))[len(taken):]
+        first = 1 if rows and rows[0]["id"] == self.focus else 0  # the focus's tab is placed first, nearest its box
+        for part in (slice(0, first), slice(first, len(rows))):
+            spots = place_labels(np.r_[fixed[:, :2], anchors[part]], np.r_[fixed[:, 2:], sizes[part]], len(fixed))
+            fixed = np.r_[fixed, np.c_[spots[len(fixed):], sizes[part]]]
+        spots = fixed[len(taken):, :2]
         painter.resetTransform()
         painter.setFont(font)
         self.label_rects = []
