@@ -4,7 +4,8 @@ Usage: ``python resources/screenshots_training.py OUT_DIR`` (``make screenshots`
 in a temporary folder (nothing of the user's is touched), starts a short CPU run on it, grabs the Train page once
 the run is a few epochs in (``train-running.png``: progress row, curves), lets the run finish (``train.png``: the
 finished run and its model), evaluates its model and grabs the evaluation view on its false positives, else its
-missed objects (``evaluation-errors.png``).
+missed objects (``evaluation-errors.png``), then the annotator that double-clicking the first of them opens, the
+model's predictions over the image and the error highlighted (``evaluation-annotator.png``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def settle(app: QApplication, seconds: float) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Render both screenshots into ``argv[0]``; returns the exit code."""
+    """Render the screenshots into ``argv[0]``; returns the exit code."""
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
@@ -100,6 +101,10 @@ def main(argv: list[str]) -> int:
         settle(app, 0.3)
         dialog.grab().save(str(out / "evaluation-errors.png"))
         print(f"saved {out / 'evaluation-errors.png'}")
+        dialog.images.itemActivated.emit(dialog.images.item(0))  # a double-click: the annotator, predictions over it
+        settle(app, 1.0)
+        window.grab().save(str(out / "evaluation-annotator.png"))
+        print(f"saved {out / 'evaluation-annotator.png'}")
         dialog.close()
         window.close()
     return 0

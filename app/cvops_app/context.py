@@ -32,6 +32,7 @@ class AppContext(QObject):
     message = Signal(str, int)  # a notification for the status bar: text, milliseconds shown
     job_failed = Signal(str, str)  # a background job failed: title, detail
     open_images = Signal(int, object)  # show this image in the annotator; the id order to walk (None: the gallery's)
+    open_review = Signal(int, object, object)  # open_images, with the model's predictions over it (a PredictionReview)
     image_shown = Signal(int)  # the annotator shows this image now (the gallery's current image follows)
     page_requested = Signal(str)  # show this page
     export_model_requested = Signal(object)  # open the export wizard on this model id (None: the champion)
@@ -135,10 +136,14 @@ class AppContext(QObject):
                                on_cancel=lambda: self.notify(f"{title} cancelled"), key=key)
 
     # -- navigation requests ------------------------------------------------------------------------------------------
-    def open_annotator(self, image_id: int, sequence: Optional[Sequence[int]] = None) -> None:
+    def open_annotator(self, image_id: int, sequence: Optional[Sequence[int]] = None, review: Any = None) -> None:
         """Ask to show one image in the annotator; ``sequence`` is the id order previous / next walk through (None:
-        the gallery's current order)."""
-        self.open_images.emit(int(image_id), sequence)
+        the gallery's current order); ``review``: the evaluation whose predictions to draw over the images it lists
+        (a :class:`~cvops_app.canvas.prediction_overlay.PredictionReview`)."""
+        if review is None:
+            self.open_images.emit(int(image_id), sequence)
+        else:
+            self.open_review.emit(int(image_id), sequence, review)
 
     def show_page(self, name: str) -> None:
         """Ask to show a page by name."""

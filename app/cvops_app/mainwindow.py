@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.ctx.job_failed.connect(
             lambda title, detail: QMessageBox.warning(self, APP_NAME, f"{title} failed:\n{detail}"))
         self.ctx.open_images.connect(self.open_annotator)
+        self.ctx.open_review.connect(self.open_annotator)
         self.ctx.page_requested.connect(self.show_page)
         self.ctx.export_model_requested.connect(self.export_model)
         self._set_enabled(False)
@@ -254,12 +255,13 @@ class MainWindow(QMainWindow):
                 self.nav.setCurrentRow(row)
         page.setFocus()
 
-    def open_annotator(self, image_id: int, sequence: Optional[Sequence[int]] = None) -> None:
-        """Show one image in the annotator; ``sequence`` is the gallery's id order for previous/next."""
+    def open_annotator(self, image_id: int, sequence: Optional[Sequence[int]] = None, review: Any = None) -> None:
+        """Show one image in the annotator; ``sequence`` is the gallery's id order for previous/next; ``review``: the
+        evaluation whose predictions to draw (``ctx.open_annotator``)."""
         page = self.pages["annotate"]
         if sequence is None:
             sequence = self.pages["images"].current_ids()
-        page.show_image(image_id, sequence)
+        page.show_image(image_id, sequence, review)
         self.show_page("annotate")
 
     def changed(self, *what: str) -> None:

@@ -171,6 +171,49 @@ def test_labels_of_stacked_suggestions_do_not_overlap(qtbot: Any, window: Annota
     assert_apart(rects + [fixed])
 
 
+def test_labels_of_stacked_suggestions_selected_together_do_not_overlap(qtbot: Any, window: Annotator) -> None:
+    ws = window.ws
+    image = list(ws.images.ids())[0]
+    cls = ws.classes.list()[0].id
+    ws.annotations.add_many([NewAnnotation(image, cls, "box", box=(150 + dx, 20 + dy, 60, 40), source="model",
+                                           model_id="m2", confidence=c)
+                             for dx, dy, c in ((0, 0, 0.9), (0, 0, 0.8), (0, 0, 0.7), (4, 3, 0.6))])
+    show(qtbot, window)
+    canvas = window.page.canvas
+    layer = canvas.shape_layer
+    stacked = [a.id for a in P.pending(ws, image) if a.model_id == "m2"]
+
+    def item_rects() -> list:
+        out = []
+        for aid in canvas.selected_ids():
+            label = canvas.item(aid).label
+            assert label.isVisible()
+            corner = canvas.viewportTransform().map(label.scenePos())
+            out.append(label.rect().translated(corner))
+        return out
+
+    def assert_apart(rects: list) -> None:
+        for n, a in enumerate(rects):
+            for b in rects[n + 1:]:
+                assert not a.intersects(b), (a, b)
+
+    canvas.select(stacked[:3])  # three suggestions on one spot, selected together (rubber band, Ctrl+A)
+    rects = item_rects()
+    assert len({r.top() for r in rects}) == 3  # a column, not a pile at one corner as before
+    canvas.select(stacked)
+    rects = item_rects()
+    assert_apart(rects)
+    corner = canvas.viewportTransform().map(QPointF(150, 20))
+    assert min(r.top() for r in rects) == pytest.approx(corner.y(), abs=1)  # the first stays at its corner
+    canvas.viewport().grab()  # the other shapes' labels keep clear of the moved ones
+    assert layer.last_mode == "direct" and layer.label_rects
+    assert_apart(rects + list(layer.label_rects))
+    canvas.zoom_to(canvas.zoom() * 3, QPointF(canvas.viewport().rect().center()))  # laid out again when zooming
+    assert_apart(item_rects())
+    canvas.select(stacked[:1])  # alone again: back at its corner
+    assert canvas.item(stacked[0]).label.offset == 0.0
+
+
 def test_place_labels_stacks_piles_and_keeps_the_fixed_ones() -> None:
     import numpy as np
 

@@ -32,6 +32,8 @@ from cvops.models.evaluation import (
     list_evaluations,
 )
 from cvops.common.jobs import Cancelled, CancelToken
+from cvops.models.evaluation_store import focus_row, image_review
+from cvops.catalog.db import transaction
 from cvops.models.registry import get_model
 from cvops.versions.materialize import materialize
 from cvops.versions.create import create_version, version_images
@@ -200,6 +202,30 @@ def test_stored_outcomes_and_queries(env) -> None:
         assert error_images(ws, eid, outcome, limit=1) == ranked[:1]
     with pytest.raises(ValidationError):
         error_images(ws, eid, "bogus")
+    # One image's review (the annotator's overlay): predictions, false positives, missed objects, the focus.
+    names = {c["class_id"]: c["name"] for c in result.per_class}
+    fp_image = error_images(ws, eid, "fp")[0].image_id
+    review = image_review(ws, eid, fp_image, ("fp",))
+    drawn = image_predictions(ws, eid, fp_image)
+    assert [r["id"] for r in review.rows] == [d["id"] for d in drawn] and review.model_name == "m1"
+    assert review.focus is not None and review.focus["outcome"] == "fp" and review.focus == review.false_positives[0]
+    assert review.focus["confidence"] == max(r["confidence"] for r in review.false_positives)  # the surest first
+    assert all(r["outcome"] != "fn" and r["name"] == names[r["class_id"]] for r in review.predictions)
+    assert len(review.false_positives) == outcomes[fp_image]["fp"]
+    other = review.rows[-1]["id"]
+    assert image_review(ws, eid, fp_image, ("fp",), focus_id=other).focus["id"] == other  # the row picked
+    assert image_review(ws, eid, fp_image, ("fp",), focus_id=-1).focus == review.focus  # not on it: the first
+    with transaction(ws.db):  # a truly missed object (this evaluation may have none)
+        ws.db.execute("INSERT INTO eval_predictions (evaluation_id, image_id, class_id, gt_class_id, x, y, w, h, "
+                      "confidence, outcome, iou) VALUES (?, ?, NULL, ?, 5, 6, 20, 10, NULL, 'fn', NULL)",
+                      [eid, fp_image, result.per_class[0]["class_id"]])
+    fn_image = error_images(ws, eid, "fn", unclaimed=True)[0].image_id
+    missed = image_review(ws, eid, fn_image, ("fn",))
+    assert missed.focus is not None and missed.focus in missed.missed and missed.focus["confidence"] is None
+    assert missed.focus["name"] == names[missed.focus["gt_class_id"]] and missed.focus["class_id"] is None
+    claimed = {"id": -1, "outcome": "fn", "class_id": 3}  # a miss a wrong-class prediction claimed: not listed
+    assert focus_row([claimed, *missed.rows], ("fn",)) == missed.focus
+    assert focus_row([claimed, *missed.rows], ("fn", "fp")) is claimed
     # Read back.
     again = get_evaluation(ws, eid)
     assert again.to_dict() == json.loads(json.dumps(result.to_dict()))

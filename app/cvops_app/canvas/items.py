@@ -56,9 +56,16 @@ class Label(QGraphicsRectItem):
         self.text = QGraphicsSimpleTextItem(style.name if text is None else text, self)
         self.text.setFont(label_font())
         self.text.setBrush(QBrush(style.text_color))
-        self.text.setPos(3, 1)
         bounds = self.text.boundingRect()
-        self.setRect(QRectF(0, 0, bounds.width() + 6, bounds.height() + 2))
+        self.size = (bounds.width() + 6, bounds.height() + 2)
+        self.offset = 0.0
+        self.set_offset(0.0)
+
+    def set_offset(self, dy: float) -> None:
+        """Draw the tab ``dy`` screen pixels below the shape's corner (clear of another selected shape's tab)."""
+        self.offset = dy
+        self.setRect(QRectF(0, dy, *self.size))
+        self.text.setPos(3, 1 + dy)
 
 
 def clamp(point: QPointF, bounds: QRectF) -> QPointF:

@@ -252,6 +252,7 @@ class ShapeLayer(QGraphicsObject):
         self.last_mode = "direct"  # "direct" or "raster": how the last frame was drawn (for tests and benchmarks)
         self.label_rects: list[QRectF] = []  # where the last frame drew labels, in view pixels (for tests)
         self._label_offsets: Optional[tuple[tuple, np.ndarray]] = None  # the last label layout, by what it depends on
+        self.item_label_offsets: dict[int, float] = {}  # how far down the selected shapes' label items were moved
 
     # -- content ------------------------------------------------------------------------------------------------------
     def set_bounds(self, rect: QRectF, overview_scale: float) -> None:
@@ -287,6 +288,12 @@ class ShapeLayer(QGraphicsObject):
         self.styles = styles
         self._labels, self._dashed = {}, {}
         self.invalidate()
+
+    def set_label_offsets(self, offsets: dict[int, float]) -> None:
+        """How far down (view pixels) the selected shapes' labels were moved, by annotation id (the rest: 0)."""
+        if offsets != self.item_label_offsets:
+            self.item_label_offsets = offsets
+            self.update()
 
     def set_labels(self, visible: bool) -> None:
         """Show or hide class-name labels."""
@@ -430,9 +437,13 @@ class ShapeLayer(QGraphicsObject):
         cover (:func:`~cvops_app.canvas.label_layout.place_labels`; the selected shapes' labels stay put)."""
         every = np.r_[selected, indices].astype(int)
         scaled = self.model.bounds[every, :2] * (transform.m11(), transform.m22())
+        moved = self.item_label_offsets
+        if moved:
+            scaled[:len(selected), 1] += [moved.get(self.model.shapes[int(i)].id, 0.0) for i in selected]
         images = [self._label(int(i), ratio) for i in every]
         sizes = np.array([(image.width() / ratio, image.height() / ratio) for image in images]).reshape(-1, 2)
-        key = (self._version, transform.m11(), transform.m22(), ratio, len(selected), every.tobytes())
+        key = (self._version, transform.m11(), transform.m22(), ratio, every.tobytes(),
+               scaled[:len(selected)].tobytes())
         if self._label_offsets is None or self._label_offsets[0] != key:  # a pan moves every label alike
             self._label_offsets = (key, place_labels(scaled, sizes, fixed=len(selected)) - scaled)
         spots = scaled + self._label_offsets[1] + (transform.dx(), transform.dy())

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush, QColor, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QResizeEvent, QTransform, QWheelEvent,
@@ -19,7 +20,8 @@ from cvops.data.annotations import Annotation, AnnotationEdit
 from cvops.data.classes import ClassInfo
 from cvops_app.canvas.image_layer import ImageLayer
 from cvops_app.canvas.items import BoxItem, MultiPolygonItem, PolygonItem, ShapeItem
-from cvops_app.canvas.shapes import UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
+from cvops_app.canvas.label_layout import place_labels
+from cvops_app.canvas.shapes import LABEL_LIMIT, UNKNOWN_STYLE, ClassStyle, ShapeLayer, ShapeModel, styles_for
 from cvops_app.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 from cvops_app.jobs import JobManager
 from cvops_app.shortcuts import by_action
@@ -29,6 +31,8 @@ WHEEL_STEP = 1.25  # zoom factor per wheel notch
 SCENE_MARGIN = 0.1  # empty space around the image, as a fraction of its longer side
 HIT_TOLERANCE = 4  # device pixels
 FIT_PADDING = 8  # device pixels around a fitted image
+FOCUS_SHARE = 0.25  # focus_on zooms until the box fills this share of the view ...
+FOCUS_MAX_ZOOM = 2.0  # ... but no more than this many times the fit zoom
 BACKGROUND = QColor(32, 32, 32)
 
 
@@ -87,6 +91,9 @@ class CanvasView(QGraphicsView):
         self.horizontalScrollBar().valueChanged.connect(self.view_changed)
         self.verticalScrollBar().valueChanged.connect(self.view_changed)
         self._fit_pending = True
+        self._focus: Optional[QRectF] = None  # the area focus_on keeps in view until the user zooms or pans
+        self._labels_zoom = 0.0  # the zoom the selected shapes' labels were laid out at
+        self.view_changed.connect(self._zoom_changed)
         self.set_image(None, 1, 1)
 
     # -- content ------------------------------------------------------------------------------------------------------
@@ -196,6 +203,28 @@ class CanvasView(QGraphicsView):
                 item.setBrush(style.hatch)
             scene.addItem(item)
             self._items[aid] = item
+        self.layout_item_labels()
+
+    def layout_item_labels(self) -> None:
+        """Move the selected shapes' labels (stacked suggestions selected together) down below each other where
+        they would overlap (:func:`~cvops_app.canvas.label_layout.place_labels`, in view pixels); the shape layer
+        keeps its labels clear of them where they are."""
+        items = self.selected_items()
+        self._labels_zoom = self.zoom()
+        offsets = np.zeros(len(items))
+        if 1 < len(items) <= LABEL_LIMIT:
+            to_view = self.viewportTransform()
+            anchors = np.array([[p.x(), p.y()] for p in (to_view.map(item.label.pos()) for item in items)])
+            sizes = np.array([item.label.size for item in items])
+            offsets = place_labels(anchors, sizes)[:, 1] - anchors[:, 1]
+        for item, dy in zip(items, offsets):
+            item.label.set_offset(float(dy))
+        self.shape_layer.set_label_offsets({item.annotation_id: float(dy) for item, dy in zip(items, offsets) if dy})
+
+    def _zoom_changed(self) -> None:
+        """Zooming changes which labels would overlap (a pan does not)."""
+        if len(self._items) > 1 and self.zoom() != self._labels_zoom:
+            self.layout_item_labels()
 
     def shape_at(self, pos: QPointF) -> Optional[int]:
         """The shape under a scene position: a selected one first, else the smallest one there."""
@@ -247,9 +276,21 @@ class CanvasView(QGraphicsView):
 
     def fit(self) -> None:
         """Fit the image in the view (F)."""
-        self._fit_pending = True
+        self._fit_pending, self._focus = True, None
         self.setTransform(QTransform.fromScale(self.fit_zoom(), self.fit_zoom()))
         self.centerOn(self.image_rect().center())
+        self.view_changed.emit()
+
+    def focus_on(self, rect: QRectF) -> None:
+        """Centre the view on ``rect`` (scene coordinates), zoomed in until it fills :data:`FOCUS_SHARE` of the view
+        (between the fit zoom and :data:`FOCUS_MAX_ZOOM` times it); kept across resizes until the user zooms or pans."""
+        port = self.viewport().rect()
+        fit = self.fit_zoom()
+        zoom = min(port.width() * FOCUS_SHARE / max(rect.width(), 1.0),
+                   port.height() * FOCUS_SHARE / max(rect.height(), 1.0), fit * FOCUS_MAX_ZOOM, MAX_ZOOM)
+        self._fit_pending, self._focus = False, QRectF(rect)
+        self.setTransform(QTransform.fromScale(max(zoom, fit), max(zoom, fit)))
+        self.centerOn(rect.center())
         self.view_changed.emit()
 
     def actual_size(self) -> None:
@@ -258,7 +299,7 @@ class CanvasView(QGraphicsView):
 
     def zoom_to(self, zoom: float, anchor: QPointF) -> None:
         """Zoom keeping the image point under ``anchor`` (viewport coordinates) in place."""
-        self._fit_pending = False
+        self._fit_pending, self._focus = False, None
         zoom = min(max(zoom, min(self.fit_zoom() / 2, 1.0)), MAX_ZOOM)
         target = self.viewportTransform().inverted()[0].map(anchor)
         port = self.viewport()
@@ -284,6 +325,8 @@ class CanvasView(QGraphicsView):
         self.shape_layer.set_overview_scale(self.fit_zoom())
         if self._fit_pending:
             self.fit()
+        elif self._focus is not None:
+            self.focus_on(self._focus)
 
     def _pan(self, at: QPointF) -> None:
         if self._pan_from is None:
@@ -302,10 +345,10 @@ class CanvasView(QGraphicsView):
         self.setFocus()
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._pan_key_down):
-            self._pan_from = event.position()
+            self._pan_from, self._focus = event.position(), None
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         elif button == Qt.MouseButton.LeftButton:
-            self._fit_pending = False
+            self._fit_pending, self._focus = False, None
             self.tool.press(self._scene_pos(event), event.position(), event.modifiers())
         event.accept()
 

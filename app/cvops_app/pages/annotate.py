@@ -22,6 +22,7 @@ from cvops.common.errors import NotFoundError
 from cvops.data.images import ImageFilter, ImageRecord
 from cvops_app.canvas.new_class import NewClassPopup, ask_first_class
 from cvops_app.canvas.panels import HOTKEYS, ClassPalette, ReviewPanel, TagPanel
+from cvops_app.canvas.prediction_overlay import PredictionReview, PredictionReviewer
 from cvops_app.canvas.suggestions import SuggestionReview
 from cvops_app.canvas.view import CanvasView
 from cvops_app.context import AppContext
@@ -72,6 +73,7 @@ class AnnotatePage(Page):
         self.tags = TagPanel(self)
         self.review = ReviewPanel(self)
         self.suggestions = SuggestionReview(ctx, self.canvas, lambda: self.image.id if self.image else None, self)
+        self.predictions = PredictionReviewer(ctx, self.canvas, self)  # a model's, opened from an evaluation
         self.info = QLabel(self)
         self.info.setObjectName("annotate-info")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -133,8 +135,14 @@ class AnnotatePage(Page):
         side_layout.addWidget(self.tags, 2)
         side_layout.addWidget(self.suggestions.panel)
         side_layout.addWidget(self.review)
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(2)
+        left_layout.addWidget(self.predictions.bar)
+        left_layout.addWidget(self.canvas, 1)
         splitter = QSplitter(self)
-        splitter.addWidget(self.canvas)
+        splitter.addWidget(left)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 1)
         splitter.setSizes([1000, 260])
@@ -197,8 +205,10 @@ class AnnotatePage(Page):
         """True when the image overview (or its failure) is shown and no tile work is pending."""
         return self.canvas.settled()
 
-    def show_image(self, image_id: int, sequence: Sequence[int]) -> None:
-        """Show an image; ``sequence`` (the gallery's order) is what previous / next walk through."""
+    def show_image(self, image_id: int, sequence: Sequence[int], review: Optional[PredictionReview] = None) -> None:
+        """Show an image; ``sequence`` (the gallery's order) is what previous / next walk through; ``review``: the
+        evaluation whose predictions are drawn over the images it lists (None: no predictions)."""
+        self.predictions.open(review)
         self.sequence = array("q", sequence)
         try:
             self.position = self.sequence.index(image_id)
@@ -222,10 +232,12 @@ class AnnotatePage(Page):
         self.canvas.set_image(self.ws.images.path(self.image), self.image.width, self.image.height)
         self._reload_shapes()
         self._show_review()
+        self.predictions.show_for(image_id)
         self.ctx.image_shown.emit(image_id)
 
     def _show_nothing(self, message: str = "No image: open one from the Images page.") -> None:
         self.image = None
+        self.predictions.clear()
         self.canvas.set_image(None, 1, 1)
         self.canvas.set_shapes([])
         self.canvas.set_message(message)

@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from cvops.common.errors import CvopsError
-from cvops.models.evaluation_store import confusion_cell_images, error_images, get_evaluation, image_predictions
+from cvops.models.evaluation_store import (
+    confusion_cell_images, error_images, focus_row, get_evaluation, image_predictions,
+)
+from cvops_app.canvas.prediction_overlay import PredictionReview
 from cvops_app.context import AppContext
 from cvops_app.pages.evaluation_views import (
     ID_ROLE, OUTCOME_COLORS, ErrorGallery, PredictionPreview, load_preview,
@@ -215,10 +218,7 @@ class EvaluationDialog(QDialog):
 
     def _show_predictions(self, item: Optional[QListWidgetItem]) -> None:
         rows = image_predictions(self.ws, self.result.id, item.data(ID_ROLE)) if item is not None else []
-        if self.listed_outcomes == ("fn",):  # a listed miss is one no wrong-class prediction claimed
-            first = next((r for r in rows if r["outcome"] == "fn" and r["class_id"] is None), None)
-        else:
-            first = next((r for r in rows if r["outcome"] in self.listed_outcomes), None)
+        first = focus_row(rows, self.listed_outcomes)
         self.rows = rows
         self._show_image(item.data(ID_ROLE) if item is not None else None, rows, first)
         self.predictions.blockSignals(True)
@@ -257,5 +257,10 @@ class EvaluationDialog(QDialog):
             self.preview.highlight(self.rows[row]["id"])
 
     def _open_image(self, item: QListWidgetItem) -> None:
-        ids = self.listed_ids()
-        self.ctx.open_annotator(item.data(ID_ROLE), ids)
+        """Open the image in the annotator with the model's predictions over it, the row picked here highlighted;
+        previous / next walk the listed images, each with its predictions."""
+        ids, image_id = self.listed_ids(), item.data(ID_ROLE)
+        picked = self.preview.highlighted if self.images.currentItem() is item else None
+        review = PredictionReview(self.result.id, self.listed_outcomes, frozenset(ids),
+                                  {image_id: picked} if picked is not None else {})
+        self.ctx.open_annotator(image_id, ids, review)

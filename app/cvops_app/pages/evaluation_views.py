@@ -20,15 +20,13 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPaintEvent, QPen, QP
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
 from cvops.common.imageio import open_image
+from cvops_app.canvas.prediction_overlay import OUTCOME_COLORS, OUTCOME_NAMES
 from cvops_app.gallery import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 ID_ROLE = Qt.ItemDataRole.UserRole
-OUTCOME_COLORS = {"tp": "#1e8449", "fp": "#c0392b", "fn": "#d68910", "poor_loc": "#8e44ad", "wrong_class": "#2e86c1"}
-OUTCOME_NAMES = {"tp": "correct", "fp": "false positive", "fn": "missed", "poor_loc": "poor localisation",
-                 "wrong_class": "wrong class"}
 THUMB = 96
 REQUEST_AHEAD = 64  # thumbnails asked for when a list is shown; the others when scrolled into view
 PREVIEW_MAX = 1024  # the preview decodes the image at most this large

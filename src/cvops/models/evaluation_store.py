@@ -221,6 +221,61 @@ def image_predictions(ws: "Workspace", evaluation_id: int, image_id: int) -> lis
     return out
 
 
+@dataclass
+class ImageReview:
+    """One image's stored review in an evaluation, ready to draw over its manual labels (the annotator's overlay).
+
+    ``rows``: :func:`image_predictions`' rows, each with the ``name`` of its class (the predicted class of a
+    prediction, the ground-truth class of a miss). ``focus``: the row to show first (see :func:`focus_row`), or None.
+    """
+
+    evaluation_id: int
+    image_id: int
+    model_name: str
+    rows: list[dict[str, Any]]
+    focus: Optional[dict[str, Any]] = None
+
+    @property
+    def predictions(self) -> list[dict[str, Any]]:
+        """The model's predictions on the image (every outcome but ``fn``), highest confidence first."""
+        return [r for r in self.rows if r["outcome"] != "fn"]
+
+    @property
+    def false_positives(self) -> list[dict[str, Any]]:
+        """The predictions that match no label."""
+        return [r for r in self.rows if r["outcome"] == "fp"]
+
+    @property
+    def missed(self) -> list[dict[str, Any]]:
+        """The ground-truth objects no prediction found, of any class (a wrong-class prediction claimed none)."""
+        return [r for r in self.rows if r["outcome"] == "fn" and r["class_id"] is None]
+
+
+def focus_row(rows: list[dict[str, Any]], outcomes: tuple[str, ...]) -> Optional[dict[str, Any]]:
+    """The first of ``rows`` (as :func:`image_predictions` orders them) with one of ``outcomes``: the error an image
+    was listed for. For misses alone (``("fn",)``) only a truly missed object counts, as :func:`error_images` lists
+    them with ``unclaimed``."""
+    if outcomes == ("fn",):
+        return next((r for r in rows if r["outcome"] == "fn" and r["class_id"] is None), None)
+    return next((r for r in rows if r["outcome"] in outcomes), None)
+
+
+def image_review(ws: "Workspace", evaluation_id: int, image_id: int, outcomes: tuple[str, ...] = ("fp",),
+                 focus_id: Optional[int] = None) -> ImageReview:
+    """One image's predictions, false positives and missed objects in an evaluation; the focus is row ``focus_id``
+    when the image has it, else :func:`focus_row` of ``outcomes``. Raises :class:`NotFoundError` for an unknown
+    evaluation."""
+    result = get_evaluation(ws, evaluation_id)
+    rows = image_predictions(ws, result.id, image_id)
+    names = {int(cid): name for cid, name in ws.db.execute("SELECT id, name FROM classes")}
+    names.update({int(c["class_id"]): c["name"] for c in result.per_class})
+    for r in rows:
+        class_id = r["gt_class_id"] if r["outcome"] == "fn" else r["class_id"]
+        r["name"] = names.get(class_id, str(class_id))
+    focus = next((r for r in rows if r["id"] == focus_id), None) if focus_id is not None else None
+    return ImageReview(result.id, int(image_id), result.model_name, rows, focus or focus_row(rows, outcomes))
+
+
 def image_outcomes(ws: "Workspace", evaluation_id: int) -> dict[int, dict[str, int]]:
     """Per evaluated image, its review counts ``{tp, fp, fn, poor_loc, wrong_class}``."""
     eid = _check_evaluation(ws, evaluation_id)
