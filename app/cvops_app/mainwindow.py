@@ -4,7 +4,8 @@ It creates the :class:`~cvops_app.context.AppContext` that pages and dialogs get
 connects the context's signals: notifications to the status bar, failed jobs to a message box, navigation requests to
 the page stack, export requests to the export wizard.
 
-Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
+Start-up builds only the Images page (the welcome page only when the window shows without a workspace); each other
+page (and what it imports: charts, the annotation canvas, the
 training code) is built the first time it is shown or asked for (:class:`Pages`).
 """
 
@@ -13,10 +14,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QStackedWidget,
     QWidget,
@@ -29,8 +30,10 @@ from cvops_app.context import AppContext
 from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
-from cvops_app.pages.welcome import WelcomePage
 from cvops_app.theme import Theme, app_icon, theme_menu
+
+if TYPE_CHECKING:
+    from cvops_app.pages.welcome import WelcomePage
 
 APP_NAME = "CVOps Workbench"
 # the pages in navigation order: name -> (module, class, title)
@@ -95,9 +98,7 @@ class MainWindow(QMainWindow):
                                "background: palette(window); } "
                                "QListWidget#navigation::item { padding: 10px 6px; }")
         self.stack = QStackedWidget(self)
-        self.welcome = WelcomePage(self.ctx, self)
-        self.welcome.recent_changed.connect(self._fill_recent)
-        self.stack.addWidget(self.welcome)
+        self._welcome: Optional["WelcomePage"] = None  # built when first needed: not on a start-up with a workspace
         self.pages = Pages(self)
         for name, (_, _, title) in PAGES.items():
             item = QListWidgetItem(icon(name), title, self.nav)
@@ -230,19 +231,42 @@ class MainWindow(QMainWindow):
             ws = Workspace.create(path) if create else Workspace.open(path)
         except CvopsError as exc:
             QMessageBox.warning(self, APP_NAME, str(exc))
-            self.welcome.update_recent(self.settings.recent_workspaces)  # a recent folder may be gone
+            self._update_welcome()  # a recent folder may be gone
             return False
         self.ctx.set_workspace(ws)  # the built pages follow
         self.settings.remember(ws.root)
         self.ctx.save_settings()
         self._fill_recent()
-        self.welcome.update_recent(self.settings.recent_workspaces)
+        self._update_welcome()
         self.setWindowTitle(f"{APP_NAME} — {ws.root}")
         self._set_enabled(True)
         self.show_page("images")
         if ws.migrated_from is not None:
             self.notify(f"catalog migrated from schema {ws.migrated_from}; a backup is in {ws.root / 'backups'}")
         return True
+
+    @property
+    def welcome(self) -> "WelcomePage":
+        """The welcome page (the stack's first widget, current while no workspace is open), built on first use."""
+        if self._welcome is None:
+            from cvops_app.pages.welcome import WelcomePage
+
+            self._welcome = WelcomePage(self.ctx, self)
+            self._welcome.recent_changed.connect(self._fill_recent)
+            self.stack.insertWidget(0, self._welcome)
+            if self.ws is None:
+                self.stack.setCurrentWidget(self._welcome)
+        return self._welcome
+
+    def _update_welcome(self) -> None:
+        if self._welcome is not None:  # else it reads the list when it is built
+            self._welcome.update_recent(self.settings.recent_workspaces)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
+        """Shown without a workspace: the welcome page."""
+        if self.ws is None:
+            self.stack.setCurrentWidget(self.welcome)
+        super().showEvent(event)
 
     # -- navigation and shared actions --------------------------------------------------------------------------------
     def show_page(self, name: str) -> None:
