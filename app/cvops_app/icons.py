@@ -10,9 +10,9 @@ icons follow the light or dark theme without being made again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
-import re
 from pathlib import Path
 from typing import Optional, Union
 
@@ -117,12 +117,20 @@ def _font() -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def code_point(name: str) -> Optional[int]:
-    """The code point of glyph ``name`` (``"undo"``), or None when the font has no such glyph: found in the map's text
-    (a few microseconds; parsing all its 7,000 names takes milliseconds at the first paint)."""
-    found = re.search(r'"%s":\s*"(0x[0-9a-fA-F]+)"' % re.escape(name), _font()[1])
-    return int(found.group(1), 16) if found else None
+    """The code point of glyph ``name`` (``"undo"``), or None when the font has no such glyph. Found in the map's
+    text as qtawesome writes it (``"undo": "0xf054c"``: a string search, well under 0.1 ms), the whole map parsed
+    only for a name not found so (7,000 names: about 3 ms)."""
+    charmap = _font()[1]
+    start = charmap.find(f'"{name}": "0x')
+    if start >= 0:
+        start += len(name) + 5
+        end = charmap.find('"', start)
+        with contextlib.suppress(ValueError):
+            return int(charmap[start:end], 16)
+    return glyphs()[1].get(name)
 
 
+@functools.lru_cache(maxsize=1)
 def glyphs() -> tuple[str, dict[str, int]]:
     """The icon font's family and its whole map of names to code points (empty when the font is missing)."""
     import json  # not at start-up: the painted icons look their names up with code_point
