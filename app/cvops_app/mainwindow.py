@@ -161,9 +161,17 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
-    def _build_menus(self) -> None:
-        from cvops_app.dialogs import classes, exporting, importing, shortcuts
+    def _dialog(self, name: str) -> Callable[[], Any]:
+        """A slot that opens ``cvops_app.dialogs.<module>.<class>`` (``name``: "module.Class") on the context, modal;
+        the module is imported then, not at start-up (the import and export dialogs bring the format readers)."""
+        module, cls = name.split(".")
 
+        def open_dialog() -> Any:
+            return getattr(importlib.import_module(f"cvops_app.dialogs.{module}"), cls)(self.ctx, parent=self).exec()
+
+        return open_dialog
+
+    def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self._action(file, "&New workspace…", self.new_workspace, QKeySequence.StandardKey.New, "new")
         self._action(file, "&Open workspace…", self.open_workspace, QKeySequence.StandardKey.Open, "open")
@@ -171,13 +179,11 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
-            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+I", "import-images"),
-            self._action(file, "Import &dataset…",
-                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I",
+            self._action(file, "&Import images…", self._dialog("importing.ImportImagesDialog"), "Ctrl+I",
+                         "import-images"),
+            self._action(file, "Import &dataset…", self._dialog("importing.ImportDatasetDialog"), "Ctrl+Shift+I",
                          "import"),
-            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+E", "export"),
+            self._action(file, "&Export dataset…", self._dialog("exporting.ExportDatasetDialog"), "Ctrl+E", "export"),
             self._action(file, "Export &model…", lambda: self.export_model(), icon_name="export-model"),
         ]
         file.addSeparator()
@@ -186,8 +192,7 @@ class MainWindow(QMainWindow):
         self.workspace_actions += [
             self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo, "undo"),
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z", "redo"),
-            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K",
-                         "classes"),
+            self._action(edit, "&Classes…", self._dialog("classes.ClassesDialog"), "Ctrl+K", "classes"),
             self._action(edit, "&Pre-label…", self.prelabel, icon_name="prelabel"),
         ]
         view = self.menuBar().addMenu("&View")
@@ -197,7 +202,7 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         theme_menu(view, self.settings.theme, self.set_theme)
         help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", lambda: shortcuts.ShortcutsDialog(self).exec(), "F1", "keyboard")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", "keyboard")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, APP_NAME, f"<b>{APP_NAME}</b><br>Offline computer-vision workbench.<br>AGPL-3.0-or-later."))
 
@@ -307,6 +312,12 @@ class MainWindow(QMainWindow):
             previous.deleteLater()  # closed, with nothing running any more
         self.export_wizard = open_export_wizard(self.ctx, self, model_id)
         return self.export_wizard
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts (F1)."""
+        from cvops_app.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
 
     def set_theme(self, mode: str) -> None:
         """View ▸ Theme: follow the system, or always light or dark; remembered in the settings."""
