@@ -30,7 +30,9 @@ from PIL import Image
 from PySide6.QtCore import (
     QModelIndex, QObject, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal,
 )
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen, QPixmap, QStandardItemModel
+from PySide6.QtGui import (
+    QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QStandardItemModel,
+)
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from cvops.common.jobs import CancelToken, Progress
@@ -416,10 +418,17 @@ class GalleryDelegate(QStyledItemDelegate):
         self._chips: dict[str, QPixmap] = {}
         self._badges: dict[str, QPixmap] = {}
         self._names: dict[str, str] = {}  # file name -> elided
+        self._tile_color = (-1, TILE)  # (palette cacheKey, placeholder colour): is_dark once per palette, not per tile
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
         """Every tile has the grid's size."""
         return self.cell
+
+    def _placeholder(self, palette: QPalette) -> QColor:
+        key = palette.cacheKey()
+        if self._tile_color[0] != key:
+            self._tile_color = (key, DARK_TILE if is_dark(palette) else TILE)
+        return self._tile_color[1]
 
     def _pixmap(self, width: int, height: int) -> QPixmap:
         pixmap = QPixmap(round(width * self.ratio), round(height * self.ratio))
@@ -486,8 +495,7 @@ class GalleryDelegate(QStyledItemDelegate):
         if pixmap is model.placeholder:
             width = height = side
             left, top = x + (rect.width() - side) // 2, y + PAD
-            dark = is_dark(option.palette)  # type: ignore[attr-defined]
-            painter.fillRect(left, top, side, side, DARK_TILE if dark else TILE)
+            painter.fillRect(left, top, side, side, self._placeholder(option.palette))  # type: ignore[attr-defined]
         else:
             width, height = round(pixmap.width() / self.ratio), round(pixmap.height() / self.ratio)
             left, top = x + (rect.width() - width) // 2, y + PAD + (side - height) // 2

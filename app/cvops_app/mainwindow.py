@@ -4,7 +4,8 @@ It creates the :class:`~cvops_app.context.AppContext` that pages and dialogs get
 connects the context's signals: notifications to the status bar, failed jobs to a message box, navigation requests to
 the page stack, export requests to the export wizard.
 
-Start-up builds only the Images page; each other page (and what it imports: charts, the annotation canvas, the
+Start-up builds only the Images page (the welcome page only when the window shows without a workspace); each other
+page (and what it imports: charts, the annotation canvas, the
 training code) is built the first time it is shown or asked for (:class:`Pages`).
 """
 
@@ -13,10 +14,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton, QStackedWidget,
     QWidget,
@@ -29,8 +30,11 @@ from cvops_app.context import AppContext
 from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
-from cvops_app.pages.welcome import WelcomePage, fill_recent_menu
+from cvops_app.pages.recent import fill_recent_menu
 from cvops_app.theme import Theme, app_icon, theme_menu
+
+if TYPE_CHECKING:
+    from cvops_app.pages.welcome import WelcomePage
 
 APP_NAME = "CVOps Workbench"
 # the pages in navigation order: name -> (module, class, title)
@@ -95,9 +99,7 @@ class MainWindow(QMainWindow):
                                "background: palette(window); } "
                                "QListWidget#navigation::item { padding: 10px 6px; }")
         self.stack = QStackedWidget(self)
-        self.welcome = WelcomePage(self.ctx, self)
-        self.welcome.recent_changed.connect(self._fill_recent)
-        self.stack.addWidget(self.welcome)
+        self._welcome: Optional["WelcomePage"] = None  # built when first needed: not on a start-up with a workspace
         self.pages = Pages(self)
         for name, (_, _, title) in PAGES.items():
             item = QListWidgetItem(icon(name), title, self.nav)
@@ -161,9 +163,17 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
-    def _build_menus(self) -> None:
-        from cvops_app.dialogs import classes, exporting, importing, shortcuts, tags_dialog
+    def _dialog(self, name: str) -> Callable[[], Any]:
+        """A slot that opens ``cvops_app.dialogs.<module>.<class>`` (``name``: "module.Class") on the context, modal;
+        the module is imported then, not at start-up (the import and export dialogs bring the format readers)."""
+        module, cls = name.split(".")
 
+        def open_dialog() -> Any:
+            return getattr(importlib.import_module(f"cvops_app.dialogs.{module}"), cls)(self.ctx, parent=self).exec()
+
+        return open_dialog
+
+    def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self._action(file, "&New workspace…", self.new_workspace, QKeySequence.StandardKey.New, "new")
         self._action(file, "&Open workspace…", self.open_workspace, QKeySequence.StandardKey.Open, "open")
@@ -172,13 +182,11 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
-            self._action(file, "&Import images…", lambda: importing.ImportImagesDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+I", "import-images"),
-            self._action(file, "Import &dataset…",
-                         lambda: importing.ImportDatasetDialog(self.ctx, parent=self).exec(), "Ctrl+Shift+I",
+            self._action(file, "&Import images…", self._dialog("importing.ImportImagesDialog"), "Ctrl+I",
+                         "import-images"),
+            self._action(file, "Import &dataset…", self._dialog("importing.ImportDatasetDialog"), "Ctrl+Shift+I",
                          "import"),
-            self._action(file, "&Export dataset…", lambda: exporting.ExportDatasetDialog(self.ctx, parent=self).exec(),
-                         "Ctrl+E", "export"),
+            self._action(file, "&Export dataset…", self._dialog("exporting.ExportDatasetDialog"), "Ctrl+E", "export"),
             self._action(file, "Export &model…", lambda: self.export_model(), icon_name="export-model"),
         ]
         file.addSeparator()
@@ -187,9 +195,8 @@ class MainWindow(QMainWindow):
         self.workspace_actions += [
             self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo, "undo"),
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z", "redo"),
-            self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K",
-                         "classes"),
-            self._action(edit, "&Tags…", lambda: tags_dialog.open_tags_dialog(self.ctx, self), icon_name="tag"),
+            self._action(edit, "&Classes…", self._dialog("classes.ClassesDialog"), "Ctrl+K", "classes"),
+            self._action(edit, "&Tags…", self._tags_dialog, icon_name="tag"),
             self._action(edit, "&Pre-label…", self.prelabel, icon_name="prelabel"),
         ]
         view = self.menuBar().addMenu("&View")
@@ -199,13 +206,24 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         theme_menu(view, self.settings.theme, self.set_theme)
         help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", lambda: shortcuts.ShortcutsDialog(self).exec(), "F1", "keyboard")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", "keyboard")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, APP_NAME, f"<b>{APP_NAME}</b><br>Offline computer-vision workbench.<br>AGPL-3.0-or-later."))
 
     def _fill_recent(self) -> None:
-        fill_recent_menu(self.recent_menu, self.settings.recent_workspaces, self.load_workspace,
-                         self.welcome.clear_recent)
+        fill_recent_menu(self.recent_menu, self.settings.recent_workspaces, self.load_workspace, self.clear_recent)
+
+    def clear_recent(self) -> None:
+        """Empty the recent workspaces (File ▸ Open recent ▸ Clear recent; the folders stay)."""
+        self.settings.recent_workspaces = []
+        self.ctx.save_settings()
+        self._fill_recent()
+        self._update_welcome()
+
+    def _tags_dialog(self) -> None:
+        from cvops_app.dialogs.tags_dialog import open_tags_dialog
+
+        open_tags_dialog(self.ctx, self)
 
     def _set_enabled(self, enabled: bool) -> None:
         for action in getattr(self, "workspace_actions", []):
@@ -231,19 +249,42 @@ class MainWindow(QMainWindow):
             ws = Workspace.create(path) if create else Workspace.open(path)
         except CvopsError as exc:
             QMessageBox.warning(self, APP_NAME, str(exc))
-            self.welcome.update_recent(self.settings.recent_workspaces)  # a recent folder may be gone
+            self._update_welcome()  # a recent folder may be gone
             return False
         self.ctx.set_workspace(ws)  # the built pages follow
         self.settings.remember(ws.root)
         self.ctx.save_settings()
         self._fill_recent()
-        self.welcome.update_recent(self.settings.recent_workspaces)
+        self._update_welcome()
         self.setWindowTitle(f"{APP_NAME} — {ws.root}")
         self._set_enabled(True)
         self.show_page("images")
         if ws.migrated_from is not None:
             self.notify(f"catalog migrated from schema {ws.migrated_from}; a backup is in {ws.root / 'backups'}")
         return True
+
+    @property
+    def welcome(self) -> "WelcomePage":
+        """The welcome page (the stack's first widget, current while no workspace is open), built on first use."""
+        if self._welcome is None:
+            from cvops_app.pages.welcome import WelcomePage
+
+            self._welcome = WelcomePage(self.ctx, self)
+            self._welcome.recent_changed.connect(self._fill_recent)
+            self.stack.insertWidget(0, self._welcome)
+            if self.ws is None:
+                self.stack.setCurrentWidget(self._welcome)
+        return self._welcome
+
+    def _update_welcome(self) -> None:
+        if self._welcome is not None:  # else it reads the list when it is built
+            self._welcome.update_recent(self.settings.recent_workspaces)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt)
+        """Shown without a workspace: the welcome page."""
+        if self.ws is None:
+            self.stack.setCurrentWidget(self.welcome)
+        super().showEvent(event)
 
     # -- navigation and shared actions --------------------------------------------------------------------------------
     def show_page(self, name: str) -> None:
@@ -285,6 +326,12 @@ class MainWindow(QMainWindow):
             previous.deleteLater()  # closed, with nothing running any more
         self.export_wizard = open_export_wizard(self.ctx, self, model_id)
         return self.export_wizard
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts (F1)."""
+        from cvops_app.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
 
     def set_theme(self, mode: str) -> None:
         """View ▸ Theme: follow the system, or always light or dark; remembered in the settings."""

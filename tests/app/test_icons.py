@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QGuiApplication, QIcon, QImage, QPalette
 
-from cvops_app.icons import ICONS, glyphs, icon
+from cvops_app.icons import ICONS, code_point, glyphs, icon
 from cvops_app.theme import APP_ICON, app_icon, dark_palette
 
 
@@ -29,6 +29,17 @@ def test_every_icon_name_is_in_the_font(qapp) -> None:  # noqa: ANN001
     assert family == "Material Design Icons" and len(codes) > 5000
     missing = [name for name, qta in ICONS.items() if not qta.startswith("mdi6.") or qta[5:] not in codes]
     assert missing == []
+
+
+def test_code_points_looked_up_by_name_agree_with_the_whole_map(qapp) -> None:  # noqa: ANN001
+    glyphs.cache_clear()
+    code_point.cache_clear()
+    assert [code_point(qta[5:]) for qta in ICONS.values()].count(None) == 0
+    assert glyphs.cache_info().misses == 0  # found without parsing the whole map (start-up cost)
+    _, codes = glyphs()
+    names = [qta[5:] for qta in ICONS.values()] + ["tag", "ab-testing", "zodiac-virgo"]
+    assert {name: code_point(name) for name in names} == {name: codes[name] for name in names}
+    assert code_point("no-such-glyph") is None and code_point("undo-") is None and code_point("ndo") is None
 
 
 def test_icons_are_drawn_at_the_pixel_ratio_in_the_palette_colours(qapp) -> None:  # noqa: ANN001

@@ -1,6 +1,6 @@
 """Start-up stays light: the main window opens a workspace and shows the gallery without importing what only other
-pages need (charts, the annotation canvas, training, model runtimes); a page is built, with the open workspace,
-when first shown or asked for."""
+pages need (charts, the annotation canvas, training, model runtimes), the menus' dialogs or the welcome page; a page
+is built, with the open workspace, when first shown or asked for, a dialog's module imported when it first opens."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from PySide6.QtCore import QSettings
 from cvops.samples.demo import run_demo
 from cvops_app.mainwindow import PAGES, MainWindow
 
-HEAVY = ("pyqtgraph", "cv2", "torch", "ultralytics", "onnxruntime", "cvops.training.runner", "cvops_app.canvas.view")
+HEAVY = ("pyqtgraph", "cv2", "torch", "ultralytics", "onnxruntime", "cvops.training.runner", "cvops_app.canvas.view",
+         "cvops_app.dialogs.importing", "cvops_app.dialogs.exporting", "cvops_app.dialogs.classes",
+         "cvops_app.pages.welcome")
 CHILD = """
 import json, sys
 from pathlib import Path
@@ -66,3 +68,20 @@ def test_pages_are_built_on_first_use_with_the_open_workspace(qtbot, tmp_path: P
     assert [(p.name, p.title) for p in window.pages.values()] == [(n, t) for n, (_, _, t) in PAGES.items()]
     window.close()
     assert all(p.ws is None for p in window.pages.built())  # closing the workspace reached every built page
+
+
+def test_menu_dialogs_are_imported_when_first_opened(qtbot, tmp_path: Path,  # noqa: ANN001
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    monkeypatch.setenv("CVOPS_CONFIG_DIR", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    opened: list[str] = []
+    monkeypatch.setattr(QDialog, "exec", lambda self: opened.append(type(self).__name__) or 0)
+    window = MainWindow(settings_path=tmp_path / "config" / "settings.yaml")
+    qtbot.addWidget(window)
+    assert window.load_workspace(tmp_path / "ws", create=True)
+    actions = {a.text(): a for a in window.workspace_actions}
+    for text in ("&Import images…", "Import &dataset…", "&Export dataset…", "&Classes…"):
+        actions[text].trigger()
+    assert opened == ["ImportImagesDialog", "ImportDatasetDialog", "ExportDatasetDialog", "ClassesDialog"]

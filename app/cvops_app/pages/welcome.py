@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPushButton,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
     QVBoxLayout, QWidget,
 )
 
 from cvops.common.jobs import CancelToken, Progress
-from cvops.data.workspace import CATALOG_NAME
 from cvops_app.context import AppContext
 from cvops_app.icons import icon, set_icon
+from cvops_app.pages.recent import is_workspace
 
 if TYPE_CHECKING:
     from cvops_app.jobs import Job
@@ -43,35 +43,6 @@ def default_demo_path() -> Path:
         if folder:
             return Path(folder) / DEMO_FOLDER
     return Path.home() / DEMO_FOLDER
-
-
-def is_workspace(path: Path) -> bool:
-    """True when ``path`` holds a workspace catalog."""
-    return (path / CATALOG_NAME).is_file()
-
-
-def fill_recent_menu(menu: QMenu, paths: Sequence[str], open_path: Callable[[Path], object],
-                     clear: Callable[[], object]) -> None:
-    """File ▸ Open recent: one entry per recent workspace (a folder that is gone, or no workspace any more, greyed
-    as on the welcome page, with a tooltip saying so), then "Clear recent"; the menu is disabled when empty."""
-    menu.clear()
-    menu.setToolTipsVisible(True)
-    for path in paths:
-        action = menu.addAction(path)
-        action.setData(path)
-        if is_workspace(Path(path)):
-            action.setToolTip(f"Open {path}")
-            action.triggered.connect(lambda checked=False, p=path: open_path(Path(p)))
-        else:
-            action.setEnabled(False)
-            action.setToolTip(f"Folder not found: {path}" if not Path(path).is_dir() else
-                              f"No workspace in {path} any more")
-    if paths:
-        menu.addSeparator()
-        clear_action = menu.addAction(icon("clear-filter"), "Clear recent")
-        clear_action.setObjectName("clear-recent")
-        clear_action.triggered.connect(lambda checked=False: clear())
-    menu.setEnabled(bool(paths))
 
 
 def build_demo(path: Path, progress: Progress, cancel: CancelToken, count: int = DEMO_IMAGES) -> Path:
