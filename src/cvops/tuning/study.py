@@ -274,7 +274,7 @@ def _optimize(ws: "Workspace", row: dict[str, Any], progress: Progress, cancel: 
                                 pruner=make_pruner(settings["pruner"], trials, epochs))
     if name not in existing:
         for params in space.enqueue:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params)
     fail_stale_trials(ws, study)
     _save(ws, name, "running", summarize_trials(study))
     state, failures, last_error = "running", 0, None
