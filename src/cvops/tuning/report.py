@@ -4,6 +4,7 @@ the best trial's model, and the training options of the best trial ("train with 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.catalog.db import transaction
@@ -53,20 +54,24 @@ def _trial_dict(t: "optuna.trial.FrozenTrial") -> dict[str, Any]:
 
 def importances(study: "optuna.Study") -> tuple[dict[str, float], Optional[str]]:
     """``(parameter importances, note)``: Optuna's (PED-ANOVA) over the complete trials, most important first; an
-    empty dict and a note saying why when there are fewer than two complete trials or nothing varied."""
+    empty dict and a note saying why when there are fewer than two complete trials or nothing varied (the note also
+    carries Optuna's warnings about the figures, e.g. too few trials to tell parameters apart)."""
     import optuna
     from optuna.trial import TrialState
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}, f"importances need at least 2 complete trials ({len(complete)} so far)"
-    try:
-        values = optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError) as exc:
-        return {}, f"importances not available: {exc}"
+    with warnings.catch_warnings(record=True) as caught:  # e.g. PED-ANOVA's "importances will be equal"
+        warnings.simplefilter("always")
+        try:
+            values = optuna.importance.get_param_importances(study)
+        except (ValueError, RuntimeError) as exc:
+            return {}, f"importances not available: {exc}"
     if not values:
         return {}, "importances not available: no parameter varied over the complete trials"
-    return {k: float(v) for k, v in values.items()}, None
+    note = "; ".join(dict.fromkeys(str(w.message) for w in caught)) or None
+    return {k: float(v) for k, v in values.items()}, note
 
 
 def show_study(ws: "Workspace", name: str) -> dict[str, Any]:
