@@ -88,7 +88,7 @@ def tune(ctx: click.Context, version_ref: Optional[str], trials: Optional[int], 
         raise click.UsageError("give --version V (and --trials N) to start a study, or --study NAME to resume one")
     ws = workspace.open()
     from cvops.tuning import load_space, run_study
-    from cvops.tuning.study import study_row
+    from cvops.tuning.records import study_row
 
     space = load_space(space_file) if space_file is not None else None  # validated before anything runs
     existing = study_row(ws, study_name) if study_name else None

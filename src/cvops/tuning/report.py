@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cvops.catalog.db import transaction
 from cvops.common.errors import ValidationError
 from cvops.tuning.space import RUN_OPTIONS
-from cvops.tuning.study import require_study, storage, storage_path
+from cvops.tuning.records import require_study, storage, storage_path
 
 if TYPE_CHECKING:
     import optuna

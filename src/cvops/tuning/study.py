@@ -23,6 +23,7 @@ from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, sub_progress
 from cvops.tuning.space import RUN_OPTIONS, SearchSpace, default_space, load_space, parse_space
+from cvops.tuning.records import require_study, storage, study_row
 from cvops.tuning.trial import LocalExecutor, TrialExecutor, resolve_metric
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 PRUNERS = ("median", "hyperband", "none")
-STORAGE = "tuning/studies.db"
 FAILURES_IN_A_ROW = 3
 """A study stops (state ``failed``) after this many failed trials in a row: something other than the parameters
 is wrong (the version, the device, the disk)."""
@@ -42,45 +42,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 class TrialFailed(Exception):
     """A trial's training run failed (Optuna records the trial ``FAIL``; the study goes on)."""
-
-
-def storage_path(ws: "Workspace") -> "Path":
-    """The SQLite file of the workspace's Optuna storage."""
-    return ws.root / STORAGE
-
-
-def storage(ws: "Workspace") -> "optuna.storages.RDBStorage":
-    """Optuna's RDB storage on :func:`storage_path` (created on first use)."""
-    import optuna
-
-    path = storage_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
-
-
-def study_row(ws: "Workspace", name: str) -> Optional[dict[str, Any]]:
-    """The catalog row of study ``name`` (settings and summary parsed), or None."""
-    row = ws.db.execute("SELECT s.id, s.name, s.version_id, v.name, s.metric, s.direction, s.state, s.settings, "
-                        "s.summary, s.created_at, s.updated_at, m.name FROM tuning_studies s "
-                        "JOIN versions v ON v.id = s.version_id LEFT JOIN models m ON m.id = s.best_model_id "
-                        "WHERE s.name = ?", [name]).fetchone()
-    if row is None:
-        return None
-    keys = ("id", "name", "version_id", "version", "metric", "direction", "state", "settings", "summary",
-            "created_at", "updated_at", "best_model")
-    out = dict(zip(keys, row))
-    out["settings"], out["summary"] = json.loads(out["settings"]), json.loads(out["summary"])
-    return out
-
-
-def require_study(ws: "Workspace", name: str) -> dict[str, Any]:
-    """:func:`study_row`, or :class:`NotFoundError` naming the studies there are."""
-    row = study_row(ws, name)
-    if row is None:
-        names = [r[0] for r in ws.db.execute("SELECT name FROM tuning_studies ORDER BY id")]
-        raise NotFoundError(f"no tuning study {name!r} (studies: {', '.join(names) or 'none yet; cvops tune'})")
-    return row
 
 
 def _next_name(ws: "Workspace", version: str) -> str:
