@@ -158,3 +158,30 @@ def test_cli_refuses_a_bad_space_before_anything_runs(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and json.loads(missing.output)["error"]["code"] == "not_found"
     listed = CliRunner().invoke(cli, ["tune", "list", "-w", str(tmp_path / "ws"), "--json"])
     assert listed.exit_code == 0 and json.loads(listed.output) == []
+
+
+def test_trial_parameters_reach_the_trainer_and_the_run_names_the_trial(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's parameters become ``start_run`` options (image size, model) and Ultralytics train arguments over the
+    preset's; the run's params name the study and trial (the child is not started)."""
+    from cvops.samples.demo import run_demo
+    from cvops.training import runner
+    from cvops.training.child import train_args
+    from cvops.tuning.study import _trial_options
+
+    run_demo(tmp_path / "ws", count=12)
+    spawned: list[dict] = []
+    monkeypatch.setattr(runner, "_spawn", lambda ws, run_id, config: spawned.append(config))
+    settings = {"preset": "fast", "epochs": 3, "device": "cpu", "seed": 0, "batch": None}
+    params = {"lr0": 0.005, "mosaic": 0.5, "fliplr": 0.0, "imgsz": 96, "model": "yolo11s.yaml"}
+    options = _trial_options(settings, "v1", params, "s1", 4)
+    from cvops import Workspace
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        run_id = runner.start_run(ws, **options)
+        stored = json.loads(ws.db.execute("SELECT params FROM runs WHERE id = ?", [run_id]).fetchone()[0])
+    args = train_args(spawned[-1], "cpu")
+    assert (args["lr0"], args["mosaic"], args["fliplr"], args["imgsz"], args["epochs"]) == (0.005, 0.5, 0.0, 96, 3)
+    assert args["optimizer"] == "AdamW" and args["nbs"] == 4  # the rest of the fast preset stays
+    assert spawned[-1]["model"] == "yolo11s.yaml"
+    assert stored["tuning"] == {"study": "s1", "trial": 4}
