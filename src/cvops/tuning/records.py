@@ -30,7 +30,7 @@ def storage(ws: "Workspace") -> "optuna.storages.RDBStorage":
 
     path = storage_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the study itself
     return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
 
 
