@@ -101,3 +101,17 @@ def test_failing_trials_stop_the_study_and_a_timeout_stops_starting_trials(vws: 
         assert shown["importances"] == {} and "at least 2 complete trials (1 so far)" in shown["importances_note"]
     else:
         assert set(shown["importances"]) == {"lr0"}
+
+
+def test_a_trial_that_cannot_start_fails_the_study_with_its_error(vws: Workspace) -> None:
+    from cvops.common.errors import ValidationError
+
+    class Refusing(FakeExecutor):
+        def run(self, ws: Workspace, options: dict[str, Any], on_epoch: Any, **kwargs: Any) -> TrialOutcome:
+            raise ValidationError("version v1 has no training images")
+
+    with pytest.raises(ValidationError, match="no training images"):
+        run_study(vws, "v1", 2, space=SPACE, epochs=1, study="broken", executor=Refusing(lambda p, e: 0.0))
+    listed = {s["name"]: s for s in list_studies(vws)}
+    assert listed["broken"]["state"] == "failed" and listed["broken"]["counts"]["fail"] == 1
+    assert show_study(vws, "broken")["error"] == "ValidationError: version v1 has no training images"

@@ -304,6 +304,9 @@ def _optimize(ws: "Workspace", row: dict[str, Any], progress: Progress, cancel: 
             _save(ws, name, "running", summarize_trials(study))
     except (Cancelled, KeyboardInterrupt):
         state = "interrupted"
+    except Exception as exc:  # a trial could not even start (the version, the disk): the study stops, resumable
+        _save(ws, name, "failed", {**summarize_trials(study), "error": f"{type(exc).__name__}: {exc}"})
+        raise
     summary = summarize_trials(study)
     if last_error and state == "failed":
         summary["error"] = f"{FAILURES_IN_A_ROW} trials failed in a row; the last: {last_error}"
