@@ -61,14 +61,15 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: Optional
               help="Training preset the trials start from; the space's values replace its own.")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Batch size (default: the preset's).")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler and the trainings (default: 0 for training).")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, 0, ...")
+@click.option("--device", default=None,
+              help="auto (CUDA, then MPS, then CPU; the default), cpu, 0, ... (a resumed study: its own).")
 @click.option("--no-register", is_flag=True, help="Do not register the best trial's model at the end.")
 @click.option("--print-space", is_flag=True, help="Print the default search space file (to copy and edit) and exit.")
 @command_options(workspace="ref")
 @click.pass_context
 def tune(ctx: click.Context, version_ref: Optional[str], trials: Optional[int], timeout_s: Optional[float],
          space_file: Optional[Path], metric: Optional[str], pruner: Optional[str], study_name: Optional[str],
-         epochs: Optional[int], preset: str, batch: Optional[int], seed: Optional[int], device: str,
+         epochs: Optional[int], preset: str, batch: Optional[int], seed: Optional[int], device: Optional[str],
          no_register: bool, print_space: bool, workspace: WorkspaceRef, as_json: bool) -> None:
     """Tune hyperparameters with Optuna: each trial a supervised training run, bad trials pruned early.
 

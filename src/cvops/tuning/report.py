@@ -8,7 +8,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.catalog.db import transaction
-from cvops.common.errors import ValidationError
+from cvops.common.errors import NotFoundError, ValidationError
 from cvops.tuning.space import RUN_OPTIONS
 from cvops.tuning.records import require_study, storage, storage_path
 
@@ -39,7 +39,11 @@ def list_studies(ws: "Workspace") -> list[dict[str, Any]]:
 def _load(ws: "Workspace", name: str) -> "optuna.Study":
     import optuna
 
-    return optuna.load_study(study_name=name, storage=storage(ws))
+    try:
+        return optuna.load_study(study_name=name, storage=storage(ws))
+    except KeyError:
+        raise NotFoundError(f"study {name} is in the catalog but not in {storage_path(ws)} (was the file removed?)"
+                            ) from None
 
 
 def _trial_dict(t: "optuna.trial.FrozenTrial") -> dict[str, Any]:

@@ -136,7 +136,7 @@ def _trial_options(settings: dict[str, Any], version: str, params: dict[str, Any
 
 def _start(ws: "Workspace", version_ref: Union[int, str], name: str, trials: int, space: Optional[SearchSpace],
            metric: Optional[str], pruner: Optional[str], epochs: Optional[int], seed: Optional[int], preset: str,
-           device: str, batch: Optional[int]) -> dict[str, Any]:
+           device: Optional[str], batch: Optional[int]) -> dict[str, Any]:
     """The study's catalog row, created when new. Settings given for an existing study must
     match it (version, metric, search space); the pruner, trials, epochs, seed, device can change."""
     from cvops.training.presets import get_preset
@@ -154,15 +154,15 @@ def _start(ws: "Workspace", version_ref: Union[int, str], name: str, trials: int
                                   f"(another --study name) to search this one")
         settings = dict(row["settings"])
         settings.update({k: v for k, v in (("pruner", pruner), ("epochs", epochs), ("seed", seed),
-                                           ("batch", batch)) if v is not None})
-        settings.update(trials=trials, device=device)
+                                           ("batch", batch), ("device", device)) if v is not None})
+        settings.update(trials=trials)
         with transaction(ws.db):
             ws.db.execute("UPDATE tuning_studies SET settings = ? WHERE id = ?", [json.dumps(settings), row["id"]])
         return {**row, "settings": settings}
     key, direction = resolve_metric(metric or "map50_95")
     chosen = get_preset(preset)
     settings = {"pruner": pruner or "median", "epochs": epochs or chosen.epochs, "preset": preset, "seed": seed,
-                "device": device, "batch": batch, "trials": trials,
+                "device": device or "auto", "batch": batch, "trials": trials,
                 "space": (space or default_space()).to_dict()}
     now = time.time()
     with transaction(ws.db):
@@ -176,7 +176,7 @@ def run_study(ws: "Workspace", version_ref: Union[int, str], trials: int, *, tim
               space: Union[SearchSpace, str, "Path", dict, None] = None, metric: Optional[str] = "map50_95",
               pruner: Optional[str] = "median", study: Optional[str] = None, epochs: Optional[int] = None,
               seed: Optional[int] = None, progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
-              executor: Optional[TrialExecutor] = None, preset: str = "fast", device: str = "auto",
+              executor: Optional[TrialExecutor] = None, preset: str = "fast", device: Optional[str] = None,
               batch: Optional[int] = None, register: bool = True) -> dict[str, Any]:
     """Run (or resume) a study of ``trials`` finished trials on ``version_ref``; return :func:`show_study`'s dict.
 
@@ -185,8 +185,9 @@ def run_study(ws: "Workspace", version_ref: Union[int, str], trials: int, *, tim
     ``pruner``: :data:`PRUNERS`. ``epochs`` per trial (default: the preset's). ``timeout_s``: no trial starts after
     it (the running one finishes). ``cancel`` stops the running trial's run and leaves the study resumable (state
     ``interrupted``). ``executor`` runs the trials (default :class:`LocalExecutor`). ``register``: the best trial
-    registers its model at the end (:func:`register_best`). ``metric``, ``pruner``, ``epochs`` and ``seed`` given as
-    None take the study's own (or the defaults, for a new study).
+    registers its model at the end (:func:`register_best`). ``metric``, ``pruner``, ``epochs``, ``seed``, ``device``
+    and ``batch`` given as None take the study's own (or the defaults, for a new study: ``device`` ``auto``); a
+    resumed study keeps its ``preset`` and space, and refuses another version or metric.
     """
     from cvops.catalog.locks import WorkspaceBusy, workspace_lock
     from cvops.versions.create import get_version
