@@ -134,7 +134,8 @@ def _print_study(s: dict[str, Any]) -> None:
         out.print(f"[red]{s['error']}[/]")
     table = Table("trial", "state", "value", "epochs", "run", "duration", "params")
     for t in s["trials"]:
-        table.add_row(str(t["number"]), t["state"], _value(t["value"]), str(t["epochs"]), str(t["run_id"] or "-"),
+        state = "interrupted" if t["interrupted"] else "queued" if t["state"] == "waiting" else t["state"]
+        table.add_row(str(t["number"]), state, _value(t["value"]), str(t["epochs"]), str(t["run_id"] or "-"),
                       "-" if t["duration_s"] is None else f"{t['duration_s']:.0f} s", _params(t["params"]))
     out.print(table)
     best = s["best"]

@@ -49,7 +49,8 @@ def _load(ws: "Workspace", name: str) -> "optuna.Study":
 def _trial_dict(t: "optuna.trial.FrozenTrial") -> dict[str, Any]:
     start, end = t.datetime_start, t.datetime_complete
     return {"number": t.number, "state": t.state.name.lower(), "value": t.value,
-            "params": t.user_attrs.get("params", t.params), "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
+            "params": t.user_attrs.get("params") or t.params or dict(t.system_attrs.get("fixed_params") or {}),
+            "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
             "run_id": t.user_attrs.get("run_id"),
             "duration_s": (end - start).total_seconds() if start and end else None,
             "intermediate": {str(step + 1): value for step, value in sorted(t.intermediate_values.items())},
