@@ -115,3 +115,32 @@ def test_a_trial_that_cannot_start_fails_the_study_with_its_error(vws: Workspace
     listed = {s["name"]: s for s in list_studies(vws)}
     assert listed["broken"]["state"] == "failed" and listed["broken"]["counts"]["fail"] == 1
     assert show_study(vws, "broken")["error"] == "ValidationError: version v1 has no training images"
+
+
+def test_train_from_study_uses_the_best_parameters(vws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cvops train --from-study`` starts a run with the best trial's parameters, options given on the command line
+    winning, and the run names the study (the child is not started, so the run then fails: exit code 1)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cvops.cli import cli
+    from cvops.training import runner
+
+    space = {"params": {"lr0": {"type": "float", "low": 0.001, "high": 0.01}, "imgsz": {
+        "type": "categorical", "choices": [96, 128]}, "mosaic": 0.0}}
+    result = run_study(vws, "v1", 3, space=space, metric="map50", pruner="none", epochs=2, seed=0, study="best",
+                       executor=FakeExecutor(lambda p, e: p["lr0"]), register=False)
+    best = result["best"]["params"]
+    spawned: list[dict] = []
+    monkeypatch.setattr(runner, "_spawn", lambda ws, run_id, config: spawned.append(config))
+    done = CliRunner().invoke(cli, ["train", "--from-study", "best", "--epochs", "7", "--device", "cpu", "-w",
+                                    str(vws.root), "--json"])
+    assert done.exit_code == 1, done.output  # no child ran
+    config = spawned[-1]
+    assert (config["epochs"], config["imgsz"], config["extra"]["lr0"], config["extra"]["mosaic"]) == (
+        7, best["imgsz"], best["lr0"], 0.0)
+    params = json.loads(vws.db.execute("SELECT params FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+    assert params["tuning"] == {"study": "best", "trial": result["best"]["number"], "best": True}
+    refused = CliRunner().invoke(cli, ["tune", "register", "best", "-w", str(vws.root), "--json"])
+    assert refused.exit_code == 2 and "has no training run" in json.loads(refused.output)["error"]["message"]
