@@ -66,6 +66,9 @@ def test_the_median_pruner_stops_trials_below_the_median(vws: Workspace) -> None
                      executor=FakeExecutor(lambda p, epoch: p["lr0"] * epoch), register=False)
     assert none["name"] == "v1-tune-2" and none["counts"]["pruned"] == 0 and none["epochs_run"] == 18
     assert [s["name"] for s in list_studies(vws)] == ["v1-tune-2", "v1-tune-1"]
+    hyperband = run_study(vws, "v1", 12, space=SPACE, metric="map50", pruner="hyperband", epochs=9, seed=1,
+                          executor=FakeExecutor(lambda p, epoch: p["lr0"] * epoch), register=False)
+    assert hyperband["pruner"] == "hyperband" and hyperband["counts"]["pruned"] > 0
 
 
 def test_cancel_interrupts_and_the_study_resumes_to_its_total(vws: Workspace) -> None:
@@ -79,6 +82,8 @@ def test_cancel_interrupts_and_the_study_resumes_to_its_total(vws: Workspace) ->
     again = run_study(vws, "v1", 4, study="s", metric=None, pruner=None, executor=fake, register=False)
     assert again["state"] == "finished" and again["finished"] == 4 and len(fake.calls) == 2
     assert [c["tuning"]["trial"] for c in fake.calls] == [3, 4]  # trials 0 and 1 were not repeated
+    same = run_study(vws, "v1", 4, study="s", metric="val/box_loss", space=SPACE, executor=fake, register=False)
+    assert same["finished"] == 4 and len(fake.calls) == 2  # the same space is accepted; nothing left to run
     with pytest.raises(Exception, match="optimizes val/box_loss; a new metric needs a new study"):
         run_study(vws, "v1", 5, study="s", metric="map50", executor=fake)
     with pytest.raises(Exception, match="another search space"):
