@@ -23,7 +23,7 @@ from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, sub_progress
 from cvops.tuning.space import RUN_OPTIONS, SearchSpace, default_space, load_space, parse_space
-from cvops.tuning.records import require_study, storage, study_row
+from cvops.tuning.records import lock_name, require_study, storage, study_row
 from cvops.tuning.trial import LocalExecutor, TrialExecutor, resolve_metric
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def run_study(ws: "Workspace", version_ref: Union[int, str], trials: int, *, tim
     deadline = time.monotonic() + timeout_s if timeout_s is not None else None
     name = study or _next_name(ws, get_version(ws, version_ref).name)
     try:
-        with workspace_lock(ws.root, exclusive=True, wait=False, name=f"tune-{name}.lock"):
+        with workspace_lock(ws.root, exclusive=True, wait=False, name=lock_name(name)):
             row = _start(ws, version_ref, name, trials, chosen_space, metric, pruner, epochs, seed, preset, device,
                          batch)
             return _optimize(ws, row, progress or no_progress, cancel, executor or LocalExecutor(), deadline,
