@@ -115,6 +115,8 @@ def test_a_trial_that_cannot_start_fails_the_study_with_its_error(vws: Workspace
         def run(self, ws: Workspace, options: dict[str, Any], on_epoch: Any, **kwargs: Any) -> TrialOutcome:
             raise ValidationError("version v1 has no training images")
 
+    with pytest.raises(ValidationError, match="mask metric, but version v1 has boxes only"):
+        run_study(vws, "v1", 2, space=SPACE, metric="map50_95_mask", executor=Refusing(lambda p, e: 0.0))
     with pytest.raises(ValidationError, match="no training images"):
         run_study(vws, "v1", 2, space=SPACE, epochs=1, study="broken", executor=Refusing(lambda p, e: 0.0))
     listed = {s["name"]: s for s in list_studies(vws)}
