@@ -149,5 +149,12 @@ def test_train_from_study_uses_the_best_parameters(vws: Workspace, monkeypatch: 
         7, best["imgsz"], best["lr0"], 0.0)
     params = json.loads(vws.db.execute("SELECT params FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
     assert params["tuning"] == {"study": "best", "trial": result["best"]["number"], "best": True}
+    import inspect
+
+    from cvops.training import start_run, train
+    from cvops.tuning import best_train_options
+
+    options = best_train_options(vws, "best")  # keyword arguments of both start_run and train
+    assert set(options) <= set(inspect.signature(start_run).parameters) & set(inspect.signature(train).parameters)
     refused = CliRunner().invoke(cli, ["tune", "register", "best", "-w", str(vws.root), "--json"])
     assert refused.exit_code == 2 and "has no training run" in json.loads(refused.output)["error"]["message"]
