@@ -20,6 +20,18 @@ def _delta(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
 
+@contextlib.contextmanager
+def _cluster(address: Optional[str]) -> Any:
+    """Connected to the Ray cluster at ``address`` for the block (yields the address), or nothing (yields None)."""
+    if address is None:
+        yield None
+        return
+    from cvops.scaleout.cluster import connect
+
+    with connect(address):
+        yield address
+
+
 @click.command("train")
 @click.option("--version", "version_ref", default=None, help="Dataset version to train on (name or id).")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
@@ -37,10 +49,18 @@ def _delta(value: Optional[float]) -> str:
 @click.option("--task", type=click.Choice(["detect", "segment"]), default=None,
               help="Train a detector or a segmentation model (default: what the version's shapes support best; "
                    "a detector on polygons learns each object's box).")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Train on a node of the Ray cluster at ADDRESS (host:port or ray://host:port; docs/scale-out.md).")
+@click.option("--gpus", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="With --ray: GPUs the run takes on its node.")
+@click.option("--ray-data", type=click.Choice(["auto", "ship", "shared"]), default="auto", show_default=True,
+              help="With --ray: read the version's data from the same path on the node (shared), ship it through the "
+                   "object store (ship), or ship it only when the node does not see it (auto).")
 @command_options()
 def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], weights: Optional[str],
               epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str, seed: int,
-              resume_run: Optional[int], task: Optional[str], ws: Workspace, as_json: bool) -> None:
+              resume_run: Optional[int], task: Optional[str], ray_address: Optional[str], gpus: float,
+              ray_data: str, ws: Workspace, as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
@@ -53,13 +73,19 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
     why = None
-    with job("train", as_json) as (progress, cancel):
+    with job("train", as_json) as (progress, cancel), _cluster(ray_address) as spawner_args:
+        spawner = None
+        if spawner_args is not None:
+            from cvops.scaleout.training import ray_spawner
+
+            spawner = ray_spawner(spawner_args, gpus=gpus, data=ray_data)
         if resume_run is not None:
-            result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel)
+            result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel, spawner=spawner)
         else:
             chosen, why = choose_task(ws, get_version(ws, version_ref or "").id, task)
             run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
-                               device=device, seed=seed, weights=weights, model=model, task=task)
+                               device=device, seed=seed, weights=weights, model=model, task=task,
+                               spawner=spawner)
             for warning in run_result(ws, run_id).warnings:  # on stderr, so that stdout holds only the JSON report
                 (err if as_json else out).print(f"[yellow]warning:[/] {warning}")
             if not as_json:

@@ -1,0 +1,118 @@
+"""Connecting to a Ray cluster: ``--ray ADDRESS`` (``host:port`` of a head's GCS, or ``ray://host:10001``).
+
+:func:`connect` joins the cluster as a driver for the length of one job and leaves it afterwards. The worker nodes
+need the same ``cvops-workbench`` (with torch, Ultralytics and onnxruntime) installed as this machine: a probe task
+checks that they import ``cvops`` of this version; when they do not, the job reconnects and ships this machine's
+``cvops`` package to them through a Ray runtime environment (``py_modules``), so the code that runs remotely is
+always the code of this workbench (its dependencies must be there already). Every Ray failure (the head unreachable,
+a node or the connection lost mid-job) becomes a :class:`ClusterError` naming the address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+from cvops.common.errors import CvopsError
+
+RAY_MISSING = "Ray is not installed: pip install 'cvops-workbench[ray]'"
+NAMESPACE = "cvops"
+T = TypeVar("T")
+
+
+class ClusterError(CvopsError):
+    """Ray is missing, the cluster cannot be reached, or it was lost during a job."""
+
+    code = "cluster"
+    exit_code = 1
+
+
+def require_ray() -> ModuleType:
+    """The ``ray`` module, or a :class:`ClusterError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(RAY_MISSING) from None
+    return ray
+
+
+def ray_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from Ray (a lost node, actor, object or connection) rather than from our code."""
+    ray = require_ray()
+    return isinstance(exc, (ray.exceptions.RayError, ConnectionError)) and \
+        not isinstance(exc, ray.exceptions.RayTaskError)
+
+
+def lost(address: str, exc: BaseException) -> ClusterError:
+    """The error of a job whose cluster went away."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ClusterError(f"the Ray cluster at {address} was lost during the job ({type(exc).__name__}"
+                        f"{': ' + first[:300] if first else ''}); nothing was written to the catalog")
+
+
+def call(address: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` (Ray calls); turn a Ray failure into :class:`ClusterError`, re-raise the remote error of our code."""
+    ray = require_ray()
+    try:
+        return fn()
+    except ray.exceptions.RayTaskError as exc:  # our code failed remotely: raise its own exception
+        cause = exc.as_instanceof_cause()
+        if isinstance(cause, CvopsError):
+            raise cause from None
+        raise ClusterError(f"a task failed on the Ray cluster at {address}: {exc}") from None
+    except (ray.exceptions.RayError, ConnectionError) as exc:
+        raise lost(address, exc) from None
+
+
+def _probe() -> Optional[str]:
+    """On a worker: the version of ``cvops`` it imports, or None."""
+    try:
+        import cvops
+    except ImportError:
+        return None
+    return str(cvops.__version__)
+
+
+def _init(ray: ModuleType, address: str, runtime_env: Optional[dict[str, Any]]) -> None:
+    try:
+        ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False,
+                 runtime_env=runtime_env, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[ModuleType]:
+    """Join the cluster at ``address`` for one job (ships ``cvops`` to the workers when they lack this version)."""
+    import cvops
+
+    ray = require_ray()
+    if ray.is_initialized():  # a job of this process already holds the connection
+        yield ray
+        return
+    _init(ray, address, None)
+    try:
+        probe = ray.remote(num_cpus=0)(_probe)
+        try:
+            version = call(address, lambda: ray.get(probe.remote(), timeout=120))
+        except ClusterError:
+            version = None
+        if version != cvops.__version__:
+            ray.shutdown()
+            _init(ray, address, {"py_modules": [str(Path(cvops.__file__).parent)]})
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def where() -> dict[str, Any]:
+    """On a worker: the node it runs on (Ray node id, IP address, host name)."""
+    import socket
+
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname()}
