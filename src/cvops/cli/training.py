@@ -72,6 +72,10 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
 
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
+    if ray_address:
+        from cvops.scaleout.cluster import require_ray
+
+        require_ray()  # before any work: say how to install Ray
     why = None
     with job("train", as_json) as (progress, cancel), _cluster(ray_address) as spawner_args:
         spawner = None

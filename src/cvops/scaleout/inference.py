@@ -27,7 +27,7 @@ from cvops.scaleout.cluster import call, connect, require_ray
 
 if TYPE_CHECKING:
     from cvops.assist.prelabel import PrelabelReport
-    from cvops.data.health import Decoded, Decoder
+    from cvops.data.health import Decoder
     from cvops.data.images import ImageFilter, ImageRecord
     from cvops.data.workspace import Workspace
     from cvops.models.registry import ModelRef
