@@ -1,6 +1,6 @@
 """A real local Ray cluster for the scale-out tests and benchmark: a head and worker nodes on 127.0.0.1 only.
 
-``python tests/ray_testing.py TEMP_DIR [WORKERS]`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
+``python tests/ray_testing.py TEMP_DIR WORKERS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
 own multi-node test cluster: real GCS, raylets and object stores, one per node) in *this* process, prints
 ``ADDRESS host:port`` on stdout and keeps it up until its stdin closes; then it shuts down exactly the processes it
 started (never ``ray stop``, which would kill every Ray process on the machine). :class:`LocalCluster` runs that
@@ -10,45 +10,55 @@ script as a child process, so the test process itself only ever connects as a dr
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024 * 1024, "node_ip_address": "127.0.0.1",
         "include_dashboard": False}
 
 
 class LocalCluster:
-    """A head and ``workers`` worker nodes on 127.0.0.1 (1 CPU, 100 MB object store each), in a child process."""
+    """A head and ``workers`` worker nodes on 127.0.0.1 (1 CPU, 100 MB object store each), in a child process.
 
-    def __init__(self, temp_dir: Path, workers: int = 1, timeout_s: float = 120.0) -> None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        self.log = (temp_dir / "cluster.log").open("wb")
+    Its Ray temp folder is a fresh short folder under the system temp (Ray's socket paths must stay under 108
+    bytes), removed by :meth:`stop`."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="cvray-"))
+        self.log_path = self.temp_dir / "cluster.log"
+        self.log = self.log_path.open("wb")
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, __file__, str(temp_dir), str(workers)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
-                                     env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line.startswith("ADDRESS "):
+            log = self.log_path.read_text(errors="replace")[-3000:]
             self.stop()
-            raise RuntimeError(f"the local Ray cluster did not start (see {temp_dir / 'cluster.log'})")
+            raise RuntimeError(f"the local Ray cluster did not start:\n{log}")
         self.address = line.split(" ", 1)[1]
         self.start_s = time.perf_counter() - started
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        """Shut the cluster down (its own processes only); kill its process group if that hangs."""
+        """Shut the cluster down (its own processes only; idempotent); kill its process group if that hangs."""
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.log.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _serve(temp_dir: str, workers: int) -> None:
@@ -66,4 +76,4 @@ def _serve(temp_dir: str, workers: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    _serve(sys.argv[1], int(sys.argv[2]))

@@ -20,6 +20,7 @@ from cvops.common.errors import CvopsError
 
 RAY_MISSING = "Ray is not installed: pip install 'cvops-workbench[ray]'"
 NAMESPACE = "cvops"
+REACH_S = 10.0
 T = TypeVar("T")
 
 
@@ -76,7 +77,23 @@ def _probe() -> Optional[str]:
     return str(cvops.__version__)
 
 
+def reachable(address: str, timeout_s: float = REACH_S) -> None:
+    """A :class:`ClusterError` unless something listens at ``address`` (Ray itself would wait for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except ValueError:
+        raise ClusterError(f"{address} is not a Ray address (host:port, or ray://host:port)") from None
+    except OSError as exc:
+        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc} (is its head "
+                           "running? ray start --head, docs/scale-out.md)") from None
+
+
 def _init(ray: ModuleType, address: str, runtime_env: Optional[dict[str, Any]]) -> None:
+    reachable(address)
     try:
         ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False,
                  runtime_env=runtime_env, configure_logging=False)
