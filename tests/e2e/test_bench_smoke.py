@@ -31,6 +31,7 @@ SMALL = {
     "bench_drift.py": ["--n", "500", "--reference", "200"],
     "bench_field_log.py": ["--n", "3", "--rounds", "1"],
     "bench_pipeline.py": ["--count", "16", "--epochs", "1", "--imgsz", "64", "--rounds", "1", "--watch-files", "50"],
+    "bench_tuning.py": ["--n", "16", "--trials", "1", "--epochs", "1", "--imgsz", "64"],
 }
 
 

@@ -1,5 +1,6 @@
 """The catalog's schema steps of the CVOps loop (migrations 13-17: benchmark sets, pipelines, champion history, the
-labeling queue, field files pulled from devices) and after it (18: the image tag vocabulary), registered in
+labeling queue, field files pulled from devices) and after it (18: the image tag vocabulary; 19: tuning studies),
+registered in
 :data:`cvops.catalog.migrations.MIGRATIONS`. Never edit a released step; append a new one."""
 
 from __future__ import annotations
@@ -163,6 +164,28 @@ def _m18_image_tags(db: Database) -> None:
     db.execute("CREATE INDEX idx_image_tags_tag ON image_tags(tag_id, image_id)")
 
 
+def _m19_tuning_studies(db: Database) -> None:
+    """Tuning studies (``cvops tune``): one row per Optuna study of the workspace, whose trials live in Optuna's own
+    storage (``tuning/studies.db``); ``settings`` holds what the study was started with (pruner, epochs, preset,
+    search space, ...), ``summary`` its trial counts and best trial after each trial, ``best_model_id`` the model
+    its best trial registered."""
+    db.execute(
+        """CREATE TABLE tuning_studies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            metric TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            state TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            best_model_id INTEGER REFERENCES models(id) ON DELETE SET NULL
+        )"""
+    )
+
+
 LOOP_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (13, "benchmark sets: frozen members taken from a version's split; evaluations.benchmark_id", _m13_benchmarks),
     (14, "pipeline runs and steps: input hashes, outputs, timings, logs and gate decisions", _m14_pipelines),
@@ -171,4 +194,5 @@ LOOP_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (17, "field files pulled from devices: logs and captured images, checksums, the images they became",
      _m17_field_files),
     (18, "image tag vocabulary: tags and the images they are on (tag annotations stay class labels)", _m18_image_tags),
+    (19, "tuning studies: version, metric, settings, state and best model of each Optuna study", _m19_tuning_studies),
 ]

@@ -8,11 +8,11 @@ commands, listed in its ``COMMANDS``; this module registers them all on :data:`c
 from __future__ import annotations
 
 from cvops.cli import (benchmark, check, classes, data, deploy, export, images, monitor, pipeline, prelabel,
-                       queue, tags, training, versions, workspace)
+                       queue, tags, training, tune, versions, workspace)
 from cvops.cli.base import cli, error_info, fail
 
-FAMILIES = (workspace, classes, tags, images, data, versions, check, training, export, deploy, prelabel, benchmark,
-            pipeline, monitor, queue)
+FAMILIES = (workspace, classes, tags, images, data, versions, check, training, tune, export, deploy, prelabel,
+            benchmark, pipeline, monitor, queue)
 for _family in FAMILIES:
     for _command in _family.COMMANDS:
         cli.add_command(_command)

@@ -49,6 +49,9 @@ def _cluster(address: Optional[str]) -> Any:
 @click.option("--task", type=click.Choice(["detect", "segment"]), default=None,
               help="Train a detector or a segmentation model (default: what the version's shapes support best; "
                    "a detector on polygons learns each object's box).")
+@click.option("--from-study", "from_study", default=None, metavar="STUDY",
+              help="Train with the best parameters of tuning study STUDY (cvops tune show STUDY); options given "
+                   "here replace the study's.")
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Train on a node of the Ray cluster at ADDRESS (host:port or ray://host:port; docs/scale-out.md).")
 @click.option("--gpus", type=click.FloatRange(min=0), default=0, show_default=True,
@@ -59,8 +62,8 @@ def _cluster(address: Optional[str]) -> Any:
 @command_options()
 def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], weights: Optional[str],
               epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str, seed: int,
-              resume_run: Optional[int], task: Optional[str], ray_address: Optional[str], gpus: float,
-              ray_data: str, ws: Workspace, as_json: bool) -> None:
+              resume_run: Optional[int], task: Optional[str], from_study: Optional[str], ray_address: Optional[str],
+              gpus: float, ray_data: str, ws: Workspace, as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
@@ -70,6 +73,17 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
     from cvops.training.runner import choose_task, resume, run_result, start_run, supervise
     from cvops.versions.create import get_version
 
+    tuned: dict[str, Any] = {}
+    if from_study is not None:
+        from cvops.tuning import best_train_options
+
+        tuned = best_train_options(ws, from_study)
+        given = click.get_current_context().get_parameter_source
+        version_ref = version_ref or tuned["version_ref"]
+        preset = preset if given("preset") != click.core.ParameterSource.DEFAULT else tuned["preset"]
+        seed = seed if given("seed") != click.core.ParameterSource.DEFAULT else tuned["seed"]
+        epochs, imgsz, batch, model = (epochs or tuned["epochs"], imgsz or tuned["imgsz"], batch or tuned["batch"],
+                                       model or tuned["model"])
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
     if ray_address:
@@ -89,6 +103,7 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
             chosen, why = choose_task(ws, get_version(ws, version_ref or "").id, task)
             run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
                                device=device, seed=seed, weights=weights, model=model, task=task,
+                               hyperparameters=tuned.get("hyperparameters"), tuning=tuned.get("tuning"),
                                spawner=spawner)
             for warning in run_result(ws, run_id).warnings:  # on stderr, so that stdout holds only the JSON report
                 (err if as_json else out).print(f"[yellow]warning:[/] {warning}")
@@ -272,6 +287,10 @@ def models_show(model_ref: str, ws: Workspace, as_json: bool) -> None:
     p = m.params
     out.print(f"  params    preset {m.preset} epochs {p.get('epochs')} imgsz {p.get('imgsz')} batch {p.get('batch')} "
               f"optimizer {p.get('optimizer')} lr0 {p.get('lr0')} seed {m.seed}")
+    if p.get("tuning"):
+        t = p["tuning"]
+        how = "trained with the best parameters of" if t.get("best") else "a trial of"
+        out.print(f"  tuning    {how} study {t.get('study')} (trial {t.get('trial')}); cvops tune show {t.get('study')}")
     env = m.environment
     out.print(f"  env       python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
               f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")

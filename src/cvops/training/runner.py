@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
@@ -261,7 +261,8 @@ def training_warnings(ws: "Workspace", version_ref: Union[int, str], preset: str
 def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", epochs: Optional[int] = None,
               imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
               weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
-              task: Optional[str] = None, spawner: Optional[Spawner] = None) -> int:
+              task: Optional[str] = None, hyperparameters: Optional[Mapping[str, Any]] = None,
+              tuning: Optional[Mapping[str, Any]] = None, spawner: Optional[Spawner] = None) -> int:
     """Materialize the version, record a run and start its child process (or have ``spawner`` start it on another
     machine, :data:`Spawner`); return the run id.
 
@@ -270,7 +271,9 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     a local ``.pt`` file (pretrained or a registered model) instead of random initialisation. ``task`` is
     ``detect`` or ``segment``; by default it follows the version (:func:`choose_task`): boxes train a detector,
     polygons a segmentation model. Crowd regions are never training positives. ``device`` is ``auto`` (CUDA, then MPS, then
-    CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP).
+    CPU), ``cpu``, ``0`` or ``0,1`` (multi-GPU DDP). ``hyperparameters`` are more Ultralytics train arguments
+    (``lr0``, ``momentum``, ``mosaic``, ...) over the preset's; ``tuning`` (``{"study", "trial"}``) records the
+    tuning trial the run is, in its params and so in its model's lineage (:mod:`cvops.tuning`).
     """
     from cvops.versions.materialize import materialize
     from cvops.versions.create import get_version
@@ -289,7 +292,8 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     data_yaml = materialize(ws, info.id, task=task)
     architecture = str(base) if base is not None else model_for_task(model or chosen.model, task)
     params = {"epochs": epochs or chosen.epochs, "imgsz": imgsz or chosen.imgsz, "batch": batch or chosen.batch,
-              "patience": chosen.patience, "extra": dict(chosen.augment)}
+              "patience": chosen.patience, "extra": {**chosen.augment, **(hyperparameters or {})},
+              **({"tuning": dict(tuning)} if tuning else {})}
     with transaction(ws.db):
         cur = ws.db.execute(
             "INSERT INTO runs (version_id, version_hash, state, preset, model, params, seed, device, task, "
@@ -427,8 +431,9 @@ def _register(ws: "Workspace", run_id: int, final_event: dict[str, Any]) -> None
 
 
 def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
-              cancel: Optional[CancelToken] = None, poll_s: float = 0.2) -> RunResult:
-    """Follow a running child until it ends: record its events, report progress, honour ``cancel``.
+              cancel: Optional[CancelToken] = None, poll_s: float = 0.2, register: bool = True) -> RunResult:
+    """Follow a running child until it ends: record its events, report progress, honour ``cancel``; a finished run
+    registers its model unless ``register`` is False (tuning trials: only a study's best one is registered).
 
     On cancel the child is asked to stop (the cancel file); if it has not ended within
     :data:`CANCEL_GRACE_S` seconds it is terminated, then killed, and the run is recorded ``cancelled``. A child
@@ -473,7 +478,7 @@ def supervise(ws: "Workspace", run_id: int, progress: Optional[Progress] = None,
             time.sleep(poll_s)
     if row[0] not in FINAL_STATES:
         _finish(ws, run_id, final, error, paths["log"], pid)
-    if final == "finished":
+    if final == "finished" and register:
         _register(ws, run_id, final_event)
     progress(1.0, f"run {run_id} {final}")
     return run_result(ws, run_id)
@@ -483,10 +488,10 @@ def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", e
           imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
           weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
           progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
-          task: Optional[str] = None) -> RunResult:
+          task: Optional[str] = None, hyperparameters: Optional[Mapping[str, Any]] = None) -> RunResult:
     """Start a run (:func:`start_run`) and supervise it to the end (:func:`supervise`)."""
     run_id = start_run(ws, version_ref, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                       seed=seed, weights=weights, model=model, task=task)
+                       seed=seed, weights=weights, model=model, task=task, hyperparameters=hyperparameters)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
 
 
