@@ -117,6 +117,23 @@ def test_a_cancel_reaches_the_remote_child(cluster: LocalCluster, ws: Workspace)
     assert events(result.run_dir)[-1]["event"] == "cancelled"
 
 
+def test_a_two_trial_study_trains_its_trials_on_the_cluster(cluster: LocalCluster, ws: Workspace,
+                                                          tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  lr0: {type: float, low: 0.001, high: 0.01}\n  imgsz: 64\n", encoding="utf-8")
+    out = invoke("tune", "-w", str(ws.root), "--version", "v1", "--trials", "2", "--epochs", "2", "--space",
+                 str(space), "--metric", "map50", "--pruner", "none", "--study", "remote", "--device", "cpu",
+                 "--seed", "0", "--ray", cluster.address, "--json")
+    assert out["state"] == "finished", out
+    runs = [t["run_id"] for t in out["trials"]]
+    assert len(runs) == 2 and all(t["state"] == "complete" for t in out["trials"]), out["trials"]
+    for run_id in runs:  # every trial trained on the cluster, its epochs streamed back into this catalog
+        env, epochs = ws.db.execute("SELECT environment, epochs_done FROM runs WHERE id = ?", [run_id]).fetchone()
+        assert json.loads(env)["ray"]["address"] == cluster.address and epochs == 2
+    best = ws.db.execute("SELECT environment FROM models WHERE run_id = ?", [out["best"]["run_id"]]).fetchone()
+    assert best is not None and json.loads(best[0])["ray"]["address"] == cluster.address  # registered here
+
+
 def suggestions(ws: Workspace) -> list[tuple[Any, ...]]:
     return sorted((a.image_id, a.class_id, a.box, a.confidence, a.model_id) for a in P.pending(ws))
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from cvops.cli.base import command_options, emit, err, fmt_value, job, out
+from cvops.cli.base import command_options, emit, err, fmt_value, job, out, ray_cluster
 from cvops.training.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -18,18 +18,6 @@ if TYPE_CHECKING:
 
 def _delta(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:+.3f}"
-
-
-@contextlib.contextmanager
-def _cluster(address: Optional[str]) -> Any:
-    """Connected to the Ray cluster at ``address`` for the block (yields the address), or nothing (yields None)."""
-    if address is None:
-        yield None
-        return
-    from cvops.scaleout.cluster import connect
-
-    with connect(address):
-        yield address
 
 
 @click.command("train")
@@ -91,7 +79,7 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
 
         require_ray()  # before any work: say how to install Ray
     why = None
-    with job("train", as_json) as (progress, cancel), _cluster(ray_address) as spawner_args:
+    with job("train", as_json) as (progress, cancel), ray_cluster(ray_address) as spawner_args:
         spawner = None
         if spawner_args is not None:
             from cvops.scaleout.training import ray_spawner

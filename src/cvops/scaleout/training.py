@@ -276,3 +276,23 @@ def ray_spawner(address: str, gpus: float = 0, data: str = "auto") -> "Spawner":
         return RemoteChild(address, actor, Path(config["run_dir"]), remote_dir, info)
 
     return spawn
+
+
+class RayExecutor:
+    """A tuning study's trial executor (``cvops.tuning``'s ``TrialExecutor``) whose trials train on the cluster.
+
+    It wraps ``base`` (the study's local executor, which supervises a run and answers the pruner) and gives each
+    trial's run the :func:`ray_spawner`: Optuna and the study stay in this workspace, each trial is one Ray actor
+    with ``gpus`` GPUs on some node; pruning and cancel reach it as for :func:`ray_spawner`'s runs.
+    """
+
+    def __init__(self, address: str, base: Any, gpus: float = 0, data: str = "auto") -> None:
+        self.address, self.base = address, base
+        self.spawner = ray_spawner(address, gpus=gpus, data=data)
+
+    def run(self, ws: "Workspace", options: dict[str, Any], on_epoch: Any, **kwargs: Any) -> Any:
+        """Run one trial as ``base`` does, on the cluster (connected for the trial unless already)."""
+        from cvops.scaleout.cluster import connect
+
+        with connect(self.address):
+            return self.base.run(ws, {**options, "spawner": self.spawner}, on_epoch, **kwargs)
