@@ -1,6 +1,6 @@
 """A real local Ray cluster for the scale-out tests and benchmark: a head and worker nodes on 127.0.0.1 only.
 
-``python tests/ray_testing.py TEMP_DIR WORKERS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
+``python tests/ray_testing.py TEMP_DIR WORKERS HEAD_CPUS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
 own multi-node test cluster: real GCS, raylets and object stores, one per node) in *this* process, prints
 ``ADDRESS host:port`` on stdout and keeps it up until its stdin closes; then it shuts down exactly the processes it
 started (never ``ray stop``, which would kill every Ray process on the machine). :class:`LocalCluster` runs that
@@ -22,18 +22,27 @@ NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024 * 1024, "node_ip_addres
         "include_dashboard": False}
 
 
+def loopback_only() -> None:
+    """Keep Ray's driver in this process on 127.0.0.1: by default it swaps a loopback address for the machine's own
+    IP, which the cluster (bound to 127.0.0.1) does not listen on."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
+    if "ray._private.ray_constants" in sys.modules:
+        sys.modules["ray._private.ray_constants"].ENABLE_RAY_CLUSTER = False
+
+
 class LocalCluster:
     """A head and ``workers`` worker nodes on 127.0.0.1 (1 CPU, 100 MB object store each), in a child process.
 
     Its Ray temp folder is a fresh short folder under the system temp (Ray's socket paths must stay under 108
     bytes), removed by :meth:`stop`."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, head_cpus: int = 1) -> None:
+        loopback_only()
         self.temp_dir = Path(tempfile.mkdtemp(prefix="cvray-"))
         self.log_path = self.temp_dir / "cluster.log"
         self.log = self.log_path.open("wb")
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers)],
+        self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers), str(head_cpus)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                      start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
         assert self.proc.stdout is not None
@@ -61,10 +70,10 @@ class LocalCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def _serve(temp_dir: str, workers: int) -> None:
+def _serve(temp_dir: str, workers: int, head_cpus: int) -> None:
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "temp_dir": temp_dir})
+    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": head_cpus, "temp_dir": temp_dir})
     for _ in range(workers):
         cluster.add_node(**NODE)
     cluster.wait_for_nodes()
@@ -76,4 +85,4 @@ def _serve(temp_dir: str, workers: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]))
+    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

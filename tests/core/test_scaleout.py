@@ -6,7 +6,6 @@ cleanly, and without Ray ``--ray`` says how to install it."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -33,17 +32,9 @@ TINY = {"imgsz": 64, "batch": 8, "device": "cpu"}
 CONF = 0.001  # an unsure tiny model: keep its guesses so that there are many detections to compare
 
 
-def loopback_only() -> None:
-    """Keep Ray's driver on 127.0.0.1: by default it swaps a loopback address for the machine's own IP."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
-    if "ray._private.ray_constants" in sys.modules:
-        sys.modules["ray._private.ray_constants"].ENABLE_RAY_CLUSTER = False
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     """The module's cluster: a head and one worker node, 1 CPU and a 100 MB object store each."""
-    loopback_only()
     local = LocalCluster(workers=1)
     yield local
     local.stop()
@@ -170,7 +161,6 @@ def test_health_check_over_the_cluster_equals_the_local_one(cluster: LocalCluste
 def test_a_cluster_stopped_mid_job_fails_the_job_cleanly(ws: Workspace, tmp_path: Path) -> None:
     from cvops.scaleout.cluster import connect
 
-    loopback_only()
     doomed = LocalCluster(workers=0)  # a head node alone, stopped during the run
     try:
         with connect(doomed.address):
