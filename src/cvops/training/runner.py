@@ -144,6 +144,15 @@ def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any], spawner: Option
                       "progress = NULL WHERE id = ?", [proc.pid, time.time(), run_id])
 
 
+def _launch(ws: "Workspace", run_id: int, config: dict[str, Any], spawner: Optional[Spawner]) -> None:
+    """Start the run's child here, or through ``spawner`` (``_spawn`` keeps its three-argument form for a local run:
+    tests stand in for it)."""
+    if spawner is None:
+        _spawn(ws, run_id, config)
+    else:
+        _spawn(ws, run_id, config, spawner)
+
+
 def version_task(ws: "Workspace", version_id: int) -> str:
     """``segment`` when the version holds a polygon, else ``detect``: what its shapes support best."""
     row = ws.db.execute("SELECT 1 FROM version_members m JOIN version_states s ON s.hash = m.state_hash "
@@ -307,7 +316,7 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     config = {"data_yaml": str(data_yaml), "model": architecture, "device": device, "seed": seed, "run_dir": str(run_dir),
               "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), "warnings": warnings, "task": task,
               "task_reason": why, **params}
-    _spawn(ws, run_id, config, spawner)
+    _launch(ws, run_id, config, spawner)
     return run_id
 
 
@@ -522,5 +531,5 @@ def resume(ws: "Workspace", run_id: int, epochs: Optional[int] = None, progress:
     if paths["events"].is_file():  # keep the earlier attempt's events; the new child starts a fresh stream
         attempt = len(list(run_dir.glob("events-*.jsonl"))) + 1
         paths["events"].rename(run_dir / f"events-{attempt}.jsonl")
-    _spawn(ws, run_id, config, spawner)
+    _launch(ws, run_id, config, spawner)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
