@@ -1,6 +1,6 @@
 """A real local Ray cluster for the scale-out tests and benchmark: a head and worker nodes on 127.0.0.1 only.
 
-``python tests/ray_testing.py TEMP_DIR WORKERS HEAD_CPUS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
+``python tests/ray_testing.py TEMP_DIR WORKERS HEAD_CPUS WORKER_GPUS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
 own multi-node test cluster: real GCS, raylets and object stores, one per node) in *this* process, prints
 ``ADDRESS host:port`` on stdout and keeps it up until its stdin closes; then it shuts down exactly the processes it
 started (never ``ray stop``, which would kill every Ray process on the machine). :class:`LocalCluster` runs that
@@ -31,18 +31,20 @@ def loopback_only() -> None:
 
 
 class LocalCluster:
-    """A head and ``workers`` worker nodes on 127.0.0.1 (1 CPU, 100 MB object store each), in a child process.
+    """A head (``head_cpus`` CPUs, no GPU) and ``workers`` worker nodes (1 CPU and ``worker_gpus`` GPUs each) on
+    127.0.0.1, 100 MB object store each, in a child process.
 
     Its Ray temp folder is a fresh short folder under the system temp (Ray's socket paths must stay under 108
     bytes), removed by :meth:`stop`."""
 
-    def __init__(self, workers: int = 1, head_cpus: int = 1) -> None:
+    def __init__(self, workers: int = 1, head_cpus: int = 1, worker_gpus: int = 0) -> None:
         loopback_only()
         self.temp_dir = Path(tempfile.mkdtemp(prefix="cvray-"))
         self.log_path = self.temp_dir / "cluster.log"
         self.log = self.log_path.open("wb")
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers), str(head_cpus)],
+        self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers), str(head_cpus),
+                                      str(worker_gpus)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                      start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
         assert self.proc.stdout is not None
@@ -70,12 +72,13 @@ class LocalCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def _serve(temp_dir: str, workers: int, head_cpus: int) -> None:
+def _serve(temp_dir: str, workers: int, head_cpus: int, worker_gpus: int) -> None:
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": head_cpus, "temp_dir": temp_dir})
+    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": head_cpus, "num_gpus": 0,
+                                                            "temp_dir": temp_dir})
     for _ in range(workers):
-        cluster.add_node(**NODE)
+        cluster.add_node(**NODE, num_gpus=worker_gpus)
     cluster.wait_for_nodes()
     print(f"ADDRESS {cluster.address}", flush=True)
     try:
@@ -85,4 +88,4 @@ def _serve(temp_dir: str, workers: int, head_cpus: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
