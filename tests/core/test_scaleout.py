@@ -184,7 +184,7 @@ def test_without_ray_the_ray_options_say_how_to_install_it(monkeypatch: pytest.M
     with pytest.raises(ClusterError, match="pip install 'cvops-workbench\\[ray\\]'"):
         require_ray()
     invoke("init", str(tmp_path / "w"), "--json")
-    for args in (["train", "--version", "v1"], ["prelabel"], ["check"]):
+    for args in (["train", "--version", "v1"], ["prelabel"], ["check"], ["tune", "--version", "v1", "--trials", "1"]):
         result = CliRunner().invoke(cli, [*args, "-w", str(tmp_path / "w"), "--ray", "127.0.0.1:6379", "--json"])
         assert result.exit_code == 1 and json.loads(result.stdout)["error"] == {"code": "cluster",
                                                                                "message": RAY_MISSING}

@@ -240,15 +240,16 @@ class RemoteChild:
             ray.get(self.actor.cleanup.remote(), timeout=60)
             ray.kill(self.actor)
             self.returncode = code
-        except Exception as exc:  # the cluster or the node went away: the run fails with the reason
+        except Exception as exc:  # the cluster or the node went away (or this disk failed): the run fails, saying why
             if self.killed:
                 return
-            if not ray_failure(exc):
-                raise
-            error = str(lost(self.address, exc)).replace("; nothing was written to the catalog", "")
-            self._write([(json.dumps({"event": "failed", "error": error}) + "\n").encode()],
-                        f"\n{error}\n".encode())
-            self.returncode = 1
+            error = (str(lost(self.address, exc)).replace("; nothing was written to the catalog", "")
+                     if ray_failure(exc) else f"relaying the remote run failed: {type(exc).__name__}: {exc}")
+            try:
+                self._write([(json.dumps({"event": "failed", "error": error}) + "\n").encode()],
+                            f"\n{error}\n".encode())
+            finally:
+                self.returncode = 1
 
 
 def ray_spawner(address: str, gpus: float = 0, data: str = "auto") -> "Spawner":
