@@ -177,6 +177,23 @@ def test_a_cluster_stopped_mid_job_fails_the_job_cleanly(ws: Workspace, tmp_path
         doomed.stop()
 
 
+def test_workers_without_this_cvops_get_it_shipped(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cvops
+    from cvops.scaleout.cluster import connect
+
+    def imported() -> str:
+        import cvops
+
+        return str(cvops.__file__)
+
+    with connect(cluster.address) as ray:  # the workers import this version: nothing is shipped
+        assert "runtime_resources" not in ray.get(ray.remote(num_cpus=1)(imported).remote())
+    monkeypatch.setattr(cvops, "__version__", "0.0.0+elsewhere")  # as if the nodes had another version installed
+    with connect(cluster.address) as ray:
+        where = ray.get([ray.remote(num_cpus=1)(imported).remote() for _ in range(2)])
+    assert all("runtime_resources" in w and w.endswith("cvops/__init__.py") for w in where), where
+
+
 def test_without_ray_the_ray_options_say_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from cvops.scaleout.cluster import require_ray
 
