@@ -188,6 +188,13 @@ def test_workers_without_this_cvops_get_it_shipped(cluster: LocalCluster, monkey
 
     with connect(cluster.address) as ray:  # the workers import this version: nothing is shipped
         assert "runtime_resources" not in ray.get(ray.remote(num_cpus=1)(imported).remote())
+        with connect(cluster.address):  # jobs of one process share the connection...
+            pass
+        assert ray.is_initialized()  # ...and the last one to end leaves the cluster
+        with pytest.raises(ClusterError, match="one cluster at a time"):
+            with connect("127.0.0.1:1"):
+                pass
+    assert not ray.is_initialized()
     monkeypatch.setattr(cvops, "__version__", "0.0.0+elsewhere")  # as if the nodes had another version installed
     with connect(cluster.address) as ray:
         where = ray.get([ray.remote(num_cpus=1)(imported).remote() for _ in range(2)])

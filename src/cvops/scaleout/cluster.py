@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, Optional, TypeVar
@@ -21,6 +22,8 @@ from cvops.common.errors import CvopsError
 RAY_MISSING = "Ray is not installed: pip install 'cvops-workbench[ray]'"
 NAMESPACE = "cvops"
 REACH_S = 10.0
+_LOCK = threading.Lock()
+_HELD: dict[str, Any] = {"address": None, "users": 0, "external": False}  # this process's connection
 T = TypeVar("T")
 
 
@@ -103,13 +106,37 @@ def _init(ray: ModuleType, address: str, runtime_env: Optional[dict[str, Any]]) 
 
 @contextlib.contextmanager
 def connect(address: str) -> Iterator[ModuleType]:
-    """Join the cluster at ``address`` for one job (ships ``cvops`` to the workers when they lack this version)."""
+    """Join the cluster at ``address`` for one job (ships ``cvops`` to the workers when they lack this version).
+
+    Jobs of one process share the connection (nested or concurrent, e.g. the GUI's); the last to end leaves the
+    cluster. One cluster at a time per process: another address while connected is a :class:`ClusterError`."""
+    ray = require_ray()
+    with _LOCK:
+        if _HELD["users"]:
+            if _HELD["address"] != address:
+                raise ClusterError(f"this process is connected to the Ray cluster at {_HELD['address']}; one "
+                                   f"cluster at a time (wait for its jobs to end before using {address})")
+        elif ray.is_initialized():  # connected by someone else in this process: use it, leave it to them
+            _HELD["external"] = True
+        else:
+            _join(ray, address)
+            _HELD["external"] = False
+        _HELD.update(address=address, users=int(_HELD["users"] or 0) + 1)
+    try:
+        yield ray
+    finally:
+        with _LOCK:
+            _HELD["users"] = int(_HELD["users"] or 0) - 1
+            if not _HELD["users"]:
+                if not _HELD["external"]:
+                    ray.shutdown()
+                _HELD["address"] = None
+
+
+def _join(ray: ModuleType, address: str) -> None:
+    """Connect; when the workers lack this version of ``cvops``, reconnect shipping it to them."""
     import cvops
 
-    ray = require_ray()
-    if ray.is_initialized():  # a job of this process already holds the connection
-        yield ray
-        return
     _init(ray, address, None)
     try:
         probe = ray.remote(num_cpus=0)(_probe)
@@ -120,9 +147,9 @@ def connect(address: str) -> Iterator[ModuleType]:
         if version != cvops.__version__:
             ray.shutdown()
             _init(ray, address, {"py_modules": [str(Path(cvops.__file__).parent)]})
-        yield ray
-    finally:
+    except BaseException:
         ray.shutdown()
+        raise
 
 
 def where() -> dict[str, Any]:
