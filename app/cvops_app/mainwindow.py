@@ -29,7 +29,7 @@ from cvops_app.context import AppContext
 from cvops_app.icons import icon
 from cvops_app.jobs import Job, JobFn, JobManager, JobsWidget
 from cvops_app.pages import Page
-from cvops_app.pages.welcome import WelcomePage
+from cvops_app.pages.welcome import WelcomePage, fill_recent_menu
 from cvops_app.theme import Theme, app_icon, theme_menu
 
 APP_NAME = "CVOps Workbench"
@@ -161,12 +161,13 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_menus(self) -> None:
-        from cvops_app.dialogs import classes, exporting, importing, shortcuts
+        from cvops_app.dialogs import classes, exporting, importing, shortcuts, tags_dialog
 
         file = self.menuBar().addMenu("&File")
         self._action(file, "&New workspace…", self.new_workspace, QKeySequence.StandardKey.New, "new")
         self._action(file, "&Open workspace…", self.open_workspace, QKeySequence.StandardKey.Open, "open")
         self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)  # a folder may have gone since
         self._fill_recent()
         file.addSeparator()
         self.workspace_actions = [
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
             self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z", "redo"),
             self._action(edit, "&Classes…", lambda: classes.ClassesDialog(self.ctx, parent=self).exec(), "Ctrl+K",
                          "classes"),
+            self._action(edit, "&Tags…", lambda: tags_dialog.open_tags_dialog(self.ctx, self), icon_name="tag"),
             self._action(edit, "&Pre-label…", self.prelabel, icon_name="prelabel"),
         ]
         view = self.menuBar().addMenu("&View")
@@ -201,10 +203,8 @@ class MainWindow(QMainWindow):
             self, APP_NAME, f"<b>{APP_NAME}</b><br>Offline computer-vision workbench.<br>AGPL-3.0-or-later."))
 
     def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_workspaces:
-            self._action(self.recent_menu, path, lambda checked=False, p=path: self.load_workspace(Path(p)))
-        self.recent_menu.setEnabled(bool(self.settings.recent_workspaces))
+        fill_recent_menu(self.recent_menu, self.settings.recent_workspaces, self.load_workspace,
+                         self.welcome.clear_recent)
 
     def _set_enabled(self, enabled: bool) -> None:
         for action in getattr(self, "workspace_actions", []):

@@ -52,7 +52,7 @@ def test_open_workspace_remembers_it_and_shows_images(window: MainWindow, demo_w
     assert str(demo_ws) in window.windowTitle()
     saved = settings_mod.load(tmp_path / "settings.yaml")
     assert saved.recent_workspaces[0] == str(demo_ws.resolve())
-    assert [a.text() for a in window.recent_menu.actions()] == [str(demo_ws.resolve())]
+    assert [a.data() for a in window.recent_menu.actions() if a.data()] == [str(demo_ws.resolve())]
     window.show_page("annotate")
     assert window.stack.currentWidget() is window.pages["annotate"]
 

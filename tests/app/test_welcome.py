@@ -4,6 +4,7 @@ and removable, the File menu following), start-up with a deleted last workspace,
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def test_a_demo_built_while_another_workspace_opened_only_joins_the_recent_list(
     window.welcome._demo_built(demo)  # what the job delivers when it is done
     assert window.ws.root == (tmp_path / "other").resolve()
     assert window.settings.recent_workspaces[0] == str(demo.resolve())
-    assert window.recent_menu.actions()[0].text() == str(demo.resolve())
+    assert window.recent_menu.actions()[0].data() == str(demo.resolve())
     assert "demo is ready" in window.statusBar().currentMessage()
 
 
@@ -114,10 +115,35 @@ def test_recent_list_greys_missing_folders_and_removes_them(qtbot: Any, tmp_path
     assert "not found" in asked[0]
     assert settings.recent_workspaces == [str(tmp_path / "alive")]
     assert settings_mod.load(tmp_path / "settings.yaml").recent_workspaces == [str(tmp_path / "alive")]
-    assert [a.text() for a in window.recent_menu.actions()] == [str(tmp_path / "alive")]
+    assert [a.data() for a in window.recent_menu.actions() if a.data()] == [str(tmp_path / "alive")]
     recent.setCurrentRow(0)
     window.welcome.remove_button.click()  # any entry can go; the folder stays
     assert recent.count() == 0 and not window.recent_menu.isEnabled() and (tmp_path / "alive").is_dir()
+
+
+def test_open_recent_greys_a_deleted_folder_and_clears(qtbot: Any, tmp_path: Path) -> None:
+    for name in ("alive", "doomed"):
+        Workspace.create(tmp_path / name).close()
+    paths = [str(tmp_path / "doomed"), str(tmp_path / "alive")]
+    window = MainWindow(settings=settings_mod.Settings(recent_workspaces=list(paths)),
+                        settings_path=tmp_path / "settings.yaml")
+    qtbot.addWidget(window)
+    menu = window.recent_menu
+    assert all(a.isEnabled() for a in menu.actions() if a.data())
+    shutil.rmtree(tmp_path / "doomed")  # deleted while the workbench runs: the menu sees it when it opens
+    menu.aboutToShow.emit()
+    doomed, alive = (next(a for a in menu.actions() if a.data() == p) for p in paths)
+    assert not doomed.isEnabled() and doomed.toolTip() == f"Folder not found: {paths[0]}"
+    assert alive.isEnabled() and menu.toolTipsVisible()
+    alive.trigger()
+    assert window.ws is not None and window.ws.root == (tmp_path / "alive").resolve()
+    assert [a.data() for a in menu.actions() if a.data()] == [paths[1], paths[0]]  # most recent first
+    clear = next(a for a in menu.actions() if a.text() == "Clear recent")
+    clear.trigger()
+    assert window.settings.recent_workspaces == [] and not menu.isEnabled()
+    assert settings_mod.load(tmp_path / "settings.yaml").recent_workspaces == []
+    assert window.welcome.recent.count() == 0 and (tmp_path / "alive").is_dir()  # the folders stay
+    window.ctx.close_workspace()
 
 
 def test_opening_a_recent_workspace(qtbot: Any, tmp_path: Path) -> None:

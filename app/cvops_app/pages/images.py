@@ -30,7 +30,7 @@ from cvops_app.icons import icon, set_icon
 from cvops_app.pages.images_extras import EmptyOverlay, action_button, menu_button, selection_text
 from cvops_app.jobs import JobManager
 from cvops_app.pages import Page
-from cvops_app.pages.image_tags import UNTAGGED, ImageTagMenu, ask_tag_name, filter_items
+from cvops_app.pages.image_tags import ImageTagMenu, TagFilterButton, ask_tag_name
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -114,7 +114,9 @@ class ImagesPage(Page):
         self.status_box = self._combo("status-filter", [("All statuses", None)] +
                                       [(status_label(s), s) for s in STATUSES])
         self.class_box = self._combo("class-filter", [("Any class", None)])
-        self.tag_box = self._combo("tag-filter", [("Any tag", None)])
+        self.tag_filter = TagFilterButton(self)
+        self.tag_filter.changed.connect(self.reload)
+        self.tag_filter.manage_requested.connect(self.manage_tags)
         self.annotated_box = self._combo("annotated-filter",
                                          [("Annotated or not", None), ("Annotated", True), ("Not annotated", False)])
         self.sort_box = self._combo("sort", [(label, key) for key, label in SORTS])
@@ -155,7 +157,7 @@ class ImagesPage(Page):
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
 
         filters = QHBoxLayout()
-        for label, widget in (("Status", self.status_box), ("Class", self.class_box), ("Tag", self.tag_box),
+        for label, widget in (("Status", self.status_box), ("Class", self.class_box), ("", self.tag_filter),
                               ("", self.annotated_box), ("", self.search), ("Sort", self.sort_box)):
             if label:
                 filters.addWidget(QLabel(label, self))
@@ -214,10 +216,10 @@ class ImagesPage(Page):
             self.reload()
 
     def _fill_tags(self) -> bool:
-        """The tag filter and tag menu from the workspace's tag vocabulary; True when the chosen tag went."""
+        """The tag filter and tag menu from the workspace's tag vocabulary; True when a ticked tag went."""
         self.tags = self.ws.tags.list() if self.ws is not None else []
         self.tag_menu.set_tags(self.tags)
-        return self._refill(self.tag_box, filter_items(self.tags))
+        return self.tag_filter.set_tags(self.tags)
 
     # -- workspace and data -------------------------------------------------------------------------------------------
     def set_workspace(self, ws: Optional["Workspace"]) -> None:
@@ -261,11 +263,11 @@ class ImagesPage(Page):
 
     def current_filter(self) -> ImageFilter:
         """The filter the widgets describe."""
-        tag = self.tag_box.currentData()
+        tags = self.tag_filter
         return ImageFilter(status=self.status_box.currentData(), class_id=self.class_box.currentData(),
                            annotated=self.annotated_box.currentData(), search=self.search.text().strip() or None,
-                           tag_ids=(tag,) if isinstance(tag, int) else None,
-                           untagged=True if tag == UNTAGGED else None)
+                           tag_ids=tags.tag_ids() or None, tag_match=tags.match() if tags.tag_ids() else "any",
+                           untagged=True if tags.untagged() else None)
 
     def reload(self, keep: bool = True) -> None:
         """Load the ids of the current filter and sort in the background; ``keep`` keeps the selection."""
@@ -384,7 +386,8 @@ class ImagesPage(Page):
         self.reload()
 
     def _reset_filters(self) -> None:
-        for box in (self.status_box, self.class_box, self.tag_box, self.annotated_box):
+        self.tag_filter.reset()
+        for box in (self.status_box, self.class_box, self.annotated_box):
             box.blockSignals(True)
             box.setCurrentIndex(0)
             box.blockSignals(False)
@@ -482,6 +485,12 @@ class ImagesPage(Page):
             QMessageBox.warning(self, "New tag", str(exc))
             return
         self.add_tag(name, create=True)
+
+    def manage_tags(self) -> None:
+        """The tag filter's "Manage tags…": the tags dialog (new, rename, recolour, merge, delete)."""
+        from cvops_app.dialogs.tags_dialog import open_tags_dialog
+
+        open_tags_dialog(self.ctx, self)
 
     def remove_tag(self, tag: int) -> None:
         """Take a tag off the selected images (one undo step)."""

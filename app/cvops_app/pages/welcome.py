@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
-    QWidget,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPushButton,
+    QVBoxLayout, QWidget,
 )
 
 from cvops.common.jobs import CancelToken, Progress
@@ -48,6 +48,30 @@ def default_demo_path() -> Path:
 def is_workspace(path: Path) -> bool:
     """True when ``path`` holds a workspace catalog."""
     return (path / CATALOG_NAME).is_file()
+
+
+def fill_recent_menu(menu: QMenu, paths: Sequence[str], open_path: Callable[[Path], object],
+                     clear: Callable[[], object]) -> None:
+    """File ▸ Open recent: one entry per recent workspace (a folder that is gone, or no workspace any more, greyed
+    as on the welcome page, with a tooltip saying so), then "Clear recent"; the menu is disabled when empty."""
+    menu.clear()
+    menu.setToolTipsVisible(True)
+    for path in paths:
+        action = menu.addAction(path)
+        action.setData(path)
+        if is_workspace(Path(path)):
+            action.setToolTip(f"Open {path}")
+            action.triggered.connect(lambda checked=False, p=path: open_path(Path(p)))
+        else:
+            action.setEnabled(False)
+            action.setToolTip(f"Folder not found: {path}" if not Path(path).is_dir() else
+                              f"No workspace in {path} any more")
+    if paths:
+        menu.addSeparator()
+        clear_action = menu.addAction(icon("clear-filter"), "Clear recent")
+        clear_action.setObjectName("clear-recent")
+        clear_action.triggered.connect(lambda checked=False: clear())
+    menu.setEnabled(bool(paths))
 
 
 def build_demo(path: Path, progress: Progress, cancel: CancelToken, count: int = DEMO_IMAGES) -> Path:
@@ -199,6 +223,13 @@ class WelcomePage(QWidget):
         settings.recent_workspaces = [p for p in settings.recent_workspaces if p != path]
         self.ctx.save_settings()
         self.update_recent(settings.recent_workspaces)
+        self.recent_changed.emit()
+
+    def clear_recent(self) -> None:
+        """Empty the recent workspaces (File ▸ Open recent ▸ Clear recent; the folders stay)."""
+        self.ctx.settings.recent_workspaces = []
+        self.ctx.save_settings()
+        self.update_recent([])
         self.recent_changed.emit()
 
     # -- the demo -----------------------------------------------------------------------------------------------------
