@@ -160,7 +160,9 @@ def runs_show(run_id: int, ws: Workspace, as_json: bool) -> None:
     env = r["environment"]
     if env:
         out.print(f"  python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
-                  f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
+                  f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}"
+                  + (f" (Ray node {env['ray']['hostname']}, {env['ray']['node_ip']}, cluster {env['ray']['address']})"
+                     if env.get("ray") else ""))
     table = Table("epoch", "box loss", *SUMMARY_KEYS)
     for e in r["epochs_table"]:
         table.add_row(str(e["epoch"]), fmt_value(e.get("train/box_loss")),
