@@ -75,6 +75,8 @@ def test_remote_training_streams_its_events_and_registers_its_model_here(cluster
     where = json.loads(ws.db.execute("SELECT environment FROM models WHERE id = ?", [model.id]).fetchone()[0])["ray"]
     assert where["address"] == cluster.address and where["data"] == "shipped" and where["node_ip"] == "127.0.0.1"
     assert where["node_id"] and where["hostname"]
+    shown = CliRunner().invoke(cli, ["runs", "show", str(out["run_id"]), "-w", str(ws.root)])
+    assert f"Ray node {where['hostname']}, 127.0.0.1, cluster {cluster.address}" in shown.stdout
 
 
 def after_first_epoch(root: Path, run_id: int, action: Any) -> threading.Thread:
