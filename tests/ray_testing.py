@@ -1,9 +1,9 @@
 """A real local Ray cluster for the scale-out tests and benchmark: a head and worker nodes on 127.0.0.1 only.
 
-``python tests/ray_testing.py TEMP_DIR WORKERS HEAD_CPUS WORKER_GPUS`` starts the cluster with :class:`ray.cluster_utils.Cluster` (Ray's
-own multi-node test cluster: real GCS, raylets and object stores, one per node) in *this* process, prints
-``ADDRESS host:port`` on stdout and keeps it up until its stdin closes; then it shuts down exactly the processes it
-started (never ``ray stop``, which would kill every Ray process on the machine). :class:`LocalCluster` runs that
+``python tests/ray_testing.py TEMP_DIR WORKERS HEAD_CPUS WORKER_GPUS`` starts the cluster with
+:class:`ray.cluster_utils.Cluster` (Ray's own multi-node test cluster: real GCS, raylets and object stores, one per
+node) in *this* process, prints ``ADDRESS host:port`` on stdout and keeps it up until its stdin closes; then it shuts
+down exactly the processes it started (never ``ray stop``, which would kill every Ray process on the machine). :class:`LocalCluster` runs that
 script as a child process, so the test process itself only ever connects as a driver, the way ``cvops`` does.
 """
 

@@ -25,7 +25,7 @@ from cvops.models.registry import get_model
 from cvops.scaleout.cluster import RAY_MISSING, ClusterError
 from cvops.scaleout.inference import cluster_decoder, prelabel as prelabel_on_cluster
 from cvops.scaleout.training import ray_spawner
-from cvops.training.runner import cancel_run, start_run, supervise
+from cvops.training.runner import cancel_run, resume, start_run, supervise
 
 pytestmark = pytest.mark.slow
 TINY = {"imgsz": 64, "batch": 8, "device": "cpu"}
@@ -69,7 +69,8 @@ def test_remote_training_streams_its_events_and_registers_its_model_here(cluster
     assert all(str(run_dir) in e["last"] for e in events(run_dir) if e["event"] == "checkpoint")  # local paths
     epochs = ws.db.execute("SELECT epoch FROM run_epochs WHERE run_id = ? ORDER BY epoch", [out["run_id"]]).fetchall()
     assert epochs == [(1,), (2,)]
-    assert (run_dir / "train" / "weights" / "best.pt").is_file() and "Ultralytics" in (run_dir / "train.log").read_text()
+    assert (run_dir / "train" / "weights" / "best.pt").is_file()
+    assert "Ultralytics" in (run_dir / "train.log").read_text()  # the node's output came back too
     model = get_model(ws, out["model"]["name"])
     assert Path(model.weights).is_file() and model.run_id == out["run_id"]
     where = json.loads(ws.db.execute("SELECT environment FROM models WHERE id = ?", [model.id]).fetchone()[0])["ray"]
@@ -108,6 +109,11 @@ def test_a_cancel_reaches_the_remote_child(cluster: LocalCluster, ws: Workspace)
     assert 1 <= result.epochs_done < 50
     assert (result.run_dir / "train" / "weights" / "last.pt").is_file()  # the checkpoint came back: resumable
     assert events(result.run_dir)[-1]["event"] == "cancelled"
+    with connect(cluster.address):  # resumed on the cluster: last.pt goes there, one more epoch, its weights back
+        resumed = resume(ws, run_id, epochs=result.epochs_done + 1, spawner=ray_spawner(cluster.address))
+    assert resumed.state == "finished" and resumed.epochs_done == result.epochs_done + 1, resumed.error
+    assert resumed.best_checkpoint == result.run_dir / "train" / "weights" / "best.pt"
+    assert resumed.best_checkpoint.is_file() and resumed.model
 
 
 def test_a_two_trial_study_trains_its_trials_on_the_cluster(cluster: LocalCluster, ws: Workspace,

@@ -160,3 +160,14 @@ def where() -> dict[str, Any]:
 
     ctx = ray.get_runtime_context()
     return {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname()}
+
+
+def node_temp() -> Optional[str]:
+    """On a worker: the folder of this node's Ray session (removed with the session, so what a lost job leaves
+    there goes with it), or None (the system temp) where Ray does not say."""
+    try:
+        import ray
+
+        return str(ray._private.worker._global_node.get_session_dir_path())  # no public API for it
+    except Exception:  # another Ray version: the system temp folder
+        return None

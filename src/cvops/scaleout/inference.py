@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from cvops.common.errors import ValidationError
 from cvops.common.jobs import Cancelled, CancelToken, Progress, no_progress
-from cvops.scaleout.cluster import call, connect, require_ray
+from cvops.scaleout.cluster import call, connect, node_temp, require_ray
 
 if TYPE_CHECKING:
     from cvops.assist.prelabel import PrelabelReport
@@ -42,7 +42,7 @@ class _Files:
     """On a worker: the chunk's images as paths, written to a temporary folder when their bytes were shipped."""
 
     def __init__(self, items: Sequence[Item], blobs: Optional[dict[int, bytes]]) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="cvops-chunk-") if blobs is not None else None
+        self.tmp = tempfile.TemporaryDirectory(prefix="cvops-chunk-", dir=node_temp()) if blobs is not None else None
         self.paths: dict[int, Path] = {}
         self.missing: list[int] = []
         for image_id, path, size in items:
@@ -74,7 +74,7 @@ def _detect(items: list[Item], blobs: Optional[dict[int, bytes]], onnx: bytes, c
             return {"missing": files.missing}
         sha = hashlib.sha256(onnx).hexdigest()
         if sha not in _detectors:
-            path = Path(tempfile.gettempdir()) / f"cvops-prelabel-{sha}.onnx"
+            path = Path(node_temp() or tempfile.gettempdir()) / f"cvops-prelabel-{sha}.onnx"
             if not path.is_file():
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_bytes(onnx)

@@ -2,10 +2,10 @@
 
 :func:`ray_spawner` gives :func:`cvops.training.runner.start_run` a spawner that starts the run's child
 (``python -m cvops.training.child``, the same code as a local run) on a cluster node, inside a Ray actor
-(:class:`TrainingNode`, holding 1 CPU and ``gpus`` GPUs) in a temporary folder there. The version's materialized
-data goes with it (``data``): ``shared`` reads it from the same path (shared storage), ``ship`` packs it into the
-object store, ``auto`` uses the path when the node sees the same files there and ships them otherwise; a ``.pt``
-starting point (``--weights``) is always shipped.
+(:class:`TrainingNode`, holding 1 CPU and ``gpus`` GPUs), in a temporary folder in the node's Ray session folder.
+The version's materialized data goes with it (``data``): ``shared`` reads it from the same path (shared storage),
+``ship`` packs it into the object store, ``auto`` uses the path when the node sees the same files there and ships
+them otherwise; a ``.pt`` starting point (``--weights``) and a resumed run's ``last.pt`` are always shipped.
 
 The handle (:class:`RemoteChild`) looks like a local child to :func:`cvops.training.runner.supervise`: a thread
 polls the actor every :data:`POLL_S` seconds and appends the child's new events (paths rewritten to the local run
@@ -13,7 +13,7 @@ folder; ``started`` gains ``environment.ray``: address, node, how the data went)
 its output to ``train.log``; the local ``cancel`` file (Ctrl+C, the GUI's Cancel) is passed on to the node. When the
 child ends, ``best.pt``, ``last.pt`` and ``results.csv`` come back into the local run folder *before* the final event
 is written, so the model registers locally as for a local run. A cluster lost mid-run ends the run ``failed`` with
-the reason; the temporary folder on the node is removed at the end.
+the reason; the temporary folder on the node is removed at the end (a lost node's goes with its Ray session).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cvops.common.errors import ValidationError
-from cvops.scaleout.cluster import ClusterError, call, lost, ray_failure, require_ray, where
+from cvops.scaleout.cluster import ClusterError, call, lost, node_temp, ray_failure, require_ray, where
 
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
@@ -75,7 +75,7 @@ class TrainingNode:
     """The Ray actor on the node that runs one training child (``ray.remote(TrainingNode)``)."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="cvops-run-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="cvops-run-", dir=node_temp()))
         self.run_dir = self.dir / "run"
         self.run_dir.mkdir()
         self.proc: Optional[subprocess.Popen[bytes]] = None
