@@ -80,6 +80,15 @@ def test_remote_training_streams_its_events_and_registers_its_model_here(cluster
     assert f"Ray node {where['hostname']}, 127.0.0.1, cluster {cluster.address}" in shown.stdout
 
 
+def test_a_run_asking_for_gpus_the_cluster_lacks_fails_at_once(cluster: LocalCluster, ws: Workspace) -> None:
+    result = CliRunner().invoke(cli, ["train", "-w", str(ws.root), "--version", "v1", "--epochs", "1", "--gpus", "1",
+                                      "--ray", cluster.address, "--json"])
+    assert result.exit_code == 1
+    assert "has 0 GPU(s) in all; the run asks for 1" in json.loads(result.stdout)["error"]["message"]
+    state, error = ws.db.execute("SELECT state, error FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert state == "failed" and error.startswith("not started: ")  # never left queued
+
+
 def after_first_epoch(root: Path, run_id: int, action: Any) -> threading.Thread:
     """A thread that calls ``action()`` once the run's first epoch is in the catalog (its own connection)."""
 

@@ -259,6 +259,10 @@ def ray_spawner(address: str, gpus: float = 0, data: str = "auto") -> "Spawner":
 
     def spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> RemoteChild:
         ray = require_ray()
+        have = call(address, ray.cluster_resources)
+        if gpus and float(have.get("GPU", 0)) < gpus:  # Ray would wait for them for ever
+            raise ClusterError(f"the Ray cluster at {address} has {float(have.get('GPU', 0)):g} GPU(s) in all; "
+                               f"the run asks for {gpus:g} (--gpus)")
         actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(TrainingNode).remote()
         folder = Path(config["data_yaml"]).parent
         info: dict[str, Any] = {"address": address, "gpus": gpus, **call(address, lambda: ray.get(
