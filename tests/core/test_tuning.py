@@ -96,9 +96,9 @@ def study(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         proc.communicate()
         before = _trial_runs(root)
         orphans = [pid for runs in before.values() for _, state, pid, _ in runs if state == "running"]
-        started = time.monotonic()
+        killed = _cli("tune", "list", "-w", str(root), "--json")[0]["state"]
         resumed = _cli("tune", "--study", STUDY, "-w", str(root), "--json")
-        yield {"root": root, "before": before, "result": resumed, "resume_s": time.monotonic() - started}
+        yield {"root": root, "before": before, "result": resumed, "state_after_kill": killed}
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -116,6 +116,7 @@ def test_study_prunes_the_planted_region_and_resumes_without_repeating(study: di
     assert [s for _, s, _, _ in before[0]] == ["finished"]
     assert [s for _, s, _, _ in before[1]] in (["cancelled"], ["finished"])  # stopped by the pruner (or just done)
     assert before[2][0][1] == "running" and 3 not in before
+    assert study["state_after_kill"] == "interrupted"  # recorded running, but its process is gone
     assert result["state"] == "finished" and result["finished"] == 4
     trials = {t["number"]: t for t in result["trials"]}
     assert set(trials) == {0, 1, 2, 3, 4}  # trial 2 failed (interrupted), trials 3 and 4 made up the total

@@ -115,6 +115,8 @@ def test_a_trial_that_cannot_start_fails_the_study_with_its_error(vws: Workspace
         def run(self, ws: Workspace, options: dict[str, Any], on_epoch: Any, **kwargs: Any) -> TrialOutcome:
             raise ValidationError("version v1 has no training images")
 
+    with pytest.raises(ValidationError, match="mask metric, but version v1 has boxes only"):
+        run_study(vws, "v1", 2, space=SPACE, metric="map50_95_mask", executor=Refusing(lambda p, e: 0.0))
     with pytest.raises(ValidationError, match="no training images"):
         run_study(vws, "v1", 2, space=SPACE, epochs=1, study="broken", executor=Refusing(lambda p, e: 0.0))
     listed = {s["name"]: s for s in list_studies(vws)}
@@ -147,5 +149,12 @@ def test_train_from_study_uses_the_best_parameters(vws: Workspace, monkeypatch: 
         7, best["imgsz"], best["lr0"], 0.0)
     params = json.loads(vws.db.execute("SELECT params FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
     assert params["tuning"] == {"study": "best", "trial": result["best"]["number"], "best": True}
+    import inspect
+
+    from cvops.training import start_run, train
+    from cvops.tuning import best_train_options
+
+    options = best_train_options(vws, "best")  # keyword arguments of both start_run and train
+    assert set(options) <= set(inspect.signature(start_run).parameters) & set(inspect.signature(train).parameters)
     refused = CliRunner().invoke(cli, ["tune", "register", "best", "-w", str(vws.root), "--json"])
     assert refused.exit_code == 2 and "has no training run" in json.loads(refused.output)["error"]["message"]

@@ -280,7 +280,8 @@ def models_show(model_ref: str, ws: Workspace, as_json: bool) -> None:
     if p.get("tuning"):
         t = p["tuning"]
         how = "trained with the best parameters of" if t.get("best") else "a trial of"
-        out.print(f"  tuning    {how} study {t.get('study')} (trial {t.get('trial')}); cvops tune show {t.get('study')}")
+        out.print(f"  tuning    {how} study {t.get('study')} (trial {t.get('trial')}); "
+                  f"cvops tune show {t.get('study')}")
     env = m.environment
     out.print(f"  env       python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
               f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")

@@ -497,10 +497,12 @@ def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", e
           imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
           weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
           progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
-          task: Optional[str] = None, hyperparameters: Optional[Mapping[str, Any]] = None) -> RunResult:
+          task: Optional[str] = None, hyperparameters: Optional[Mapping[str, Any]] = None,
+          tuning: Optional[Mapping[str, Any]] = None) -> RunResult:
     """Start a run (:func:`start_run`) and supervise it to the end (:func:`supervise`)."""
     run_id = start_run(ws, version_ref, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                       seed=seed, weights=weights, model=model, task=task, hyperparameters=hyperparameters)
+                       seed=seed, weights=weights, model=model, task=task, hyperparameters=hyperparameters,
+                       tuning=tuning)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
 
 

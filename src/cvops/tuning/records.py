@@ -56,3 +56,22 @@ def require_study(ws: "Workspace", name: str) -> dict[str, Any]:
         names = [r[0] for r in ws.db.execute("SELECT name FROM tuning_studies ORDER BY id")]
         raise NotFoundError(f"no tuning study {name!r} (studies: {', '.join(names) or 'none yet; cvops tune'})")
     return row
+
+
+def lock_name(name: str) -> str:
+    """The lock file (in ``WORKSPACE/locks``) that the process running study ``name`` holds."""
+    return f"tune-{name}.lock"
+
+
+def live_state(ws: "Workspace", name: str, state: str) -> str:
+    """``state`` as recorded, except that a study recorded ``running`` whose lock nobody holds (its process was
+    killed or crashed) is ``interrupted``."""
+    from cvops.catalog.locks import WorkspaceBusy, workspace_lock
+
+    if state != "running":
+        return state
+    try:
+        with workspace_lock(ws.root, exclusive=True, wait=False, name=lock_name(name)):
+            return "interrupted"
+    except WorkspaceBusy:
+        return state

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.tuning.space import RUN_OPTIONS
-from cvops.tuning.records import require_study, storage, storage_path
+from cvops.tuning.records import live_state, require_study, storage, storage_path
 
 if TYPE_CHECKING:
     import optuna
@@ -19,16 +19,18 @@ if TYPE_CHECKING:
 
 
 def list_studies(ws: "Workspace") -> list[dict[str, Any]]:
-    """Every study of the workspace, newest first: name, version, metric, direction, state, trials (finished and
-    target), counts by trial state, best trial and value, best model, created and updated times (from the catalog,
-    without opening Optuna's storage)."""
+    """Every study of the workspace, newest first: name, version, metric, direction, state (``running``,
+    ``finished``, ``timeout``, ``interrupted``, ``failed``; one whose process died reads ``interrupted``), trials
+    (finished and target), counts by trial state, best trial and value, best model, created and updated times (from
+    the catalog, without opening Optuna's storage)."""
     names = [r[0] for r in ws.db.execute("SELECT name FROM tuning_studies ORDER BY id DESC")]
     out = []
     for name in names:
         row = require_study(ws, name)
         summary = row["summary"]
         out.append({"name": name, "version": row["version"], "metric": row["metric"], "direction": row["direction"],
-                    "state": row["state"], "pruner": row["settings"]["pruner"], "epochs": row["settings"]["epochs"],
+                    "state": live_state(ws, name, row["state"]), "pruner": row["settings"]["pruner"],
+                    "epochs": row["settings"]["epochs"],
                     "trials": row["settings"]["trials"], "finished": summary.get("finished", 0),
                     "counts": summary.get("counts", {}), "best_trial": summary.get("best_trial"),
                     "best_value": summary.get("best_value"), "best_model": row["best_model"],
@@ -95,7 +97,7 @@ def show_study(ws: "Workspace", name: str) -> dict[str, Any]:
     epochs_run = sum(int(t["epochs"] or 0) for t in trials if t["state"] in ("complete", "pruned"))
     finished = sum(1 for t in trials if t["state"] in ("complete", "pruned"))
     return {"name": name, "version": row["version"], "metric": row["metric"], "direction": row["direction"],
-            "state": row["state"], "pruner": settings["pruner"], "epochs": settings["epochs"],
+            "state": live_state(ws, name, row["state"]), "pruner": settings["pruner"], "epochs": settings["epochs"],
             "preset": settings["preset"], "seed": settings["seed"], "device": settings["device"],
             "trials_target": settings["trials"], "finished": finished,
             "counts": {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "fail", "running",

@@ -23,7 +23,7 @@ from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.common.jobs import CancelToken, Cancelled, Progress, no_progress, sub_progress
 from cvops.tuning.space import RUN_OPTIONS, SearchSpace, default_space, load_space, parse_space
-from cvops.tuning.records import require_study, storage, study_row
+from cvops.tuning.records import lock_name, require_study, storage, study_row
 from cvops.tuning.trial import LocalExecutor, TrialExecutor, resolve_metric
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ def _start(ws: "Workspace", version_ref: Union[int, str], name: str, trials: int
     """The study's catalog row, created when new. Settings given for an existing study must
     match it (version, metric, search space); the pruner, trials, epochs, seed, device can change."""
     from cvops.training.presets import get_preset
+    from cvops.training.runner import version_task
     from cvops.versions.create import get_version
 
     version = get_version(ws, version_ref)
@@ -160,6 +161,9 @@ def _start(ws: "Workspace", version_ref: Union[int, str], name: str, trials: int
             ws.db.execute("UPDATE tuning_studies SET settings = ? WHERE id = ?", [json.dumps(settings), row["id"]])
         return {**row, "settings": settings}
     key, direction = resolve_metric(metric or "map50_95")
+    if (key.endswith("(M)") or key.endswith("seg_loss")) and version_task(ws, version.id) == "detect":
+        raise ValidationError(f"metric {metric} is a mask metric, but version {version.name} has boxes only and "
+                              "trains a detector: use map50_95, map50, precision, recall or a box loss")
     chosen = get_preset(preset)
     settings = {"pruner": pruner or "median", "epochs": epochs or chosen.epochs, "preset": preset, "seed": seed,
                 "device": device or "auto", "batch": batch, "trials": trials,
@@ -206,7 +210,7 @@ def run_study(ws: "Workspace", version_ref: Union[int, str], trials: int, *, tim
     deadline = time.monotonic() + timeout_s if timeout_s is not None else None
     name = study or _next_name(ws, get_version(ws, version_ref).name)
     try:
-        with workspace_lock(ws.root, exclusive=True, wait=False, name=f"tune-{name}.lock"):
+        with workspace_lock(ws.root, exclusive=True, wait=False, name=lock_name(name)):
             row = _start(ws, version_ref, name, trials, chosen_space, metric, pruner, epochs, seed, preset, device,
                          batch)
             return _optimize(ws, row, progress or no_progress, cancel, executor or LocalExecutor(), deadline,
