@@ -32,6 +32,7 @@ SMALL = {
     "bench_field_log.py": ["--n", "3", "--rounds", "1"],
     "bench_pipeline.py": ["--count", "16", "--epochs", "1", "--imgsz", "64", "--rounds", "1", "--watch-files", "50"],
     "bench_tuning.py": ["--n", "16", "--trials", "1", "--epochs", "1", "--imgsz", "64"],
+    "bench_ray_prelabel.py": ["--n", "16", "--imgsz", "64", "--chunk", "4"],
 }
 
 

@@ -326,8 +326,9 @@ class TrainPage(Page):
     @staticmethod
     def _details(run: dict[str, Any]) -> str:
         """What the run trains, where, and the model it made."""
+        ray = (run.get("environment") or {}).get("ray")  # a run on a Ray cluster node (cvops.scaleout)
         parts = [f"{run['version']} · {run['preset'] or '—'} · {Path(str(run['architecture'])).name}",
-                 f"device {run['device']}"]
+                 f"device {run['device']}" + (f" on Ray node {ray['hostname']} ({ray['node_ip']})" if ray else "")]
         if run["model"]:
             parts.append(f"model <b>{run['model']}</b> · mAP50 {_fmt(run['metrics'].get('map50'))}")
         return " &nbsp;·&nbsp; ".join(parts)

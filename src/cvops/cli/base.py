@@ -283,3 +283,16 @@ def job(label: str, quiet: bool, library_output: bool = False
 @click.version_option(__version__, prog_name="cvops")
 def cli(workspace: Optional[Path]) -> None:
     """CVOps Workbench: import, label, version, train, export and deploy computer-vision datasets and models."""
+
+
+@contextlib.contextmanager
+def ray_cluster(address: Optional[str]) -> Iterator[Optional[str]]:
+    """Connected to the Ray cluster at ``address`` for the block (``--ray``; yields the address), or nothing (yields
+    None). Ray is imported only when an address is given."""
+    if address is None:
+        yield None
+        return
+    from cvops.scaleout.cluster import connect
+
+    with connect(address):
+        yield address

@@ -27,9 +27,11 @@ SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "dim"}
               help="Largest allowed ratio between the most and least frequent class.")
 @click.option("--duplicate-iou", type=click.FloatRange(min=0, max=1, min_open=True), default=DUPLICATE_IOU,
               show_default=True, help="Boxes of one class overlapping at least this IoU are reported as duplicates.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Decode and hash the images on the workers of the Ray cluster at ADDRESS (docs/scale-out.md).")
 @command_options()
 def check(version_ref: Optional[str], min_size: int, min_examples: int, imbalance: float,
-          duplicate_iou: float, ws: Workspace, as_json: bool) -> None:
+          duplicate_iou: float, ray_address: Optional[str], ws: Workspace, as_json: bool) -> None:
     """Health gate before training: undecodable, tiny and duplicate images, leakage across splits, bad boxes,
     unlabeled images, rare classes, imbalance, unreviewed images. Exit 1 when an error is found."""
     from cvops.data.health import check as check_workspace
@@ -37,6 +39,12 @@ def check(version_ref: Optional[str], min_size: int, min_examples: int, imbalanc
 
     options: dict[str, Any] = {"min_size": min_size, "min_examples": min_examples, "imbalance_ratio": imbalance,
                                "duplicate_iou": duplicate_iou}
+    if ray_address:
+        from cvops.scaleout.cluster import require_ray
+        from cvops.scaleout.inference import cluster_decoder
+
+        require_ray()  # before any work: say how to install Ray
+        options["decoder"] = cluster_decoder(ws, ray_address)
     with job("check", as_json) as (progress, cancel):
         if version_ref:
             report = check_version(ws, version_ref, progress=progress, cancel=cancel, **options)

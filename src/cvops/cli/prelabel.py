@@ -53,9 +53,12 @@ def _filter(text: str) -> Optional[ImageFilter]:
 @click.option("--iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="NMS IoU threshold.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per batch (each batch is one undo step).")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Spread the inference over the workers of the Ray cluster at ADDRESS (docs/scale-out.md); the "
+                   "suggestions are stored here once all came back, as one undo step.")
 @command_options(workspace="ref")
 def prelabel(model_ref: str, flt: str, images: Optional[str], conf: float, iou: float, batch: int,
-             workspace: WorkspaceRef, as_json: bool) -> None:
+             ray_address: Optional[str], workspace: WorkspaceRef, as_json: bool) -> None:
     """Pre-label images with a model (default: the champion): its detections become suggestions to accept or
     reject in the annotator, or in bulk with `prelabel accept --above` / `prelabel reject --below`."""
     if click.get_current_context().invoked_subcommand is not None:
@@ -64,11 +67,21 @@ def prelabel(model_ref: str, flt: str, images: Optional[str], conf: float, iou: 
 
     ids = _image_ids(images)
     scope = None if ids is not None else _filter(flt)
+    if ray_address:
+        from cvops.scaleout.cluster import require_ray
+
+        require_ray()  # before any work: say how to install Ray
     ws = workspace.open()
     # Ultralytics (a first ONNX export) logs to stdout: keep stdout for the report.
     with job("prelabel", as_json, library_output=True) as (progress, cancel):
-        report = run(ws, model_ref, image_ids=ids, conf=conf, iou=iou, batch=batch, progress=progress,
-                     cancel=cancel, flt=scope)
+        if ray_address:
+            from cvops.scaleout.inference import prelabel as run_on_cluster
+
+            report = run_on_cluster(ws, ray_address, model_ref, image_ids=ids, conf=conf, iou=iou, batch=batch,
+                                    progress=progress, cancel=cancel, flt=scope)
+        else:
+            report = run(ws, model_ref, image_ids=ids, conf=conf, iou=iou, batch=batch, progress=progress,
+                         cancel=cancel, flt=scope)
     if as_json:
         emit(report.to_dict())
     else:

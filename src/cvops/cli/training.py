@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from cvops.cli.base import command_options, emit, err, fmt_value, job, out
+from cvops.cli.base import command_options, emit, err, fmt_value, job, out, ray_cluster
 from cvops.training.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -40,11 +40,18 @@ def _delta(value: Optional[float]) -> str:
 @click.option("--from-study", "from_study", default=None, metavar="STUDY",
               help="Train with the best parameters of tuning study STUDY (cvops tune show STUDY); options given "
                    "here replace the study's.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Train on a node of the Ray cluster at ADDRESS (host:port or ray://host:port; docs/scale-out.md).")
+@click.option("--gpus", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="With --ray: GPUs the run takes on its node.")
+@click.option("--ray-data", type=click.Choice(["auto", "ship", "shared"]), default="auto", show_default=True,
+              help="With --ray: read the version's data from the same path on the node (shared), ship it through the "
+                   "object store (ship), or ship it only when the node does not see it (auto).")
 @command_options()
 def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], weights: Optional[str],
               epochs: Optional[int], imgsz: Optional[int], batch: Optional[int], device: str, seed: int,
-              resume_run: Optional[int], task: Optional[str], from_study: Optional[str], ws: Workspace,
-              as_json: bool) -> None:
+              resume_run: Optional[int], task: Optional[str], from_study: Optional[str], ray_address: Optional[str],
+              gpus: float, ray_data: str, ws: Workspace, as_json: bool) -> None:
     """Train a model on a dataset version in a supervised child process; Ctrl+C cancels keeping the checkpoint.
 
     A finished run registers a model with its lineage (cvops models show). Training from scratch on real photographs
@@ -67,15 +74,25 @@ def train_cmd(version_ref: Optional[str], preset: str, model: Optional[str], wei
                                        model or tuned["model"])
     if resume_run is None and version_ref is None:
         raise click.UsageError("give --version V to train, or --resume RUN to continue a run")
+    if ray_address:
+        from cvops.scaleout.cluster import require_ray
+
+        require_ray()  # before any work: say how to install Ray
     why = None
-    with job("train", as_json) as (progress, cancel):
+    with job("train", as_json) as (progress, cancel), ray_cluster(ray_address) as spawner_args:
+        spawner = None
+        if spawner_args is not None:
+            from cvops.scaleout.training import ray_spawner
+
+            spawner = ray_spawner(spawner_args, gpus=gpus, data=ray_data)
         if resume_run is not None:
-            result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel)
+            result = resume(ws, resume_run, epochs=epochs, progress=progress, cancel=cancel, spawner=spawner)
         else:
             chosen, why = choose_task(ws, get_version(ws, version_ref or "").id, task)
             run_id = start_run(ws, version_ref or "", preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
                                device=device, seed=seed, weights=weights, model=model, task=task,
-                               hyperparameters=tuned.get("hyperparameters"), tuning=tuned.get("tuning"))
+                               hyperparameters=tuned.get("hyperparameters"), tuning=tuned.get("tuning"),
+                               spawner=spawner)
             for warning in run_result(ws, run_id).warnings:  # on stderr, so that stdout holds only the JSON report
                 (err if as_json else out).print(f"[yellow]warning:[/] {warning}")
             if not as_json:
@@ -143,7 +160,9 @@ def runs_show(run_id: int, ws: Workspace, as_json: bool) -> None:
     env = r["environment"]
     if env:
         out.print(f"  python {env.get('python')} torch {env.get('torch')} ultralytics {env.get('ultralytics')} "
-                  f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}")
+                  f"cuda {env.get('cuda') or '-'} on {env.get('device_name')}"
+                  + (f" (Ray node {env['ray']['hostname']}, {env['ray']['node_ip']}, cluster {env['ray']['address']})"
+                     if env.get("ray") else ""))
     table = Table("epoch", "box loss", *SUMMARY_KEYS)
     for e in r["epochs_table"]:
         table.add_row(str(e["epoch"]), fmt_value(e.get("train/box_loss")),

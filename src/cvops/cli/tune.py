@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from cvops.cli.base import WorkspaceRef, command_options, emit, fmt_value, job, out
+from cvops.cli.base import WorkspaceRef, command_options, emit, fmt_value, job, out, ray_cluster
 from cvops.training.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -65,12 +65,17 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: Optional
               help="auto (CUDA, then MPS, then CPU; the default), cpu, 0, ... (a resumed study: its own).")
 @click.option("--no-register", is_flag=True, help="Do not register the best trial's model at the end.")
 @click.option("--print-space", is_flag=True, help="Print the default search space file (to copy and edit) and exit.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Train the trials on the Ray cluster at ADDRESS; the study stays here (docs/scale-out.md).")
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="With --ray: GPUs each trial's training takes on its node.")
 @command_options(workspace="ref")
 @click.pass_context
 def tune(ctx: click.Context, version_ref: Optional[str], trials: Optional[int], timeout_s: Optional[float],
          space_file: Optional[Path], metric: Optional[str], pruner: Optional[str], study_name: Optional[str],
          epochs: Optional[int], preset: str, batch: Optional[int], seed: Optional[int], device: Optional[str],
-         no_register: bool, print_space: bool, workspace: WorkspaceRef, as_json: bool) -> None:
+         no_register: bool, print_space: bool, ray_address: Optional[str], gpus_per_trial: float,
+         workspace: WorkspaceRef, as_json: bool) -> None:
     """Tune hyperparameters with Optuna: each trial a supervised training run, bad trials pruned early.
 
     cvops tune --version V --trials N runs a study (stored in the workspace, tuning/studies.db); the same command
@@ -87,6 +92,10 @@ def tune(ctx: click.Context, version_ref: Optional[str], trials: Optional[int], 
         return
     if version_ref is None and study_name is None:
         raise click.UsageError("give --version V (and --trials N) to start a study, or --study NAME to resume one")
+    if ray_address:
+        from cvops.scaleout.cluster import require_ray
+
+        require_ray()  # before any work: say how to install Ray
     ws = workspace.open()
     from cvops.tuning import load_space, run_study
     from cvops.tuning.records import study_row
@@ -100,10 +109,16 @@ def tune(ctx: click.Context, version_ref: Optional[str], trials: Optional[int], 
             raise click.UsageError("give --trials N: how many finished trials the study should have")
         trials = int(existing["settings"]["trials"])
     version = version_ref or (existing["version"] if existing else "")
-    with job("tune", as_json, library_output=True) as (progress, cancel):
+    executor = None
+    if ray_address:
+        from cvops.scaleout.training import RayExecutor
+        from cvops.tuning import LocalExecutor
+
+        executor = RayExecutor(ray_address, LocalExecutor(), gpus=gpus_per_trial)
+    with job("tune", as_json, library_output=True) as (progress, cancel), ray_cluster(ray_address):
         result = run_study(ws, version, trials, timeout_s=timeout_s, space=space, metric=metric, pruner=pruner,
                            study=study_name, epochs=epochs, seed=seed, progress=progress, cancel=cancel,
-                           preset=preset, device=device, batch=batch, register=not no_register)
+                           preset=preset, device=device, batch=batch, register=not no_register, executor=executor)
     if as_json:
         emit(result)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence
 
 from cvops.data.annotations import Annotation, polygon_area
 from cvops.common.imageio import ProbeError, decode_full
@@ -27,6 +27,20 @@ TRAINING_SPLITS = ("train", "val")
 NEAR_DUPLICATE_BITS = 4  # as :func:`cvops.data.splits.groups`
 BACKGROUND = "background"
 EPSILON = 1e-6
+
+
+class Decoded(NamedTuple):
+    """One image decoded elsewhere: its pixel digest (:func:`decode_full`) or the reason it failed, and its
+    perceptual hash (None when it has none)."""
+
+    pixels: Optional[str]
+    error: Optional[str]
+    phash: Optional[int]
+
+
+Decoder = Callable[[Sequence[ImageRecord], Progress, CancelToken], dict[int, Decoded]]
+"""Decodes images elsewhere (``cvops.scaleout``: over a Ray cluster's workers) for :func:`check`; raises
+:class:`Cancelled` when cancelled."""
 
 
 @dataclass
@@ -248,10 +262,12 @@ def _class_findings(images: list[ImageRecord], anns: dict[int, list[Annotation]]
 def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Optional[dict[int, str]] = None,
           annotations: Optional[dict[int, list[Annotation]]] = None, min_size: int = 32, min_examples: int = 1,
           imbalance_ratio: float = 10.0, progress: Optional[Progress] = None,
-          cancel: Optional[CancelToken] = None, duplicate_iou: float = DUPLICATE_IOU) -> HealthReport:
+          cancel: Optional[CancelToken] = None, duplicate_iou: float = DUPLICATE_IOU,
+          decoder: Optional[Decoder] = None) -> HealthReport:
     """Check images (default: every live image) with their annotations (default: the current ones) and optional
     splits (image_id -> split name). Boxes of one class overlapping at IoU >= ``duplicate_iou`` are reported as
-    duplicates. A cancelled check returns what it found so far with ``cancelled`` set."""
+    duplicates. ``decoder`` decodes and hashes the images elsewhere (the parallel part); the findings are the same.
+    A cancelled check returns what it found so far with ``cancelled`` set."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     started = time.perf_counter()
@@ -269,18 +285,32 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
     decode_seconds = 0.0
     decode_progress = sub_progress(progress, 0.0, 0.8)
     cancelled = False
+    decoded: Optional[dict[int, Decoded]] = None
+    if decoder is not None:
+        t0 = time.perf_counter()
+        try:
+            decoded = decoder(images, decode_progress, cancel)
+        except Cancelled:
+            decoded, images = {}, []
+            cancelled = True
+        decode_seconds = time.perf_counter() - t0
     for record in images:
         if cancel.cancelled:
             cancelled = True
             break
         t0 = time.perf_counter()
         try:
-            pixels[record.id] = decode_full(ws.images.path(record))
+            if decoded is not None:
+                if decoded[record.id].error is not None:
+                    raise ProbeError(decoded[record.id].error)
+                pixels[record.id] = str(decoded[record.id].pixels)
+            else:
+                pixels[record.id] = decode_full(ws.images.path(record))
             decodable.append(record.id)
         except ProbeError as exc:
             findings.append(Finding("undecodable", "error", f"image {record.id} ({record.file_name}): {exc}",
                                     [record.id], []))
-        decode_seconds += time.perf_counter() - t0
+        decode_seconds += 0.0 if decoded is not None else time.perf_counter() - t0
         if record.width < min_size or record.height < min_size:
             findings.append(Finding("tiny_image", "warning", f"image {record.id} ({record.file_name}) is "
                                     f"{record.width}x{record.height}, under {min_size} px", [record.id], []))
@@ -297,7 +327,8 @@ def check(ws: "Workspace", image_ids: Optional[Sequence[int]] = None, splits: Op
             decode_progress(checked / len(images), f"checked {checked} of {len(images)} images")
     if not cancelled:
         try:
-            keys, phashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel)
+            keys, phashes = groups(ws, decodable, progress=sub_progress(progress, 0.8, 1.0), cancel=cancel,
+                                   known=None if decoded is None else {i: d.phash for i, d in decoded.items()})
             findings.extend(_duplicates(keys, pixels, splits))
             findings.extend(_benchmark_leakage(ws, phashes, splits))
         except Cancelled:

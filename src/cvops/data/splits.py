@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from PIL import Image
 
@@ -204,13 +204,14 @@ def near_duplicate_pairs(hashes: dict[int, int], max_bits: int) -> list[tuple[in
 
 
 def groups(ws: "Workspace", image_ids: Sequence[int], near_duplicate_bits: int = 4,
-           progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None
-           ) -> tuple[dict[int, str], dict[int, int]]:
+           progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
+           known: Optional[Mapping[int, Optional[int]]] = None) -> tuple[dict[int, str], dict[int, int]]:
     """Group images that must share a split; return (image_id -> group key, image_id -> perceptual hash).
 
     Frames of one video share ``"video:<video_id>"``; near duplicates (Hamming distance <= ``near_duplicate_bits``)
     are joined into ``"dup:<smallest id>"``; any other image is ``"image:<id>"``. Images that cannot be decoded get
-    no hash. Raises :class:`cvops.common.jobs.Cancelled` when cancelled.
+    no hash. ``known`` gives hashes computed elsewhere (None: the image has none), e.g. on a Ray cluster.
+    Raises :class:`cvops.common.jobs.Cancelled` when cancelled.
     """
     progress = progress or no_progress
     records = ws.images.many(image_ids)
@@ -220,10 +221,14 @@ def groups(ws: "Workspace", image_ids: Sequence[int], near_duplicate_bits: int =
     for n, record in enumerate(records, 1):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        try:
-            hashes[record.id] = perceptual_hash(ws.images.path(record))
-        except (OSError, ValueError, SyntaxError, ProbeError, Image.DecompressionBombError):
-            pass
+        if known is not None:
+            if known.get(record.id) is not None:
+                hashes[record.id] = int(known[record.id] or 0)
+        else:
+            try:
+                hashes[record.id] = perceptual_hash(ws.images.path(record))
+            except (OSError, ValueError, SyntaxError, ProbeError, Image.DecompressionBombError):
+                pass
         if record.video_id is not None:
             uf.union(first_frame.setdefault(record.video_id, record.id), record.id)
         if n % 64 == 0 or n == len(records):

@@ -204,12 +204,18 @@ class _CsvWatcher(threading.Thread):
         self.poll()
 
 
-def _set_checkpoint_epochs(checkpoint: Path, epochs: int) -> None:
-    """Raise the epoch budget stored in a checkpoint, so resuming can train past the original plan."""
+def _retarget_checkpoint(checkpoint: Path, config: dict[str, Any]) -> None:
+    """Point a checkpoint's training arguments at this run before resuming it: its folder (``train/`` in the run
+    folder), its data and, when given, a new epoch budget (so resuming can train past the original plan). A run
+    trained on another machine (a Ray node, :mod:`cvops.scaleout`) carries that machine's paths."""
     import torch
 
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    ckpt["train_args"]["epochs"] = epochs
+    args = ckpt["train_args"]
+    args.update(project=str(config["run_dir"]), name="train", save_dir=str(Path(config["run_dir"]) / "train"),
+                data=str(config["data_yaml"]))
+    if config.get("epochs"):
+        args["epochs"] = int(config["epochs"])
     torch.save(ckpt, checkpoint)
 
 
@@ -324,8 +330,8 @@ def run(config: dict[str, Any]) -> str:
         from ultralytics import YOLO
 
         resume = config.get("resume")
-        if resume and config.get("epochs"):
-            _set_checkpoint_epochs(Path(resume), int(config["epochs"]))
+        if resume:
+            _retarget_checkpoint(Path(resume), config)
         model = YOLO(resume or config["model"])
         for name in ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_train_epoch_end",
                      "on_fit_epoch_end", "on_model_save"):

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.common.errors import NotFoundError, ValidationError
@@ -38,7 +38,11 @@ TASKS = ("detect", "segment")
 CANCEL_GRACE_S = 5.0
 LOG_TAIL_LINES = 50
 
-_children: dict[int, subprocess.Popen[bytes]] = {}  # run id -> child started by this process
+_children: dict[int, Any] = {}  # run id -> child started by this process (a Popen, or a spawner's handle)
+Spawner = Callable[["Workspace", int, dict[str, Any]], Any]
+"""Starts a run's child elsewhere (``cvops.scaleout``): given the run's config, returns a handle with Popen's
+``pid``, ``poll()`` and ``wait(timeout)`` and a ``signal(sig)`` that reaches the child; it appends the child's
+events to the run's ``events.jsonl`` (and its output to ``train.log``), so :func:`supervise` follows it as any run."""
 
 
 @dataclass
@@ -111,23 +115,42 @@ def _paths(run_dir: Path) -> dict[str, Path]:
             "cancel": run_dir / "cancel"}
 
 
-def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any]) -> None:
-    """Write the config and start the child in its own session, stdout and stderr into the run's log."""
+def _spawn(ws: "Workspace", run_id: int, config: dict[str, Any], spawner: Optional[Spawner] = None) -> None:
+    """Write the config and start the child in its own session, stdout and stderr into the run's log (or have
+    ``spawner`` start it elsewhere)."""
     run_dir = Path(config["run_dir"])
     paths = _paths(run_dir)
     paths["cancel"].unlink(missing_ok=True)
     paths["config"].write_text(json.dumps(config, indent=2), encoding="utf-8")
-    src = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
-           "PYTHONUNBUFFERED": "1"}
-    with paths["log"].open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cvops.training.child", str(paths["config"])],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(run_dir),
-                                env=env, start_new_session=True)
+    if spawner is not None:
+        try:
+            proc = spawner(ws, run_id, config)
+        except BaseException as exc:  # never leave a run 'queued' that nothing will start
+            with transaction(ws.db):
+                ws.db.execute("UPDATE runs SET state = 'failed', finished_at = ?, error = ? WHERE id = ?",
+                              [time.time(), f"not started: {exc}", run_id])
+            raise
+    else:
+        src = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
+               "PYTHONUNBUFFERED": "1"}
+        with paths["log"].open("ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "cvops.training.child", str(paths["config"])],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=str(run_dir), env=env, start_new_session=True)
     _children[run_id] = proc
     with transaction(ws.db):
         ws.db.execute("UPDATE runs SET state = 'running', pid = ?, started_at = ?, finished_at = NULL, error = NULL, "
                       "progress = NULL WHERE id = ?", [proc.pid, time.time(), run_id])
+
+
+def _launch(ws: "Workspace", run_id: int, config: dict[str, Any], spawner: Optional[Spawner]) -> None:
+    """Start the run's child here, or through ``spawner`` (``_spawn`` keeps its three-argument form for a local run:
+    tests stand in for it)."""
+    if spawner is None:
+        _spawn(ws, run_id, config)
+    else:
+        _spawn(ws, run_id, config, spawner)
 
 
 def version_task(ws: "Workspace", version_id: int) -> str:
@@ -248,8 +271,9 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
               imgsz: Optional[int] = None, batch: Optional[int] = None, device: str = "auto", seed: int = 0,
               weights: Optional[Union[str, Path]] = None, model: Optional[str] = None,
               task: Optional[str] = None, hyperparameters: Optional[Mapping[str, Any]] = None,
-              tuning: Optional[Mapping[str, Any]] = None) -> int:
-    """Materialize the version, record a run and start its child process; return the run id.
+              tuning: Optional[Mapping[str, Any]] = None, spawner: Optional[Spawner] = None) -> int:
+    """Materialize the version, record a run and start its child process (or have ``spawner`` start it on another
+    machine, :data:`Spawner`); return the run id.
 
     ``preset`` supplies the model and defaults (:data:`cvops.training.presets.PRESETS`); ``epochs``, ``imgsz`` and
     ``batch`` override them; ``model`` names another architecture YAML (``yolo11s.yaml``); ``weights`` starts from
@@ -292,7 +316,7 @@ def start_run(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast
     config = {"data_yaml": str(data_yaml), "model": architecture, "device": device, "seed": seed, "run_dir": str(run_dir),
               "resume": None, "cancel_file": str(_paths(run_dir)["cancel"]), "warnings": warnings, "task": task,
               "task_reason": why, **params}
-    _spawn(ws, run_id, config)
+    _launch(ws, run_id, config, spawner)
     return run_id
 
 
@@ -317,7 +341,10 @@ def _stop_child(run_id: int, pid: Optional[int]) -> None:
         if not _alive(run_id, pid):
             return
         try:
-            os.killpg(proc.pid if proc else int(pid or 0), sig)
+            if proc is not None and hasattr(proc, "signal"):  # a spawner's handle: the child runs elsewhere
+                proc.signal(sig)
+            else:
+                os.killpg(proc.pid if proc else int(pid or 0), sig)
         except (ProcessLookupError, PermissionError):
             return
         deadline = time.monotonic() + wait_s
@@ -480,8 +507,9 @@ def train(ws: "Workspace", version_ref: Union[int, str], preset: str = "fast", e
 
 
 def resume(ws: "Workspace", run_id: int, epochs: Optional[int] = None, progress: Optional[Progress] = None,
-           cancel: Optional[CancelToken] = None) -> RunResult:
-    """Continue a cancelled or failed run from its ``last.pt`` and supervise it to the end.
+           cancel: Optional[CancelToken] = None, spawner: Optional[Spawner] = None) -> RunResult:
+    """Continue a cancelled or failed run from its ``last.pt`` (on another machine with ``spawner``) and supervise
+    it to the end.
 
     ``epochs`` changes the run's total epoch budget (e.g. to train fewer or more than first planned).
     """
@@ -505,5 +533,5 @@ def resume(ws: "Workspace", run_id: int, epochs: Optional[int] = None, progress:
     if paths["events"].is_file():  # keep the earlier attempt's events; the new child starts a fresh stream
         attempt = len(list(run_dir.glob("events-*.jsonl"))) + 1
         paths["events"].rename(run_dir / f"events-{attempt}.jsonl")
-    _spawn(ws, run_id, config)
+    _launch(ws, run_id, config, spawner)
     return supervise(ws, run_id, progress=progress, cancel=cancel)
