@@ -75,6 +75,7 @@ def _table(columns: list[str], name: str, parent: QWidget) -> QTableWidget:
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.verticalHeader().hide()
+    table.setWordWrap(False)  # one line a row: a long parameter list is elided (its tooltip has it whole)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     return table
@@ -338,8 +339,8 @@ class TunePage(Page):
                      (_params_text(t["params"]), None)]
             for col, (text, color) in enumerate(cells):
                 item = _item(text, color)
-                if col == 5 and t.get("error"):
-                    item.setToolTip(t["error"])
+                if col == 5:
+                    item.setToolTip(text + (f"\n{t['error']}" if t.get("error") else ""))
                 table.setItem(row, col, item)
 
     def _update_buttons(self) -> None:

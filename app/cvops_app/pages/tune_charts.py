@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
 from cvops_app.charts import legend_below
@@ -70,6 +70,7 @@ class HistoryChart(ThemedPlot):
         _fixed(self, "Optimization history")
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setLabel("bottom", "trial")
+        self.getAxis("left").enableAutoSIPrefix(False)
         legend_below(self, columns=3, labelTextSize="8pt")
         self.complete = pg.ScatterPlotItem(size=8, brush=COMPLETE, pen=COMPLETE, name="complete")
         self.pruned = pg.ScatterPlotItem(size=9, symbol="x", brush=PRUNED, pen=PRUNED, name="pruned")
@@ -182,8 +183,7 @@ class ParallelChart(ThemedPlot):
         super().__init__(parent)
         _fixed(self, "Parallel coordinates (bright = best)")
         self.getAxis("left").hide()
-        self.getAxis("bottom").setStyle(showValues=False)
-        self.getAxis("bottom").setPen(QColor(0, 0, 0, 0))
+        self.getAxis("bottom").hide()
         self.colormap = pg.colormap.get(COLORMAP)
         self.lines: list[pg.PlotDataItem] = []
         self.decor: list[Any] = []
@@ -242,7 +242,7 @@ class ParallelChart(ThemedPlot):
                 self._text(text, x, y, (0, 0.5))
         count = max(len(self.axes), 2)
         self.setXRange(-0.3, count - 0.4, padding=0)
-        self.setYRange(-0.3, 1.05, padding=0)
+        self.setYRange(-0.24, 1.05, padding=0)
 
     def line_count(self) -> int:
         """Polylines drawn, one per complete or pruned trial (for tests)."""
