@@ -184,6 +184,7 @@ class TrainPage(Page):
         super().set_workspace(ws)
         self.job, self.job_run, self.shown_run = None, None, None
         self.photo_counts = {}
+        self.use_options(None)  # a study's parameters belong to the workspace it ran in
         self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
 
     def refresh(self, what: set[str]) -> None:
@@ -412,7 +413,8 @@ class TrainPage(Page):
         for spin, key in ((s.epochs, "epochs"), (s.imgsz, "imgsz"), (s.batch, "batch")):
             spin.setValue(int(options.get(key) or 0))
         s.advanced.setChecked(any(options.get(k) for k in ("epochs", "imgsz", "batch")))
-        self.tuned = {k: options[k] for k in ("model", "seed", "hyperparameters", "tuning") if options.get(k) is not None}
+        self.tuned = {k: options[k] for k in ("model", "seed", "hyperparameters", "tuning")
+                      if options.get(k) is not None}
         tuning = options.get("tuning") or {}
         shown = {**({"model": options["model"]} if options.get("model") else {}), **options.get("hyperparameters", {})}
         params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
