@@ -287,8 +287,11 @@ class TunePage(Page):
         self._show_study()
 
     def _tick(self) -> None:
-        """While a study of this page runs: its trials, charts and the studies' states, once a second."""
-        if self.job is None or self.ws is None or not self.isVisible():
+        """While a study runs (this page's, or the selected one in another process: ``cvops tune``): its trials,
+        charts and the studies' states, once a second."""
+        if self.ws is None or not self.isVisible():
+            return
+        if self.job is None and (self.study is None or self.study["state"] != "running"):
             return
         self.reload(select=self.selected_study())
 
