@@ -222,7 +222,10 @@ def test_a_study_started_here_stops_resumable_and_resumes(window: MainWindow, qt
     assert window.failures == []  # type: ignore[attr-defined]
 
 
-def test_register_and_train_with_the_best_parameters(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+def test_register_and_train_with_the_best_parameters(window: MainWindow, qtbot,  # noqa: ANN001
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from cvops.common.errors import ValidationError
+
     ws = window.ws
     space = {"params": {"lr0": {"type": "float", "low": 0.001, "high": 0.01}, "imgsz": {
         "type": "categorical", "choices": [96, 128]}, "mosaic": 0.0}}
@@ -249,6 +252,17 @@ def test_register_and_train_with_the_best_parameters(window: MainWindow, qtbot) 
     assert train.tuned["hyperparameters"] == {"lr0": best["params"]["lr0"], "mosaic": 0.0}
     assert train.tuned["tuning"] == {"study": "best", "trial": best["number"], "best": True}
     assert settings.tuned_note.isVisible() and "study best" in settings.tuned_note.text()
+    started: list[dict[str, Any]] = []
+
+    def start_run(ws: Workspace, version: Any, **kwargs: Any) -> int:  # Train pressed: what the run would get
+        started.append(kwargs)
+        raise ValidationError("not training in this test")
+
+    monkeypatch.setattr("cvops_app.pages.train.start_run", start_run)
+    assert train.train() is not None
+    qtbot.waitUntil(lambda: train.job is None, timeout=10_000)
+    assert started[0]["hyperparameters"] == train.tuned["hyperparameters"] and started[0]["epochs"] == 2
+    assert started[0]["tuning"]["study"] == "best" and started[0]["imgsz"] == best["params"]["imgsz"]
     settings.clear_tuned.click()
     assert train.tuned == {} and not settings.tuned_note.isVisible()
 
@@ -263,3 +277,12 @@ def test_nothing_is_clipped_at_1280x720_with_a_study(window: MainWindow, qtbot) 
     settle(window)
     assert (window.width(), window.height()) == (1280, 720)
     assert clipping_problems(window) == []
+
+
+def test_without_a_version_it_leads_to_the_versions_page(window: MainWindow, tmp_path: Path) -> None:
+    assert window.load_workspace(tmp_path / "empty", create=True)
+    page = _page(window)
+    assert page.no_versions.isVisible() and not page.form.isVisible() and page.start() is None
+    assert not any(b.isEnabled() for b in (page.resume_button, page.register_button, page.train_button))
+    page.no_versions.button.click()
+    assert window.stack.currentWidget() is window.pages["versions"]

@@ -361,10 +361,11 @@ class TunePage(Page):
         """Run (or resume) study ``name`` with ``run_study(**kwargs)`` in a background job."""
         source = self.ws
         assert source is not None
-        executor = self.make_executor(address, gpus)
+        make = self.make_executor
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> dict[str, Any]:
             progress(0.0, f"study {name}: starting")
+            executor = make(address, gpus)  # here: a Ray that fails to load fails the job, with its message
             with source.reopen() as ws2, _cluster(address):
                 return run_study(ws2, progress=progress, cancel=cancel, executor=executor, study=name, **kwargs)
 
