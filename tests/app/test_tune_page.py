@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cvops import Workspace
 from cvops.common.jobs import CancelToken
@@ -123,6 +123,13 @@ def test_the_trials_table_and_the_charts_show_every_trial(window: MainWindow, qt
     assert one["counts"]["complete"] == 1 and page.importance.bar_count() == 0
     assert "needs 2 complete trials" in page.importance.placeholder.toPlainText()
     assert page.history.counts() == {"complete": 1, "pruned": 0, "best": 1} and page.parallel.line_count() == 1
+    window.set_theme("dark")  # the texts drawn in the palette's colours follow the theme
+    QApplication.processEvents()
+    try:
+        assert page.parallel.decor[-1].color.lightness() > 180 and page.parallel.line_count() == 1
+        assert page.importance.placeholder.color.lightness() > 180
+    finally:
+        window.set_theme("system")
 
 
 def test_parallel_axes_put_log_parameters_in_log_space_and_choices_evenly() -> None:

@@ -62,7 +62,26 @@ def best_so_far(trials: Sequence[dict[str, Any]], direction: str) -> tuple[list[
     return xs, ys
 
 
-class HistoryChart(ThemedPlot):
+class StudyChart(ThemedPlot):
+    """A chart of one study, drawn again in the new colours when the theme changes."""
+
+    def show_study(self, study: Optional[dict[str, Any]]) -> None:
+        """Draw ``study`` (None clears)."""
+        self.__dict__["shown"] = study
+        self.draw(study)
+
+    def draw(self, study: Optional[dict[str, Any]]) -> None:
+        """Draw ``study`` (None clears); subclasses do."""
+        raise NotImplementedError
+
+    def restyle(self) -> None:
+        """The palette's colours, also for the texts and lines drawn in them."""
+        super().restyle()
+        if "shown" in self.__dict__:
+            self.draw(self.__dict__["shown"])
+
+
+class HistoryChart(StudyChart):
     """Optimization history: complete trials' values, pruned trials marked, the best so far."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -78,7 +97,7 @@ class HistoryChart(ThemedPlot):
         for item in (self.best, self.complete, self.pruned):
             self.addItem(item)
 
-    def show_study(self, study: Optional[dict[str, Any]]) -> None:
+    def draw(self, study: Optional[dict[str, Any]]) -> None:
         """Plot ``study``'s trials (None clears)."""
         trials = study["trials"] if study else []
         self.setLabel("left", study["metric"] if study else "")
@@ -109,7 +128,7 @@ class HistoryChart(ThemedPlot):
         return {"complete": len(self.complete.data), "pruned": len(self.pruned.data), "best": self.best_points}
 
 
-class ImportanceChart(ThemedPlot):
+class ImportanceChart(StudyChart):
     """Parameter importances as horizontal bars (most important on top), or a placeholder saying why there are none."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -121,7 +140,7 @@ class ImportanceChart(ThemedPlot):
         self.addItem(self.placeholder)
         self.names: list[str] = []
 
-    def show_study(self, study: Optional[dict[str, Any]]) -> None:
+    def draw(self, study: Optional[dict[str, Any]]) -> None:
         """Bars of ``study["importances"]`` (None or none: the placeholder)."""
         if self.bars is not None:
             self.removeItem(self.bars)
@@ -176,7 +195,7 @@ def _label(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-class ParallelChart(ThemedPlot):
+class ParallelChart(StudyChart):
     """Parallel coordinates: one polyline per trial across the searched parameters and the value."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -199,7 +218,7 @@ class ParallelChart(ThemedPlot):
         self.addItem(item)
         self.decor.append(item)
 
-    def show_study(self, study: Optional[dict[str, Any]]) -> None:
+    def draw(self, study: Optional[dict[str, Any]]) -> None:
         """Draw ``study``'s complete and pruned trials (None clears)."""
         for item in self.lines + self.decor:
             self.removeItem(item)
