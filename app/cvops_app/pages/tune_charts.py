@@ -93,7 +93,7 @@ class HistoryChart(StudyChart):
         legend_below(self, columns=3, labelTextSize="8pt")
         self.complete = pg.ScatterPlotItem(size=8, brush=COMPLETE, pen=COMPLETE, name="complete")
         self.pruned = pg.ScatterPlotItem(size=9, symbol="x", brush=PRUNED, pen=PRUNED, name="pruned")
-        self.best = pg.PlotDataItem([], [], pen=pg.mkPen(BEST, width=2), stepMode=None, name="best so far")
+        self.best = pg.PlotDataItem([], [], pen=pg.mkPen(BEST, width=2), name="best")
         for item in (self.best, self.complete, self.pruned):
             self.addItem(item)
 
@@ -122,6 +122,8 @@ class HistoryChart(StudyChart):
         else:
             self.best.setData([], [])
         self.best_points = len(xs)
+        last_trial = max((t["number"] for t in trials), default=1)
+        self.setXRange(-0.5, max(last_trial, 1) + 0.5, padding=0.02)
 
     def counts(self) -> dict[str, int]:
         """Points drawn per series (for tests)."""
@@ -192,7 +194,8 @@ def axis_position(spec: Any, value: Any) -> Optional[float]:
 
 
 def _label(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    """An axis end or a choice, short: 3 significant digits, an architecture YAML without ``.yaml``."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value).removesuffix(".yaml")
 
 
 class ParallelChart(StudyChart):
@@ -260,7 +263,7 @@ class ParallelChart(StudyChart):
             for y, text in ends:
                 self._text(text, x, y, (0, 0.5))
         count = max(len(self.axes), 2)
-        self.setXRange(-0.3, count - 0.4, padding=0)
+        self.setXRange(-0.2, count - 0.2, padding=0)  # room right of the last axis for its labels
         self.setYRange(-0.24, 1.05, padding=0)
 
     def line_count(self) -> int:
