@@ -14,6 +14,7 @@ Train page's settings with them (``ctx.train_requested``), and the user presses 
 from __future__ import annotations
 
 import contextlib
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
@@ -303,7 +304,7 @@ class TunePage(Page):
             try:
                 study = show_study(self.ws, name)
             except CvopsError as exc:
-                self.header.setText(f"<b>{name}</b>: {exc}")
+                self.header.setText(f"<b>{name}</b>: {html.escape(str(exc))}")
         self.study = study
         if study is None and name is None:
             self.header.setText(NO_STUDIES if self.ws is not None and not self.studies else "")
@@ -326,9 +327,10 @@ class TunePage(Page):
         best = s["best"]
         second = (f"best: trial {best['number']}, {_fmt(best['value'])}"
                   + (f", model <b>{s['best_model'] or best.get('model')}</b>" if s["best_model"] or best.get("model")
-                     else "") + f" &nbsp;·&nbsp; {_params_text(best['params'])}") if best else "no complete trial yet"
+                     else "") + f" &nbsp;·&nbsp; {html.escape(_params_text(best['params']))}") if best \
+            else "no complete trial yet"
         if s.get("error"):
-            second += f"<br><span style='color:#c0392b'>{s['error']}</span>"
+            second += f"<br><span style='color:#c0392b'>{html.escape(s['error'])}</span>"
         return " &nbsp;·&nbsp; ".join(first) + "<br>" + second
 
     def _fill_trials(self, trials: list[dict[str, Any]]) -> None:
