@@ -92,6 +92,7 @@ screenshots: $(STAMP)
 	$(BIN)/python resources/screenshots.py $(DEMO_DIR) docs/screenshots docs/annotators-guide.md
 	$(BIN)/python resources/screenshots_automation.py docs/screenshots
 	$(BIN)/python resources/screenshots_training.py docs/screenshots
+	$(BIN)/python resources/screenshots_tune.py docs/screenshots
 
 ## installer: the self-contained Linux application for VARIANT=cpu (default) or VARIANT=cuda: a PyInstaller
 ## one-folder build with both executables, a .tar.gz (install.sh into ~/.local) and a .deb under build/installer/,

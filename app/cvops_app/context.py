@@ -36,6 +36,7 @@ class AppContext(QObject):
     image_shown = Signal(int)  # the annotator shows this image now (the gallery's current image follows)
     page_requested = Signal(str)  # show this page
     export_model_requested = Signal(object)  # open the export wizard on this model id (None: the champion)
+    train_requested = Signal(object)  # fill the Train page with these start_run options (best_train_options)
     history_applied = Signal(object)  # after an undo or redo (and its data_changed): the annotation ids it touched
 
     def __init__(self, settings: Optional[Settings] = None, settings_path: Optional[Path] = None,

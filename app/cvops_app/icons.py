@@ -33,6 +33,7 @@ ICONS = {
     "annotate": "mdi6.vector-square",
     "versions": "mdi6.source-branch",
     "train": "mdi6.school-outline",
+    "tune": "mdi6.tune-variant",
     "models": "mdi6.cube-outline",
     "automation": "mdi6.robot-outline",
     "monitor": "mdi6.monitor-dashboard",

@@ -43,6 +43,7 @@ PAGES = {
     "annotate": ("cvops_app.pages.annotate", "AnnotatePage", "Annotate"),
     "versions": ("cvops_app.pages.versions", "VersionsPage", "Versions"),
     "train": ("cvops_app.pages.train", "TrainPage", "Train"),
+    "tune": ("cvops_app.pages.tune", "TunePage", "Tune"),
     "models": ("cvops_app.pages.models", "ModelsPage", "Models"),
     "automation": ("cvops_app.pages.automation", "AutomationPage", "Automation"),
     "monitor": ("cvops_app.pages.monitor", "MonitorPage", "Monitor"),
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         self.ctx.open_review.connect(self.open_annotator)
         self.ctx.page_requested.connect(self.show_page)
         self.ctx.export_model_requested.connect(self.export_model)
+        self.ctx.train_requested.connect(self.train_with)
         self._set_enabled(False)
         geometry = QSettings("CVOps", "Workbench").value("geometry")
         if geometry is not None:
@@ -308,6 +310,11 @@ class MainWindow(QMainWindow):
     def changed(self, *what: str) -> None:
         """Tell every page that data changed (``ctx.changed``)."""
         self.ctx.changed(*what)
+
+    def train_with(self, options: dict[str, Any]) -> None:
+        """Show the Train page with its settings filled from ``options`` (the Tune page's best parameters)."""
+        self.pages["train"].use_options(options)
+        self.show_page("train")
 
     def prelabel(self) -> None:
         """Edit ▸ Pre-label…: model suggestions for the unlabeled (or the selected) images."""

@@ -48,7 +48,7 @@ def test_the_gui_never_imports_the_cli_stack(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["shown"] == ["images", "annotate", "versions", "train", "models", "automation", "monitor"]
+    assert report["shown"] == ["images", "annotate", "versions", "train", "tune", "models", "automation", "monitor"]
     modules = report["modules"]
     assert "cvops_app.canvas.view" in modules and "cvops.data.workspace" in modules  # the check saw the GUI
     cli = [m for m in modules if m == "cvops.cli" or m.startswith(("cvops.cli.", "cvops.cli_"))]

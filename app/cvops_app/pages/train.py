@@ -76,6 +76,8 @@ class TrainPage(Page):
         self.no_versions = NoVersionsNote(lambda: self.ctx.show_page("versions"), self)
         self.settings.train_button.clicked.connect(self.train)
         self.settings.weights_button.clicked.connect(lambda: self.add_weights())
+        self.tuned: dict[str, Any] = {}  # model, seed, hyperparameters, tuning: a study's best trial (use_options)
+        self.settings.clear_tuned.clicked.connect(lambda: self.use_options(None))
         for combo in (self.settings.version, self.settings.preset, self.settings.weights):
             combo.currentIndexChanged.connect(lambda _: self._update_warning())
         self.settings.epochs.valueChanged.connect(lambda _: self._update_warning())
@@ -182,6 +184,7 @@ class TrainPage(Page):
         super().set_workspace(ws)
         self.job, self.job_run, self.shown_run = None, None, None
         self.photo_counts = {}
+        self.use_options(None)  # a study's parameters belong to the workspace it ran in
         self.reload()  # a hidden page reloads again when shown; this keeps Train enabled only with versions
 
     def refresh(self, what: set[str]) -> None:
@@ -381,18 +384,44 @@ class TrainPage(Page):
         if self.ws is None or not self.settled() or self.settings.version.currentData() is None:
             return None
         source, version, values = self.ws, self.settings.version.currentData(), self.settings.values()
+        tuned = dict(self.tuned)
         started = self.run_started
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> RunResult:
             progress(0.0, "preparing the dataset")
             with source.reopen() as ws2:
-                run_id = start_run(ws2, version, **values)
+                run_id = start_run(ws2, version, **values, **tuned)
                 started.emit(run_id)
                 progress(0.0, "starting")
                 return supervise(ws2, run_id, progress=progress, cancel=cancel)
 
         self.header.setText(f"Preparing <b>{self.settings.version.currentText()}</b> for training…")
         return self._start(f"Train {self.settings.version.currentText()} ({values['preset']})", job)
+
+    def use_options(self, options: Optional[dict[str, Any]]) -> None:
+        """Fill the settings with :func:`cvops.tuning.best_train_options`'s ``options`` (version, preset, epochs,
+        image size, batch; the model, seed and hyperparameters go with the next run, as a note says); None clears
+        the study's parameters."""
+        if not options:
+            self.tuned = {}
+            self.settings.show_tuned("")
+            return
+        s = self.settings
+        index = s.version.findText(str(options["version_ref"]))
+        if index >= 0:
+            s.version.setCurrentIndex(index)
+        s.preset.setCurrentIndex(max(s.preset.findData(options.get("preset")), 0))
+        for spin, key in ((s.epochs, "epochs"), (s.imgsz, "imgsz"), (s.batch, "batch")):
+            spin.setValue(int(options.get(key) or 0))
+        s.advanced.setChecked(any(options.get(k) for k in ("epochs", "imgsz", "batch")))
+        self.tuned = {k: options[k] for k in ("model", "seed", "hyperparameters", "tuning")
+                      if options.get(k) is not None}
+        tuning = options.get("tuning") or {}
+        shown = {**({"model": options["model"]} if options.get("model") else {}), **options.get("hyperparameters", {})}
+        params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+        s.show_tuned(f"<b>Best parameters of study {tuning.get('study', '?')}</b> (trial {tuning.get('trial', '?')})"
+                     f"{': ' + params if params else ''}. Raise the epochs for a full training, then press Train.")
+        self._update_warning()
 
     def _update_warning(self) -> None:
         """Show the warnings of the chosen version, preset, epochs and weights (training from scratch on photos)."""

@@ -90,6 +90,17 @@ class SettingsPanel(QWidget):
         self.warning.setStyleSheet("background: #fdebd0; color: #784212; border: 1px solid #e59866; padding: 6px;")
         self.warning.hide()
         self.set_weights([])
+        self.tuned_note = QLabel(self)  # the best parameters of a tuning study, when the Tune page filled them in
+        self.tuned_note.setObjectName("train-tuned")
+        self.tuned_note.setWordWrap(True)
+        self.tuned_note.setStyleSheet("background: palette(alternate-base); border: 1px solid palette(mid); "
+                                      "padding: 6px;")
+        self.tuned_note.hide()
+        self.clear_tuned = QToolButton(self)
+        self.clear_tuned.setObjectName("train-clear-tuned")
+        self.clear_tuned.setText("Clear the study's parameters")
+        self.clear_tuned.setToolTip("Train with the preset's own values again")
+        self.clear_tuned.hide()
 
         self.train_button = QPushButton("Train", self)
         set_icon(self.train_button, "start")
@@ -117,6 +128,8 @@ class SettingsPanel(QWidget):
         layout.addLayout(weights_row)
         layout.addWidget(weights_help)
         layout.addSpacing(8)
+        layout.addWidget(self.tuned_note)
+        layout.addWidget(self.clear_tuned)
         layout.addWidget(self.warning)
         layout.addWidget(self.train_button)
         layout.addStretch(1)
@@ -171,6 +184,12 @@ class SettingsPanel(QWidget):
         index = self.version.findData(current)
         self.version.setCurrentIndex(index if index >= 0 else 0)
         self.version.blockSignals(False)
+
+    def show_tuned(self, text: str) -> None:
+        """Say which tuning study's parameters the next run trains with (empty: none; hidden)."""
+        self.tuned_note.setText(text)
+        self.tuned_note.setVisible(bool(text))
+        self.clear_tuned.setVisible(bool(text))
 
     def values(self) -> dict[str, Any]:
         """Keyword arguments for :func:`cvops.training.start_run` (besides the version)."""
