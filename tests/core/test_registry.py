@@ -271,10 +271,11 @@ def test_a_moved_workspace_keeps_its_models(trained_workspace: Path, tmp_path: P
 def test_migration_15_puts_an_older_workspaces_champion_on_the_timeline(trained_workspace_copy: Path) -> None:
     with Workspace.open(trained_workspace_copy) as w:
         w.db.execute("DROP TABLE champion_history")
-        w.db.execute("DROP TABLE label_queue")  # migrations 16 to 18: a schema-14 catalog has none of them
+        w.db.execute("DROP TABLE label_queue")  # migrations 16 to 19: a schema-14 catalog has none of them
         w.db.execute("DROP TABLE field_files")
         w.db.execute("DROP TABLE image_tags")  # migration 18
         w.db.execute("DROP TABLE tags")
+        w.db.execute("DROP TABLE tuning_studies")  # migration 19
         w.db.execute("UPDATE models SET champion = 1 WHERE name = 'm2'")
         w.db.execute("DELETE FROM migrations WHERE version >= 15")
         w.db.execute("PRAGMA user_version = 14")
