@@ -1,4 +1,4 @@
-"""``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page images|annotate|versions|train|models|automation]
+"""``cvops-workbench [WORKSPACE] [--screenshot OUT.png] [--page PAGE]
 [--size 1600x1000] [--theme system|light|dark]``."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+# the main window's pages (mainwindow.PAGES, not imported here: the GUI loads after the arguments are read)
+PAGE_NAMES = ("images", "annotate", "versions", "train", "tune", "models", "automation", "monitor")
 SETTLED_POLLS = 5  # the screenshot waits for this many idle polls in a row (20 ms apart)
 NO_DISPLAY = ("cvops-workbench: no display found (DISPLAY / WAYLAND_DISPLAY are unset).\n"
               "Run it on a desktop, or try the headless demo: `make demo`, then `cvops -w demo-workspace stats`.\n"
@@ -21,7 +23,7 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cvops-workbench", description="CVOps Workbench desktop application.")
     parser.add_argument("workspace", nargs="?", type=Path, help="workspace folder to open")
     parser.add_argument("--screenshot", type=Path, help="render the window offscreen to this PNG and exit")
-    parser.add_argument("--page", choices=("images", "annotate", "versions", "train", "models", "automation"), default="images",
+    parser.add_argument("--page", choices=PAGE_NAMES, default="images",
                         help="page for --screenshot (without a workspace: the welcome page)")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot, WIDTHxHEIGHT")
     parser.add_argument("--theme", choices=("system", "light", "dark"),

@@ -78,3 +78,11 @@ def test_the_guide_lists_every_shortcut() -> None:
         keys = keys_markdown(shortcut)
         assert f"| {keys} | {shortcut.description} |" in table, f"the guide misses {shortcut.action}: {keys}"
     assert table == markdown_table(), "the guide's table is stale: run `make screenshots` to regenerate it"
+
+
+def test_every_page_can_be_screenshot() -> None:
+    """--page offers exactly the main window's pages (main.py keeps its own list so as not to load the GUI first)."""
+    from cvops_app.main import PAGE_NAMES
+    from cvops_app.mainwindow import PAGES
+
+    assert sorted(PAGE_NAMES) == sorted(PAGES)
