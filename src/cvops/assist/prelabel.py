@@ -43,8 +43,8 @@ from cvops.catalog.store import sha256_file
 if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
-__all__ = ["PrelabelReport", "accept", "accept_above", "class_map", "model_onnx", "pending", "pending_count",
-           "prelabel", "reject", "reject_below", "store_suggestions", "target_images"]
+__all__ = ["PrelabelPlan", "PrelabelReport", "accept", "accept_above", "class_map", "model_onnx", "pending", "pending_count",
+           "plan_prelabel", "prelabel", "reject", "reject_below", "store_suggestions", "target_images"]
 
 NO_CHAMPION = "no champion model: promote a model first: cvops models promote M"
 _offline_ready = False
@@ -263,6 +263,44 @@ def store_suggestions(ws: "Workspace", model_name: str, mapping: dict[int, int],
     return len(items), images
 
 
+@dataclass
+class PrelabelPlan:
+    """What a pre-label run works on (:func:`plan_prelabel`): the model, its report so far, the class mapping, the
+    target images and the model's ONNX file (None when there is nothing to do or the export was cancelled: the
+    report is then final)."""
+
+    model: ModelInfo
+    report: PrelabelReport
+    mapping: dict[int, int]
+    ids: list[int]
+    onnx: Optional[Path]
+
+
+def plan_prelabel(ws: "Workspace", model_ref: ModelRef, image_ids: Optional[Sequence[int]], conf: float, iou: float,
+                  flt: Optional[ImageFilter], progress: Optional[Progress] = None,
+                  cancel: Optional[CancelToken] = None) -> PrelabelPlan:
+    """The common start of every pre-label run, here or on a cluster: check the thresholds, resolve the model and
+    its classes, pick the images and export the model to ONNX once (nothing stored yet)."""
+    started = time.perf_counter()
+    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        raise ValidationError("conf and iou must lie between 0 and 1")
+    model = resolve_model(ws, model_ref)
+    report = PrelabelReport(model=model.name)
+    mapping, unknown = class_map(ws, model)
+    report.unknown_classes, report.unknown_class_names = len(unknown), unknown
+    ids, report.skipped_images = target_images(ws, image_ids, flt)
+    plan = PrelabelPlan(model, report, mapping, ids, None)
+    if ids:
+        (progress or no_progress)(0.0, f"loading {model.name}")
+        try:
+            plan.onnx = model_onnx(ws, model, progress, cancel)
+        except Cancelled:  # cancelled while exporting: nothing was stored
+            report.cancelled = True
+    if plan.onnx is None:
+        report.seconds = time.perf_counter() - started
+    return plan
+
+
 def prelabel(ws: "Workspace", model_ref: ModelRef = "champion", image_ids: Optional[Sequence[int]] = None,
              conf: float = 0.25, iou: float = 0.7, batch: int = 8, progress: Optional[Progress] = None,
              cancel: Optional[CancelToken] = None, flt: Optional[ImageFilter] = None) -> PrelabelReport:
@@ -275,25 +313,13 @@ def prelabel(ws: "Workspace", model_ref: ModelRef = "champion", image_ids: Optio
     from cvops.data.pixels import load_pixels
 
     started = time.perf_counter()
-    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-        raise ValidationError("conf and iou must lie between 0 and 1")
     batch = max(1, int(batch))
     report_ = progress or no_progress
-    model = resolve_model(ws, model_ref)
-    report = PrelabelReport(model=model.name)
-    mapping, unknown = class_map(ws, model)
-    report.unknown_classes, report.unknown_class_names = len(unknown), unknown
-    ids, report.skipped_images = target_images(ws, image_ids, flt)
-    if not ids:
-        report.seconds = time.perf_counter() - started
-        return report
-    report_(0.0, f"loading {model.name}")
-    try:
-        onnx = model_onnx(ws, model, progress, cancel)
-    except Cancelled:  # cancelled while exporting: nothing was stored
-        report.cancelled, report.seconds = True, time.perf_counter() - started
-        return report
-    detector = Detector(onnx)
+    plan = plan_prelabel(ws, model_ref, image_ids, conf, iou, flt, progress, cancel)
+    if plan.onnx is None:
+        return plan.report
+    model, report, mapping, ids = plan.model, plan.report, plan.mapping, plan.ids
+    detector = Detector(plan.onnx)
     if len(detector.names) != len(model.classes):
         raise ValidationError(f"the ONNX model of {model.name} has {len(detector.names)} classes, the registry "
                               f"lists {len(model.classes)}")

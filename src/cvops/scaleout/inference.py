@@ -184,27 +184,15 @@ def prelabel(ws: "Workspace", address: str, model_ref: "ModelRef" = "champion",
              flt: Optional["ImageFilter"] = None, data: str = "auto", chunk: int = CHUNK) -> "PrelabelReport":
     """:func:`cvops.assist.prelabel.prelabel` on the Ray cluster at ``address`` (see the module doc); the report's
     ``cancelled`` is set, and nothing stored, when ``cancel`` fires before every chunk came back."""
-    from cvops.assist.prelabel import (PrelabelReport, class_map, model_onnx, resolve_model, store_suggestions,
-                                       target_images)
+    from cvops.assist.prelabel import plan_prelabel, store_suggestions
 
     started = time.perf_counter()
-    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-        raise ValidationError("conf and iou must lie between 0 and 1")
     batch = max(1, int(batch))
     report_ = progress or no_progress
-    model = resolve_model(ws, model_ref)
-    report = PrelabelReport(model=model.name)
-    mapping, unknown = class_map(ws, model)
-    report.unknown_classes, report.unknown_class_names = len(unknown), unknown
-    ids, report.skipped_images = target_images(ws, image_ids, flt)
-    if not ids:
-        report.seconds = time.perf_counter() - started
-        return report
-    try:
-        onnx = model_onnx(ws, model, progress, cancel)
-    except Cancelled:
-        report.cancelled, report.seconds = True, time.perf_counter() - started
-        return report
+    plan = plan_prelabel(ws, model_ref, image_ids, conf, iou, flt, progress, cancel)
+    if plan.onnx is None:
+        return plan.report
+    model, report, mapping, ids, onnx = plan.model, plan.report, plan.mapping, plan.ids, plan.onnx
     size = -(-max(chunk, batch) // batch) * batch
     records = {r.id: r for r in ws.images.many(ids)}
     chunks = [_items(ws, [records[i] for i in ids[s:s + size]]) for s in range(0, len(ids), size)]
