@@ -6,6 +6,7 @@ cleanly, and without Ray ``--ray`` says how to install it."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -229,3 +230,12 @@ def test_without_ray_the_ray_options_say_how_to_install_it(monkeypatch: pytest.M
         result = CliRunner().invoke(cli, [*args, "-w", str(tmp_path / "w"), "--ray", "127.0.0.1:6379", "--json"])
         assert result.exit_code == 1 and json.loads(result.stdout)["error"] == {"code": "cluster",
                                                                                "message": RAY_MISSING}
+
+
+def test_ray_usage_statistics_are_off_for_our_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connecting never lets Ray send its usage statistics (the workbench reaches no network)."""
+    from cvops.scaleout.cluster import require_ray
+
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    require_ray()
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -35,7 +36,9 @@ class ClusterError(CvopsError):
 
 
 def require_ray() -> ModuleType:
-    """The ``ray`` module, or a :class:`ClusterError` saying how to install it."""
+    """The ``ray`` module, or a :class:`ClusterError` saying how to install it. Ray's usage statistics (which it
+    would send to Anyscale) are switched off for this process unless the user set them otherwise."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
