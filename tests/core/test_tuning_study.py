@@ -158,3 +158,33 @@ def test_train_from_study_uses_the_best_parameters(vws: Workspace, monkeypatch: 
     assert set(options) <= set(inspect.signature(start_run).parameters) & set(inspect.signature(train).parameters)
     refused = CliRunner().invoke(cli, ["tune", "register", "best", "-w", str(vws.root), "--json"])
     assert refused.exit_code == 2 and "has no training run" in json.loads(refused.output)["error"]["message"]
+
+
+def test_openers_at_once_do_not_race_on_creating_the_storage(tmp_path: Path) -> None:
+    """The study's process and a page polling it open the fresh storage at the same moment (CI saw "table
+    alembic_version already exists" from the Tune page's refresh): every opener gets a working storage."""
+    import threading
+
+    import optuna
+
+    from cvops.data.workspace import Workspace as Ws
+    from cvops.tuning.records import storage
+
+    for attempt in range(3):
+        Ws.create(tmp_path / f"ws{attempt}").close()
+        barrier, errors = threading.Barrier(6), []
+
+        def open_it(root: Path = tmp_path / f"ws{attempt}") -> None:
+            with Ws.open(root) as ws:
+                barrier.wait()
+                try:
+                    optuna.study.get_all_study_names(storage(ws))
+                except Exception as exc:  # noqa: BLE001 - any failure of an opener is the bug
+                    errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cvops.data.workspace import Workspace
 
 STORAGE = "tuning/studies.db"
+STORAGE_LOCK = "tuning-storage.lock"
 
 
 def storage_path(ws: "Workspace") -> "Path":
@@ -25,13 +26,20 @@ def storage_path(ws: "Workspace") -> "Path":
 
 
 def storage(ws: "Workspace") -> "optuna.storages.RDBStorage":
-    """Optuna's RDB storage on :func:`storage_path` (created on first use)."""
+    """Optuna's RDB storage on :func:`storage_path` (created on first use).
+
+    Opening it creates Optuna's tables and stamps their schema version when they are missing, and two openers at
+    once (the study's process and a page or ``cvops tune show`` polling it) both try, and one fails with "table
+    alembic_version already exists"; so openers take turns on a lock file."""
     import optuna
+
+    from cvops.catalog.locks import workspace_lock
 
     path = storage_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the study itself
-    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
+    with workspace_lock(ws.root, exclusive=True, name=STORAGE_LOCK):
+        return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
 
 
 def study_row(ws: "Workspace", name: str) -> Optional[dict[str, Any]]:
