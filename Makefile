@@ -13,7 +13,7 @@ LOCK ?= constraints.txt
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray]" $(if $(LOCK),-c $(LOCK))
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,openvino]" $(if $(LOCK),-c $(LOCK))
 	@touch $(STAMP)
 
 ## lock: resolve pyproject.toml's ranges afresh in a temporary environment and write the exact versions to
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=23"
-	.lock-venv/bin/python -m pip install --quiet ".[dev,ray]"
+	.lock-venv/bin/python -m pip install --quiet ".[dev,ray,openvino]"
 	@{ echo "# Exact versions a fresh install gets (make uses this file as pip constraints; refresh: make lock)."; \
 	   echo "# Platform-specific packages (CUDA wheels, ...) only apply where pip would install them."; \
 	   .lock-venv/bin/python -m pip freeze --exclude cvops-workbench; } > $(LOCK).tmp

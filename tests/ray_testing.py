@@ -35,18 +35,21 @@ class LocalCluster:
     127.0.0.1, 100 MB object store each, in a child process.
 
     Its Ray temp folder is a fresh short folder under the system temp (Ray's socket paths must stay under 108
-    bytes), removed by :meth:`stop`."""
+    bytes), also its ``RAY_TMPDIR`` (on a machine where no Ray ran before, ``/tmp/ray`` does not exist and the head
+    node fails writing its address there), removed by :meth:`stop`."""
 
     def __init__(self, workers: int = 1, head_cpus: int = 1, worker_gpus: int = 0) -> None:
         loopback_only()
         self.temp_dir = Path(tempfile.mkdtemp(prefix="cvray-"))
         self.log_path = self.temp_dir / "cluster.log"
         self.log = self.log_path.open("wb")
+        (self.temp_dir / "ray").mkdir()  # Ray writes its "current cluster" file to RAY_TMPDIR/ray, which must exist
         started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, __file__, str(self.temp_dir), str(workers), str(head_cpus),
                                       str(worker_gpus)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                                     start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+                                                                  "RAY_TMPDIR": str(self.temp_dir)})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line.startswith("ADDRESS "):
@@ -58,9 +61,9 @@ class LocalCluster:
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Shut the cluster down (its own processes only; idempotent); kill its process group if that hangs."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
         if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

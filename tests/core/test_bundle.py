@@ -23,16 +23,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from training_testing import IMGSZ
 
-from cvops.deploy import edge_runner, field_log
-from cvops.deploy.bundle import REQUIREMENTS, make_bundle
+from cvops.deploy import edge_runner, field_log, frames, runtimes
+from cvops.deploy.bundle import OPENVINO_REQUIREMENT, REQUIREMENTS, make_bundle
 from cvops.deploy.export import get_export
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.registry import get_model
 from cvops.catalog.store import sha256_file
 from cvops.data.workspace import Workspace
 
-FILES = {"model.onnx", "model.json", "run.py", "fieldlog.py", "requirements.txt", "README.md", "sample.jpg",
-         "sample_expected.json"}
+FILES = {"model.onnx", "model.json", "run.py", "runtimes.py", "frames.py", "fieldlog.py", "requirements.txt",
+         "requirements-openvino.txt", "README.md", "sample.jpg", "sample_expected.json"}
 
 
 @pytest.fixture(scope="module")
@@ -49,22 +49,23 @@ def built(exported_workspace: tuple[Path, int], tmp_path_factory: pytest.TempPat
 
 
 def test_the_requirements_are_what_run_py_imports() -> None:
-    """Each third-party module run.py and fieldlog.py import comes from one of the bundle's requirements, and
-    nothing else is required (distributions matched by project name, whatever variant is installed here: -headless,
-    -gpu); neither imports the workbench."""
+    """Each third-party module run.py and the files beside it (runtimes.py, frames.py, fieldlog.py) import comes
+    from one of the bundle's requirements (OpenVINO's included), and nothing else is required (distributions matched
+    by project name, whatever variant is installed here: -headless, -gpu); none imports the workbench (the runner
+    loads its siblings by path, never by a relative import)."""
     def project(dist: str) -> str:
         return re.sub(r"-(headless|gpu)$", "", canonicalize_name(dist))
 
-    trees = [ast.parse(Path(module.__file__).read_text()) for module in (edge_runner, field_log)]
+    trees = [ast.parse(Path(module.__file__).read_text()) for module in (edge_runner, field_log, runtimes, frames)]
     nodes = [node for tree in trees for node in ast.walk(tree)]
     imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in nodes
                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
     relative = [node for node in nodes if isinstance(node, ast.ImportFrom) and node.level]
-    assert [(n.module, [a.name for a in n.names]) for n in relative] == [(None, ["field_log"])]  # the workbench's
+    assert relative == [] and "cvops" not in imported
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     providers = {name: {project(d) for d in packages_distributions().get(name, [])} for name in third_party}
-    required = {project(Requirement(r).name) for r in REQUIREMENTS}
+    required = {project(Requirement(r).name) for r in REQUIREMENTS + (OPENVINO_REQUIREMENT,)}
     assert all(providers[name] & required for name in third_party), (providers, required)
     assert len(required) == len(third_party), (required, third_party)
 
@@ -93,7 +94,11 @@ def test_bundle_holds_every_file_with_checksums(built: dict[str, Any]) -> None:
     for name, sha in meta["files"].items():
         assert sha256_file(folder / name) == sha, name
     assert (folder / "run.py").read_bytes() == Path(edge_runner.__file__).read_bytes()
-    assert (folder / "requirements.txt").read_text().split() == list(REQUIREMENTS)
+    lines = (folder / "requirements.txt").read_text().splitlines()
+    assert [r for r in lines if not r.startswith("#")] == list(REQUIREMENTS)
+    assert "requirements-openvino.txt" in lines[0]  # the note on how to add OpenVINO
+    assert (folder / "requirements-openvino.txt").read_text().split() == ["-r", "requirements.txt",
+                                                                           OPENVINO_REQUIREMENT]
     assert meta["format"] == "cvops-edge-bundle" and meta["format_version"] == 1
     assert meta["names"] == [c["name"] for c in model.classes]
     assert [(c["class_id"], c["color"]) for c in meta["classes"]] == [(c["class_id"], c["color"]) for c in model.classes]
@@ -126,7 +131,7 @@ def test_selftest_passes_in_the_bundle_and_from_elsewhere(built: dict[str, Any],
         done = run_py(built["dir"], "--selftest", cwd=cwd)
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
-        assert summary["ok"] is True and summary["files_checked"] == 7 and not summary["problems"]
+        assert summary["ok"] is True and summary["files_checked"] == 10 and not summary["problems"]
         assert summary["sample"]["detected"] == summary["sample"]["expected"] > 0
 
 

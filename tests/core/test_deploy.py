@@ -173,7 +173,7 @@ def test_ssh_deploy_host_keys_unknown_accepted_changed(built: dict[str, Any], ws
     before = len(rows(wsd))
     report = deploy_bundle(wsd, built["dir"], sshd.url(remote), accept_new_host_key=True, **kw)
     assert report.ok, report.error
-    assert report.selftest["ok"] is True and report.selftest["files_checked"] == 7
+    assert report.selftest["ok"] is True and report.selftest["files_checked"] == 10
     assert report.selftest["bundle"] == str(remote / "edge")
     assert report.deployed_to == sshd.url(remote / "edge")
     for name in report.files:

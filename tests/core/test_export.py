@@ -83,7 +83,7 @@ def _check_report(r: dict[str, Any], precision: str) -> None:
     assert REPORT_KEYS <= set(r)
     assert r["precision"] == precision and r["split"] == "val" and r["images"] > 0
     assert set(r["pytorch"]) == {"map50", "map50_95", "latency_ms"}
-    assert set(r["export"]) == {"map50", "map50_95", "latency_ms"} and "cpu" in r["export"]["latency_ms"]
+    assert set(r["export"]) == {"map50", "map50_95", "latency_ms", "runtime"} and "cpu" in r["export"]["latency_ms"]
     assert r["delta_map50_95"] == pytest.approx((r["export"]["map50_95"] - r["pytorch"]["map50_95"]) * 100, abs=1e-3)
     assert r["delta_map50"] == pytest.approx((r["export"]["map50"] - r["pytorch"]["map50"]) * 100, abs=1e-3)
     assert r["threshold_points"] == (1.5 if precision == "int8" else 0.5)

@@ -101,7 +101,7 @@ def test_run_py_writes_valid_records_with_stats_and_embeddings(bundle: Path, ima
     for rec, line in zip(records, printed):
         assert rec["device"] == "cam 01/a" and rec["model_sha256"] == sha and rec["conf"] == 0.001
         assert rec["latency_ms"] > 0 and rec["capture"] is None and rec["capture_reason"] is None
-        assert rec["embedding"].shape == (detector.session.get_outputs()[detector.embedding_index].shape[1],)
+        assert rec["embedding"].shape == (detector.session.outputs[detector.embedding_index].shape[1],)
         assert rec["detections"] == [[d["class_index"], d["confidence"], *d["box"]] for d in line["detections"]]
         image, fx, fy = edge_runner.read_image(Path(rec["source"]), detector.imgsz)  # type: ignore[misc]
         expected = drift.image_stats(image, detector.imgsz, (line["width"], line["height"]))

@@ -29,7 +29,8 @@ CVOPS = Path(sys.executable).parent / "cvops"
 FP32_MAX_DELTA = 0.5  # points of mAP50-95, the gate's fp32 threshold
 VERIFY_KEYS = {"export_id", "model", "precision", "version", "split", "images", "pytorch", "export", "delta_map50",
                "delta_map50_95", "max_abs_output_diff", "threshold_points", "passed", "providers", "duration_s"}
-BUNDLE_FILES = {"model.onnx", "model.json", "run.py", "fieldlog.py", "requirements.txt", "README.md", "sample.jpg",
+BUNDLE_FILES = {"model.onnx", "model.json", "run.py", "runtimes.py", "frames.py", "fieldlog.py", "requirements.txt",
+                "requirements-openvino.txt", "README.md", "sample.jpg",
                 "sample_expected.json"}
 
 
@@ -130,8 +131,10 @@ def test_deploy_to_a_folder_runs_the_selftest(champion: dict[str, Any], fp32: di
     deployed = target / "edge-bundle"
     assert report["ok"] is True and report["error"] is None and report["deployed_to"] == str(deployed)
     selftest = report["selftest"]
-    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 7
+    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 10
     assert selftest["sample"]["detected"] == selftest["sample"]["expected"] > 0
+    assert {r["runtime"] for r in selftest["runtimes"]} == {"onnxruntime", "openvino"}  # both measured here
+    assert all(r["ok"] and r["latency_ms"]["p50"] > 0 for r in selftest["runtimes"])
     print(f"  folder deploy: selftest ok, {selftest['sample']['detected']} sample detections, "
           f"{report['seconds']:.1f} s")
     # the deployed run.py, as an edge engineer runs it: JSON lines, annotated images, the monitoring log
@@ -159,9 +162,12 @@ def test_deploy_over_ssh_runs_the_remote_selftest(champion: dict[str, Any], fp32
     assert report["ok"] is True and report["error"] is None, report
     assert report["deployed_to"] == server.url(remote / "edge-bundle")
     selftest = report["selftest"]
-    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 7
+    assert selftest["ok"] is True and selftest["problems"] == [] and selftest["files_checked"] == 10
     assert selftest["bundle"] == str(remote / "edge-bundle")
-    assert {p.name for p in (remote / "edge-bundle").iterdir()} == BUNDLE_FILES
+    # the bundle, and the runtime the selftest measured fastest on the target, remembered for run.py --runtime auto
+    assert {p.name for p in (remote / "edge-bundle").iterdir()} == BUNDLE_FILES | {"runtime_choice.json"}
+    choice = json.loads((remote / "edge-bundle" / "runtime_choice.json").read_text())
+    assert choice["chosen"]["runtime"] == selftest["chosen"]["runtime"] in ("onnxruntime", "openvino")
     assert [p.name for p in remote.iterdir()] == ["edge-bundle"]  # no partial folder left behind
     assert server.known_hosts.read_text().strip()  # the host key was accepted on first use
     print(f"  ssh deploy: remote selftest ok, {selftest['sample']['detected']} sample detections, "

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 @command_options()
 def bundle_cmd(export_ref: str, out_dir: Path, model_ref: Optional[str], make_zip: bool,
                ws: Workspace, as_json: bool) -> None:
-    """Write the edge bundle of EXPORT (an export id, or the path of its .onnx file) into the new folder OUT.
+    """Write the edge bundle of EXPORT (an export id, or the path of its .onnx or OpenVINO .xml file) into the new
+    folder OUT.
 
-    The bundle holds model.onnx, model.json (classes, pre- and post-processing, thresholds, lineage, checksums),
-    run.py (needs only numpy, opencv-python-headless and onnxruntime), requirements.txt, README.md and a sample
-    image with its expected detections for `python run.py --selftest`.
+    The bundle holds model.onnx (or model.xml + model.bin), model.json (classes, pre- and post-processing,
+    thresholds, lineage, checksums), run.py with runtimes.py and frames.py (needs only numpy, opencv-python-headless
+    and onnxruntime or OpenVINO; --runtime auto picks the faster on the device), requirements.txt, README.md and a
+    sample image with its expected detections for `python run.py --selftest`.
     """
     from cvops.deploy.bundle import make_bundle
 
@@ -55,7 +57,7 @@ def bundle_cmd(export_ref: str, out_dir: Path, model_ref: Optional[str], make_zi
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh -o option (repeatable).")
 @click.option("--remote-python", default="python3", show_default=True,
-              help="Python on the target that runs the selftest (needs numpy, opencv, onnxruntime).")
+              help="Python on the target that runs the selftest (needs numpy, opencv, onnxruntime or OpenVINO).")
 @command_options(workspace="ref")
 def deploy_cmd(bundle: Path, target: str, identity: Optional[Path], accept_new_host_key: bool,
                known_hosts: Optional[Path], ssh_options: tuple[str, ...], remote_python: str,
@@ -77,6 +79,10 @@ def deploy_cmd(bundle: Path, target: str, identity: Optional[Path], accept_new_h
         sample = report.selftest.get("sample") or {}
         out.print(f"deployed {bundle.name} to {report.deployed_to} in {report.seconds:.1f} s; selftest ok "
                   f"({report.selftest.get('files_checked')} checksums, {sample.get('detected')} sample detections)")
+        chosen = report.selftest.get("chosen") or {}
+        if chosen:
+            out.print(f"runtime on the target: {chosen.get('runtime')} ({chosen.get('reason')})"
+                      + (f"; {report.selftest['hint']}" if report.selftest.get("hint") else ""))
     else:
         out.print(f"[red]not deployed:[/] {report.error}")
     if not report.ok:

@@ -1,6 +1,6 @@
 """Model exports for deployment and their gate: ``cvops export`` and ``cvops verify``.
 
-``cvops export MODEL [--format onnx] [--imgsz N] [--dynamic] [--half] [--int8] [--opset N] [--version V] [--json]``
+``cvops export MODEL [--format onnx|openvino|...] [--imgsz N] [--dynamic] [--half] [--int8] [--opset N] [--version V] [--json]``
 exports a registered model; ``cvops export --list-formats`` says which formats are installed; ``cvops export --list
 [MODEL]`` lists the exports. ``cvops verify EXPORT [--version V] [--split val] [--json]`` (EXPORT = an export id or
 the path of its file or folder) compares the export with the PyTorch model on a split. Exit codes: 0 ok; 1 the gate
@@ -36,8 +36,10 @@ def _size(nbytes: int) -> str:
               help="Export format (see --list-formats for what is installed).")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Input size (default: the training size).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch and image size.")
-@click.option("--half", is_flag=True, help="fp16 weights (ONNX: converted from fp32, float32 inputs and outputs).")
-@click.option("--int8", is_flag=True, help="int8 static quantization calibrated on up to 100 train images.")
+@click.option("--half", is_flag=True, help="fp16 weights (ONNX: converted from fp32, float32 inputs and outputs; "
+              "OpenVINO: weights compressed to fp16).")
+@click.option("--int8", is_flag=True, help="int8 static quantization calibrated on up to 100 train images (ONNX: "
+              "onnxruntime's QDQ; OpenVINO: NNCF).")
 @click.option("--opset", type=click.IntRange(min=9), default=None, help="ONNX opset (default: Ultralytics' choice).")
 @click.option("--version", "version_ref", default=None,
               help="Version whose train split calibrates --int8 (default: the model's own).")
@@ -147,7 +149,10 @@ def verify_cmd(export_ref: str, version_ref: Optional[str], split: str, latency_
         pt, ex = r["pytorch"], r["export"]
         table.add_row("PyTorch (CPU)", fmt_value(pt["map50"]), fmt_value(pt["map50_95"]), _ms(pt["latency_ms"]))
         lat = ex["latency_ms"] or {}
-        table.add_row("ONNX (onnxruntime CPU)", fmt_value(ex["map50"]), fmt_value(ex["map50_95"]), _ms(lat.get("cpu")))
+        label = ("OpenVINO IR (OpenVINO CPU)" if ex.get("runtime") == "openvino" else "ONNX (onnxruntime CPU)")
+        table.add_row(label, fmt_value(ex["map50"]), fmt_value(ex["map50_95"]), _ms(lat.get("cpu")))
+        if lat.get("openvino_cpu"):
+            table.add_row("ONNX (OpenVINO CPU)", "", "", _ms(lat["openvino_cpu"]))
         if lat.get("cuda"):
             table.add_row("ONNX (onnxruntime CUDA)", "", "", _ms(lat["cuda"]))
         table.add_row("Δ (points)", f"{r['delta_map50']:+.2f}", f"{r['delta_map50_95']:+.2f}", "")

@@ -1,17 +1,21 @@
-"""Edge bundles: one folder that runs an exported model anywhere with numpy, OpenCV and onnxruntime.
+"""Edge bundles: one folder that runs an exported model anywhere with numpy, OpenCV and onnxruntime or OpenVINO.
 
 :func:`make_bundle` writes, into a temporary folder next to ``out`` that is renamed into place at the end (so there is
 never a half-written bundle):
 
-* ``model.onnx`` — the export (its sha256 checked against the ``exports`` row first);
+* ``model.onnx`` — an ONNX export, or ``model.xml`` + ``model.bin`` — an OpenVINO export (its sha256 checked against
+  the ``exports`` row first);
 * ``model.json`` — format version, task, classes (model index, workbench class id, name, color) from the model's
   lineage, input size, letterbox and normalization, output layout, NMS thresholds, precision, the sha256 of every
   other file, and the lineage (model, run, dataset version and hash, weights sha256, export id, verification summary);
 * ``run.py`` — :mod:`cvops.deploy.edge_runner`, verbatim (it imports only the standard library, numpy, cv2 and
-  onnxruntime);
+  the runtime), with ``runtimes.py`` (:mod:`cvops.deploy.runtimes`: onnxruntime, OpenVINO, ``--runtime auto``) and
+  ``frames.py`` (:mod:`cvops.deploy.frames`: decoding, letterbox, video frames, drawing) beside it;
 * ``fieldlog.py`` — :mod:`cvops.deploy.field_log`, verbatim: the field log and prediction log ``run.py`` loads for
   ``--field-log`` and ``--log``;
-* ``requirements.txt`` — those three with version ranges;
+* ``requirements.txt`` — numpy, OpenCV and the export's runtime with version ranges (onnxruntime for ONNX, whose
+  file OpenVINO reads too: ``requirements-openvino.txt`` adds it, and ``run.py --runtime auto`` then measures both;
+  OpenVINO for an IR);
 * ``README.md`` — how to install and run it;
 * ``sample.jpg`` — a validation image of the model's dataset version, and ``sample_expected.json`` — the detections
   the workbench got for it with the same runner, which ``python run.py --selftest`` reproduces on the target.
@@ -31,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from cvops.deploy import edge_runner, field_log
+from cvops.deploy import edge_runner, field_log, frames, runtimes
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.registry import ModelInfo, get_model
 from cvops.catalog.store import fsync_dir, sha256_file
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
 ExportRef = Union[int, str, Path]
 REQUIREMENTS = ("numpy>=1.24,<3", "opencv-python-headless>=4.8,<5", "onnxruntime>=1.17,<2")
+OPENVINO_REQUIREMENT = "openvino>=2024.0,<2027"
 DEFAULT_CONF = 0.25
 DEFAULT_IOU = 0.7
 SAMPLE_MIN_CONF = 0.001  # the sample's threshold floor when a young model finds nothing at the bundle's
@@ -101,26 +106,34 @@ def _verify_summary(row: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 def resolve_export(ws: "Workspace", export_ref: ExportRef, model_ref: Optional[Union[int, str]] = None
                    ) -> tuple[Path, ModelInfo, Optional[dict[str, Any]]]:
-    """The ONNX file, its model and its ``exports`` row (None for a file not registered as an export, which then
-    needs ``model_ref``)."""
+    """The model file (``.onnx``, or an OpenVINO IR's ``.xml``), its model and its ``exports`` row (None for a file
+    not registered as an export, which then needs ``model_ref``)."""
+    from cvops.deploy.export import export_digest
+
     row = _export_row(ws, export_ref)
     if row is not None:
-        onnx = Path(row["path"])
-        if not onnx.is_file():
-            raise ValidationError(f"export {row['id']}: {onnx} is missing; export the model again")
-        if sha256_file(onnx) != row["sha256"]:
-            raise ValidationError(f"export {row['id']}: {onnx} no longer matches its recorded sha256; "
+        path = Path(row["path"])
+        if row["format"] not in ("onnx", "openvino"):
+            raise ValidationError(f"export {row['id']} is {row['format']}; bundles hold ONNX or OpenVINO exports")
+        try:
+            digest = export_digest(path)[0]
+        except FileNotFoundError as exc:
+            raise ValidationError(f"export {row['id']}: {exc.filename or path} is missing; export the model again"
+                                  ) from None
+        if digest != row["sha256"]:
+            raise ValidationError(f"export {row['id']}: {path} no longer matches its recorded sha256; "
                                   "export the model again")
         if model_ref is not None and get_model(ws, model_ref).id != row["model_id"]:
             raise ValidationError(f"export {row['id']} belongs to model {get_model(ws, row['model_id']).name}, "
                                   f"not {model_ref}")
-        return onnx, get_model(ws, row["model_id"]), row
-    onnx = Path(str(export_ref)).expanduser()
-    if onnx.suffix.lower() != ".onnx" or not onnx.is_file():
-        raise NotFoundError(f"no export {str(export_ref)!r}: give an export id or the path of an .onnx file")
+        return path, get_model(ws, row["model_id"]), row
+    path = Path(str(export_ref)).expanduser()
+    if path.suffix.lower() not in (".onnx", ".xml") or not path.is_file():
+        raise NotFoundError(f"no export {str(export_ref)!r}: give an export id or the path of an .onnx file (or an "
+                            "OpenVINO .xml)")
     if model_ref is None:
-        raise ValidationError(f"{onnx} is not a registered export; say which model it was exported from (--model)")
-    return onnx.resolve(), get_model(ws, model_ref), None
+        raise ValidationError(f"{path} is not a registered export; say which model it was exported from (--model)")
+    return path.resolve(), get_model(ws, model_ref), None
 
 
 def _sample_image(ws: "Workspace", model: ModelInfo) -> list[Path]:
@@ -145,17 +158,18 @@ def _sample_image(ws: "Workspace", model: ModelInfo) -> list[Path]:
     return paths
 
 
-def _model_json(model: ModelInfo, detector: edge_runner.Detector, onnx: Path, row: Optional[dict[str, Any]],
+def _model_json(model: ModelInfo, detector: edge_runner.Detector, source: Path, row: Optional[dict[str, Any]],
                 conf: float, iou: float) -> dict[str, Any]:
     inp = detector.input
-    out = detector.session.get_outputs()[0]
+    out = detector.session.outputs[0]
     precision = row["precision"] if row else ("fp16" if detector.dtype.__name__ == "float16" else "fp32")
     return {
         "format": edge_runner.BUNDLE_FORMAT,
         "format_version": edge_runner.BUNDLE_FORMAT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "task": model.task,
-        "model_file": "model.onnx",
+        "model_file": detector.path.name,
+        "runtimes": ["openvino"] if detector.runtime == "openvino" else list(runtimes.RUNTIMES),
         "precision": precision,
         "imgsz": detector.imgsz,
         "names": [c["name"] for c in model.classes],
@@ -178,15 +192,32 @@ def _model_json(model: ModelInfo, detector: edge_runner.Detector, onnx: Path, ro
                     "architecture": model.architecture, "version": model.version_name,
                     "version_id": model.version_id, "version_hash": model.version_hash,
                     "weights_sha256": model.weights_sha256, "export_id": row["id"] if row else None,
-                    "onnx_sha256": sha256_file(onnx), "verify": _verify_summary(row) if row else None},
+                    "model_sha256": runtimes.model_digest(source), "verify": _verify_summary(row) if row else None},
         "sample": {"image": "sample.jpg", "expected": "sample_expected.json"},
         "files": {},
     }
 
 
+def _requirements(ir: bool) -> dict[str, str]:
+    """``requirements.txt`` (and for an ONNX model ``requirements-openvino.txt``, which adds OpenVINO)."""
+    base = list(REQUIREMENTS[:2])
+    if ir:
+        return {"requirements.txt": "\n".join(base + [OPENVINO_REQUIREMENT]) + "\n"}
+    note = "# OpenVINO reads model.onnx too: pip install -r requirements-openvino.txt, and run.py --runtime auto\n" \
+           "# (the default) measures both runtimes here and runs the faster.\n"
+    return {"requirements.txt": note + "\n".join(REQUIREMENTS) + "\n",
+            "requirements-openvino.txt": "-r requirements.txt\n" + OPENVINO_REQUIREMENT + "\n"}
+
+
 def _readme(meta: dict[str, Any], name: str) -> str:
     names = ", ".join(meta["names"])
     lin = meta["lineage"]
+    ir = meta["model_file"].endswith(".xml")
+    runtime_text = ("The model is an OpenVINO IR (`model.xml` + `model.bin`): run.py runs it in OpenVINO." if ir else
+                    "`run.py --runtime auto` (the default) runs the model in the faster runtime installed here: "
+                    "with OpenVINO installed too\n(`.venv/bin/pip install -r requirements-openvino.txt`), "
+                    "`--selftest` measures both on this machine and remembers the winner in\n"
+                    "`runtime_choice.json`; `--runtime onnxruntime` or `--runtime openvino` forces one.")
     return f"""# {name}: CVOps Workbench edge bundle
 
 Model {lin['model']} (dataset version {lin['version']}, {meta['precision']}, input {meta['imgsz']}x{meta['imgsz']}),
@@ -197,18 +228,21 @@ Model {lin['model']} (dataset version {lin['version']}, {meta['precision']}, inp
     python3 -m venv .venv
     .venv/bin/pip install -r requirements.txt
 
+{runtime_text}
+
 ## Check the bundle
 
     .venv/bin/python run.py --selftest
 
 verifies the sha256 of every file listed in `model.json` and reproduces the detections of `sample.jpg` recorded in
-`sample_expected.json`; prints a JSON summary, exits 0 when everything matches and 1 otherwise.
+`sample_expected.json` (in each installed runtime that reads the model, timed; the summary's `chosen` says which
+won and by how much); prints a JSON summary, exits 0 when everything matches and 1 otherwise.
 
 ## Run
 
     .venv/bin/python run.py photo.jpg folder/ video.mp4      # files, folders (recursive), videos
     .venv/bin/python run.py 0 --max-frames 100                # a camera
-    .venv/bin/python run.py folder/ --conf 0.4 --save-dir annotated --log predictions.jsonl --providers cuda
+    .venv/bin/python run.py folder/ --conf 0.4 --save-dir annotated --log predictions.jsonl --runtime openvino
 
 Each image or video frame prints one JSON line on stdout:
 `{{"source", "frame" (videos), "width", "height", "detections": [{{"class_id", "class_index", "name", "confidence",
@@ -217,7 +251,8 @@ line per frame (time, latency, detections and confidences per class) for monitor
 input size is decoded at 1/2, 1/4 or 1/8 scale, which is faster and what the export gate verified; `--full-decode`
 decodes every image at full size.
 Thresholds default to `model.json`'s `nms` (conf {meta['nms']['conf']}, IoU {meta['nms']['iou']}).
-`--providers cuda` needs `onnxruntime-gpu` instead of `onnxruntime`.
+onnxruntime uses CUDA when `onnxruntime-gpu` is installed instead of `onnxruntime` (`--providers auto`, the default;
+`--providers tensorrt` for TensorRT, `cpu` to stay on the CPU); OpenVINO's device is `--ov-device CPU|GPU|AUTO`.
 
 Exit codes: 0 ok, 1 selftest failed, 2 usage error, 3 a bundle file missing or corrupt, 4 unreadable sources.
 
@@ -289,7 +324,7 @@ def make_bundle(ws: "Workspace", export_ref: ExportRef, out: Union[str, Path], z
                 iou: float = DEFAULT_IOU) -> BundleInfo:
     """Write the edge bundle of an export (an ``exports`` id or its ``.onnx`` path; an unregistered ``.onnx``
     needs ``model_ref``) into the folder ``out``, which must not exist yet (or be empty). See the module docs."""
-    onnx, model, row = resolve_export(ws, export_ref, model_ref)
+    source, model, row = resolve_export(ws, export_ref, model_ref)
     if model.task != "detect":
         raise ValidationError(f"model {model.name} is a {model.task} model; bundles run detection models only")
     out = Path(out).expanduser().absolute()
@@ -300,14 +335,18 @@ def make_bundle(ws: "Workspace", export_ref: ExportRef, out: Union[str, Path], z
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)
-        _copy(onnx, tmp / "model.onnx")
+        ir = source.suffix.lower() == ".xml"
+        model_file = tmp / ("model.xml" if ir else "model.onnx")
+        _copy(source, model_file)
+        if ir:
+            _copy(source.with_suffix(".bin"), tmp / "model.bin")
         meta_in = {"names": [c["name"] for c in model.classes], "classes": model.classes,
                    "nms": {"conf": conf, "iou": iou}, "task": model.task}
         try:
-            detector = edge_runner.Detector(tmp / "model.onnx", meta_in)
+            detector = edge_runner.Detector(model_file, meta_in)
         except edge_runner.BundleError as exc:
             raise ValidationError(f"model {model.name}: {exc}") from exc
-        meta = _model_json(model, detector, onnx, row, conf, iou)
+        meta = _model_json(model, detector, source, row, conf, iou)
         sample, sample_conf, dets = _pick_sample(detector, _sample_image(ws, model), conf, iou)
         _write(tmp / "sample.jpg", sample)
         expected = {"image": "sample.jpg", "conf": sample_conf, "iou": iou, "detections": dets,
@@ -315,8 +354,11 @@ def make_bundle(ws: "Workspace", export_ref: ExportRef, out: Union[str, Path], z
                             "run.py --selftest reproduces them"}
         _write(tmp / "sample_expected.json", json.dumps(expected, indent=2) + "\n")
         _write(tmp / "run.py", Path(edge_runner.__file__).read_bytes())
+        _write(tmp / "runtimes.py", Path(runtimes.__file__).read_bytes())
+        _write(tmp / "frames.py", Path(frames.__file__).read_bytes())
         _write(tmp / "fieldlog.py", Path(field_log.__file__).read_bytes())
-        _write(tmp / "requirements.txt", "\n".join(REQUIREMENTS) + "\n")
+        for name, text in _requirements(ir).items():
+            _write(tmp / name, text)
         _write(tmp / "README.md", _readme(meta, out.name))
         meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != "model.json"}
         _write(tmp / "model.json", json.dumps(meta, indent=2) + "\n")
@@ -364,7 +406,7 @@ def check_bundle(bundle: Path) -> dict[str, Any]:
     except edge_runner.BundleError as exc:
         raise ValidationError(f"bundle {bundle}: {exc}") from exc
     problems = edge_runner.check_files(bundle, meta)
-    for needed in ("model.onnx", "run.py"):
+    for needed in (meta.get("model_file", "model.onnx"), "run.py"):
         if needed not in meta["files"]:
             problems.append(f"model.json lists no {needed}")
     if problems:

@@ -44,7 +44,7 @@ import string
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -53,98 +53,55 @@ import numpy as np
 # imported, unless this is set first: an edge device (and the workbench) keeps nothing of the kind.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-PAD_VALUE = 114
 MAX_WH = 7680  # class offset for per-class NMS in one pass (as Ultralytics)
 BUNDLE_FORMAT = "cvops-edge-bundle"
 BUNDLE_FORMAT_VERSION = 1
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUNDLE, EXIT_SOURCE = 0, 1, 2, 3, 4
 BOX_TOLERANCE_PX = 1.0
 CONF_TOLERANCE = 1e-3
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
-REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                 8: cv2.IMREAD_REDUCED_COLOR_8}
-PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def _sibling(name: str, bundle_file: str, folders: Sequence[Path] = ()) -> Any:
+    """The workbench module ``cvops.deploy.<name>``, or in a bundle the file ``bundle_file`` next to ``run.py`` (else
+    in the first of ``folders`` that has it), by path whatever ``sys.path`` holds; OSError when it is nowhere."""
+    if __package__:  # imported as cvops.deploy.edge_runner
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{name}")
+    import importlib.util
+
+    here = Path(__file__).resolve().parent
+    path = next((f / bundle_file for f in (here, *folders) if (f / bundle_file).is_file()), here / bundle_file)
+    spec = importlib.util.spec_from_file_location(bundle_file[:-3], path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # (dataclasses look their module up there)
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the bundle
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.dont_write_bytecode = writes
+    return module
+
+
+if __package__:  # the workbench: the siblings are modules of the package, the pre-processing re-exported
+    frames, runtimes = _sibling("frames", "frames.py"), _sibling("runtimes", "runtimes.py")
+    PAD_VALUE, letterbox, to_tensor, jpeg_size = frames.PAD_VALUE, frames.letterbox, frames.to_tensor, frames.jpeg_size
+    decode_image, read_image = frames.decode_image, frames.read_image
+else:  # a bundle's run.py: main() loads runtimes.py and frames.py from beside it (or from --bundle)
+    frames = runtimes = None
+
+
+def load_siblings(bundle: Optional[Path] = None) -> None:
+    """Load ``runtimes.py`` and ``frames.py`` (a bundle's run.py; the workbench has them already); OSError when
+    one is missing."""
+    global frames, runtimes
+    if runtimes is None or frames is None:
+        folders = [Path(bundle)] if bundle else []
+        runtimes, frames = _sibling("runtimes", "runtimes.py", folders), _sibling("frames", "frames.py", folders)
 
 
 class BundleError(RuntimeError):
     """A bundle file is missing, corrupt or inconsistent with the others."""
-
-
-def letterbox(image: np.ndarray, size: int, stride: int = 0) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """Resize ``image`` to fit ``size`` x ``size`` keeping its aspect ratio and pad it; return it, the scale and
-    the (left, top) padding. With ``stride`` (a model with a dynamic input) pad only to the next multiple of the
-    stride: a 16:9 image runs as 640 x 384 instead of 640 x 640, as Ultralytics does for such models."""
-    h, w = image.shape[:2]
-    gain = min(size / h, size / w)
-    new_w, new_h = int(round(w * gain)), int(round(h * gain))
-    dw, dh = size - new_w, size - new_h
-    if stride:
-        dw, dh = dw % stride, dh % stride
-    dw, dh = dw / 2, dh / 2
-    if (w, h) != (new_w, new_h):
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
-    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
-    image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    return image, gain, (left, top)
-
-
-def to_tensor(image: np.ndarray) -> np.ndarray:
-    """A BGR image → RGB planes scaled to 0-1, CHW float32: bit for bit ``cv2.dnn.blobFromImage(image, 1 / 255,
-    swapRB=True)[0]``, 2-5x faster (one plane at a time)."""
-    tensor = np.empty((3, *image.shape[:2]), np.float32)
-    for i, plane in enumerate(cv2.split(image)[2::-1]):
-        tensor[i] = plane
-    tensor *= np.float32(1.0 / 255.0)
-    return tensor
-
-
-def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
-    """``(width, height)`` from a JPEG's frame header (before EXIF rotation); None for anything else."""
-    i = 2 if data[:2] == b"\xff\xd8" else len(data)  # after the start-of-image marker
-    while i + 4 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # a fill byte or a marker without length
-            i += 1 if marker == 0xFF else 2
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= len(data):  # frame header
-            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
-            return (width, height) if width and height else None
-        elif marker in (0xD9, 0xDA):  # end of image or start of scan
-            return None
-        else:
-            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
-
-
-def decode_image(data: bytes, imgsz: Optional[int] = None) -> Optional[tuple[np.ndarray, float, float]]:
-    """An encoded image as BGR with its EXIF orientation applied, and the factors ``(fx, fy)`` that take its
-    coordinates to the full-size image; None when it cannot be decoded.
-
-    With ``imgsz``, a JPEG whose long side is at least twice ``imgsz`` is decoded at 1/2, 1/4 or 1/8 scale by
-    libjpeg's scaled inverse DCT (the smallest scale that keeps the long side at least ``imgsz``, so letterboxing
-    still only shrinks): a 1280x720 photo for a 640 model decodes as 640x360, faster and with no resize left to do.
-    The DCT averages the pixels it drops, like ``cv2.INTER_AREA``; the export gate decodes this way too."""
-    buffer = np.frombuffer(data, np.uint8)
-    size = jpeg_size(data) if imgsz else None
-    factor = 1
-    while size and factor < 8 and -(-max(size) // (factor * 2)) >= imgsz:  # type: ignore[operator]
-        factor *= 2
-    image = cv2.imdecode(buffer, REDUCED_FLAGS[factor]) if buffer.size else None
-    if image is None or factor == 1 or size is None:
-        return None if image is None else (image, 1.0, 1.0)
-    w, h = size
-    if image.shape[1] != -(-w // factor):  # rotated by its EXIF orientation
-        w, h = h, w
-    return image, w / image.shape[1], h / image.shape[0]
-
-
-def read_image(path: Path, imgsz: Optional[int] = None) -> Optional[tuple[np.ndarray, float, float]]:
-    """:func:`decode_image` of a file; None when it cannot be read or decoded."""
-    try:
-        return decode_image(Path(path).read_bytes(), imgsz)
-    except OSError:
-        return None
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
@@ -179,34 +136,28 @@ def postprocess(output: np.ndarray, classes: int, conf: float, iou: float, max_d
 
 
 class Detector:
-    """An exported YOLO model in onnxruntime. ``meta`` (a bundle's ``model.json``) may give ``names`` (and
-    ``classes`` with workbench class ids and colors), ``imgsz`` and ``nms`` thresholds; otherwise they come from the
-    metadata Ultralytics writes into the ONNX file. ``threads`` sets onnxruntime's intra-op threads.
+    """An exported YOLO model in onnxruntime or OpenVINO (:mod:`runtimes`). ``meta`` (a bundle's ``model.json``) may
+    give ``names`` (and ``classes`` with workbench class ids and colors), ``imgsz`` and ``nms`` thresholds; otherwise
+    they come from the metadata Ultralytics writes into the ONNX file. ``runtime`` defaults to the file's own
+    (OpenVINO for an IR ``.xml``, else onnxruntime); ``providers`` are onnxruntime's (a key of
+    ``runtimes.ORT_PROVIDERS`` or provider names), ``device`` OpenVINO's; ``threads`` sets the intra-op threads.
 
-    Raises :class:`BundleError` when the model file is missing or cannot be loaded, or when ``meta`` disagrees with
-    the model (number of classes, input size)."""
+    Raises :class:`BundleError` when the model file is missing or cannot be loaded, the runtime is not installed,
+    or ``meta`` disagrees with the model (number of classes, input size)."""
 
-    def __init__(self, model: Path, meta: Optional[dict[str, Any]] = None,
-                 providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, model: Path, meta: Optional[dict[str, Any]] = None, providers: Any = None,
+                 threads: Optional[int] = None, runtime: Optional[str] = None, device: Optional[str] = None) -> None:
         self.path = Path(model)
         if not self.path.is_file():
             raise BundleError(f"{self.path} is missing")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        available = ort.get_available_providers()
-        wanted = list(providers) if providers else ["CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(str(self.path), options,
-                                                providers=[p for p in wanted if p in available] or available)
-        except Exception as exc:  # onnxruntime raises its own exception types for a damaged file
-            raise BundleError(f"{self.path} is corrupt or not an ONNX model: {str(exc).strip()[:300]}") from exc
-        self.input = self.session.get_inputs()[0]
+            self.session = runtimes.open_session(self.path, runtime, providers, device, threads)
+        except runtimes.RuntimeFailure as exc:
+            raise BundleError(str(exc)) from exc
+        self.runtime: str = self.session.runtime
+        self.input = self.session.inputs[0]
         meta = dict(meta or {})
-        props = self.session.get_modelmeta().custom_metadata_map
+        props = self.session.metadata
         names = meta.get("names") or _parse_names(props.get("names", ""))
         self.names: list[str] = [str(n) for n in names]
         classes = [c for c in meta.get("classes") or [] if isinstance(c, dict)]
@@ -215,7 +166,7 @@ class Detector:
         self.colors: list[str] = [str(c.get("color") or "") for c in classes] \
             if len(classes) == len(self.names) else [""] * len(self.names)
         shape = self.input.shape
-        static = isinstance(shape[-1], int) and shape[-1] > 0
+        static = shape[-1] is not None
         self.imgsz = int(meta.get("imgsz") or (shape[-1] if static else _first_int(props.get("imgsz")) or 640))
         self.rect = not static  # a dynamic input runs each image at its own stride-aligned size
         self.stride = _first_int(props.get("stride")) or 32
@@ -225,27 +176,36 @@ class Detector:
         self.conf = float(thresholds.get("conf", 0.25))
         self.iou = float(thresholds.get("iou", 0.7))
         self.max_det = int(thresholds.get("max_det", 300))
-        self.dtype = np.float16 if "float16" in self.input.type else np.float32
-        self.batch_size = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self.dtype = np.float16 if self.input.type == "float16" else np.float32
+        self.batch_size = shape[0]
         self.task = str(meta.get("task") or props.get("task") or "detect")
-        names_out = [o.name for o in self.session.get_outputs()]
+        names_out = [o.name for o in self.session.outputs]
         self.embedding_index = names_out.index("embedding") if "embedding" in names_out[1:] else None
         self.embedding: Optional[np.ndarray] = None  # the last batch's, when the model has the output
         self.embeddings: list[Optional[np.ndarray]] = []  # per image of the last predict, when the model has them
-        channels = self.session.get_outputs()[0].shape[1] if len(self.session.get_outputs()[0].shape) == 3 else None
-        if self.task == "detect" and isinstance(channels, int) and self.names and channels - 4 != len(self.names):
+        first = self.session.outputs[0].shape
+        channels = first[1] if len(first) == 3 else None
+        if self.task == "detect" and channels is not None and self.names and channels - 4 != len(self.names):
             raise BundleError(f"{'model.json' if meta.get('names') else 'the model metadata'} lists "
                               f"{len(self.names)} classes but {self.path.name} outputs {channels - 4} class scores")
 
+    @property
+    def model_sha256(self) -> str:
+        """The sha256 that identifies the model (``runtimes.model_digest``: an IR's .xml and .bin together), computed
+        once."""
+        if "_sha256" not in self.__dict__:
+            self._sha256 = runtimes.model_digest(self.path)
+        return self._sha256
+
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """One BGR image → a CHW tensor, the letterbox scale and padding."""
-        boxed, gain, pad = letterbox(image, self.imgsz, self.stride if self.rect else 0)
-        tensor = to_tensor(boxed)
+        boxed, gain, pad = frames.letterbox(image, self.imgsz, self.stride if self.rect else 0)
+        tensor = frames.to_tensor(boxed)
         return (tensor if self.dtype == np.float32 else tensor.astype(self.dtype)), gain, pad
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
         """The model's first output for an NCHW batch (its ``embedding`` output, if any, in ``self.embedding``)."""
-        outputs = self.session.run(None, {self.input.name: batch})
+        outputs = self.session.run(batch)
         self.embedding = None if self.embedding_index is None else np.asarray(outputs[self.embedding_index])
         return np.asarray(outputs[0])
 
@@ -416,43 +376,76 @@ def compare_detections(expected: list[dict[str, Any]], actual: list[dict[str, An
     return problems, worst
 
 
-def selftest(bundle_dir: Path, providers: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Check a bundle: the sha256 of every listed file, then ``sample.jpg`` against ``sample_expected.json``.
-    Returns a JSON-ready summary whose ``ok`` says whether everything passed."""
+def selftest(bundle_dir: Path, providers: Any = None, runtime: Optional[str] = None,
+             device: Optional[str] = None) -> dict[str, Any]:
+    """Check a bundle: the sha256 of every listed file, then ``sample.jpg`` against ``sample_expected.json`` in
+    ``runtime`` — or, with ``auto`` (or None), in every runtime installed here that reads the model, each timed on
+    the sample; the fastest that reproduces the sample is chosen and remembered in ``runtime_choice.json``.
+    Returns a JSON-ready summary whose ``ok`` says whether everything passed (in the chosen runtime)."""
     import platform
 
     started = time.perf_counter()
     bundle_dir = Path(bundle_dir).resolve()
     summary: dict[str, Any] = {"ok": False, "bundle": str(bundle_dir), "files_checked": 0, "problems": []}
     try:
-        import onnxruntime as ort
-
         summary["runtime"] = {"python": platform.python_version(), "numpy": np.__version__,
-                              "opencv": cv2.__version__, "onnxruntime": ort.__version__}
+                              "opencv": cv2.__version__}
         meta = read_meta(bundle_dir)
         summary["files_checked"] = len(meta["files"])
         sample = meta.get("sample") or {}
-        used = (meta.get("model_file", "model.onnx"), sample.get("image", "sample.jpg"),
-                sample.get("expected", "sample_expected.json"))
+        model_file = meta.get("model_file", "model.onnx")
+        used = (model_file, sample.get("image", "sample.jpg"), sample.get("expected", "sample_expected.json"))
         summary["problems"] = check_files(bundle_dir, meta) + [
             f"model.json lists no checksum for {name} (files[{json.dumps(name)}] is missing)"
             for name in dict.fromkeys(used) if name not in meta["files"]]
         if summary["problems"]:
             return summary
-        expected_path = bundle_dir / sample.get("expected", "sample_expected.json")
-        expected = json.loads(expected_path.read_text(encoding="utf-8"))
-        detector = Detector(bundle_dir / meta.get("model_file", "model.onnx"), meta, providers)
-        decoded = read_image(bundle_dir / sample.get("image", "sample.jpg"), detector.imgsz)
-        if decoded is None:
-            raise BundleError(f"{sample.get('image', 'sample.jpg')} cannot be decoded")
-        conf, iou = float(expected.get("conf", detector.conf)), float(expected.get("iou", detector.iou))
-        got = detector.detections(decoded[0], conf, iou, decoded[1:])
-        problems, worst = compare_detections(expected["detections"], got, conf)
-        summary["sample"] = {"image": sample.get("image", "sample.jpg"), "conf": conf, "iou": iou,
-                             "expected": len(expected["detections"]), "detected": len(got), "max_diff": worst}
-        summary["providers"] = detector.session.get_providers()
-        summary["problems"] = problems
-        summary["ok"] = not problems
+        expected = json.loads((bundle_dir / used[2]).read_text(encoding="utf-8"))
+        auto = runtime in (None, "auto")
+        names = runtimes.runtimes_for(bundle_dir / model_file) if auto else [runtime]
+        if not names:
+            raise BundleError(f"no runtime that reads {model_file} is installed: "
+                              + " or ".join(runtimes.INSTALL[r] for r in runtimes.RUNTIMES))
+        checks: dict[str, dict[str, Any]] = {}
+
+        def check(detector: Detector) -> list[str]:
+            decoded = frames.read_image(bundle_dir / used[1], detector.imgsz)
+            if decoded is None:
+                raise BundleError(f"{used[1]} cannot be decoded")
+            conf, iou = float(expected.get("conf", detector.conf)), float(expected.get("iou", detector.iou))
+            got = detector.detections(decoded[0], conf, iou, decoded[1:])
+            problems, worst = compare_detections(expected["detections"], got, conf)
+            checks[detector.runtime] = {"image": used[1], "conf": conf, "iou": iou, "providers":
+                                        detector.session.providers, "expected": len(expected["detections"]),
+                                        "detected": len(got), "max_diff": worst,
+                                        "tensor": detector.preprocess(decoded[0])[0][None]}
+            return problems
+
+        rows = runtimes.measure([(name, lambda name=name: Detector(bundle_dir / model_file, meta, providers,
+                                                                   runtime=name, device=device)) for name in names],
+                                check, lambda d: checks[d.runtime]["tensor"],
+                                runs=runtimes.RUNS if auto and len(names) > 1 else 0)
+        chosen = runtimes.choose(rows)
+        summary["runtimes"] = rows
+        missing = [r for r in runtimes.RUNTIMES if not runtimes.installed(r)]
+        if auto and missing and runtimes.runtime_for(bundle_dir / model_file) == "onnxruntime":
+            summary["hint"] = f"to compare with {missing[0]} too: {runtimes.INSTALL[missing[0]]}"
+        if chosen is None:  # a problem every runtime has is the bundle's, said once
+            shared = [p for p in rows[0]["problems"] if all(p in r["problems"] for r in rows)]
+            summary["problems"] = shared + [f"{r['runtime']}: {p}" for r in rows for p in r["problems"]
+                                            if p not in shared]
+            return summary
+        picked = checks[chosen["runtime"]]
+        picked.pop("tensor")
+        summary["runtime"].update({r["runtime"]: r["version"] for r in rows if r["version"]})
+        summary["sample"] = {k: v for k, v in picked.items() if k != "providers"}
+        summary["providers"] = picked["providers"]
+        summary["chosen"] = {k: chosen.get(k) for k in ("runtime", "device", "latency_ms", "speedup", "reason")}
+        if auto:
+            saved = runtimes.save_choice(bundle_dir, runtimes.model_digest(bundle_dir / model_file), rows,
+                                         summary["chosen"])
+            summary["choice_file"] = str(saved) if saved else None
+        summary["ok"] = True
     except (BundleError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         summary["problems"].append(str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}")
     finally:
@@ -460,102 +453,10 @@ def selftest(bundle_dir: Path, providers: Optional[Sequence[str]] = None) -> dic
     return summary
 
 
-def iter_frames(sources: Sequence[str], errors: list[str], max_frames: Optional[int] = None,
-                imgsz: Optional[int] = None) -> Iterator[tuple[str, Optional[int], np.ndarray, tuple[float, float]]]:
-    """``(source, frame index or None, BGR image, (fx, fy))`` for every image and video frame of ``sources``
-    (files, folders, camera indexes); ``imgsz`` decodes large JPEGs at reduced scale (:func:`decode_image`, whose
-    factors map the image back to full size). Unreadable sources are appended to ``errors``."""
-    for source in sources:
-        if source.isdigit() and not Path(source).exists():
-            yield from _video_frames(int(source), f"camera:{source}", errors, max_frames)
-            continue
-        path = Path(source)
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in
-                       IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) if path.is_dir() else [path]
-        for file in files:
-            if file.suffix.lower() in VIDEO_EXTENSIONS:
-                yield from _video_frames(str(file), str(file), errors, max_frames)
-                continue
-            decoded = read_image(file, imgsz)
-            if decoded is None:
-                errors.append(f"{file}: cannot read the image")
-            else:
-                yield str(file), None, decoded[0], decoded[1:]
-
-
-def _video_frames(capture_source: Any, name: str, errors: list[str], max_frames: Optional[int]
-                  ) -> Iterator[tuple[str, Optional[int], np.ndarray, tuple[float, float]]]:
-    cap = cv2.VideoCapture(capture_source)
-    try:
-        if not cap.isOpened():
-            errors.append(f"{name}: cannot open the video or camera")
-            return
-        index = 0
-        while max_frames is None or index < max_frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield name, index, frame, (1.0, 1.0)
-            index += 1
-        if index == 0:
-            errors.append(f"{name}: no frames could be read")
-    finally:
-        cap.release()
-
-
-def _bgr(color: str, index: int) -> tuple[int, int, int]:
-    text = color.lstrip("#")
-    if len(text) == 6:
-        try:
-            r, g, b = (int(text[i:i + 2], 16) for i in (0, 2, 4))
-            return b, g, r
-        except ValueError:
-            pass
-    rng = np.random.default_rng(index)
-    return tuple(int(v) for v in rng.integers(64, 256, 3))  # type: ignore[return-value]
-
-
-def draw(image: np.ndarray, detections: list[dict[str, Any]], colors: Sequence[str]) -> np.ndarray:
-    """A copy of ``image`` with the detections drawn (class colors from ``model.json``)."""
-    out = image.copy()
-    thick = max(1, round(max(out.shape[:2]) / 400))
-    for d in detections:
-        x, y, w, h = (int(round(v)) for v in d["box"])
-        i = int(d.get("class_index", 0))
-        color = _bgr(colors[i] if i < len(colors) else "", i)
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        label = f"{d['name']} {d['confidence']:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, thick)
-        top = max(y - th - base, 0)
-        cv2.rectangle(out, (x, top), (x + tw, top + th + base), color, -1)
-        cv2.putText(out, label, (x, top + th), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 0, 0), thick, cv2.LINE_AA)
-    return out
-
-
-def _save_name(source: str, frame: Optional[int], used: set[str]) -> str:
-    stem = Path(source.replace(":", "")).stem or "frame"
-    name = f"{stem}_{frame:06d}.jpg" if frame is not None else f"{stem}.jpg"
-    n = 1
-    while name in used:
-        name = f"{stem}_{n}.jpg" if frame is None else f"{stem}_{frame:06d}_{n}.jpg"
-        n += 1
-    used.add(name)
-    return name
-
-
 def field_log_module() -> Any:
     """The field log's code (``--field-log``, ``--log``), loaded on demand: ``cvops.deploy.field_log`` in the
-    workbench, ``fieldlog.py`` next to ``run.py`` in a bundle (by path, whatever ``sys.path`` holds); OSError when
-    that file is missing."""
-    if __package__:  # imported as cvops.deploy.edge_runner
-        from . import field_log
-        return field_log
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("fieldlog", Path(__file__).resolve().with_name("fieldlog.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    workbench, ``fieldlog.py`` next to ``run.py`` in a bundle; OSError when that file is missing."""
+    return _sibling("field_log", "fieldlog.py")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -567,7 +468,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--iou", type=float, default=None, help="NMS IoU threshold (default: model.json)")
     parser.add_argument("--save-dir", type=Path, default=None, help="write annotated images and frames here")
     parser.add_argument("--log", type=Path, default=None, help="append a prediction log (JSON lines) here")
-    parser.add_argument("--providers", choices=sorted(PROVIDERS), default="cpu", help="onnxruntime device")
+    parser.add_argument("--runtime", choices=("auto",) + runtimes.RUNTIMES, default="auto",
+                        help="inference runtime (default auto: the faster here, measured by --selftest and "
+                             "remembered in runtime_choice.json)")
+    parser.add_argument("--providers", choices=sorted(runtimes.ORT_PROVIDERS), default="auto",
+                        help="onnxruntime's execution providers (default auto: CUDA when present, else the CPU)")
+    parser.add_argument("--ov-device", choices=runtimes.OV_DEVICES, default="CPU",
+                        help="OpenVINO's device (default CPU)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop each video or camera after N frames")
     parser.add_argument("--full-decode", action="store_true",
                         help="decode every JPEG at full size (default: large ones at the scale the model needs)")
@@ -591,16 +498,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pick_runtime(args: argparse.Namespace, meta: dict[str, Any], providers: Any) -> str:
+    """``--runtime``, or for ``auto`` the choice remembered for this model and machine; without one, measure now
+    (as ``--selftest`` does) and remember it. Says on stderr what it picked when it measured."""
+    model_file = meta.get("model_file", "model.onnx")
+    if args.runtime != "auto":
+        return str(args.runtime)
+    remembered = runtimes.load_choice(args.bundle, runtimes.model_digest(args.bundle / model_file))
+    if remembered:
+        return str(remembered["chosen"]["runtime"])
+    names = runtimes.runtimes_for(args.bundle / model_file)
+    if len(names) < 2:
+        return names[0] if names else runtimes.runtime_for(args.bundle / model_file)
+    summary = selftest(args.bundle, providers, "auto", args.ov_device)
+    if not summary.get("chosen"):  # the runtime's own error says what is wrong, if anything stops it
+        print(f"run.py: warning: runtime auto could not compare the runtimes ({'; '.join(summary['problems'])}); "
+              f"using {names[0]}", file=sys.stderr)
+        return names[0]
+    print(f"run.py: runtime auto: {summary['chosen']['reason']}", file=sys.stderr)
+    return str(summary["chosen"]["runtime"])
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The bundle's command line; returns the exit code."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--bundle", type=Path, default=None)
+    try:
+        load_siblings(early.parse_known_args(argv)[0].bundle)
+    except OSError as exc:  # runtimes.py or frames.py is missing
+        print(f"run.py: error: {exc}", file=sys.stderr)
+        return EXIT_BUNDLE
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
-    providers = PROVIDERS[args.providers]
+    providers = args.providers
     if args.selftest:
-        summary = selftest(args.bundle, providers)
+        summary = selftest(args.bundle, providers, args.runtime, args.ov_device)
         print(json.dumps(summary), flush=True)
         if not summary["ok"]:
             print("selftest FAILED: " + "; ".join(summary["problems"]), file=sys.stderr)
@@ -615,13 +550,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     try:
         meta = read_meta(args.bundle)
-        detector = Detector(args.bundle / meta.get("model_file", "model.onnx"), meta, providers)
+        detector = Detector(args.bundle / meta.get("model_file", "model.onnx"), meta, providers,
+                            runtime=pick_runtime(args, meta, providers), device=args.ov_device)
         field = field_log_module() if args.log or args.field_log else None
     except (BundleError, OSError) as exc:  # OSError: fieldlog.py is missing
         print(f"run.py: error: {exc}", file=sys.stderr)
         return EXIT_BUNDLE
-    if args.providers == "cuda" and "CUDAExecutionProvider" not in detector.session.get_providers():
-        print("run.py: warning: CUDA is not available to onnxruntime; running on the CPU", file=sys.stderr)
+    if args.providers in ("cuda", "tensorrt") and detector.session.providers[0] == "CPUExecutionProvider":
+        print(f"run.py: warning: {args.providers} is not available to onnxruntime; running on the CPU",
+              file=sys.stderr)
     try:
         recorder = field.Recorder(detector, args) if field else None
     except (ValueError, OSError) as exc:  # a bad option value, an unwritable --log
@@ -633,17 +570,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     used: set[str] = set()
     try:
         imgsz = None if args.full_decode else detector.imgsz
-        for source, frame, image, scale in iter_frames(args.sources, errors, args.max_frames, imgsz):
+        for source, frame, image, scale in frames.iter_frames(args.sources, errors, args.max_frames, imgsz):
             dets = recorder.observe(image, scale, source, frame, args.conf, args.iou) if recorder else \
                 detector.detections(image, args.conf, args.iou, scale)
             record = {"source": source, **({} if frame is None else {"frame": frame}),
                       "width": int(round(image.shape[1] * scale[0])), "height": int(round(image.shape[0] * scale[1]))}
             print(json.dumps({**record, "detections": dets}), flush=True)
             if args.save_dir:
-                full = (image,) if scale == (1.0, 1.0) else read_image(Path(source))  # drawn at full size
+                full = (image,) if scale == (1.0, 1.0) else frames.read_image(Path(source))  # drawn at full size
                 if full is not None:
-                    cv2.imwrite(str(args.save_dir / _save_name(source, frame, used)),
-                                draw(full[0], dets, detector.colors))
+                    cv2.imwrite(str(args.save_dir / frames.save_name(source, frame, used)),
+                                frames.draw(full[0], dets, detector.colors))
     except KeyboardInterrupt:
         pass
     finally:

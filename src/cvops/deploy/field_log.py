@@ -24,7 +24,6 @@ every ``retry_s`` seconds, each retry starting a new log file.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import random
@@ -32,7 +31,6 @@ import re
 import socket
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -57,21 +55,6 @@ def device_folder_name(device: str) -> str:
 def encode_embedding(vector: Any) -> str:
     """A vector as the log stores it: base64 of its little-endian float16 values."""
     return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 of a file's bytes, computed once per path, size and modification time."""
-    stat = os.stat(path)
-    return _sha256(path, stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def image_stats(image: np.ndarray, imgsz: Optional[int] = None,
@@ -114,7 +97,7 @@ def _observe(detector: Any, image: np.ndarray, scale: tuple[float, float], conf:
     full = (image.shape[1] * scale[0], image.shape[0] * scale[1])
     stats = image_stats(image, detector.imgsz, (round(full[0]), round(full[1])))
     record = {"v": LOG_VERSION, "time": round(time.time(), 3), "device": device, "source": source, "frame": frame,
-              "model_sha256": file_sha256(str(detector.path)), "latency_ms": round(ms, 2), "conf": conf,
+              "model_sha256": detector.model_sha256, "latency_ms": round(ms, 2), "conf": conf,
               "stats": {k: round(v, 4) for k, v in stats.items()},
               "detections": [[d["class_index"], d["confidence"], *d["box"]] for d in dets],
               "embedding": None if embedding is None else encode_embedding(embedding),

@@ -1,7 +1,7 @@
-"""The export gate: an ONNX export must score like the PyTorch model it came from.
+"""The export gate: an ONNX or OpenVINO export must score like the PyTorch model it came from.
 
-:func:`verify_export` evaluates the export in onnxruntime (:class:`~cvops.deploy.edge_runner.Detector`, CPU
-provider) and the model's PyTorch weights on one split of a version (the model's own ``val`` by default) with the
+:func:`verify_export` evaluates the export in its runtime (:class:`~cvops.deploy.edge_runner.Detector`: onnxruntime's
+CPU provider for ONNX, OpenVINO's CPU device at float32 precision for an OpenVINO IR) and the model's PyTorch weights on one split of a version (the model's own ``val`` by default) with the
 metric code of :func:`cvops.models.evaluation.evaluate` (:func:`cvops.models.evaluation.score`: Ultralytics' matching and
 ``ap_per_class``, nothing stored in ``evaluations``).
 
@@ -18,8 +18,9 @@ like.)
 
 The report: mAP50 and mAP50-95 of both, their deltas in points (export - PyTorch, x100), the largest absolute
 difference between the raw outputs on a few images (:data:`RAW_DIFF_IMAGES`), and the forward latency at batch 1 (p50
-and p95 ms over ``latency_runs`` timed runs after warm-up) of onnxruntime's CPU provider (and CUDA's when it works
-here) against PyTorch on the CPU. ``passed`` when the mAP50-95 delta is at least minus :data:`THRESHOLDS` points for
+and p95 ms over ``latency_runs`` timed runs after warm-up) of the export's runtime on the CPU (``cpu``; ``export.runtime``
+names it), of the other runtime on the same file where it can read it and is installed (``openvino_cpu``: OpenVINO
+reads ONNX files too), and of onnxruntime's CUDA provider when it works here, against PyTorch on the CPU. ``passed`` when the mAP50-95 delta is at least minus :data:`THRESHOLDS` points for
 the export's precision (0.5 for fp32 and fp16, 1.5 for int8) *and* the export reaches the quality floor.
 
 Parity is not quality: a model that finds nothing (mAP 0.000 after a few CPU epochs) exports with perfect parity. So
@@ -41,12 +42,11 @@ import numpy as np
 
 from cvops.catalog.db import transaction
 from cvops.deploy.edge_runner import BundleError, Detector
-from cvops.deploy.export import ExportInfo, ExportRef, get_export, read_for_runner
+from cvops.deploy.export import ExportInfo, ExportRef, export_digest, get_export, read_for_runner
 from cvops.common.errors import NotFoundError, ValidationError
 from cvops.models.evaluation_store import _model_row
 from cvops.models.registry import QUALITY_FLOOR
 from cvops.common.jobs import CancelToken, Progress, no_progress
-from cvops.catalog.store import sha256_file
 
 if TYPE_CHECKING:
     from cvops.models.evaluation import Detections
@@ -62,6 +62,7 @@ CPU epochs on the demo; 20 epochs reach 0.3 and more), so it catches "did not le
 domain's own bar (raise it with ``--min-map50-95``)."""
 QUALITY_METRIC = "map50_95"
 RAW_DIFF_IMAGES = 4
+_KIND = {"onnx": "ONNX", "openvino": "OpenVINO"}
 WARMUP_RUNS = 5
 PREPROCESSING = ("edge_runner decode (JPEGs >= 2x the input size at 1/2-1/8 DCT scale, as run.py) and letterbox "
                  "(cv2.INTER_LINEAR, pad 114) for both; PyTorch raw forward and onnxruntime share Detector's pre- and "
@@ -148,34 +149,47 @@ def _torch_module(yolo: Any) -> Any:
 
 
 def _open_detector(export: ExportInfo, model: dict[str, Any], providers: Optional[list[str]] = None) -> Detector:
-    """The export in onnxruntime, after checking its file (present, unchanged, parseable) and its class count."""
+    """The export in its runtime, after checking its file (present, unchanged, parseable) and its class count."""
     path = Path(export.path)
     label = f"export {export.id} ({model['name']} {export.precision})"
-    if export.format != "onnx":
-        raise ValidationError(f"{label} is {export.format}; only ONNX exports can be verified here")
-    if not path.is_file():
-        raise NotFoundError(f"model file {path} of {label} is missing")
-    actual = sha256_file(path)
+    if export.format not in ("onnx", "openvino"):
+        raise ValidationError(f"{label} is {export.format}; only ONNX and OpenVINO exports can be verified here")
+    try:
+        actual = export_digest(path)[0]
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"model file {exc.filename or path} of {label} is missing") from None
     if actual != export.sha256:
         raise ValidationError(f"model file {path} of {label} changed since it was exported: sha256 {actual[:12]} "
                               f"is not the recorded {export.sha256[:12]} (export the model again)")
     try:
         detector = Detector(path, providers=providers)
-    except BundleError as exc:  # unparseable file, or its metadata disagrees with its outputs
-        raise ValidationError(f"cannot use ONNX file {path} of {label}: {exc}") from None
+    except BundleError as exc:  # unparseable file, no runtime, or its metadata disagrees with its outputs
+        raise ValidationError(f"cannot use {_KIND[export.format]} file {path} of {label}: {exc}") from None
     n = len(model["classes"])
-    shape = detector.session.get_outputs()[0].shape
-    channels = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
+    shape = detector.session.outputs[0].shape
+    channels = shape[1] if len(shape) == 3 else None
     expected = 4 + n
     if channels is not None and (channels < expected if model["task"] == "segment" else channels != expected):
-        raise ValidationError(f"ONNX file {path} of {label} outputs {channels} channels per anchor; model "
+        raise ValidationError(f"model file {path} of {label} outputs {channels} channels per anchor; model "
                               f"{model['name']} has {n} classes, so {expected} (4 box + {n} class scores) are needed")
     if detector.names and len(detector.names) != n:
-        raise ValidationError(f"ONNX file {path} of {label} names {len(detector.names)} classes; model "
+        raise ValidationError(f"model file {path} of {label} names {len(detector.names)} classes; model "
                               f"{model['name']} has {n}")
     if not detector.names:
         detector.names = [str(c.get("name")) for c in model["classes"]]
     return detector
+
+
+def _openvino_detector(path: Path) -> Optional[Detector]:
+    """OpenVINO on an ONNX export's own file (it reads ONNX), when it is installed and can run it."""
+    from cvops.deploy import runtimes
+
+    if not runtimes.installed("openvino"):
+        return None
+    try:
+        return Detector(path, runtime="openvino")
+    except BundleError:
+        return None
 
 
 def _cuda_detector(path: Path) -> Optional[Detector]:
@@ -194,7 +208,7 @@ def _cuda_detector(path: Path) -> Optional[Detector]:
         detector = Detector(path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     except Exception:  # a GPU build without a usable driver
         return None
-    return detector if detector.session.get_providers()[0] == "CUDAExecutionProvider" else None
+    return detector if detector.session.providers[0] == "CUDAExecutionProvider" else None
 
 
 def _latency(fn: Callable[[np.ndarray], Any], tensor: np.ndarray, runs: int) -> Optional[dict[str, float]]:
@@ -263,8 +277,12 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
         cancel.raise_if_cancelled()
     tensor = tensors[0]
     export_latency: dict[str, Any] = {"cpu": _latency(detector.raw, tensor, latency_runs)}
-    providers = ["CPUExecutionProvider"]
-    cuda = _cuda_detector(Path(export.path))
+    providers = list(detector.session.providers)
+    other = _openvino_detector(Path(export.path)) if detector.runtime == "onnxruntime" else None
+    if other is not None:
+        export_latency["openvino_cpu"] = _latency(other.raw, tensor, latency_runs)
+        providers += other.session.providers
+    cuda = _cuda_detector(Path(export.path)) if detector.runtime == "onnxruntime" else None
     if cuda is not None:
         export_latency["cuda"] = _latency(cuda.raw, tensor, latency_runs)
         providers.append("CUDAExecutionProvider")
@@ -281,7 +299,7 @@ def verify_export(ws: "Workspace", export_ref: ExportRef, version_ref: Optional[
     report = VerifyReport(
         export.id, model["name"], export.precision, info.name, split, results["export"]["images"],
         {"map50": pt["map50"], "map50_95": pt["map50_95"], "latency_ms": torch_latency},
-        {"map50": ex["map50"], "map50_95": ex["map50_95"], "latency_ms": export_latency},
+        {"map50": ex["map50"], "map50_95": ex["map50_95"], "latency_ms": export_latency, "runtime": detector.runtime},
         delta50, delta, None if diff is None else round(diff, 8), threshold,
         parity and (quality["passed"] or quality["overridden"]), providers, PREPROCESSING,
         round(time.monotonic() - started, 3), now, parity, quality)
