@@ -404,8 +404,10 @@ def selftest(bundle_dir: Path, providers: Any = None, runtime: Optional[str] = N
         auto = runtime in (None, "auto")
         names = runtimes.runtimes_for(bundle_dir / model_file) if auto else [runtime]
         if not names:
-            raise BundleError(f"no runtime that reads {model_file} is installed: "
-                              + " or ".join(runtimes.INSTALL[r] for r in runtimes.RUNTIMES))
+            needed = runtimes.readers(bundle_dir / model_file)
+            raise BundleError(f"{model_file} needs {' or '.join(needed)}, and "
+                              + " or ".join(f"{'OpenVINO' if r == 'openvino' else r} is not installed "
+                                            f"({runtimes.INSTALL[r]})" for r in needed))
         checks: dict[str, dict[str, Any]] = {}
 
         def check(detector: Detector) -> list[str]:

@@ -66,10 +66,14 @@ def runtime_for(path: Path) -> str:
     return "openvino" if Path(path).suffix.lower() == ".xml" else "onnxruntime"
 
 
+def readers(path: Path) -> list[str]:
+    """The runtimes that can read ``path``, default first (an IR needs OpenVINO; OpenVINO reads ONNX too)."""
+    return ["openvino"] if runtime_for(path) == "openvino" else list(RUNTIMES)
+
+
 def runtimes_for(path: Path) -> list[str]:
-    """The runtimes that can read ``path`` and are installed here, default first (an IR needs OpenVINO)."""
-    candidates = ["openvino"] if runtime_for(path) == "openvino" else list(RUNTIMES)
-    return [r for r in candidates if installed(r)]
+    """:func:`readers` of ``path`` installed here."""
+    return [r for r in readers(path) if installed(r)]
 
 
 def model_digest(path: Path) -> str:
