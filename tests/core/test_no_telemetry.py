@@ -1,6 +1,8 @@
 """onnxruntime records telemetry events under the user's home (``~/.cache/Microsoft/DeveloperTools/.onnxruntime``)
-as soon as it is imported; the workbench and a bundle's run.py turn that off. Each check runs in a subprocess with a
-fresh temporary HOME and looks at what appeared there."""
+as soon as it is imported; NNCF (OpenVINO int8) sends usage statistics to Google Analytics from a background thread
+and keeps a client id under ``~/intel``. The workbench and a bundle's run.py turn both off. Each check runs in a
+subprocess with a fresh temporary HOME (and, for NNCF, the network blocked by ``tests/netguard``, which logs every
+attempt) and looks at what appeared there."""
 
 from __future__ import annotations
 
@@ -77,3 +79,49 @@ def test_an_int8_export_leaves_nothing_under_home(exported_workspace: tuple[Path
                        keep_telemetry_var=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert any(".onnxruntime" in f for f in files_under(tmp_path / "home2"))
+
+
+NETGUARD = Path(__file__).resolve().parents[1] / "netguard"
+
+
+def run_guarded(home: Path, log: Path, *args: str) -> subprocess.CompletedProcess:
+    """:func:`run_in_home` with the network blocked and every attempt written to ``log``."""
+    os.environ["NET_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), os.environ.get("PYTHONPATH")]))
+    try:
+        return run_in_home(home, *args)
+    finally:
+        del os.environ["NET_LOG"]
+        os.environ["PYTHONPATH"] = os.environ["PYTHONPATH"].split(os.pathsep, 1)[1] if os.pathsep in os.environ[
+            "PYTHONPATH"] else ""
+
+
+@pytest.mark.slow
+def test_an_openvino_int8_export_reaches_no_network_and_leaves_nothing_under_home(
+        exported_workspace: tuple[Path, int], tmp_path: Path) -> None:
+    """The control: NNCF's own quantize tries Google Analytics and writes ``~/intel``; ``cvops export --format
+    openvino --int8`` (NNCF) and running the IR try nothing and write nothing."""
+    pytest.importorskip("nncf")
+    ws = copy_workspace(exported_workspace[0], tmp_path / "ws")
+    onnx = next(ws.glob("exports/*/model.onnx"))
+    control = ("import numpy as np, openvino as ov, nncf, time\n"
+               f"m = ov.Core().read_model({str(onnx)!r})\n"
+               "size = m.inputs[0].get_partial_shape()[-1].get_length()\n"
+               "data = [np.random.rand(1, 3, size, size).astype('float32') for _ in range(2)]\n"
+               "nncf.quantize(m, nncf.Dataset(data), subset_size=2)\ntime.sleep(2)\n")
+    done = run_guarded(tmp_path / "home0", tmp_path / "net0.log", "-c", control)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "google-analytics" in (tmp_path / "net0.log").read_text() and files_under(tmp_path / "home0"), (
+        "NNCF reports nothing here: the check below proves nothing with it")
+    done = run_guarded(tmp_path / "home", tmp_path / "net.log", "-m", "cvops.cli", "export", "latest", "--format",
+                       "openvino", "--int8", "-w", str(ws), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    xml = json.loads(done.stdout)["path"]
+    run = ("import time\nfrom pathlib import Path\nimport numpy as np\n"
+           "from cvops.deploy.edge_runner import Detector\n"
+           f"d = Detector(Path({xml!r}))\nprint(d.runtime, len(d.predict([np.zeros((64, 64, 3), np.uint8)])))\n"
+           "time.sleep(2)\n")
+    done = run_guarded(tmp_path / "home", tmp_path / "net.log", "-c", run)
+    assert done.returncode == 0 and done.stdout.split() == ["openvino", "1"], done.stderr[-3000:]
+    assert not (tmp_path / "net.log").exists(), (tmp_path / "net.log").read_text()
+    assert files_under(tmp_path / "home") == []

@@ -26,8 +26,7 @@ symmetric activations, fast bias correction) calibrated on the same train images
 the runner, with the operators of the detection head's decode and the residual additions (Sigmoid, Multiply,
 Subtract, Add, Divide, SoftMax) left float, as Ultralytics leaves the head's. On the 160 px demo model: -0.96 points of
 mAP50-95 (the ONNX int8 path: -0.86); NNCF's mixed preset lost 1.64, quantizing the additions too 5.3. Neither touches the network:
-the IR is written by ``save_model``, not the ``ovc`` converter (which reports usage), and NNCF's usage reporting is
-switched off (:data:`NNCF_TELEMETRY_OFF`) before it is imported.
+OpenVINO's and NNCF's usage reports (sent by default) are off (:func:`cvops.deploy.runtimes.import_openvino`).
 
 TFLite, CoreML and TensorRT exports are delegated to Ultralytics when their packages are installed
 (:func:`available_formats`); :func:`cvops.deploy.verify.verify_export` checks ONNX and OpenVINO exports against
@@ -68,7 +67,6 @@ __all__ = ["CALIBRATION_IMAGES", "FORMATS", "ExportInfo", "available_formats", "
 
 ExportRef = Union[int, str, Path]
 CALIBRATION_IMAGES = 100
-NNCF_TELEMETRY_OFF = {"NNCF_CI": "1"}  # NNCF's only switch for its usage reporting (it sends it by default)
 OV_IGNORED_TYPES = ["Sigmoid", "Multiply", "Subtract", "Add", "Divide", "SoftMax"]  # stay float in int8 (see doc)
 # format -> (Python package that must import, what to install, file or folder Ultralytics writes)
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -380,8 +378,9 @@ def _to_openvino(onnx_path: Path, half: bool, items: list[tuple[int, Path]], img
                  log: list[str], progress: Progress, cancel: Optional[CancelToken]) -> Path:
     """The fp32 ONNX graph at ``onnx_path`` as an OpenVINO IR beside it (``model.xml`` + ``model.bin``; see the
     module doc); the ONNX file is removed. Returns the ``.xml``."""
-    import openvino as ov
+    from cvops.deploy.runtimes import import_openvino
 
+    ov = import_openvino()  # (its usage reporting off: NNCF's, imported after it, too)
     progress(0.3, "converting to OpenVINO")
     model = ov.Core().read_model(str(onnx_path))
     params["openvino"] = {"version": str(ov.get_version()).split("-")[0], "converter": "openvino.save_model",
@@ -400,8 +399,6 @@ def _nncf_int8(onnx_path: Path, model: Any, items: list[tuple[int, Path]], imgsz
     the runner (the fp32 ONNX file's detector) exactly as at inference."""
     import logging
 
-    for key, value in NNCF_TELEMETRY_OFF.items():
-        os.environ.setdefault(key, value)
     import nncf
 
     from cvops.deploy.edge_runner import Detector

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def readers(path: Path) -> list[str]:
 def runtimes_for(path: Path) -> list[str]:
     """:func:`readers` of ``path`` installed here."""
     return [r for r in readers(path) if installed(r)]
+
+
+def import_openvino() -> Any:
+    """``import openvino`` with its usage reporting off. The package's import loads its model converter, whose import
+    sends an event to Google Analytics (and NNCF's import keeps a client id under ``~/intel``) through the optional
+    ``openvino-telemetry`` package, unless a consent file in the user's home or a CI variable says no. Both fall
+    back to a silent stub when that package cannot be imported, so this process is made unable to import it first
+    (``sys.modules[name] = None``, Python's way to block one import); nothing the workbench or run.py uses needs it.
+    :class:`ImportError` when OpenVINO is not installed."""
+    sys.modules.setdefault("openvino_telemetry", None)
+    import openvino
+
+    return openvino
 
 
 def model_digest(path: Path) -> str:
@@ -162,7 +176,7 @@ class OvSession:
 
     def __init__(self, path: Path, device: Optional[str] = None, threads: Optional[int] = None) -> None:
         try:
-            import openvino as ov
+            ov = import_openvino()
         except ImportError:
             raise RuntimeFailure(f"OpenVINO is not installed ({INSTALL['openvino']})") from None
         self.version = str(ov.get_version()).split("-")[0]
