@@ -267,7 +267,7 @@ def measure(candidates: Sequence[tuple[str, Callable[[], Any]]], check: Callable
                                "ok": False, "problems": []}
         try:
             opened = opener()
-            session = getattr(opened, "session", opened)
+            session = opened if isinstance(opened, (OrtSession, OvSession)) else opened.session
             row.update(device=session.device, version=session.version)
             row["problems"] = check(opened)
             if runs > 0:
