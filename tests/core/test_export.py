@@ -260,6 +260,37 @@ def test_cancelled_export_keeps_nothing(env) -> None:
     assert (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir())) == before
 
 
+@pytest.mark.skipif(not any(f["format"] == "openvino" and f["available"] for f in available_formats()),
+                    reason="OpenVINO is not installed")
+def test_openvino_int8_cancelled_mid_calibration_keeps_nothing_and_a_dynamic_ir_runs(env) -> None:
+    """Cancel during NNCF's calibration: nothing kept (no row, no folder); a dynamic fp32 IR runs rectangular
+    inputs in OpenVINO with the boxes of the dynamic ONNX export in onnxruntime."""
+    ws, _ = env
+    before = (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir()))
+    token, seen = CancelToken(), []
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("calibrating"):
+            seen.append(message)
+            if len(seen) == 3:
+                token.cancel()
+
+    with pytest.raises(Cancelled):
+        export_model(ws, "m1", format="openvino", int8=True, progress=progress, cancel=token)
+    assert len(seen) == 3
+    assert (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir())) == before
+    ir = export_model(ws, "m1", format="openvino", dynamic=True)
+    onnx = export_model(ws, "m1", dynamic=True)
+    assert ir.dynamic and Path(ir.path).name == "model.xml" and ir.params["opset"] == onnx.opset
+    image = np.full((90, 200, 3), 114, np.uint8)
+    image[20:60, 40:100] = (30, 200, 30)
+    a, b = Detector(Path(ir.path)), Detector(Path(onnx.path))
+    assert a.rect and b.rect  # each image at its own stride-aligned size
+    (boxes_a, scores_a, _), (boxes_b, scores_b, _) = a.predict_arrays([image], 0.01)[0], b.predict_arrays([image], 0.01)[0]
+    assert len(boxes_a) == len(boxes_b) and np.allclose(boxes_a, boxes_b, atol=1e-2)
+    assert np.allclose(scores_a, scores_b, atol=1e-3)
+
+
 def test_cli_export_and_verify(env, monkeypatch: pytest.MonkeyPatch) -> None:
     ws, info = env
     res = _invoke(ws, "export", "--list-formats", "--json")
