@@ -133,6 +133,12 @@ def test_every_action_is_one_undo_step_and_the_page_follows(qtbot, host: Host, w
     dialog.select("night")
     dialog.buttons["recolor"].click()
     assert ws.tags.get("night").color == "#12ab34" and dialog.table.item(0, COLOR).text() == "#12ab34"
+    assert dialog.buttons["uncolor"].isEnabled()
+    dialog.buttons["uncolor"].click()  # back to no colour: one undo step of its own
+    assert ws.tags.get("night").color is None and dialog.table.item(0, COLOR).text() == "none"
+    assert not dialog.buttons["uncolor"].isEnabled()
+    host.ctx.undo()
+    assert ws.tags.get("night").color == "#12ab34"
     host.ctx.undo()
     assert ws.tags.get("night").color is None
 

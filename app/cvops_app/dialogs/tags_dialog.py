@@ -78,6 +78,7 @@ class TagsDialog(QDialog):
         for key, icon_name, text, slot in (
             ("new", "add", "New…", self.new_tag), ("rename", "rename", "Rename…", self.rename_selected),
             ("recolor", "color", "Colour…", self.recolor_selected),
+            ("uncolor", "mdi6.invert-colors-off", "No colour", self.clear_color_selected),
             ("merge", "merge", "Merge into…", self.merge_selected), ("delete", "delete", "Delete…", self.delete_selected),
         ):
             button = QPushButton(icon(icon_name), text, self)
@@ -166,9 +167,10 @@ class TagsDialog(QDialog):
                 self.table.selectRow(row)
 
     def _update_buttons(self) -> None:
-        has = self.selected_id() is not None
+        info = self.selected()
         for key in ("rename", "recolor", "merge", "delete"):
-            self.buttons[key].setEnabled(has)
+            self.buttons[key].setEnabled(info is not None)
+        self.buttons["uncolor"].setEnabled(bool(info is not None and info.color))
 
     # -- the one place that changes data ------------------------------------------------------------------------------
     def _apply(self, change: Callable[[], object], message: str, select: Optional[int] = None) -> bool:
@@ -231,6 +233,13 @@ class TagsDialog(QDialog):
         if color.isValid() and color.name() != info.color:
             self._apply(lambda: self.ws.tags.recolor(info.id, color.name()),
                         f"recoloured tag {info.name!r} to {color.name()}", info.id)
+
+    def clear_color_selected(self) -> None:
+        """Take the selected tag's colour away (it shows an empty swatch again)."""
+        info = self.selected()
+        if info is not None and info.color:
+            self._apply(lambda: self.ws.tags.recolor(info.id, None), f"removed the colour of tag {info.name!r}",
+                        info.id)
 
     def merge_selected(self) -> None:
         """Merge the selected tag into another one (picked from a list, after a confirmation with counts)."""
