@@ -27,7 +27,7 @@ from cvops_app.dialogs.export_wizard import (
 )
 from cvops_app.mainwindow import MainWindow
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMenu, QMessageBox
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 from training_testing import open_window
 
 from cvops.deploy.bundle import BundleInfo
@@ -55,6 +55,8 @@ def _shot(wizard: ExportWizard, name: str) -> None:
     folder = os.environ.get("CVOPS_WIZARD_SHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        for _ in range(3):  # the layout requests of the last results first (else a label can be cut off)
+            QApplication.processEvents()
         wizard.grab().save(str(Path(folder) / name))
 
 
