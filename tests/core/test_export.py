@@ -360,3 +360,19 @@ def test_gate_fails_below_the_quality_floor_and_the_override_is_recorded(env) ->
     m1 = next(m for m in listed if m["name"] == "m1")
     assert m1["below_floor"] is True
     assert "below floor" in _invoke(ws, "models", "list").stdout
+
+
+def test_available_formats_says_whether_openvino_int8_is_possible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO's entry says whether NNCF (its int8 export) is installed, and how to install it when it is not."""
+    from cvops.deploy import export as export_mod
+
+    real = export_mod.importlib.util.find_spec
+    for installed in (True, False):
+        monkeypatch.setattr(export_mod.importlib.util, "find_spec",
+                            lambda name, *a: (real("onnx") if installed else None) if name == "nncf" else real(name))
+        formats = {f["format"]: f for f in available_formats()}
+        openvino = formats["openvino"]
+        assert set(openvino) == {"format", "available", "reason", "int8", "int8_reason"}
+        assert openvino["int8"] is installed and "int8" not in formats["onnx"]
+        assert openvino["int8_reason"] == "installed" if installed else "cvops-workbench[openvino]" in \
+            openvino["int8_reason"]

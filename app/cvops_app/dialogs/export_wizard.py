@@ -32,8 +32,9 @@ from cvops.common.errors import CvopsError
 from cvops.common.jobs import CancelToken, Progress
 from cvops.models.registry import list_models
 from cvops_app.context import AppContext
+from cvops_app.dialogs.export_wizard_gate import VERIFIED_FORMATS, VerifyStep, ms_pair, runtime_title
 from cvops_app.dialogs.export_wizard_steps import (
-    AMBER, GREEN, MUTED, RED, BundleStep, DeployStep, JobPanel, ModelStep, OptionsStep, VerifyStep,
+    AMBER, GREEN, MUTED, RED, BundleStep, DeployStep, JobPanel, ModelStep, OptionsStep, chosen_runtime,
 )
 from cvops_app.jobs import Job
 
@@ -179,7 +180,7 @@ class ExportWizard(QDialog):
         elif step == VERIFY and not busy:
             if self.export_info is None:
                 text = "Export again"
-            elif self._onnx() and self.report is None and not self.verify_error:
+            elif self._verifiable() and self.report is None and not self.verify_error:
                 text = "Verify again"
         elif step == BUNDLE:
             text = "Make bundle" if not self._bundle_current() else "Next >"
@@ -202,10 +203,10 @@ class ExportWizard(QDialog):
         elif step == VERIFY:
             if self.export_info is None:
                 self.start_export()
-            elif self._onnx() and self.report is None and not self.verify_error:
+            elif self._verifiable() and self.report is None and not self.verify_error:
                 self.start_verify()
             else:
-                self.go(BUNDLE if self._onnx() else SUMMARY)
+                self.go(BUNDLE if self._verifiable() else SUMMARY)
         elif step == BUNDLE:
             if self._bundle_current():
                 self.go(DEPLOY)
@@ -218,9 +219,9 @@ class ExportWizard(QDialog):
                 self.start_deploy(accept_new_host_key=False)
 
     def back(self) -> None:
-        """One step back (from the summary of a non-ONNX export: to its export step)."""
+        """One step back (from the summary of an export the gate cannot check: to its export step)."""
         if self.job is None and self.step > MODEL:
-            self.go(VERIFY if self.step == SUMMARY and not self._onnx() else self.step - 1)
+            self.go(VERIFY if self.step == SUMMARY and not self._verifiable() else self.step - 1)
 
     def reject(self) -> None:
         """Close (or Escape): cancel a running job first."""
@@ -266,18 +267,22 @@ class ExportWizard(QDialog):
         model = self.model_step.model()
         return (model.id if model else None, tuple(sorted(self.options.values().items())))
 
-    def _onnx(self) -> bool:
-        return (self.export_info.format if self.export_info is not None else self.options.values()["format"]) == "onnx"
+    def _verifiable(self) -> bool:
+        """Whether the export (made, or to make) is one the gate checks and a bundle holds (ONNX, OpenVINO)."""
+        fmt = self.export_info.format if self.export_info is not None else self.options.values()["format"]
+        return fmt in VERIFIED_FORMATS
 
     def start_export(self) -> Optional[Job]:
-        """Export the chosen model with the chosen options, then verify it (ONNX)."""
+        """Export the chosen model with the chosen options, then verify it (ONNX, OpenVINO)."""
         model = self.model_step.model()
         if model is None:
             return None
         options, key = self.options.values(), self._export_key()
         self.export_info, self.report, self.verify_error = None, None, ""
         self.bundle = self.bundle_key = self.deployment = None
-        self.verify_step.clear()
+        self.bundle_step.result.setText("")
+        self.deploy_step.result.setText("")
+        self.verify_step.clear(options["format"])
         precision = "int8" if options["int8"] else "fp16" if options["half"] else "fp32"
         self.verify_step.intro.setText(
             f"Exporting <b>{html.escape(model.name)}</b> to <b>{options['format']}</b> ({precision}, "
@@ -287,7 +292,7 @@ class ExportWizard(QDialog):
         def done(info: ExportInfo) -> None:
             self.export_info, self.export_key = info, key
             self.verify_step.show_export(info)
-            if info.format == "onnx":
+            if info.format in VERIFIED_FORMATS:
                 self.start_verify()
             else:
                 self.verify_step.panel.finish(f"Exported in {info.params.get('duration_s', 0):.1f} s.", GREEN)
@@ -352,6 +357,7 @@ class ExportWizard(QDialog):
         out, zipped, request = Path(text).expanduser(), self.bundle_step.zip.isChecked(), self._bundle_request()
         self.bundle = self.deployment = None
         self.bundle_step.result.setText("")
+        self.deploy_step.result.setText("")
 
         def done(bundle: BundleInfo) -> None:
             self.bundle, self.bundle_key = bundle, request
@@ -403,6 +409,7 @@ class ExportWizard(QDialog):
         if isinstance(result, DeployReport):
             self.deployment = result
             if result.ok:
+                self.deploy_step.show_deployed(result.deployed_to or result.target, result.selftest or {})
                 self.ctx.notify(f"deployed {result.bundle} to {result.deployed_to}", 10_000)
                 self.go(SUMMARY)
             else:
@@ -456,18 +463,23 @@ class ExportWizard(QDialog):
                 ("Size", f"{e.size_bytes / 1e6:.1f} MB · {e.imgsz} px{' · dynamic' if e.dynamic else ''} · "
                          f"opset {e.opset or '—'}")]))
         if r is not None:
-            cpu = (r["export"].get("latency_ms") or {}).get("cpu") or {}
+            latency, runtime = r["export"].get("latency_ms") or {}, r["export"].get("runtime") or "onnxruntime"
+            cpu, openvino = latency.get("cpu") or {}, latency.get("openvino_cpu") if runtime != "openvino" else None
             torch_lat = r["pytorch"].get("latency_ms") or {}
+            timings = [f"{runtime_title(runtime)} CPU {ms_pair(cpu.get('p50'), cpu.get('p95'))}"]
+            if openvino:
+                timings.append(f"OpenVINO CPU (same file) {ms_pair(openvino.get('p50'), openvino.get('p95'))}")
+            timings.append(f"PyTorch {ms_pair(torch_lat.get('p50'), torch_lat.get('p95'))}")
+            timings = [f"<span style='white-space:nowrap'>{html.escape(t)}</span>" for t in timings]
             sections.append(("Gate", pill("PASS", GREEN) if r["passed"] else pill("FAIL", RED), [
                 ("Δ mAP50-95", f"{r['delta_map50_95']:+.2f} points (allowed drop: {r['threshold_points']:g})"),
                 ("Δ mAP50", f"{r['delta_map50']:+.2f} points"),
                 ("Max output difference", f"{r['max_abs_output_diff']:.2e}"
                  if isinstance(r.get("max_abs_output_diff"), (int, float)) else "—"),
-                ("Latency p50 / p95", f"onnxruntime {cpu.get('p50', 0):.1f} / {cpu.get('p95', 0):.1f} ms · PyTorch "
-                                      f"{torch_lat.get('p50', 0):.1f} / {torch_lat.get('p95', 0):.1f} ms"),
+                ("Latency p50 / p95", " · ".join(timings)),
                 ("Checked on", f"{r['images']} images of {html.escape(r['version'])}/{html.escape(r['split'])}")]))
         else:
-            why = html.escape(self.verify_error) if self.verify_error else "only ONNX exports are verified"
+            why = html.escape(self.verify_error) if self.verify_error else "only ONNX and OpenVINO exports are verified"
             sections.append(("Gate", pill("NOT VERIFIED", AMBER), [("Why", why)]))
         if b is not None:
             rows = [("Folder", f"<b>{html.escape(str(b.path))}</b>"), ("Files", html.escape(", ".join(sorted(b.files)))),
@@ -483,13 +495,17 @@ class ExportWizard(QDialog):
             test = (f"<span style='color:{GREEN if st.get('ok') else RED}'><b>{'ok' if st.get('ok') else 'FAILED'}"
                     f"</b></span> — {st.get('files_checked', 0)} checksums verified, sample detections "
                     f"{sample.get('detected', '—')} of {sample.get('expected', '—')} reproduced")
-            runtime = st.get("runtime") or {}
-            if runtime:
-                test += (f"<br><span style='color:{MUTED}'>python {runtime.get('python')}, onnxruntime "
-                         f"{runtime.get('onnxruntime')}, OpenCV {runtime.get('opencv')}</span>")
-            sections.append(("Deployment", pill("OK", GREEN) if d.ok else pill("FAILED", RED), [
-                ("Target", html.escape(d.target)), ("Deployed to", f"<b>{html.escape(d.deployed_to or '—')}</b>"),
-                ("Selftest on the target", test), ("Duration", f"{d.seconds:.1f} s")]))
+            versions = st.get("runtime") or {}
+            if versions:
+                names = [f"{runtime_title(k)} {versions[k]}" for k in ("onnxruntime", "openvino") if versions.get(k)]
+                test += (f"<br><span style='color:{MUTED}'>" + html.escape(", ".join(
+                    [f"python {versions.get('python')}"] + names + [f"OpenCV {versions.get('opencv')}"])) + "</span>")
+            rows = [("Target", html.escape(d.target)), ("Deployed to", f"<b>{html.escape(d.deployed_to or '—')}</b>"),
+                    ("Selftest on the target", test)]
+            if chosen_runtime(st):
+                rows.append(("Runtime on the target", chosen_runtime(st)))
+            sections.append(("Deployment", pill("OK", GREEN) if d.ok else pill("FAILED", RED),
+                             rows + [("Duration", f"{d.seconds:.1f} s")]))
         else:
             sections.append(("Deployment", pill("NOT DEPLOYED", MUTED), [("", "deploy later with: cvops deploy "
                                                                              "BUNDLE --to TARGET")]))

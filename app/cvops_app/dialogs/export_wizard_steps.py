@@ -1,6 +1,6 @@
-"""The step pages of the export wizard (:mod:`cvops_app.dialogs.export_wizard`): model, format and options, export
-and verify (the gate's table and PASS / FAIL badge), bundle, deploy target (the summary is in the wizard's module). They hold widgets and format
-results; the wizard runs the jobs and moves between them."""
+"""The step pages of the export wizard (:mod:`cvops_app.dialogs.export_wizard`): model, format and options, bundle,
+deploy target (the gate's step is :mod:`~cvops_app.dialogs.export_wizard_gate`, the summary is in the wizard's module).
+They hold widgets and format results; the wizard runs the jobs and moves between them."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QStandardItemModel
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
-    QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
-    QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from cvops.models.registry import QUALITY_FLOOR, ModelInfo
@@ -170,10 +168,12 @@ class ModelStep(QWidget):
 
 
 class OptionsStep(QWidget):
-    """Step 2: format (unavailable ones disabled, with the reason), image size, precision, dynamic, opset."""
+    """Step 2: format (unavailable ones disabled, with the reason), image size, precision (int8 disabled, with the
+    reason, for a format that cannot make it here: OpenVINO without NNCF), dynamic, opset."""
 
     def __init__(self, parent: QWidget, formats: Sequence[dict[str, Any]], thresholds: dict[str, float]) -> None:
         super().__init__(parent)
+        self.formats = {f["format"]: f for f in formats}
         self.format = QComboBox(self)
         self.format.setObjectName("wizard-format")
         items = self.format.model()
@@ -192,6 +192,7 @@ class OptionsStep(QWidget):
         self.imgsz.setSuffix(" px")
         self.imgsz.setFixedWidth(120)
         self.precision = QButtonGroup(self)
+        self.radios: dict[str, QRadioButton] = {}
         precision_box = QVBoxLayout()
         precision_box.setSpacing(2)
         for n, (key, title, text) in enumerate(PRECISIONS):
@@ -199,11 +200,17 @@ class OptionsStep(QWidget):
             radio.setObjectName(f"wizard-{key}")
             radio.setChecked(n == 0)
             self.precision.addButton(radio, n)
+            self.radios[key] = radio
             gate = f" Gate: mAP50-95 may drop at most {thresholds.get(key, 0):g} points."
             explanation = hint(text + gate, self)
             explanation.setContentsMargins(24, 0, 0, 6)
             precision_box.addWidget(radio)
             precision_box.addWidget(explanation)
+        self.int8_missing = hint("", self)
+        self.int8_missing.setObjectName("wizard-int8-missing")
+        self.int8_missing.setStyleSheet(f"color: {AMBER};")
+        self.int8_missing.setContentsMargins(24, 0, 0, 6)
+        precision_box.addWidget(self.int8_missing)
         self.dynamic = QCheckBox("Dynamic input shape (image size and batch chosen at run time)", self)
         self.opset = QSpinBox(self)
         self.opset.setObjectName("wizard-opset")
@@ -236,6 +243,21 @@ class OptionsStep(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
         layout.addWidget(self.error)
+        self.format.currentIndexChanged.connect(lambda *_: self._update_precisions())
+        self._update_precisions()
+
+    def _update_precisions(self) -> None:
+        """int8 greyed, saying what to install, for a format whose int8 export needs a missing package."""
+        status = self.formats.get(self.format.currentData()) or {}
+        possible = bool(status.get("int8", True))
+        radio = self.radios["int8"]
+        if not possible and radio.isChecked():
+            self.radios["fp32"].setChecked(True)
+        radio.setEnabled(possible)
+        reason = "" if possible else str(status.get("int8_reason") or "int8 is not available for this format")
+        radio.setToolTip(reason)
+        self.int8_missing.setText(f"Not available here: {reason}" if reason else "")
+        self.int8_missing.setVisible(bool(reason))
 
     def set_model(self, model: Optional[ModelInfo]) -> None:
         """Default the image size to the model's training size."""
@@ -252,162 +274,6 @@ class OptionsStep(QWidget):
     def set_precision(self, key: str) -> None:
         """Check the radio of ``key`` (fp32, fp16, int8)."""
         self.precision.button([p[0] for p in PRECISIONS].index(key)).setChecked(True)
-
-
-def _item(text: str, color: str = "", bold: bool = False, align_right: bool = True) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    if color:
-        item.setForeground(QColor(color))
-    if bold:
-        font = item.font()
-        font.setBold(True)
-        item.setFont(font)
-    return item
-
-
-def _ms(latency: Any) -> str:
-    return f"{latency:.1f} ms" if isinstance(latency, (int, float)) else "—"
-
-
-class VerifyStep(QWidget):
-    """Step 3: the export job, then the gate's table and its PASS / FAIL badge."""
-
-    ROWS = ("mAP50", "mAP50-95", "Latency p50", "Latency p95", "Max output difference")
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.intro = heading("", self)
-        self.panel = JobPanel(self, "export-job")
-        self.export_line = QLabel(self)
-        self.export_line.setObjectName("export-line")
-        self.export_line.setWordWrap(True)
-        self.export_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QTableWidget(len(self.ROWS), 4, self)
-        self.table.setObjectName("verify-table")
-        self.table.setHorizontalHeaderLabels(["", "PyTorch (CPU)", "onnxruntime (CPU)", "Δ export − PyTorch"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
-                                  + len(self.ROWS) * self.table.verticalHeader().defaultSectionSize() + 4)
-        self.badge = QLabel(self)
-        self.badge.setObjectName("gate-badge")
-        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.badge.setMinimumWidth(96)
-        self.verdict = QLabel(self)
-        self.verdict.setObjectName("gate-verdict")
-        self.verdict.setWordWrap(True)
-        self.warning = QLabel(self)
-        self.warning.setObjectName("gate-warning")
-        self.warning.setWordWrap(True)
-        self.warning.setStyleSheet(f"color: {AMBER}; background: #fef5e7; border: 1px solid #f5cba7; "
-                                   "border-radius: 4px; padding: 6px;")
-        self.error = ErrorLine(self)
-        badge_row = QHBoxLayout()
-        badge_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
-        badge_row.addWidget(self.verdict, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.intro)
-        layout.addWidget(self.panel)
-        layout.addWidget(self.export_line)
-        layout.addSpacing(6)
-        layout.addWidget(self.table)
-        layout.addSpacing(6)
-        layout.addLayout(badge_row)
-        layout.addWidget(self.warning)
-        layout.addWidget(self.error)
-        layout.addStretch(1)
-        self.clear()
-
-    def clear(self) -> None:
-        """Empty the results (a new export starts)."""
-        self.export_line.setText("")
-        for row, name in enumerate(self.ROWS):
-            self.table.setItem(row, 0, _item(name, bold=True, align_right=False))
-            for col in (1, 2, 3):
-                self.table.setItem(row, col, _item("…", MUTED))
-        self.table.setSpan(4, 1, 1, 2)
-        self.badge.hide()
-        self.verdict.setText("")
-        self.warning.hide()
-        self.error.show_error("")
-
-    def show_export(self, info: Any) -> None:
-        """The export's file, size and sha256."""
-        self.export_line.setText(f"<b>{html.escape(Path(info.path).name)}</b> · {info.size_bytes / 1e6:.1f} MB · "
-                                 f"{info.precision} · {info.imgsz} px · opset {info.opset or '—'}<br>"
-                                 f"<span style='color:{MUTED}'>{html.escape(info.path)}<br>sha256 "
-                                 f"{info.sha256}</span>")
-
-    def show_report(self, report: dict[str, Any]) -> None:
-        """Fill the table and the badge from a ``VerifyReport.to_dict()``."""
-        pt, ex = report["pytorch"], report["export"]
-        threshold = float(report["threshold_points"])
-        for row, key in ((0, "map50"), (1, "map50_95")):
-            delta = report["delta_map50" if key == "map50" else "delta_map50_95"]
-            color = RED if row == 1 and delta < -threshold else GREEN if abs(delta) < 1e-9 or delta > 0 else ""
-            self.table.setItem(row, 1, _item(f"{pt[key]:.3f}"))
-            self.table.setItem(row, 2, _item(f"{ex[key]:.3f}"))
-            self.table.setItem(row, 3, _item(f"{delta:+.2f} points", color, bold=row == 1))
-        torch_lat = pt.get("latency_ms") or {}
-        onnx_lat = (ex.get("latency_ms") or {}).get("cpu") or {}
-        for row, key in ((2, "p50"), (3, "p95")):
-            a, b = torch_lat.get(key), onnx_lat.get(key)
-            self.table.setItem(row, 1, _item(_ms(a)))
-            self.table.setItem(row, 2, _item(_ms(b)))
-            speed = ""
-            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b > 0:
-                ratio = a / b
-                speed = f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
-            self.table.setItem(row, 3, _item(speed or "—", GREEN if speed.endswith("faster") else ""))
-        diff = report.get("max_abs_output_diff")
-        self.table.setItem(4, 1, _item("largest |difference| of the raw outputs on the same inputs", MUTED,
-                                       align_right=False))
-        self.table.setItem(4, 3, _item(f"{diff:.2e}" if isinstance(diff, (int, float)) else "—"))
-        passed = bool(report["passed"])
-        quality = report.get("quality") or {}
-        self.badge.setText("PASS" if passed else "FAIL")
-        self.badge.setStyleSheet(f"background: {GREEN if passed else RED}; color: white; font-weight: bold; "
-                                 "font-size: 15pt; border-radius: 6px; padding: 6px 14px;")
-        self.badge.show()
-        self.verdict.setText(
-            f"mAP50-95 changed by <b>{report['delta_map50_95']:+.2f} points</b>; the {report['precision']} gate "
-            f"allows a drop of at most <b>{threshold:g} points</b>.<br>{_quality_html(quality)}"
-            f"<span style='color:{MUTED}'>"
-            f"{report['images']} images of {html.escape(report['version'])}/{html.escape(report['split'])}, "
-            f"the same pre- and post-processing for both runtimes; latency at batch 1 on this CPU.</span>")
-        self.warning.setVisible(not passed)
-        if report.get("parity_passed", True) and quality and not quality.get("passed"):
-            self.warning.setText("⚠ The model itself scores below the quality floor: exporting it differently will "
-                                 "not help. Train it longer or on more data, or go <b>Back</b> and allow an export "
-                                 "below the floor: the summary will record the failed gate.")
-        else:
-            self.warning.setText("⚠ The export scores worse than the PyTorch model beyond the gate's threshold. Go "
-                                 "<b>Back</b> to change the options (fp16 or fp32 instead of int8, another image "
-                                 "size), or continue at your own risk: the summary will record the failed gate.")
-
-    def show_skipped(self, fmt: str) -> None:
-        """A non-ONNX export: the gate checks ONNX only."""
-        self.verdict.setText(f"The gate checks ONNX exports only; this {html.escape(fmt)} export was not verified.")
-
-
-def _quality_html(quality: dict[str, Any]) -> str:
-    """The quality line of the verdict (empty for a report without one)."""
-    if not quality:
-        return ""
-    value, floor = float(quality["value"]), float(quality["floor"])
-    if quality.get("passed"):
-        return f"Quality: the export's mAP50-95 <b>{value:.3f}</b> reaches the floor {floor:.3f}.<br>"
-    color = MUTED if quality.get("overridden") else RED
-    tail = " — below the floor, <b>allowed by override</b>" if quality.get("overridden") else ""
-    return (f"<span style='color:{color}'>Quality: the export's mAP50-95 <b>{value:.3f}</b> is below the floor "
-            f"<b>{floor:.3f}</b>{tail}.</span><br>")
 
 
 class BundleStep(QWidget):
@@ -432,11 +298,12 @@ class BundleStep(QWidget):
         form.addRow("Bundle folder:", browse_row(self.out, browse))
         form.addRow("", self.zip)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading("Package the export for the device: <b>model.onnx</b>, <b>model.json</b> (classes, "
-                                 "pre-processing, checksums), <b>run.py</b> (the edge runner: numpy, OpenCV and "
-                                 "onnxruntime only), <b>fieldlog.py</b> (its field log for drift monitoring), "
-                                 "requirements.txt, a README, and a sample image with its "
-                                 "expected detections for the selftest.", self))
+        layout.addWidget(heading("Package the export for the device: <b>model.onnx</b> (or OpenVINO's <b>model.xml"
+                                 "</b> and <b>model.bin</b>), <b>model.json</b> (classes, pre-processing, checksums), "
+                                 "<b>run.py</b> (the edge runner, with runtimes.py and frames.py: numpy, OpenCV and "
+                                 "onnxruntime or OpenVINO; <i>--runtime auto</i> runs the faster one installed), "
+                                 "<b>fieldlog.py</b> (its field log for drift monitoring), requirements.txt, a README, "
+                                 "and a sample image with its expected detections for the selftest.", self))
         layout.addLayout(form)
         layout.addWidget(self.panel)
         layout.addWidget(self.result)
@@ -558,3 +425,20 @@ class DeployStep(QWidget):
         """A red box (empty: hidden)."""
         self.error.setText(text)
         self.error.setVisible(bool(text))
+
+    def show_deployed(self, deployed_to: str, selftest: dict[str, Any]) -> None:
+        """A deployment whose selftest passed: where it is, and the runtime it chose there."""
+        chosen = chosen_runtime(selftest)
+        self.result.setText(f"<span style='color:{GREEN}'>✔</span> Deployed to <b>{html.escape(deployed_to)}</b>"
+                            + (f"<br>Runtime on the target: {chosen}" if chosen else ""))
+
+
+def chosen_runtime(selftest: dict[str, Any]) -> str:
+    """"<b>runtime</b> (reason)" of the runtime a bundle's selftest chose on its machine, as rich text; empty when the
+    selftest chose none (an older bundle, a failed selftest)."""
+    chosen = selftest.get("chosen") or {}
+    if not chosen.get("runtime"):
+        return ""
+    device = f" on {chosen['device']}" if chosen.get("device") else ""
+    reason = f" ({html.escape(str(chosen['reason']))})" if chosen.get("reason") else ""
+    return f"<b>{html.escape(str(chosen['runtime']))}</b>{html.escape(device)}{reason}"

@@ -112,14 +112,22 @@ class ExportInfo:
         return asdict(self)
 
 
+NNCF_INSTALL = "pip install nncf, or pip install 'cvops-workbench[openvino]'"
+
+
 def available_formats() -> list[dict[str, Any]]:
-    """``{format, available, reason}`` per export format: available when its package is installed."""
-    out = []
+    """``{format, available, reason}`` per export format: available when its package is installed. OpenVINO's entry
+    also has ``int8`` (whether NNCF, which its int8 export needs, is installed) and ``int8_reason``."""
+    out: list[dict[str, Any]] = []
     for fmt, (package, install, _suffix) in FORMATS.items():
         needed = ("onnx", package) if fmt in ("onnx", "openvino") else (package,)
         missing = [p for p in needed if importlib.util.find_spec(p) is None]
         out.append({"format": fmt, "available": not missing,
                     "reason": f"needs {install} (not installed: {', '.join(missing)})" if missing else "installed"})
+        if fmt == "openvino":
+            nncf = importlib.util.find_spec("nncf") is not None
+            out[-1].update({"int8": nncf, "int8_reason": "installed" if nncf else
+                            f"OpenVINO int8 needs nncf, which is not installed here ({NNCF_INSTALL})"})
     return out
 
 
@@ -250,8 +258,7 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
         raise ValidationError(f"ONNX opset {opset} is out of range (9 to 30)")
     precision = "int8" if int8 else "fp16" if half else "fp32"
     if int8 and fmt == "openvino" and importlib.util.find_spec("nncf") is None:
-        raise ValidationError("OpenVINO int8 needs nncf, which is not installed here (pip install nncf, or "
-                              "pip install 'cvops-workbench[openvino]')")
+        raise ValidationError(f"OpenVINO int8 needs nncf, which is not installed here ({NNCF_INSTALL})")
     calibration = _calibration_items(ws, model, version_ref) if int8 and fmt in ("onnx", "openvino") else []
     started = time.monotonic()
     progress(0.0, f"loading model {model.name}")
