@@ -260,6 +260,20 @@ def test_cancelled_export_keeps_nothing(env) -> None:
     assert (len(list_exports(ws)), sorted(p.name for p in (ws.root / "exports").iterdir())) == before
 
 
+def test_a_dynamic_int8_export_leaves_nothing_in_the_current_folder(env, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime's symbolic shape inference gives up on a dynamic graph and dumps it (sym_shape_infer_temp.onnx and
+    <uuid>.data files) into the current folder: a user's export must not litter where they stand."""
+    ws, _ = env
+    cwd = tmp_path / "where-the-user-stands"
+    cwd.mkdir()
+    (cwd / "mine.data").write_text("the user's own file")
+    monkeypatch.chdir(cwd)
+    info = export_model(ws, "m1", int8=True, dynamic=True)
+    assert info.precision == "int8" and info.dynamic
+    assert sorted(p.name for p in cwd.iterdir()) == ["mine.data"]
+
+
 @pytest.mark.skipif(not any(f["format"] == "openvino" and f["available"] for f in available_formats()),
                     reason="OpenVINO is not installed")
 def test_openvino_int8_cancelled_mid_calibration_keeps_nothing_and_a_dynamic_ir_runs(env) -> None:

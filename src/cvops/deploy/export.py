@@ -48,7 +48,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
 
 from cvops.catalog.db import transaction
 from cvops.deploy.graph_passes import apply_graph_passes
@@ -298,7 +298,8 @@ def export_model(ws: "Workspace", model_ref: ModelRef, format: str = "onnx", img
                 progress(0.5, "converting to fp16")
                 _to_fp16(produced, log)
             elif int8:
-                params["calibration_images"], method = _to_int8(produced, calibration, size, log, progress, cancel)
+                params["calibration_images"], method = _to_int8(produced, calibration, size, log, progress, cancel,
+                                                                dynamic)
                 params["quantization"] = {"format": "QDQ", "per_channel": True, "calibration": method,
                                           "activations": "int8", "weights": "int8",
                                           "quantized_ops": ["Conv", "Gemm", "MatMul"]}
@@ -471,8 +472,26 @@ def read_for_runner(image_id: int, path: Path, imgsz: int) -> tuple[np.ndarray, 
     return decoded[0], decoded[1:]
 
 
+def _shape_inference_litter() -> Callable[[], None]:
+    """A cleaner for what onnxruntime's symbolic shape inference leaves in the current folder when it gives up
+    (``sym_shape_infer_temp.onnx`` and its ``<uuid>.data`` tensors): the files of those names that were not there
+    before the call this brackets."""
+    import re
+
+    cwd = Path.cwd()
+    before = {p.name for p in cwd.iterdir()} if os.access(cwd, os.R_OK) else set()
+    dumped = re.compile(r"sym_shape_infer_temp\.onnx|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.data")
+
+    def clean() -> None:
+        with contextlib.suppress(OSError):
+            for p in cwd.iterdir():
+                if p.name not in before and dumped.fullmatch(p.name) and p.is_file():
+                    p.unlink()
+    return clean
+
+
 def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[str], progress: Progress,
-             cancel: Optional[CancelToken]) -> tuple[int, str]:
+             cancel: Optional[CancelToken], dynamic: bool = False) -> tuple[int, str]:
     """Quantize the fp32 graph at ``path`` in place (see the module doc); returns the calibration image count and
     the calibration method (percentile, or MinMax where a tensor's range is too narrow for its histogram)."""
     import onnx
@@ -507,12 +526,15 @@ def _to_int8(path: Path, items: list[tuple[int, Path]], imgsz: int, log: list[st
 
     progress(0.15, "preparing the graph for quantization")
     with _quiet(log):
-        try:
-            quant_pre_process(str(fp32), str(prepped))
+        litter = _shape_inference_litter()
+        try:  # symbolic shape inference cannot finish on a dynamic graph (and would dump it into the cwd)
+            quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=dynamic)
             source = prepped
         except Exception as exc:  # symbolic shape inference fails on a few graphs; quantize the plain one
             log.append(f"quant_pre_process skipped: {type(exc).__name__}: {exc}\n")
             source = fp32
+        finally:
+            litter()
         graph = onnx.load(str(source)).graph
         exclude = [n.name for n in graph.node if n.op_type not in ("Conv", "Gemm", "MatMul")]
         method = "Percentile 99.999"
