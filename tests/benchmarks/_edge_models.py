@@ -134,6 +134,17 @@ def ultralytics_openvino_folder(xml: Path, onnx_with_metadata: Path, folder: Pat
     return folder
 
 
+def force_f32(yolo: Any, folder: Path) -> None:
+    """Recompile the OpenVINO model of ``yolo`` (``folder``'s IR, after its first predict loaded it) as Ultralytics does but with
+    float32 inference precision, as our runner forces: Ultralytics leaves OpenVINO's CPU default, bf16 on CPUs with
+    bf16 instructions (it forces f32 only on Windows and ARM64 Linux)."""
+    backend = yolo.predictor.model.backend
+    xml = next(Path(folder).glob("*.xml"))
+    backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)),
+                                                      config={"PERFORMANCE_HINT": "LATENCY",
+                                                              "INFERENCE_PRECISION_HINT": "f32"})
+
+
 def ultra_boxes(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An Ultralytics ``Results``' boxes (x1, y1, x2, y2), confidences and classes as numpy arrays."""
     boxes = result.boxes
