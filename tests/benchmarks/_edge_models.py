@@ -10,6 +10,7 @@ runs ``openvino.convert_model``, whose usage reporting may contact the network).
 from __future__ import annotations
 
 import ast
+import contextlib
 import shutil
 import statistics
 import time
@@ -48,7 +49,7 @@ def build_models(tmp: Path, train_n: int, epochs: int, imgsz: int) -> EdgeModels
     that export fails or its model cannot run a rectangular input: then static, noted), once with Ultralytics' own
     ONNX export (dynamic, ``simplify=False``), and assemble Ultralytics' OpenVINO folder from our fp32 IR."""
     from cvops.data.workspace import Workspace
-    from cvops.deploy.export import export_model
+    from cvops.models.evaluation import split_items
     from cvops.models.offline import make_offline
     from cvops.models.registry import get_model
     from cvops.samples.demo import run_demo
@@ -62,27 +63,14 @@ def build_models(tmp: Path, train_n: int, epochs: int, imgsz: int) -> EdgeModels
         if result.state != "finished":
             raise RuntimeError(f"training ended {result.state}: {result.error}")
         model = get_model(ws, "latest")
-        from cvops.models.evaluation import split_items
-
         sample = split_items(ws, model.version_id, "train")[0][0].path
         log(f"trained {model.name} ({epochs} epoch(s) at {imgsz} on {train_n} images)")
         out = EdgeModels(Path(model.weights), [c["name"] for c in model.classes], train_image=Path(sample))
+        scratch = tmp / "cwd"
+        scratch.mkdir()
         for key, (fmt, int8) in OURS.items():
-            started = time.perf_counter()
-            problem = ""
-            try:
-                info = export_model(ws, model.name, format=fmt, int8=int8, dynamic=True, imgsz=imgsz)
-                problem = _rectangular_problem(Path(info.path), imgsz)
-            except Exception as exc:  # noqa: BLE001 - any failure means: fall back to a static input
-                problem = f"dynamic export failed: {type(exc).__name__}: {str(exc)[:200]}"
-            if problem:
-                log(f"{key}: {problem}; exporting with a static input")
-                info = export_model(ws, model.name, format=fmt, int8=int8, dynamic=False, imgsz=imgsz)
-                out.notes[key] = problem
-            out.ours[key] = Path(info.path)
-            out.dynamic[key] = bool(info.dynamic)
-            out.export_s[key] = round(time.perf_counter() - started, 1)
-            log(f"exported {key} in {out.export_s[key]} s: {info.path} (dynamic {info.dynamic})")
+            with contextlib.chdir(scratch):  # onnxruntime's quant_pre_process leaves temporary files in the cwd
+                _export(ws, model.name, key, fmt, int8, imgsz, out)
     finally:
         ws.close()
     from ultralytics import YOLO
@@ -94,6 +82,27 @@ def build_models(tmp: Path, train_n: int, epochs: int, imgsz: int) -> EdgeModels
     out.ultra_openvino = ultralytics_openvino_folder(out.ours["openvino_fp32"], out.ultra_onnx,
                                                      tmp / "ultra" / f"{out.pt.stem}_openvino_model")
     return out
+
+
+def _export(ws: Any, model: str, key: str, fmt: str, int8: bool, imgsz: int, out: EdgeModels) -> None:
+    """One of our exports into ``out`` (dynamic input unless that fails; see :func:`build_models`)."""
+    from cvops.deploy.export import export_model
+
+    started = time.perf_counter()
+    problem = ""
+    try:
+        info = export_model(ws, model, format=fmt, int8=int8, dynamic=True, imgsz=imgsz)
+        problem = _rectangular_problem(Path(info.path), imgsz)
+    except Exception as exc:  # noqa: BLE001 - any failure means: fall back to a static input
+        problem = f"dynamic export failed: {type(exc).__name__}: {str(exc)[:200]}"
+    if problem:
+        log(f"{key}: {problem}; exporting with a static input")
+        info = export_model(ws, model, format=fmt, int8=int8, dynamic=False, imgsz=imgsz)
+        out.notes[key] = problem
+    out.ours[key] = Path(info.path)
+    out.dynamic[key] = bool(info.dynamic)
+    out.export_s[key] = round(time.perf_counter() - started, 1)
+    log(f"exported {key} in {out.export_s[key]} s: {info.path} (dynamic {info.dynamic})")
 
 
 def _rectangular_problem(path: Path, imgsz: int) -> str:
