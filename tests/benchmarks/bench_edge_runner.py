@@ -9,7 +9,10 @@ image as 640x384 as ``YOLO(pt)`` does): ONNX fp32 (Ultralytics' ONNX export plus
 (onnxruntime's QDQ static quantization), OpenVINO fp32 (that ONNX graph saved as an IR by ``openvino.save_model``)
 and OpenVINO int8 (NNCF), int8 calibrated on the demo's train images. All four export and run with a dynamic input
 here (checked on each run: an export that fails dynamic, or whose model cannot run a rectangular input, is redone with
-a static one and ``dynamic_input`` / ``notes`` say so). Ultralytics' ONNX side runs its own ONNX export (dynamic, not
+a static one and ``dynamic_input`` / ``notes`` say so). One difference dynamic makes: onnxruntime's
+``quant_pre_process`` cannot complete symbolic shape inference on the dynamic graph, so ``export_model`` quantizes it
+without that step (its export log says "quant_pre_process skipped"); a static 640 export with it ran the int8 forward
+no faster (72 against 73 ms, fp32 37 ms, on a 2-core AMD EPYC). Ultralytics' ONNX side runs its own ONNX export (dynamic, not
 simplified). Its OpenVINO side does not use Ultralytics' OpenVINO export (``openvino.convert_model``, whose usage
 reporting may reach the network): the benchmark assembles the folder Ultralytics' ``AutoBackend`` loads,
 ``<stem>_openvino_model/`` with our fp32 IR and the ``metadata.yaml`` Ultralytics writes (names, stride, imgsz, task,
