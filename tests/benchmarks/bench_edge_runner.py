@@ -12,8 +12,8 @@ here (checked on each run: an export that fails dynamic, or whose model cannot r
 a static one and ``dynamic_input`` / ``notes`` say so). One difference dynamic makes: onnxruntime's
 ``quant_pre_process`` cannot complete symbolic shape inference on the dynamic graph, so ``export_model`` quantizes it
 without that step (its export log says "quant_pre_process skipped"); a static 640 export with it ran the int8 forward
-no faster (72 against 73 ms, fp32 37 ms, on a 2-core AMD EPYC). Ultralytics' ONNX side runs its own ONNX export (dynamic, not
-simplified). Its OpenVINO side does not use Ultralytics' OpenVINO export (``openvino.convert_model``, whose usage
+no faster (72 against 73 ms, fp32 37 ms, on a 2-core AMD EPYC). Ultralytics' ONNX side runs its own ONNX export
+(dynamic, not simplified). Its OpenVINO side does not use Ultralytics' OpenVINO export (``openvino.convert_model``, whose usage
 reporting may reach the network): the benchmark assembles the folder Ultralytics' ``AutoBackend`` loads,
 ``<stem>_openvino_model/`` with our fp32 IR and the ``metadata.yaml`` Ultralytics writes (names, stride, imgsz, task,
 batch, args with ``dynamic``), and runs ``YOLO(folder, task="detect").predict``: the same IR as ours, run by
@@ -46,8 +46,8 @@ that ratio plus what it saves around it.
 
 Targets: ``best`` is our fastest runner (runtime and precision by median); median(torch) / median(best) >= 2.0,
 median(Ultralytics OpenVINO) / median(best) >= 1.0 and median(Ultralytics ONNX) / median(best) >= 1.0. ``best_fp32``
-(our fastest fp32 runner) is reported beside it, as Ultralytics' sides run fp32 (bf16 where OpenVINO picks it). Figures from a shared machine
-are noisy: other processes' load moves every side.
+(our fastest fp32 runner) is reported beside it, as Ultralytics' sides run fp32 (bf16 where OpenVINO picks it).
+Figures from a shared machine are noisy: other processes' load moves every side.
 """
 
 from __future__ import annotations
