@@ -144,9 +144,9 @@ def ultralytics_openvino_folder(xml: Path, onnx_with_metadata: Path, folder: Pat
 
 
 def force_f32(yolo: Any, folder: Path) -> None:
-    """Recompile the OpenVINO model of ``yolo`` (``folder``'s IR, after its first predict loaded it) as Ultralytics does but with
-    float32 inference precision, as our runner forces: Ultralytics leaves OpenVINO's CPU default, bf16 on CPUs with
-    bf16 instructions (it forces f32 only on Windows and ARM64 Linux)."""
+    """Recompile the OpenVINO model of ``yolo`` (``folder``'s IR, after its first predict loaded it) as Ultralytics
+    does but with float32 inference precision, as our runner forces: Ultralytics leaves OpenVINO's CPU default, bf16
+    on CPUs with bf16 instructions (it forces f32 only on Windows and ARM64 Linux)."""
     backend = yolo.predictor.model.backend
     xml = next(Path(folder).glob("*.xml"))
     backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)),

@@ -4,29 +4,29 @@ OpenVINO predict.
 
 Model: yolo11n trained from its YAML (no weights downloaded) for ``--epochs`` (default 1) on a demo workspace of
 ``--train-n`` shapes images (default 32) at ``--imgsz`` (default 640); training and exports untimed (see
-``_edge_models.py``). Ours are the workbench's exports (``export_model``, dynamic input, so every side runs a 16:9
-image as 640x384 as ``YOLO(pt)`` does): ONNX fp32 (Ultralytics' ONNX export plus our graph passes), ONNX int8
-(onnxruntime's QDQ static quantization), OpenVINO fp32 (that ONNX graph saved as an IR by ``openvino.save_model``)
-and OpenVINO int8 (NNCF), int8 calibrated on the demo's train images. All four export and run with a dynamic input
-here (checked on each run: an export that fails dynamic, or whose model cannot run a rectangular input, is redone with
-a static one and ``dynamic_input`` / ``notes`` say so). One difference dynamic makes: onnxruntime's
-``quant_pre_process`` cannot complete symbolic shape inference on the dynamic graph, so ``export_model`` quantizes it
-without that step (its export log says "quant_pre_process skipped"); a static 640 export with it ran the int8 forward
-no faster (72 against 73 ms, fp32 37 ms, on a 2-core AMD EPYC). Ultralytics' ONNX side runs its own ONNX export
-(dynamic, not simplified). Its OpenVINO side does not use Ultralytics' OpenVINO export (``openvino.convert_model``, whose usage
-reporting may reach the network): the benchmark assembles the folder Ultralytics' ``AutoBackend`` loads,
-``<stem>_openvino_model/`` with our fp32 IR and the ``metadata.yaml`` Ultralytics writes (names, stride, imgsz, task,
-batch, args with ``dynamic``), and runs ``YOLO(folder, task="detect").predict``: the same IR as ours, run by
-Ultralytics' pre- and postprocessing (OpenVINO's CPU defaults there, unlike ours, which forces f32 inference
-precision: on a CPU with bf16 instructions, such as an AMD EPYC with AVX512_BF16, Ultralytics' OpenVINO side runs
-in bf16; ``ultralytics_openvino_f32`` is the same side recompiled with f32 inference precision, as ours; the precision
-and thread count each compiled model reports are in ``threads``). ``agreement``: on a timed photo and on a train
-image, each full-decoded and the same array given to both, how many of our OpenVINO / onnxruntime fp32 runner's 20
-most confident boxes at confidence ``CHECK_CONF`` Ultralytics' OpenVINO (bf16 and f32) / PyTorch side also finds
-(same class, IoU >= 0.5), and the largest differences of the raw outputs on one letterboxed input (box pixels,
-scores). A model trained one epoch scores nothing above 0.25 and its class scores are near ties (all about 0.004), so
-bf16's rounding reorders them and few of the top boxes match in bf16 while the raw outputs differ by under a pixel;
-in f32 both match exactly. The process blocks every non-loopback socket (``make_offline(block_network=True)``).
+``_edge_models.py``). Ours are the workbench's exports (``export_model``, dynamic input, so every side runs a 16:9 image
+as 640x384 as ``YOLO(pt)`` does): ONNX fp32 (Ultralytics' ONNX export plus our graph passes), ONNX int8 (onnxruntime's
+QDQ static quantization), OpenVINO fp32 (that ONNX graph saved as an IR by ``openvino.save_model``) and OpenVINO int8
+(NNCF), int8 calibrated on the demo's train images. All four export and run with a dynamic input here (checked on each
+run: an export that fails dynamic, or whose model cannot run a rectangular input, is redone with a static one and
+``dynamic_input`` / ``notes`` say so). One difference dynamic makes: onnxruntime's ``quant_pre_process`` cannot complete
+symbolic shape inference on the dynamic graph, so ``export_model`` quantizes it without that step (its export log says
+"quant_pre_process skipped"); a static 640 export with it ran the int8 forward no faster (72 against 73 ms, fp32 37 ms,
+on a 2-core AMD EPYC). Ultralytics' ONNX side runs its own ONNX export (dynamic, not simplified). Its OpenVINO side does
+not use Ultralytics' OpenVINO export (``openvino.convert_model``, whose usage reporting may reach the network): the
+benchmark assembles the folder Ultralytics' ``AutoBackend`` loads, ``<stem>_openvino_model/`` with our fp32 IR and the
+``metadata.yaml`` Ultralytics writes (names, stride, imgsz, task, batch, args with ``dynamic``), and runs ``YOLO(folder,
+task="detect").predict``: the same IR as ours, run by Ultralytics' pre- and postprocessing (OpenVINO's CPU defaults
+there, unlike ours, which forces f32 inference precision: on a CPU with bf16 instructions, such as an AMD EPYC with
+AVX512_BF16, Ultralytics' OpenVINO side runs in bf16; ``ultralytics_openvino_f32`` is the same side recompiled with f32
+inference precision, as ours; the precision and thread count each compiled model reports are in ``threads``).
+``agreement``: on a timed photo and on a train image, each full-decoded and the same array given to both, how many of
+our OpenVINO / onnxruntime fp32 runner's 20 most confident boxes at confidence ``CHECK_CONF`` Ultralytics' OpenVINO
+(bf16 and f32) / PyTorch side also finds (same class, IoU >= 0.5), and the largest differences of the raw outputs on one
+letterboxed input (box pixels, scores). A model trained one epoch scores nothing above 0.25 and its class scores are
+near ties (all about 0.004), so bf16's rounding reorders them and few of the top boxes match in bf16 while the raw
+outputs differ by under a pixel; in f32 both match exactly. The process blocks every non-loopback socket
+(``make_offline(block_network=True)``).
 
 Data: ``--n`` (default 50) synthetic JPEGs of ``--size`` (default 1280x720; quality 90) on disk. Measured per image,
 end to end from the file path: read + decode, letterbox / preprocess, inference, postprocess (confidence 0.25, IoU
