@@ -49,6 +49,7 @@ def build_models(tmp: Path, train_n: int, epochs: int, imgsz: int) -> EdgeModels
     that export fails or its model cannot run a rectangular input: then static, noted), once with Ultralytics' own
     ONNX export (dynamic, ``simplify=False``), and assemble Ultralytics' OpenVINO folder from our fp32 IR."""
     from cvops.data.workspace import Workspace
+    from cvops.deploy.runtimes import import_openvino
     from cvops.models.evaluation import split_items
     from cvops.models.offline import make_offline
     from cvops.models.registry import get_model
@@ -56,6 +57,7 @@ def build_models(tmp: Path, train_n: int, epochs: int, imgsz: int) -> EdgeModels
     from cvops.training import train
 
     make_offline(tmp / "ultralytics", block_network=True)  # no socket beyond loopback from this process
+    import_openvino()  # before Ultralytics imports it: OpenVINO's usage report off (it would not get out anyway)
     run_demo(tmp / "ws", count=train_n)
     ws = Workspace.open(tmp / "ws")
     try:
