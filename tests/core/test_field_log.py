@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from cvops.data.workspace import Workspace
-from cvops.deploy import edge_runner, field_log
+from cvops.deploy import edge_runner, field_log, runtimes
 from cvops.deploy.bundle import make_bundle
 from cvops.deploy.export import get_export
 from cvops.deploy.graph_passes import embedding_output
@@ -97,7 +97,7 @@ def test_run_py_writes_valid_records_with_stats_and_embeddings(bundle: Path, ima
     assert re.fullmatch(r"field-\d{8}T\d{6}Z-\d+\.jsonl", log.name)
     records = read_all(folder)
     assert [r["source"] for r in records] == [p["source"] for p in printed] and len(records) == 3
-    sha = edge_runner.sha256_file(bundle / "model.onnx")
+    sha = runtimes.file_sha256(bundle / "model.onnx")
     for rec, line in zip(records, printed):
         assert rec["device"] == "cam 01/a" and rec["model_sha256"] == sha and rec["conf"] == 0.001
         assert rec["latency_ms"] > 0 and rec["capture"] is None and rec["capture_reason"] is None
@@ -289,7 +289,7 @@ def test_an_unwritable_folder_never_stops_inference(bundle: Path, images: Path, 
 def test_the_bundle_ships_and_verifies_fieldlog(bundle: Path, images: Path, tmp_path: Path) -> None:
     meta = json.loads((bundle / "model.json").read_text())
     assert (bundle / "fieldlog.py").read_bytes() == Path(field_log.__file__).read_bytes()
-    assert meta["files"]["fieldlog.py"] == edge_runner.sha256_file(bundle / "fieldlog.py")
+    assert meta["files"]["fieldlog.py"] == runtimes.file_sha256(bundle / "fieldlog.py")
     assert "--field-log ../field" in (bundle / "README.md").read_text()
     # isolated mode (no script folder on sys.path): run.py still finds fieldlog.py next to it
     done = run_py(bundle, str(images / "a.jpg"), "--field-log", str(tmp_path / "f"), "--device", "d",

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import os
 import string
@@ -291,15 +290,6 @@ def _parse_names(text: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_meta(bundle_dir: Path) -> dict[str, Any]:
     """A bundle's ``model.json``; :class:`BundleError` naming the file and the field when it is missing, unreadable,
     not valid JSON (or nested too deeply), or holds a malformed field: ``files`` not a mapping of file names to
@@ -335,7 +325,7 @@ def check_files(bundle_dir: Path, meta: dict[str, Any]) -> list[str]:
         elif not path.is_file():
             problems.append(f"{name} is missing")
         else:
-            actual = sha256_file(path)
+            actual = runtimes.file_sha256(path)
             if actual != expected.lower():
                 problems.append(f"{name}: sha256 mismatch (expected {expected[:16]}..., got {actual[:16]}...); "
                                 "the file is corrupt or was changed")

@@ -95,14 +95,15 @@ def model_digest(path: Path) -> str:
     (``sha256("model.xml\\0" + sha256(xml) + "model.bin\\0" + sha256(bin))``, as the workbench records the export)."""
     path = Path(path)
     if path.suffix.lower() != ".xml":
-        return _file_sha256(path)
+        return file_sha256(path)
     digest = hashlib.sha256()
     for f in (path, path.with_suffix(".bin")):
-        digest.update(f.name.encode() + b"\0" + _file_sha256(f).encode())
+        digest.update(f.name.encode() + b"\0" + file_sha256(f).encode())
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
