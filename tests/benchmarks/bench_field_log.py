@@ -185,7 +185,7 @@ def run(n: int, imgsz: int, rounds: int, threads: int, size: tuple[int, int]) ->
         "imgsz": imgsz,
         "rounds": rounds,
         "model": {"architecture": "yolo11n (yolo11n.yaml, untrained)", "classes": len(NAMES),
-                  "embedding_dims": int(with_emb.session.get_outputs()[1].shape[1])},
+                  "embedding_dims": int(with_emb.session.outputs[1].shape[1])},
         "threads": threads,
         "latency": {k: {"median_ms": round(statistics.median(v), 3), "p90_ms": round(percentile(v, 90), 3)}
                     for k, v in times.items()},

@@ -166,8 +166,10 @@ def test_labelling_the_queue_and_retraining_improves_the_drifted_benchmark(deplo
         create_benchmark(ws, "drifted", ws.db.execute("SELECT name FROM versions ORDER BY id DESC").fetchone()[0],
                          split="test")
         import_paths(ws, [s.path for s in samples])
-    built = cvops_json("-w", str(ws_path), "queue", "build", "--strategy", "mixed", "--budget", "60")
-    assert built["queued"] == 60
+    # 80: the queue also ranks the field captures pulled by the first test (their truth is unknown here, so they
+    # stay unlabelled); how many of them it puts first depends on the CPU's arithmetic (25 of 60 on an AMD EPYC)
+    built = cvops_json("-w", str(ws_path), "queue", "build", "--strategy", "mixed", "--budget", "80")
+    assert built["queued"] == 80
     with Workspace.open(ws_path) as ws:
         by_sha = {}
         from cvops.catalog.store import sha256_file

@@ -177,4 +177,5 @@ def test_without_openvino_everything_works_as_before_and_says_how_to_add_it(ov: 
     done = _run_py(ov["bundles"]["openvino"], "--selftest", env=env)
     assert done.returncode == 1 and "OpenVINO is not installed (pip install openvino)" in done.stderr
     failed = _cvops("-w", ov["ws"], "export", "m1", "--format", "openvino", code=2, env=env)
-    assert "not available here" in failed.stderr and "pip install" in failed.stderr
+    error = json.loads(failed.stdout)["error"]  # (--json: the error object on stdout)
+    assert "not available here" in error["message"] and "pip install" in error["message"]
