@@ -10,27 +10,15 @@ from typing import Iterator
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
-from training_testing import make_model
+from PySide6.QtWidgets import QApplication, QPushButton
+from wizard_testing import model_context
 
-from cvops.catalog.settings import Settings
-from cvops.data.workspace import Workspace
-from cvops.samples.demo import run_demo
-from cvops_app.context import AppContext
 from cvops_app.dialogs.export_wizard import BUNDLE, DEPLOY, OPTIONS, SUMMARY, VERIFY, ExportWizard
 
 
 @pytest.fixture
 def wizard(qtbot, tmp_path: Path) -> Iterator[ExportWizard]:  # noqa: ANN001
-    run_demo(tmp_path / "ws", count=8)
-    weights = tmp_path / "weights.pt"
-    weights.write_bytes(b"weights")
-    ws = Workspace.open(tmp_path / "ws")
-    make_model(ws, weights, name="m1")
-    host = QMainWindow()
-    qtbot.addWidget(host)
-    ctx = AppContext(Settings(), parent=host)
-    ctx.set_workspace(ws)
+    host, ctx = model_context(qtbot, tmp_path)
     dialog = ExportWizard(ctx, None, host)
     dialog.start_export = lambda: None  # Next on the verify step would export: not here
     dialog.show()

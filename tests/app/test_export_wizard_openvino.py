@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from PySide6.QtWidgets import QMainWindow
-from training_testing import make_model
+from wizard_testing import model_context
 
-from cvops.catalog.settings import Settings
-from cvops.data.workspace import Workspace
 from cvops.deploy.bundle import BundleInfo
 from cvops.deploy.deploy import DeployReport
 from cvops.deploy.export import ExportInfo
-from cvops.samples.demo import run_demo
-from cvops_app.context import AppContext
 from cvops_app.dialogs import export_wizard as wizard_mod
 from cvops_app.dialogs.export_wizard import BUNDLE, DEPLOY, OPTIONS, SUMMARY, ExportWizard
 
@@ -42,15 +37,7 @@ def make_wizard(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: 
                 ) -> Iterator[Callable[[list[dict[str, Any]]], ExportWizard]]:
     """``make(formats)``: a shown wizard on a registered (never exported) model m1, whose ``available_formats``
     answers ``formats``."""
-    run_demo(tmp_path / "ws", count=8)
-    weights = tmp_path / "weights.pt"
-    weights.write_bytes(b"weights")
-    ws = Workspace.open(tmp_path / "ws")
-    make_model(ws, weights, name="m1")
-    host = QMainWindow()
-    qtbot.addWidget(host)
-    ctx = AppContext(Settings(), parent=host)
-    ctx.set_workspace(ws)
+    host, ctx = model_context(qtbot, tmp_path)
     made: list[ExportWizard] = []
 
     def make(answer: list[dict[str, Any]]) -> ExportWizard:

@@ -26,6 +26,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -103,9 +104,16 @@ def model_digest(path: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes."""
+    """The sha256 of a file's bytes, read once per path, size and modification time (run.py's start, its runtime
+    choice and its field log all ask for the model's)."""
+    stat = os.stat(path)
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
